@@ -1,0 +1,67 @@
+# mailport - see README.md. `make` builds build/mailport; `make run` and `make test` install
+# what is missing first (scripts/install-deps, apt, needs root when something is missing).
+
+CC      ?= cc
+PKGS    := libevent libevent_openssl openssl inih
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes \
+           -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral -fno-strict-aliasing \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcrypt -lpthread
+
+ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+# Modules by layer: util, then protocol and queue, then delivery and server, then cli.
+UTIL_SRC   := src/util/log.c src/util/fsutil.c src/util/errlist.c
+SMTP_SRC   := src/smtp/parse.c src/smtp/data.c src/smtp/session.c
+CORE_SRC   := $(UTIL_SRC) $(SMTP_SRC) src/conf/config.c src/auth/users.c src/queue/spool.c \
+              src/deliver/maildir.c src/deliver/runner.c
+SERVER_SRC := src/net/server.c
+MAIN_SRC   := src/cli/main.c
+ALL_SRC    := $(CORE_SRC) $(SERVER_SRC) $(MAIN_SRC)
+HEADERS    := $(wildcard src/*/*.h)
+
+UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(filter-out tests/unit/testutil.c,$(wildcard tests/unit/test_*.c)))
+
+.PHONY: all deps run test unit integration asan clean fuzz-replay check-config
+
+all: build/mailport
+
+build/mailport: $(ALL_SRC) $(HEADERS) Makefile
+	@mkdir -p build
+	$(CC) $(CFLAGS) -o $@ $(ALL_SRC) $(LDLIBS)
+
+# The sanitizer build the integration suite runs against (picohttpparser's habit).
+build/asan/mailport: $(ALL_SRC) $(HEADERS) Makefile
+	@mkdir -p build/asan
+	$(CC) $(filter-out -O2,$(CFLAGS)) $(ASAN_FLAGS) -o $@ $(ALL_SRC) $(LDLIBS)
+
+build/unit/%: tests/unit/%.c $(CORE_SRC) $(HEADERS) Makefile
+	@mkdir -p build/unit
+	$(CC) $(filter-out -O2,$(CFLAGS)) $(ASAN_FLAGS) -Isrc -o $@ $< $(CORE_SRC) $(LDLIBS) \
+		$(shell pkg-config --libs --cflags cmocka)
+
+deps:
+	@scripts/install-deps
+
+run: deps build/mailport
+	@scripts/demo
+
+unit: $(addprefix build/unit/,$(UNIT_TESTS))
+	@set -e; fail=0; for t in $(UNIT_TESTS); do \
+		echo "== $$t"; CMOCKA_MESSAGE_OUTPUT=stdout build/unit/$$t || fail=1; done; \
+	exit $$fail
+
+integration: build/mailport build/asan/mailport
+	@MAILPORT_BIN=build/asan/mailport python3 tests/integration/run.py
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@fail=0; \
+	$(MAKE) --no-print-directory unit || fail=1; \
+	$(MAKE) --no-print-directory integration || fail=1; \
+	if [ $$fail -ne 0 ]; then echo "make test: FAILED"; else echo "make test: all suites passed"; fi; \
+	exit $$fail
+
+clean:
+	rm -rf build

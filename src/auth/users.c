@@ -1,0 +1,216 @@
+/*
+ * users.c - load the users file into a sorted index of addresses and aliases.
+ * Not password verification (that needs libxcrypt and belongs to the AUTH code).
+ */
+#include "users.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../smtp/parse.h"
+#include "../util/fsutil.h"
+
+#define USERS_FILE_MAX (64u * 1024 * 1024)
+
+struct key {
+	char *key;          /* lower case address or alias */
+	size_t user;        /* index into users */
+	int line;
+};
+
+struct users {
+	struct user *users;
+	size_t nusers;
+	struct key *keys;
+	size_t nkeys;
+};
+
+static char *lower_dup(const char *s, size_t n)
+{
+	char *d = malloc(n + 1);
+
+	if (d == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		d[i] = (char)tolower((unsigned char)s[i]);
+	d[n] = '\0';
+	return d;
+}
+
+/* An address in the users file: local@domain, no brackets, no quotes, nothing a Maildir path
+ * expansion could turn into a traversal. */
+static int address_ok(const char *s, size_t n)
+{
+	struct smtp_path p;
+	size_t used;
+
+	if (n == 0 || memchr(s, '/', n) || memchr(s, '"', n))
+		return 0;
+	if (smtp_parse_path(s, n, SMTP_PATH_UTF8, &p, &used) != SMTP_PATH_OK || used != n)
+		return 0;
+	return !p.is_literal && !(p.local_len == 1 && p.local[0] == '.') &&
+	       !(p.local_len == 2 && memcmp(p.local, "..", 2) == 0);
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct key *)a)->key, ((const struct key *)b)->key);
+}
+
+static int add_key(struct users *u, char *key, size_t user, int line)
+{
+	struct key *nk = realloc(u->keys, (u->nkeys + 1) * sizeof(*nk));
+
+	if (nk == NULL)
+		return -1;
+	u->keys = nk;
+	u->keys[u->nkeys].key = key;
+	u->keys[u->nkeys].user = user;
+	u->keys[u->nkeys].line = line;
+	u->nkeys++;
+	return 0;
+}
+
+struct users *users_load(const char *path, struct errlist *errs)
+{
+	struct users *u = calloc(1, sizeof(*u));
+	size_t len, nerr0 = errs->n;
+	char *buf, *line, *next;
+	int lineno = 0;
+
+	if (u == NULL)
+		return NULL;
+	buf = fs_read_file(path, USERS_FILE_MAX, &len);
+	if (buf == NULL) {
+		errlist_add(errs, path, 0, "cannot read users file: %s", strerror(errno));
+		goto fail;
+	}
+	for (line = buf; line != NULL && *line; line = next) {
+		char *f[3] = { NULL, NULL, NULL };
+		int nf = 0;
+
+		lineno++;
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		line[strcspn(line, "\r")] = '\0';
+		while (*line == ' ' || *line == '\t')
+			line++;
+		if (*line == '\0' || *line == '#')
+			continue;
+		for (char *p = line; nf < 3; ) {
+			f[nf++] = p;
+			if (nf == 3)
+				break;
+			p = strchr(p, ':');
+			if (p == NULL)
+				break;
+			*p++ = '\0';
+		}
+		if (nf < 2) {
+			errlist_add(errs, path, lineno, "expected address:crypt-hash[:alias,...]");
+			continue;
+		}
+		if (!address_ok(f[0], strlen(f[0]))) {
+			errlist_add(errs, path, lineno, "\"%s\" is not a valid address", f[0]);
+			continue;
+		}
+		const char *hash = f[1];
+		if (*hash != '\0' && *hash != '!' && *hash != '*' && *hash != '$') {
+			errlist_add(errs, path, lineno, "password must be a crypt(3) hash (see mailport passwd)");
+			continue;
+		}
+		struct user *nu = realloc(u->users, (u->nusers + 1) * sizeof(*nu));
+		if (nu == NULL)
+			goto oom;
+		u->users = nu;
+		struct user *usr = &u->users[u->nusers];
+		usr->address = lower_dup(f[0], strlen(f[0]));
+		usr->hash = strdup(hash);
+		if (usr->address == NULL || usr->hash == NULL) {
+			free(usr->address);
+			free(usr->hash);
+			goto oom;
+		}
+		size_t idx = u->nusers++;
+		char *k = strdup(usr->address);
+		if (k == NULL || add_key(u, k, idx, lineno) < 0) {
+			free(k);
+			goto oom;
+		}
+		if (nf == 3) {
+			for (char *a = f[2]; a && *a; ) {
+				size_t alen;
+				while (*a == ',' || *a == ' ')
+					a++;
+				alen = strcspn(a, ", ");
+				if (alen == 0)
+					break;
+				if (!address_ok(a, alen))
+					errlist_add(errs, path, lineno, "alias \"%.*s\" is not a valid address", (int)alen, a);
+				else if ((k = lower_dup(a, alen)) == NULL || add_key(u, k, idx, lineno) < 0) {
+					free(k);
+					goto oom;
+				}
+				a += alen;
+			}
+		}
+	}
+	qsort(u->keys, u->nkeys, sizeof(*u->keys), key_cmp);
+	for (size_t i = 1; i < u->nkeys; i++)
+		if (strcmp(u->keys[i - 1].key, u->keys[i].key) == 0)
+			errlist_add(errs, path, u->keys[i].line > u->keys[i - 1].line ? u->keys[i].line : u->keys[i - 1].line,
+			            "\"%s\" is listed twice (first on line %d)", u->keys[i].key,
+			            u->keys[i].line < u->keys[i - 1].line ? u->keys[i].line : u->keys[i - 1].line);
+	free(buf);
+	if (errs->n > nerr0) {
+		users_free(u);
+		return NULL;
+	}
+	return u;
+oom:
+	errlist_add(errs, path, lineno, "out of memory");
+fail:
+	free(buf);
+	users_free(u);
+	return NULL;
+}
+
+void users_free(struct users *u)
+{
+	if (u == NULL)
+		return;
+	for (size_t i = 0; i < u->nusers; i++) {
+		free(u->users[i].address);
+		free(u->users[i].hash);
+	}
+	for (size_t i = 0; i < u->nkeys; i++)
+		free(u->keys[i].key);
+	free(u->users);
+	free(u->keys);
+	free(u);
+}
+
+const struct user *users_lookup(const struct users *u, const char *addr, size_t len)
+{
+	char buf[SMTP_ADDR_MAX + 1];
+	struct key k, *hit;
+
+	if (len > SMTP_ADDR_MAX)
+		return NULL;
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (char)tolower((unsigned char)addr[i]);
+	buf[len] = '\0';
+	k.key = buf;
+	hit = bsearch(&k, u->keys, u->nkeys, sizeof(*u->keys), key_cmp);
+	return hit ? &u->users[hit->user] : NULL;
+}
+
+size_t users_count(const struct users *u)
+{
+	return u->nusers;
+}

@@ -1,0 +1,33 @@
+/*
+ * users.h - the users file: who has a mailbox here, their aliases, and (for AUTH) their
+ * crypt(3) hash. Format, one per line, '#' starts a comment:
+ *
+ *     address:crypt-hash[:alias,alias...]
+ *
+ * An empty hash, or one starting with '!' or '*', never logs in (a mailbox-only user such as
+ * postmaster). Lookups are case-insensitive in the whole address, as Postfix does.
+ *
+ * users_load() reports every problem as file:line into errs and returns NULL when there was
+ * any. The table is immutable after loading; users_free(NULL) is a no-op.
+ */
+#ifndef MAILPORT_USERS_H
+#define MAILPORT_USERS_H
+
+#include <stddef.h>
+
+#include "../util/errlist.h"
+
+struct users;
+
+struct user {
+	char *address;      /* canonical, lower case */
+	char *hash;         /* crypt(3) string; "" when the user cannot log in */
+};
+
+struct users *users_load(const char *path, struct errlist *errs);
+void users_free(struct users *u);
+/* Find the user owning address or alias key (any case). NULL when none. */
+const struct user *users_lookup(const struct users *u, const char *addr, size_t len);
+size_t users_count(const struct users *u);
+
+#endif

@@ -1,0 +1,465 @@
+/*
+ * config.c - the parameter table and the inih glue that fills struct config.
+ * Not the users file (auth/users.c) and not runtime reload policy (net/server.c decides what a
+ * reload may change).
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <netdb.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "../smtp/parse.h"
+#include "../smtp/session.h"
+
+enum ptype { P_STRING, P_PATH, P_PATTERN, P_DOMAINS, P_SIZE, P_DURATION, P_UINT, P_LISTEN, P_DELIM };
+
+struct param {
+	const char *section, *key;
+	enum ptype type;
+	size_t off;                 /* offset in struct config; for P_LISTEN the role */
+	const char *def;            /* default as text; NULL = required or none */
+	unsigned long long min, max;
+	int required;
+	const char *help;
+};
+
+#define OFF(f) offsetof(struct config, f)
+
+static const struct param params[] = {
+	{ "server", "hostname", P_STRING, OFF(hostname), NULL, 0, 0, 0,
+	  "name in the greeting, EHLO reply and Received: headers (default: the system host name)" },
+	{ "server", "spool", P_PATH, OFF(spool), NULL, 0, 0, 1,
+	  "queue directory; must be on one file system (rename is the commit)" },
+	{ "server", "local_domains", P_DOMAINS, OFF(local_domains), NULL, 0, 0, 1,
+	  "domains delivered here, space separated; the key may be repeated" },
+	{ "server", "maildir", P_PATTERN, OFF(maildir), "/var/mail/%d/%u", 0, 0, 0,
+	  "Maildir of a user: %d = domain, %u = local part (lower case), %% = %" },
+	{ "server", "max_message_size", P_SIZE, OFF(max_message_size), "25M", 1024, 1ULL << 32, 0,
+	  "largest message accepted, octets (K, M, G suffixes); announced as SIZE" },
+	{ "server", "timeout", P_DURATION, OFF(timeout), "300s", 1, 3600, 0,
+	  "idle time allowed to a client (RFC 5321 4.5.3.2 suggests 5 minutes)" },
+	{ "server", "max_connections", P_UINT, OFF(max_connections), "1000", 1, 1000000, 0,
+	  "concurrent sessions; more get 421 at the greeting" },
+	{ "server", "max_recipients", P_UINT, OFF(max_recipients), "100", SMTP_RCPTS_MIN, 100000, 0,
+	  "recipients per message (RFC 5321 4.5.3.1.8 requires at least 100)" },
+	{ "server", "max_errors", P_UINT, OFF(max_errors), "10", 1, 1000, 0,
+	  "error replies in one session before 421 and close" },
+	{ "server", "recipient_delimiter", P_DELIM, OFF(recipient_delimiter), "+", 0, 0, 0,
+	  "user+tag@domain delivers to user@domain; empty disables" },
+	{ "server", "shutdown_grace", P_DURATION, OFF(shutdown_grace), "10s", 0, 600, 0,
+	  "on SIGTERM, time given to sessions in flight before 421 4.3.2" },
+	{ "server", "retry_interval", P_DURATION, OFF(retry_interval), "60s", 1, 86400, 0,
+	  "time between attempts for a local delivery that failed temporarily" },
+	{ "auth", "users", P_PATH, OFF(users), NULL, 0, 0, 1,
+	  "users file: address:crypt-hash[:alias,alias...] per line" },
+	{ "smtp", "listen", P_LISTEN, ROLE_SMTP, NULL, 0, 0, 0,
+	  "port 25 role (MX): ADDR:PORT ..., e.g. 0.0.0.0:25 [::]:25; repeatable" },
+};
+
+#define NPARAMS (sizeof(params) / sizeof(params[0]))
+
+struct load_ctx {
+	struct config *c;
+	struct errlist *errs;
+	const char *file;
+	char dir[PATH_MAX];
+	int line;
+	int seen[NPARAMS];
+	int line_too_long;
+	FILE *fp;
+};
+
+static int parse_uint(const char *v, unsigned long long *out)
+{
+	char *end;
+
+	if (!isdigit((unsigned char)*v))
+		return -1;
+	errno = 0;
+	*out = strtoull(v, &end, 10);
+	if (errno || *end != '\0')
+		return -1;
+	return 0;
+}
+
+static int parse_suffixed(const char *v, const char *suffixes, const unsigned long long *mult,
+                          unsigned long long *out)
+{
+	char *end;
+	unsigned long long n;
+
+	if (!isdigit((unsigned char)*v))
+		return -1;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno)
+		return -1;
+	if (*end != '\0') {
+		const char *s = strchr(suffixes, *end);
+		if (s == NULL || end[1] != '\0')
+			return -1;
+		unsigned long long m = mult[s - suffixes];
+		if (n > ULLONG_MAX / m)
+			return -1;
+		n *= m;
+	}
+	*out = n;
+	return 0;
+}
+
+int config_parse_listen(const char *text, struct config_listen *l, const char **why)
+{
+	char host[128], port[16];
+	const char *colon;
+	struct addrinfo hints, *res = NULL;
+	int r;
+
+	if (strlen(text) >= sizeof(l->text)) {
+		*why = "too long";
+		return -1;
+	}
+	if (text[0] == '[') {
+		const char *rb = strchr(text, ']');
+		if (rb == NULL || rb[1] != ':') {
+			*why = "expected [IPv6]:PORT";
+			return -1;
+		}
+		snprintf(host, sizeof(host), "%.*s", (int)(rb - text - 1), text + 1);
+		colon = rb + 1;
+	} else {
+		colon = strrchr(text, ':');
+		if (colon == NULL) {
+			*why = "expected ADDR:PORT";
+			return -1;
+		}
+		snprintf(host, sizeof(host), "%.*s", (int)(colon - text), text);
+	}
+	if (strlen(colon + 1) == 0 || strlen(colon + 1) >= sizeof(port) ||
+	    strspn(colon + 1, "0123456789") != strlen(colon + 1) || atoi(colon + 1) < 1 ||
+	    atoi(colon + 1) > 65535) {
+		*why = "port must be 1-65535";
+		return -1;
+	}
+	snprintf(port, sizeof(port), "%s", colon + 1);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+	r = getaddrinfo(strcmp(host, "*") == 0 ? NULL : host, port, &hints, &res);
+	if (r != 0 || res == NULL) {
+		*why = "address must be a numeric IPv4 or [IPv6] address, or *";
+		return -1;
+	}
+	memcpy(&l->ss, res->ai_addr, res->ai_addrlen);
+	l->sslen = res->ai_addrlen;
+	snprintf(l->text, sizeof(l->text), "%s", text);
+	freeaddrinfo(res);
+	return 0;
+}
+
+static char *resolve_path(struct load_ctx *lc, const char *v)
+{
+	char buf[PATH_MAX];
+
+	if (v[0] == '/' || lc->dir[0] == '\0')
+		return strdup(v);
+	if ((size_t)snprintf(buf, sizeof(buf), "%s/%s", lc->dir, v) >= sizeof(buf))
+		return NULL;
+	return strdup(buf);
+}
+
+static int add_domain(struct config *c, const char *d, size_t n)
+{
+	char **nd = realloc(c->local_domains, (c->nlocal_domains + 1) * sizeof(*nd));
+	char *copy;
+
+	if (nd == NULL)
+		return -1;
+	c->local_domains = nd;
+	if ((copy = malloc(n + 1)) == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		copy[i] = (char)tolower((unsigned char)d[i]);
+	copy[n] = '\0';
+	c->local_domains[c->nlocal_domains++] = copy;
+	return 0;
+}
+
+static void set_param(struct load_ctx *lc, const struct param *p, const char *v)
+{
+	struct config *c = lc->c;
+	char *base = (char *)c;
+	unsigned long long n;
+	static const unsigned long long size_mult[] = { 1024ULL, 1024ULL * 1024, 1024ULL * 1024 * 1024 };
+	static const unsigned long long dur_mult[] = { 1, 60, 3600, 86400 };
+	const char *why;
+
+#define ERR(...) errlist_add(lc->errs, lc->file, lc->line, __VA_ARGS__)
+	switch (p->type) {
+	case P_STRING:
+	case P_PATH:
+	case P_PATTERN: {
+		char **dst = (char **)(base + p->off);
+		if (*v == '\0') {
+			ERR("[%s] %s: empty value", p->section, p->key);
+			return;
+		}
+		if (p->type == P_PATTERN) {
+			for (const char *q = v; *q; q++)
+				if (*q == '%' && q[1] != 'd' && q[1] != 'u' && q[1] != '%') {
+					ERR("[%s] %s: unknown escape %%%c (use %%d, %%u or %%%%)", p->section, p->key, q[1] ? q[1] : ' ');
+					return;
+				} else if (*q == '%')
+					q++;
+		}
+		free(*dst);
+		*dst = p->type == P_STRING ? strdup(v) : resolve_path(lc, v);
+		if (p->type == P_STRING && !smtp_domain_valid(v, strlen(v), 0))
+			ERR("[%s] %s: \"%s\" is not a valid host name", p->section, p->key, v);
+		return;
+	}
+	case P_DELIM: {
+		char **dst = (char **)(base + p->off);
+		if (strlen(v) > 1 || (*v && (isalnum((unsigned char)*v) || *v == '@' || *v == '.'))) {
+			ERR("[%s] %s: must be one character such as + or -, or empty", p->section, p->key);
+			return;
+		}
+		free(*dst);
+		*dst = strdup(v);
+		return;
+	}
+	case P_DOMAINS: {
+		const char *s = v;
+		while (*s) {
+			size_t len;
+			while (*s == ' ' || *s == ',' || *s == '\t')
+				s++;
+			len = strcspn(s, " ,\t");
+			if (len == 0)
+				break;
+			if (!smtp_domain_valid(s, len, 1))
+				ERR("[%s] %s: \"%.*s\" is not a valid domain", p->section, p->key, (int)len, s);
+			else if (add_domain(c, s, len) < 0)
+				ERR("out of memory");
+			s += len;
+		}
+		return;
+	}
+	case P_SIZE:
+		if (parse_suffixed(v, "KMG", size_mult, &n) < 0) {
+			ERR("[%s] %s: \"%s\" is not a size (e.g. 10240000, 500K, 25M)", p->section, p->key, v);
+			return;
+		}
+		goto range;
+	case P_DURATION:
+		if (parse_suffixed(v, "smhd", dur_mult, &n) < 0) {
+			ERR("[%s] %s: \"%s\" is not a duration (e.g. 30, 30s, 5m, 1h)", p->section, p->key, v);
+			return;
+		}
+		goto range;
+	case P_UINT:
+		if (parse_uint(v, &n) < 0) {
+			ERR("[%s] %s: \"%s\" is not a whole number", p->section, p->key, v);
+			return;
+		}
+	range:
+		if (n < p->min || n > p->max) {
+			ERR("[%s] %s: %s is out of range (%llu to %llu)", p->section, p->key, v, p->min, p->max);
+			return;
+		}
+		if (p->type == P_SIZE)
+			*(size_t *)(base + p->off) = (size_t)n;
+		else
+			*(unsigned *)(base + p->off) = (unsigned)n;
+		return;
+	case P_LISTEN: {
+		const char *s = v;
+		while (*s) {
+			char one[160];
+			size_t len;
+			while (*s == ' ' || *s == ',' || *s == '\t')
+				s++;
+			len = strcspn(s, " ,\t");
+			if (len == 0)
+				break;
+			snprintf(one, sizeof(one), "%.*s", (int)(len < sizeof(one) ? len : sizeof(one) - 1), s);
+			s += len;
+			if (c->nlisten[p->off] == CONFIG_MAX_LISTEN) {
+				ERR("[%s] %s: more than %d addresses", p->section, p->key, CONFIG_MAX_LISTEN);
+				return;
+			}
+			if (config_parse_listen(one, &c->listen[p->off][c->nlisten[p->off]], &why) < 0)
+				ERR("[%s] %s: \"%s\": %s", p->section, p->key, one, why);
+			else
+				c->nlisten[p->off]++;
+		}
+		return;
+	}
+	}
+#undef ERR
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct load_ctx *lc = user;
+	int known_section = 0;
+
+	for (size_t i = 0; i < NPARAMS; i++) {
+		if (strcmp(params[i].section, section) != 0)
+			continue;
+		known_section = 1;
+		if (strcmp(params[i].key, name) != 0)
+			continue;
+		if (lc->seen[i] && params[i].type != P_DOMAINS && params[i].type != P_LISTEN)
+			errlist_add(lc->errs, lc->file, lc->line, "[%s] %s given twice", section, name);
+		lc->seen[i] = lc->line;
+		set_param(lc, &params[i], value);
+		return 1;
+	}
+	if (!known_section)
+		errlist_add(lc->errs, lc->file, lc->line, "unknown section [%s]", section);
+	else
+		errlist_add(lc->errs, lc->file, lc->line, "unknown key \"%s\" in [%s]", name, section);
+	return 1;
+}
+
+/* inih hands us no line numbers (Debian builds it without INI_HANDLER_LINENO), so the reader
+ * counts them; it also turns lines longer than inih's buffer into one clear error instead of
+ * a silently split line. */
+static char *reader(char *str, int num, void *stream)
+{
+	struct load_ctx *lc = stream;
+
+	if (fgets(str, num, lc->fp) == NULL)
+		return NULL;
+	lc->line++;
+	size_t len = strlen(str);
+	if (len == (size_t)num - 1 && str[len - 1] != '\n' && !feof(lc->fp)) {
+		int ch;
+		while ((ch = fgetc(lc->fp)) != EOF && ch != '\n')
+			;
+		errlist_add(lc->errs, lc->file, lc->line,
+		            "line longer than %d characters (repeat the key to continue a list)", num - 2);
+		str[0] = '\0';
+	}
+	return str;
+}
+
+static void set_default(struct load_ctx *lc, const struct param *p)
+{
+	if (p->def != NULL)
+		set_param(lc, p, p->def);
+}
+
+struct config *config_load(const char *path, struct errlist *errs)
+{
+	struct load_ctx lc;
+	struct config *c = calloc(1, sizeof(*c));
+	size_t nerr0 = errs->n;
+	const char *slash;
+	int r;
+
+	if (c == NULL)
+		return NULL;
+	memset(&lc, 0, sizeof(lc));
+	lc.c = c;
+	lc.errs = errs;
+	lc.file = path;
+	c->path = strdup(path);
+	if ((slash = strrchr(path, '/')) != NULL)
+		snprintf(lc.dir, sizeof(lc.dir), "%.*s", (int)(slash - path), path);
+	else
+		snprintf(lc.dir, sizeof(lc.dir), ".");
+	for (size_t i = 0; i < NPARAMS; i++)
+		set_default(&lc, &params[i]);
+	{
+		char hn[256];
+		if (gethostname(hn, sizeof(hn)) == 0 && smtp_domain_valid(hn, strlen(hn), 0))
+			c->hostname = strdup(hn);
+		else
+			c->hostname = strdup("localhost");
+	}
+	lc.fp = fopen(path, "r");
+	if (lc.fp == NULL) {
+		errlist_add(errs, path, 0, "cannot open: %s", strerror(errno));
+		goto fail;
+	}
+	r = ini_parse_stream(reader, &lc, handler, &lc);
+	fclose(lc.fp);
+	if (r > 0) {
+		/* inih reports the first line it could not parse (no '=' or ']'). */
+		int dup = 0;
+		char prefix[64];
+		snprintf(prefix, sizeof(prefix), "%s:%d:", path, r);
+		for (size_t i = nerr0; i < errs->n; i++)
+			if (strstr(errs->msgs[i], prefix) != NULL)
+				dup = 1;
+		if (!dup)
+			errlist_add(errs, path, r, "syntax error: expected [section] or key = value");
+	} else if (r < 0)
+		errlist_add(errs, path, 0, "cannot read");
+	for (size_t i = 0; i < NPARAMS; i++)
+		if (params[i].required && !lc.seen[i])
+			errlist_add(errs, path, 0, "[%s] %s is required (%s)", params[i].section,
+			            params[i].key, params[i].help);
+	{
+		size_t total = 0;
+		for (int role = 0; role < ROLE_COUNT; role++)
+			total += c->nlisten[role];
+		if (total == 0)
+			errlist_add(errs, path, 0, "no listener: set [smtp] listen = ADDR:PORT");
+	}
+	if (errs->n > nerr0)
+		goto fail;
+	return c;
+fail:
+	config_free(c);
+	return NULL;
+}
+
+void config_free(struct config *c)
+{
+	if (c == NULL)
+		return;
+	free(c->path);
+	free(c->hostname);
+	free(c->spool);
+	for (size_t i = 0; i < c->nlocal_domains; i++)
+		free(c->local_domains[i]);
+	free(c->local_domains);
+	free(c->maildir);
+	free(c->recipient_delimiter);
+	free(c->users);
+	free(c);
+}
+
+int config_is_local_domain(const struct config *c, const char *domain, size_t len)
+{
+	for (size_t i = 0; i < c->nlocal_domains; i++)
+		if (strlen(c->local_domains[i]) == len && strncasecmp(c->local_domains[i], domain, len) == 0)
+			return 1;
+	return 0;
+}
+
+void config_print_defaults(FILE *out)
+{
+	const char *section = "";
+
+	for (size_t i = 0; i < NPARAMS; i++) {
+		const struct param *p = &params[i];
+		if (strcmp(section, p->section) != 0) {
+			fprintf(out, "%s[%s]\n", i ? "\n" : "", p->section);
+			section = p->section;
+		}
+		fprintf(out, "# %s%s\n%s%s = %s\n", p->help, p->required ? " (required)" : "",
+		        p->def ? "" : "# ", p->key, p->def ? p->def : "");
+	}
+}

@@ -1,0 +1,61 @@
+/*
+ * config.h - mailport.conf: INI (inih), one typed table of every parameter with its default,
+ * range and help text (Postfix mail_params.h + postconf -d), so `--defaults` and the checks
+ * come from one place.
+ *
+ * config_load() reports every error as file:line into errs and returns NULL when there was
+ * any; the caller prints them and exits 78 (EX_CONFIG). Relative paths are resolved against
+ * the directory of the config file. config_free(NULL) is a no-op.
+ */
+#ifndef MAILPORT_CONFIG_H
+#define MAILPORT_CONFIG_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "../util/errlist.h"
+
+#define CONFIG_MAX_LISTEN 16
+
+struct config_listen {
+	char text[128];                 /* as written, for logs */
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+};
+
+/* The roles a listener can have; later sections ([submissions], [submission]) add roles. */
+enum listener_role { ROLE_SMTP = 0, ROLE_COUNT };
+
+struct config {
+	char *path;
+	/* [server] */
+	char *hostname;
+	char *spool;
+	char **local_domains;           /* lower case */
+	size_t nlocal_domains;
+	char *maildir;                  /* pattern with %d and %u */
+	size_t max_message_size;
+	unsigned timeout;               /* seconds */
+	unsigned max_connections;
+	unsigned max_recipients;
+	unsigned max_errors;
+	char *recipient_delimiter;      /* "" disables user+tag */
+	unsigned shutdown_grace;        /* seconds */
+	unsigned retry_interval;        /* seconds between local delivery retries */
+	/* [auth] */
+	char *users;
+	/* listeners per role */
+	struct config_listen listen[ROLE_COUNT][CONFIG_MAX_LISTEN];
+	size_t nlisten[ROLE_COUNT];
+};
+
+struct config *config_load(const char *path, struct errlist *errs);
+void config_free(struct config *c);
+/* Parse one listen address: "IPv4:PORT", "[IPv6]:PORT" or "*:PORT". */
+int config_parse_listen(const char *text, struct config_listen *l, const char **why);
+/* Is domain (any case) one of local_domains? */
+int config_is_local_domain(const struct config *c, const char *domain, size_t len);
+/* Print every parameter with its default and help (mailport serve --defaults). */
+void config_print_defaults(FILE *out);
+
+#endif

@@ -1,0 +1,617 @@
+/*
+ * spool.c - queue file format, commit protocol and state log.
+ * Not the scheduler (deliver/runner.c decides when and what to deliver) and not the network.
+ */
+#include "spool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../util/fsutil.h"
+
+#define SPOOL_MAGIC      "MAILPORT-QUEUE 1\n"
+#define SPOOL_WBUF       (64 * 1024)
+#define SPOOL_LEN_DIGITS 20     /* fixed width so the length is patched in place */
+#define SPOOL_REC_MAX    (1024 * 1024)  /* an envelope record; the message is exempt */
+
+struct spool {
+	char dir[PATH_MAX];
+	int lockfd;
+	unsigned counter;
+};
+
+struct spool_msg {
+	struct spool *sp;
+	char qid[SPOOL_QID_MAX];
+	char tmp[PATH_MAX];
+	int fd;
+	int in_body;
+	off_t len_off;          /* offset of the M record's length digits */
+	size_t body_len;
+	off_t pos;
+	int failed;
+	size_t wlen;
+	char wbuf[SPOOL_WBUF];
+};
+
+const char *spool_dir(const struct spool *sp) { return sp->dir; }
+
+static int sub(const struct spool *sp, char *out, size_t outlen, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int sub(const struct spool *sp, char *out, size_t outlen, const char *fmt, ...)
+{
+	va_list ap;
+	int n = snprintf(out, outlen, "%s/", sp->dir);
+
+	va_start(ap, fmt);
+	n += vsnprintf(out + n, outlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	if ((size_t)n >= outlen) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+static char bucket_of(const char *qid)
+{
+	size_t n = strlen(qid);
+	return n ? qid[n - 1] : '0';
+}
+
+struct spool *spool_open(const char *dir, char *errbuf, size_t errlen)
+{
+	struct spool *sp = calloc(1, sizeof(*sp));
+	char path[PATH_MAX];
+	static const char *dirs[] = { "tmp", "queue", "corrupt" };
+
+	if (sp == NULL) {
+		snprintf(errbuf, errlen, "out of memory");
+		return NULL;
+	}
+	sp->lockfd = -1;
+	snprintf(sp->dir, sizeof(sp->dir), "%s", dir);
+	if (fs_mkdir_p(dir, 0700) < 0) {
+		snprintf(errbuf, errlen, "spool %s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	for (size_t i = 0; i < 3; i++) {
+		sub(sp, path, sizeof(path), "%s", dirs[i]);
+		if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+			snprintf(errbuf, errlen, "spool %s: %s", path, strerror(errno));
+			goto fail;
+		}
+	}
+	for (int b = 0; b < 16; b++) {
+		sub(sp, path, sizeof(path), "queue/%X", b);
+		if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+			snprintf(errbuf, errlen, "spool %s: %s", path, strerror(errno));
+			goto fail;
+		}
+	}
+	sub(sp, path, sizeof(path), "lock");
+	sp->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (sp->lockfd < 0 || flock(sp->lockfd, LOCK_EX | LOCK_NB) < 0) {
+		snprintf(errbuf, errlen, "spool %s: %s", dir,
+		         errno == EWOULDBLOCK ? "in use by another mailport process" : strerror(errno));
+		goto fail;
+	}
+	/* Nothing in tmp/ was ever acknowledged with 250: the client will send it again. */
+	sub(sp, path, sizeof(path), "tmp");
+	DIR *d = opendir(path);
+	if (d != NULL) {
+		struct dirent *de;
+		while ((de = readdir(d)) != NULL) {
+			char f[PATH_MAX];
+			if (de->d_name[0] == '.')
+				continue;
+			if (sub(sp, f, sizeof(f), "tmp/%s", de->d_name) == 0)
+				unlink(f);
+		}
+		closedir(d);
+	}
+	fs_fsync_dir(sp->dir);
+	return sp;
+fail:
+	spool_close(sp);
+	return NULL;
+}
+
+void spool_close(struct spool *sp)
+{
+	if (sp == NULL)
+		return;
+	if (sp->lockfd >= 0)
+		close(sp->lockfd);
+	free(sp);
+}
+
+/* ---- writing ------------------------------------------------------------------------- */
+
+static int wflush(struct spool_msg *m)
+{
+	if (m->wlen && fs_write_all(m->fd, m->wbuf, m->wlen) < 0) {
+		m->failed = 1;
+		return -1;
+	}
+	m->wlen = 0;
+	return 0;
+}
+
+static int wput(struct spool_msg *m, const void *p, size_t n)
+{
+	if (m->failed)
+		return -1;
+	if (m->wlen + n > sizeof(m->wbuf)) {
+		if (wflush(m) < 0)
+			return -1;
+		if (n > sizeof(m->wbuf)) {
+			if (fs_write_all(m->fd, p, n) < 0) {
+				m->failed = 1;
+				return -1;
+			}
+			m->pos += (off_t)n;
+			return 0;
+		}
+	}
+	memcpy(m->wbuf + m->wlen, p, n);
+	m->wlen += n;
+	m->pos += (off_t)n;
+	return 0;
+}
+
+static int record(struct spool_msg *m, char type, const char *payload, size_t len)
+{
+	char head[48];
+	int n = snprintf(head, sizeof(head), "%c %zu\n", type, len);
+
+	if (m->in_body) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (wput(m, head, (size_t)n) < 0 || wput(m, payload, len) < 0 || wput(m, "\n", 1) < 0)
+		return -1;
+	return 0;
+}
+
+struct spool_msg *spool_msg_begin(struct spool *sp, long long arrival)
+{
+	struct spool_msg *m = malloc(sizeof(*m));
+	struct timeval tv;
+	char num[32];
+
+	if (m == NULL)
+		return NULL;
+	memset(m, 0, offsetof(struct spool_msg, wbuf));
+	m->sp = sp;
+	m->fd = -1;
+	for (int tries = 0; tries < 10; tries++) {
+		gettimeofday(&tv, NULL);
+		/* Seconds, microseconds, then a counter: sortable by arrival and unique for one
+		 * process; the spool lock makes the process the only writer. */
+		snprintf(m->qid, sizeof(m->qid), "%08" PRIX64 "%05lX%05X", (uint64_t)tv.tv_sec,
+		         (unsigned long)tv.tv_usec, (++sp->counter) & 0xfffff);
+		if (sub(sp, m->tmp, sizeof(m->tmp), "tmp/%s", m->qid) < 0)
+			goto fail;
+		m->fd = open(m->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (m->fd >= 0 || errno != EEXIST)
+			break;
+	}
+	if (m->fd < 0)
+		goto fail;
+	snprintf(num, sizeof(num), "%lld", arrival);
+	if (wput(m, SPOOL_MAGIC, sizeof(SPOOL_MAGIC) - 1) < 0 || record(m, 'T', num, strlen(num)) < 0)
+		goto fail_unlink;
+	return m;
+fail_unlink:
+	close(m->fd);
+	unlink(m->tmp);
+fail:
+	free(m);
+	return NULL;
+}
+
+const char *spool_msg_qid(const struct spool_msg *m) { return m->qid; }
+size_t spool_msg_size(const struct spool_msg *m) { return m->body_len; }
+
+int spool_msg_sender(struct spool_msg *m, const char *sender)
+{
+	return record(m, 'S', sender, strlen(sender));
+}
+
+int spool_msg_rcpt(struct spool_msg *m, const char *target, const char *orig, int local)
+{
+	if (record(m, 'R', target, strlen(target)) < 0 || record(m, 'O', orig, strlen(orig)) < 0)
+		return -1;
+	return record(m, 'L', local ? "1" : "0", 1);
+}
+
+int spool_msg_write(struct spool_msg *m, const char *p, size_t n)
+{
+	if (!m->in_body) {
+		char head[SPOOL_LEN_DIGITS + 4];
+		snprintf(head, sizeof(head), "M %0*d\n", SPOOL_LEN_DIGITS, 0);
+		m->len_off = m->pos + 2;
+		if (wput(m, head, strlen(head)) < 0)
+			return -1;
+		m->in_body = 1;
+	}
+	m->body_len += n;
+	return wput(m, p, n);
+}
+
+int spool_msg_commit(struct spool_msg *m)
+{
+	char path[PATH_MAX], digits[SPOOL_LEN_DIGITS + 1];
+	int saved;
+
+	if (!m->in_body && spool_msg_write(m, "", 0) < 0)
+		goto fail;
+	if (wput(m, "\nE 0\n\n", 6) < 0 || wflush(m) < 0)
+		goto fail;
+	snprintf(digits, sizeof(digits), "%0*zu", SPOOL_LEN_DIGITS, m->body_len);
+	if (pwrite(m->fd, digits, SPOOL_LEN_DIGITS, m->len_off) != SPOOL_LEN_DIGITS)
+		goto fail;
+	/* The durability point: data and metadata on disk before the name appears in queue/. */
+	if (fsync(m->fd) < 0)
+		goto fail;
+	/* close() can report a deferred write error even after fsync (Postfix checks it too). */
+	saved = close(m->fd);
+	m->fd = -1;
+	if (saved < 0)
+		goto fail;
+	if (sub(m->sp, path, sizeof(path), "queue/%c/%s", bucket_of(m->qid), m->qid) < 0)
+		goto fail;
+	/* rename + fsync(queue/B): after this returns the message survives a crash. */
+	if (fs_rename_durable(m->tmp, path) < 0) {
+		saved = errno;
+		/* XXX if rename succeeded but the directory fsync failed, the name may or may not
+		 * survive a crash; we reply 451 and the client resends: a duplicate is possible,
+		 * a loss is not. Remove our copy so the likely case stays duplicate-free. */
+		unlink(path);
+		errno = saved;
+		goto fail;
+	}
+	free(m);
+	return 0;
+fail:
+	saved = errno;
+	if (m->fd >= 0)
+		close(m->fd);
+	unlink(m->tmp);
+	free(m);
+	errno = saved;
+	return -1;
+}
+
+void spool_msg_abort(struct spool_msg *m)
+{
+	if (m == NULL)
+		return;
+	if (m->fd >= 0)
+		close(m->fd);
+	unlink(m->tmp);
+	free(m);
+}
+
+/* ---- reading ------------------------------------------------------------------------- */
+
+static int read_head(FILE *fp, char *type, size_t *len)
+{
+	char line[64];
+	char *end;
+
+	if (fgets(line, sizeof(line), fp) == NULL)
+		return -1;
+	if (strlen(line) < 4 || line[1] != ' ' || line[strlen(line) - 1] != '\n')
+		return -1;
+	*type = line[0];
+	errno = 0;
+	unsigned long long v = strtoull(line + 2, &end, 10);
+	if (errno || *end != '\n' || end == line + 2)
+		return -1;
+	*len = (size_t)v;
+	return 0;
+}
+
+static char *read_payload(FILE *fp, size_t len)
+{
+	char *p;
+
+	if (len > SPOOL_REC_MAX || (p = malloc(len + 1)) == NULL)
+		return NULL;
+	if (fread(p, 1, len, fp) != len || fgetc(fp) != '\n' || memchr(p, '\0', len) != NULL) {
+		free(p);
+		return NULL;
+	}
+	p[len] = '\0';
+	return p;
+}
+
+static void quarantine(struct spool *sp, const char *qid)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+
+	if (sub(sp, from, sizeof(from), "queue/%c/%s", bucket_of(qid), qid) == 0 &&
+	    sub(sp, to, sizeof(to), "corrupt/%s", qid) == 0)
+		fs_rename_durable(from, to);
+}
+
+static int load_state(struct spool *sp, struct spool_entry *e)
+{
+	char path[PATH_MAX], line[PATH_MAX + 64];
+	FILE *fp;
+
+	if (sub(sp, path, sizeof(path), "queue/%c/%s.st", bucket_of(e->qid), e->qid) < 0)
+		return -1;
+	fp = fopen(path, "re");
+	if (fp == NULL)
+		return errno == ENOENT ? 0 : -1;
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		size_t n;
+		char *end, *nl = strchr(line, '\n');
+		/* A line without its newline is a torn append: it was never made durable, and
+		 * whatever it announced did not happen yet (the action follows the fdatasync). */
+		if (nl == NULL)
+			break;
+		*nl = '\0';
+		if ((line[0] != 'D' && line[0] != 'I') || line[1] != ' ')
+			continue;
+		n = strtoul(line + 2, &end, 10);
+		if (n >= e->nrcpts)
+			continue;
+		if (line[0] == 'D' && *end == '\0')
+			e->rcpts[n].done = 1;
+		else if (line[0] == 'I' && *end == ' ') {
+			free(e->rcpts[n].intent);
+			e->rcpts[n].intent = strdup(end + 1);
+		}
+	}
+	fclose(fp);
+	return 0;
+}
+
+struct spool_entry *spool_entry_load(struct spool *sp, const char *qid)
+{
+	struct spool_entry *e = calloc(1, sizeof(*e));
+	char path[PATH_MAX], magic[sizeof(SPOOL_MAGIC)];
+	FILE *fp = NULL;
+	int fd = -1, ended = 0, saved;
+	struct stat st;
+
+	if (e == NULL)
+		return NULL;
+	e->fd = -1;
+	snprintf(e->qid, sizeof(e->qid), "%s", qid);
+	if (sub(sp, path, sizeof(path), "queue/%c/%s", bucket_of(qid), qid) < 0)
+		goto fail;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		goto fail;
+	int fd2 = dup(fd);
+	if (fd2 < 0 || (fp = fdopen(fd2, "r")) == NULL) {
+		if (fd2 >= 0)
+			close(fd2);
+		goto fail;
+	}
+	if (fread(magic, 1, sizeof(SPOOL_MAGIC) - 1, fp) != sizeof(SPOOL_MAGIC) - 1 ||
+	    memcmp(magic, SPOOL_MAGIC, sizeof(SPOOL_MAGIC) - 1) != 0)
+		goto corrupt;
+	while (!ended) {
+		char type;
+		size_t len;
+		char *p = NULL;
+
+		if (read_head(fp, &type, &len) < 0)
+			goto corrupt;
+		if (type == 'M') {
+			e->body_off = ftello(fp);
+			e->body_len = len;
+			if (fseeko(fp, (off_t)len, SEEK_CUR) < 0 || fgetc(fp) != '\n')
+				goto corrupt;
+			continue;
+		}
+		if (type == 'E') {
+			if (len != 0 || fgetc(fp) != '\n')
+				goto corrupt;
+			ended = 1;
+			break;
+		}
+		if ((p = read_payload(fp, len)) == NULL)
+			goto corrupt;
+		switch (type) {
+		case 'T':
+			e->arrival = atoll(p);
+			free(p);
+			break;
+		case 'S':
+			free(e->sender);
+			e->sender = p;
+			break;
+		case 'R': {
+			struct spool_rcpt *nr = realloc(e->rcpts, (e->nrcpts + 1) * sizeof(*nr));
+			if (nr == NULL) {
+				free(p);
+				goto fail;
+			}
+			e->rcpts = nr;
+			memset(&e->rcpts[e->nrcpts], 0, sizeof(*nr));
+			e->rcpts[e->nrcpts++].target = p;
+			break;
+		}
+		case 'O':
+		case 'L':
+			if (e->nrcpts == 0) {
+				free(p);
+				goto corrupt;
+			}
+			if (type == 'O') {
+				free(e->rcpts[e->nrcpts - 1].orig);
+				e->rcpts[e->nrcpts - 1].orig = p;
+			} else {
+				e->rcpts[e->nrcpts - 1].local = p[0] == '1';
+				free(p);
+			}
+			break;
+		default:
+			free(p);
+			goto corrupt;
+		}
+	}
+	/* Exactly E's blank line, then end of file; the message must be there. */
+	if (fstat(fd, &st) < 0 || ftello(fp) != st.st_size || e->sender == NULL || e->nrcpts == 0 ||
+	    e->body_off == 0)
+		goto corrupt;
+	for (size_t i = 0; i < e->nrcpts; i++)
+		if (e->rcpts[i].orig == NULL)
+			goto corrupt;
+	fclose(fp);
+	fp = NULL;
+	e->fd = fd;
+	if (load_state(sp, e) < 0) {
+		e->fd = -1;
+		goto fail;
+	}
+	return e;
+corrupt:
+	quarantine(sp, qid);
+	errno = EBADMSG;
+fail:
+	saved = errno;
+	if (fp)
+		fclose(fp);
+	if (fd >= 0)
+		close(fd);
+	spool_entry_free(e);
+	errno = saved;
+	return NULL;
+}
+
+void spool_entry_free(struct spool_entry *e)
+{
+	if (e == NULL)
+		return;
+	for (size_t i = 0; i < e->nrcpts; i++) {
+		free(e->rcpts[i].target);
+		free(e->rcpts[i].orig);
+		free(e->rcpts[i].intent);
+	}
+	free(e->rcpts);
+	free(e->sender);
+	if (e->fd >= 0)
+		close(e->fd);
+	free(e);
+}
+
+static int state_append(struct spool *sp, const struct spool_entry *e, const char *line, size_t len)
+{
+	char path[PATH_MAX];
+	int fd, r = -1, saved, created;
+	struct stat st;
+
+	if (sub(sp, path, sizeof(path), "queue/%c/%s.st", bucket_of(e->qid), e->qid) < 0)
+		return -1;
+	created = stat(path, &st) < 0;
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	if (fs_write_all(fd, line, len) == 0 && fdatasync(fd) == 0)
+		r = 0;
+	saved = errno;
+	if (close(fd) < 0 && r == 0) {
+		r = -1;
+		saved = errno;
+	}
+	/* A new log's name must be durable too, or the line could vanish with it. */
+	if (r == 0 && created && fs_fsync_parent(path) < 0) {
+		r = -1;
+		saved = errno;
+	}
+	errno = saved;
+	return r;
+}
+
+int spool_entry_intent(struct spool *sp, struct spool_entry *e, size_t rcpt, const char *path)
+{
+	char line[PATH_MAX + 64];
+	int n = snprintf(line, sizeof(line), "I %zu %s\n", rcpt, path);
+
+	if (n < 0 || (size_t)n >= sizeof(line) || strchr(path, '\n')) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (state_append(sp, e, line, (size_t)n) < 0)
+		return -1;
+	free(e->rcpts[rcpt].intent);
+	e->rcpts[rcpt].intent = strdup(path);
+	return 0;
+}
+
+int spool_entry_done(struct spool *sp, struct spool_entry *e, size_t rcpt)
+{
+	char line[64];
+	int n = snprintf(line, sizeof(line), "D %zu\n", rcpt);
+
+	if (state_append(sp, e, line, (size_t)n) < 0)
+		return -1;
+	e->rcpts[rcpt].done = 1;
+	return 0;
+}
+
+int spool_entry_remove(struct spool *sp, struct spool_entry *e)
+{
+	char path[PATH_MAX], st[PATH_MAX];
+
+	if (sub(sp, path, sizeof(path), "queue/%c/%s", bucket_of(e->qid), e->qid) < 0 ||
+	    sub(sp, st, sizeof(st), "queue/%c/%s.st", bucket_of(e->qid), e->qid) < 0)
+		return -1;
+	/* Message first: a log without its message is an orphan spool_scan() removes; a
+	 * message without its log would be delivered again. */
+	if (fs_unlink_durable(path) < 0)
+		return -1;
+	return fs_unlink_durable(st);
+}
+
+int spool_scan(struct spool *sp, void (*fn)(void *arg, const char *qid), void *arg)
+{
+	char path[PATH_MAX];
+
+	for (int b = 0; b < 16; b++) {
+		DIR *d;
+		struct dirent *de;
+
+		if (sub(sp, path, sizeof(path), "queue/%X", b) < 0 || (d = opendir(path)) == NULL)
+			return -1;
+		while ((de = readdir(d)) != NULL) {
+			size_t n = strlen(de->d_name);
+			if (de->d_name[0] == '.' || n >= SPOOL_QID_MAX + 3)
+				continue;
+			if (n > 3 && strcmp(de->d_name + n - 3, ".st") == 0) {
+				char msg[PATH_MAX];
+				struct stat st;
+				if (sub(sp, msg, sizeof(msg), "queue/%X/%.*s", b, (int)(n - 3), de->d_name) == 0 &&
+				    stat(msg, &st) < 0 && errno == ENOENT) {
+					char stp[PATH_MAX];
+					if (sub(sp, stp, sizeof(stp), "queue/%X/%s", b, de->d_name) == 0)
+						unlink(stp);
+				}
+				continue;
+			}
+			fn(arg, de->d_name);
+		}
+		closedir(d);
+	}
+	return 0;
+}

@@ -1,0 +1,87 @@
+/*
+ * spool.h - the durable queue on disk.
+ *
+ * Layout under the spool directory (one file system; rename is the commit):
+ *   lock            flock()ed by the one server that owns the spool
+ *   tmp/QID         a message being received; never acknowledged, deleted at start
+ *   queue/B/QID     a committed message (B = last hex digit of QID: 16 buckets)
+ *   queue/B/QID.st  its delivery state log: appended lines, each made durable
+ *   corrupt/QID     a message file that failed validation, kept for a human
+ *
+ * Message file: "MAILPORT-QUEUE 1\n" then records "<T> <len>\n<payload>\n" with T in
+ * T (arrival, epoch seconds) S (sender) R (recipient target) O (its original address)
+ * L (1 if delivered locally, 0 if relayed) M (message) E (end, length 0). E is required and
+ * must be last: a torn or truncated file never validates.
+ *
+ * State log lines: "I <n> <path>\n" (intent: recipient n's copy is complete at path, a
+ * Maildir tmp/ file) and "D <n>\n" (recipient n is done). See deliver/runner.c for why
+ * this makes redelivery after a crash detectable.
+ *
+ * All functions return 0 / a pointer on success and -1 / NULL with errno set on failure.
+ * Not thread-safe per object: one spool_msg per session, one spool_entry per worker.
+ */
+#ifndef MAILPORT_SPOOL_H
+#define MAILPORT_SPOOL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define SPOOL_QID_MAX 32
+
+struct spool;
+struct spool_msg;
+
+/* Open (creating as needed) the spool, take its lock and delete tmp/ leftovers.
+ * On failure errbuf says why. */
+struct spool *spool_open(const char *dir, char *errbuf, size_t errlen);
+void spool_close(struct spool *sp);
+const char *spool_dir(const struct spool *sp);
+
+/* ---- writing a message (receive side) ---- */
+struct spool_msg *spool_msg_begin(struct spool *sp, long long arrival);
+const char *spool_msg_qid(const struct spool_msg *m);
+/* Message octets written so far. */
+size_t spool_msg_size(const struct spool_msg *m);
+int spool_msg_sender(struct spool_msg *m, const char *sender);
+int spool_msg_rcpt(struct spool_msg *m, const char *target, const char *orig, int local);
+/* Message octets; the first call closes the envelope. */
+int spool_msg_write(struct spool_msg *m, const char *p, size_t n);
+/* Make it durable: flush, fsync, close, rename into queue/, fsync the directory. Frees m
+ * whatever the outcome; on failure nothing is left behind. */
+int spool_msg_commit(struct spool_msg *m);
+/* Throw the message away and free m (NULL is a no-op). */
+void spool_msg_abort(struct spool_msg *m);
+
+/* ---- reading a committed message (delivery side) ---- */
+struct spool_rcpt {
+	char *target, *orig;
+	int local;
+	int done;               /* from the state log */
+	char *intent;           /* from the state log: path of a complete copy, or NULL */
+};
+
+struct spool_entry {
+	char qid[SPOOL_QID_MAX];
+	long long arrival;
+	char *sender;
+	struct spool_rcpt *rcpts;
+	size_t nrcpts;
+	int fd;                 /* message file, open for reading */
+	off_t body_off;
+	size_t body_len;
+};
+
+/* Load and validate queue/B/QID with its state log. A file that fails validation is moved to
+ * corrupt/ and -1 is returned with errno EBADMSG. */
+struct spool_entry *spool_entry_load(struct spool *sp, const char *qid);
+void spool_entry_free(struct spool_entry *e);
+/* Append a state line and make it durable (fdatasync). */
+int spool_entry_intent(struct spool *sp, struct spool_entry *e, size_t rcpt, const char *path);
+int spool_entry_done(struct spool *sp, struct spool_entry *e, size_t rcpt);
+/* Remove a message whose recipients are all done: message file first, then the log. */
+int spool_entry_remove(struct spool *sp, struct spool_entry *e);
+
+/* Call fn for every committed message id, in no particular order. */
+int spool_scan(struct spool *sp, void (*fn)(void *arg, const char *qid), void *arg);
+
+#endif

@@ -1,0 +1,109 @@
+/*
+ * data.c - byte-at-a-time state machine with run emission: ordinary octets are handed to the
+ * sink in the longest runs possible so the common case costs one memchr-like scan.
+ * Not a message parser: headers and MIME are none of its business.
+ */
+#include "data.h"
+
+#include <string.h>
+
+enum {
+	D_BOL = 0,   /* at the beginning of a line (after CRLF) */
+	D_MID,       /* inside a line */
+	D_CR,        /* saw CR inside a line, held back */
+	D_DOT,       /* saw "." at the beginning of a line, held back */
+	D_DOT_CR,    /* saw "." CR at the beginning of a line, held back */
+	D_END,
+};
+
+void smtp_data_init(struct smtp_data *d)
+{
+	memset(d, 0, sizeof(*d));
+}
+
+static void emit(struct smtp_data *d, smtp_data_sink sink, void *ctx, const char *p, size_t n)
+{
+	if (n == 0)
+		return;
+	d->octets += n;
+	sink(ctx, p, n);
+}
+
+size_t smtp_data_feed(struct smtp_data *d, const char *buf, size_t len, int *done,
+                      smtp_data_sink sink, void *ctx)
+{
+	size_t i = 0, run = 0;   /* run: start of the pending run of plain octets */
+
+	*done = 0;
+	while (i < len) {
+		char c = buf[i];
+
+		switch (d->state) {
+		case D_BOL:
+			if (c == '.') {
+				emit(d, sink, ctx, buf + run, i - run);
+				i++;
+				run = i;
+				d->state = D_DOT;
+				continue;
+			}
+			d->state = D_MID;
+			continue;       /* re-examine c as a line octet */
+		case D_MID:
+			if (c == '\r') {
+				emit(d, sink, ctx, buf + run, i - run);
+				i++;
+				run = i;
+				d->state = D_CR;
+				continue;
+			}
+			if (c == '\n')
+				d->flags |= SMTP_DATA_BARE_LF;   /* stays D_MID: never a line start */
+			else if (c == '\0')
+				d->flags |= SMTP_DATA_NUL;
+			i++;
+			continue;
+		case D_CR:
+			if (c == '\n') {
+				emit(d, sink, ctx, "\r\n", 2);
+				i++;
+				run = i;
+				d->state = D_BOL;
+				continue;
+			}
+			d->flags |= SMTP_DATA_BARE_CR;
+			emit(d, sink, ctx, "\r", 1);
+			d->state = D_MID;
+			continue;
+		case D_DOT:
+			if (c == '\r') {
+				i++;
+				run = i;
+				d->state = D_DOT_CR;
+				continue;
+			}
+			/* A stuffed dot: drop it; the octet after it is ordinary line content. */
+			d->state = D_MID;
+			continue;
+		case D_DOT_CR:
+			if (c == '\n') {
+				i++;
+				d->state = D_END;
+				*done = 1;
+				return i;
+			}
+			/* "." CR x: the dot was stuffing, the CR is bare. */
+			d->flags |= SMTP_DATA_BARE_CR;
+			emit(d, sink, ctx, "\r", 1);
+			d->state = D_MID;
+			continue;
+		case D_END:
+		default:
+			*done = 1;
+			return i;
+		}
+	}
+	if (d->state == D_MID || d->state == D_BOL)
+		emit(d, sink, ctx, buf + run, i - run);
+	return i;
+}

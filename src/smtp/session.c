@@ -1,0 +1,684 @@
+/*
+ * session.c - the SMTP server state machine: command table, transaction, replies.
+ * Not I/O and not policy: it never decides who has a mailbox or where bytes are stored, it
+ * only asks through the callbacks and turns the answers into replies with RFC 3463 codes.
+ */
+#include "session.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data.h"
+
+#define HELO_MAX  255   /* a domain or address literal */
+
+enum state {
+	S_NEW,          /* before the greeting */
+	S_CMD,          /* reading commands */
+	S_DATA,         /* inside DATA */
+	S_COMMIT,       /* waiting for the adapter's commit result */
+	S_CLOSING,      /* final reply queued; no more input */
+};
+
+struct smtp_session {
+	const struct smtp_session_conf *conf;
+	const struct smtp_session_cb *cb;
+	void *ctx;
+	enum state state;
+
+	char line[SMTP_LINE_MAX];   /* partial command line (no terminator) */
+	size_t line_len;
+	int line_overflow;          /* discarding the rest of an over-long line */
+
+	char helo[HELO_MAX + 1];
+	int esmtp;
+	unsigned errors;
+	unsigned messages;
+
+	struct smtp_tx *tx;         /* NULL outside a transaction */
+	struct smtp_data data;
+	int data_open;              /* data_begin succeeded, not yet committed or aborted */
+	int data_too_big, data_io_error;
+};
+
+/* ---- replies ------------------------------------------------------------------------- */
+
+static void enter_closing(struct smtp_session *s);
+
+static void reply_raw(struct smtp_session *s, const char *buf, size_t len)
+{
+	s->cb->reply(s->ctx, buf, len);
+}
+
+/* The single place a one-line reply is formatted. Every 4xx/5xx counts toward max_errors,
+ * except 452 4.5.3 (too many recipients is the client's normal pacing signal) and 421. */
+static void reply(struct smtp_session *s, int code, const char *esc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void reply(struct smtp_session *s, int code, const char *esc, const char *fmt, ...)
+{
+	char buf[SMTP_LINE_MAX];
+	va_list ap;
+	int n;
+
+	n = snprintf(buf, sizeof(buf), "%d %s ", code, esc);
+	va_start(ap, fmt);
+	n += vsnprintf(buf + n, sizeof(buf) - (size_t)n - 2, fmt, ap);
+	va_end(ap);
+	if ((size_t)n > sizeof(buf) - 3)
+		n = (int)sizeof(buf) - 3;
+	buf[n++] = '\r';
+	buf[n++] = '\n';
+	reply_raw(s, buf, (size_t)n);
+	if (code >= 400 && code != 421 && code != 452)
+		s->errors++;
+}
+
+static void close_with(struct smtp_session *s, int code, const char *esc, const char *text)
+{
+	if (s->state == S_CLOSING)
+		return;
+	reply(s, code, esc, "%s %s", s->conf->hostname, text);
+	enter_closing(s);
+}
+
+/* ---- transaction --------------------------------------------------------------------- */
+
+static void data_abort(struct smtp_session *s)
+{
+	if (s->data_open) {
+		s->data_open = 0;
+		s->cb->data_abort(s->ctx);
+	}
+}
+
+static void tx_free(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+
+	data_abort(s);
+	if (tx == NULL)
+		return;
+	for (size_t i = 0; i < tx->nrcpts; i++) {
+		free(tx->rcpts[i].addr);
+		free(tx->rcpts[i].target);
+	}
+	free(tx->rcpts);
+	free(tx->sender);
+	free(tx);
+	s->tx = NULL;
+}
+
+static void enter_closing(struct smtp_session *s)
+{
+	tx_free(s);
+	s->state = S_CLOSING;
+}
+
+static char *dup_slice(const char *p, size_t n)
+{
+	char *d = malloc(n + 1);
+
+	if (d) {
+		memcpy(d, p, n);
+		d[n] = '\0';
+	}
+	return d;
+}
+
+/* Out of memory inside a session fails the session, not the process (STYLE §4). */
+static void oom(struct smtp_session *s)
+{
+	close_with(s, 421, "4.3.0", "Out of memory, closing connection");
+}
+
+/* ---- commands ------------------------------------------------------------------------ */
+
+/* Per-verb flags; policy for later listeners (TLS required, AUTH) slots in here. */
+#define CMD_NEED_HELO   0x01    /* 503 before HELO/EHLO */
+#define CMD_NEED_TX     0x02    /* 503 without MAIL */
+#define CMD_NO_ARG      0x04    /* 501 with an argument */
+#define CMD_NEED_ARG    0x08    /* 501 without an argument */
+
+struct cmd {
+	enum smtp_verb verb;
+	unsigned flags;
+	const char *usage;
+	void (*proceed)(struct smtp_session *, const struct smtp_cmd *);
+};
+
+static void do_helo(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	size_t n = c->arglen;
+	int ehlo = c->verb == SMTP_V_EHLO;
+
+	/* The argument is a domain or address literal; we record it, we do not judge it (a
+	 * Received: header shows it next to the peer address, which is what matters). */
+	for (size_t i = 0; i < n; i++)
+		if (c->arg[i] == ' ') {
+			n = i;
+			break;
+		}
+	if (n > HELO_MAX) {
+		reply(s, 501, "5.5.4", "Syntax: %s hostname (too long)", ehlo ? "EHLO" : "HELO");
+		return;
+	}
+	tx_free(s);
+	memcpy(s->helo, c->arg, n);
+	s->helo[n] = '\0';
+	s->esmtp = ehlo;
+	if (!ehlo) {
+		char buf[SMTP_LINE_MAX];
+		int len = snprintf(buf, sizeof(buf), "250 %s\r\n", s->conf->hostname);
+		reply_raw(s, buf, (size_t)len);
+		return;
+	}
+	char buf[1024];
+	int len = snprintf(buf, sizeof(buf), "250-%s\r\n250-PIPELINING\r\n", s->conf->hostname);
+	if (s->conf->max_message_size)
+		len += snprintf(buf + len, sizeof(buf) - (size_t)len, "250-SIZE %zu\r\n",
+		                s->conf->max_message_size);
+	else
+		len += snprintf(buf + len, sizeof(buf) - (size_t)len, "250-SIZE\r\n");
+	len += snprintf(buf + len, sizeof(buf) - (size_t)len,
+	                "250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n");
+	reply_raw(s, buf, (size_t)len);
+}
+
+static int parse_size(const char *p, size_t n, size_t *out)
+{
+	size_t v = 0;
+
+	if (n == 0 || n > 20)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+		if (v > (SIZE_MAX - 9) / 10)
+			v = SIZE_MAX;       /* saturate: any such size is over every limit */
+		else
+			v = v * 10 + (size_t)(p[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+/* Replies for path parse errors; which = "sender" or "recipient". */
+static void path_error(struct smtp_session *s, int r, int sender)
+{
+	const char *esc = sender ? "5.1.7" : "5.1.3";
+	const char *who = sender ? "sender" : "recipient";
+
+	switch (r) {
+	case SMTP_ARG_EFORM:
+		reply(s, 501, "5.5.4", "Syntax: %s", sender ? "MAIL FROM:<address>" : "RCPT TO:<address>");
+		break;
+	case SMTP_ARG_EPARAMS:
+		reply(s, 501, "5.5.4", "Syntax error in parameters");
+		break;
+	case SMTP_PATH_ETOOLONG:
+		reply(s, 501, esc, "Bad %s address: too long (RFC 5321 4.5.3.1)", who);
+		break;
+	case SMTP_PATH_EUTF8:
+		reply(s, 553, "5.6.7", "Non-ASCII %s address requires SMTPUTF8", who);
+		break;
+	default:
+		reply(s, 501, esc, "Bad %s address syntax", who);
+		break;
+	}
+}
+
+static void do_mail(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	struct smtp_param params[SMTP_PARAMS_MAX];
+	size_t nparams = SMTP_PARAMS_MAX, size = 0;
+	struct smtp_path path;
+	int r, utf8 = 0, body = 0, have_size = 0;
+
+	r = smtp_parse_mail_arg(c->arg, c->arglen, "FROM:", SMTP_PATH_ALLOW_NULL, &path, params, &nparams);
+	if (r != 0) {
+		path_error(s, r, 1);
+		return;
+	}
+	for (size_t i = 0; i < nparams; i++) {
+		const struct smtp_param *p = &params[i];
+		if (!s->esmtp) {
+			reply(s, 555, "5.5.4", "MAIL parameters need EHLO");
+			return;
+		}
+		if (smtp_slice_ieq(p->key, p->key_len, "SIZE")) {
+			if (have_size++ || p->value == NULL || parse_size(p->value, p->value_len, &size) < 0) {
+				reply(s, 501, "5.5.4", "Bad SIZE parameter");
+				return;
+			}
+		} else if (smtp_slice_ieq(p->key, p->key_len, "BODY")) {
+			if (body || p->value == NULL) {
+				reply(s, 501, "5.5.4", "Bad BODY parameter");
+				return;
+			}
+			if (smtp_slice_ieq(p->value, p->value_len, "8BITMIME"))
+				body = 8;
+			else if (smtp_slice_ieq(p->value, p->value_len, "7BIT"))
+				body = 7;
+			else {
+				reply(s, 501, "5.5.4", "Bad BODY parameter: 7BIT or 8BITMIME");
+				return;
+			}
+		} else if (smtp_slice_ieq(p->key, p->key_len, "SMTPUTF8")) {
+			if (utf8 || p->value != NULL) {
+				reply(s, 501, "5.5.4", "Bad SMTPUTF8 parameter");
+				return;
+			}
+			utf8 = 1;
+		} else {
+			reply(s, 555, "5.5.4", "Unsupported parameter %.*s", (int)(p->key_len > 64 ? 64 : p->key_len), p->key);
+			return;
+		}
+	}
+	if (s->conf->max_message_size && size > s->conf->max_message_size) {
+		reply(s, 552, "5.3.4", "Message size exceeds fixed limit of %zu octets", s->conf->max_message_size);
+		return;
+	}
+	struct smtp_tx *tx = calloc(1, sizeof(*tx));
+	if (tx == NULL || (tx->sender = dup_slice(path.mailbox ? path.mailbox : "", path.mailbox_len)) == NULL) {
+		free(tx);
+		oom(s);
+		return;
+	}
+	tx->declared_size = size;
+	tx->smtputf8 = utf8;
+	tx->body_8bit = body == 8;
+	s->tx = tx;
+	reply(s, 250, "2.1.0", "Ok");
+}
+
+static int add_rcpt(struct smtp_tx *tx, const char *addr, size_t addrlen, const struct smtp_verdict *v)
+{
+	/* Two RCPTs that resolve to one mailbox are delivered once (Postfix does the same). */
+	for (size_t i = 0; i < tx->nrcpts; i++)
+		if (strcmp(tx->rcpts[i].target, v->target) == 0)
+			return 0;
+	if (tx->nrcpts == tx->rcpts_cap) {
+		size_t ncap = tx->rcpts_cap ? tx->rcpts_cap * 2 : 4;
+		struct smtp_rcpt *n = realloc(tx->rcpts, ncap * sizeof(*n));
+		if (n == NULL)
+			return -1;
+		tx->rcpts = n;
+		tx->rcpts_cap = ncap;
+	}
+	struct smtp_rcpt *r = &tx->rcpts[tx->nrcpts];
+	r->addr = dup_slice(addr, addrlen);
+	r->target = strdup(v->target);
+	r->local = v->local;
+	if (r->addr == NULL || r->target == NULL) {
+		free(r->addr);
+		free(r->target);
+		return -1;
+	}
+	tx->nrcpts++;
+	return 0;
+}
+
+static void do_rcpt(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	struct smtp_param params[SMTP_PARAMS_MAX];
+	size_t nparams = SMTP_PARAMS_MAX;
+	struct smtp_path path;
+	struct smtp_verdict v;
+	char addr[SMTP_ADDR_MAX + 1];
+	size_t addrlen;
+	int r;
+
+	if (s->tx->nrcpts >= s->conf->max_rcpts) {
+		reply(s, 452, "4.5.3", "Too many recipients");
+		return;
+	}
+	r = smtp_parse_mail_arg(c->arg, c->arglen, "TO:",
+	                        SMTP_PATH_ALLOW_POSTMASTER | (s->tx->smtputf8 ? SMTP_PATH_UTF8 : 0),
+	                        &path, params, &nparams);
+	if (r == SMTP_PATH_EUTF8 && !s->tx->smtputf8) {
+		reply(s, 553, "5.6.7", "Non-ASCII recipient needs SMTPUTF8 on MAIL FROM");
+		return;
+	}
+	if (r != 0) {
+		path_error(s, r, 0);
+		return;
+	}
+	if (nparams > 0) {
+		reply(s, 555, "5.5.4", "Unsupported RCPT parameter %.*s",
+		      (int)(params[0].key_len > 64 ? 64 : params[0].key_len), params[0].key);
+		return;
+	}
+	if (path.is_postmaster) {
+		addrlen = 10;
+		memcpy(addr, "postmaster", addrlen);
+	} else {
+		addrlen = path.mailbox_len;
+		memcpy(addr, path.mailbox, addrlen);
+	}
+	addr[addrlen] = '\0';
+	memset(&v, 0, sizeof(v));
+	v.code = 550;
+	v.esc = "5.1.1";
+	v.text = "Recipient rejected";
+	s->cb->rcpt(s->ctx, s->tx, addr, &v);
+	if (v.code != 250) {
+		reply(s, v.code, v.esc, "%s", v.text);
+		return;
+	}
+	if (add_rcpt(s->tx, addr, addrlen, &v) < 0) {
+		oom(s);
+		return;
+	}
+	reply(s, 250, "2.1.5", "Ok");
+}
+
+static void do_data(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	(void)c;
+	if (s->tx->nrcpts == 0) {
+		reply(s, 554, "5.5.1", "Error: no valid recipients");
+		return;
+	}
+	s->data_too_big = s->data_io_error = 0;
+	if (s->cb->data_begin(s->ctx, s->tx) < 0) {
+		reply(s, 451, "4.3.0", "Local error: cannot queue now, try again later");
+		return;
+	}
+	s->data_open = 1;
+	smtp_data_init(&s->data);
+	s->state = S_DATA;
+	reply(s, 354, "2.0.0", "End data with <CR><LF>.<CR><LF>");
+}
+
+static void do_rset(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	(void)c;
+	tx_free(s);
+	reply(s, 250, "2.0.0", "Ok");
+}
+
+static void do_noop(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	(void)c;
+	reply(s, 250, "2.0.0", "Ok");
+}
+
+static void do_quit(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	(void)c;
+	reply(s, 221, "2.0.0", "Bye");
+	enter_closing(s);
+}
+
+static void do_vrfy(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	(void)c;
+	/* RFC 5321 §3.5.3: 252 when we will not confirm; telling would help address harvesting. */
+	reply(s, 252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery");
+}
+
+static void do_expn(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	(void)c;
+	reply(s, 502, "5.5.1", "EXPN is not supported");
+}
+
+static void do_help(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	(void)c;
+	reply(s, 214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP");
+}
+
+static void do_not_offered(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	reply(s, 502, "5.5.1", "%s is not available on this port", smtp_verb_name(c->verb));
+}
+
+static const struct cmd cmd_table[] = {
+	{ SMTP_V_HELO, CMD_NEED_ARG, "HELO hostname", do_helo },
+	{ SMTP_V_EHLO, CMD_NEED_ARG, "EHLO hostname", do_helo },
+	{ SMTP_V_MAIL, CMD_NEED_HELO | CMD_NEED_ARG, "MAIL FROM:<address>", do_mail },
+	{ SMTP_V_RCPT, CMD_NEED_HELO | CMD_NEED_TX | CMD_NEED_ARG, "RCPT TO:<address>", do_rcpt },
+	{ SMTP_V_DATA, CMD_NEED_HELO | CMD_NEED_TX | CMD_NO_ARG, "DATA", do_data },
+	{ SMTP_V_RSET, CMD_NO_ARG, "RSET", do_rset },
+	{ SMTP_V_NOOP, 0, "NOOP", do_noop },
+	{ SMTP_V_QUIT, CMD_NO_ARG, "QUIT", do_quit },
+	{ SMTP_V_VRFY, CMD_NEED_ARG, "VRFY address", do_vrfy },
+	{ SMTP_V_EXPN, CMD_NEED_ARG, "EXPN list", do_expn },
+	{ SMTP_V_HELP, 0, "HELP", do_help },
+	{ SMTP_V_STARTTLS, 0, "STARTTLS", do_not_offered },
+	{ SMTP_V_AUTH, 0, "AUTH", do_not_offered },
+	{ SMTP_V_BDAT, 0, "BDAT", do_not_offered },
+};
+
+static void dispatch(struct smtp_session *s, const char *line, size_t len)
+{
+	struct smtp_cmd c;
+	const struct cmd *e = NULL;
+
+	for (size_t i = 0; i < len; i++) {
+		if (line[i] == '\0') {
+			reply(s, 500, "5.5.2", "Syntax error: NUL octet in command");
+			return;
+		}
+		if (line[i] == '\r') {
+			reply(s, 500, "5.5.2", "Syntax error: bare CR in command");
+			return;
+		}
+	}
+	if (smtp_parse_command(line, len, &c) < 0) {
+		reply(s, 500, "5.5.1", "Unknown command");
+		return;
+	}
+	for (size_t i = 0; i < sizeof(cmd_table) / sizeof(cmd_table[0]); i++)
+		if (cmd_table[i].verb == c.verb)
+			e = &cmd_table[i];
+	if (e == NULL) {
+		reply(s, 500, "5.5.1", "Unknown command");
+		return;
+	}
+	if ((e->flags & CMD_NO_ARG) && c.arglen > 0) {
+		reply(s, 501, "5.5.4", "Syntax: %s", e->usage);
+		return;
+	}
+	if ((e->flags & CMD_NEED_ARG) && c.arglen == 0) {
+		reply(s, 501, "5.5.4", "Syntax: %s", e->usage);
+		return;
+	}
+	if ((e->flags & CMD_NEED_HELO) && s->helo[0] == '\0') {
+		reply(s, 503, "5.5.1", "Error: send HELO/EHLO first");
+		return;
+	}
+	if ((e->flags & CMD_NEED_TX) && s->tx == NULL) {
+		reply(s, 503, "5.5.1", "Error: need MAIL command");
+		return;
+	}
+	if (c.verb == SMTP_V_MAIL && s->tx != NULL) {
+		reply(s, 503, "5.5.1", "Error: nested MAIL command");
+		return;
+	}
+	e->proceed(s, &c);
+}
+
+/* ---- DATA ---------------------------------------------------------------------------- */
+
+static void data_sink(void *ctx, const char *p, size_t n)
+{
+	struct smtp_session *s = ctx;
+
+	if (!s->data_open)
+		return;
+	if (s->conf->max_message_size && s->data.octets > s->conf->max_message_size) {
+		s->data_too_big = 1;
+		data_abort(s);
+		return;
+	}
+	if (s->data.flags) {
+		data_abort(s);          /* refused at the end anyway: stop writing now */
+		return;
+	}
+	if (s->cb->data_write(s->ctx, p, n) < 0) {
+		s->data_io_error = 1;
+		data_abort(s);
+	}
+}
+
+static void data_end(struct smtp_session *s)
+{
+	char qid[SMTP_QID_MAX] = "";
+	int r;
+
+	s->state = S_CMD;
+	if (s->data_too_big || (s->conf->max_message_size && s->data.octets > s->conf->max_message_size)) {
+		data_abort(s);
+		reply(s, 552, "5.3.4", "Message size exceeds fixed limit of %zu octets; nothing stored",
+		      s->conf->max_message_size);
+	} else if (s->data.flags) {
+		data_abort(s);
+		reply(s, 550, "5.6.0", "Message refused: %s in message data (RFC 5321 2.3.8); nothing stored",
+		      (s->data.flags & SMTP_DATA_NUL) ? "NUL octet" :
+		      (s->data.flags & SMTP_DATA_BARE_LF) ? "bare LF" : "bare CR");
+	} else if (s->data_io_error || !s->data_open) {
+		data_abort(s);
+		reply(s, 451, "4.3.0", "Local error in processing; message not stored, try again later");
+	} else {
+		s->data_open = 0;       /* the commit owns the spool file now, whatever its outcome */
+		r = s->cb->data_commit(s->ctx, s->tx, qid, sizeof(qid));
+		if (r == 1) {
+			s->state = S_COMMIT;
+			return;
+		}
+		smtp_session_commit_done(s, r == 0, qid);
+		return;
+	}
+	tx_free(s);
+}
+
+void smtp_session_commit_done(struct smtp_session *s, int ok, const char *qid)
+{
+	if (s->state == S_CLOSING)
+		return;
+	s->state = S_CMD;
+	if (ok) {
+		s->messages++;
+		reply(s, 250, "2.0.0", "Ok: queued as %s", qid);
+	} else
+		reply(s, 451, "4.3.0", "Local error: message not queued, try again later");
+	tx_free(s);
+}
+
+/* ---- input --------------------------------------------------------------------------- */
+
+static void command_line(struct smtp_session *s, const char *line, size_t len)
+{
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	if (s->line_overflow) {
+		s->line_overflow = 0;
+		reply(s, 500, "5.5.2", "Syntax error: line too long (max %d octets)", SMTP_LINE_MAX);
+	} else
+		dispatch(s, line, len);
+	if (s->state != S_CLOSING && s->conf->max_errors && s->errors >= s->conf->max_errors)
+		close_with(s, 421, "4.7.0", "Error: too many errors, closing connection");
+}
+
+size_t smtp_session_recv(struct smtp_session *s, const char *buf, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		if (s->state == S_CLOSING || s->state == S_NEW)
+			return len;
+		if (s->state == S_COMMIT)
+			return i;
+		if (s->state == S_DATA) {
+			int done;
+			i += smtp_data_feed(&s->data, buf + i, len - i, &done, data_sink, s);
+			if (done)
+				data_end(s);
+			continue;
+		}
+		const char *lf = memchr(buf + i, '\n', len - i);
+		size_t chunk = lf ? (size_t)(lf - (buf + i)) : len - i;
+
+		/* Check the limit before looking further (redis "too big inline request"): the
+		 * line buffer never grows, an over-long line is discarded up to its LF. */
+		if (!s->line_overflow && s->line_len + chunk > SMTP_LINE_MAX - 1) {
+			s->line_overflow = 1;
+			s->line_len = 0;
+		}
+		if (lf == NULL) {
+			if (!s->line_overflow) {
+				memcpy(s->line + s->line_len, buf + i, chunk);
+				s->line_len += chunk;
+			}
+			return len;
+		}
+		if (s->line_len == 0 || s->line_overflow) {
+			command_line(s, buf + i, chunk);
+		} else {
+			memcpy(s->line + s->line_len, buf + i, chunk);
+			command_line(s, s->line, s->line_len + chunk);
+		}
+		s->line_len = 0;
+		i += chunk + 1;
+	}
+	return i;
+}
+
+/* ---- lifecycle ----------------------------------------------------------------------- */
+
+struct smtp_session *smtp_session_new(const struct smtp_session_conf *conf,
+                                      const struct smtp_session_cb *cb, void *ctx)
+{
+	struct smtp_session *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	s->conf = conf;
+	s->cb = cb;
+	s->ctx = ctx;
+	s->state = S_NEW;
+	return s;
+}
+
+void smtp_session_free(struct smtp_session *s)
+{
+	if (s == NULL)
+		return;
+	tx_free(s);
+	free(s);
+}
+
+void smtp_session_start(struct smtp_session *s)
+{
+	char buf[SMTP_LINE_MAX];
+	int n = snprintf(buf, sizeof(buf), "220 %s ESMTP mailport\r\n", s->conf->hostname);
+
+	s->state = S_CMD;
+	reply_raw(s, buf, (size_t)n);
+}
+
+void smtp_session_timeout(struct smtp_session *s)
+{
+	close_with(s, 421, "4.4.2", "Error: timeout exceeded, closing connection");
+}
+
+void smtp_session_shutdown(struct smtp_session *s)
+{
+	close_with(s, 421, "4.3.2", "Service shutting down, closing connection");
+}
+
+void smtp_session_eof(struct smtp_session *s)
+{
+	enter_closing(s);
+}
+
+int smtp_session_closing(const struct smtp_session *s) { return s->state == S_CLOSING; }
+int smtp_session_busy(const struct smtp_session *s) { return s->state == S_DATA || s->state == S_COMMIT; }
+const char *smtp_session_helo(const struct smtp_session *s) { return s->helo; }
+int smtp_session_esmtp(const struct smtp_session *s) { return s->esmtp; }
+unsigned smtp_session_messages(const struct smtp_session *s) { return s->messages; }

@@ -1,0 +1,104 @@
+/*
+ * session.h - the SMTP server session as a pure state machine (RFC 5321, 1870, 2920, 3463,
+ * 6152, 6531).
+ *
+ * The core never touches sockets, files, clocks or libraries: the I/O adapter feeds it bytes
+ * with smtp_session_recv() and events (timeout, shutdown, commit result), and the core calls
+ * back for replies and for the decisions it does not own (recipient policy, spooling).
+ *
+ * Call order: smtp_session_new(), smtp_session_start() (queues the 220 greeting), then any
+ * number of smtp_session_recv() / event calls; after each, check smtp_session_closing() and,
+ * if set, flush the replies and close. smtp_session_free() at the end (NULL is a no-op).
+ *
+ * Ownership: the session copies what it keeps (conf strings excepted: conf and everything it
+ * points to must outlive the session). Callbacks borrow their arguments for the call only.
+ * Callbacks must not free or feed the session they are called from.
+ */
+#ifndef MAILPORT_SMTP_SESSION_H
+#define MAILPORT_SMTP_SESSION_H
+
+#include <stddef.h>
+
+#include "parse.h"
+
+#define SMTP_QID_MAX      32
+#define SMTP_RCPTS_MIN    100   /* RFC 5321 §4.5.3.1.8: servers must accept at least 100 */
+
+struct smtp_session;
+
+struct smtp_session_conf {
+	const char *hostname;       /* in the greeting and EHLO reply */
+	size_t max_message_size;    /* octets of message data; 0 = no limit */
+	unsigned max_rcpts;         /* per transaction (452 4.5.3 past it) */
+	unsigned max_errors;        /* 4xx/5xx replies before 421 and close */
+};
+
+struct smtp_rcpt {
+	char *addr;                 /* as given in RCPT TO, without brackets */
+	char *target;               /* what the policy resolved it to (delivery address) */
+	int local;                  /* the policy says it is delivered here */
+};
+
+/* The transaction: one MAIL, its RCPTs and its DATA. Read-only for callers. */
+struct smtp_tx {
+	char *sender;               /* "" for the null reverse-path <> */
+	struct smtp_rcpt *rcpts;
+	size_t nrcpts, rcpts_cap;
+	size_t declared_size;       /* SIZE=, 0 when absent */
+	unsigned smtputf8 : 1;      /* MAIL carried SMTPUTF8 */
+	unsigned body_8bit : 1;     /* BODY=8BITMIME */
+};
+
+/* What the recipient policy answers. code 250 accepts; target must then be filled. */
+struct smtp_verdict {
+	int code;
+	const char *esc;            /* enhanced status code, e.g. "5.1.1" */
+	const char *text;
+	char target[SMTP_ADDR_MAX + 1];
+	int local;
+};
+
+struct smtp_session_cb {
+	/* Write reply octets (one or more complete CRLF-terminated lines). */
+	void (*reply)(void *ctx, const char *buf, size_t len);
+	/* Recipient policy. addr is the mailbox without brackets, or "postmaster". */
+	void (*rcpt)(void *ctx, const struct smtp_tx *tx, const char *addr, struct smtp_verdict *v);
+	/* Open the spool file for a transaction. 0 = ok; -1 = 451 4.3.0. */
+	int (*data_begin)(void *ctx, const struct smtp_tx *tx);
+	/* Append decoded message octets. 0 = ok; -1 = remembered, the message is refused with 451. */
+	int (*data_write)(void *ctx, const char *p, size_t n);
+	/* Make the message durable. 0 = done, qid filled; -1 = 451; 1 = pending: the adapter
+	 * calls smtp_session_commit_done() later and the session reads no input until then. */
+	int (*data_commit)(void *ctx, const struct smtp_tx *tx, char *qid, size_t qidsz);
+	/* Throw away the open spool file (size exceeded, bad content, session ended). */
+	void (*data_abort)(void *ctx);
+};
+
+struct smtp_session *smtp_session_new(const struct smtp_session_conf *conf,
+                                      const struct smtp_session_cb *cb, void *ctx);
+void smtp_session_free(struct smtp_session *s);
+
+/* Queue the 220 greeting. */
+void smtp_session_start(struct smtp_session *s);
+
+/* Feed octets from the client. Returns how many were consumed: all of them unless the session
+ * waits for a pending commit (feed the rest after smtp_session_commit_done()) or is closing
+ * (the rest is to be discarded). */
+size_t smtp_session_recv(struct smtp_session *s, const char *buf, size_t len);
+
+/* Events from the adapter. */
+void smtp_session_timeout(struct smtp_session *s);      /* 421 4.4.2 and close */
+void smtp_session_shutdown(struct smtp_session *s);     /* 421 4.3.2 and close */
+void smtp_session_commit_done(struct smtp_session *s, int ok, const char *qid);
+/* The client went away: aborts an open message (data_abort) and marks the session closed. */
+void smtp_session_eof(struct smtp_session *s);
+
+int smtp_session_closing(const struct smtp_session *s);
+/* True while in DATA or waiting for a commit: a transaction is in flight. */
+int smtp_session_busy(const struct smtp_session *s);
+const char *smtp_session_helo(const struct smtp_session *s);   /* "" before HELO/EHLO */
+int smtp_session_esmtp(const struct smtp_session *s);
+/* Counters for the close log line. */
+unsigned smtp_session_messages(const struct smtp_session *s);
+
+#endif

@@ -1,0 +1,30 @@
+/*
+ * fsutil.h - durable file-system primitives: every durable write in mailport goes through here.
+ *
+ * The rule (redis fsyncFileDir, Postfix mail_stream_finish_file plus the step they skip):
+ * write to a temporary name in the same directory tree, check every write, fsync, close and
+ * check the close, rename into place, then fsync the directory that gained the name.
+ * All functions return 0 on success, -1 with errno set on failure.
+ */
+#ifndef MAILPORT_FSUTIL_H
+#define MAILPORT_FSUTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* write(2) until all of buf is written; retries EINTR. */
+int fs_write_all(int fd, const void *buf, size_t len);
+/* fsync the directory at path. */
+int fs_fsync_dir(const char *path);
+/* fsync the directory containing path (path's dirname). */
+int fs_fsync_parent(const char *path);
+/* mkdir -p with mode for each created component; existing directories are fine. */
+int fs_mkdir_p(const char *path, mode_t mode);
+/* rename(from, to) and fsync the parent of to (and of from when it differs). */
+int fs_rename_durable(const char *from, const char *to);
+/* unlink and fsync the parent directory. ENOENT counts as success. */
+int fs_unlink_durable(const char *path);
+/* Read a whole small file into a NUL-terminated malloc'd buffer; *len excludes the NUL. */
+char *fs_read_file(const char *path, size_t max, size_t *len);
+
+#endif
