@@ -38,7 +38,7 @@ build/asan/mailport: $(ALL_SRC) $(HEADERS) Makefile
 
 build/unit/%: tests/unit/%.c $(CORE_SRC) $(HEADERS) Makefile
 	@mkdir -p build/unit
-	$(CC) $(filter-out -O2,$(CFLAGS)) $(ASAN_FLAGS) -Isrc -o $@ $< $(CORE_SRC) $(LDLIBS) \
+	$(CC) $(filter-out -O2,$(CFLAGS)) $(ASAN_FLAGS) -Wno-format-truncation -Isrc -o $@ $< $(CORE_SRC) $(LDLIBS) \
 		$(shell pkg-config --libs --cflags cmocka)
 
 deps:

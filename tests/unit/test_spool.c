@@ -1,0 +1,375 @@
+/*
+ * test_spool.c - the queue file format, its validation, and the exactly-once delivery
+ * protocol: each crash point of deliver/runner.c is recreated on disk and recovered.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "deliver/maildir.h"
+#include "deliver/runner.h"
+#include "queue/spool.h"
+#include "util/fsutil.h"
+#include "util/log.h"
+
+static char root[] = "/tmp/mailport-test-spool-XXXXXX";
+static char spooldir[PATH_MAX], pattern[PATH_MAX];
+
+static int count_files(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+static char *maildir_new(const char *user, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s/mail/example.org/%s/new", root, user);
+	return out;
+}
+
+static char *queue_file(const char *qid, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s/queue/%c/%s", spooldir, qid[strlen(qid) - 1], qid);
+	return out;
+}
+
+static struct spool *open_spool(void)
+{
+	char err[256];
+	struct spool *sp = spool_open(spooldir, err, sizeof(err));
+	if (sp == NULL)
+		fail_msg("spool_open: %s", err);
+	return sp;
+}
+
+static void make_message(struct spool *sp, char *qid, const char *body)
+{
+	struct spool_msg *m = spool_msg_begin(sp, 1700000000);
+
+	assert_non_null(m);
+	snprintf(qid, SPOOL_QID_MAX, "%s", spool_msg_qid(m));
+	assert_int_equal(spool_msg_sender(m, "sender@remote.example"), 0);
+	assert_int_equal(spool_msg_rcpt(m, "alice@example.org", "Alice+x@example.org", 1), 0);
+	assert_int_equal(spool_msg_rcpt(m, "bob@example.org", "bob@example.org", 1), 0);
+	assert_int_equal(spool_msg_rcpt(m, "far@remote.example", "far@remote.example", 0), 0);
+	assert_int_equal(spool_msg_write(m, body, strlen(body)), 0);
+	assert_int_equal(spool_msg_commit(m), 0);
+}
+
+static void test_roundtrip(void **state)
+{
+	struct spool *sp = open_spool();
+	struct spool_entry *e;
+	char qid[SPOOL_QID_MAX], body[64];
+
+	(void)state;
+	make_message(sp, qid, "Subject: x\r\n\r\nhello\r\n");
+	e = spool_entry_load(sp, qid);
+	assert_non_null(e);
+	assert_string_equal(e->sender, "sender@remote.example");
+	assert_int_equal(e->nrcpts, 3);
+	assert_string_equal(e->rcpts[0].target, "alice@example.org");
+	assert_string_equal(e->rcpts[0].orig, "Alice+x@example.org");
+	assert_true(e->rcpts[1].local);
+	assert_false(e->rcpts[2].local);
+	assert_int_equal(e->arrival, 1700000000);
+	assert_int_equal(e->body_len, 21);
+	assert_int_equal(pread(e->fd, body, e->body_len, e->body_off), 21);
+	assert_memory_equal(body, "Subject: x\r\n\r\nhello\r\n", 21);
+	assert_int_equal(spool_entry_done(sp, e, 1), 0);
+	spool_entry_free(e);
+	e = spool_entry_load(sp, qid);
+	assert_true(e->rcpts[1].done);
+	assert_false(e->rcpts[0].done);
+	assert_int_equal(spool_entry_remove(sp, e), 0);
+	spool_entry_free(e);
+	assert_null(spool_entry_load(sp, qid));
+	assert_int_equal(errno, ENOENT);
+	spool_close(sp);
+}
+
+static void test_abort_and_tmp_cleanup(void **state)
+{
+	struct spool *sp = open_spool();
+	char tmp[PATH_MAX];
+	struct spool_msg *m;
+
+	(void)state;
+	m = spool_msg_begin(sp, 1);
+	assert_int_equal(spool_msg_write(m, "x", 1), 0);
+	spool_msg_abort(m);
+	snprintf(tmp, sizeof(tmp), "%s/tmp", spooldir);
+	assert_int_equal(count_files(tmp), 0);
+	/* a crash mid-receive leaves tmp/ files: the next open removes them */
+	m = spool_msg_begin(sp, 1);
+	assert_int_equal(spool_msg_write(m, "partial", 7), 0);
+	assert_int_equal(count_files(tmp), 1);
+	spool_close(sp);           /* "crash": m is never committed */
+	sp = open_spool();
+	assert_int_equal(count_files(tmp), 0);
+	spool_msg_abort(m);
+	spool_close(sp);
+}
+
+static void test_lock(void **state)
+{
+	struct spool *sp = open_spool();
+	char err[256];
+
+	(void)state;
+	assert_null(spool_open(spooldir, err, sizeof(err)));
+	assert_non_null(strstr(err, "in use by another mailport process"));
+	spool_close(sp);
+}
+
+/* Damage a committed file in several ways; each must be quarantined, never delivered. */
+static void test_corrupt(void **state)
+{
+	static const char *damage[] = { "truncate", "append", "noend", "badmagic", "badlen" };
+	char qid[SPOOL_QID_MAX], path[PATH_MAX], corrupt[PATH_MAX];
+	struct stat st;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(damage) / sizeof(damage[0]); i++) {
+		struct spool *sp = open_spool();
+		make_message(sp, qid, "body\r\n");
+		queue_file(qid, path, sizeof(path));
+		assert_int_equal(stat(path, &st), 0);
+		if (strcmp(damage[i], "truncate") == 0)
+			assert_int_equal(truncate(path, st.st_size - 3), 0);
+		else if (strcmp(damage[i], "append") == 0) {
+			FILE *fp = fopen(path, "a");
+			fputs("junk", fp);
+			fclose(fp);
+		} else {
+			size_t len;
+			char *text = fs_read_file(path, 1 << 20, &len);
+			char *p;
+			if (strcmp(damage[i], "noend") == 0)
+				p = strstr(text, "\nE 0\n"), p[1] = 'X';
+			else if (strcmp(damage[i], "badmagic") == 0)
+				text[0] = 'X';
+			else
+				p = strstr(text, "M 000"), p[4] = '9';
+			FILE *fp = fopen(path, "w");
+			fwrite(text, 1, len, fp);
+			fclose(fp);
+			free(text);
+		}
+		assert_null(spool_entry_load(sp, qid));
+		assert_int_equal(errno, EBADMSG);
+		snprintf(corrupt, sizeof(corrupt), "%s/corrupt/%s", spooldir, qid);
+		if (stat(corrupt, &st) != 0)
+			fail_msg("%s: not quarantined", damage[i]);
+		spool_close(sp);
+	}
+}
+
+static struct runner_conf rconf(void)
+{
+	struct runner_conf rc = { pattern, "mx.example.org", 60 };
+	return rc;
+}
+
+static void read_one(const char *dir, char *out, size_t outlen)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char path[PATH_MAX];
+	int fd;
+	ssize_t n;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL && de->d_name[0] == '.')
+		;
+	assert_non_null(de);
+	snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+	closedir(d);
+	fd = open(path, O_RDONLY);
+	n = read(fd, out, outlen - 1);
+	close(fd);
+	assert_true(n >= 0);
+	out[n] = '\0';
+}
+
+static void clear_mail(void)
+{
+	char cmd[PATH_MAX + 32];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s/mail'", root);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void test_deliver(void **state)
+{
+	struct spool *sp = open_spool();
+	struct runner_conf rc = rconf();
+	char qid[SPOOL_QID_MAX], dir[PATH_MAX], text[4096], path[PATH_MAX];
+	struct spool_entry *e;
+	struct stat st;
+
+	(void)state;
+	clear_mail();
+	make_message(sp, qid, "Subject: x\r\n\r\nline1\r\n.dot\r\n");
+	runner_run_once(sp, &rc);
+	assert_int_equal(count_files(maildir_new("alice", dir, sizeof(dir))), 1);
+	assert_int_equal(count_files(maildir_new("bob", dir, sizeof(dir))), 1);
+	read_one(maildir_new("alice", dir, sizeof(dir)), text, sizeof(text));
+	assert_string_equal(text, "Return-Path: <sender@remote.example>\nDelivered-To: alice@example.org\n"
+	                    "Subject: x\n\nline1\n.dot\n");
+	/* the remote recipient keeps the message queued, local ones are done */
+	e = spool_entry_load(sp, qid);
+	assert_non_null(e);
+	assert_true(e->rcpts[0].done && e->rcpts[1].done && !e->rcpts[2].done);
+	spool_entry_free(e);
+	/* running again delivers nothing twice */
+	runner_run_once(sp, &rc);
+	assert_int_equal(count_files(maildir_new("alice", dir, sizeof(dir))), 1);
+	assert_int_equal(stat(queue_file(qid, path, sizeof(path)), &st), 0);
+	/* Maildir created 0700 */
+	snprintf(dir, sizeof(dir), "%s/mail/example.org/alice", root);
+	assert_int_equal(stat(dir, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	spool_close(sp);
+}
+
+/* Crash points, each recreated by performing the protocol's steps by hand up to that point. */
+enum crash { AFTER_TMP, AFTER_INTENT, AFTER_PUBLISH, TORN_INTENT };
+
+static void crash_case(enum crash at)
+{
+	struct spool *sp = open_spool();
+	struct runner_conf rc = rconf();
+	char qid[SPOOL_QID_MAX], md[PATH_MAX], name[256], tmp[PATH_MAX], newp[PATH_MAX], err[512], dir[PATH_MAX];
+	struct spool_entry *e;
+
+	clear_mail();
+	make_message(sp, qid, "hello\r\n");
+	e = spool_entry_load(sp, qid);
+	assert_int_equal(maildir_expand(pattern, "alice@example.org", md, sizeof(md)), 0);
+	maildir_name(name, sizeof(name), e->arrival, e->qid, 0, "mx.example.org");
+	assert_int_equal(maildir_write_tmp(md, name, e->fd, e->body_off, e->body_len, e->sender,
+	                                   "alice@example.org", tmp, sizeof(tmp), err, sizeof(err)), 0);
+	if (at == TORN_INTENT) {
+		char qf[PATH_MAX], st[PATH_MAX + 3];
+		snprintf(st, sizeof(st), "%s.st", queue_file(qid, qf, sizeof(qf)));
+		FILE *fp = fopen(st, "a");
+		fprintf(fp, "I 0 %s", tmp);    /* no newline: the append was torn */
+		fclose(fp);
+	}
+	if (at >= AFTER_INTENT && at != TORN_INTENT)
+		assert_int_equal(spool_entry_intent(sp, e, 0, tmp), 0);
+	if (at == AFTER_PUBLISH)
+		assert_int_equal(maildir_publish(tmp, newp, sizeof(newp), err, sizeof(err)), 0);
+	spool_entry_free(e);
+	spool_close(sp);
+
+	sp = open_spool();         /* restart */
+	runner_run_once(sp, &rc);
+	assert_int_equal(count_files(maildir_new("alice", dir, sizeof(dir))), 1);
+	assert_int_equal(count_files(maildir_new("bob", dir, sizeof(dir))), 1);
+	snprintf(dir, sizeof(dir), "%s/mail/example.org/alice/tmp", root);
+	assert_int_equal(count_files(dir), 0);
+	runner_run_once(sp, &rc);
+	assert_int_equal(count_files(maildir_new("alice", dir, sizeof(dir))), 1);
+	spool_close(sp);
+}
+
+static void test_crash_after_tmp(void **state) { (void)state; crash_case(AFTER_TMP); }
+static void test_crash_after_intent(void **state) { (void)state; crash_case(AFTER_INTENT); }
+static void test_crash_after_publish(void **state) { (void)state; crash_case(AFTER_PUBLISH); }
+static void test_crash_torn_intent(void **state) { (void)state; crash_case(TORN_INTENT); }
+
+static void test_all_local_removed(void **state)
+{
+	struct spool *sp = open_spool();
+	struct runner_conf rc = rconf();
+	struct spool_msg *m = spool_msg_begin(sp, 5);
+	char qid[SPOOL_QID_MAX], path[PATH_MAX], st[PATH_MAX];
+	struct stat sb;
+
+	(void)state;
+	snprintf(qid, sizeof(qid), "%s", spool_msg_qid(m));
+	spool_msg_sender(m, "");
+	spool_msg_rcpt(m, "alice@example.org", "alice@example.org", 1);
+	spool_msg_write(m, "x\r\n", 3);
+	assert_int_equal(spool_msg_commit(m), 0);
+	runner_run_once(sp, &rc);
+	assert_int_equal(stat(queue_file(qid, path, sizeof(path)), &sb), -1);
+	snprintf(st, sizeof(st), "%s.st", path);
+	assert_int_equal(stat(st, &sb), -1);
+	spool_close(sp);
+}
+
+static void test_maildir_expand(void **state)
+{
+	char out[256];
+
+	(void)state;
+	assert_int_equal(maildir_expand("/m/%d/%u/Maildir", "bob@example.org", out, sizeof(out)), 0);
+	assert_string_equal(out, "/m/example.org/bob/Maildir");
+	assert_int_equal(maildir_expand("/m/%%/%u", "bob@example.org", out, sizeof(out)), 0);
+	assert_string_equal(out, "/m/%/bob");
+	assert_int_equal(maildir_expand("/m/%u", "../x@example.org", out, sizeof(out)), -1);
+	assert_int_equal(maildir_expand("/m/%u", ".hidden@example.org", out, sizeof(out)), -1);
+	assert_int_equal(maildir_expand("/m/%d/%u", "a@b/c", out, sizeof(out)), -1);
+	assert_int_equal(maildir_expand("/m/%u", "noat", out, sizeof(out)), -1);
+	maildir_name(out, sizeof(out), 17, "QID", 2, "host/with:odd");
+	assert_string_equal(out, "17.QQIDR2.host\\057with\\072odd");
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	log_set_level(LOG_LVL_ERR + 1);
+	if (mkdtemp(root) == NULL)
+		return -1;
+	snprintf(spooldir, sizeof(spooldir), "%s/spool", root);
+	snprintf(pattern, sizeof(pattern), "%s/mail/%%d/%%u", root);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[PATH_MAX + 16];
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	return system(cmd);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_abort_and_tmp_cleanup),
+		cmocka_unit_test(test_lock),
+		cmocka_unit_test(test_corrupt),
+		cmocka_unit_test(test_deliver),
+		cmocka_unit_test(test_crash_after_tmp),
+		cmocka_unit_test(test_crash_after_intent),
+		cmocka_unit_test(test_crash_after_publish),
+		cmocka_unit_test(test_crash_torn_intent),
+		cmocka_unit_test(test_all_local_removed),
+		cmocka_unit_test(test_maildir_expand),
+	};
+	return cmocka_run_group_tests_name("spool", tests, setup, teardown);
+}
