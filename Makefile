@@ -52,8 +52,11 @@ unit: $(addprefix build/unit/,$(UNIT_TESTS))
 		echo "== $$t"; CMOCKA_MESSAGE_OUTPUT=stdout build/unit/$$t || fail=1; done; \
 	exit $$fail
 
+# Debian's python3 is the client under test (smtplib); fall back to whatever python3 is on PATH.
+PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
+
 integration: build/mailport build/asan/mailport
-	@MAILPORT_BIN=build/asan/mailport python3 tests/integration/run.py
+	@MAILPORT_BIN=build/asan/mailport $(PYTHON) tests/integration/run.py
 
 test: deps
 	@$(MAKE) --no-print-directory all

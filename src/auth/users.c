@@ -160,7 +160,8 @@ struct users *users_load(const char *path, struct errlist *errs)
 			}
 		}
 	}
-	qsort(u->keys, u->nkeys, sizeof(*u->keys), key_cmp);
+	if (u->nkeys > 0)
+		qsort(u->keys, u->nkeys, sizeof(*u->keys), key_cmp);
 	for (size_t i = 1; i < u->nkeys; i++)
 		if (strcmp(u->keys[i - 1].key, u->keys[i].key) == 0)
 			errlist_add(errs, path, u->keys[i].line > u->keys[i - 1].line ? u->keys[i].line : u->keys[i - 1].line,
@@ -200,7 +201,7 @@ const struct user *users_lookup(const struct users *u, const char *addr, size_t 
 	char buf[SMTP_ADDR_MAX + 1];
 	struct key k, *hit;
 
-	if (len > SMTP_ADDR_MAX)
+	if (len > SMTP_ADDR_MAX || u->nkeys == 0)
 		return NULL;
 	for (size_t i = 0; i < len; i++)
 		buf[i] = (char)tolower((unsigned char)addr[i]);

@@ -321,9 +321,11 @@ static int cb_data_begin(void *ctx, const struct smtp_tx *tx)
 	localtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
 	header_safe(helo, sizeof(helo), smtp_session_helo(c->sess));
-	n = snprintf(hdr, sizeof(hdr), "Received: from %s ([%s])\r\n\tby %s (mailport) with %s%s id %s",
-	             helo, c->peer_ip, c->rc->cfg->hostname, tx->smtputf8 ? "UTF8" : "",
-	             smtp_session_esmtp(c->sess) ? "ESMTP" : "SMTP", spool_msg_qid(c->msg));
+	/* Protocol names: RFC 3848 (ESMTP), RFC 6531 3.7.3 (UTF8SMTP). */
+	n = snprintf(hdr, sizeof(hdr), "Received: from %s ([%s])\r\n\tby %s (mailport) with %s id %s",
+	             helo, c->peer_ip, c->rc->cfg->hostname,
+	             tx->smtputf8 ? "UTF8SMTP" : smtp_session_esmtp(c->sess) ? "ESMTP" : "SMTP",
+	             spool_msg_qid(c->msg));
 	if (tx->nrcpts == 1)
 		n += snprintf(hdr + n, sizeof(hdr) - (size_t)n, "\r\n\tfor <%s>", tx->rcpts[0].addr);
 	n += snprintf(hdr + n, sizeof(hdr) - (size_t)n, ";\r\n\t%s\r\n", date);

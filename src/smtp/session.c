@@ -563,6 +563,9 @@ void smtp_session_commit_done(struct smtp_session *s, int ok, const char *qid)
 		return;
 	s->state = S_CMD;
 	if (ok) {
+		/* Like Postfix's smtpd_hard_error_limit ("errors ... without delivering mail"): a
+		 * client that gets mail through is not the one the limit is for. */
+		s->errors = 0;
 		s->messages++;
 		reply(s, 250, "2.0.0", "Ok: queued as %s", qid);
 	} else

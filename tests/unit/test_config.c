@@ -172,6 +172,20 @@ static void test_users_bad(void **state)
 	errlist_free(&e);
 }
 
+static void test_users_all_invalid(void **state)
+{
+	struct errlist e = { 0 };
+	struct users *u;
+
+	(void)state;
+	assert_null(users_load(write_file("users", "nothing valid here\n"), &e));
+	errlist_free(&e);
+	u = users_load(write_file("users", "# only comments\n"), &e);
+	assert_non_null(u);
+	assert_null(users_lookup(u, "a@b", 3));
+	users_free(u);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -194,6 +208,7 @@ int main(void)
 		cmocka_unit_test(test_all_errors_reported),
 		cmocka_unit_test(test_users),
 		cmocka_unit_test(test_users_bad),
+		cmocka_unit_test(test_users_all_invalid),
 	};
 	return cmocka_run_group_tests_name("config", tests, setup, teardown);
 }

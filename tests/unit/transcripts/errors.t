@@ -293,3 +293,29 @@ C: DATA
 S: 354 2.0.0 End data with <CR><LF>.<CR><LF>
 C: partial
 E: eof
+
+=== a delivered message resets the error count
+O: size=1000 rcpts=100 errors=3
+S: 220 mx.example.org ESMTP mailport
+C: HELO c
+S: 250 mx.example.org
+C: MAIL FROM:<a@remote.example>
+S: 250 2.1.0 Ok
+C: RCPT TO:<nobody@example.org>
+S: 550 5.1.1 User unknown
+C: RCPT TO:<nobody2@example.org>
+S: 550 5.1.1 User unknown
+C: RCPT TO:<alice@example.org>
+S: 250 2.1.5 Ok
+C: DATA
+S: 354 2.0.0 End data with <CR><LF>.<CR><LF>
+C: .
+S: 250 2.0.0 Ok: queued as Q1
+Q:
+C: X1
+S: 500 5.5.1 Unknown command
+C: X2
+S: 500 5.5.1 Unknown command
+C: X3
+S: 500 5.5.1 Unknown command
+S: 421 4.7.0 mx.example.org Error: too many errors, closing connection

@@ -1,0 +1,244 @@
+"""Integration harness: start the real mailport binary on loopback high ports, drive it
+with real clients, and clean up every process it started (by PID).
+
+A test is a function named test_* in a tests_*.py module, taking no arguments. It raises
+Skip when a peer is missing (the msmtp test-suite habit of exit 77) and fails by raising
+anything else. run.py prints one line per test and the closing 'N passed, N failed' line.
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.join(ROOT, os.environ.get("MAILPORT_BIN", "build/mailport"))
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer")
+
+
+class Skip(Exception):
+    pass
+
+
+def need(tool):
+    path = shutil.which(tool)
+    if path is None:
+        raise Skip(f"{tool} not installed")
+    return path
+
+
+def free_port(family=socket.AF_INET, host="127.0.0.1"):
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def crypt_hash(password):
+    out = subprocess.run(["openssl", "passwd", "-6", password], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+DEMO_HASH = None
+
+
+class Server:
+    """One mailport instance in its own temporary directory."""
+
+    def __init__(self, users=None, extra_server="", listen=None, domains="example.test"):
+        global DEMO_HASH
+        if DEMO_HASH is None:
+            DEMO_HASH = crypt_hash("secret")
+        self.dir = tempfile.mkdtemp(prefix="mailport-it-")
+        self.port = free_port()
+        self.host = "127.0.0.1"
+        self.listen = listen or f"127.0.0.1:{self.port}"
+        self.conf = os.path.join(self.dir, "mailport.conf")
+        self.users_file = os.path.join(self.dir, "users")
+        self.log_path = os.path.join(self.dir, "mailport.log")
+        self.proc = None
+        self.log_file = None
+        self.log_offset = 0
+        if users is None:
+            users = [f"alice@example.test:{DEMO_HASH}:postmaster@example.test,al@example.test",
+                     f"bob@example.test:{DEMO_HASH}"]
+        self.write_users(users)
+        settings = {
+            "hostname": "mx.example.test", "spool": "spool", "local_domains": domains,
+            "maildir": "mail/%d/%u", "timeout": "30s", "shutdown_grace": "3s", "retry_interval": "1s",
+        }
+        for line in extra_server.splitlines():       # later keys override the defaults
+            if "=" in line:
+                k, v = (x.strip() for x in line.split("=", 1))
+                settings[k] = v
+        with open(self.conf, "w") as f:
+            f.write("[server]\n" + "".join(f"{k} = {v}\n" for k, v in settings.items()))
+            f.write(f"\n[auth]\nusers = users\n\n[smtp]\nlisten = {self.listen}\n")
+
+    def conf_line(self, needle):
+        """1-based line number of the first config line containing needle."""
+        with open(self.conf) as f:
+            for i, line in enumerate(f, 1):
+                if needle in line:
+                    return i
+        raise AssertionError(f"{needle!r} not in {self.conf}")
+
+    def write_users(self, lines):
+        with open(self.users_file, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+    def start(self, expect_ready=True):
+        self.log_file = open(self.log_path, "ab")
+        self.log_offset = os.path.getsize(self.log_path)
+        env = dict(os.environ)
+        env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+        env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+        self.proc = subprocess.Popen([BIN, "serve", "--config", self.conf], stdout=self.log_file,
+                                     stderr=self.log_file, env=env)
+        if expect_ready:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=15):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"mailport exited with {self.proc.returncode}:\n{self.log()}")
+            if "started hostname=" in self.log(since_start=True):
+                return
+            time.sleep(0.05)
+        raise AssertionError("mailport did not start:\n" + self.log())
+
+    def log(self, since_start=False):
+        try:
+            with open(self.log_path, "rb") as f:
+                if since_start:
+                    f.seek(self.log_offset)
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=30):
+        """SIGTERM and wait; the exit must be clean and the sanitizers silent."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("mailport did not stop within %ss after SIGTERM" % timeout)
+        self.check_sanitizers()
+        return rc
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    def check_sanitizers(self):
+        log = self.log()
+        for marker in SANITIZER_MARKERS:
+            if marker in log:
+                raise AssertionError("sanitizer report in server log:\n" + log[-6000:])
+
+    def cleanup(self):
+        try:
+            if self.proc is not None and self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        finally:
+            if self.log_file:
+                self.log_file.close()
+            if os.environ.get("KEEP_TMP") != "1":
+                shutil.rmtree(self.dir, ignore_errors=True)
+
+    def maildir(self, user, domain="example.test"):
+        return os.path.join(self.dir, "mail", domain, user)
+
+    def messages(self, user, domain="example.test"):
+        new = os.path.join(self.maildir(user, domain), "new")
+        if not os.path.isdir(new):
+            return []
+        out = []
+        for name in sorted(os.listdir(new)):
+            with open(os.path.join(new, name), "rb") as f:
+                out.append(f.read())
+        return out
+
+    def wait_messages(self, user, n, timeout=30, domain="example.test"):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            msgs = self.messages(user, domain)
+            if len(msgs) >= n:
+                return msgs
+            time.sleep(0.05)
+        raise AssertionError(f"expected {n} messages for {user}, have {len(self.messages(user, domain))}\n"
+                             + self.log()[-4000:])
+
+    def queue_files(self):
+        out = []
+        for root, _, files in os.walk(os.path.join(self.dir, "spool", "queue")):
+            out += [f for f in files if not f.endswith(".st")]
+        return out
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.cleanup()
+
+
+class Raw:
+    """A raw SMTP connection for hostile and exact-byte tests."""
+
+    def __init__(self, host, port, timeout=10, family=socket.AF_INET):
+        self.s = socket.socket(family, socket.SOCK_STREAM)
+        self.s.settimeout(timeout)
+        self.s.connect((host, port))
+        self.buf = b""
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.s.sendall(data)
+
+    def line(self):
+        while b"\n" not in self.buf:
+            chunk = self.s.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed; pending: %r" % self.buf)
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.decode("utf-8", "replace").rstrip("\r")
+
+    def reply(self):
+        """One complete (possibly multiline) reply: returns its lines."""
+        lines = [self.line()]
+        while len(lines[-1]) >= 4 and lines[-1][3] == "-":
+            lines.append(self.line())
+        return lines
+
+    def code(self):
+        return self.reply()[-1][:9]
+
+    def closed(self, timeout=10):
+        """True when the server closes the connection (no more data) within timeout."""
+        self.s.settimeout(timeout)
+        try:
+            while True:
+                chunk = self.s.recv(65536)
+                if not chunk:
+                    return True
+                self.buf += chunk
+        except socket.timeout:
+            return False
+        except ConnectionResetError:
+            return True
+
+    def close(self):
+        self.s.close()

@@ -1,0 +1,118 @@
+"""Configuration: errors name file:line and exit 78; --check-config; SIGHUP reload; IPv6."""
+import os
+import signal
+import smtplib
+import socket
+import subprocess
+import time
+
+from harness import BIN, Raw, Server, Skip
+
+
+def test_config_errors_exit_78():
+    with Server(extra_server="bogus_key = 1\ntimeout = soon") as srv:
+        r = subprocess.run([BIN, "serve", "--config", srv.conf], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 78, r
+        bogus, timeout = srv.conf_line("bogus_key"), srv.conf_line("timeout")
+        assert f"{srv.conf}:{bogus}: unknown key \"bogus_key\" in [server]" in r.stderr, r.stderr
+        assert f"{srv.conf}:{timeout}: [server] timeout: \"soon\" is not a duration" in r.stderr, r.stderr
+
+
+def test_users_file_errors_exit_78():
+    with Server(users=["alice@example.test:plaintext-password", "not-an-address:$6$x"]) as srv:
+        r = subprocess.run([BIN, "serve", "--config", srv.conf, "--check-config"], capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 78
+        assert f"{srv.users_file}:1: password must be a crypt(3) hash" in r.stderr, r.stderr
+        assert f"{srv.users_file}:2:" in r.stderr, r.stderr
+        assert "plaintext-password" not in r.stderr      # secrets never echoed
+
+
+def test_check_config_ok_and_defaults():
+    with Server() as srv:
+        r = subprocess.run([BIN, "serve", "--config", srv.conf, "--check-config"], capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 0 and r.stdout.strip() == "configuration OK", r
+    r = subprocess.run([BIN, "serve", "--defaults"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and "max_message_size = 25M" in r.stdout
+    r = subprocess.run([BIN, "frobnicate"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 64
+
+
+def test_bind_failure_is_reported():
+    with Server() as srv:
+        blocker = socket.socket()
+        blocker.bind(("127.0.0.1", srv.port))
+        blocker.listen(1)
+        try:
+            srv.start(expect_ready=False)
+            rc = srv.proc.wait(30)
+            assert rc == 71, rc
+            assert f"cannot listen on 127.0.0.1:{srv.port}" in srv.log()
+        finally:
+            blocker.close()
+
+
+def test_sighup_reload_users_and_bad_reload():
+    with Server() as srv:
+        srv.start()
+        with smtplib.SMTP(srv.host, srv.port, timeout=10) as c:
+            c.ehlo("c")
+            c.mail("s@remote.test")
+            assert c.rcpt("carol@example.test")[0] == 550
+        srv.write_users([open(srv.users_file).read().strip(), "carol@example.test:$6$x$y"])
+        srv.signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while "reloaded" not in srv.log() and time.time() < deadline:
+            time.sleep(0.05)
+        with smtplib.SMTP(srv.host, srv.port, timeout=10) as c:
+            c.sendmail("s@remote.test", ["carol@example.test"], "Subject: after reload\r\n\r\nhi\r\n")
+        srv.wait_messages("carol", 1)
+        # a broken reload keeps the running configuration
+        with open(srv.conf, "a") as f:
+            f.write("[server]\nnonsense = yes\n")
+        srv.signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while "reload failed" not in srv.log() and time.time() < deadline:
+            time.sleep(0.05)
+        assert "reload failed, keeping the running configuration" in srv.log()
+        with smtplib.SMTP(srv.host, srv.port, timeout=10) as c:
+            c.sendmail("s@remote.test", ["carol@example.test"], "Subject: still\r\n\r\nhi\r\n")
+        srv.wait_messages("carol", 2)
+        assert srv.stop() == 0
+
+
+def test_ipv6_listener():
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        raise Skip("no IPv6 loopback")
+    port6 = 0
+    with socket.socket(socket.AF_INET6) as s:
+        s.bind(("::1", 0))
+        port6 = s.getsockname()[1]
+    srv = Server()
+    with srv:
+        srv.listen = f"127.0.0.1:{srv.port} [::1]:{port6}"
+        text = open(srv.conf).read().replace(f"listen = 127.0.0.1:{srv.port}", f"listen = {srv.listen}")
+        open(srv.conf, "w").write(text)
+        srv.start()
+        with smtplib.SMTP("::1", port6, timeout=10) as c:
+            c.sendmail("s@remote.test", ["bob@example.test"], "Subject: v6\r\n\r\nover IPv6\r\n")
+        m = srv.wait_messages("bob", 1)[0]
+        assert b"([::1])" in m, m[:300]
+        assert srv.stop() == 0
+
+
+def test_spool_in_use_refused():
+    with Server() as srv:
+        srv.start()
+        other_port = srv.port + 1 if srv.port < 65000 else srv.port - 1
+        text = open(srv.conf).read().replace(f"127.0.0.1:{srv.port}", f"127.0.0.1:{other_port}")
+        conf2 = os.path.join(srv.dir, "second.conf")
+        open(conf2, "w").write(text)
+        r = subprocess.run([BIN, "serve", "--config", conf2], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 73, r
+        assert "in use by another mailport process" in r.stderr
+        assert srv.stop() == 0

@@ -1,0 +1,120 @@
+"""Accepted means durable: SIGKILL and SIGTERM never lose an accepted message and never
+deliver one twice."""
+import os
+import signal
+import smtplib
+import time
+
+from harness import Raw, Server
+
+
+def send(srv, seq, rcpt="alice@example.test"):
+    with smtplib.SMTP(srv.host, srv.port, timeout=10) as c:
+        c.sendmail("s@remote.test", [rcpt], f"Subject: {seq}\r\nX-Seq: {seq}\r\n\r\nbody\r\n")
+
+
+def seqs(msgs):
+    return sorted(m.split(b"X-Seq: ")[1].split(b"\n")[0].decode() for m in msgs)
+
+
+def test_sigkill_right_after_250():
+    rounds = 8
+    with Server() as srv:
+        for i in range(rounds):
+            srv.start()
+            send(srv, f"k{i}")          # returns after the 250 to end of data
+            srv.kill()                  # no chance to deliver or clean up
+        srv.start()
+        msgs = srv.wait_messages("alice", rounds)
+        time.sleep(1.5)                 # a duplicate would show up by now (retry_interval 1s)
+        assert seqs(srv.messages("alice")) == sorted(f"k{i}" for i in range(rounds)), seqs(msgs)
+        assert srv.stop() == 0
+        assert srv.queue_files() == []
+
+
+def test_sigkill_with_delivery_blocked_then_restart():
+    with Server() as srv:
+        srv.start()
+        # A file where bob's Maildir must go: every delivery attempt fails, mail stays queued.
+        os.makedirs(os.path.dirname(srv.maildir("bob")), exist_ok=True)
+        with open(srv.maildir("bob"), "w") as f:
+            f.write("in the way")
+        for i in range(3):
+            send(srv, f"b{i}", "bob@example.test")
+        deadline = time.time() + 10
+        while "delivery deferred" not in srv.log() and time.time() < deadline:
+            time.sleep(0.05)
+        assert "delivery deferred" in srv.log()
+        assert len(srv.queue_files()) == 3
+        srv.kill()
+        os.unlink(srv.maildir("bob"))
+        srv.start()
+        srv.wait_messages("bob", 3)
+        time.sleep(1.5)
+        assert seqs(srv.messages("bob")) == ["b0", "b1", "b2"]
+        assert srv.stop() == 0
+        assert srv.queue_files() == []
+
+
+def test_sigkill_mid_data_stores_nothing():
+    with Server() as srv:
+        srv.start()
+        r = Raw(srv.host, srv.port)
+        r.code()
+        r.send("HELO c\r\nMAIL FROM:<s@remote.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n")
+        for _ in range(4):
+            r.reply()
+        r.send("Subject: never acknowledged\r\n\r\npartial")
+        time.sleep(0.3)
+        srv.kill()
+        r.close()
+        assert any(os.scandir(os.path.join(srv.dir, "spool", "tmp")))  # the partial file
+        srv.start()
+        assert not any(os.scandir(os.path.join(srv.dir, "spool", "tmp")))
+        time.sleep(1)
+        assert srv.messages("alice") == []
+        assert srv.stop() == 0
+
+
+def test_sigterm_during_session_loses_nothing():
+    with Server() as srv:
+        srv.start()
+        c = smtplib.SMTP(srv.host, srv.port, timeout=20)
+        c.sendmail("s@remote.test", ["alice@example.test"], "Subject: t1\r\nX-Seq: t1\r\n\r\none\r\n")
+        c.mail("s@remote.test")
+        c.rcpt("alice@example.test")
+        code, _ = c.docmd("DATA")
+        assert code == 354
+        c.send(b"Subject: t2\r\nX-Seq: t2\r\n\r\nfirst half ")
+        srv.signal(signal.SIGTERM)       # the session is in flight: it gets the grace period
+        time.sleep(0.5)
+        assert srv.proc.poll() is None
+        c.send(b"second half\r\n.\r\n")
+        code, msg = c.getreply()
+        assert code == 250, (code, msg)
+        c.quit()
+        assert srv.proc.wait(15) == 0
+        srv.check_sanitizers()
+        srv.start()                      # whatever was not delivered before the stop is now
+        assert seqs(srv.wait_messages("alice", 2)) == ["t1", "t2"]
+        time.sleep(1)
+        assert len(srv.messages("alice")) == 2
+        assert srv.stop() == 0
+
+
+def test_sigterm_grace_then_421():
+    with Server() as srv:
+        srv.start()
+        r = Raw(srv.host, srv.port)
+        r.code()
+        r.send("EHLO idle.test\r\n")
+        r.reply()
+        t0 = time.time()
+        srv.signal(signal.SIGTERM)
+        assert r.code() == "421 4.3.2"   # after shutdown_grace (3 s in the test config)
+        assert time.time() - t0 >= 2
+        assert r.closed()
+        assert srv.proc.wait(10) == 0
+        srv.check_sanitizers()
+        # listeners closed at once: new connections are refused during the grace period
+        assert "shutdown signal=TERM" in srv.log()

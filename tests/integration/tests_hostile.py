@@ -1,0 +1,219 @@
+"""Hostile and broken clients: the right RFC 5321/3463 code or a clean close, nothing lost,
+nothing smuggled, no crash (the server runs under ASan+UBSan here)."""
+import socket
+import time
+
+from harness import Raw, Server
+
+SMUGGLE = {
+    "LF.LF": "\n.\n",
+    "CRLF.LF": "\r\n.\n",
+    "LF.CRLF": "\n.\r\n",
+    "CR.CRLF": "\r.\r\n",
+    "CR.CR": "\r.\r",
+}
+
+
+def open_tx(r, rcpt="alice@example.test"):
+    assert r.code().startswith("220")
+    r.send(f"EHLO evil.test\r\nMAIL FROM:<s@remote.test>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n")
+    assert r.reply()[0].startswith("250-")
+    assert r.code() == "250 2.1.0"
+    assert r.code() == "250 2.1.5"
+    assert r.code() == "354 2.0.0"
+
+
+def test_smuggling_never_two_messages():
+    with Server() as srv:
+        srv.start()
+        for name, seq in SMUGGLE.items():
+            r = Raw(srv.host, srv.port)
+            open_tx(r)
+            r.send(f"Subject: outer {name}\r\n\r\nouter body{seq}"
+                   "MAIL FROM:<evil@remote.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n"
+                   f"Subject: smuggled {name}\r\n\r\nsmuggled\r\n.\r\nQUIT\r\n")
+            reply = r.reply()[-1]
+            # refused whole: one reply for the whole DATA, the smuggled commands never ran
+            assert reply.startswith("550 5.6.0"), (name, reply)
+            assert r.code() == "221 2.0.0", name
+            r.close()
+        time.sleep(1)
+        assert srv.messages("bob") == []
+        assert srv.messages("alice") == []
+        assert srv.stop() == 0
+        assert srv.queue_files() == []
+
+
+def test_bad_commands_get_codes():
+    with Server() as srv:
+        srv.start()
+        r = Raw(srv.host, srv.port)
+        r.code()
+        cases = [
+            (b"FOO\r\n", "500 5.5.1"),
+            (b"MAIL FROM:<a@b.test>\r\n", "503 5.5.1"),
+            (b"EHLO\r\n", "501 5.5.4"),
+            (b"HELO c\r\n", "250 mx.exa"),
+            (b"RCPT TO:<alice@example.test>\r\n", "503 5.5.1"),
+            (b"MAIL FROM:<bad address>\r\n", "501 5.1.7"),
+            (b"NOOP\x00x\r\n", "500 5.5.2"),
+            (b"NOOP " + b"x" * 600 + b"\r\n", "500 5.5.2"),
+            (b"MAIL FROM:<a@b.test>\r\n", "250 2.1.0"),
+            (b"MAIL FROM:<a@b.test>\r\n", "503 5.5.1"),
+            (b"DATA\r\n", "554 5.5.1"),
+            (b"RSET\r\n", "250 2.0.0"),
+            (b"VRFY alice\r\n", "252 2.5.0"),
+        ]
+        for line, want in cases:
+            r.send(line)
+            got = r.reply()[-1]
+            assert got.startswith(want), (line[:40], got)
+        r.send(b"QUIT\r\n")
+        assert r.code() == "221 2.0.0"
+        assert srv.stop() == 0
+
+
+def test_ten_errors_close():
+    with Server() as srv:
+        srv.start()
+        r = Raw(srv.host, srv.port)
+        r.code()
+        r.send(b"".join(b"BOGUS%d\r\n" % i for i in range(12)))
+        for _ in range(10):
+            assert r.code() == "500 5.5.1"
+        assert r.code() == "421 4.7.0"
+        assert r.closed()
+        assert srv.stop() == 0
+
+
+def test_binary_garbage_and_tls_hello():
+    """A TLS ClientHello or random binary on the plaintext port: error replies, then close."""
+    with Server() as srv:
+        srv.start()
+        hello = bytes.fromhex("16030100c4010000c00303") + bytes(range(256)) * 4
+        r = Raw(srv.host, srv.port)
+        r.code()
+        r.send(hello)
+        r.s.shutdown(socket.SHUT_WR)
+        assert r.closed()
+        r = Raw(srv.host, srv.port)    # the server is still there
+        assert r.code().startswith("220")
+        r.send("QUIT\r\n")
+        assert r.code() == "221 2.0.0"
+        assert srv.stop() == 0
+
+
+def test_idle_client_dropped_after_timeout():
+    with Server(extra_server="timeout = 2s") as srv:
+        srv.start()
+        r = Raw(srv.host, srv.port)
+        r.code()
+        t0 = time.time()
+        assert r.code() == "421 4.4.2"
+        assert 1.5 <= time.time() - t0 < 10
+        assert r.closed()
+        assert "timeout address=127.0.0.1" in srv.log()
+        assert srv.stop() == 0
+
+
+def test_max_connections():
+    with Server(extra_server="max_connections = 3") as srv:
+        srv.start()
+        held = [Raw(srv.host, srv.port) for _ in range(3)]
+        for r in held:
+            assert r.code().startswith("220")
+        extra = Raw(srv.host, srv.port)
+        assert extra.code() == "421 4.7.0"
+        assert extra.closed()
+        held[0].send("QUIT\r\n")
+        held[0].code()
+        held[0].closed()
+        time.sleep(0.2)
+        again = Raw(srv.host, srv.port)     # a slot is free again
+        assert again.code().startswith("220")
+        assert srv.stop() == 0
+
+
+def test_size_limits():
+    with Server(extra_server="max_message_size = 4K") as srv:
+        srv.start()
+        r = Raw(srv.host, srv.port)
+        r.code()
+        r.send("EHLO c\r\n")
+        assert "250-SIZE 4096" in r.reply()
+        r.send("MAIL FROM:<s@remote.test> SIZE=5000\r\n")
+        assert r.code() == "552 5.3.4"
+        r.send("MAIL FROM:<s@remote.test> SIZE=100\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n")
+        assert r.code() == "250 2.1.0"
+        assert r.code() == "250 2.1.5"
+        assert r.code() == "354 2.0.0"
+        r.send(("x" * 78 + "\r\n") * 100 + ".\r\n")
+        assert r.code() == "552 5.3.4"
+        r.send("QUIT\r\n")
+        assert r.code() == "221 2.0.0"
+        time.sleep(0.5)
+        assert srv.messages("alice") == []
+        assert srv.queue_files() == []
+        assert srv.stop() == 0
+
+
+def test_too_many_recipients():
+    users = [f"u{i}@example.test:$6$x$y" for i in range(101)]
+    with Server(users=users) as srv:
+        srv.start()
+        r = Raw(srv.host, srv.port)
+        r.code()
+        r.send("HELO c\r\nMAIL FROM:<s@remote.test>\r\n" + "".join(f"RCPT TO:<u{i}@example.test>\r\n" for i in range(101)))
+        r.reply()
+        r.code()
+        for i in range(100):
+            assert r.code() == "250 2.1.5", i
+        assert r.code() == "452 4.5.3"
+        r.send("DATA\r\n")
+        assert r.code() == "354 2.0.0"
+        r.send("Subject: wide\r\n\r\nx\r\n.\r\nQUIT\r\n")
+        assert r.code() == "250 2.0.0"
+        for i in (0, 99):
+            srv.wait_messages(f"u{i}", 1)
+        assert srv.messages("u100") == []
+        assert srv.stop() == 0
+
+
+def test_slow_sender_one_byte_at_a_time():
+    with Server() as srv:
+        srv.start()
+        r = Raw(srv.host, srv.port)
+        r.code()
+        for b in b"HELO slow.test\r\nMAIL FROM:<s@remote.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n":
+            r.send(bytes([b]))
+        for want in ("250 mx.exa", "250 2.1.0", "250 2.1.5", "354 2.0.0"):
+            assert r.reply()[-1].startswith(want)
+        for b in b"Subject: slow\r\n\r\nbyte by byte\r\n.\r\n":
+            r.send(bytes([b]))
+        assert r.code() == "250 2.0.0"
+        assert b"byte by byte" in srv.wait_messages("bob", 1)[0]
+        assert srv.stop() == 0
+
+
+def test_client_that_never_reads():
+    """Pipelines thousands of commands without reading replies: bounded buffering, server
+    stays responsive to others."""
+    with Server(extra_server="timeout = 3s") as srv:
+        srv.start()
+        hog = Raw(srv.host, srv.port)
+        hog.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        hog.s.settimeout(2)
+        sent = 0
+        try:
+            for _ in range(2000):
+                hog.s.sendall(b"NOOP\r\n" * 500)
+                sent += 1
+        except (socket.timeout, BrokenPipeError, ConnectionResetError):
+            pass
+        other = Raw(srv.host, srv.port)
+        assert other.code().startswith("220")
+        other.send("QUIT\r\n")
+        assert other.code() == "221 2.0.0"
+        assert sent < 2000, "the server should stop reading from a client that does not read"
+        hog.close()
+        assert srv.stop() == 0
