@@ -43,7 +43,7 @@ static const struct param params[] = {
 	  "domains delivered here, space separated; the key may be repeated" },
 	{ "server", "maildir", P_PATTERN, OFF(maildir), "/var/mail/%d/%u", 0, 0, 0,
 	  "Maildir of a user: %d = domain, %u = local part (lower case), %% = %" },
-	{ "server", "max_message_size", P_SIZE, OFF(max_message_size), "25M", 1024, 1ULL << 32, 0,
+	{ "server", "max_message_size", P_SIZE, OFF(max_message_size), "25M", 1024, 1ULL << 40, 0,
 	  "largest message accepted, octets (K, M, G suffixes); announced as SIZE" },
 	{ "server", "timeout", P_DURATION, OFF(timeout), "300s", 1, 3600, 0,
 	  "idle time allowed to a client (RFC 5321 4.5.3.2 suggests 5 minutes)" },
@@ -59,6 +59,8 @@ static const struct param params[] = {
 	  "on SIGTERM, time given to sessions in flight before 421 4.3.2" },
 	{ "server", "retry_interval", P_DURATION, OFF(retry_interval), "60s", 1, 86400, 0,
 	  "time between attempts for a local delivery that failed temporarily" },
+	{ "server", "min_free_space", P_SIZE, OFF(min_free_space), "32M", 0, 1ULL << 50, 0,
+	  "free space the spool file system keeps; below it new mail gets 452 4.3.1 (0 disables)" },
 	{ "auth", "users", P_PATH, OFF(users), NULL, 0, 0, 1,
 	  "users file: address:crypt-hash[:alias,alias...] per line" },
 	{ "smtp", "listen", P_LISTEN, ROLE_SMTP, NULL, 0, 0, 0,
@@ -198,7 +200,8 @@ static void set_param(struct load_ctx *lc, const struct param *p, const char *v)
 	struct config *c = lc->c;
 	char *base = (char *)c;
 	unsigned long long n;
-	static const unsigned long long size_mult[] = { 1024ULL, 1024ULL * 1024, 1024ULL * 1024 * 1024 };
+	static const unsigned long long size_mult[] = { 1024ULL, 1024ULL * 1024, 1024ULL * 1024 * 1024,
+	                                                 1024ULL * 1024 * 1024 * 1024 };
 	static const unsigned long long dur_mult[] = { 1, 60, 3600, 86400 };
 	const char *why;
 
@@ -254,7 +257,7 @@ static void set_param(struct load_ctx *lc, const struct param *p, const char *v)
 		return;
 	}
 	case P_SIZE:
-		if (parse_suffixed(v, "KMG", size_mult, &n) < 0) {
+		if (parse_suffixed(v, "KMGT", size_mult, &n) < 0) {
 			ERR("[%s] %s: \"%s\" is not a size (e.g. 10240000, 500K, 25M)", p->section, p->key, v);
 			return;
 		}

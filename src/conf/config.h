@@ -42,6 +42,7 @@ struct config {
 	char *recipient_delimiter;      /* "" disables user+tag */
 	unsigned shutdown_grace;        /* seconds */
 	unsigned retry_interval;        /* seconds between local delivery retries */
+	size_t min_free_space;          /* octets the spool keeps free; new mail gets 452 below it */
 	/* [auth] */
 	char *users;
 	/* listeners per role */

@@ -21,6 +21,7 @@
 #include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
@@ -213,12 +214,18 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 		after_io(c);
 		return;
 	}
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-		if (what & BEV_EVENT_ERROR)
-			log_info(c->id, "connection error address=%s: %s", c->peer_ip,
-			         evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	if (what & BEV_EVENT_ERROR) {
+		log_info(c->id, "connection error address=%s: %s", c->peer_ip,
+		         evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 		smtp_session_eof(c->sess);
 		conn_free(c);
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		/* The client may only have shut its sending side (printf ... | nc): the replies
+		 * already queued are still owed, so flush them before closing. */
+		smtp_session_eof(c->sess);
+		after_io(c);
 	}
 }
 
@@ -298,6 +305,29 @@ static void header_safe(char *out, size_t outlen, const char *in)
 	out[o] = '\0';
 }
 
+/* Is there room for need more octets above the configured floor? Unknown counts as yes:
+ * statvfs failing is no reason to refuse mail. */
+static int spool_has_room(const struct conn *c, size_t need)
+{
+	const struct config *cfg = c->rc->cfg;
+	struct statvfs vfs;
+
+	if (cfg->min_free_space == 0 || statvfs(cfg->spool, &vfs) < 0)
+		return 1;
+	return (unsigned long long)vfs.f_bavail * vfs.f_frsize >=
+	       (unsigned long long)cfg->min_free_space + need;
+}
+
+static void cb_mail(void *ctx, const struct smtp_tx *tx, struct smtp_verdict *v)
+{
+	struct conn *c = ctx;
+
+	if (!spool_has_room(c, tx->declared_size)) {
+		log_warnx(c->id, "refused mail: spool free space below min_free_space");
+		set_verdict(v, 452, "4.3.1", "Insufficient system storage, try again later");
+	}
+}
+
 static int cb_data_begin(void *ctx, const struct smtp_tx *tx)
 {
 	struct conn *c = ctx;
@@ -306,6 +336,8 @@ static int cb_data_begin(void *ctx, const struct smtp_tx *tx)
 	struct tm tm;
 	int n;
 
+	if (!spool_has_room(c, tx->declared_size))
+		return -2;
 	c->msg = spool_msg_begin(c->srv->spool, (long long)now);
 	if (c->msg == NULL) {
 		log_warn(c->id, "cannot create queue file");
@@ -386,6 +418,7 @@ static void cb_data_abort(void *ctx)
 
 static const struct smtp_session_cb session_cb = {
 	.reply = cb_reply,
+	.mail = cb_mail,
 	.rcpt = cb_rcpt,
 	.data_begin = cb_data_begin,
 	.data_write = cb_data_write,

@@ -291,6 +291,17 @@ static void do_mail(struct smtp_session *s, const struct smtp_cmd *c)
 	tx->smtputf8 = utf8;
 	tx->body_8bit = body == 8;
 	s->tx = tx;
+	if (s->cb->mail != NULL) {
+		struct smtp_verdict v;
+		memset(&v, 0, sizeof(v));
+		v.code = 250;
+		s->cb->mail(s->ctx, tx, &v);
+		if (v.code != 250) {
+			tx_free(s);
+			reply(s, v.code, v.esc, "%s", v.text);
+			return;
+		}
+	}
 	reply(s, 250, "2.1.0", "Ok");
 }
 
@@ -383,7 +394,13 @@ static void do_data(struct smtp_session *s, const struct smtp_cmd *c)
 		return;
 	}
 	s->data_too_big = s->data_io_error = 0;
-	if (s->cb->data_begin(s->ctx, s->tx) < 0) {
+	switch (s->cb->data_begin(s->ctx, s->tx)) {
+	case 0:
+		break;
+	case -2:
+		reply(s, 452, "4.3.1", "Insufficient system storage, try again later");
+		return;
+	default:
 		reply(s, 451, "4.3.0", "Local error: cannot queue now, try again later");
 		return;
 	}

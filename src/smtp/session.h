@@ -61,9 +61,11 @@ struct smtp_verdict {
 struct smtp_session_cb {
 	/* Write reply octets (one or more complete CRLF-terminated lines). */
 	void (*reply)(void *ctx, const char *buf, size_t len);
+	/* Sender policy, optional (NULL accepts): tx has sender and declared_size filled. */
+	void (*mail)(void *ctx, const struct smtp_tx *tx, struct smtp_verdict *v);
 	/* Recipient policy. addr is the mailbox without brackets, or "postmaster". */
 	void (*rcpt)(void *ctx, const struct smtp_tx *tx, const char *addr, struct smtp_verdict *v);
-	/* Open the spool file for a transaction. 0 = ok; -1 = 451 4.3.0. */
+	/* Open the spool file for a transaction. 0 = ok; -1 = 451 4.3.0; -2 = 452 4.3.1 (no space). */
 	int (*data_begin)(void *ctx, const struct smtp_tx *tx);
 	/* Append decoded message octets. 0 = ok; -1 = remembered, the message is refused with 451. */
 	int (*data_write)(void *ctx, const char *p, size_t n);

@@ -217,3 +217,54 @@ def test_client_that_never_reads():
         assert sent < 2000, "the server should stop reading from a client that does not read"
         hog.close()
         assert srv.stop() == 0
+
+
+def test_half_close_still_gets_replies():
+    """printf 'EHLO x\\r\\n...QUIT\\r\\n' | nc: the client shuts its side after writing;
+    every reply must still arrive before the server closes."""
+    with Server() as srv:
+        srv.start()
+        for _ in range(5):
+            r = Raw(srv.host, srv.port)
+            r.send("EHLO nc.test\r\nMAIL FROM:<s@remote.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n"
+                   "Subject: half-close\r\n\r\nvia nc\r\n.\r\nQUIT\r\n")
+            r.s.shutdown(socket.SHUT_WR)
+            assert r.code().startswith("220")
+            r.reply()
+            assert [r.code() for _ in range(5)] == ["250 2.1.0", "250 2.1.5", "354 2.0.0", "250 2.0.0", "221 2.0.0"]
+            assert r.closed()
+        assert len(srv.wait_messages("bob", 5)) == 5
+        assert srv.stop() == 0
+
+
+def test_half_close_with_large_pending_output():
+    with Server() as srv:
+        srv.start()
+        r = Raw(srv.host, srv.port)
+        r.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        n = 3000
+        r.send(b"NOOP\r\n" * n + b"QUIT\r\n")
+        r.s.shutdown(socket.SHUT_WR)
+        time.sleep(0.5)                       # let the server see EOF with replies still queued
+        assert r.code().startswith("220")
+        for i in range(n):
+            assert r.code() == "250 2.0.0", i
+        assert r.code() == "221 2.0.0"
+        assert r.closed()
+        assert srv.stop() == 0
+
+
+def test_spool_free_space_floor():
+    # A floor no disk can meet: every new message is refused with 452 4.3.1, nothing stored.
+    with Server(extra_server="min_free_space = 1000T") as srv:
+        srv.start()
+        r = Raw(srv.host, srv.port)
+        r.code()
+        r.send("EHLO c\r\n")
+        r.reply()
+        r.send("MAIL FROM:<s@remote.test>\r\n")
+        assert r.code() == "452 4.3.1"
+        r.send("QUIT\r\n")
+        assert r.code() == "221 2.0.0"
+        assert "below min_free_space" in srv.log()
+        assert srv.stop() == 0

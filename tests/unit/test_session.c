@@ -5,7 +5,7 @@
  *   O: size=N rcpts=N errors=N   session limits for this case
  *   C: text      client line, CRLF appended       R: text   raw client octets, no CRLF
  *   S: text      expected reply line (CRLF appended)
- *   E: event     timeout | shutdown | eof | fail-begin | fail-write | fail-commit
+ *   E: event     timeout | shutdown | eof | fail-begin | full-begin | fail-write | fail-commit
  *   Q: text      expected content of the next committed message (escapes, CRLF not added)
  * Escapes in C/R/Q: \r \n \0 \t \\ \xHH. Every case runs with input fed whole and one octet
  * at a time; both must give exactly the expected replies and messages.
@@ -71,7 +71,7 @@ struct world {
 	int open;
 	struct buf committed[32];
 	size_t ncommitted;
-	int fail_begin, fail_write, fail_commit;
+	int fail_begin, fail_write, fail_commit, full_begin;
 	unsigned qid;
 };
 
@@ -124,6 +124,16 @@ static void w_rcpt(void *ctx, const struct smtp_tx *tx, const char *addr, struct
 	v->text = "User unknown";
 }
 
+static void w_mail(void *ctx, const struct smtp_tx *tx, struct smtp_verdict *v)
+{
+	(void)ctx;
+	if (strcmp(tx->sender, "full@remote.example") == 0) {
+		v->code = 452;
+		v->esc = "4.3.1";
+		v->text = "Insufficient system storage";
+	}
+}
+
 static int w_begin(void *ctx, const struct smtp_tx *tx)
 {
 	struct world *w = ctx;
@@ -133,6 +143,10 @@ static int w_begin(void *ctx, const struct smtp_tx *tx)
 	if (w->fail_begin) {
 		w->fail_begin = 0;
 		return -1;
+	}
+	if (w->full_begin) {
+		w->full_begin = 0;
+		return -2;
 	}
 	w->open = 1;
 	w->cur.len = 0;
@@ -179,7 +193,7 @@ static void w_abort(void *ctx)
 	w->open = 0;
 }
 
-static const struct smtp_session_cb world_cb = { w_reply, w_rcpt, w_begin, w_write, w_commit, w_abort };
+static const struct smtp_session_cb world_cb = { w_reply, w_mail, w_rcpt, w_begin, w_write, w_commit, w_abort };
 
 static void unescape(const char *s, struct buf *out)
 {
@@ -296,6 +310,7 @@ static void run_case(const struct tcase *t, int bytewise)
 			else if (strcmp(e, "fail-begin") == 0) w.fail_begin = 1;
 			else if (strcmp(e, "fail-write") == 0) w.fail_write = 1;
 			else if (strcmp(e, "fail-commit") == 0) w.fail_commit = 1;
+			else if (strcmp(e, "full-begin") == 0) w.full_begin = 1;
 			else fail_msg("%s: unknown event %s", t->name, e);
 			continue;
 		}

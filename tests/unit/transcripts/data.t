@@ -239,3 +239,38 @@ C: .
 C: .
 S: 250 2.0.0 Ok: queued as Q1
 Q:  .\r\n \r\n
+
+=== sender policy refusal leaves no transaction
+S: 220 mx.example.org ESMTP mailport
+C: EHLO c
+S: 250-mx.example.org
+S: 250-PIPELINING
+S: 250-SIZE 1000
+S: 250-ENHANCEDSTATUSCODES
+S: 250-8BITMIME
+S: 250 SMTPUTF8
+C: MAIL FROM:<full@remote.example>
+S: 452 4.3.1 Insufficient system storage
+C: RCPT TO:<alice@example.org>
+S: 503 5.5.1 Error: need MAIL command
+C: MAIL FROM:<a@remote.example>
+S: 250 2.1.0 Ok
+
+=== no space at DATA
+S: 220 mx.example.org ESMTP mailport
+C: EHLO c
+S: 250-mx.example.org
+S: 250-PIPELINING
+S: 250-SIZE 1000
+S: 250-ENHANCEDSTATUSCODES
+S: 250-8BITMIME
+S: 250 SMTPUTF8
+C: MAIL FROM:<a@remote.example>
+S: 250 2.1.0 Ok
+C: RCPT TO:<alice@example.org>
+S: 250 2.1.5 Ok
+E: full-begin
+C: DATA
+S: 452 4.3.1 Insufficient system storage, try again later
+C: RSET
+S: 250 2.0.0 Ok
