@@ -23,7 +23,10 @@ HEADERS    := $(wildcard src/*/*.h)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(filter-out tests/unit/testutil.c,$(wildcard tests/unit/test_*.c)))
 
-.PHONY: all deps run test unit integration asan clean fuzz-replay check-config
+FUZZ_TARGETS := session path data
+FUZZ_TIME    ?= 60
+
+.PHONY: all deps run test unit integration clean fuzz fuzz-replay
 
 all: build/mailport
 
@@ -40,6 +43,27 @@ build/unit/%: tests/unit/%.c $(CORE_SRC) $(HEADERS) Makefile
 	@mkdir -p build/unit
 	$(CC) $(filter-out -O2,$(CFLAGS)) $(ASAN_FLAGS) -Wno-format-truncation -Isrc -o $@ $< $(CORE_SRC) $(LDLIBS) \
 		$(shell pkg-config --libs --cflags cmocka)
+
+# Fuzzing (tests/fuzz): `make test` replays the committed corpora with gcc + ASan/UBSan;
+# `make fuzz` runs libFuzzer (clang) on each target for FUZZ_TIME seconds, growing the corpus.
+build/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(CORE_SRC) $(HEADERS) Makefile
+	@mkdir -p build/fuzz
+	$(CC) $(filter-out -O2,$(CFLAGS)) $(ASAN_FLAGS) -Isrc -o $@ $< tests/fuzz/replay.c $(CORE_SRC) $(LDLIBS)
+
+build/fuzz/libfuzzer_%: tests/fuzz/fuzz_%.c $(CORE_SRC) $(HEADERS) Makefile
+	@mkdir -p build/fuzz
+	clang $(filter-out -O2,$(CFLAGS)) -O1 -g -fsanitize=fuzzer,address,undefined -Isrc -o $@ $< $(CORE_SRC) $(LDLIBS)
+
+fuzz-replay: $(addprefix build/fuzz/replay_,$(FUZZ_TARGETS))
+	@set -e; for t in $(FUZZ_TARGETS); do build/fuzz/replay_$$t tests/fuzz/corpus/$$t; done
+
+fuzz: $(addprefix build/fuzz/libfuzzer_,$(FUZZ_TARGETS))
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		mkdir -p build/fuzz/new_$$t; \
+		build/fuzz/libfuzzer_$$t -max_total_time=$(FUZZ_TIME) -max_len=4096 -timeout=10 \
+			-artifact_prefix=build/fuzz/crash_$$t- build/fuzz/new_$$t tests/fuzz/corpus/$$t; \
+		build/fuzz/libfuzzer_$$t -merge=1 tests/fuzz/corpus/$$t build/fuzz/new_$$t; \
+	done
 
 deps:
 	@scripts/install-deps
@@ -62,6 +86,7 @@ test: deps
 	@$(MAKE) --no-print-directory all
 	@fail=0; \
 	$(MAKE) --no-print-directory unit || fail=1; \
+	$(MAKE) --no-print-directory fuzz-replay || fail=1; \
 	$(MAKE) --no-print-directory integration || fail=1; \
 	if [ $$fail -ne 0 ]; then echo "make test: FAILED"; else echo "make test: all suites passed"; fi; \
 	exit $$fail
