@@ -64,23 +64,11 @@ int fs_fsync_parent(const char *path)
 	return fs_fsync_dir(dir);
 }
 
-static int same_parent(const char *a, const char *b)
-{
-	const char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
-	size_t la = sa ? (size_t)(sa - a) : 0, lb = sb ? (size_t)(sb - b) : 0;
-
-	return la == lb && memcmp(a, b, la) == 0;
-}
-
 int fs_rename_durable(const char *from, const char *to)
 {
 	if (rename(from, to) < 0)
 		return -1;
-	if (fs_fsync_parent(to) < 0)
-		return -1;
-	if (!same_parent(from, to) && fs_fsync_parent(from) < 0)
-		return -1;
-	return 0;
+	return fs_fsync_parent(to);
 }
 
 int fs_unlink_durable(const char *path)

@@ -20,7 +20,10 @@ int fs_fsync_dir(const char *path);
 int fs_fsync_parent(const char *path);
 /* mkdir -p with mode for each created component; existing directories are fine. */
 int fs_mkdir_p(const char *path, mode_t mode);
-/* rename(from, to) and fsync the parent of to (and of from when it differs). */
+/* rename(from, to) and fsync the parent of to: after it returns, the name "to" survives a
+ * crash. The old name's removal is not made durable: callers must tolerate "from" coming back
+ * after a crash (the spool deletes tmp/ at start; a Maildir tmp/ copy is re-published under
+ * the same name). */
 int fs_rename_durable(const char *from, const char *to);
 /* unlink and fsync the parent directory. ENOENT counts as success. */
 int fs_unlink_durable(const char *path);

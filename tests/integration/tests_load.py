@@ -1,8 +1,10 @@
 """Pipelining and concurrency: every accepted message delivered exactly once."""
+import os
 import smtplib
 import threading
+import time
 
-from harness import Raw, Server
+from harness import BIN, Raw, Server
 
 
 def test_pipelined_burst():
@@ -61,3 +63,52 @@ def test_100_clients_x5_exactly_once():
         assert sorted(seqs) == sorted(f"{k}-{i}" for k in range(clients) for i in range(per))
         assert srv.stop() == 0
         assert srv.queue_files() == []
+
+
+def test_2000_concurrent_sessions():
+    """Thousands of concurrent sessions in one process: all greeted, all served."""
+    import resource
+    import selectors
+    import socket
+
+    n = 2000
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < n + 200:
+        from harness import Skip
+        raise Skip(f"open file limit {hard} is below {n + 200}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, n + 200), hard))
+    with Server(extra_server=f"max_connections = {n + 10}") as srv:
+        srv.start()
+        socks = []
+        sel = selectors.DefaultSelector()
+        try:
+            for _ in range(n):
+                s = socket.socket()
+                s.connect((srv.host, srv.port))
+                s.setblocking(False)
+                sel.register(s, selectors.EVENT_READ)
+                socks.append(s)
+            greeted = set()
+            deadline = time.time() + 60
+            while len(greeted) < n and time.time() < deadline:
+                for key, _ in sel.select(timeout=1):
+                    if key.fileobj.recv(512).startswith(b"220 "):
+                        greeted.add(key.fileobj.fileno())
+                    sel.unregister(key.fileobj)
+            assert len(greeted) == n, len(greeted)
+            with open(f"/proc/{srv.proc.pid}/status") as f:
+                rss = [line for line in f if line.startswith("VmRSS")][0].split()[1]
+            print(f"    {n} idle sessions: server RSS {int(rss) // 1024} MiB ({os.path.basename(os.path.dirname(BIN))} build)")
+            # while all of them are held, mail still flows
+            with smtplib.SMTP(srv.host, srv.port, timeout=30) as c:
+                c.sendmail("s@remote.test", ["alice@example.test"], "Subject: busy\r\n\r\nstill served\r\n")
+            assert b"still served" in srv.wait_messages("alice", 1)[0]
+            for s in socks[:100]:                # and each held session is live
+                s.setblocking(True)
+                s.settimeout(10)
+                s.sendall(b"QUIT\r\n")
+                assert s.recv(512).startswith(b"221 ")
+        finally:
+            for s in socks:
+                s.close()
+        assert srv.stop() == 0
