@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../util/base64.h"
 #include "data.h"
 
 #define HELO_MAX  255   /* a domain or address literal */
@@ -20,8 +21,13 @@ enum state {
 	S_CMD,          /* reading commands */
 	S_DATA,         /* inside DATA */
 	S_COMMIT,       /* waiting for the adapter's commit result */
+	S_AUTH,         /* AUTH: waiting for the client's next base64 line */
+	S_AUTH_WAIT,    /* AUTH: waiting for the adapter's verdict */
+	S_STARTTLS,     /* 220 to STARTTLS queued: the adapter must switch to TLS */
 	S_CLOSING,      /* final reply queued; no more input */
 };
+
+enum auth_mech { MECH_PLAIN = 1, MECH_LOGIN };
 
 struct smtp_session {
 	const struct smtp_session_conf *conf;
@@ -29,12 +35,17 @@ struct smtp_session {
 	void *ctx;
 	enum state state;
 
-	char line[SMTP_LINE_MAX];   /* partial command line (no terminator) */
+	char line[SMTP_AUTH_LINE_MAX];  /* partial line (no terminator) */
 	size_t line_len;
 	int line_overflow;          /* discarding the rest of an over-long line */
 
 	char helo[HELO_MAX + 1];
 	int esmtp;
+	int tls;
+	char auth_user[SMTP_USER_MAX + 1];  /* "" until AUTH succeeds */
+	enum auth_mech auth_mech;
+	int auth_step;                  /* LOGIN: 0 = username next, 1 = password next */
+	char auth_login[SMTP_USER_MAX + 1];
 	unsigned errors;
 	unsigned messages;
 
@@ -141,6 +152,7 @@ static void oom(struct smtp_session *s)
 #define CMD_NEED_TX     0x02    /* 503 without MAIL */
 #define CMD_NO_ARG      0x04    /* 501 with an argument */
 #define CMD_NEED_ARG    0x08    /* 501 without an argument */
+#define CMD_NEED_TLS    0x10    /* 530 before STARTTLS where the listener requires TLS */
 
 struct cmd {
 	enum smtp_verb verb;
@@ -182,6 +194,11 @@ static void do_helo(struct smtp_session *s, const struct smtp_cmd *c)
 		                s->conf->max_message_size);
 	else
 		len += snprintf(buf + len, sizeof(buf) - (size_t)len, "250-SIZE\r\n");
+	if ((s->conf->policy & SMTP_POLICY_STARTTLS) && !s->tls)
+		len += snprintf(buf + len, sizeof(buf) - (size_t)len, "250-STARTTLS\r\n");
+	/* AUTH is never advertised in plaintext: a client must not even be tempted. */
+	if ((s->conf->policy & SMTP_POLICY_AUTH) && s->tls)
+		len += snprintf(buf + len, sizeof(buf) - (size_t)len, "250-AUTH PLAIN LOGIN\r\n");
 	len += snprintf(buf + len, sizeof(buf) - (size_t)len,
 	                "250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n");
 	reply_raw(s, buf, (size_t)len);
@@ -454,21 +471,181 @@ static void do_not_offered(struct smtp_session *s, const struct smtp_cmd *c)
 	reply(s, 502, "5.5.1", "%s is not available on this port", smtp_verb_name(c->verb));
 }
 
+/* ---- STARTTLS and AUTH ----------------------------------------------------------------- */
+
+static void do_starttls(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	if (!(s->conf->policy & SMTP_POLICY_STARTTLS)) {
+		do_not_offered(s, c);
+		return;
+	}
+	if (s->tls) {
+		reply(s, 503, "5.5.1", "Error: TLS already active");
+		return;
+	}
+	reply(s, 220, "2.0.0", "Ready to start TLS");
+	/* Stop here: whatever the client sent after this line was sent in plaintext and must
+	 * never be read as if it came through TLS (CVE-2011-0411). */
+	s->state = S_STARTTLS;
+}
+
+static void auth_finish(struct smtp_session *s, const char *authzid, const char *user, char *pass,
+                        size_t passlen)
+{
+	int r;
+
+	if (strlen(user) == 0 || strlen(user) > SMTP_USER_MAX) {
+		explicit_bzero(pass, passlen);
+		s->state = S_CMD;
+		reply(s, 535, "5.7.8", "Authentication credentials invalid");
+		return;
+	}
+	snprintf(s->auth_login, sizeof(s->auth_login), "%s", user);
+	s->state = S_AUTH_WAIT;
+	r = s->cb->auth(s->ctx, authzid, user, pass);
+	explicit_bzero(pass, passlen);
+	if (r != SMTP_AUTH_PENDING)
+		smtp_session_auth_done(s, r);
+}
+
+void smtp_session_auth_done(struct smtp_session *s, int result)
+{
+	if (s->state != S_AUTH_WAIT)
+		return;
+	s->state = S_CMD;
+	if (result == SMTP_AUTH_OK) {
+		snprintf(s->auth_user, sizeof(s->auth_user), "%s", s->auth_login);
+		reply(s, 235, "2.7.0", "Authentication successful");
+	} else if (result == SMTP_AUTH_LOCKED) {
+		close_with(s, 454, "4.7.0", "Too many failed authentications from your address; try again later");
+	} else
+		reply(s, 535, "5.7.8", "Authentication credentials invalid");
+	explicit_bzero(s->auth_login, sizeof(s->auth_login));
+	if (s->auth_user[0])
+		snprintf(s->auth_login, sizeof(s->auth_login), "%s", s->auth_user);
+}
+
+/* One base64 response of the AUTH exchange (or the initial response). */
+static void auth_response(struct smtp_session *s, const char *b64, size_t len)
+{
+	unsigned char buf[SMTP_AUTH_LINE_MAX];
+	long n;
+
+	if (len == 1 && b64[0] == '*') {
+		s->state = S_CMD;
+		reply(s, 501, "5.0.0", "Authentication cancelled");
+		return;
+	}
+	if (len == 1 && b64[0] == '=')      /* RFC 4954: "=" is an empty initial response */
+		len = 0;
+	n = base64_decode(b64, len, buf);
+	if (n < 0 || (size_t)n >= sizeof(buf)) {
+		s->state = S_CMD;
+		reply(s, 501, "5.5.2", "Cannot decode the response (base64)");
+		return;
+	}
+	buf[n] = '\0';
+	if (s->auth_mech == MECH_PLAIN) {
+		/* RFC 4616: [authzid] NUL authcid NUL passwd */
+		const unsigned char *z1 = memchr(buf, '\0', (size_t)n), *z2;
+		if (z1 == NULL || (z2 = memchr(z1 + 1, '\0', (size_t)(buf + n - (z1 + 1)))) == NULL) {
+			explicit_bzero(buf, sizeof(buf));
+			s->state = S_CMD;
+			reply(s, 501, "5.5.2", "Invalid PLAIN response");
+			return;
+		}
+		auth_finish(s, (const char *)buf, (const char *)z1 + 1, (char *)z2 + 1,
+		            (size_t)(buf + n - (z2 + 1)));
+		explicit_bzero(buf, sizeof(buf));
+		return;
+	}
+	if (memchr(buf, '\0', (size_t)n) != NULL) {
+		explicit_bzero(buf, sizeof(buf));
+		s->state = S_CMD;
+		reply(s, 501, "5.5.2", "Invalid LOGIN response");
+		return;
+	}
+	if (s->auth_step == 0) {
+		snprintf(s->auth_login, sizeof(s->auth_login), "%.*s", (int)SMTP_USER_MAX, (char *)buf);
+		if ((size_t)n > SMTP_USER_MAX)
+			s->auth_login[0] = '\0';      /* too long: fails after the password, as any */
+		s->auth_step = 1;
+		s->state = S_AUTH;
+		reply_raw(s, "334 UGFzc3dvcmQ6\r\n", 18);   /* "Password:" */
+		return;
+	}
+	char user[SMTP_USER_MAX + 1];
+	snprintf(user, sizeof(user), "%s", s->auth_login);
+	auth_finish(s, "", user, (char *)buf, (size_t)n);
+	explicit_bzero(buf, sizeof(buf));
+}
+
+static void do_auth(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	const char *sp;
+	size_t mlen;
+
+	if (!(s->conf->policy & SMTP_POLICY_AUTH)) {
+		do_not_offered(s, c);
+		return;
+	}
+	if (!s->tls) {
+		reply(s, 538, "5.7.11", "Encryption required for requested authentication mechanism");
+		return;
+	}
+	if (!s->esmtp) {
+		reply(s, 503, "5.5.1", "Error: send EHLO first");
+		return;
+	}
+	if (s->auth_user[0]) {
+		reply(s, 503, "5.5.1", "Error: already authenticated");
+		return;
+	}
+	if (s->tx != NULL) {
+		reply(s, 503, "5.5.1", "Error: AUTH not allowed during a mail transaction");
+		return;
+	}
+	sp = memchr(c->arg, ' ', c->arglen);
+	mlen = sp ? (size_t)(sp - c->arg) : c->arglen;
+	if (smtp_slice_ieq(c->arg, mlen, "PLAIN"))
+		s->auth_mech = MECH_PLAIN;
+	else if (smtp_slice_ieq(c->arg, mlen, "LOGIN"))
+		s->auth_mech = MECH_LOGIN;
+	else {
+		reply(s, 504, "5.5.4", "Unrecognized authentication mechanism");
+		return;
+	}
+	s->auth_step = 0;
+	s->auth_login[0] = '\0';
+	if (sp != NULL) {
+		const char *ir = sp;
+		while (ir < c->arg + c->arglen && *ir == ' ')
+			ir++;
+		auth_response(s, ir, (size_t)(c->arg + c->arglen - ir));
+		return;
+	}
+	s->state = S_AUTH;
+	if (s->auth_mech == MECH_PLAIN)
+		reply_raw(s, "334 \r\n", 6);
+	else
+		reply_raw(s, "334 VXNlcm5hbWU6\r\n", 18);   /* "Username:" */
+}
+
 static const struct cmd cmd_table[] = {
 	{ SMTP_V_HELO, CMD_NEED_ARG, "HELO hostname", do_helo },
 	{ SMTP_V_EHLO, CMD_NEED_ARG, "EHLO hostname", do_helo },
-	{ SMTP_V_MAIL, CMD_NEED_HELO | CMD_NEED_ARG, "MAIL FROM:<address>", do_mail },
-	{ SMTP_V_RCPT, CMD_NEED_HELO | CMD_NEED_TX | CMD_NEED_ARG, "RCPT TO:<address>", do_rcpt },
-	{ SMTP_V_DATA, CMD_NEED_HELO | CMD_NEED_TX | CMD_NO_ARG, "DATA", do_data },
+	{ SMTP_V_MAIL, CMD_NEED_TLS | CMD_NEED_HELO | CMD_NEED_ARG, "MAIL FROM:<address>", do_mail },
+	{ SMTP_V_RCPT, CMD_NEED_TLS | CMD_NEED_HELO | CMD_NEED_TX | CMD_NEED_ARG, "RCPT TO:<address>", do_rcpt },
+	{ SMTP_V_DATA, CMD_NEED_TLS | CMD_NEED_HELO | CMD_NEED_TX | CMD_NO_ARG, "DATA", do_data },
 	{ SMTP_V_RSET, CMD_NO_ARG, "RSET", do_rset },
 	{ SMTP_V_NOOP, 0, "NOOP", do_noop },
 	{ SMTP_V_QUIT, CMD_NO_ARG, "QUIT", do_quit },
-	{ SMTP_V_VRFY, CMD_NEED_ARG, "VRFY address", do_vrfy },
-	{ SMTP_V_EXPN, CMD_NEED_ARG, "EXPN list", do_expn },
+	{ SMTP_V_VRFY, CMD_NEED_TLS | CMD_NEED_ARG, "VRFY address", do_vrfy },
+	{ SMTP_V_EXPN, CMD_NEED_TLS | CMD_NEED_ARG, "EXPN list", do_expn },
 	{ SMTP_V_HELP, 0, "HELP", do_help },
-	{ SMTP_V_STARTTLS, 0, "STARTTLS", do_not_offered },
-	{ SMTP_V_AUTH, 0, "AUTH", do_not_offered },
-	{ SMTP_V_BDAT, 0, "BDAT", do_not_offered },
+	{ SMTP_V_STARTTLS, CMD_NO_ARG, "STARTTLS", do_starttls },
+	{ SMTP_V_AUTH, CMD_NEED_TLS | CMD_NEED_ARG, "AUTH mechanism [initial-response]", do_auth },
+	{ SMTP_V_BDAT, CMD_NEED_TLS, "BDAT", do_not_offered },
 };
 
 static void dispatch(struct smtp_session *s, const char *line, size_t len)
@@ -497,6 +674,10 @@ static void dispatch(struct smtp_session *s, const char *line, size_t len)
 		reply(s, 500, "5.5.1", "Unknown command");
 		return;
 	}
+	if ((e->flags & CMD_NEED_TLS) && (s->conf->policy & SMTP_POLICY_TLS_REQUIRED) && !s->tls) {
+		reply(s, 530, "5.7.0", "Must issue a STARTTLS command first");
+		return;
+	}
 	if ((e->flags & CMD_NO_ARG) && c.arglen > 0) {
 		reply(s, 501, "5.5.4", "Syntax: %s", e->usage);
 		return;
@@ -515,6 +696,10 @@ static void dispatch(struct smtp_session *s, const char *line, size_t len)
 	}
 	if (c.verb == SMTP_V_MAIL && s->tx != NULL) {
 		reply(s, 503, "5.5.1", "Error: nested MAIL command");
+		return;
+	}
+	if (c.verb == SMTP_V_MAIL && (s->conf->policy & SMTP_POLICY_AUTH_REQUIRED) && !s->auth_user[0]) {
+		reply(s, 530, "5.7.0", "Authentication required");
 		return;
 	}
 	e->proceed(s, &c);
@@ -594,12 +779,23 @@ void smtp_session_commit_done(struct smtp_session *s, int ok, const char *qid)
 
 static void command_line(struct smtp_session *s, const char *line, size_t len)
 {
+	/* len + 1 (the LF) is the line's length on the wire. Ordinary commands are held to
+	 * RFC 5321's 512; AUTH lines get SMTP_AUTH_LINE_MAX (RFC 4954 §4). */
+	int auth = s->state == S_AUTH || (len >= 5 && smtp_slice_ieq(line, 5, "AUTH "));
+	int too_long = s->line_overflow || (!auth && len + 1 > SMTP_LINE_MAX);
+
 	if (len > 0 && line[len - 1] == '\r')
 		len--;
-	if (s->line_overflow) {
-		s->line_overflow = 0;
+	s->line_overflow = 0;
+	if (s->state == S_AUTH) {
+		if (too_long) {
+			s->state = S_CMD;
+			reply(s, 500, "5.5.6", "Authentication Exchange line is too long");
+		} else
+			auth_response(s, line, len);
+	} else if (too_long)
 		reply(s, 500, "5.5.2", "Syntax error: line too long (max %d octets)", SMTP_LINE_MAX);
-	} else
+	else
 		dispatch(s, line, len);
 	if (s->state != S_CLOSING && s->conf->max_errors && s->errors >= s->conf->max_errors)
 		close_with(s, 421, "4.7.0", "Error: too many errors, closing connection");
@@ -612,7 +808,7 @@ size_t smtp_session_recv(struct smtp_session *s, const char *buf, size_t len)
 	while (i < len) {
 		if (s->state == S_CLOSING || s->state == S_NEW)
 			return len;
-		if (s->state == S_COMMIT)
+		if (s->state == S_COMMIT || s->state == S_AUTH_WAIT || s->state == S_STARTTLS)
 			return i;
 		if (s->state == S_DATA) {
 			int done;
@@ -626,7 +822,7 @@ size_t smtp_session_recv(struct smtp_session *s, const char *buf, size_t len)
 
 		/* Check the limit before looking further (redis "too big inline request"): the
 		 * line buffer never grows, an over-long line is discarded up to its LF. */
-		if (!s->line_overflow && s->line_len + chunk > SMTP_LINE_MAX - 1) {
+		if (!s->line_overflow && s->line_len + chunk > SMTP_AUTH_LINE_MAX - 1) {
 			s->line_overflow = 1;
 			s->line_len = 0;
 		}
@@ -670,6 +866,8 @@ void smtp_session_free(struct smtp_session *s)
 	if (s == NULL)
 		return;
 	tx_free(s);
+	/* The line buffer may have held an AUTH exchange. */
+	explicit_bzero(s, sizeof(*s));
 	free(s);
 }
 
@@ -697,8 +895,31 @@ void smtp_session_eof(struct smtp_session *s)
 	enter_closing(s);
 }
 
+void smtp_session_set_tls(struct smtp_session *s) { s->tls = 1; }
+int smtp_session_wants_tls(const struct smtp_session *s) { return s->state == S_STARTTLS; }
+int smtp_session_tls(const struct smtp_session *s) { return s->tls; }
+const char *smtp_session_auth_user(const struct smtp_session *s) { return s->auth_user[0] ? s->auth_user : NULL; }
+
+void smtp_session_tls_started(struct smtp_session *s)
+{
+	if (s->state != S_STARTTLS)
+		return;
+	/* RFC 3207 §4.2: discard all knowledge obtained from the client before TLS. */
+	tx_free(s);
+	s->tls = 1;
+	s->helo[0] = '\0';
+	s->esmtp = 0;
+	s->auth_user[0] = '\0';
+	s->line_len = 0;
+	s->line_overflow = 0;
+	s->state = S_CMD;
+}
+
 int smtp_session_closing(const struct smtp_session *s) { return s->state == S_CLOSING; }
-int smtp_session_busy(const struct smtp_session *s) { return s->state == S_DATA || s->state == S_COMMIT; }
+int smtp_session_busy(const struct smtp_session *s)
+{
+	return s->state == S_DATA || s->state == S_COMMIT || s->state == S_AUTH_WAIT;
+}
 const char *smtp_session_helo(const struct smtp_session *s) { return s->helo; }
 int smtp_session_esmtp(const struct smtp_session *s) { return s->esmtp; }
 unsigned smtp_session_messages(const struct smtp_session *s) { return s->messages; }

@@ -23,6 +23,22 @@
 
 #define SMTP_QID_MAX      32
 #define SMTP_RCPTS_MIN    100   /* RFC 5321 §4.5.3.1.8: servers must accept at least 100 */
+/* RFC 4954 §4 allows AUTH lines of 12288 octets; real PLAIN credentials (255-octet user,
+ * long password) fit in 2048, and every session pays for the buffer. */
+#define SMTP_AUTH_LINE_MAX 2048
+#define SMTP_USER_MAX     255
+
+/* Listener policy, in struct smtp_session_conf.policy. */
+#define SMTP_POLICY_STARTTLS      0x01  /* offer STARTTLS while the session is plaintext */
+#define SMTP_POLICY_TLS_REQUIRED  0x02  /* MAIL, RCPT, DATA, AUTH, VRFY need TLS: 530 5.7.0 */
+#define SMTP_POLICY_AUTH          0x04  /* offer AUTH PLAIN LOGIN, and only inside TLS */
+#define SMTP_POLICY_AUTH_REQUIRED 0x08  /* MAIL needs a successful AUTH: 530 5.7.0 */
+
+/* Results of the auth callback. */
+#define SMTP_AUTH_OK       0
+#define SMTP_AUTH_FAIL    -1        /* 535 5.7.8 */
+#define SMTP_AUTH_LOCKED  -2        /* 454 4.7.0 and close (too many failures from the peer) */
+#define SMTP_AUTH_PENDING  1        /* answer comes through smtp_session_auth_done() */
 
 struct smtp_session;
 
@@ -31,6 +47,7 @@ struct smtp_session_conf {
 	size_t max_message_size;    /* octets of message data; 0 = no limit */
 	unsigned max_rcpts;         /* per transaction (452 4.5.3 past it) */
 	unsigned max_errors;        /* 4xx/5xx replies before 421 and close */
+	unsigned policy;            /* SMTP_POLICY_* of the listener */
 };
 
 struct smtp_rcpt {
@@ -74,6 +91,9 @@ struct smtp_session_cb {
 	int (*data_commit)(void *ctx, const struct smtp_tx *tx, char *qid, size_t qidsz);
 	/* Throw away the open spool file (size exceeded, bad content, session ended). */
 	void (*data_abort)(void *ctx);
+	/* Check credentials (SMTP_AUTH_*). authzid is "" when not given. The core wipes the
+	 * password after the call: copy it if the answer is pending. */
+	int (*auth)(void *ctx, const char *authzid, const char *user, const char *password);
 };
 
 struct smtp_session *smtp_session_new(const struct smtp_session_conf *conf,
@@ -94,6 +114,19 @@ void smtp_session_shutdown(struct smtp_session *s);     /* 421 4.3.2 and close *
 void smtp_session_commit_done(struct smtp_session *s, int ok, const char *qid);
 /* The client went away: aborts an open message (data_abort) and marks the session closed. */
 void smtp_session_eof(struct smtp_session *s);
+
+/* TLS. Implicit TLS (465): smtp_session_set_tls() before smtp_session_start(). STARTTLS: after
+ * smtp_session_recv() returns, smtp_session_wants_tls() says the 220 is queued and input stopped
+ * right after the STARTTLS line; the adapter flushes the reply, discards every octet it still
+ * holds from the client (CVE-2011-0411), runs the handshake and calls smtp_session_tls_started()
+ * (the session is then back to its pre-EHLO state, RFC 3207 §4.2), or closes on failure. */
+void smtp_session_set_tls(struct smtp_session *s);
+int smtp_session_wants_tls(const struct smtp_session *s);
+void smtp_session_tls_started(struct smtp_session *s);
+int smtp_session_tls(const struct smtp_session *s);
+/* The authenticated user, or NULL. */
+const char *smtp_session_auth_user(const struct smtp_session *s);
+void smtp_session_auth_done(struct smtp_session *s, int result);
 
 int smtp_session_closing(const struct smtp_session *s);
 /* True while in DATA or waiting for a commit: a transaction is in flight. */

@@ -113,12 +113,24 @@ static void w_abort(void *ctx)
 	w->open = 0;
 }
 
-static const struct smtp_session_cb cb = { w_reply, w_mail, w_rcpt, w_begin, w_write, w_commit, w_abort };
+static int w_auth(void *ctx, const char *authzid, const char *user, const char *password)
+{
+	(void)ctx;
+	(void)authzid;
+	assert(strlen(user) <= SMTP_USER_MAX);
+	if (user[0] == 'l')
+		return SMTP_AUTH_LOCKED;
+	return strcmp(password, "pw") == 0 ? SMTP_AUTH_OK : SMTP_AUTH_FAIL;
+}
+
+static const struct smtp_session_cb cb = { w_reply, w_mail, w_rcpt, w_begin, w_write, w_commit, w_abort, w_auth };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct smtp_session_conf conf = { "mx.fuzz.example", 4096, 100, 10 };
+	/* The first octet also picks the listener policy and implicit TLS, so every port's
+	 * rules are fuzzed. */
+	struct smtp_session_conf conf = { "mx.fuzz.example", 4096, 100, 10, size ? (data[0] >> 4) & 0xf : 0 };
 	struct world w;
 	struct smtp_session *s;
 	size_t i = 1, step;
@@ -129,11 +141,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s = smtp_session_new(&conf, &cb, &w);
 	if (s == NULL)
 		return 0;
+	if (data[0] & 0x08)
+		smtp_session_set_tls(s);
 	smtp_session_start(s);
 	step = data[0] == 0 ? size : data[0];
 	while (i < size && !smtp_session_closing(s)) {
 		size_t n = size - i < step ? size - i : step;
 		size_t used = smtp_session_recv(s, (const char *)data + i, n);
+		if (used < n && smtp_session_wants_tls(s)) {
+			/* as the adapter: drop the rest of what was read, complete the handshake */
+			smtp_session_tls_started(s);
+			assert(smtp_session_tls(s) && !smtp_session_wants_tls(s));
+			used = n;
+		}
 		assert(used == n || smtp_session_closing(s));
 		i += n;
 	}

@@ -2,10 +2,13 @@
  * test_session.c - golden transcripts for the session core (Postfix in/ref files, jq tests).
  *
  * Each .t file in tests/unit/transcripts holds cases started by "=== name". Lines:
- *   O: size=N rcpts=N errors=N   session limits for this case
+ *   O: size=N rcpts=N errors=N policy=N tls=N   limits, listener policy, implicit TLS
  *   C: text      client line, CRLF appended       R: text   raw client octets, no CRLF
  *   S: text      expected reply line (CRLF appended)
  *   E: event     timeout | shutdown | eof | fail-begin | full-begin | fail-write | fail-commit
+ *                | tls (the STARTTLS handshake completed)
+ * After a STARTTLS, the rest of that input step is discarded, as the adapter does.
+ * Credentials: alice@example.org / secret succeed, locked@example.org is locked out.
  *   Q: text      expected content of the next committed message (escapes, CRLF not added)
  * Escapes in C/R/Q: \r \n \0 \t \\ \xHH. Every case runs with input fed whole and one octet
  * at a time; both must give exactly the expected replies and messages.
@@ -56,7 +59,8 @@ struct tcase {
 	char file[256];
 	int line;
 	size_t max_size;
-	unsigned rcpts, errors;
+	unsigned rcpts, errors, policy;
+	int implicit_tls;
 	struct step steps[256];
 	size_t nsteps;
 	struct buf expect;
@@ -193,7 +197,19 @@ static void w_abort(void *ctx)
 	w->open = 0;
 }
 
-static const struct smtp_session_cb world_cb = { w_reply, w_mail, w_rcpt, w_begin, w_write, w_commit, w_abort };
+static int w_auth(void *ctx, const char *authzid, const char *user, const char *password)
+{
+	(void)ctx;
+	if (authzid[0] && strcmp(authzid, user) != 0)
+		return SMTP_AUTH_FAIL;
+	if (strcmp(user, "locked@example.org") == 0)
+		return SMTP_AUTH_LOCKED;
+	if (strcmp(user, "alice@example.org") == 0 && strcmp(password, "secret") == 0)
+		return SMTP_AUTH_OK;
+	return SMTP_AUTH_FAIL;
+}
+
+static const struct smtp_session_cb world_cb = { w_reply, w_mail, w_rcpt, w_begin, w_write, w_commit, w_abort, w_auth };
 
 static void unescape(const char *s, struct buf *out)
 {
@@ -251,6 +267,8 @@ static void load_file(const char *path)
 			t->max_size = 1000;
 			t->rcpts = 100;
 			t->errors = 10;
+			t->policy = 0;
+			t->implicit_tls = 0;
 			continue;
 		}
 		if (line[0] == '#' || line[0] == '\0' || t == NULL)
@@ -260,7 +278,8 @@ static void load_file(const char *path)
 		const char *arg = line[2] ? line + 3 : "";
 		switch (line[0]) {
 		case 'O':
-			sscanf(arg, "size=%zu rcpts=%u errors=%u", &t->max_size, &t->rcpts, &t->errors);
+			sscanf(arg, "size=%zu rcpts=%u errors=%u policy=%u tls=%d", &t->max_size, &t->rcpts,
+			       &t->errors, &t->policy, &t->implicit_tls);
 			break;
 		case 'C':
 			unescape(arg, &input_step(t)->data);
@@ -292,13 +311,15 @@ static void load_file(const char *path)
 
 static void run_case(const struct tcase *t, int bytewise)
 {
-	struct smtp_session_conf conf = { "mx.example.org", t->max_size, t->rcpts, t->errors };
+	struct smtp_session_conf conf = { "mx.example.org", t->max_size, t->rcpts, t->errors, t->policy };
 	struct world w;
 	struct smtp_session *s;
 
 	memset(&w, 0, sizeof(w));
 	s = smtp_session_new(&conf, &world_cb, &w);
 	assert_non_null(s);
+	if (t->implicit_tls)
+		smtp_session_set_tls(s);
 	smtp_session_start(s);
 	for (size_t i = 0; i < t->nsteps; i++) {
 		const struct step *st = &t->steps[i];
@@ -311,6 +332,10 @@ static void run_case(const struct tcase *t, int bytewise)
 			else if (strcmp(e, "fail-write") == 0) w.fail_write = 1;
 			else if (strcmp(e, "fail-commit") == 0) w.fail_commit = 1;
 			else if (strcmp(e, "full-begin") == 0) w.full_begin = 1;
+			else if (strcmp(e, "tls") == 0) {
+				assert_true(smtp_session_wants_tls(s));
+				smtp_session_tls_started(s);
+			}
 			else fail_msg("%s: unknown event %s", t->name, e);
 			continue;
 		}
@@ -318,7 +343,9 @@ static void run_case(const struct tcase *t, int bytewise)
 		while (off < st->data.len) {
 			size_t n = bytewise ? 1 : st->data.len - off;
 			size_t used = smtp_session_recv(s, st->data.p + off, n);
-			assert_true(used == n);         /* sync commits: always consumed */
+			if (used < n && smtp_session_wants_tls(s))
+				break;                  /* pipelined after STARTTLS: discarded */
+			assert_true(used == n);         /* sync callbacks: always consumed */
 			off += n;
 		}
 	}
@@ -391,7 +418,7 @@ static int free_all(void **state)
 /* A client that never stops sending one line: memory stays bounded and the reply comes. */
 static void test_endless_line(void **state)
 {
-	struct smtp_session_conf conf = { "mx.example.org", 1000, 100, 10 };
+	struct smtp_session_conf conf = { "mx.example.org", 1000, 100, 10, 0 };
 	struct world w;
 	struct smtp_session *s;
 	char chunk[4096];
