@@ -20,7 +20,8 @@
 #include "../smtp/parse.h"
 #include "../smtp/session.h"
 
-enum ptype { P_STRING, P_PATH, P_PATTERN, P_DOMAINS, P_SIZE, P_DURATION, P_UINT, P_LISTEN, P_DELIM };
+enum ptype { P_STRING, P_TEXT, P_PATH, P_PATTERN, P_DOMAINS, P_SIZE, P_DURATION, P_UINT, P_LISTEN,
+             P_DELIM, P_CERT, P_KEY, P_TLSVER };
 
 struct param {
 	const char *section, *key;
@@ -63,8 +64,26 @@ static const struct param params[] = {
 	  "free space the spool file system keeps; below it new mail gets 452 4.3.1 (0 disables)" },
 	{ "auth", "users", P_PATH, OFF(users), NULL, 0, 0, 1,
 	  "users file: address:crypt-hash[:alias,alias...] per line" },
+	{ "auth", "max_failures", P_UINT, OFF(max_failures), "5", 1, 1000, 0,
+	  "failed AUTH attempts from one client IP before every AUTH from it gets 454 and a close" },
+	{ "auth", "failure_window", P_DURATION, OFF(failure_window), "10m", 1, 86400, 0,
+	  "how long failures are counted, and how long a lockout lasts" },
+	{ "tls", "cert", P_CERT, 0, NULL, 0, 0, 0,
+	  "PEM certificate chain (leaf first); repeat cert/key pairs for more names (chosen by SNI, first is the default)" },
+	{ "tls", "key", P_KEY, 0, NULL, 0, 0, 0,
+	  "PEM private key of the cert given in the same position" },
+	{ "tls", "min_version", P_TLSVER, OFF(tls_min_version), "TLSv1.2", 0, 0, 0,
+	  "lowest TLS version accepted: TLSv1.2 or TLSv1.3" },
+	{ "tls", "ciphers", P_TEXT, OFF(tls_ciphers), NULL, 0, 0, 0,
+	  "TLS 1.2 cipher list (OpenSSL syntax); default: ECDHE with AES-GCM or ChaCha20-Poly1305 only" },
+	{ "tls", "ciphersuites", P_TEXT, OFF(tls_ciphersuites), NULL, 0, 0, 0,
+	  "TLS 1.3 cipher suites (OpenSSL syntax); default: OpenSSL's, all AEAD" },
 	{ "smtp", "listen", P_LISTEN, ROLE_SMTP, NULL, 0, 0, 0,
-	  "port 25 role (MX): ADDR:PORT ..., e.g. 0.0.0.0:25 [::]:25; repeatable" },
+	  "port 25 role (MX): ADDR:PORT ..., e.g. 0.0.0.0:25 [::]:25; STARTTLS offered when [tls] is set" },
+	{ "submissions", "listen", P_LISTEN, ROLE_SUBMISSIONS, NULL, 0, 0, 0,
+	  "port 465 role: implicit TLS from the first byte, AUTH required (RFC 8314)" },
+	{ "submission", "listen", P_LISTEN, ROLE_SUBMISSION, NULL, 0, 0, 0,
+	  "port 587 role: STARTTLS required before AUTH or MAIL, AUTH required (RFC 6409)" },
 };
 
 #define NPARAMS (sizeof(params) / sizeof(params[0]))
@@ -207,7 +226,38 @@ static void set_param(struct load_ctx *lc, const struct param *p, const char *v)
 
 #define ERR(...) errlist_add(lc->errs, lc->file, lc->line, __VA_ARGS__)
 	switch (p->type) {
+	case P_CERT:
+	case P_KEY: {
+		size_t *count = p->type == P_CERT ? &c->ncerts : &c->nkeys;
+		char *path;
+		if (*count == CONFIG_MAX_CERTS) {
+			ERR("[%s] %s: more than %d", p->section, p->key, CONFIG_MAX_CERTS);
+			return;
+		}
+		if (*v == '\0' || (path = resolve_path(lc, v)) == NULL) {
+			ERR("[%s] %s: empty or too long", p->section, p->key);
+			return;
+		}
+		if (p->type == P_CERT) {
+			c->certs[*count].cert = path;
+			c->certs[*count].line = lc->line;
+		} else
+			c->certs[*count].key = path;
+		(*count)++;
+		return;
+	}
+	case P_TLSVER: {
+		char **dst = (char **)(base + p->off);
+		if (strcmp(v, "TLSv1.2") != 0 && strcmp(v, "TLSv1.3") != 0) {
+			ERR("[%s] %s: \"%s\" is not TLSv1.2 or TLSv1.3 (older versions are not offered)", p->section, p->key, v);
+			return;
+		}
+		free(*dst);
+		*dst = strdup(v);
+		return;
+	}
 	case P_STRING:
+	case P_TEXT:
 	case P_PATH:
 	case P_PATTERN: {
 		char **dst = (char **)(base + p->off);
@@ -224,7 +274,7 @@ static void set_param(struct load_ctx *lc, const struct param *p, const char *v)
 					q++;
 		}
 		free(*dst);
-		*dst = p->type == P_STRING ? strdup(v) : resolve_path(lc, v);
+		*dst = (p->type == P_STRING || p->type == P_TEXT) ? strdup(v) : resolve_path(lc, v);
 		if (p->type == P_STRING && !smtp_domain_valid(v, strlen(v), 0))
 			ERR("[%s] %s: \"%s\" is not a valid host name", p->section, p->key, v);
 		return;
@@ -321,7 +371,8 @@ static int handler(void *user, const char *section, const char *name, const char
 		known_section = 1;
 		if (strcmp(params[i].key, name) != 0)
 			continue;
-		if (lc->seen[i] && params[i].type != P_DOMAINS && params[i].type != P_LISTEN)
+		if (lc->seen[i] && params[i].type != P_DOMAINS && params[i].type != P_LISTEN &&
+		    params[i].type != P_CERT && params[i].type != P_KEY)
 			errlist_add(lc->errs, lc->file, lc->line, "[%s] %s given twice", section, name);
 		lc->seen[i] = lc->line;
 		set_param(lc, &params[i], value);
@@ -420,6 +471,13 @@ struct config *config_load(const char *path, struct errlist *errs)
 		if (total == 0)
 			errlist_add(errs, path, 0, "no listener: set [smtp] listen = ADDR:PORT");
 	}
+	if (c->ncerts != c->nkeys)
+		errlist_add(errs, path, c->ncerts ? c->certs[c->ncerts - 1].line : 0,
+		            "[tls] has %zu cert and %zu key entries; give them in pairs", c->ncerts, c->nkeys);
+	for (int role = ROLE_SUBMISSIONS; role <= ROLE_SUBMISSION; role++)
+		if (c->nlisten[role] > 0 && c->ncerts == 0)
+			errlist_add(errs, path, 0, "[%s] needs a certificate: set [tls] cert and key "
+			            "(submission never runs without TLS)", config_role_name(role));
 	if (errs->n > nerr0)
 		goto fail;
 	return c;
@@ -441,7 +499,20 @@ void config_free(struct config *c)
 	free(c->maildir);
 	free(c->recipient_delimiter);
 	free(c->users);
+	for (size_t i = 0; i < CONFIG_MAX_CERTS; i++) {
+		free(c->certs[i].cert);
+		free(c->certs[i].key);
+	}
+	free(c->tls_min_version);
+	free(c->tls_ciphers);
+	free(c->tls_ciphersuites);
 	free(c);
+}
+
+const char *config_role_name(enum listener_role role)
+{
+	static const char *names[ROLE_COUNT] = { "smtp", "submissions", "submission" };
+	return role < ROLE_COUNT ? names[role] : "?";
 }
 
 int config_is_local_domain(const struct config *c, const char *domain, size_t len)

@@ -16,6 +16,7 @@
 #include "../util/errlist.h"
 
 #define CONFIG_MAX_LISTEN 16
+#define CONFIG_MAX_CERTS  32
 
 struct config_listen {
 	char text[128];                 /* as written, for logs */
@@ -23,8 +24,15 @@ struct config_listen {
 	socklen_t sslen;
 };
 
-/* The roles a listener can have; later sections ([submissions], [submission]) add roles. */
-enum listener_role { ROLE_SMTP = 0, ROLE_COUNT };
+/* The roles a listener can have: [smtp] port 25 (MX), [submissions] port 465 (implicit TLS,
+ * RFC 8314), [submission] port 587 (STARTTLS required, RFC 6409). */
+enum listener_role { ROLE_SMTP = 0, ROLE_SUBMISSIONS, ROLE_SUBMISSION, ROLE_COUNT };
+
+/* A certificate chain and its key, paired by order in [tls]; line is where cert was given. */
+struct config_cert {
+	char *cert, *key;
+	int line;
+};
 
 struct config {
 	char *path;
@@ -45,6 +53,14 @@ struct config {
 	size_t min_free_space;          /* octets the spool keeps free; new mail gets 452 below it */
 	/* [auth] */
 	char *users;
+	unsigned max_failures;          /* AUTH failures per client IP within failure_window */
+	unsigned failure_window;        /* seconds */
+	/* [tls] */
+	struct config_cert certs[CONFIG_MAX_CERTS];
+	size_t ncerts, nkeys;
+	char *tls_min_version;          /* "TLSv1.2" or "TLSv1.3" */
+	char *tls_ciphers;              /* TLS 1.2 cipher list; NULL = our forward-secret AEAD list */
+	char *tls_ciphersuites;         /* TLS 1.3; NULL = OpenSSL's (all AEAD) */
 	/* listeners per role */
 	struct config_listen listen[ROLE_COUNT][CONFIG_MAX_LISTEN];
 	size_t nlisten[ROLE_COUNT];
@@ -52,6 +68,7 @@ struct config {
 
 struct config *config_load(const char *path, struct errlist *errs);
 void config_free(struct config *c);
+const char *config_role_name(enum listener_role role);
 /* Parse one listen address: "IPv4:PORT", "[IPv6]:PORT" or "*:PORT". */
 int config_parse_listen(const char *text, struct config_listen *l, const char **why);
 /* Is domain (any case) one of local_domains? */

@@ -1,0 +1,225 @@
+/*
+ * auth.c - password verification (libxcrypt) and the failure throttle.
+ * Not the SMTP AUTH exchange (smtp/session.c) and not the users file format (users.c).
+ */
+#include "auth.h"
+
+#include <arpa/inet.h>
+#include <crypt.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../util/log.h"
+
+/* A hash with the default yescrypt cost, computed once, used for users that do not exist. */
+static char dummy_hash[CRYPT_OUTPUT_SIZE];
+
+static const char *get_dummy_hash(void)
+{
+	if (dummy_hash[0] == '\0') {
+		char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+		struct crypt_data data;
+		unsigned char rnd[16];
+		RAND_bytes(rnd, sizeof(rnd));
+		memset(&data, 0, sizeof(data));
+		if (crypt_gensalt_rn("$y$", 0, NULL, 0, salt, sizeof(salt)) != NULL &&
+		    crypt_rn("mailport-no-such-user", salt, &data, sizeof(data)) != NULL)
+			snprintf(dummy_hash, sizeof(dummy_hash), "%s", data.output);
+	}
+	return dummy_hash;
+}
+
+static int hash_matches(const char *password, const char *hash)
+{
+	struct crypt_data *data = calloc(1, sizeof(*data));
+	const char *out;
+	int ok = 0;
+
+	if (data == NULL)
+		return 0;
+	out = crypt_rn(password, hash, data, sizeof(*data));
+	/* libxcrypt returns NULL or a "*"-prefixed failure token for an invalid setting. */
+	if (out != NULL && out[0] != '*' && strlen(out) == strlen(hash))
+		ok = CRYPTO_memcmp(out, hash, strlen(hash)) == 0;
+	explicit_bzero(data, sizeof(*data));
+	free(data);
+	return ok;
+}
+
+int auth_verify(const struct users *u, const char *authzid, const char *user, const char *password)
+{
+	const struct user *usr = users_lookup(u, user, strlen(user));
+	int can_login = usr != NULL && usr->hash[0] == '$';
+	/* Login is by the mailbox's own address, not an alias: an alias lookup returns its owner. */
+	int is_address = usr != NULL && strcasecmp(usr->address, user) == 0;
+	int ok = hash_matches(password, can_login && is_address ? usr->hash : get_dummy_hash());
+
+	if (!can_login || !is_address)
+		return -1;
+	if (authzid[0] != '\0' && strcasecmp(authzid, usr->address) != 0)
+		return -1;      /* acting for someone else is not something we offer */
+	return ok ? 0 : -1;
+}
+
+char *auth_hash_password(const char *password)
+{
+	char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+	struct crypt_data *data = calloc(1, sizeof(*data));
+	char *out = NULL;
+
+	if (data == NULL)
+		return NULL;
+	if (crypt_gensalt_rn("$y$", 0, NULL, 0, salt, sizeof(salt)) != NULL &&
+	    crypt_rn(password, salt, data, sizeof(*data)) != NULL && data->output[0] == '$')
+		out = strdup(data->output);
+	explicit_bzero(data, sizeof(*data));
+	free(data);
+	return out;
+}
+
+/* ---- throttle ---------------------------------------------------------------------------- */
+
+#define THROTTLE_BUCKETS 4096
+
+struct tentry {
+	struct tentry *next;
+	long long first_failure, locked_until;
+	unsigned failures;
+	char key[64];
+};
+
+struct throttle {
+	struct tentry *buckets[THROTTLE_BUCKETS];
+	size_t count;
+	unsigned max_failures, window;
+	int warned_full;
+};
+
+struct throttle *throttle_new(unsigned max_failures, unsigned window)
+{
+	struct throttle *t = calloc(1, sizeof(*t));
+
+	if (t != NULL)
+		throttle_configure(t, max_failures, window);
+	return t;
+}
+
+void throttle_configure(struct throttle *t, unsigned max_failures, unsigned window)
+{
+	t->max_failures = max_failures;
+	t->window = window;
+}
+
+void throttle_free(struct throttle *t)
+{
+	if (t == NULL)
+		return;
+	for (size_t b = 0; b < THROTTLE_BUCKETS; b++)
+		for (struct tentry *e = t->buckets[b], *n; e; e = n) {
+			n = e->next;
+			free(e);
+		}
+	free(t);
+}
+
+void throttle_key(const char *ip, char *key, size_t keylen)
+{
+	unsigned char a6[16];
+
+	if (strchr(ip, ':') != NULL && inet_pton(AF_INET6, ip, a6) == 1) {
+		memset(a6 + 8, 0, 8);
+		char text[INET6_ADDRSTRLEN];
+		inet_ntop(AF_INET6, a6, text, sizeof(text));
+		snprintf(key, keylen, "%s/64", text);
+	} else
+		snprintf(key, keylen, "%s", ip);
+}
+
+static unsigned hash_key(const char *s)
+{
+	unsigned h = 2166136261u;       /* FNV-1a */
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h % THROTTLE_BUCKETS;
+}
+
+static int expired(const struct throttle *t, const struct tentry *e, long long now)
+{
+	return e->locked_until <= now && now - e->first_failure >= t->window;
+}
+
+static void purge(struct throttle *t, long long now)
+{
+	for (size_t b = 0; b < THROTTLE_BUCKETS; b++) {
+		struct tentry **pp = &t->buckets[b];
+		while (*pp) {
+			if (expired(t, *pp, now)) {
+				struct tentry *dead = *pp;
+				*pp = dead->next;
+				free(dead);
+				t->count--;
+			} else
+				pp = &(*pp)->next;
+		}
+	}
+}
+
+static struct tentry *find(struct throttle *t, const char *key, long long now, int create)
+{
+	unsigned h = hash_key(key);
+
+	for (struct tentry *e = t->buckets[h]; e; e = e->next)
+		if (strcmp(e->key, key) == 0) {
+			if (expired(t, e, now)) {
+				e->failures = 0;
+				e->first_failure = now;
+				e->locked_until = 0;
+			}
+			return e;
+		}
+	if (!create)
+		return NULL;
+	if (t->count >= THROTTLE_MAX_KEYS) {
+		purge(t, now);
+		if (t->count >= THROTTLE_MAX_KEYS) {
+			if (!t->warned_full++)
+				log_warnx(NULL, "auth throttle table full (%d addresses); new addresses not tracked",
+				          THROTTLE_MAX_KEYS);
+			return NULL;
+		}
+	}
+	struct tentry *e = calloc(1, sizeof(*e));
+	if (e == NULL)
+		return NULL;
+	snprintf(e->key, sizeof(e->key), "%s", key);
+	e->first_failure = now;
+	e->next = t->buckets[h];
+	t->buckets[h] = e;
+	t->count++;
+	return e;
+}
+
+int throttle_locked(struct throttle *t, const char *key, long long now)
+{
+	struct tentry *e = find(t, key, now, 0);
+
+	return e != NULL && e->locked_until > now;
+}
+
+int throttle_failure(struct throttle *t, const char *key, long long now)
+{
+	struct tentry *e = find(t, key, now, 1);
+
+	if (e == NULL)
+		return 0;
+	if (++e->failures >= t->max_failures && e->locked_until <= now) {
+		e->locked_until = now + t->window;
+		return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,329 @@
+/*
+ * conn.c - one client connection: read, feed the session core, write its replies; TLS from
+ * the first byte (465) or after STARTTLS; timeouts and backpressure.
+ * Not policy: what to answer is the core's (smtp/session.c) and policy.c's business.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../tls/tls.h"
+#include "../util/log.h"
+#include "server_int.h"
+
+#define OUTPUT_HIGH   (256 * 1024)  /* replies queued for a client that does not read: pause */
+#define INPUT_CHUNK   (64 * 1024)   /* most we let libevent buffer per read */
+
+static void on_read(struct bufferevent *bev, void *arg);
+static void on_write(struct bufferevent *bev, void *arg);
+static void on_event(struct bufferevent *bev, short what, void *arg);
+
+void conn_free(struct conn *c)
+{
+	struct server *srv = c->srv;
+
+	log_info(c->id, "disconnect address=%s messages=%u", c->peer_ip,
+	         c->sess ? smtp_session_messages(c->sess) : 0);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		srv->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	srv->nconns--;
+	smtp_session_free(c->sess);    /* aborts an open message through data_abort */
+	spool_msg_abort(c->msg);
+	free(c->held);
+	if (c->bev)
+		bufferevent_free(c->bev);
+	if (!c->tls_bev)
+		evutil_closesocket(c->fd);  /* a TLS bufferevent closes it itself */
+	runconf_unref(c->rc);
+	free(c);
+	if (srv->stopping && srv->nconns == 0)
+		event_base_loopexit(srv->base, NULL);
+}
+
+static void setup_bev(struct conn *c)
+{
+	struct timeval tv = { (time_t)c->rc->cfg->timeout, 0 };
+
+	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, INPUT_CHUNK);
+	/* The same timeout bounds a handshake: a client that stalls mid-handshake is dropped. */
+	bufferevent_set_timeouts(c->bev, &tv, &tv);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+static int start_tls(struct conn *c)
+{
+	SSL *ssl = tls_server_ssl(c->rc->tls);
+
+	if (ssl == NULL) {
+		char err[256];
+		tls_last_error(err, sizeof(err));
+		log_warnx(c->id, "cannot create TLS session: %s", err);
+		return -1;
+	}
+	c->bev = bufferevent_openssl_socket_new(c->srv->base, c->fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+	                                        BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		SSL_free(ssl);
+		return -1;
+	}
+	c->tls_bev = 1;
+	c->handshaking = 1;
+	/* A client that closes without close_notify is an EOF, not an error. */
+	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+	setup_bev(c);
+	return 0;
+}
+
+/* The 220 to STARTTLS is on the wire: discard what the client sent after STARTTLS and before
+ * the handshake (injected plaintext, CVE-2011-0411), then put TLS on the same socket. */
+static void switch_to_tls(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	size_t junk = evbuffer_get_length(in);
+
+	c->starttls_pending = 0;
+	if (junk > 0)
+		log_info(c->id, "starttls discarded octets=%zu address=%s reason=pipelined-before-handshake",
+		         junk, c->peer_ip);
+	bufferevent_free(c->bev);       /* without BEV_OPT_CLOSE_ON_FREE: the socket stays open */
+	c->bev = NULL;
+	if (start_tls(c) < 0) {
+		conn_free(c);
+		return;
+	}
+}
+
+/* After the core ran: start TLS, close, or pause, as it asked. */
+void conn_after_io(struct conn *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	if (smtp_session_closing(c->sess) && !c->closing) {
+		c->closing = 1;
+		bufferevent_disable(c->bev, EV_READ);
+	}
+	if (c->closing) {
+		if (evbuffer_get_length(out) == 0)
+			conn_free(c);
+		return;
+	}
+	if (smtp_session_wants_tls(c->sess) && !c->starttls_pending) {
+		c->starttls_pending = 1;
+		bufferevent_disable(c->bev, EV_READ);
+	}
+	if (c->starttls_pending) {
+		if (evbuffer_get_length(out) == 0)
+			switch_to_tls(c);
+		return;
+	}
+	if (!c->read_paused && evbuffer_get_length(out) > OUTPUT_HIGH) {
+		/* A client that pipelines but never reads must not make us buffer without bound. */
+		c->read_paused = 1;
+		bufferevent_disable(c->bev, EV_READ);
+	}
+}
+
+static void process_input(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+
+	while (!c->read_paused && !smtp_session_closing(c->sess) && !smtp_session_wants_tls(c->sess)) {
+		struct evbuffer_iovec v;
+		size_t used;
+
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+			break;
+		used = smtp_session_recv(c->sess, v.iov_base, v.iov_len);
+		evbuffer_drain(in, used);
+		if (used < v.iov_len)
+			break;
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) > OUTPUT_HIGH)
+			break;
+	}
+	if (smtp_session_closing(c->sess))
+		evbuffer_drain(in, evbuffer_get_length(in));
+	conn_after_io(c);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	process_input(arg);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)bev;
+	if (c->closing) {
+		conn_free(c);
+		return;
+	}
+	if (c->starttls_pending) {
+		switch_to_tls(c);
+		return;
+	}
+	if (c->read_paused) {
+		c->read_paused = 0;
+		bufferevent_enable(c->bev, EV_READ);
+		process_input(c);
+	}
+}
+
+static void handshake_done(struct conn *c)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+
+	c->handshaking = 0;
+	tls_describe(ssl, c->tls_desc, sizeof(c->tls_desc));
+	log_info(c->id, "tls established address=%s role=%s %s%s", c->peer_ip, config_role_name(c->role),
+	         c->tls_desc, SSL_session_reused(ssl) ? " resumed=yes" : "");
+	if (smtp_session_wants_tls(c->sess))
+		smtp_session_tls_started(c->sess);
+	else
+		smtp_session_start(c->sess);    /* implicit TLS: the greeting comes after the handshake */
+	process_input(c);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		handshake_done(c);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		if (c->handshaking) {
+			log_info(c->id, "tls handshake failed address=%s reason=timeout", c->peer_ip);
+			conn_free(c);
+			return;
+		}
+		if ((what & BEV_EVENT_WRITING) || c->closing) {
+			log_info(c->id, "timeout address=%s reason=client-not-reading", c->peer_ip);
+			conn_free(c);
+			return;
+		}
+		log_info(c->id, "timeout address=%s", c->peer_ip);
+		smtp_session_timeout(c->sess);
+		conn_after_io(c);
+		return;
+	}
+	if (what & BEV_EVENT_ERROR) {
+		if (c->tls_bev) {
+			char err[512] = "";
+			unsigned long e;
+			size_t o = 0;
+			while ((e = bufferevent_get_openssl_error(bev)) != 0 && o < sizeof(err)) {
+				char one[256];
+				ERR_error_string_n(e, one, sizeof(one));
+				o += (size_t)snprintf(err + o, sizeof(err) - o, "%s%s", o ? "; " : "", one);
+			}
+			if (c->handshaking)
+				log_info(c->id, "tls handshake failed address=%s reason=\"%s\"", c->peer_ip,
+				         err[0] ? err : "connection closed");
+			else if (err[0])
+				log_info(c->id, "tls error address=%s reason=\"%s\"", c->peer_ip, err);
+		} else
+			log_info(c->id, "connection error address=%s: %s", c->peer_ip,
+			         evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		smtp_session_eof(c->sess);
+		conn_free(c);
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		if (c->handshaking) {
+			log_info(c->id, "tls handshake failed address=%s reason=\"closed by client\"", c->peer_ip);
+			conn_free(c);
+			return;
+		}
+		/* The client may only have shut its sending side (printf ... | nc): the replies
+		 * already queued are still owed, so flush them before closing. */
+		smtp_session_eof(c->sess);
+		conn_after_io(c);
+	}
+}
+
+void conn_accept(struct listener *l, evutil_socket_t fd, struct sockaddr *sa)
+{
+	struct server *srv = l->srv;
+	struct runconf *rc = srv->rc;
+	struct conn *c;
+	char ip[INET6_ADDRSTRLEN] = "?";
+	int port = 0, one = 1;
+
+	if (sa->sa_family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip));
+		port = ntohs(sin->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof(ip));
+		port = ntohs(sin6->sin6_port);
+	}
+	if (srv->nconns >= rc->cfg->max_connections) {
+		if (l->role != ROLE_SUBMISSIONS) {      /* on 465 plaintext would be garbage */
+			char msg[300];
+			int n = snprintf(msg, sizeof(msg), "421 4.7.0 %s Too many connections, try again later\r\n",
+			                 rc->cfg->hostname);
+			(void)!send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		}
+		evutil_closesocket(fd);
+		log_info(NULL, "reject address=%s port=%d reason=max_connections limit=%u", ip, port,
+		         rc->cfg->max_connections);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		evutil_closesocket(fd);
+		return;
+	}
+	c->srv = srv;
+	c->rc = rc;
+	rc->refs++;
+	c->role = l->role;
+	c->fd = fd;
+	snprintf(c->id, sizeof(c->id), "s%06lx", ++srv->next_id);
+	snprintf(c->peer_ip, sizeof(c->peer_ip), "%s", ip);
+	c->peer_port = port;
+	c->hold = l->role != ROLE_SMTP;
+	c->next = srv->conns;
+	if (srv->conns)
+		srv->conns->prev = c;
+	srv->conns = c;
+	srv->nconns++;
+	c->sess = smtp_session_new(&rc->sconf[l->role], &policy_session_cb, c);
+	log_info(c->id, "connect address=%s port=%d role=%s", ip, port, config_role_name(l->role));
+	if (c->sess == NULL) {
+		conn_free(c);
+		return;
+	}
+	if (l->role == ROLE_SUBMISSIONS) {
+		smtp_session_set_tls(c->sess);
+		if (start_tls(c) < 0)
+			conn_free(c);
+		return;
+	}
+	c->bev = bufferevent_socket_new(srv->base, fd, 0);
+	if (c->bev == NULL) {
+		conn_free(c);
+		return;
+	}
+	setup_bev(c);
+	smtp_session_start(c->sess);
+}

@@ -1,0 +1,402 @@
+/*
+ * policy.c - the answers the SMTP core asks for: who may receive (local users; anyone once
+ * authenticated), who may send as whom, whether credentials are good, and where message
+ * octets go (the spool, with trace and submission hygiene headers).
+ * Not I/O (conn.c) and not the protocol (smtp/session.c).
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/statvfs.h>
+#include <time.h>
+
+#include "../deliver/runner.h"
+#include "../tls/tls.h"
+#include "../util/log.h"
+#include "server_int.h"
+
+/* ---- configuration snapshots ----------------------------------------------------------- */
+
+void runconf_unref(struct runconf *rc)
+{
+	if (rc == NULL || --rc->refs > 0)
+		return;
+	config_free(rc->cfg);
+	users_free(rc->users);
+	tls_server_free(rc->tls);
+	free(rc);
+}
+
+struct runconf *runconf_load(const char *path, struct errlist *errs)
+{
+	static const unsigned policy[ROLE_COUNT] = {
+		[ROLE_SMTP] = 0,    /* STARTTLS added below when a certificate exists */
+		[ROLE_SUBMISSIONS] = SMTP_POLICY_AUTH | SMTP_POLICY_AUTH_REQUIRED,
+		[ROLE_SUBMISSION] = SMTP_POLICY_STARTTLS | SMTP_POLICY_TLS_REQUIRED | SMTP_POLICY_AUTH |
+		                    SMTP_POLICY_AUTH_REQUIRED,
+	};
+	struct runconf *rc = calloc(1, sizeof(*rc));
+
+	if (rc == NULL)
+		return NULL;
+	rc->refs = 1;
+	rc->cfg = config_load(path, errs);
+	if (rc->cfg != NULL)
+		rc->users = users_load(rc->cfg->users, errs);
+	if (rc->cfg != NULL && rc->cfg->ncerts > 0)
+		rc->tls = tls_server_new(rc->cfg, errs);
+	if (rc->cfg == NULL || rc->users == NULL || (rc->cfg->ncerts > 0 && rc->tls == NULL)) {
+		runconf_unref(rc);
+		return NULL;
+	}
+	for (int role = 0; role < ROLE_COUNT; role++) {
+		struct smtp_session_conf *sc = &rc->sconf[role];
+		sc->hostname = rc->cfg->hostname;
+		sc->max_message_size = rc->cfg->max_message_size;
+		sc->max_rcpts = rc->cfg->max_recipients;
+		sc->max_errors = rc->cfg->max_errors;
+		sc->policy = policy[role];
+		if (role == ROLE_SMTP && rc->tls != NULL)
+			sc->policy |= SMTP_POLICY_STARTTLS;   /* opportunistic on port 25 (RFC 3207) */
+	}
+	return rc;
+}
+
+/* ---- recipients and senders ------------------------------------------------------------ */
+
+static void set_verdict(struct smtp_verdict *v, int code, const char *esc, const char *text)
+{
+	v->code = code;
+	v->esc = esc;
+	v->text = text;
+}
+
+/* The local user an address belongs to, honouring user+tag. */
+static const struct user *local_user(const struct conn *c, const char *addr)
+{
+	const struct config *cfg = c->rc->cfg;
+	const struct user *u = users_lookup(c->rc->users, addr, strlen(addr));
+	const char *at = strrchr(addr, '@');
+
+	if (u == NULL && at != NULL && cfg->recipient_delimiter[0] != '\0') {
+		const char *plus = memchr(addr, cfg->recipient_delimiter[0], (size_t)(at - addr));
+		if (plus != NULL && plus != addr) {
+			char base[SMTP_ADDR_MAX + 1];
+			int n = snprintf(base, sizeof(base), "%.*s%s", (int)(plus - addr), addr, at);
+			if (n > 0 && (size_t)n < sizeof(base))
+				u = users_lookup(c->rc->users, base, (size_t)n);
+		}
+	}
+	return u;
+}
+
+static void cb_rcpt(void *ctx, const struct smtp_tx *tx, const char *addr, struct smtp_verdict *v)
+{
+	struct conn *c = ctx;
+	const struct config *cfg = c->rc->cfg;
+	const struct user *u;
+	char buf[SMTP_ADDR_MAX + 1];
+	const char *at;
+
+	(void)tx;
+	/* RFC 5321 4.5.1: <Postmaster> with no domain reaches the postmaster of our first domain. */
+	if (strcmp(addr, "postmaster") == 0 && cfg->nlocal_domains > 0) {
+		snprintf(buf, sizeof(buf), "postmaster@%s", cfg->local_domains[0]);
+		addr = buf;
+	}
+	at = strrchr(addr, '@');
+	if (at == NULL) {
+		set_verdict(v, 550, "5.1.1", "Recipient address rejected: user unknown");
+		return;
+	}
+	if (!config_is_local_domain(cfg, at + 1, strlen(at + 1))) {
+		if (smtp_session_auth_user(c->sess) != NULL && at[1] != '[') {
+			/* An authenticated user may send anywhere; it waits in the queue for the relay. */
+			size_t n = (size_t)(at - addr);
+			snprintf(v->target, sizeof(v->target), "%.*s@", (int)n, addr);
+			for (const char *d = at + 1; *d && n + 1 < sizeof(v->target) - 1; d++)
+				v->target[++n] = (char)tolower((unsigned char)*d);
+			v->target[n + 1] = '\0';
+			v->local = 0;
+			set_verdict(v, 250, "2.1.5", "Ok");
+			return;
+		}
+		set_verdict(v, 550, "5.7.1", "Relay access denied: this server only accepts mail for its own domains");
+		log_info(c->id, "reject rcpt=<%s> reason=relay-denied address=%s", addr, c->peer_ip);
+		return;
+	}
+	u = local_user(c, addr);
+	if (u == NULL) {
+		/* At RCPT time, not after DATA: no bounce to a forged sender (no backscatter). */
+		set_verdict(v, 550, "5.1.1", "Recipient address rejected: user unknown");
+		log_info(c->id, "reject rcpt=<%s> reason=unknown-user address=%s", addr, c->peer_ip);
+		return;
+	}
+	set_verdict(v, 250, "2.1.5", "Ok");
+	snprintf(v->target, sizeof(v->target), "%s", u->address);
+	v->local = 1;
+}
+
+/* Is there room for need more octets above the configured floor? Unknown counts as yes:
+ * statvfs failing is no reason to refuse mail. */
+static int spool_has_room(const struct conn *c, size_t need)
+{
+	const struct config *cfg = c->rc->cfg;
+	struct statvfs vfs;
+
+	if (cfg->min_free_space == 0 || statvfs(cfg->spool, &vfs) < 0)
+		return 1;
+	return (unsigned long long)vfs.f_bavail * vfs.f_frsize >=
+	       (unsigned long long)cfg->min_free_space + need;
+}
+
+static void cb_mail(void *ctx, const struct smtp_tx *tx, struct smtp_verdict *v)
+{
+	struct conn *c = ctx;
+	const char *user = smtp_session_auth_user(c->sess);
+
+	if (user != NULL) {
+		/* An authenticated user sends as itself or one of its aliases, never as anyone else. */
+		const struct user *owner = tx->sender[0] ? local_user(c, tx->sender) : NULL;
+		if (owner == NULL || strcasecmp(owner->address, user) != 0) {
+			log_info(c->id, "reject sender=<%s> user=%s reason=not-owned address=%s", tx->sender,
+			         user, c->peer_ip);
+			set_verdict(v, 553, "5.7.1", "Sender address rejected: not owned by the authenticated user");
+			return;
+		}
+	}
+	if (!spool_has_room(c, tx->declared_size)) {
+		log_warnx(c->id, "refused mail: spool free space below min_free_space");
+		set_verdict(v, 452, "4.3.1", "Insufficient system storage, try again later");
+	}
+}
+
+/* ---- AUTH -------------------------------------------------------------------------------- */
+
+static int cb_auth(void *ctx, const char *authzid, const char *user, const char *password)
+{
+	struct conn *c = ctx;
+	struct server *srv = c->srv;
+	long long now = (long long)time(NULL);
+	char key[64];
+
+	throttle_key(c->peer_ip, key, sizeof(key));
+	if (throttle_locked(srv->throttle, key, now)) {
+		log_info(c->id, "auth refused address=%s reason=locked-out", c->peer_ip);
+		return SMTP_AUTH_LOCKED;
+	}
+	/* XXX the hash runs on the event loop: ~tens of ms of yescrypt stall every session.
+	 * The core already accepts SMTP_AUTH_PENDING; a worker thread belongs to the
+	 * performance work. */
+	if (auth_verify(c->rc->users, authzid, user, password) == 0) {
+		log_info(c->id, "auth ok user=%s address=%s", user, c->peer_ip);
+		return SMTP_AUTH_OK;
+	}
+	log_info(c->id, "auth failed user=%s address=%s", user, c->peer_ip);
+	if (throttle_failure(srv->throttle, key, now))
+		log_warnx(c->id, "auth lockout address=%s key=%s failures=%u window=%us", c->peer_ip, key,
+		          c->rc->cfg->max_failures, c->rc->cfg->failure_window);
+	return SMTP_AUTH_FAIL;
+}
+
+/* ---- spooling ---------------------------------------------------------------------------- */
+
+/* Printable, comment-safe text for a Received: header field taken from the client. */
+static void header_safe(char *out, size_t outlen, const char *in)
+{
+	size_t o = 0;
+
+	for (; *in && o + 1 < outlen; in++) {
+		unsigned char ch = (unsigned char)*in;
+		out[o++] = (ch > 32 && ch < 127 && ch != '(' && ch != ')' && ch != '\\') ? (char)ch : '_';
+	}
+	out[o] = '\0';
+}
+
+static void rfc5322_date(char *buf, size_t len, time_t t)
+{
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	strftime(buf, len, "%a, %d %b %Y %H:%M:%S %z", &tm);
+}
+
+/* The trace header (RFC 5321 4.4), and on submission ports the fields RFC 6409 8.2/8.3 say a
+ * submission server adds when the client left them out. */
+static int write_added_headers(struct conn *c, const struct smtp_tx *tx, unsigned present)
+{
+	char hdr[2048], helo[300], date[64];
+	const char *proto;
+	int auth = smtp_session_auth_user(c->sess) != NULL, tls = c->tls_desc[0] != '\0';
+	time_t now = time(NULL);
+	size_t n = 0;
+
+	/* RFC 3848 (ESMTPS, ESMTPSA) and RFC 6531 3.7.3 (UTF8SMTP...) protocol names. */
+	static const char *names[2][2][2] = {
+		{ { "ESMTP", "ESMTPA" }, { "ESMTPS", "ESMTPSA" } },
+		{ { "UTF8SMTP", "UTF8SMTPA" }, { "UTF8SMTPS", "UTF8SMTPSA" } },
+	};
+	proto = smtp_session_esmtp(c->sess) ? names[tx->smtputf8][tls][auth] : "SMTP";
+	rfc5322_date(date, sizeof(date), now);
+	header_safe(helo, sizeof(helo), smtp_session_helo(c->sess));
+	n += (size_t)snprintf(hdr + n, sizeof(hdr) - n, "Received: from %s ([%s])\r\n", helo, c->peer_ip);
+	if (tls)
+		n += (size_t)snprintf(hdr + n, sizeof(hdr) - n, "\t(using %s)\r\n", c->tls_desc);
+	n += (size_t)snprintf(hdr + n, sizeof(hdr) - n, "\tby %s (mailport) with %s id %s", c->rc->cfg->hostname,
+	                      proto, spool_msg_qid(c->msg));
+	/* The "for" clause only for a single recipient: it would disclose Bcc recipients. */
+	if (tx->nrcpts == 1 && n < sizeof(hdr))
+		n += (size_t)snprintf(hdr + n, sizeof(hdr) - n, "\r\n\tfor <%s>", tx->rcpts[0].addr);
+	if (n < sizeof(hdr))
+		n += (size_t)snprintf(hdr + n, sizeof(hdr) - n, ";\r\n\t%s\r\n", date);
+	if (c->role != ROLE_SMTP) {
+		if (!(present & HDR_DATE) && n < sizeof(hdr))
+			n += (size_t)snprintf(hdr + n, sizeof(hdr) - n, "Date: %s\r\n", date);
+		if (!(present & HDR_MESSAGE_ID) && n < sizeof(hdr))
+			n += (size_t)snprintf(hdr + n, sizeof(hdr) - n, "Message-ID: <%s.%lld@%s>\r\n",
+			                      spool_msg_qid(c->msg), (long long)now, c->rc->cfg->hostname);
+	}
+	if (n >= sizeof(hdr))
+		return -1;
+	return spool_msg_write(c->msg, hdr, n);
+}
+
+/* Write the held header block behind the added headers; from then on octets go straight on. */
+static int release_held(struct conn *c, const struct smtp_tx *tx)
+{
+	int r;
+
+	c->hold = 0;
+	r = write_added_headers(c, tx, c->hs.seen);
+	if (r == 0 && c->held_len > 0)
+		r = spool_msg_write(c->msg, c->held, c->held_len);
+	free(c->held);
+	c->held = NULL;
+	c->held_len = 0;
+	return r;
+}
+
+static int cb_data_begin(void *ctx, const struct smtp_tx *tx)
+{
+	struct conn *c = ctx;
+
+	if (!spool_has_room(c, tx->declared_size))
+		return -2;
+	c->msg = spool_msg_begin(c->srv->spool, (long long)time(NULL));
+	if (c->msg == NULL) {
+		log_warn(c->id, "cannot create queue file");
+		return -1;
+	}
+	if (spool_msg_sender(c->msg, tx->sender) < 0)
+		goto fail;
+	for (size_t i = 0; i < tx->nrcpts; i++)
+		if (spool_msg_rcpt(c->msg, tx->rcpts[i].target, tx->rcpts[i].addr, tx->rcpts[i].local) < 0)
+			goto fail;
+	memset(&c->hs, 0, sizeof(c->hs));
+	c->hold = c->role != ROLE_SMTP;
+	c->held_len = 0;
+	c->tx = tx;
+	if (!c->hold && write_added_headers(c, tx, 0) < 0)
+		goto fail;
+	return 0;
+fail:
+	log_warn(c->id, "cannot write queue file");
+	spool_msg_abort(c->msg);
+	c->msg = NULL;
+	return -1;
+}
+
+static int cb_data_write(void *ctx, const char *p, size_t n)
+{
+	struct conn *c = ctx;
+
+	if (c->hold) {
+		size_t hdr = hdrscan_feed(&c->hs, p, n);
+		if (c->held_len + hdr > HEADER_HOLD_MAX) {
+			/* A header block this large is odd; stop holding and add nothing we cannot
+			 * be sure is missing (only the trace header). */
+			c->hs.seen = HDR_DATE | HDR_MESSAGE_ID;
+			if (release_held(c, c->tx) < 0)
+				goto fail;
+		} else {
+			char *nh = realloc(c->held, c->held_len + hdr + 1);
+			if (nh == NULL)
+				goto fail;
+			c->held = nh;
+			memcpy(c->held + c->held_len, p, hdr);
+			c->held_len += hdr;
+			p += hdr;
+			n -= hdr;
+			if (c->hs.done && release_held(c, c->tx) < 0)
+				goto fail;
+		}
+	}
+	if (n > 0 && spool_msg_write(c->msg, p, n) < 0)
+		goto fail;
+	return 0;
+fail:
+	log_warn(c->id, "cannot write queue file");
+	return -1;
+}
+
+static int cb_data_commit(void *ctx, const struct smtp_tx *tx, char *qid, size_t qidsz)
+{
+	struct conn *c = ctx;
+	struct spool_msg *m = c->msg;
+	char to[1024];
+	size_t o = 0, size;
+
+	if (c->hold && release_held(c, tx) < 0) {    /* a message that is all header */
+		log_warn(c->id, "cannot write queue file");
+		spool_msg_abort(m);
+		c->msg = NULL;
+		return -1;
+	}
+	size = spool_msg_size(m);
+	c->msg = NULL;
+	snprintf(qid, qidsz, "%s", spool_msg_qid(m));
+	if (spool_msg_commit(m) < 0) {
+		log_warn(qid, "queue commit failed, replied 451");
+		return -1;
+	}
+	to[0] = '\0';
+	for (size_t i = 0; i < tx->nrcpts && o + 4 < sizeof(to); i++)
+		o += (size_t)snprintf(to + o, sizeof(to) - o, "%s<%s>", i ? "," : "", tx->rcpts[i].addr);
+	log_info(qid, "accepted session=%s address=%s from=<%s> to=%s nrcpt=%zu size=%zu%s%s", c->id,
+	         c->peer_ip, tx->sender, to, tx->nrcpts, size,
+	         smtp_session_auth_user(c->sess) ? " user=" : "",
+	         smtp_session_auth_user(c->sess) ? smtp_session_auth_user(c->sess) : "");
+	runner_wake(c->srv->runner, qid);
+	return 0;
+}
+
+static void cb_data_abort(void *ctx)
+{
+	struct conn *c = ctx;
+
+	spool_msg_abort(c->msg);
+	c->msg = NULL;
+	free(c->held);
+	c->held = NULL;
+	c->held_len = 0;
+}
+
+static void cb_reply(void *ctx, const char *buf, size_t len)
+{
+	struct conn *c = ctx;
+
+	bufferevent_write(c->bev, buf, len);
+}
+
+const struct smtp_session_cb policy_session_cb = {
+	.reply = cb_reply,
+	.mail = cb_mail,
+	.rcpt = cb_rcpt,
+	.data_begin = cb_data_begin,
+	.data_write = cb_data_write,
+	.data_commit = cb_data_commit,
+	.data_abort = cb_data_abort,
+	.auth = cb_auth,
+};

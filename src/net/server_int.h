@@ -1,0 +1,96 @@
+/*
+ * server_int.h - what the server's three files share; nothing outside src/net includes it.
+ *   server.c   listeners, signals, reload, the event loop
+ *   conn.c     one client connection: bytes in and out, TLS (implicit and STARTTLS), timeouts
+ *   policy.c   the answers the SMTP core asks for: recipients, senders, AUTH, spooling
+ */
+#ifndef MAILPORT_SERVER_INT_H
+#define MAILPORT_SERVER_INT_H
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+
+#include "../auth/auth.h"
+#include "../auth/users.h"
+#include "../conf/config.h"
+#include "../msg/hdrscan.h"
+#include "../queue/spool.h"
+#include "../smtp/session.h"
+
+#define HEADER_HOLD_MAX (100 * 1024)   /* header block held back for submission hygiene */
+
+/* A configuration snapshot. Sessions hold a reference, so a reload never frees what a session
+ * in flight still points at (session conf strings point into cfg; SSLs into tls). */
+struct runconf {
+	int refs;
+	struct config *cfg;
+	struct users *users;
+	struct tls_server *tls;                 /* NULL when [tls] is not configured */
+	struct smtp_session_conf sconf[ROLE_COUNT];
+};
+
+struct server;
+
+struct listener {
+	struct server *srv;
+	enum listener_role role;
+	struct evconnlistener *l;
+	char text[128];
+};
+
+struct conn {
+	struct conn *prev, *next;
+	struct server *srv;
+	struct runconf *rc;
+	enum listener_role role;
+	struct bufferevent *bev;
+	evutil_socket_t fd;
+	int tls_bev;                /* bev is an OpenSSL bufferevent (it owns fd and SSL) */
+	int handshaking;
+	int starttls_pending;       /* 220 queued: switch to TLS once it is flushed */
+	char tls_desc[160];         /* "" in plaintext */
+	struct smtp_session *sess;
+	struct spool_msg *msg;
+	const struct smtp_tx *tx;   /* borrowed from the session between data_begin and its end */
+	/* submission hygiene: the header block held back until we know what it lacks */
+	int hold;
+	struct hdrscan hs;
+	char *held;
+	size_t held_len;
+	char id[20];
+	char peer_ip[INET6_ADDRSTRLEN];
+	int peer_port;
+	int closing;
+	int read_paused;
+};
+
+struct server {
+	struct event_base *base;
+	const char *config_path;
+	struct runconf *rc;
+	struct spool *spool;
+	struct runner *runner;
+	struct throttle *throttle;
+	struct listener listeners[ROLE_COUNT * CONFIG_MAX_LISTEN];
+	size_t nlisteners;
+	struct event *ev_term, *ev_int, *ev_hup, *ev_grace;
+	struct conn *conns;
+	unsigned nconns;
+	int stopping;
+	unsigned long next_id;
+};
+
+/* conn.c */
+void conn_accept(struct listener *l, evutil_socket_t fd, struct sockaddr *sa);
+void conn_after_io(struct conn *c);
+void conn_free(struct conn *c);
+
+/* policy.c */
+extern const struct smtp_session_cb policy_session_cb;
+void runconf_unref(struct runconf *rc);
+struct runconf *runconf_load(const char *path, struct errlist *errs);
+
+#endif

@@ -1,0 +1,32 @@
+/*
+ * tls.h - server-side TLS contexts (OpenSSL 3) with mailport's defaults: TLS 1.2 minimum,
+ * forward-secret AEAD suites only, X25519 and P-256, server preference, tickets and a
+ * session cache on, compression and renegotiation off. Several certificates are chosen by
+ * SNI against each certificate's own names; the first is the default.
+ *
+ * tls_server_new() loads every [tls] cert/key pair and reports each problem as file:line into
+ * errs (NULL on any error). The object is immutable; a reload builds a new one and the old one
+ * lives as long as the configuration snapshot that holds it. tls_server_free(NULL) is a no-op.
+ */
+#ifndef MAILPORT_TLS_H
+#define MAILPORT_TLS_H
+
+#include <openssl/ssl.h>
+#include <stddef.h>
+
+#include "../conf/config.h"
+#include "../util/errlist.h"
+
+struct tls_server;
+
+struct tls_server *tls_server_new(const struct config *cfg, struct errlist *errs);
+void tls_server_free(struct tls_server *t);
+/* A new SSL in accept state for one connection; the caller owns it. NULL on failure. */
+SSL *tls_server_ssl(struct tls_server *t);
+
+/* "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)", for logs and Received:. */
+void tls_describe(const SSL *ssl, char *buf, size_t len);
+/* The most recent OpenSSL error queue entries as one line (and clear the queue). */
+void tls_last_error(char *buf, size_t len);
+
+#endif
