@@ -4,9 +4,13 @@
  */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <termios.h>
+#include <unistd.h>
 
+#include "../auth/auth.h"
 #include "../auth/users.h"
 #include "../conf/config.h"
 #include "../net/server.h"
@@ -18,12 +22,15 @@ static void usage(FILE *out)
 	fprintf(out,
 	        "usage: mailport serve --config FILE [--check-config]\n"
 	        "       mailport serve --defaults\n"
+	        "       mailport passwd\n"
 	        "       mailport version\n"
 	        "\n"
 	        "serve   run the SMTP server in the foreground (logs on stderr).\n"
 	        "        --check-config  load FILE and the users file, print \"configuration OK\"\n"
 	        "                        or every error as file:line (exit 78).\n"
-	        "        --defaults      print every parameter with its default and meaning.\n");
+	        "        --defaults      print every parameter with its default and meaning.\n"
+	        "passwd  read a password on standard input (twice, without echo, on a terminal) and\n"
+	        "        print its yescrypt hash for the users file.\n");
 }
 
 static int cmd_serve(int argc, char **argv)
@@ -82,6 +89,59 @@ static int cmd_serve(int argc, char **argv)
 	return server_main(config);
 }
 
+/* Read one line without its newline; no echo when stdin is a terminal. */
+static int read_secret(const char *prompt, char *buf, size_t len)
+{
+	struct termios old, noecho;
+	int tty = isatty(STDIN_FILENO), r = 0;
+
+	if (tty) {
+		fprintf(stderr, "%s", prompt);
+		tcgetattr(STDIN_FILENO, &old);
+		noecho = old;
+		noecho.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &noecho);
+	}
+	if (fgets(buf, (int)len, stdin) == NULL)
+		r = -1;
+	else
+		buf[strcspn(buf, "\r\n")] = '\0';
+	if (tty) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		fprintf(stderr, "\n");
+	}
+	return r;
+}
+
+static int cmd_passwd(void)
+{
+	char pw[1024], again[1024];
+	char *hash;
+
+	if (read_secret("Password: ", pw, sizeof(pw)) < 0 || pw[0] == '\0') {
+		fprintf(stderr, "mailport passwd: no password given\n");
+		return EX_DATAERR;
+	}
+	if (isatty(STDIN_FILENO)) {
+		if (read_secret("Again: ", again, sizeof(again)) < 0 || strcmp(pw, again) != 0) {
+			explicit_bzero(pw, sizeof(pw));
+			explicit_bzero(again, sizeof(again));
+			fprintf(stderr, "mailport passwd: the passwords differ\n");
+			return EX_DATAERR;
+		}
+		explicit_bzero(again, sizeof(again));
+	}
+	hash = auth_hash_password(pw);
+	explicit_bzero(pw, sizeof(pw));
+	if (hash == NULL) {
+		fprintf(stderr, "mailport passwd: hashing failed\n");
+		return EX_SOFTWARE;
+	}
+	printf("%s\n", hash);
+	free(hash);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -90,6 +150,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "serve") == 0)
 		return cmd_serve(argc - 1, argv + 1);
+	if (strcmp(argv[1], "passwd") == 0)
+		return cmd_passwd();
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("mailport %s\n", MAILPORT_VERSION);
 		return 0;

@@ -46,7 +46,8 @@ DEMO_HASH = None
 class Server:
     """One mailport instance in its own temporary directory."""
 
-    def __init__(self, users=None, extra_server="", listen=None, domains="example.test"):
+    def __init__(self, users=None, extra_server="", listen=None, domains="example.test", tls=False,
+                 extra=""):
         global DEMO_HASH
         if DEMO_HASH is None:
             DEMO_HASH = crypt_hash("secret")
@@ -72,9 +73,20 @@ class Server:
             if "=" in line:
                 k, v = (x.strip() for x in line.split("=", 1))
                 settings[k] = v
+        self.tls = tls
+        self.port465 = self.port587 = None
+        if tls:
+            from pki import path
+            self.ca = path("ca.pem")
+            self.port465, self.port587 = free_port(), free_port()
         with open(self.conf, "w") as f:
             f.write("[server]\n" + "".join(f"{k} = {v}\n" for k, v in settings.items()))
             f.write(f"\n[auth]\nusers = users\n\n[smtp]\nlisten = {self.listen}\n")
+            if tls:
+                f.write(f"\n[tls]\ncert = {path('server.pem')}\nkey = {path('server.key')}\n"
+                        f"\n[submissions]\nlisten = 127.0.0.1:{self.port465}\n"
+                        f"\n[submission]\nlisten = 127.0.0.1:{self.port587}\n")
+            f.write(extra)
 
     def conf_line(self, needle):
         """1-based line number of the first config line containing needle."""

@@ -1,0 +1,47 @@
+"""A throwaway PKI for the tests, made once per run with the openssl command line:
+a CA, a server certificate (ECDSA P-256) for mx.example.test, localhost and 127.0.0.1, and a
+second one for other.example.test (SNI)."""
+import atexit
+import os
+import shutil
+import subprocess
+import tempfile
+
+_DIR = None
+
+
+def _run(*args, cwd):
+    subprocess.run(args, cwd=cwd, check=True, capture_output=True)
+
+
+def make_cert(d, name, sans, days="30"):
+    """Key and CA-signed certificate; returns (cert, key) paths."""
+    key, csr, crt, ext = (os.path.join(d, f"{name}.{x}") for x in ("key", "csr", "pem", "ext"))
+    _run("openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key, cwd=d)
+    _run("openssl", "req", "-new", "-key", key, "-subj", f"/CN={sans[0].split(':', 1)[1]}", "-out", csr, cwd=d)
+    with open(ext, "w") as f:
+        f.write("subjectAltName=" + ",".join(sans) + "\nextendedKeyUsage=serverAuth\n"
+                "keyUsage=digitalSignature\nbasicConstraints=CA:FALSE\n")
+    _run("openssl", "x509", "-req", "-in", csr, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+         "-out", crt, "-extfile", ext, "-days", days, cwd=d)
+    os.chmod(key, 0o600)
+    return crt, key
+
+
+def pki():
+    global _DIR
+    if _DIR is not None:
+        return _DIR
+    d = tempfile.mkdtemp(prefix="mailport-pki-")
+    atexit.register(shutil.rmtree, d, True)
+    _run("openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "ca.key", cwd=d)
+    _run("openssl", "req", "-x509", "-new", "-key", "ca.key", "-subj", "/CN=mailport test CA", "-days", "30",
+         "-out", "ca.pem", cwd=d)
+    make_cert(d, "server", ["DNS:mx.example.test", "DNS:localhost", "IP:127.0.0.1", "IP:::1"])
+    make_cert(d, "other", ["DNS:other.example.test"])
+    _DIR = d
+    return d
+
+
+def path(name):
+    return os.path.join(pki(), name)

@@ -1,0 +1,382 @@
+"""Submission on 465 (implicit TLS) and 587 (STARTTLS required) with AUTH, driven by real
+clients that verify the certificate: python3 smtplib, swaks, curl, msmtp, openssl s_client."""
+import email
+import smtplib
+import socket
+import ssl
+import subprocess
+import threading
+import time
+
+from harness import Raw, Server, need
+
+MSG = "From: alice@example.test\r\nTo: bob@example.test\r\nSubject: {subj}\r\n\r\n{body}\r\n"
+
+
+def ctx(ca):
+    c = ssl.create_default_context(cafile=ca)
+    c.minimum_version = ssl.TLSVersion.TLSv1_2
+    return c
+
+
+def check(srv, user, needle, proto):
+    m = srv.wait_messages(user, 1)[0]
+    assert needle.encode() in m, m
+    assert f"with {proto} id".encode() in m, m[:600]
+    assert b"(using TLSv1." in m, m[:600]
+    assert b"secret" not in m
+    return m
+
+
+def test_smtplib_465_implicit_tls():
+    with Server(tls=True) as srv:
+        srv.start()
+        with smtplib.SMTP_SSL("127.0.0.1", srv.port465, context=ctx(srv.ca), timeout=10) as c:
+            c.ehlo("client.test")
+            assert "PLAIN" in c.esmtp_features["auth"] and "LOGIN" in c.esmtp_features["auth"]
+            assert not c.has_extn("starttls")
+            c.login("alice@example.test", "secret")
+            c.sendmail("alice@example.test", ["bob@example.test"], MSG.format(subj="465", body="via 465"))
+        check(srv, "bob", "via 465", "ESMTPSA")
+        assert "auth ok user=alice@example.test" in srv.log()
+        assert "secret" not in srv.log()
+        assert srv.stop() == 0
+
+
+def test_smtplib_587_starttls():
+    with Server(tls=True) as srv:
+        srv.start()
+        with smtplib.SMTP("127.0.0.1", srv.port587, timeout=10) as c:
+            c.ehlo("client.test")
+            assert c.has_extn("starttls")
+            assert not c.has_extn("auth"), "AUTH must not be offered before TLS"
+            code, _ = c.mail("alice@example.test")
+            assert code == 530
+            c.starttls(context=ctx(srv.ca))
+            c.ehlo("client.test")
+            assert c.has_extn("auth") and not c.has_extn("starttls")
+            c.login("alice@example.test", "secret")
+            c.sendmail("alice@example.test", ["bob@example.test"], MSG.format(subj="587", body="via 587"))
+        check(srv, "bob", "via 587", "ESMTPSA")
+        assert srv.stop() == 0
+
+
+def test_swaks_587_and_465():
+    swaks = need("swaks")
+    with Server(tls=True) as srv:
+        srv.start()
+        for args, mech, body in (
+            (["--server", f"127.0.0.1:{srv.port587}", "--tls"], "PLAIN", "swaks starttls"),
+            (["--server", f"127.0.0.1:{srv.port465}", "--tlsc"], "LOGIN", "swaks implicit"),
+        ):
+            r = subprocess.run([swaks, *args, "--tls-verify", "--tls-ca-path", srv.ca, "--auth", mech,
+                                "--auth-user", "alice@example.test", "--auth-password", "secret",
+                                "--from", "alice@example.test", "--to", "bob@example.test", "--body", body],
+                               capture_output=True, text=True, timeout=60)
+            assert r.returncode == 0, r.stdout + r.stderr
+            assert "235 2.7.0" in r.stdout
+        msgs = srv.wait_messages("bob", 2)
+        assert any(b"swaks starttls" in m for m in msgs) and any(b"swaks implicit" in m for m in msgs)
+        assert srv.stop() == 0
+
+
+def test_curl_smtps_and_ssl_reqd():
+    curl = need("curl")
+    with Server(tls=True) as srv:
+        srv.start()
+        for url, extra in ((f"smtps://127.0.0.1:{srv.port465}", []),
+                           (f"smtp://127.0.0.1:{srv.port587}", ["--ssl-reqd"])):
+            r = subprocess.run([curl, "-sS", url, *extra, "--cacert", srv.ca, "--user", "alice@example.test:secret",
+                                "--mail-from", "alice@example.test", "--mail-rcpt", "bob@example.test", "-T", "-"],
+                               input=MSG.format(subj="curl", body=f"curl {url}"), capture_output=True, text=True,
+                               timeout=60)
+            assert r.returncode == 0, (url, r.stderr)
+        assert len(srv.wait_messages("bob", 2)) == 2
+        # without the CA, curl refuses the certificate: verification is real
+        r = subprocess.run([curl, "-sS", f"smtps://127.0.0.1:{srv.port465}", "--user", "alice@example.test:secret",
+                            "--mail-from", "alice@example.test", "--mail-rcpt", "bob@example.test", "-T", "-"],
+                           input="x", capture_output=True, text=True, timeout=60)
+        assert r.returncode != 0
+        assert srv.stop() == 0
+
+
+def test_msmtp_starttls_on_and_off():
+    msmtp = need("msmtp")
+    with Server(tls=True) as srv:
+        srv.start()
+        for port, starttls in ((srv.port587, "on"), (srv.port465, "off")):
+            r = subprocess.run([msmtp, "--host=127.0.0.1", f"--port={port}", "--tls=on", f"--tls-starttls={starttls}",
+                                f"--tls-trust-file={srv.ca}", "--auth=on", "--user=alice@example.test",
+                                "--passwordeval=echo secret", "--from=alice@example.test", "bob@example.test"],
+                               input=MSG.format(subj="msmtp", body=f"msmtp starttls={starttls}"),
+                               capture_output=True, text=True, timeout=60)
+            assert r.returncode == 0, r.stdout + r.stderr
+        assert len(srv.wait_messages("bob", 2)) == 2
+        assert srv.stop() == 0
+
+
+def s_client(args, stdin="QUIT\r\n"):
+    # -ign_eof: wait for the server's reply to QUIT instead of closing at the end of stdin
+    return subprocess.run(["openssl", "s_client", "-ign_eof", *args], input=stdin, capture_output=True, text=True,
+                          timeout=30)
+
+
+def test_openssl_versions_and_starttls():
+    with Server(tls=True) as srv:
+        srv.start()
+        for flag in ("-tls1", "-tls1_1"):
+            r = s_client(["-connect", f"127.0.0.1:{srv.port465}", flag])
+            assert "Cipher is (NONE)" in r.stdout or r.returncode != 0, (flag, r.stdout[-500:])
+            assert "220 mx.example.test" not in r.stdout
+        for flag, want in (("-tls1_2", "TLSv1.2"), ("-tls1_3", "TLSv1.3")):
+            r = s_client(["-connect", f"127.0.0.1:{srv.port465}", flag, "-CAfile", srv.ca, "-verify_return_error",
+                          "-verify_hostname", "mx.example.test"])
+            assert f"Protocol  : {want}" in r.stdout or f"New, {want}" in r.stdout, r.stdout[-800:]
+            assert "Verify return code: 0 (ok)" in r.stdout
+            assert "220 mx.example.test ESMTP mailport" in r.stdout
+        for port in (srv.port587, srv.port):
+            r = s_client(["-connect", f"127.0.0.1:{port}", "-starttls", "smtp", "-CAfile", srv.ca,
+                          "-verify_return_error"], stdin="EHLO s-client.test\r\nQUIT\r\n")
+            assert "Verify return code: 0 (ok)" in r.stdout, r.stdout[-800:]
+            assert "250-AUTH PLAIN LOGIN" in r.stdout if port == srv.port587 else "AUTH" not in r.stdout
+        # the failed handshakes were logged with the peer and a reason, and cost nothing else
+        assert "tls handshake failed address=127.0.0.1" in srv.log()
+        assert srv.stop() == 0
+
+
+def test_starttls_injection_discarded():
+    """STARTTLS\\r\\nRSET\\r\\n in one write: the RSET must never be answered (CVE-2011-0411)."""
+    with Server(tls=True) as srv:
+        srv.start()
+        r = Raw("127.0.0.1", srv.port587)
+        assert r.code().startswith("220")
+        r.send("EHLO evil.test\r\n")
+        r.reply()
+        r.send("STARTTLS\r\nRSET\r\nMAIL FROM:<alice@example.test>\r\n")
+        assert r.code() == "220 2.0.0"
+        assert r.buf == b""
+        tls = ctx(srv.ca).wrap_socket(r.s, server_hostname="mx.example.test")
+        tls.sendall(b"NOOP\r\n")
+        first = tls.recv(4096)
+        assert first.startswith(b"250 2.0.0 Ok"), first     # the NOOP's reply, not the RSET's
+        tls.sendall(b"QUIT\r\n")
+        assert tls.recv(4096).startswith(b"221")
+        tls.close()
+        assert "starttls discarded octets=" in srv.log()
+        assert srv.stop() == 0
+
+
+def test_policy_errors():
+    with Server(tls=True) as srv:
+        srv.start()
+        # 587 before TLS
+        r = Raw("127.0.0.1", srv.port587)
+        r.code()
+        r.send("EHLO c\r\n")
+        ehlo = r.reply()
+        assert "250-STARTTLS" in ehlo and not any("AUTH" in line for line in ehlo)
+        for cmd in ("AUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABzZWNyZXQ=", "MAIL FROM:<alice@example.test>",
+                    "RCPT TO:<bob@example.test>"):
+            r.send(cmd + "\r\n")
+            assert r.reply()[-1] == "530 5.7.0 Must issue a STARTTLS command first", cmd
+        # 465 without AUTH, and sender spoofing after AUTH
+        with smtplib.SMTP_SSL("127.0.0.1", srv.port465, context=ctx(srv.ca), timeout=10) as c:
+            c.ehlo("c")
+            code, msg = c.mail("alice@example.test")
+            assert (code, msg[:9]) == (530, b"5.7.0 Aut"), (code, msg)
+            c.rset()
+            c.login("alice@example.test", "secret")
+            code, msg = c.mail("bob@example.test")
+            assert code == 553 and msg.startswith(b"5.7.1"), (code, msg)
+            c.rset()
+            code, _ = c.mail("postmaster@example.test")          # alice's alias
+            assert code == 250
+            c.rset()
+            # an authenticated user may send anywhere: it waits in the queue for the relay
+            refused = c.sendmail("alice@example.test", ["someone@elsewhere.test"], MSG.format(subj="out", body="out"))
+            assert refused == {}
+        time.sleep(0.5)
+        assert len(srv.queue_files()) == 1
+        # port 25 with TLS: STARTTLS offered, AUTH never, relay still denied
+        with smtplib.SMTP("127.0.0.1", srv.port, timeout=10) as c:
+            c.starttls(context=ctx(srv.ca))
+            c.ehlo("c")
+            assert not c.has_extn("auth")
+            c.mail("alice@example.test")
+            code, _ = c.rcpt("someone@elsewhere.test")
+            assert code == 550
+        assert "reject sender=<bob@example.test> user=alice@example.test reason=not-owned" in srv.log()
+        assert srv.stop() == 0
+
+
+def test_submission_hygiene_date_and_message_id():
+    with Server(tls=True) as srv:
+        srv.start()
+        with smtplib.SMTP_SSL("127.0.0.1", srv.port465, context=ctx(srv.ca), timeout=10) as c:
+            c.login("alice@example.test", "secret")
+            c.sendmail("alice@example.test", ["bob@example.test"], "Subject: bare\r\n\r\nno date\r\n")
+            c.sendmail("alice@example.test", ["bob@example.test"],
+                       "Subject: full\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <x@y>\r\n\r\nhas both\r\n")
+            c.sendmail("alice@example.test", ["bob@example.test"], "Subject: headers only\r\n")
+        msgs = srv.wait_messages("bob", 3)
+        for m in msgs:
+            parsed = email.message_from_bytes(m)
+            assert len(parsed.get_all("Date")) == 1, m
+            assert len(parsed.get_all("Message-ID")) == 1, m
+            if b"has both" in m:
+                assert parsed["Message-ID"] == "<x@y>"
+        # port 25 adds neither
+        with smtplib.SMTP("127.0.0.1", srv.port, timeout=10) as c:
+            c.sendmail("x@remote.test", ["alice@example.test"], "Subject: mx\r\n\r\nplain mx\r\n")
+        m = email.message_from_bytes(srv.wait_messages("alice", 1)[0])
+        assert m["Date"] is None and m["Message-ID"] is None
+        assert srv.stop() == 0
+
+
+def test_auth_bruteforce_lockout():
+    import base64
+    with Server(tls=True) as srv:
+        srv.start()
+        with smtplib.SMTP_SSL("127.0.0.1", srv.port465, context=ctx(srv.ca), timeout=30) as c:
+            c.ehlo("c")
+            for i in range(5):          # max_failures = 5: each answered 535
+                cred = base64.b64encode(f"\0alice@example.test\0wrong{i}".encode()).decode()
+                code, msg = c.docmd("AUTH", "PLAIN " + cred)
+                assert code == 535 and msg.startswith(b"5.7.8"), (i, code, msg)
+        # the right password, from the same address, is now refused and the session closed
+        c = smtplib.SMTP_SSL("127.0.0.1", srv.port465, context=ctx(srv.ca), timeout=30)
+        c.ehlo("c")
+        code, msg = c.docmd("AUTH", "PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABzZWNyZXQ=")
+        assert code == 454 and msg.startswith(b"4.7.0"), (code, msg)
+        try:
+            c.noop()
+            raise AssertionError("session still open after 454")
+        except (smtplib.SMTPServerDisconnected, ConnectionError, ssl.SSLError):
+            pass
+        assert "auth lockout address=127.0.0.1" in srv.log()
+        assert "wrong" not in srv.log()
+        assert srv.stop() == 0
+
+
+def test_yescrypt_user_from_mailport_passwd():
+    from harness import BIN, DEMO_HASH
+    h = subprocess.run([BIN, "passwd"], input="correct horse\n", capture_output=True, text=True, check=True).stdout.strip()
+    assert h.startswith("$y$")
+    with Server(tls=True, users=[f"carol@example.test:{h}", f"bob@example.test:{DEMO_HASH}"]) as srv:
+        srv.start()
+        with smtplib.SMTP_SSL("127.0.0.1", srv.port465, context=ctx(srv.ca), timeout=10) as c:
+            c.login("carol@example.test", "correct horse")
+            c.sendmail("carol@example.test", ["bob@example.test"], "Subject: y\r\n\r\nyescrypt\r\n")
+        srv.wait_messages("bob", 1)
+        assert srv.stop() == 0
+
+
+def test_hanging_and_garbage_handshakes():
+    with Server(tls=True, extra_server="timeout = 2s") as srv:
+        srv.start()
+        idle = socket.create_connection(("127.0.0.1", srv.port465))
+        partial = socket.create_connection(("127.0.0.1", srv.port465))
+        partial.sendall(bytes.fromhex("160301"))                  # half a record header
+        plain = socket.create_connection(("127.0.0.1", srv.port465))
+        plain.sendall(b"EHLO plaintext.test\r\n")                 # plaintext on the TLS port
+        for s in (idle, partial, plain):
+            s.settimeout(10)
+            t0 = time.time()
+            try:
+                while s.recv(4096):
+                    pass
+            except ConnectionResetError:
+                pass
+            assert time.time() - t0 < 8
+            s.close()
+        log = srv.log()
+        assert "reason=timeout" in log and "tls handshake failed" in log
+        # and the server still serves
+        with smtplib.SMTP_SSL("127.0.0.1", srv.port465, context=ctx(srv.ca), timeout=10) as c:
+            c.login("alice@example.test", "secret")
+        assert srv.stop() == 0
+
+
+def test_200_concurrent_tls_sessions():
+    n = 200
+    errors = []
+    with Server(tls=True, extra_server="max_connections = 400") as srv:
+        srv.start()
+        context = ctx(srv.ca)
+        barrier = threading.Barrier(n)
+
+        def client(k):
+            try:
+                port = srv.port465 if k % 2 else srv.port587
+                if k % 2:
+                    c = smtplib.SMTP_SSL("127.0.0.1", port, context=context, timeout=120)
+                else:
+                    c = smtplib.SMTP("127.0.0.1", port, timeout=120)
+                    c.starttls(context=context)
+                barrier.wait(60)
+                c.login("alice@example.test", "secret")
+                c.sendmail("alice@example.test", ["bob@example.test"], f"Subject: {k}\r\nX-Seq: {k}\r\n\r\nx\r\n")
+                c.quit()
+            except Exception as e:                               # noqa: BLE001
+                errors.append(f"{k}: {e!r}")
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(300)
+        assert not errors, errors[:5]
+        msgs = srv.wait_messages("bob", n, timeout=120)
+        seqs = sorted(int(m.split(b"X-Seq: ")[1].split(b"\n")[0]) for m in msgs)
+        assert seqs == list(range(n))
+        assert srv.stop() == 0
+
+
+def test_sni_and_certificate_reload():
+    from pki import make_cert, path, pki
+    import os
+    import shutil
+    with Server(tls=True) as srv:
+        # a second certificate for SNI, and copies of the default pair we can replace
+        cert, key = os.path.join(srv.dir, "cert.pem"), os.path.join(srv.dir, "cert.key")
+        shutil.copy(path("server.pem"), cert)
+        shutil.copy(path("server.key"), key)
+        text = open(srv.conf).read().replace(f"cert = {path('server.pem')}\nkey = {path('server.key')}",
+                                             f"cert = {cert}\nkey = {key}\ncert = {path('other.pem')}\n"
+                                             f"key = {path('other.key')}")
+        open(srv.conf, "w").write(text)
+        srv.start()
+
+        def subject(servername):
+            r = s_client(["-connect", f"127.0.0.1:{srv.port465}", "-servername", servername, "-CAfile", srv.ca])
+            return [line for line in r.stdout.splitlines() if line.startswith("subject=")][0]
+
+        assert "other.example.test" in subject("other.example.test")
+        assert "mx.example.test" in subject("mx.example.test")
+        assert "mx.example.test" in subject("unknown.example.test")     # the default
+        # SIGHUP with a new certificate: new sessions get it
+        new_cert, new_key = make_cert(pki(), "renewed", ["DNS:mx.example.test", "IP:127.0.0.1"])
+        shutil.copy(new_cert, cert)
+        shutil.copy(new_key, key)
+        srv.signal(__import__("signal").SIGHUP)
+        deadline = time.time() + 10
+        while "reloaded" not in srv.log() and time.time() < deadline:
+            time.sleep(0.05)
+        r = s_client(["-connect", f"127.0.0.1:{srv.port465}", "-servername", "mx.example.test", "-CAfile", srv.ca,
+                      "-showcerts"])
+        new_serial = subprocess.run(["openssl", "x509", "-noout", "-serial", "-in", new_cert], capture_output=True,
+                                    text=True).stdout.strip()
+        shown = subprocess.run(["openssl", "x509", "-noout", "-serial"], input=r.stdout, capture_output=True,
+                               text=True).stdout.strip()
+        assert shown == new_serial, (shown, new_serial)
+        # a broken certificate on reload keeps the running one and says why
+        open(cert, "w").write("not a certificate\n")
+        srv.signal(__import__("signal").SIGHUP)
+        deadline = time.time() + 10
+        while "reload failed" not in srv.log() and time.time() < deadline:
+            time.sleep(0.05)
+        assert "reload failed, keeping the running configuration" in srv.log()
+        assert f"{srv.conf}:" in srv.log() and "cannot load" in srv.log()
+        with smtplib.SMTP_SSL("127.0.0.1", srv.port465, context=ctx(srv.ca), timeout=10) as c:
+            c.login("alice@example.test", "secret")
+        assert srv.stop() == 0

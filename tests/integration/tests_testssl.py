@@ -1,0 +1,41 @@
+"""testssl.sh (Debian) once per TLS listener: 465 (implicit TLS) and 587 (STARTTLS).
+Fails on any finding rated LOW or worse, on any protocol below TLS 1.2, and on any cipher
+category that must not be offered."""
+import json
+import os
+import subprocess
+
+from harness import Server, need
+
+MUST_NOT_OFFER = ("SSLv2", "SSLv3", "TLS1", "TLS1_1", "cipherlist_NULL", "cipherlist_aNULL",
+                  "cipherlist_EXPORT", "cipherlist_LOW", "cipherlist_3DES_IDEA")
+BAD = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
+
+
+def run_testssl(srv, target, extra):
+    out = os.path.join(srv.dir, f"testssl-{target.split(':')[-1]}.json")
+    subprocess.run([need("testssl"), "--quiet", "--color", "0", "--warnings", "off", "--jsonfile", out,
+                    "-p", "-s", "-f", "-U", *extra, target], capture_output=True, text=True, timeout=600)
+    with open(out) as f:
+        findings = json.load(f)
+    byid = {f["id"]: f for f in findings}
+    bad = [f"{f['id']}: {f['severity']}: {f['finding']}" for f in findings if f["severity"] in BAD]
+    for fid in MUST_NOT_OFFER:
+        if fid in byid and "not offered" not in byid[fid]["finding"]:
+            bad.append(f"{fid} offered: {byid[fid]['finding']}")
+    assert "TLS1_2" in byid and byid["TLS1_2"]["finding"].startswith("offered"), byid.get("TLS1_2")
+    assert "TLS1_3" in byid and byid["TLS1_3"]["finding"].startswith("offered"), byid.get("TLS1_3")
+    fs = byid.get("FS") or byid.get("PFS")          # testssl 3.0 says PFS, 3.2 says FS
+    assert fs is not None and fs["severity"] == "OK" and fs["finding"].startswith("offered"), fs
+    assert not bad, "\n".join(bad)
+    return len(findings)
+
+
+def test_testssl_465_and_587():
+    need("testssl")
+    with Server(tls=True) as srv:
+        srv.start()
+        n465 = run_testssl(srv, f"127.0.0.1:{srv.port465}", [])
+        n587 = run_testssl(srv, f"127.0.0.1:{srv.port587}", ["-t", "smtp"])
+        print(f"    testssl.sh: {n465} findings on 465, {n587} on 587, none LOW or worse")
+        assert srv.stop() == 0
