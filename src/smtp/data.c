@@ -57,9 +57,17 @@ size_t smtp_data_feed(struct smtp_data *d, const char *buf, size_t len, int *don
 				d->state = D_CR;
 				continue;
 			}
-			if (c == '\n')
-				d->flags |= SMTP_DATA_BARE_LF;   /* stays D_MID: never a line start */
-			else if (c == '\0')
+			if (c == '\n') {
+				/* Bare LF: written as CRLF, but it stays D_MID: never a line start, so
+				 * never part of an end marker and never a place to unstuff a dot. */
+				emit(d, sink, ctx, buf + run, i - run);
+				emit(d, sink, ctx, "\r\n", 2);
+				d->flags |= SMTP_DATA_BARE_LF;
+				i++;
+				run = i;
+				continue;
+			}
+			if (c == '\0')
 				d->flags |= SMTP_DATA_NUL;
 			i++;
 			continue;

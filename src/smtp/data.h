@@ -3,8 +3,11 @@
  *
  * The only end of data is CR LF "." CR LF, where the first CR LF ends the previous line (the
  * line that carried "DATA" counts as a previous line). A bare LF or bare CR never ends data and
- * never starts a line; it is reported in the flags so the session can refuse the message
- * (SMTP smuggling, CVE-2023-51764 class). NUL octets are reported the same way.
+ * never starts a line (SMTP smuggling, CVE-2023-51764 class), and both are reported in flags.
+ * A bare LF is passed on as CR LF: many real clients (curl -T with a Unix file) send LF line
+ * ends, and normalising them means the stored message has only CRLF line ends, so a "."
+ * line that followed a bare LF is plain content that any later relay dot-stuffs. A bare CR is
+ * passed on unchanged and NUL octets are reported too; the session refuses both.
  *
  * Usage: zero-fill or smtp_data_init(), then smtp_data_feed() repeatedly. Decoded octets are
  * delivered through the sink as slices of the input (or of a static one-octet string for a
@@ -15,7 +18,7 @@
 
 #include <stddef.h>
 
-#define SMTP_DATA_BARE_LF  0x01
+#define SMTP_DATA_BARE_LF  0x01  /* seen and normalised to CRLF */
 #define SMTP_DATA_BARE_CR  0x02
 #define SMTP_DATA_NUL      0x04
 

@@ -15,6 +15,8 @@
 #include "data.h"
 
 #define HELO_MAX  255   /* a domain or address literal */
+/* What makes a message unacceptable (a bare LF is normalised instead, see data.h). */
+#define DATA_REFUSED (SMTP_DATA_BARE_CR | SMTP_DATA_NUL)
 
 enum state {
 	S_NEW,          /* before the greeting */
@@ -718,7 +720,7 @@ static void data_sink(void *ctx, const char *p, size_t n)
 		data_abort(s);
 		return;
 	}
-	if (s->data.flags) {
+	if (s->data.flags & DATA_REFUSED) {
 		data_abort(s);          /* refused at the end anyway: stop writing now */
 		return;
 	}
@@ -738,11 +740,10 @@ static void data_end(struct smtp_session *s)
 		data_abort(s);
 		reply(s, 552, "5.3.4", "Message size exceeds fixed limit of %zu octets; nothing stored",
 		      s->conf->max_message_size);
-	} else if (s->data.flags) {
+	} else if (s->data.flags & DATA_REFUSED) {
 		data_abort(s);
 		reply(s, 550, "5.6.0", "Message refused: %s in message data (RFC 5321 2.3.8); nothing stored",
-		      (s->data.flags & SMTP_DATA_NUL) ? "NUL octet" :
-		      (s->data.flags & SMTP_DATA_BARE_LF) ? "bare LF" : "bare CR");
+		      (s->data.flags & SMTP_DATA_NUL) ? "NUL octet" : "bare CR");
 	} else if (s->data_io_error || !s->data_open) {
 		data_abort(s);
 		reply(s, 451, "4.3.0", "Local error in processing; message not stored, try again later");

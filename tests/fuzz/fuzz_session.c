@@ -4,8 +4,8 @@
  * The first input octet picks how the rest is cut into feeds (whole, fixed steps, or sizes
  * taken from the data), so chunk boundaries land everywhere. Invariants, checked on every
  * input: each reply is one or more "DDD[ -]text CRLF" lines of at most 512 octets; a commit
- * only ever follows a 354; a message never contains bare CR/LF or NUL (the core refuses
- * those); nothing is left open after the session is freed; no crash, leak or hang.
+ * only ever follows a 354; what is written never holds a NUL or a bare LF (refused and
+ * normalised); nothing is left open after the session is freed; no crash, leak or hang.
  */
 #include <assert.h>
 #include <stdint.h>
@@ -85,8 +85,13 @@ static int w_write(void *ctx, const char *p, size_t n)
 	struct world *w = ctx;
 
 	assert(w->open);
-	/* the core refuses NUL in data before it is ever written */
+	/* the core refuses NUL before it is written, and writes every LF as CRLF */
 	assert(memchr(p, '\0', n) == NULL);
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '\n')
+			assert(i > 0 ? p[i - 1] == '\r' : w->last_cr);
+		w->last_cr = p[i] == '\r';
+	}
 	w->cur += n;
 	return 0;
 }
