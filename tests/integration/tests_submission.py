@@ -354,6 +354,9 @@ def test_sni_and_certificate_reload():
         assert "other.example.test" in subject("other.example.test")
         assert "mx.example.test" in subject("mx.example.test")
         assert "mx.example.test" in subject("unknown.example.test")     # the default
+        # a session in progress across the reload must keep working
+        before = smtplib.SMTP_SSL("127.0.0.1", srv.port465, context=ctx(srv.ca), timeout=10)
+        before.login("alice@example.test", "secret")
         # SIGHUP with a new certificate: new sessions get it
         new_cert, new_key = make_cert(pki(), "renewed", ["DNS:mx.example.test", "IP:127.0.0.1"])
         shutil.copy(new_cert, cert)
@@ -369,6 +372,9 @@ def test_sni_and_certificate_reload():
         shown = subprocess.run(["openssl", "x509", "-noout", "-serial"], input=r.stdout, capture_output=True,
                                text=True).stdout.strip()
         assert shown == new_serial, (shown, new_serial)
+        before.sendmail("alice@example.test", ["bob@example.test"], "Subject: across\r\n\r\nreload\r\n")
+        before.quit()
+        assert b"reload" in srv.wait_messages("bob", 1)[0]
         # a broken certificate on reload keeps the running one and says why
         open(cert, "w").write("not a certificate\n")
         srv.signal(__import__("signal").SIGHUP)
