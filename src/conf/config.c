@@ -186,6 +186,16 @@ int config_parse_listen(const char *text, struct config_listen *l, const char **
 	return 0;
 }
 
+/* The next space-, comma- or tab-separated word of *s (advancing *s), or NULL at the end. */
+static const char *next_word(const char **s, size_t *len)
+{
+	const char *w = *s + strspn(*s, " ,\t");
+
+	*len = strcspn(w, " ,\t");
+	*s = w + *len;
+	return *len ? w : NULL;
+}
+
 static char *resolve_path(struct load_ctx *lc, const char *v)
 {
 	char buf[PATH_MAX];
@@ -290,19 +300,13 @@ static void set_param(struct load_ctx *lc, const struct param *p, const char *v)
 		return;
 	}
 	case P_DOMAINS: {
-		const char *s = v;
-		while (*s) {
-			size_t len;
-			while (*s == ' ' || *s == ',' || *s == '\t')
-				s++;
-			len = strcspn(s, " ,\t");
-			if (len == 0)
-				break;
-			if (!smtp_domain_valid(s, len, 1))
-				ERR("[%s] %s: \"%.*s\" is not a valid domain", p->section, p->key, (int)len, s);
-			else if (add_domain(c, s, len) < 0)
+		const char *s = v, *w;
+		size_t len;
+		while ((w = next_word(&s, &len)) != NULL) {
+			if (!smtp_domain_valid(w, len, 1))
+				ERR("[%s] %s: \"%.*s\" is not a valid domain", p->section, p->key, (int)len, w);
+			else if (add_domain(c, w, len) < 0)
 				ERR("out of memory");
-			s += len;
 		}
 		return;
 	}
@@ -334,17 +338,11 @@ static void set_param(struct load_ctx *lc, const struct param *p, const char *v)
 			*(unsigned *)(base + p->off) = (unsigned)n;
 		return;
 	case P_LISTEN: {
-		const char *s = v;
-		while (*s) {
+		const char *s = v, *w;
+		size_t len;
+		while ((w = next_word(&s, &len)) != NULL) {
 			char one[160];
-			size_t len;
-			while (*s == ' ' || *s == ',' || *s == '\t')
-				s++;
-			len = strcspn(s, " ,\t");
-			if (len == 0)
-				break;
-			snprintf(one, sizeof(one), "%.*s", (int)(len < sizeof(one) ? len : sizeof(one) - 1), s);
-			s += len;
+			snprintf(one, sizeof(one), "%.*s", (int)(len < sizeof(one) ? len : sizeof(one) - 1), w);
 			if (c->nlisten[p->off] == CONFIG_MAX_LISTEN) {
 				ERR("[%s] %s: more than %d addresses", p->section, p->key, CONFIG_MAX_LISTEN);
 				return;
