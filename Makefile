@@ -16,7 +16,8 @@ TEST_WFLAGS := $(if $(findstring clang,$(CC)),,-Wno-format-truncation)
 # Modules by layer: util, then protocol and queue, then delivery and server, then cli.
 UTIL_SRC   := src/util/log.c src/util/fsutil.c src/util/errlist.c
 UTIL_SRC   += src/util/base64.c
-SMTP_SRC   := src/smtp/parse.c src/smtp/data.c src/smtp/session.c src/msg/hdrscan.c
+SMTP_SRC   := src/smtp/parse.c src/smtp/data.c src/smtp/session.c src/smtp/reply.c src/smtp/client.c \
+              src/msg/hdrscan.c
 CORE_SRC   := $(UTIL_SRC) $(SMTP_SRC) src/conf/config.c src/auth/users.c src/queue/spool.c \
               src/deliver/maildir.c src/deliver/runner.c src/tls/tls.c src/auth/auth.c
 SERVER_SRC := src/net/server.c src/net/conn.c src/net/policy.c

@@ -1,0 +1,74 @@
+/*
+ * client.h - the SMTP client session as a pure state machine, shared by the queue's relay,
+ * `mailport send` and `mailport check` (so they can never disagree about what a server did).
+ *
+ * Call order: smtp_client_new(); then for every complete server reply (from reply.h, starting
+ * with the greeting) smtp_client_reply(), and do what out->step says: write out->buf and wait
+ * for the next reply (SC_WRITE), start TLS and call smtp_client_tls_started() (SC_STARTTLS; the
+ * transport must refuse if the server sent anything after the 220), send the dot-stuffed body
+ * and ".\r\n" and wait (SC_BODY), or stop (SC_DONE after writing out->buf = QUIT; SC_FAIL).
+ * No I/O, no clock, no allocation after _new. AUTH is only ever sent inside TLS.
+ *
+ * Results: every recipient ends with the reply that decided it (250 = delivered), or with code
+ * 0 when nothing decided it (connection lost, failure before MAIL): treat those as temporary.
+ * The envelope and conf are borrowed and must outlive the client; smtp_client_free(NULL) is ok.
+ */
+#ifndef MAILPORT_SMTP_CLIENT_H
+#define MAILPORT_SMTP_CLIENT_H
+
+#include <stddef.h>
+
+#include "reply.h"
+#include "session.h"
+
+enum smtp_client_tls {
+	SC_TLS_NONE,            /* plaintext by explicit choice (smtp://, a local relay) */
+	SC_TLS_IMPLICIT,        /* the transport is TLS from the first byte (smtps://) */
+	SC_TLS_REQUIRED,        /* STARTTLS or nothing is sent (smtp+starttls://) */
+	SC_TLS_OPPORTUNISTIC,   /* STARTTLS when offered (MX on port 25, RFC 3207) */
+};
+
+struct smtp_client_conf {
+	const char *helo;
+	enum smtp_client_tls tls;
+	const char *user, *password;    /* AUTH PLAIN (or LOGIN) when user is set */
+};
+
+struct smtp_client_envelope {
+	const char *sender;
+	const char *const *rcpts;
+	size_t nrcpts;
+	size_t size;                    /* for SIZE= (RFC 1870) */
+	int smtputf8, body8;
+};
+
+enum smtp_client_step { SC_WRITE, SC_STARTTLS, SC_BODY, SC_DONE, SC_FAIL };
+
+struct smtp_client_out {
+	enum smtp_client_step step;
+	char buf[SMTP_AUTH_LINE_MAX];
+	size_t len;
+};
+
+struct smtp_client_result {
+	int code;                       /* 0 = undecided (temporary) */
+	char esc[16];
+	char text[512];
+	char stage[16];                 /* "greeting", "ehlo", "starttls", "auth", "mail", "rcpt", "data", "local" */
+};
+
+struct smtp_client;
+
+struct smtp_client *smtp_client_new(const struct smtp_client_conf *conf,
+                                    const struct smtp_client_envelope *env);
+void smtp_client_free(struct smtp_client *c);
+void smtp_client_reply(struct smtp_client *c, const struct smtp_reply *r, struct smtp_client_out *out);
+void smtp_client_tls_started(struct smtp_client *c, struct smtp_client_out *out);
+
+const struct smtp_client_result *smtp_client_rcpt_result(const struct smtp_client *c, size_t i);
+/* Why the session stopped early (SC_FAIL), for the log and for undecided recipients. */
+const struct smtp_client_result *smtp_client_failure(const struct smtp_client *c);
+const struct smtp_caps *smtp_client_caps(const struct smtp_client *c);
+int smtp_client_tls_active(const struct smtp_client *c);
+
+#endif
