@@ -19,7 +19,8 @@ UTIL_SRC   += src/util/base64.c
 SMTP_SRC   := src/smtp/parse.c src/smtp/data.c src/smtp/session.c src/smtp/reply.c src/smtp/client.c \
               src/msg/hdrscan.c
 CORE_SRC   := $(UTIL_SRC) $(SMTP_SRC) src/conf/config.c src/auth/users.c src/queue/spool.c \
-              src/deliver/maildir.c src/deliver/runner.c src/tls/tls.c src/auth/auth.c
+              src/deliver/maildir.c src/deliver/runner.c src/tls/tls.c src/auth/auth.c \
+              src/client/transport.c src/deliver/relay.c
 SERVER_SRC := src/net/server.c src/net/conn.c src/net/policy.c
 MAIN_SRC   := src/cli/main.c
 ALL_SRC    := $(CORE_SRC) $(SERVER_SRC) $(MAIN_SRC)
@@ -59,7 +60,8 @@ build/fuzz/libfuzzer_%: tests/fuzz/fuzz_%.c $(CORE_SRC) $(HEADERS) Makefile
 	clang $(filter-out -O2,$(CFLAGS)) -O1 -g -fsanitize=fuzzer,address,undefined -Isrc -o $@ $< $(CORE_SRC) $(LDLIBS)
 
 fuzz-replay: $(addprefix build/fuzz/replay_,$(FUZZ_TARGETS))
-	@set -e; for t in $(FUZZ_TARGETS); do build/fuzz/replay_$$t tests/fuzz/corpus/$$t; done
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 build/fuzz/replay_$$t tests/fuzz/corpus/$$t; done
 
 fuzz: $(addprefix build/fuzz/libfuzzer_,$(FUZZ_TARGETS))
 	@set -e; for t in $(FUZZ_TARGETS); do \
@@ -77,7 +79,8 @@ run: deps build/mailport
 
 unit: $(addprefix build/unit/,$(UNIT_TESTS))
 	@set -e; fail=0; for t in $(UNIT_TESTS); do \
-		echo "== $$t"; CMOCKA_MESSAGE_OUTPUT=stdout build/unit/$$t || fail=1; done; \
+		echo "== $$t"; UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 CMOCKA_MESSAGE_OUTPUT=stdout \
+			build/unit/$$t || fail=1; done; \
 	exit $$fail
 
 # Debian's python3 is the client under test (smtplib); fall back to whatever python3 is on PATH.

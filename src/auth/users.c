@@ -211,6 +211,21 @@ const struct user *users_lookup(const struct users *u, const char *addr, size_t 
 	return hit ? &u->users[hit->user] : NULL;
 }
 
+const struct user *users_resolve(const struct users *u, const char *addr, char delim)
+{
+	const struct user *usr = users_lookup(u, addr, strlen(addr));
+	const char *at = strrchr(addr, '@'), *tag;
+
+	if (usr == NULL && at != NULL && delim != '\0' &&
+	    (tag = memchr(addr, delim, (size_t)(at - addr))) != NULL && tag != addr) {
+		char base[SMTP_ADDR_MAX + 1];
+		int n = snprintf(base, sizeof(base), "%.*s%s", (int)(tag - addr), addr, at);
+		if (n > 0 && (size_t)n < sizeof(base))
+			usr = users_lookup(u, base, (size_t)n);
+	}
+	return usr;
+}
+
 size_t users_count(const struct users *u)
 {
 	return u->nusers;

@@ -28,6 +28,9 @@ struct users *users_load(const char *path, struct errlist *errs);
 void users_free(struct users *u);
 /* Find the user owning address or alias key (any case). NULL when none. */
 const struct user *users_lookup(const struct users *u, const char *addr, size_t len);
+/* Like users_lookup(), and when that finds nothing, user+tag@domain as user@domain (delim is
+ * the recipient delimiter; '\0' disables it). */
+const struct user *users_resolve(const struct users *u, const char *addr, char delim);
 size_t users_count(const struct users *u);
 
 #endif

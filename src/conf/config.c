@@ -18,10 +18,11 @@
 #include <unistd.h>
 
 #include "../smtp/parse.h"
+#include "../util/fsutil.h"
 #include "../smtp/session.h"
 
 enum ptype { P_STRING, P_TEXT, P_PATH, P_PATTERN, P_DOMAINS, P_SIZE, P_DURATION, P_UINT, P_LISTEN,
-             P_DELIM, P_CERT, P_KEY, P_TLSVER };
+             P_DELIM, P_CERT, P_KEY, P_TLSVER, P_URL, P_SECRET_FILE, P_DURATIONS };
 
 struct param {
 	const char *section, *key;
@@ -78,6 +79,22 @@ static const struct param params[] = {
 	  "TLS 1.2 cipher list (OpenSSL syntax); default: ECDHE with AES-GCM or ChaCha20-Poly1305 only" },
 	{ "tls", "ciphersuites", P_TEXT, OFF(tls_ciphersuites), NULL, 0, 0, 0,
 	  "TLS 1.3 cipher suites (OpenSSL syntax); default: OpenSSL's, all AEAD" },
+	{ "relay", "smarthost", P_URL, OFF(smarthost), NULL, 0, 0, 0,
+	  "where non-local mail goes: smtps://host:465, smtp+starttls://host:587 or smtp://host:port; unset = direct MX" },
+	{ "relay", "user", P_TEXT, OFF(relay_user), NULL, 0, 0, 0,
+	  "AUTH user at the smarthost (sent only inside TLS)" },
+	{ "relay", "password_file", P_SECRET_FILE, OFF(relay_password), NULL, 0, 0, 0,
+	  "file whose first line is the smarthost password" },
+	{ "relay", "ca_file", P_PATH, OFF(relay_ca_file), NULL, 0, 0, 0,
+	  "CA certificates to verify the smarthost with (default: the system store)" },
+	{ "relay", "timeout", P_DURATION, OFF(relay_timeout), "60s", 1, 3600, 0,
+	  "per connect, read and write when delivering out" },
+	{ "relay", "concurrency", P_UINT, OFF(relay_concurrency), "4", 1, 256, 0,
+	  "messages delivered out at the same time" },
+	{ "relay", "retry_schedule", P_DURATIONS, OFF(retry), "1m 5m 15m 30m 1h", 1, 7 * 86400, 0,
+	  "waits between attempts after a temporary failure; the last one repeats" },
+	{ "relay", "max_queue_lifetime", P_DURATION, OFF(max_queue_lifetime), "5d", 60, 90 * 86400, 0,
+	  "after this, mail still undelivered is bounced to its sender" },
 	{ "smtp", "listen", P_LISTEN, ROLE_SMTP, NULL, 0, 0, 0,
 	  "port 25 role (MX): ADDR:PORT ..., e.g. 0.0.0.0:25 [::]:25; STARTTLS offered when [tls] is set" },
 	{ "submissions", "listen", P_LISTEN, ROLE_SUBMISSIONS, NULL, 0, 0, 0,
@@ -254,6 +271,58 @@ static void set_param(struct load_ctx *lc, const struct param *p, const char *v)
 		} else
 			c->certs[*count].key = path;
 		(*count)++;
+		return;
+	}
+	case P_URL: {
+		char **dst = (char **)(base + p->off);
+		if (strncmp(v, "smtps://", 8) != 0 && strncmp(v, "smtp+starttls://", 16) != 0 &&
+		    strncmp(v, "smtp://", 7) != 0) {
+			ERR("[%s] %s: \"%s\" must start with smtps:// (implicit TLS), smtp+starttls:// "
+			    "(STARTTLS required) or smtp:// (plaintext, for a local relay)", p->section, p->key, v);
+			return;
+		}
+		free(*dst);
+		*dst = strdup(v);
+		return;
+	}
+	case P_SECRET_FILE: {
+		char **dst = (char **)(base + p->off);
+		char *path = resolve_path(lc, v), *text;
+		size_t len;
+		if (path == NULL || (text = fs_read_file(path, 4096, &len)) == NULL) {
+			ERR("[%s] %s: cannot read %s: %s", p->section, p->key, path ? path : v, strerror(errno));
+			free(path);
+			return;
+		}
+		free(path);
+		text[strcspn(text, "\r\n")] = '\0';
+		if (*dst) {
+			explicit_bzero(*dst, strlen(*dst));
+			free(*dst);
+		}
+		*dst = text;
+		return;
+	}
+	case P_DURATIONS: {
+		static const unsigned long long mult[] = { 1, 60, 3600, 86400 };
+		unsigned *dst = (unsigned *)(base + p->off);
+		const char *s = v, *w;
+		size_t len, count = 0;
+		while ((w = next_word(&s, &len)) != NULL) {
+			char one[32];
+			snprintf(one, sizeof(one), "%.*s", (int)(len < sizeof(one) ? len : sizeof(one) - 1), w);
+			if (count == CONFIG_MAX_RETRY || parse_suffixed(one, "smhd", mult, &n) < 0 || n < p->min || n > p->max) {
+				ERR("[%s] %s: \"%s\" is not a list of up to %d durations (each 1s to 7d)", p->section, p->key, v,
+				    CONFIG_MAX_RETRY);
+				return;
+			}
+			dst[count++] = (unsigned)n;
+		}
+		if (count == 0) {
+			ERR("[%s] %s: empty", p->section, p->key);
+			return;
+		}
+		c->nretry = count;
 		return;
 	}
 	case P_TLSVER: {
@@ -469,6 +538,11 @@ struct config *config_load(const char *path, struct errlist *errs)
 		if (total == 0)
 			errlist_add(errs, path, 0, "no listener: set [smtp] listen = ADDR:PORT");
 	}
+	if (c->relay_user != NULL && c->relay_password == NULL)
+		errlist_add(errs, path, 0, "[relay] user needs password_file");
+	if (c->relay_user != NULL && c->smarthost != NULL && strncmp(c->smarthost, "smtp://", 7) == 0)
+		errlist_add(errs, path, 0, "[relay] user with a plaintext smtp:// smarthost would send the password "
+		            "in the clear; use smtps:// or smtp+starttls://");
 	if (c->ncerts != c->nkeys)
 		errlist_add(errs, path, c->ncerts ? c->certs[c->ncerts - 1].line : 0,
 		            "[tls] has %zu cert and %zu key entries; give them in pairs", c->ncerts, c->nkeys);
@@ -502,6 +576,13 @@ void config_free(struct config *c)
 		free(c->certs[i].key);
 	}
 	free(c->tls_min_version);
+	free(c->smarthost);
+	free(c->relay_user);
+	if (c->relay_password) {
+		explicit_bzero(c->relay_password, strlen(c->relay_password));
+		free(c->relay_password);
+	}
+	free(c->relay_ca_file);
 	free(c->tls_ciphers);
 	free(c->tls_ciphersuites);
 	free(c);

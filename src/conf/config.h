@@ -17,6 +17,7 @@
 
 #define CONFIG_MAX_LISTEN 16
 #define CONFIG_MAX_CERTS  32
+#define CONFIG_MAX_RETRY  16
 
 struct config_listen {
 	char text[128];                 /* as written, for logs */
@@ -61,6 +62,16 @@ struct config {
 	char *tls_min_version;          /* "TLSv1.2" or "TLSv1.3" */
 	char *tls_ciphers;              /* TLS 1.2 cipher list; NULL = our forward-secret AEAD list */
 	char *tls_ciphersuites;         /* TLS 1.3; NULL = OpenSSL's (all AEAD) */
+	/* [relay] */
+	char *smarthost;                /* URL, NULL = direct delivery */
+	char *relay_user;
+	char *relay_password;           /* read from password_file; never logged */
+	char *relay_ca_file;            /* NULL = the system store */
+	unsigned relay_timeout;         /* seconds per connect, read or write */
+	unsigned relay_concurrency;     /* delivery workers */
+	unsigned retry[CONFIG_MAX_RETRY];   /* delays between attempts; the last repeats */
+	size_t nretry;
+	unsigned max_queue_lifetime;    /* seconds before undeliverable mail bounces */
 	/* listeners per role */
 	struct config_listen listen[ROLE_COUNT][CONFIG_MAX_LISTEN];
 	size_t nlisten[ROLE_COUNT];

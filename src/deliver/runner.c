@@ -1,49 +1,360 @@
 /*
- * runner.c - the delivery worker thread and the per-recipient exactly-once protocol.
- * Not a scheduler for remote destinations yet: it delivers locally and leaves the rest queued.
+ * runner.c - delivery workers: the per-recipient exactly-once protocol, remote delivery
+ * through the smarthost, retries, expiry and bounces. Not a DNS resolver yet: without a
+ * smarthost, non-local mail waits in the queue (direct MX delivery is the next step).
  */
 #include "runner.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "../auth/users.h"
 #include "../queue/spool.h"
+#include "../util/errlist.h"
 #include "../util/log.h"
 #include "maildir.h"
 
+#define MAX_WORKERS 256
+
+/* Settings shared by the workers; replaced whole on reconfigure, freed by the last user. */
+struct settings {
+	int refs;
+	char *maildir, *hostname, *delimiter;
+	unsigned retry_interval, lifetime;
+	unsigned retry[16];
+	size_t nretry;
+	struct relay_conf relay;
+	struct users *users;            /* may be NULL: bounces then go to the relay only */
+	char **local_domains;
+	size_t nlocal_domains;
+};
+
 struct qnode {
 	struct qnode *next;
+	int force;                      /* from a flush: ignore the next-attempt time */
 	char qid[SPOOL_QID_MAX];
 };
 
 struct runner {
 	struct spool *sp;
-	pthread_t thread;
+	pthread_t threads[MAX_WORKERS];
+	unsigned nthreads;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct qnode *head, *tail;
-	int stop;
-	int scan_now;
-	char *maildir, *hostname;
-	unsigned retry_interval;
+	char inflight[MAX_WORKERS][SPOOL_QID_MAX];
+	int stop, scan_now, scanning, force;
+	long long next_scan;
+	struct settings *set;
 };
 
-/* Settings snapshot for one message, so a reload mid-message cannot change them under us. */
-struct dconf {
-	char maildir[PATH_MAX];
-	char hostname[256];
-};
+/* ---- settings -------------------------------------------------------------------------- */
 
-static void deliver_one(struct spool *sp, const struct dconf *dc, const char *qid)
+static void settings_unref(struct settings *s)
+{
+	if (s == NULL || --s->refs > 0)
+		return;
+	free(s->maildir);
+	free(s->hostname);
+	free(s->delimiter);
+	relay_conf_clear(&s->relay);
+	users_free(s->users);
+	for (size_t i = 0; i < s->nlocal_domains; i++)
+		free(s->local_domains[i]);
+	free(s->local_domains);
+	free(s);
+}
+
+static struct settings *settings_new(const struct runner_conf *rc)
+{
+	struct settings *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	s->refs = 1;
+	s->maildir = strdup(rc->maildir);
+	s->hostname = strdup(rc->hostname);
+	s->delimiter = strdup(rc->delimiter ? rc->delimiter : "");
+	s->retry_interval = rc->retry_interval;
+	s->lifetime = rc->lifetime ? rc->lifetime : 5 * 86400;
+	s->nretry = rc->nretry < 16 ? rc->nretry : 16;
+	if (s->nretry > 0)
+		memcpy(s->retry, rc->retry, s->nretry * sizeof(unsigned));
+	if (s->nretry == 0) {
+		s->retry[0] = 60;
+		s->nretry = 1;
+	}
+	if (rc->relay != NULL)
+		relay_conf_copy(&s->relay, rc->relay);
+	if (rc->users_path != NULL) {
+		struct errlist errs = { 0 };
+		s->users = users_load(rc->users_path, &errs);
+		errlist_free(&errs);
+	}
+	s->local_domains = calloc(rc->nlocal_domains + 1, sizeof(char *));
+	for (size_t i = 0; s->local_domains && i < rc->nlocal_domains; i++)
+		if ((s->local_domains[i] = strdup(rc->local_domains[i])) != NULL)
+			s->nlocal_domains++;
+	if (s->maildir == NULL || s->hostname == NULL || s->delimiter == NULL || s->local_domains == NULL) {
+		settings_unref(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* ---- local delivery -------------------------------------------------------------------- */
+
+/* Returns 1 when the recipient is now done, 0 when it stays pending. */
+static int deliver_local(struct spool *sp, const struct settings *st, struct spool_entry *e, size_t i)
+{
+	struct spool_rcpt *r = &e->rcpts[i];
+	char md[PATH_MAX], name[512], tmp[PATH_MAX], newp[PATH_MAX], err[PATH_MAX + 128];
+	const char *qid = e->qid;
+
+	if (r->intent != NULL) {
+		/* Recovery: step 2 happened before the crash. */
+		if (access(r->intent, F_OK) == 0 && maildir_publish(r->intent, newp, sizeof(newp), err, sizeof(err)) < 0) {
+			log_warnx(qid, "delivery deferred to=<%s> reason=\"%s\"", r->target, err);
+			return 0;
+		}
+		if (spool_entry_done(sp, e, i) < 0) {
+			log_warn(qid, "cannot record delivery to=<%s>", r->target);
+			return 0;
+		}
+		log_info(qid, "delivered to=<%s> relay=maildir recovered=yes", r->target);
+		return 1;
+	}
+	if (maildir_expand(st->maildir, r->target, md, sizeof(md)) < 0) {
+		log_warnx(qid, "delivery deferred to=<%s> reason=\"maildir pattern %s gives no valid path\"",
+		          r->target, st->maildir);
+		return 0;
+	}
+	maildir_name(name, sizeof(name), e->arrival, e->qid, i, st->hostname);
+	if (maildir_write_tmp(md, name, e->fd, e->body_off, e->body_len, e->sender, r->target,
+	                      tmp, sizeof(tmp), err, sizeof(err)) < 0) {
+		log_warnx(qid, "delivery deferred to=<%s> reason=\"%s\"", r->target, err);
+		return 0;
+	}
+	if (spool_entry_intent(sp, e, i, tmp) < 0) {
+		log_warn(qid, "delivery deferred to=<%s>: cannot record intent", r->target);
+		unlink(tmp);
+		return 0;
+	}
+	if (maildir_publish(tmp, newp, sizeof(newp), err, sizeof(err)) < 0) {
+		log_warnx(qid, "delivery deferred to=<%s> reason=\"%s\"", r->target, err);
+		return 0;
+	}
+	if (spool_entry_done(sp, e, i) < 0) {
+		log_warn(qid, "delivered to=<%s> but cannot record it yet", r->target);
+		return 0;
+	}
+	log_info(qid, "delivered to=<%s> relay=maildir size=%zu path=%s", r->target, e->body_len, newp);
+	return 1;
+}
+
+/* ---- remote delivery ------------------------------------------------------------------- */
+
+static void fail_rcpt(struct spool *sp, struct spool_entry *e, size_t i, int code, const char *text)
+{
+	if (spool_entry_failed(sp, e, i, code, text) < 0)
+		log_warn(e->qid, "cannot record failure to=<%s>", e->rcpts[i].target);
+	else
+		log_info(e->qid, "bounced to=<%s> reason=\"%d %s\"", e->rcpts[i].target, code, text);
+}
+
+static void deliver_remote(struct spool *sp, const struct settings *st, struct spool_entry *e, int force)
+{
+	size_t idx[1024], n = 0;
+	long long now = (long long)time(NULL);
+	char err[600], tls[160], why[700];
+
+	for (size_t i = 0; i < e->nrcpts && n < 1024; i++)
+		if (!e->rcpts[i].done && e->rcpts[i].fail_code == 0 && !e->rcpts[i].local)
+			idx[n++] = i;
+	if (n == 0)
+		return;
+	if (now - e->arrival >= (long long)st->lifetime) {
+		snprintf(why, sizeof(why), "4.4.7 delivery time expired after %u days; last error: %s",
+		         st->lifetime / 86400, e->last_error && e->last_error[0] ? e->last_error : "none");
+		for (size_t k = 0; k < n; k++)
+			fail_rcpt(sp, e, idx[k], 500, why);
+		return;
+	}
+	if (st->relay.scheme == RELAY_NONE) {
+		if (e->attempts == 0)
+			log_info(e->qid, "deferred nrcpt=%zu reason=\"no [relay] smarthost; direct MX delivery is not "
+			         "available yet\"", n);
+		if (e->attempts == 0)
+			spool_entry_retry(sp, e, now + st->retry[st->nretry - 1], "no smarthost configured");
+		return;
+	}
+	if (!force && e->next_attempt > now)
+		return;
+	struct smtp_client_result *res = calloc(n, sizeof(*res));
+	if (res == NULL)
+		return;
+	relay_deliver(&st->relay, e, idx, n, res, err, sizeof(err), tls, sizeof(tls));
+	int temp = 0;
+	for (size_t k = 0; k < n; k++) {
+		size_t i = idx[k];
+		const struct smtp_client_result *r = &res[k];
+		if (r->code == 250) {
+			if (spool_entry_done(sp, e, i) < 0)
+				log_warn(e->qid, "delivered to=<%s> but cannot record it yet", e->rcpts[i].target);
+			log_info(e->qid, "delivered to=<%s> relay=%s:%s%s%s", e->rcpts[i].target, st->relay.host,
+			         st->relay.port, tls[0] ? " tls=" : "", tls[0] ? tls : " tls=none");
+		} else if (r->code >= 500) {
+			snprintf(why, sizeof(why), "%s%s%s (%s said, at %s)", r->esc, r->esc[0] ? " " : "", r->text,
+			         st->relay.host, r->stage);
+			fail_rcpt(sp, e, i, r->code, why);
+		} else {
+			temp = 1;
+			snprintf(why, sizeof(why), "%s", err[0] ? err : "");
+			if (r->code)
+				snprintf(why, sizeof(why), "%d %s %s (%s said, at %s)", r->code, r->esc, r->text,
+				         st->relay.host, r->stage);
+			log_info(e->qid, "deferred to=<%s> relay=%s:%s reason=\"%s\"", e->rcpts[i].target,
+			         st->relay.host, st->relay.port, why[0] ? why : "no answer");
+		}
+	}
+	if (temp) {
+		unsigned wait = st->retry[e->attempts < st->nretry ? e->attempts : st->nretry - 1];
+		if (spool_entry_retry(sp, e, now + wait, why[0] ? why : err) < 0)
+			log_warn(e->qid, "cannot record the attempt");
+	}
+	free(res);
+}
+
+/* ---- bounces (RFC 3464) ---------------------------------------------------------------- */
+
+static int is_local_domain(const struct settings *st, const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+
+	for (size_t i = 0; at && i < st->nlocal_domains; i++)
+		if (strcasecmp(st->local_domains[i], at + 1) == 0)
+			return 1;
+	return 0;
+}
+
+static int put(struct spool_msg *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int put(struct spool_msg *m, const char *fmt, ...)
+{
+	char buf[2048];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -1;
+	return spool_msg_write(m, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+}
+
+/* The original's header block (up to the empty line, at most 64 KiB), for text/rfc822-headers. */
+static int copy_headers(struct spool_msg *m, const struct spool_entry *e)
+{
+	char buf[64 * 1024];
+	size_t want = e->body_len < sizeof(buf) ? e->body_len : sizeof(buf);
+	ssize_t n = want ? pread(e->fd, buf, want, e->body_off) : 0;
+	char *end;
+
+	if (n < 0)
+		return -1;
+	end = memmem(buf, (size_t)n, "\r\n\r\n", 4);
+	size_t len = end ? (size_t)(end - buf) + 2 : (size_t)n;
+	if (spool_msg_write(m, buf, len) < 0)
+		return -1;
+	return len >= 2 && buf[len - 2] == '\r' ? 0 : spool_msg_write(m, "\r\n", 2);
+}
+
+static int make_bounce(struct spool *sp, const struct settings *st, const struct spool_entry *e, char *qid_out)
+{
+	struct spool_msg *m = spool_msg_begin(sp, (long long)time(NULL));
+	const struct user *u = NULL;
+	char date[64], arrival[64], target[SMTP_ADDR_MAX + 1];
+	time_t now = time(NULL), arr = (time_t)e->arrival;
+	struct tm tm;
+	int local = is_local_domain(st, e->sender);
+
+	if (m == NULL)
+		return -1;
+	snprintf(qid_out, SPOOL_QID_MAX, "%s", spool_msg_qid(m));
+	localtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	localtime_r(&arr, &tm);
+	strftime(arrival, sizeof(arrival), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	if (local && st->users != NULL)
+		u = users_resolve(st->users, e->sender, st->delimiter[0]);
+	snprintf(target, sizeof(target), "%s", u ? u->address : e->sender);
+	if (local && u == NULL) {
+		spool_msg_abort(m);
+		log_warnx(e->qid, "no bounce: the local sender <%s> has no mailbox", e->sender);
+		return 1;
+	}
+	if (spool_msg_sender(m, "") < 0 || spool_msg_rcpt(m, target, e->sender, local) < 0)
+		goto fail;
+	const char *b = spool_msg_qid(m);
+	if (put(m, "Received: by %s (mailport) id %s;\r\n\t%s\r\n", st->hostname, b, date) < 0 ||
+	    put(m, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\nTo: <%s>\r\n", st->hostname, e->sender) < 0 ||
+	    put(m, "Subject: Undelivered Mail Returned to Sender\r\nDate: %s\r\n", date) < 0 ||
+	    put(m, "Message-ID: <%s.bounce@%s>\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n", b,
+	        st->hostname) < 0 ||
+	    put(m, "Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"%s/%s\"\r\n\r\n",
+	        b, st->hostname) < 0 ||
+	    put(m, "This is a MIME-encapsulated message.\r\n\r\n--%s/%s\r\n", b, st->hostname) < 0 ||
+	    put(m, "Content-Type: text/plain; charset=utf-8\r\n\r\nThis is the mail system at %s.\r\n\r\n"
+	        "Your message could not be delivered to one or more recipients. It is attached below.\r\n"
+	        "The reasons, as the receiving servers gave them:\r\n\r\n", st->hostname) < 0)
+		goto fail;
+	for (size_t i = 0; i < e->nrcpts; i++)
+		if (e->rcpts[i].fail_code && put(m, "<%s>: %d %s\r\n", e->rcpts[i].orig, e->rcpts[i].fail_code,
+		                                 e->rcpts[i].fail_text ? e->rcpts[i].fail_text : "") < 0)
+			goto fail;
+	if (put(m, "\r\n--%s/%s\r\nContent-Type: message/delivery-status\r\n\r\n", b, st->hostname) < 0 ||
+	    put(m, "Reporting-MTA: dns; %s\r\nX-Mailport-Queue-ID: %s\r\nArrival-Date: %s\r\n", st->hostname,
+	        e->qid, arrival) < 0)
+		goto fail;
+	for (size_t i = 0; i < e->nrcpts; i++) {
+		const struct spool_rcpt *r = &e->rcpts[i];
+		char status[16] = "5.0.0";
+		if (!r->fail_code)
+			continue;
+		/* The text starts with the enhanced code when the server gave one. */
+		if (r->fail_text && strlen(r->fail_text) >= 5 && (r->fail_text[0] == '4' || r->fail_text[0] == '5') &&
+		    r->fail_text[1] == '.')
+			sscanf(r->fail_text, "%15s", status);
+		if (status[0] == '4')
+			status[0] = '5';        /* expired: a temporary code became final */
+		if (put(m, "\r\nFinal-Recipient: rfc822; %s\r\nOriginal-Recipient: rfc822; %s\r\nAction: failed\r\n"
+		        "Status: %s\r\nDiagnostic-Code: smtp; %d %s\r\n", r->target, r->orig, status, r->fail_code,
+		        r->fail_text ? r->fail_text : "") < 0)
+			goto fail;
+	}
+	if (put(m, "\r\n--%s/%s\r\nContent-Type: text/rfc822-headers\r\n\r\n", b, st->hostname) < 0 ||
+	    copy_headers(m, e) < 0 || put(m, "\r\n--%s/%s--\r\n", b, st->hostname) < 0)
+		goto fail;
+	return spool_msg_commit(m) < 0 ? -1 : 0;
+fail:
+	spool_msg_abort(m);
+	return -1;
+}
+
+/* ---- one message --------------------------------------------------------------------------- */
+
+static void deliver_one(struct runner *rn, struct spool *sp, const struct settings *st, const char *qid, int force)
 {
 	struct spool_entry *e = spool_entry_load(sp, qid);
-	int pending = 0;
+	int pending = 0, failed = 0;
 
 	if (e == NULL) {
 		if (errno == EBADMSG)
@@ -52,63 +363,32 @@ static void deliver_one(struct spool *sp, const struct dconf *dc, const char *qi
 			log_warn(qid, "delivery deferred: cannot read queue file");
 		return;
 	}
+	for (size_t i = 0; i < e->nrcpts; i++)
+		if (!e->rcpts[i].done && e->rcpts[i].fail_code == 0 && e->rcpts[i].local)
+			deliver_local(sp, st, e, i);
+	deliver_remote(sp, st, e, force);
 	for (size_t i = 0; i < e->nrcpts; i++) {
-		struct spool_rcpt *r = &e->rcpts[i];
-		char md[PATH_MAX], name[512], tmp[PATH_MAX], newp[PATH_MAX], err[PATH_MAX + 128];
-
-		if (r->done)
-			continue;
-		if (!r->local) {
+		if (e->rcpts[i].fail_code)
+			failed = 1;
+		else if (!e->rcpts[i].done)
 			pending = 1;
-			continue;
-		}
-		if (r->intent != NULL) {
-			/* Recovery: step 2 happened before the crash. */
-			if (access(r->intent, F_OK) == 0) {
-				if (maildir_publish(r->intent, newp, sizeof(newp), err, sizeof(err)) < 0) {
-					log_warnx(qid, "delivery deferred to=<%s> reason=\"%s\"", r->target, err);
-					pending = 1;
-					continue;
-				}
-			}
-			if (spool_entry_done(sp, e, i) < 0) {
-				log_warn(qid, "cannot record delivery to=<%s>", r->target);
+	}
+	if (!pending && failed && !e->bounced) {
+		char bqid[SPOOL_QID_MAX] = "";
+		int r = e->sender[0] == '\0' ? 1 : make_bounce(sp, st, e, bqid);
+		if (r < 0) {
+			log_warn(qid, "cannot queue the bounce; will try again");
+			pending = 1;
+		} else {
+			if (r == 0) {
+				log_info(qid, "bounce queued id=%s to=<%s>", bqid, e->sender);
+				if (rn != NULL)
+					runner_wake(rn, bqid);
+			} else if (e->sender[0] == '\0')
+				log_info(qid, "no bounce for a message from <> (no bounce loops)");
+			if (spool_entry_bounced(sp, e) < 0)
 				pending = 1;
-				continue;
-			}
-			log_info(qid, "delivered to=<%s> relay=maildir recovered=yes", r->target);
-			continue;
 		}
-		if (maildir_expand(dc->maildir, r->target, md, sizeof(md)) < 0) {
-			log_warnx(qid, "delivery deferred to=<%s> reason=\"maildir pattern %s gives no valid path\"",
-			          r->target, dc->maildir);
-			pending = 1;
-			continue;
-		}
-		maildir_name(name, sizeof(name), e->arrival, e->qid, i, dc->hostname);
-		if (maildir_write_tmp(md, name, e->fd, e->body_off, e->body_len, e->sender, r->target,
-		                      tmp, sizeof(tmp), err, sizeof(err)) < 0) {
-			log_warnx(qid, "delivery deferred to=<%s> reason=\"%s\"", r->target, err);
-			pending = 1;
-			continue;
-		}
-		if (spool_entry_intent(sp, e, i, tmp) < 0) {
-			log_warn(qid, "delivery deferred to=<%s>: cannot record intent", r->target);
-			unlink(tmp);
-			pending = 1;
-			continue;
-		}
-		if (maildir_publish(tmp, newp, sizeof(newp), err, sizeof(err)) < 0) {
-			log_warnx(qid, "delivery deferred to=<%s> reason=\"%s\"", r->target, err);
-			pending = 1;
-			continue;
-		}
-		if (spool_entry_done(sp, e, i) < 0) {
-			log_warn(qid, "delivered to=<%s> but cannot record it yet", r->target);
-			pending = 1;
-			continue;
-		}
-		log_info(qid, "delivered to=<%s> relay=maildir size=%zu path=%s", r->target, e->body_len, newp);
 	}
 	if (!pending) {
 		if (spool_entry_remove(sp, e) < 0)
@@ -119,24 +399,21 @@ static void deliver_one(struct spool *sp, const struct dconf *dc, const char *qi
 	spool_entry_free(e);
 }
 
-static void dconf_fill(struct dconf *dc, const char *maildir, const char *hostname)
-{
-	snprintf(dc->maildir, sizeof(dc->maildir), "%s", maildir);
-	snprintf(dc->hostname, sizeof(dc->hostname), "%s", hostname);
-}
-
-struct scan_ctx {
-	struct spool *sp;
-	const struct dconf *dc;
-	struct runner *r;
-};
+/* ---- workers ------------------------------------------------------------------------------- */
 
 static void enqueue_locked(struct runner *r, const char *qid)
 {
-	struct qnode *n = malloc(sizeof(*n));
+	struct qnode *n;
 
+	for (n = r->head; n != NULL; n = n->next)
+		if (strcmp(n->qid, qid) == 0) {
+			n->force |= r->force;
+			return;             /* already waiting */
+		}
+	n = malloc(sizeof(*n));
 	if (n == NULL)
 		return;                 /* the periodic scan will find it */
+	n->force = r->force;
 	snprintf(n->qid, sizeof(n->qid), "%s", qid);
 	n->next = NULL;
 	if (r->tail)
@@ -146,6 +423,12 @@ static void enqueue_locked(struct runner *r, const char *qid)
 	r->tail = n;
 }
 
+struct scan_ctx {
+	struct runner *r;
+	struct spool *sp;
+	const struct settings *st;
+};
+
 static void scan_cb(void *arg, const char *qid)
 {
 	struct scan_ctx *sc = arg;
@@ -153,57 +436,88 @@ static void scan_cb(void *arg, const char *qid)
 	if (sc->r != NULL) {
 		pthread_mutex_lock(&sc->r->mu);
 		enqueue_locked(sc->r, qid);
+		pthread_cond_signal(&sc->r->cv);
 		pthread_mutex_unlock(&sc->r->mu);
 	} else
-		deliver_one(sc->sp, sc->dc, qid);
+		deliver_one(NULL, sc->sp, sc->st, qid, 1);
 }
 
 void runner_run_once(struct spool *sp, const struct runner_conf *rc)
 {
-	struct dconf dc;
-	struct scan_ctx sc = { sp, &dc, NULL };
+	struct settings *st = settings_new(rc);
+	struct scan_ctx sc = { NULL, sp, st };
 
-	dconf_fill(&dc, rc->maildir, rc->hostname);
+	if (st == NULL)
+		return;
 	spool_scan(sp, scan_cb, &sc);
+	settings_unref(st);
 }
 
-static void *runner_main(void *arg)
+struct worker_arg {
+	struct runner *r;
+	unsigned id;
+};
+
+static void *worker_main(void *arg)
 {
-	struct runner *r = arg;
-	struct timespec next;
+	struct runner *r = ((struct worker_arg *)arg)->r;
+	unsigned id = ((struct worker_arg *)arg)->id;
 
-	clock_gettime(CLOCK_REALTIME, &next);
+	free(arg);
 	pthread_mutex_lock(&r->mu);
-	r->scan_now = 1;
 	for (;;) {
-		struct dconf dc;
-		struct qnode *n;
-
-		while (!r->stop && r->head == NULL && !r->scan_now) {
-			if (pthread_cond_timedwait(&r->cv, &r->mu, &next) == ETIMEDOUT)
+		struct timespec until;
+		while (!r->stop && r->head == NULL && !(r->scan_now && !r->scanning)) {
+			long long now = (long long)time(NULL);
+			if (now >= r->next_scan && !r->scanning) {
 				r->scan_now = 1;
+				break;
+			}
+			until.tv_sec = (time_t)r->next_scan;
+			until.tv_nsec = 0;
+			pthread_cond_timedwait(&r->cv, &r->mu, &until);
 		}
 		if (r->stop)
 			break;
-		dconf_fill(&dc, r->maildir, r->hostname);
-		if (r->scan_now && r->head == NULL) {
-			struct scan_ctx sc = { r->sp, &dc, r };
+		if (r->head == NULL && r->scan_now && !r->scanning) {
+			struct settings *st = r->set;
+			st->refs++;
 			r->scan_now = 0;
-			clock_gettime(CLOCK_REALTIME, &next);
-			next.tv_sec += r->retry_interval;
+			r->scanning = 1;
+			r->next_scan = (long long)time(NULL) + st->retry_interval;
 			pthread_mutex_unlock(&r->mu);
+			struct scan_ctx sc = { r, r->sp, st };
 			spool_scan(r->sp, scan_cb, &sc);
 			pthread_mutex_lock(&r->mu);
+			r->scanning = 0;
+			r->force = 0;       /* the flush is carried by the queued nodes now */
+			settings_unref(st);
 			continue;
 		}
-		n = r->head;
+		if (r->head == NULL)
+			continue;
+		struct qnode *n = r->head;
 		r->head = n->next;
 		if (r->head == NULL)
 			r->tail = NULL;
+		int busy = 0;
+		for (unsigned k = 0; k < r->nthreads; k++)
+			if (strcmp(r->inflight[k], n->qid) == 0)
+				busy = 1;
+		if (busy) {             /* another worker has it; the next scan brings it back */
+			free(n);
+			continue;
+		}
+		snprintf(r->inflight[id], SPOOL_QID_MAX, "%s", n->qid);
+		struct settings *st = r->set;
+		int force = n->force;
+		st->refs++;
 		pthread_mutex_unlock(&r->mu);
-		deliver_one(r->sp, &dc, n->qid);
+		deliver_one(r, r->sp, st, n->qid, force);
 		free(n);
 		pthread_mutex_lock(&r->mu);
+		r->inflight[id][0] = '\0';
+		settings_unref(st);
 	}
 	pthread_mutex_unlock(&r->mu);
 	return NULL;
@@ -212,19 +526,37 @@ static void *runner_main(void *arg)
 struct runner *runner_start(struct spool *sp, const struct runner_conf *rc)
 {
 	struct runner *r = calloc(1, sizeof(*r));
+	unsigned want = rc->workers ? rc->workers : 1;
 
 	if (r == NULL)
 		return NULL;
 	r->sp = sp;
-	r->maildir = strdup(rc->maildir);
-	r->hostname = strdup(rc->hostname);
-	r->retry_interval = rc->retry_interval;
+	r->set = settings_new(rc);
+	if (r->set == NULL) {
+		free(r);
+		return NULL;
+	}
+	r->scan_now = 1;
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->cv, NULL);
-	if (r->maildir == NULL || r->hostname == NULL ||
-	    pthread_create(&r->thread, NULL, runner_main, r) != 0) {
-		free(r->maildir);
-		free(r->hostname);
+	if (want > MAX_WORKERS)
+		want = MAX_WORKERS;
+	pthread_mutex_lock(&r->mu);
+	for (unsigned i = 0; i < want; i++) {
+		struct worker_arg *wa = malloc(sizeof(*wa));
+		if (wa == NULL)
+			break;
+		wa->r = r;
+		wa->id = i;
+		if (pthread_create(&r->threads[i], NULL, worker_main, wa) != 0) {
+			free(wa);
+			break;
+		}
+		r->nthreads++;
+	}
+	pthread_mutex_unlock(&r->mu);
+	if (r->nthreads == 0) {
+		settings_unref(r->set);
 		free(r);
 		return NULL;
 	}
@@ -239,23 +571,28 @@ void runner_wake(struct runner *r, const char *qid)
 	pthread_mutex_unlock(&r->mu);
 }
 
+void runner_flush(struct runner *r)
+{
+	pthread_mutex_lock(&r->mu);
+	r->force = 1;
+	r->scan_now = 1;
+	r->next_scan = 0;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+}
+
 void runner_reconfigure(struct runner *r, const struct runner_conf *rc)
 {
-	char *md = strdup(rc->maildir), *hn = strdup(rc->hostname);
+	struct settings *st = settings_new(rc);
 
-	if (md == NULL || hn == NULL) {
-		free(md);
-		free(hn);
+	if (st == NULL)
 		return;
-	}
 	pthread_mutex_lock(&r->mu);
-	free(r->maildir);
-	free(r->hostname);
-	r->maildir = md;
-	r->hostname = hn;
-	r->retry_interval = rc->retry_interval;
+	settings_unref(r->set);
+	r->set = st;
 	r->scan_now = 1;
-	pthread_cond_signal(&r->cv);
+	r->next_scan = 0;
+	pthread_cond_broadcast(&r->cv);
 	pthread_mutex_unlock(&r->mu);
 }
 
@@ -265,9 +602,10 @@ void runner_stop(struct runner *r)
 		return;
 	pthread_mutex_lock(&r->mu);
 	r->stop = 1;
-	pthread_cond_signal(&r->cv);
+	pthread_cond_broadcast(&r->cv);
 	pthread_mutex_unlock(&r->mu);
-	pthread_join(r->thread, NULL);
+	for (unsigned i = 0; i < r->nthreads; i++)
+		pthread_join(r->threads[i], NULL);
 	while (r->head) {
 		struct qnode *n = r->head;
 		r->head = n->next;
@@ -275,7 +613,6 @@ void runner_stop(struct runner *r)
 	}
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);
-	free(r->maildir);
-	free(r->hostname);
+	settings_unref(r->set);
 	free(r);
 }

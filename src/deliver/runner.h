@@ -1,8 +1,9 @@
 /*
- * runner.h - the delivery runner: a worker thread that takes committed messages from the
- * spool and delivers their local recipients into Maildirs, exactly once.
+ * runner.h - the delivery runner: worker threads that take committed messages from the spool
+ * and deliver every recipient exactly once: local ones into Maildirs, the others through the
+ * smarthost ([relay]), with retries, expiry and bounces.
  *
- * Exactly once across crashes, per recipient:
+ * Exactly once across crashes, per local recipient:
  *   1. write the copy to Maildir tmp/NAME and fsync it;
  *   2. append "I n tmp/NAME" to the state log and fdatasync (intent);
  *   3. rename tmp/NAME to new/NAME and fsync new/ (the delivery);
@@ -10,31 +11,50 @@
  * After a crash, a recipient with an intent whose tmp file still exists resumes at step 3; one
  * whose tmp file is gone was delivered in step 3, so it is only marked done. A crash before
  * step 2 leaves at most an orphan tmp file that the retry overwrites (NAME is per qid and
- * recipient). Nothing is delivered twice and nothing acknowledged is lost.
+ * recipient). For a remote recipient the window is the one no SMTP client can close: between
+ * the server's 250 to the end of data and our "D n" (one fdatasync) a crash means one resend.
  *
- * Non-local recipients stay queued (the relay comes with the outbound delivery work).
- * runner_wake() may be called from any thread. runner_stop() finishes the message in hand,
- * joins the thread and frees the runner (NULL is a no-op).
+ * Temporary failures are retried on retry_schedule; after max_queue_lifetime, or on a
+ * permanent failure, the recipient fails ("F n ...") and, once every recipient is decided, one
+ * RFC 3464 bounce goes to the sender ("B" records that it is queued). No bounce to <>.
+ *
+ * runner_wake() may be called from any thread. runner_stop() lets each worker finish the
+ * message in hand, joins them and frees the runner (NULL is a no-op).
  */
 #ifndef MAILPORT_RUNNER_H
 #define MAILPORT_RUNNER_H
+
+#include <stddef.h>
+
+#include "relay.h"
 
 struct spool;
 struct runner;
 
 struct runner_conf {
-	const char *maildir;        /* pattern with %d/%u */
+	const char *maildir;            /* pattern with %d/%u */
 	const char *hostname;
-	unsigned retry_interval;    /* seconds between scans of the whole queue */
+	unsigned retry_interval;        /* seconds between scans of the whole queue */
+	const struct relay_conf *relay; /* scheme RELAY_NONE: no smarthost */
+	const unsigned *retry;          /* retry schedule, seconds; the last repeats */
+	size_t nretry;
+	unsigned lifetime;              /* max_queue_lifetime, seconds */
+	unsigned workers;
+	const char *users_path;         /* for routing bounces to local senders */
+	const char *const *local_domains;
+	size_t nlocal_domains;
+	const char *delimiter;          /* recipient_delimiter */
 };
 
 struct runner *runner_start(struct spool *sp, const struct runner_conf *rc);
 /* Deliver qid soon (it was just committed). */
 void runner_wake(struct runner *r, const char *qid);
+/* Retry every deferred message now, ignoring their next-attempt times. */
+void runner_flush(struct runner *r);
 /* Take new settings (SIGHUP); copied. */
 void runner_reconfigure(struct runner *r, const struct runner_conf *rc);
 void runner_stop(struct runner *r);
-/* Deliver what is queued now on the calling thread, then return (tests, `queue flush`). */
+/* Deliver what is queued now on the calling thread, then return (tests). */
 void runner_run_once(struct spool *sp, const struct runner_conf *rc);
 
 #endif

@@ -26,6 +26,7 @@ void runconf_unref(struct runconf *rc)
 	config_free(rc->cfg);
 	users_free(rc->users);
 	tls_server_free(rc->tls);
+	relay_conf_clear(&rc->relay);
 	free(rc);
 }
 
@@ -51,6 +52,19 @@ struct runconf *runconf_load(const char *path, struct errlist *errs)
 		runconf_unref(rc);
 		return NULL;
 	}
+	if (rc->cfg->smarthost != NULL) {
+		const char *why;
+		if (relay_parse_url(rc->cfg->smarthost, &rc->relay, &why) < 0) {
+			errlist_add(errs, path, 0, "[relay] smarthost %s: %s", rc->cfg->smarthost, why);
+			runconf_unref(rc);
+			return NULL;
+		}
+		rc->relay.user = rc->cfg->relay_user ? strdup(rc->cfg->relay_user) : NULL;
+		rc->relay.password = rc->cfg->relay_password ? strdup(rc->cfg->relay_password) : NULL;
+		rc->relay.ca_file = rc->cfg->relay_ca_file ? strdup(rc->cfg->relay_ca_file) : NULL;
+		rc->relay.helo = strdup(rc->cfg->hostname);
+		rc->relay.timeout = (int)rc->cfg->relay_timeout;
+	}
 	for (int role = 0; role < ROLE_COUNT; role++) {
 		struct smtp_session_conf *sc = &rc->sconf[role];
 		sc->hostname = rc->cfg->hostname;
@@ -62,6 +76,25 @@ struct runconf *runconf_load(const char *path, struct errlist *errs)
 			sc->policy |= SMTP_POLICY_STARTTLS;   /* opportunistic on port 25 (RFC 3207) */
 	}
 	return rc;
+}
+
+void runconf_runner(const struct runconf *rc, struct runner_conf *out)
+{
+	const struct config *c = rc->cfg;
+
+	memset(out, 0, sizeof(*out));
+	out->maildir = c->maildir;
+	out->hostname = c->hostname;
+	out->retry_interval = c->retry_interval;
+	out->relay = &rc->relay;
+	out->retry = c->retry;
+	out->nretry = c->nretry;
+	out->lifetime = c->max_queue_lifetime;
+	out->workers = c->relay_concurrency;
+	out->users_path = c->users;
+	out->local_domains = (const char *const *)c->local_domains;
+	out->nlocal_domains = c->nlocal_domains;
+	out->delimiter = c->recipient_delimiter;
 }
 
 /* ---- recipients and senders ------------------------------------------------------------ */
@@ -76,20 +109,7 @@ static void set_verdict(struct smtp_verdict *v, int code, const char *esc, const
 /* The local user an address belongs to, honouring user+tag. */
 static const struct user *local_user(const struct conn *c, const char *addr)
 {
-	const struct config *cfg = c->rc->cfg;
-	const struct user *u = users_lookup(c->rc->users, addr, strlen(addr));
-	const char *at = strrchr(addr, '@');
-
-	if (u == NULL && at != NULL && cfg->recipient_delimiter[0] != '\0') {
-		const char *plus = memchr(addr, cfg->recipient_delimiter[0], (size_t)(at - addr));
-		if (plus != NULL && plus != addr) {
-			char base[SMTP_ADDR_MAX + 1];
-			int n = snprintf(base, sizeof(base), "%.*s%s", (int)(plus - addr), addr, at);
-			if (n > 0 && (size_t)n < sizeof(base))
-				u = users_lookup(c->rc->users, base, (size_t)n);
-		}
-	}
-	return u;
+	return users_resolve(c->rc->users, addr, c->rc->cfg->recipient_delimiter[0]);
 }
 
 static void cb_rcpt(void *ctx, const struct smtp_tx *tx, const char *addr, struct smtp_verdict *v)

@@ -173,8 +173,9 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	runconf_unref(srv->rc);
 	srv->rc = rc;
 	throttle_configure(srv->throttle, rc->cfg->max_failures, rc->cfg->failure_window);
-	runner_reconfigure(srv->runner, &(struct runner_conf){ rc->cfg->maildir, rc->cfg->hostname,
-	                                                        rc->cfg->retry_interval });
+	struct runner_conf rconf;
+	runconf_runner(rc, &rconf);
+	runner_reconfigure(srv->runner, &rconf);
 	log_info(NULL, "reloaded config=%s users=%zu domains=%zu certs=%zu", srv->config_path,
 	         users_count(rc->users), rc->cfg->nlocal_domains, rc->cfg->ncerts);
 }
@@ -221,8 +222,9 @@ int server_main(const char *config_path)
 	srv.base = event_base_new();
 	if (srv.throttle == NULL || srv.base == NULL || bind_listeners(&srv, srv.rc->cfg) < 0)
 		goto out;
-	srv.runner = runner_start(srv.spool, &(struct runner_conf){ srv.rc->cfg->maildir,
-	                          srv.rc->cfg->hostname, srv.rc->cfg->retry_interval });
+	struct runner_conf rconf;
+	runconf_runner(srv.rc, &rconf);
+	srv.runner = runner_start(srv.spool, &rconf);
 	if (srv.runner == NULL) {
 		log_errx(NULL, "cannot start the delivery runner");
 		goto out;

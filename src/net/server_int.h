@@ -16,6 +16,8 @@
 #include "../auth/auth.h"
 #include "../auth/users.h"
 #include "../conf/config.h"
+#include "../deliver/relay.h"
+#include "../deliver/runner.h"
 #include "../msg/hdrscan.h"
 #include "../queue/spool.h"
 #include "../smtp/session.h"
@@ -29,6 +31,7 @@ struct runconf {
 	struct config *cfg;
 	struct users *users;
 	struct tls_server *tls;                 /* NULL when [tls] is not configured */
+	struct relay_conf relay;                /* scheme RELAY_NONE without a smarthost */
 	struct smtp_session_conf sconf[ROLE_COUNT];
 };
 
@@ -92,5 +95,7 @@ void conn_free(struct conn *c);
 extern const struct smtp_session_cb policy_session_cb;
 void runconf_unref(struct runconf *rc);
 struct runconf *runconf_load(const char *path, struct errlist *errs);
+/* The delivery runner's view of a snapshot (pointers into rc; the runner copies them). */
+void runconf_runner(const struct runconf *rc, struct runner_conf *out);
 
 #endif

@@ -367,14 +367,29 @@ static int load_state(struct spool *sp, struct spool_entry *e)
 		if (nl == NULL)
 			break;
 		*nl = '\0';
-		if ((line[0] != 'D' && line[0] != 'I') || line[1] != ' ')
+		if (line[0] == 'B' && line[1] == '\0') {
+			e->bounced = 1;
+			continue;
+		}
+		if (line[0] == 'R' && line[1] == ' ') {
+			e->next_attempt = strtoll(line + 2, &end, 10);
+			e->attempts = (unsigned)strtoul(end, &end, 10);
+			free(e->last_error);
+			e->last_error = strdup(*end == ' ' ? end + 1 : "");
+			continue;
+		}
+		if ((line[0] != 'D' && line[0] != 'I' && line[0] != 'F') || line[1] != ' ')
 			continue;
 		n = strtoul(line + 2, &end, 10);
 		if (n >= e->nrcpts)
 			continue;
 		if (line[0] == 'D' && *end == '\0')
 			e->rcpts[n].done = 1;
-		else if (line[0] == 'I' && *end == ' ') {
+		else if (line[0] == 'F' && *end == ' ') {
+			e->rcpts[n].fail_code = (int)strtol(end + 1, &end, 10);
+			free(e->rcpts[n].fail_text);
+			e->rcpts[n].fail_text = strdup(*end == ' ' ? end + 1 : "");
+		} else if (line[0] == 'I' && *end == ' ') {
 			free(e->rcpts[n].intent);
 			e->rcpts[n].intent = strdup(end + 1);
 		}
@@ -507,9 +522,11 @@ void spool_entry_free(struct spool_entry *e)
 		free(e->rcpts[i].target);
 		free(e->rcpts[i].orig);
 		free(e->rcpts[i].intent);
+		free(e->rcpts[i].fail_text);
 	}
 	free(e->rcpts);
 	free(e->sender);
+	free(e->last_error);
 	if (e->fd >= 0)
 		close(e->fd);
 	free(e);
@@ -567,6 +584,54 @@ int spool_entry_done(struct spool *sp, struct spool_entry *e, size_t rcpt)
 	if (state_append(sp, e, line, (size_t)n) < 0)
 		return -1;
 	e->rcpts[rcpt].done = 1;
+	return 0;
+}
+
+/* One log line of free text: no newline, bounded. */
+static void one_line(char *dst, size_t len, const char *src)
+{
+	snprintf(dst, len, "%s", src ? src : "");
+	for (char *p = dst; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+}
+
+int spool_entry_failed(struct spool *sp, struct spool_entry *e, size_t rcpt, int code, const char *text)
+{
+	char line[1024], t[900];
+	int n;
+
+	one_line(t, sizeof(t), text);
+	n = snprintf(line, sizeof(line), "F %zu %d %s\n", rcpt, code, t);
+	if (state_append(sp, e, line, (size_t)n) < 0)
+		return -1;
+	e->rcpts[rcpt].fail_code = code;
+	free(e->rcpts[rcpt].fail_text);
+	e->rcpts[rcpt].fail_text = strdup(t);
+	return 0;
+}
+
+int spool_entry_retry(struct spool *sp, struct spool_entry *e, long long next, const char *text)
+{
+	char line[1024], t[900];
+	int n;
+
+	one_line(t, sizeof(t), text);
+	n = snprintf(line, sizeof(line), "R %lld %u %s\n", next, e->attempts + 1, t);
+	if (state_append(sp, e, line, (size_t)n) < 0)
+		return -1;
+	e->next_attempt = next;
+	e->attempts++;
+	free(e->last_error);
+	e->last_error = strdup(t);
+	return 0;
+}
+
+int spool_entry_bounced(struct spool *sp, struct spool_entry *e)
+{
+	if (state_append(sp, e, "B\n", 2) < 0)
+		return -1;
+	e->bounced = 1;
 	return 0;
 }
 

@@ -105,7 +105,7 @@ class Server:
         self.log_offset = os.path.getsize(self.log_path)
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
-        env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+        env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
         self.proc = subprocess.Popen([BIN, "serve", "--config", self.conf], stdout=self.log_file,
                                      stderr=self.log_file, env=env)
         if expect_ready:

@@ -187,7 +187,7 @@ static void test_corrupt(void **state)
 
 static struct runner_conf rconf(void)
 {
-	struct runner_conf rc = { pattern, "mx.example.org", 60 };
+	struct runner_conf rc = { .maildir = pattern, .hostname = "mx.example.org", .retry_interval = 60 };
 	return rc;
 }
 

@@ -1,0 +1,250 @@
+/*
+ * transport.c - sockets and OpenSSL for the client side, blocking with per-call timeouts.
+ * Not SMTP: what to send is smtp/client.c's; this file only moves bytes and verifies peers.
+ */
+#include "transport.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../tls/tls.h"
+
+static int set_err(struct transport *t, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int set_err(struct transport *t, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(t->err, sizeof(t->err), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+static int connect_one(struct transport *t, const struct addrinfo *ai, int *why)
+{
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), r, soerr = 0, one = 1;
+	socklen_t sl = sizeof(soerr);
+	struct pollfd pfd;
+	struct timeval tv = { t->timeout, 0 };
+
+	if (fd < 0) {
+		*why = errno;
+		return -1;
+	}
+	r = connect(fd, ai->ai_addr, ai->ai_addrlen);
+	if (r < 0 && errno != EINPROGRESS) {
+		*why = errno;
+		close(fd);
+		return -1;
+	}
+	if (r < 0) {
+		pfd.fd = fd;
+		pfd.events = POLLOUT;
+		r = poll(&pfd, 1, t->timeout * 1000);
+		if (r == 0) {
+			*why = ETIMEDOUT;
+			close(fd);
+			return -1;
+		}
+		if (r < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr != 0) {
+			*why = soerr ? soerr : errno;
+			close(fd);
+			return -1;
+		}
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+int transport_connect(struct transport *t, const char *host, const char *port, int timeout)
+{
+	struct addrinfo hints, *res = NULL;
+	int r, why = 0, timedout = 0;
+
+	memset(t, 0, sizeof(*t));
+	t->fd = -1;
+	t->timeout = timeout > 0 ? timeout : 30;
+	smtp_reply_init(&t->rp);
+	snprintf(t->peer, sizeof(t->peer), "%s:%s", host, port);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_ADDRCONFIG;
+	r = getaddrinfo(host, port, &hints, &res);
+	if (r != 0)
+		return set_err(t, TRANSPORT_EDNS, "cannot resolve %s: %s", host, gai_strerror(r));
+	for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
+		t->fd = connect_one(t, ai, &why);
+		if (why == ETIMEDOUT)
+			timedout = 1;
+		if (t->fd >= 0) {
+			char addr[INET6_ADDRSTRLEN] = "?";
+			if (ai->ai_family == AF_INET)
+				inet_ntop(AF_INET, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, addr, sizeof(addr));
+			else
+				inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, addr, sizeof(addr));
+			snprintf(t->peer, sizeof(t->peer), "%s[%s]:%s", host, addr, port);
+			break;
+		}
+	}
+	freeaddrinfo(res);
+	if (t->fd >= 0)
+		return TRANSPORT_OK;
+	if (timedout)
+		return set_err(t, TRANSPORT_ETIMEOUT, "connection to %s:%s timed out after %d s (a firewall dropping "
+		               "packets, or the host is down)", host, port, t->timeout);
+	if (why == ECONNREFUSED)
+		return set_err(t, TRANSPORT_EREFUSED, "connection to %s:%s refused (nothing listening on that port)",
+		               host, port);
+	return set_err(t, TRANSPORT_ENET, "cannot connect to %s:%s: %s", host, port, strerror(why));
+}
+
+int transport_tls(struct transport *t, const char *verify_host, const char *cafile)
+{
+	SSL_CTX *ctx;
+	SSL *ssl;
+	int r;
+
+	if (t->rlen > t->roff || smtp_reply_pending(&t->rp))
+		return set_err(t, TRANSPORT_EPROTO, "%s sent data after agreeing to start TLS; refusing to continue "
+		               "(possible injection attack)", t->peer);
+	ctx = SSL_CTX_new(TLS_client_method());
+	if (ctx == NULL)
+		return set_err(t, TRANSPORT_ETLS, "cannot create TLS context");
+	t->ctx = ctx;
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+	if (verify_host != NULL) {
+		if (cafile ? SSL_CTX_load_verify_locations(ctx, cafile, NULL) != 1 :
+		             SSL_CTX_set_default_verify_paths(ctx) != 1) {
+			char e[256];
+			tls_last_error(e, sizeof(e));
+			return set_err(t, TRANSPORT_EVERIFY, "cannot load CA certificates%s%s: %s", cafile ? " from " : "",
+			               cafile ? cafile : "", e);
+		}
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	}
+	ssl = SSL_new(ctx);
+	if (ssl == NULL)
+		return set_err(t, TRANSPORT_ETLS, "cannot create TLS session");
+	t->ssl = ssl;
+	SSL_set_fd(ssl, t->fd);
+	if (verify_host != NULL) {
+		unsigned char ip[16];
+		int is_ip = inet_pton(AF_INET, verify_host, ip) == 1 || inet_pton(AF_INET6, verify_host, ip) == 1;
+		if (is_ip)
+			X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), verify_host);
+		else {
+			SSL_set_tlsext_host_name(ssl, verify_host);
+			SSL_set1_host(ssl, verify_host);
+		}
+	}
+	r = SSL_connect(ssl);
+	if (r != 1) {
+		long vr = SSL_get_verify_result(ssl);
+		char e[256];
+		if (verify_host != NULL && vr != X509_V_OK)
+			return set_err(t, TRANSPORT_EVERIFY, "certificate of %s not accepted: %s", t->peer,
+			               X509_verify_cert_error_string(vr));
+		tls_last_error(e, sizeof(e));
+		if (SSL_get_error(ssl, r) == SSL_ERROR_SYSCALL && errno == EAGAIN)
+			return set_err(t, TRANSPORT_ETIMEOUT, "TLS handshake with %s timed out", t->peer);
+		return set_err(t, TRANSPORT_ETLS, "TLS handshake with %s failed: %s", t->peer, e);
+	}
+	tls_describe(ssl, t->tls_desc, sizeof(t->tls_desc));
+	return TRANSPORT_OK;
+}
+
+int transport_write(struct transport *t, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n;
+		if (t->ssl) {
+			int r = SSL_write(t->ssl, p, (int)(len > 1 << 30 ? 1 << 30 : len));
+			n = r > 0 ? r : -1;
+		} else
+			n = send(t->fd, p, len, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (!t->ssl && errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return set_err(t, TRANSPORT_ETIMEOUT, "writing to %s timed out", t->peer);
+			return set_err(t, TRANSPORT_ENET, "writing to %s failed: %s", t->peer, strerror(errno));
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return TRANSPORT_OK;
+}
+
+int transport_read_reply(struct transport *t, struct smtp_reply *r)
+{
+	for (;;) {
+		if (t->roff < t->rlen) {
+			size_t used;
+			int got = smtp_reply_feed(&t->rp, t->rbuf + t->roff, t->rlen - t->roff, &used, r);
+			t->roff += used;
+			if (got < 0)
+				return set_err(t, TRANSPORT_EPROTO, "%s sent something that is not an SMTP reply", t->peer);
+			if (got == 1)
+				return TRANSPORT_OK;
+		}
+		t->roff = t->rlen = 0;
+		ssize_t n;
+		errno = 0;
+		if (t->ssl) {
+			int rr = SSL_read(t->ssl, t->rbuf, sizeof(t->rbuf));
+			n = rr > 0 ? rr : (SSL_get_error(t->ssl, rr) == SSL_ERROR_ZERO_RETURN ? 0 : -1);
+		} else
+			n = recv(t->fd, t->rbuf, sizeof(t->rbuf), 0);
+		if (n == 0)
+			return set_err(t, TRANSPORT_ECLOSED, "%s closed the connection", t->peer);
+		if (n < 0) {
+			if (!t->ssl && errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return set_err(t, TRANSPORT_ETIMEOUT, "no reply from %s within %d s", t->peer, t->timeout);
+			return set_err(t, TRANSPORT_ENET, "reading from %s failed: %s", t->peer,
+			               errno ? strerror(errno) : "TLS error");
+		}
+		t->rlen = (size_t)n;
+	}
+}
+
+void transport_close(struct transport *t)
+{
+	if (t == NULL)
+		return;
+	if (t->ssl) {
+		SSL_shutdown(t->ssl);
+		SSL_free(t->ssl);
+	}
+	SSL_CTX_free(t->ctx);
+	if (t->fd >= 0)
+		close(t->fd);
+	t->ssl = t->ctx = NULL;
+	t->fd = -1;
+	ERR_clear_error();
+}
+
+int transport_temporary(int err)
+{
+	return err != TRANSPORT_OK;     /* every transport failure may heal: retry later */
+}

@@ -1,0 +1,53 @@
+/*
+ * transport.h - a blocking SMTP connection for worker threads and command-line verbs:
+ * TCP with timeouts, OpenSSL client TLS, and reading whole replies through smtp/reply.h.
+ *
+ * Every call returns 0 on success or a TRANSPORT_E* code with a sentence in t->err that says
+ * what happened (refused vs timed out vs name not found vs certificate problem ...).
+ * transport_close(NULL) is a no-op. One transport per thread; no shared state.
+ */
+#ifndef MAILPORT_TRANSPORT_H
+#define MAILPORT_TRANSPORT_H
+
+#include <stddef.h>
+
+#include "../smtp/reply.h"
+
+enum {
+	TRANSPORT_OK = 0,
+	TRANSPORT_EDNS = -1,        /* host name did not resolve */
+	TRANSPORT_EREFUSED = -2,    /* nothing listening */
+	TRANSPORT_ETIMEOUT = -3,    /* no answer in time: filtered, or a stalled peer */
+	TRANSPORT_ENET = -4,        /* other connect or I/O failure */
+	TRANSPORT_ETLS = -5,        /* TLS handshake failed */
+	TRANSPORT_EVERIFY = -6,     /* certificate not trusted or not for this host */
+	TRANSPORT_EPROTO = -7,      /* the peer broke SMTP (garbage, or bytes after STARTTLS's 220) */
+	TRANSPORT_ECLOSED = -8,     /* the peer closed the connection */
+};
+
+struct transport {
+	int fd;
+	void *ssl;                  /* SSL *, NULL in plaintext */
+	void *ctx;                  /* SSL_CTX * */
+	int timeout;                /* seconds, per read or write */
+	struct smtp_reply_parser rp;
+	char rbuf[4096];
+	size_t rlen, roff;
+	char peer[128];             /* "host[addr]:port" for messages */
+	char tls_desc[160];
+	char err[512];
+};
+
+/* Connect to host (name or address) and port, trying each address in turn. */
+int transport_connect(struct transport *t, const char *host, const char *port, int timeout);
+/* TLS on the connection. verify_host: check the chain against cafile (NULL = the system store)
+ * and the certificate against this name; NULL = encrypt without authenticating (opportunistic
+ * MX TLS, RFC 7435). Refuses unless no plaintext octet is waiting (STARTTLS injection). */
+int transport_tls(struct transport *t, const char *verify_host, const char *cafile);
+int transport_write(struct transport *t, const void *buf, size_t len);
+int transport_read_reply(struct transport *t, struct smtp_reply *r);
+void transport_close(struct transport *t);
+/* Map an error code to sysexits-style temporary/permanent: 1 when trying later may help. */
+int transport_temporary(int err);
+
+#endif

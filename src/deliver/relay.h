@@ -1,0 +1,37 @@
+/*
+ * relay.h - hand one queued message to a remote SMTP server: the smarthost of [relay]
+ * (smtps://, smtp+starttls://, smtp://), with AUTH inside TLS only, the certificate and host
+ * name verified against ca_file (or the system store).
+ *
+ * relay_deliver() fills one result per requested recipient: code 250 delivered, 5xx refused
+ * for good, 4xx or 0 (undecided) try again later; err says what happened at the connection
+ * level ("" when the server was reached and answered). Blocking: call it from a worker thread.
+ */
+#ifndef MAILPORT_RELAY_H
+#define MAILPORT_RELAY_H
+
+#include <stddef.h>
+
+#include "../queue/spool.h"
+#include "../smtp/client.h"
+
+enum relay_scheme { RELAY_NONE = 0, RELAY_SMTPS, RELAY_STARTTLS, RELAY_PLAIN };
+
+struct relay_conf {
+	enum relay_scheme scheme;
+	char *host, *port;
+	char *user, *password;          /* password never logged */
+	char *ca_file;                  /* NULL: the system store */
+	char *helo;
+	int timeout;                    /* seconds per connect, read or write */
+};
+
+/* Parse "smtps://host[:port]", "smtp+starttls://host[:port]", "smtp://host[:port]". */
+int relay_parse_url(const char *url, struct relay_conf *rc, const char **why);
+void relay_conf_clear(struct relay_conf *rc);
+int relay_conf_copy(struct relay_conf *dst, const struct relay_conf *src);
+
+int relay_deliver(const struct relay_conf *rc, const struct spool_entry *e, const size_t *idx, size_t n,
+                  struct smtp_client_result *results, char *err, size_t errlen, char *tls, size_t tlslen);
+
+#endif
