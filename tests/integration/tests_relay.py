@@ -1,0 +1,208 @@
+"""Outbound delivery through a smarthost, against real servers started here: a second
+mailport (smtps:// and smtp+starttls:// with AUTH, and smtp://), python3-aiosmtpd with
+STARTTLS and with implicit TLS, and scripted servers for the failure modes."""
+import os
+import signal
+import smtplib
+import ssl
+import subprocess
+import time
+
+from fakesmtp import FakeSMTP
+from harness import Server, crypt_hash, free_port, need
+from pki import path
+
+
+def relay_section(srv, url, user=None, ca=None, extra=""):
+    text = f"\n[relay]\nsmarthost = {url}\nretry_schedule = 1s\ntimeout = 5s\n{extra}"
+    if user:
+        pw = os.path.join(srv.dir, "relay-password")
+        with open(pw, "w") as f:
+            f.write("secret\n")
+        text += f"user = {user}\npassword_file = {pw}\n"
+    if ca:
+        text += f"ca_file = {ca}\n"
+    with open(srv.conf, "a") as f:
+        f.write(text)
+
+
+def submit(srv, rcpts, body="relayed", sender="alice@example.test"):
+    ctx = ssl.create_default_context(cafile=srv.ca)
+    with smtplib.SMTP_SSL("127.0.0.1", srv.port465, context=ctx, timeout=10) as c:
+        c.login("alice@example.test", "secret")
+        c.sendmail(sender, rcpts, f"Subject: {body}\r\nX-Body: {body}\r\n\r\n{body}\r\n")
+
+
+def remote_mailport():
+    # The relay user may send as alice@example.test (an alias), as a smarthost account would.
+    h = crypt_hash("secret")
+    b = Server(tls=True, domains="remote.test",
+               users=[f"far@remote.test:{h}", f"relay@remote.test:{h}:alice@example.test"])
+    b.start()
+    return b
+
+
+def wait_queue_empty(srv, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if not srv.queue_files():
+            return
+        time.sleep(0.1)
+    raise AssertionError("queue not empty:\n" + srv.log()[-3000:])
+
+
+def test_relay_to_mailport_smtps_starttls_and_plain():
+    b = remote_mailport()
+    try:
+        for url, user, proto in ((f"smtps://127.0.0.1:{b.port465}", "relay@remote.test", b"ESMTPSA"),
+                                 (f"smtp+starttls://127.0.0.1:{b.port587}", "relay@remote.test", b"ESMTPSA"),
+                                 (f"smtp://127.0.0.1:{b.port}", None, b"with ESMTP id")):
+            with Server(tls=True) as a:
+                relay_section(a, url, user=user, ca=path("ca.pem"))
+                a.start()
+                submit(a, ["far@remote.test"], body=url)
+                wait_queue_empty(a)
+                assert f"delivered to=<far@remote.test> relay=127.0.0.1:" in a.log(), a.log()[-2000:]
+                assert "secret" not in a.log()
+                assert a.stop() == 0
+        msgs = b.wait_messages("far", 3, domain="remote.test")
+        assert sum(proto in m for m in msgs) >= 1
+        for m in msgs:
+            assert b"Received: from mx.example.test" in m, m[:500]    # A's EHLO, seen by B
+        assert b.log().count("auth ok user=relay@remote.test") == 2
+    finally:
+        b.stop()
+        b.cleanup()
+
+
+def test_relay_to_aiosmtpd_starttls_and_smtps():
+    need("/usr/bin/python3")
+    if subprocess.run(["/usr/bin/python3", "-c", "import aiosmtpd"], capture_output=True).returncode != 0:
+        from harness import Skip
+        raise Skip("python3-aiosmtpd not installed")
+    for mode in ("starttls", "smtps"):
+        port = free_port()
+        out = open(os.path.join("/tmp", f"aiosmtpd-{port}.log"), "w+")
+        tlsargs = (["--tlscert", path("server.pem"), "--tlskey", path("server.key")] if mode == "starttls" else
+                   ["--smtpscert", path("server.pem"), "--smtpskey", path("server.key")])
+        proc = subprocess.Popen(["/usr/bin/python3", "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}",
+                                 "-c", "aiosmtpd.handlers.Debugging", *tlsargs],
+                                stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        try:
+            time.sleep(1)
+            url = f"smtp+starttls://127.0.0.1:{port}" if mode == "starttls" else f"smtps://127.0.0.1:{port}"
+            with Server(tls=True) as a:
+                relay_section(a, url, ca=path("ca.pem"))
+                a.start()
+                submit(a, ["someone@aiosmtpd.test"], body=f"to aiosmtpd over {mode}")
+                wait_queue_empty(a)
+                assert a.stop() == 0
+            out.seek(0)
+            got = out.read()
+            assert f"to aiosmtpd over {mode}" in got, got[-2000:]
+        finally:
+            proc.terminate()
+            proc.wait(10)
+            out.close()
+            os.unlink(out.name)
+
+
+def test_starttls_missing_defers_and_sends_nothing():
+    fake = FakeSMTP()                              # no STARTTLS on offer
+    try:
+        with Server(tls=True) as a:
+            relay_section(a, f"smtp+starttls://127.0.0.1:{fake.port}", user="relay@remote.test", ca=path("ca.pem"))
+            a.start()
+            submit(a, ["far@remote.test"])
+            deadline = time.time() + 10
+            while "deferred to=<far@remote.test>" not in a.log() and time.time() < deadline:
+                time.sleep(0.1)
+            assert "STARTTLS is required but the server does not offer it" in a.log(), a.log()[-2000:]
+            assert len(a.queue_files()) == 1
+            cmds = fake.commands()
+            assert cmds and all(c.split(" ")[0].upper() in ("EHLO", "QUIT") for c in cmds), cmds
+            assert a.stop() == 0
+    finally:
+        fake.close()
+
+
+def test_wrong_certificate_defers_and_sends_nothing():
+    b = remote_mailport()
+    try:
+        with Server(tls=True) as a:
+            # trust anchor that did not issue B's certificate: verification must fail
+            relay_section(a, f"smtps://127.0.0.1:{b.port465}", user="relay@remote.test", ca=path("other.pem"))
+            a.start()
+            submit(a, ["far@remote.test"])
+            deadline = time.time() + 10
+            while "deferred to=<far@remote.test>" not in a.log() and time.time() < deadline:
+                time.sleep(0.1)
+            assert "certificate of 127.0.0.1" in a.log() and "not accepted" in a.log(), a.log()[-2000:]
+            assert len(a.queue_files()) == 1
+            assert a.stop() == 0
+        assert "auth ok" not in b.log() and "auth failed" not in b.log()
+        assert b.messages("far", "remote.test") == []
+    finally:
+        b.stop()
+        b.cleanup()
+
+
+def test_temporary_failure_then_exactly_one_copy():
+    fake = FakeSMTP(script=lambda n, cmd: "451 4.3.0 try again later" if (n == 0 and cmd == "END") else None)
+    try:
+        with Server(tls=True) as a:
+            relay_section(a, f"smtp://127.0.0.1:{fake.port}")
+            a.start()
+            submit(a, ["far@remote.test"], body="retry me")
+            wait_queue_empty(a, 30)
+            assert "deferred to=<far@remote.test>" in a.log()
+            assert "451 4.3.0 try again later" in a.log()
+            time.sleep(1.5)
+            assert len(fake.messages) == 1, len(fake.messages)
+            assert b"retry me" in fake.messages[0]
+            assert a.stop() == 0
+    finally:
+        fake.close()
+
+
+def test_permanent_failure_bounces_to_local_sender():
+    fake = FakeSMTP(script=lambda n, cmd: "550 5.1.1 <far@remote.test>: no such user" if cmd == "RCPT" else None)
+    try:
+        with Server(tls=True) as a:
+            relay_section(a, f"smtp://127.0.0.1:{fake.port}")
+            a.start()
+            submit(a, ["far@remote.test"], body="will bounce")
+            bounce = a.wait_messages("alice", 1)[0]
+            assert b"Subject: Undelivered Mail Returned to Sender" in bounce
+            assert b"multipart/report; report-type=delivery-status" in bounce
+            assert b"Final-Recipient: rfc822; far@remote.test" in bounce
+            assert b"Status: 5.1.1" in bounce
+            assert b"no such user" in bounce
+            assert b"Subject: will bounce" in bounce        # the original's headers
+            assert b"Return-Path: <>" in bounce
+            wait_queue_empty(a)
+            assert fake.messages == []
+            assert a.stop() == 0
+    finally:
+        fake.close()
+
+
+def test_sigkill_during_delivery_then_one_copy():
+    fake = FakeSMTP(script=lambda n, cmd: "HANG" if (n == 0 and cmd == "END") else None)
+    try:
+        with Server(tls=True) as a:
+            relay_section(a, f"smtp://127.0.0.1:{fake.port}")
+            a.start()
+            submit(a, ["far@remote.test"], body="killed mid-delivery")
+            deadline = time.time() + 10
+            while not any(c == "DATA" for c in fake.commands()) and time.time() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.3)
+            a.kill()                                   # the server never answered the end of data
+            a.start()
+            wait_queue_empty(a, 30)
+            time.sleep(1)
+            assert len(fake.messages) == 1, len(fake.messages)
+            assert a.stop() == 0
+    finally:
+        fake.close()
