@@ -2,7 +2,7 @@
 # what is missing first (scripts/install-deps, apt, needs root when something is missing).
 
 CC      ?= cc
-PKGS    := libevent libevent_openssl openssl inih
+PKGS    := libevent libevent_openssl openssl inih libunbound
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes \
            -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral -fno-strict-aliasing \
@@ -20,7 +20,7 @@ SMTP_SRC   := src/smtp/parse.c src/smtp/data.c src/smtp/session.c src/smtp/reply
               src/msg/hdrscan.c
 CORE_SRC   := $(UTIL_SRC) $(SMTP_SRC) src/conf/config.c src/auth/users.c src/queue/spool.c \
               src/deliver/maildir.c src/deliver/runner.c src/tls/tls.c src/auth/auth.c \
-              src/client/transport.c src/deliver/relay.c
+              src/client/transport.c src/deliver/relay.c src/deliver/mx.c
 SERVER_SRC := src/net/server.c src/net/conn.c src/net/policy.c
 MAIN_SRC   := src/cli/main.c
 ALL_SRC    := $(CORE_SRC) $(SERVER_SRC) $(MAIN_SRC)

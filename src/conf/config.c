@@ -95,6 +95,10 @@ static const struct param params[] = {
 	  "waits between attempts after a temporary failure; the last one repeats" },
 	{ "relay", "max_queue_lifetime", P_DURATION, OFF(max_queue_lifetime), "5d", 60, 90 * 86400, 0,
 	  "after this, mail still undelivered is bounced to its sender" },
+	{ "relay", "resolver", P_TEXT, OFF(resolver), NULL, 0, 0, 0,
+	  "DNS server for MX lookups, ADDR or ADDR:PORT (default: /etc/resolv.conf)" },
+	{ "relay", "mx_port", P_UINT, OFF(mx_port), "25", 1, 65535, 0,
+	  "port of the MX hosts (only tests and special setups change it)" },
 	{ "smtp", "listen", P_LISTEN, ROLE_SMTP, NULL, 0, 0, 0,
 	  "port 25 role (MX): ADDR:PORT ..., e.g. 0.0.0.0:25 [::]:25; STARTTLS offered when [tls] is set" },
 	{ "submissions", "listen", P_LISTEN, ROLE_SUBMISSIONS, NULL, 0, 0, 0,
@@ -583,6 +587,7 @@ void config_free(struct config *c)
 		free(c->relay_password);
 	}
 	free(c->relay_ca_file);
+	free(c->resolver);
 	free(c->tls_ciphers);
 	free(c->tls_ciphersuites);
 	free(c);

@@ -72,6 +72,8 @@ struct config {
 	unsigned retry[CONFIG_MAX_RETRY];   /* delays between attempts; the last repeats */
 	size_t nretry;
 	unsigned max_queue_lifetime;    /* seconds before undeliverable mail bounces */
+	char *resolver;                 /* DNS server for MX lookups, NULL = /etc/resolv.conf */
+	unsigned mx_port;
 	/* listeners per role */
 	struct config_listen listen[ROLE_COUNT][CONFIG_MAX_LISTEN];
 	size_t nlisten[ROLE_COUNT];

@@ -71,6 +71,8 @@ void relay_conf_clear(struct relay_conf *rc)
 	}
 	free(rc->ca_file);
 	free(rc->helo);
+	free(rc->resolver);
+	free(rc->mx_port);
 	memset(rc, 0, sizeof(*rc));
 }
 
@@ -85,6 +87,8 @@ int relay_conf_copy(struct relay_conf *dst, const struct relay_conf *src)
 	dst->password = dup_or_null(src->password);
 	dst->ca_file = dup_or_null(src->ca_file);
 	dst->helo = dup_or_null(src->helo);
+	dst->resolver = dup_or_null(src->resolver);
+	dst->mx_port = dup_or_null(src->mx_port);
 	return 0;
 }
 
@@ -152,12 +156,16 @@ int relay_deliver(const struct relay_conf *rc, const struct spool_entry *e, cons
 			smtputf8 = 1;
 	env = (struct smtp_client_envelope){ e->sender, rcpts, n, e->body_len, smtputf8, 1 };
 	cconf.tls = rc->scheme == RELAY_SMTPS ? SC_TLS_IMPLICIT :
-	            rc->scheme == RELAY_STARTTLS ? SC_TLS_REQUIRED : SC_TLS_NONE;
+	            rc->scheme == RELAY_STARTTLS ? SC_TLS_REQUIRED :
+	            rc->scheme == RELAY_OPPORTUNISTIC ? SC_TLS_OPPORTUNISTIC : SC_TLS_NONE;
+	/* Opportunistic TLS encrypts without authenticating: an MX has no name we could check
+	 * against without DANE or MTA-STS. */
+	const char *verify = rc->scheme == RELAY_OPPORTUNISTIC ? NULL : rc->host;
 	if (transport_connect(&t, rc->host, rc->port, rc->timeout) != 0) {
 		snprintf(err, errlen, "%s", t.err);
 		goto out;
 	}
-	if (rc->scheme == RELAY_SMTPS && transport_tls(&t, rc->host, rc->ca_file) != 0) {
+	if (rc->scheme == RELAY_SMTPS && transport_tls(&t, verify, rc->ca_file) != 0) {
 		snprintf(err, errlen, "%s", t.err);
 		goto out;
 	}
@@ -173,8 +181,11 @@ int relay_deliver(const struct relay_conf *rc, const struct spool_entry *e, cons
 		}
 		smtp_client_reply(c, &reply, &out);
 		if (out.step == SC_STARTTLS) {
-			if (transport_tls(&t, rc->host, rc->ca_file) != 0) {
+			int tr = transport_tls(&t, verify, rc->ca_file);
+			if (tr != 0) {
 				snprintf(err, errlen, "%s", t.err);
+				if (tr == TRANSPORT_ETLS)
+					r = RELAY_ETLS;
 				goto out;
 			}
 			smtp_client_tls_started(c, &out);

@@ -5,7 +5,9 @@
  *
  * relay_deliver() fills one result per requested recipient: code 250 delivered, 5xx refused
  * for good, 4xx or 0 (undecided) try again later; err says what happened at the connection
- * level ("" when the server was reached and answered). Blocking: call it from a worker thread.
+ * level ("" when the server was reached and answered). It returns 0, -1, or RELAY_ETLS when
+ * the TLS handshake itself failed (the only case where an opportunistic sender may retry the
+ * same host in plaintext). Blocking: call it from a worker thread.
  */
 #ifndef MAILPORT_RELAY_H
 #define MAILPORT_RELAY_H
@@ -15,7 +17,13 @@
 #include "../queue/spool.h"
 #include "../smtp/client.h"
 
-enum relay_scheme { RELAY_NONE = 0, RELAY_SMTPS, RELAY_STARTTLS, RELAY_PLAIN };
+enum relay_scheme {
+	RELAY_NONE = 0,         /* no smarthost: direct MX delivery */
+	RELAY_SMTPS,            /* implicit TLS, certificate verified */
+	RELAY_STARTTLS,         /* STARTTLS required, certificate verified */
+	RELAY_PLAIN,            /* plaintext by configuration (or after an opportunistic TLS failure) */
+	RELAY_OPPORTUNISTIC,    /* MX on port 25: STARTTLS when offered, not authenticated (RFC 7435) */
+};
 
 struct relay_conf {
 	enum relay_scheme scheme;
@@ -24,12 +32,16 @@ struct relay_conf {
 	char *ca_file;                  /* NULL: the system store */
 	char *helo;
 	int timeout;                    /* seconds per connect, read or write */
+	char *resolver;                 /* direct MX: DNS server "ADDR[:PORT]", NULL = system */
+	char *mx_port;                  /* direct MX: port, "25" */
 };
 
 /* Parse "smtps://host[:port]", "smtp+starttls://host[:port]", "smtp://host[:port]". */
 int relay_parse_url(const char *url, struct relay_conf *rc, const char **why);
 void relay_conf_clear(struct relay_conf *rc);
 int relay_conf_copy(struct relay_conf *dst, const struct relay_conf *src);
+
+#define RELAY_ETLS (-2)
 
 int relay_deliver(const struct relay_conf *rc, const struct spool_entry *e, const size_t *idx, size_t n,
                   struct smtp_client_result *results, char *err, size_t errlen, char *tls, size_t tlslen);

@@ -21,6 +21,7 @@
 #include "../util/errlist.h"
 #include "../util/log.h"
 #include "maildir.h"
+#include "mx.h"
 
 #define MAX_WORKERS 256
 
@@ -170,11 +171,77 @@ static void fail_rcpt(struct spool *sp, struct spool_entry *e, size_t i, int cod
 		log_info(e->qid, "bounced to=<%s> reason=\"%d %s\"", e->rcpts[i].target, code, text);
 }
 
+/* Where an attempt went, for the log. */
+struct where {
+	char host[300];
+	char tls[160];
+};
+
+/* Direct delivery of the recipients idx[0..n) of one domain: MX hosts in order, each of their
+ * addresses, until a server decides the recipients. */
+static void deliver_direct(const struct settings *st, const struct spool_entry *e, const size_t *idx, size_t n,
+                           struct smtp_client_result *res, char *err, size_t errlen, struct where *w)
+{
+	struct mx_host *hosts = calloc(MX_MAX_HOSTS, sizeof(*hosts));
+	const char *domain = strrchr(e->rcpts[idx[0]].target, '@') + 1;
+	size_t nhosts = 0;
+	int r;
+
+	if (hosts == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return;
+	}
+	r = mx_lookup(st->relay.resolver, domain, hosts, &nhosts, err, errlen);
+	snprintf(w->host, sizeof(w->host), "%s", domain);
+	if (r == MX_NXDOMAIN || r == MX_NULL) {
+		for (size_t k = 0; k < n; k++) {
+			res[k].code = r == MX_NULL ? 556 : 550;
+			snprintf(res[k].esc, sizeof(res[k].esc), "%s", r == MX_NULL ? "5.1.10" : "5.1.2");
+			snprintf(res[k].text, sizeof(res[k].text), "%.500s", err);
+			snprintf(res[k].stage, sizeof(res[k].stage), "dns");
+		}
+		free(hosts);
+		return;
+	}
+	for (size_t h = 0; r == MX_OK && h < nhosts; h++) {
+		for (size_t a = 0; a < hosts[h].naddrs; a++) {
+			struct relay_conf rc = st->relay;
+			char attempt_err[600];
+			rc.scheme = RELAY_OPPORTUNISTIC;
+			rc.host = hosts[h].addrs[a];
+			rc.port = st->relay.mx_port ? st->relay.mx_port : "25";
+			rc.user = rc.password = NULL;       /* never AUTH to an MX */
+			int rr = relay_deliver(&rc, e, idx, n, res, attempt_err, sizeof(attempt_err), w->tls, sizeof(w->tls));
+			if (rr == RELAY_ETLS) {
+				/* RFC 3207 opportunistic TLS failed: the same host in plaintext, as no
+				 * policy requires TLS for this destination. */
+				log_info(e->qid, "tls failed with %s [%s]: retrying in plaintext: %s", hosts[h].name,
+				         hosts[h].addrs[a], attempt_err);
+				rc.scheme = RELAY_PLAIN;
+				relay_deliver(&rc, e, idx, n, res, attempt_err, sizeof(attempt_err), w->tls, sizeof(w->tls));
+			}
+			snprintf(w->host, sizeof(w->host), "%s[%s]:%s", hosts[h].name, hosts[h].addrs[a], rc.port);
+			int decided = 0;
+			for (size_t k = 0; k < n; k++)
+				if (res[k].code != 0)
+					decided = 1;
+			if (decided) {
+				err[0] = '\0';
+				free(hosts);
+				return;
+			}
+			snprintf(err, errlen, "%s", attempt_err);   /* this host failed: the next one */
+		}
+	}
+	free(hosts);
+}
+
 static void deliver_remote(struct spool *sp, const struct settings *st, struct spool_entry *e, int force)
 {
 	size_t idx[1024], n = 0;
 	long long now = (long long)time(NULL);
-	char err[600], tls[160], why[700];
+	char err[600], why[900];
+	int temp = 0;
 
 	for (size_t i = 0; i < e->nrcpts && n < 1024; i++)
 		if (!e->rcpts[i].done && e->rcpts[i].fail_code == 0 && !e->rcpts[i].local)
@@ -188,46 +255,62 @@ static void deliver_remote(struct spool *sp, const struct settings *st, struct s
 			fail_rcpt(sp, e, idx[k], 500, why);
 		return;
 	}
-	if (st->relay.scheme == RELAY_NONE) {
-		if (e->attempts == 0)
-			log_info(e->qid, "deferred nrcpt=%zu reason=\"no [relay] smarthost; direct MX delivery is not "
-			         "available yet\"", n);
-		if (e->attempts == 0)
-			spool_entry_retry(sp, e, now + st->retry[st->nretry - 1], "no smarthost configured");
-		return;
-	}
 	if (!force && e->next_attempt > now)
 		return;
+	/* Recipients of one domain next to each other (insertion sort: n is small). */
+	for (size_t a = 1; a < n; a++)
+		for (size_t b = a; b > 0 && strcasecmp(strrchr(e->rcpts[idx[b - 1]].target, '@'),
+		                                       strrchr(e->rcpts[idx[b]].target, '@')) > 0; b--) {
+			size_t t = idx[b];
+			idx[b] = idx[b - 1];
+			idx[b - 1] = t;
+		}
 	struct smtp_client_result *res = calloc(n, sizeof(*res));
 	if (res == NULL)
 		return;
-	relay_deliver(&st->relay, e, idx, n, res, err, sizeof(err), tls, sizeof(tls));
-	int temp = 0;
-	for (size_t k = 0; k < n; k++) {
-		size_t i = idx[k];
-		const struct smtp_client_result *r = &res[k];
-		if (r->code == 250) {
-			if (spool_entry_done(sp, e, i) < 0)
-				log_warn(e->qid, "delivered to=<%s> but cannot record it yet", e->rcpts[i].target);
-			log_info(e->qid, "delivered to=<%s> relay=%s:%s%s%s", e->rcpts[i].target, st->relay.host,
-			         st->relay.port, tls[0] ? " tls=" : "", tls[0] ? tls : " tls=none");
-		} else if (r->code >= 500) {
-			snprintf(why, sizeof(why), "%s%s%s (%s said, at %s)", r->esc, r->esc[0] ? " " : "", r->text,
-			         st->relay.host, r->stage);
-			fail_rcpt(sp, e, i, r->code, why);
-		} else {
-			temp = 1;
-			snprintf(why, sizeof(why), "%s", err[0] ? err : "");
-			if (r->code)
-				snprintf(why, sizeof(why), "%d %s %s (%s said, at %s)", r->code, r->esc, r->text,
-				         st->relay.host, r->stage);
-			log_info(e->qid, "deferred to=<%s> relay=%s:%s reason=\"%s\"", e->rcpts[i].target,
-			         st->relay.host, st->relay.port, why[0] ? why : "no answer");
+	err[0] = '\0';
+	/* One attempt per destination: the smarthost takes everyone, direct delivery goes by domain. */
+	for (size_t start = 0; start < n; ) {
+		size_t end = start + 1;
+		struct where w = { "", "" };
+		if (st->relay.scheme != RELAY_NONE)
+			end = n;
+		else {
+			const char *d = strrchr(e->rcpts[idx[start]].target, '@');
+			while (end < n && strcasecmp(strrchr(e->rcpts[idx[end]].target, '@'), d) == 0)
+				end++;
 		}
+		if (st->relay.scheme != RELAY_NONE) {
+			relay_deliver(&st->relay, e, idx + start, end - start, res + start, err, sizeof(err), w.tls, sizeof(w.tls));
+			snprintf(w.host, sizeof(w.host), "%s:%s", st->relay.host, st->relay.port);
+		} else
+			deliver_direct(st, e, idx + start, end - start, res + start, err, sizeof(err), &w);
+		for (size_t k = start; k < end; k++) {
+			size_t i = idx[k];
+			const struct smtp_client_result *r = &res[k];
+			if (r->code == 250) {
+				if (spool_entry_done(sp, e, i) < 0)
+					log_warn(e->qid, "delivered to=<%s> but cannot record it yet", e->rcpts[i].target);
+				log_info(e->qid, "delivered to=<%s> relay=%s tls=%s", e->rcpts[i].target, w.host,
+				         w.tls[0] ? w.tls : "none");
+			} else if (r->code >= 500) {
+				snprintf(why, sizeof(why), "%s%s%s (%s, at %s)", r->esc, r->esc[0] ? " " : "", r->text,
+				         w.host, r->stage);
+				fail_rcpt(sp, e, i, r->code, why);
+			} else {
+				temp = 1;
+				if (r->code)
+					snprintf(why, sizeof(why), "%d %s %s (%s, at %s)", r->code, r->esc, r->text, w.host, r->stage);
+				else
+					snprintf(why, sizeof(why), "%s", err[0] ? err : "no answer");
+				log_info(e->qid, "deferred to=<%s> relay=%s reason=\"%s\"", e->rcpts[i].target, w.host, why);
+			}
+		}
+		start = end;
 	}
 	if (temp) {
 		unsigned wait = st->retry[e->attempts < st->nretry ? e->attempts : st->nretry - 1];
-		if (spool_entry_retry(sp, e, now + wait, why[0] ? why : err) < 0)
+		if (spool_entry_retry(sp, e, now + wait, why) < 0)
 			log_warn(e->qid, "cannot record the attempt");
 	}
 	free(res);
@@ -317,8 +400,9 @@ static int make_bounce(struct spool *sp, const struct settings *st, const struct
 	        "The reasons, as the receiving servers gave them:\r\n\r\n", st->hostname) < 0)
 		goto fail;
 	for (size_t i = 0; i < e->nrcpts; i++)
-		if (e->rcpts[i].fail_code && put(m, "<%s>: %d %s\r\n", e->rcpts[i].orig, e->rcpts[i].fail_code,
-		                                 e->rcpts[i].fail_text ? e->rcpts[i].fail_text : "") < 0)
+		if (e->rcpts[i].fail_code && !e->rcpts[i].bounced &&
+		    put(m, "<%s>: %d %s\r\n", e->rcpts[i].orig, e->rcpts[i].fail_code,
+		        e->rcpts[i].fail_text ? e->rcpts[i].fail_text : "") < 0)
 			goto fail;
 	if (put(m, "\r\n--%s/%s\r\nContent-Type: message/delivery-status\r\n\r\n", b, st->hostname) < 0 ||
 	    put(m, "Reporting-MTA: dns; %s\r\nX-Mailport-Queue-ID: %s\r\nArrival-Date: %s\r\n", st->hostname,
@@ -327,7 +411,7 @@ static int make_bounce(struct spool *sp, const struct settings *st, const struct
 	for (size_t i = 0; i < e->nrcpts; i++) {
 		const struct spool_rcpt *r = &e->rcpts[i];
 		char status[16] = "5.0.0";
-		if (!r->fail_code)
+		if (!r->fail_code || r->bounced)
 			continue;
 		/* The text starts with the enhanced code when the server gave one. */
 		if (r->fail_text && strlen(r->fail_text) >= 5 && (r->fail_text[0] == '4' || r->fail_text[0] == '5') &&
@@ -368,12 +452,12 @@ static void deliver_one(struct runner *rn, struct spool *sp, const struct settin
 			deliver_local(sp, st, e, i);
 	deliver_remote(sp, st, e, force);
 	for (size_t i = 0; i < e->nrcpts; i++) {
-		if (e->rcpts[i].fail_code)
+		if (e->rcpts[i].fail_code && !e->rcpts[i].bounced)
 			failed = 1;
-		else if (!e->rcpts[i].done)
+		else if (!e->rcpts[i].done && !e->rcpts[i].fail_code)
 			pending = 1;
 	}
-	if (!pending && failed && !e->bounced) {
+	if (failed) {
 		char bqid[SPOOL_QID_MAX] = "";
 		int r = e->sender[0] == '\0' ? 1 : make_bounce(sp, st, e, bqid);
 		if (r < 0) {
@@ -386,8 +470,11 @@ static void deliver_one(struct runner *rn, struct spool *sp, const struct settin
 					runner_wake(rn, bqid);
 			} else if (e->sender[0] == '\0')
 				log_info(qid, "no bounce for a message from <> (no bounce loops)");
-			if (spool_entry_bounced(sp, e) < 0)
-				pending = 1;
+			/* XXX a crash between the bounce's commit and these records sends that bounce
+			 * twice; the window is a few fdatasyncs, the alternative is losing it. */
+			for (size_t i = 0; i < e->nrcpts; i++)
+				if (e->rcpts[i].fail_code && !e->rcpts[i].bounced && spool_entry_bounced(sp, e, i) < 0)
+					pending = 1;
 		}
 	}
 	if (!pending) {

@@ -52,6 +52,15 @@ struct runconf *runconf_load(const char *path, struct errlist *errs)
 		runconf_unref(rc);
 		return NULL;
 	}
+	if (rc->cfg->resolver != NULL)
+		rc->relay.resolver = strdup(rc->cfg->resolver);
+	{
+		char port[8];
+		snprintf(port, sizeof(port), "%u", rc->cfg->mx_port);
+		rc->relay.mx_port = strdup(port);
+		rc->relay.helo = strdup(rc->cfg->hostname);
+		rc->relay.timeout = (int)rc->cfg->relay_timeout;
+	}
 	if (rc->cfg->smarthost != NULL) {
 		const char *why;
 		if (relay_parse_url(rc->cfg->smarthost, &rc->relay, &why) < 0) {
@@ -62,8 +71,6 @@ struct runconf *runconf_load(const char *path, struct errlist *errs)
 		rc->relay.user = rc->cfg->relay_user ? strdup(rc->cfg->relay_user) : NULL;
 		rc->relay.password = rc->cfg->relay_password ? strdup(rc->cfg->relay_password) : NULL;
 		rc->relay.ca_file = rc->cfg->relay_ca_file ? strdup(rc->cfg->relay_ca_file) : NULL;
-		rc->relay.helo = strdup(rc->cfg->hostname);
-		rc->relay.timeout = (int)rc->cfg->relay_timeout;
 	}
 	for (int role = 0; role < ROLE_COUNT; role++) {
 		struct smtp_session_conf *sc = &rc->sconf[role];

@@ -367,10 +367,6 @@ static int load_state(struct spool *sp, struct spool_entry *e)
 		if (nl == NULL)
 			break;
 		*nl = '\0';
-		if (line[0] == 'B' && line[1] == '\0') {
-			e->bounced = 1;
-			continue;
-		}
 		if (line[0] == 'R' && line[1] == ' ') {
 			e->next_attempt = strtoll(line + 2, &end, 10);
 			e->attempts = (unsigned)strtoul(end, &end, 10);
@@ -378,13 +374,15 @@ static int load_state(struct spool *sp, struct spool_entry *e)
 			e->last_error = strdup(*end == ' ' ? end + 1 : "");
 			continue;
 		}
-		if ((line[0] != 'D' && line[0] != 'I' && line[0] != 'F') || line[1] != ' ')
+		if ((line[0] != 'D' && line[0] != 'I' && line[0] != 'F' && line[0] != 'B') || line[1] != ' ')
 			continue;
 		n = strtoul(line + 2, &end, 10);
 		if (n >= e->nrcpts)
 			continue;
 		if (line[0] == 'D' && *end == '\0')
 			e->rcpts[n].done = 1;
+		else if (line[0] == 'B' && *end == '\0')
+			e->rcpts[n].bounced = 1;
 		else if (line[0] == 'F' && *end == ' ') {
 			e->rcpts[n].fail_code = (int)strtol(end + 1, &end, 10);
 			free(e->rcpts[n].fail_text);
@@ -627,11 +625,14 @@ int spool_entry_retry(struct spool *sp, struct spool_entry *e, long long next, c
 	return 0;
 }
 
-int spool_entry_bounced(struct spool *sp, struct spool_entry *e)
+int spool_entry_bounced(struct spool *sp, struct spool_entry *e, size_t rcpt)
 {
-	if (state_append(sp, e, "B\n", 2) < 0)
+	char line[64];
+	int n = snprintf(line, sizeof(line), "B %zu\n", rcpt);
+
+	if (state_append(sp, e, line, (size_t)n) < 0)
 		return -1;
-	e->bounced = 1;
+	e->rcpts[rcpt].bounced = 1;
 	return 0;
 }
 

@@ -16,8 +16,8 @@
  * State log lines: "I <n> <path>\n" (intent: recipient n's copy is complete at path, a
  * Maildir tmp/ file), "D <n>\n" (recipient n is done), "F <n> <code> <esc> <text>\n"
  * (recipient n failed for good), "R <next> <attempts> <text>\n" (an attempt failed
- * temporarily; try again at epoch second next), "B\n" (the bounce for the failures is
- * queued). See deliver/runner.c for why this makes redelivery after a crash detectable.
+ * temporarily; try again at epoch second next), "B <n>\n" (recipient n's failure is in a
+ * queued bounce). See deliver/runner.c for why this makes redelivery after a crash detectable.
  *
  * All functions return 0 / a pointer on success and -1 / NULL with errno set on failure.
  * Not thread-safe per object: one spool_msg per session, one spool_entry per worker.
@@ -62,6 +62,7 @@ struct spool_rcpt {
 	char *intent;           /* from the state log: path of a complete copy, or NULL */
 	int fail_code;          /* permanent failure: the reply code (0 = none) */
 	char *fail_text;        /* "esc text" of that reply */
+	int bounced;            /* the failure is in a queued bounce */
 };
 
 struct spool_entry {
@@ -76,7 +77,6 @@ struct spool_entry {
 	long long next_attempt; /* from the state log; 0 = now */
 	unsigned attempts;
 	char *last_error;
-	int bounced;
 };
 
 /* Load and validate queue/B/QID with its state log. A file that fails validation is moved to
@@ -88,7 +88,7 @@ int spool_entry_intent(struct spool *sp, struct spool_entry *e, size_t rcpt, con
 int spool_entry_done(struct spool *sp, struct spool_entry *e, size_t rcpt);
 int spool_entry_failed(struct spool *sp, struct spool_entry *e, size_t rcpt, int code, const char *text);
 int spool_entry_retry(struct spool *sp, struct spool_entry *e, long long next, const char *text);
-int spool_entry_bounced(struct spool *sp, struct spool_entry *e);
+int spool_entry_bounced(struct spool *sp, struct spool_entry *e, size_t rcpt);
 /* Remove a message whose recipients are all done: message file first, then the log. */
 int spool_entry_remove(struct spool *sp, struct spool_entry *e);
 

@@ -47,7 +47,7 @@ class Server:
     """One mailport instance in its own temporary directory."""
 
     def __init__(self, users=None, extra_server="", listen=None, domains="example.test", tls=False,
-                 extra=""):
+                 extra="", resolver=None):
         global DEMO_HASH
         if DEMO_HASH is None:
             DEMO_HASH = crypt_hash("secret")
@@ -82,6 +82,9 @@ class Server:
         with open(self.conf, "w") as f:
             f.write("[server]\n" + "".join(f"{k} = {v}\n" for k, v in settings.items()))
             f.write(f"\n[auth]\nusers = users\n\n[smtp]\nlisten = {self.listen}\n")
+            # Direct MX lookups go to a DNS server on loopback (a test's own, or nothing):
+            # no test ever sends a query off this machine.
+            f.write(f"\n[relay]\nresolver = {resolver or '127.0.0.1:9'}\n")
             if tls:
                 f.write(f"\n[tls]\ncert = {path('server.pem')}\nkey = {path('server.key')}\n"
                         f"\n[submissions]\nlisten = 127.0.0.1:{self.port465}\n"

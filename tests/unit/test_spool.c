@@ -186,9 +186,15 @@ static void test_corrupt(void **state)
 	}
 }
 
+/* Remote recipients go to a smarthost on a closed loopback port: refused at once, so they stay
+ * queued, and no test ever sends anything off this machine. */
+static struct relay_conf closed_relay = { .scheme = RELAY_PLAIN, .host = "127.0.0.1", .port = "1",
+                                          .helo = "test.example", .timeout = 2 };
+
 static struct runner_conf rconf(void)
 {
-	struct runner_conf rc = { .maildir = pattern, .hostname = "mx.example.org", .retry_interval = 60 };
+	struct runner_conf rc = { .maildir = pattern, .hostname = "mx.example.org", .retry_interval = 60,
+	                          .relay = &closed_relay };
 	return rc;
 }
 
