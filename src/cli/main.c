@@ -2,11 +2,14 @@
  * main.c - one binary, verbs: dispatch argv to the verb's entry point.
  * Not option parsing for the verbs beyond what each needs; each verb owns its flags.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -16,12 +19,14 @@
 #include "../net/server.h"
 
 #define MAILPORT_VERSION "0.1.0"
+#define DEFAULT_CONFIG "/etc/mailport/mailport.conf"
 
 static void usage(FILE *out)
 {
 	fprintf(out,
 	        "usage: mailport serve --config FILE [--check-config]\n"
 	        "       mailport serve --defaults\n"
+	        "       mailport queue [--config FILE] list | show ID | flush | delete ID | bounce ID\n"
 	        "       mailport passwd\n"
 	        "       mailport version\n"
 	        "\n"
@@ -29,6 +34,8 @@ static void usage(FILE *out)
 	        "        --check-config  load FILE and the users file, print \"configuration OK\"\n"
 	        "                        or every error as file:line (exit 78).\n"
 	        "        --defaults      print every parameter with its default and meaning.\n"
+	        "queue   list the queue, show one message, retry everything now, delete a message or\n"
+	        "        return it to its sender; talks to the running server (spool/control.sock).\n"
 	        "passwd  read a password on standard input (twice, without echo, on a terminal) and\n"
 	        "        print its yescrypt hash for the users file.\n");
 }
@@ -87,6 +94,67 @@ static int cmd_serve(int argc, char **argv)
 		return 0;
 	}
 	return server_main(config);
+}
+
+static int cmd_queue(int argc, char **argv)
+{
+	static const char *verbs[][2] = { { "list", "LIST" }, { "show", "SHOW" }, { "flush", "FLUSH" },
+	                                   { "delete", "DELETE" }, { "bounce", "BOUNCE" } };
+	const char *config = DEFAULT_CONFIG, *verb = NULL;
+	struct errlist errs = { 0 };
+	struct sockaddr_un sun;
+	struct config *c;
+	char line[128], buf[4096];
+	int i = 1, fd, error = 0;
+	ssize_t n;
+
+	if (argc > 2 && strcmp(argv[1], "--config") == 0) {
+		config = argv[2];
+		i = 3;
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+	for (size_t k = 0; k < sizeof(verbs) / sizeof(verbs[0]); k++)
+		if (strcmp(argv[i], verbs[k][0]) == 0)
+			verb = verbs[k][1];
+	int needs_id = verb && (strcmp(verb, "SHOW") == 0 || strcmp(verb, "DELETE") == 0 || strcmp(verb, "BOUNCE") == 0);
+	if (verb == NULL || (needs_id ? i + 2 != argc : i + 1 != argc)) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+	c = config_load(config, &errs);
+	if (c == NULL) {
+		errlist_print(&errs, stderr);
+		errlist_free(&errs);
+		return EX_CONFIG;
+	}
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/control.sock", c->spool);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		fprintf(stderr, "mailport queue: no running mailport server for spool %s (%s: %s).\n"
+		        "Start it with: mailport serve --config %s\n", c->spool, sun.sun_path, strerror(errno), config);
+		config_free(c);
+		if (fd >= 0)
+			close(fd);
+		return EX_UNAVAILABLE;
+	}
+	config_free(c);
+	snprintf(line, sizeof(line), "%s%s%s\n", verb, needs_id ? " " : "", needs_id ? argv[i + 1] : "");
+	if (write(fd, line, strlen(line)) < 0) {
+		close(fd);
+		return EX_IOERR;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		if (n >= 6 && memcmp(buf, "error:", 6) == 0)
+			error = 1;
+		fwrite(buf, 1, (size_t)n, error ? stderr : stdout);
+	}
+	close(fd);
+	return error ? 1 : 0;
 }
 
 /* Read one line without its newline; no echo when stdin is a terminal. */
@@ -152,6 +220,8 @@ int main(int argc, char **argv)
 		return cmd_serve(argc - 1, argv + 1);
 	if (strcmp(argv[1], "passwd") == 0)
 		return cmd_passwd();
+	if (strcmp(argv[1], "queue") == 0)
+		return cmd_queue(argc - 1, argv + 1);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("mailport %s\n", MAILPORT_VERSION);
 		return 0;

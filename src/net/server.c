@@ -5,6 +5,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -229,6 +230,7 @@ int server_main(const char *config_path)
 		log_errx(NULL, "cannot start the delivery runner");
 		goto out;
 	}
+	srv.control = control_open(&srv, srv.rc->cfg->spool);
 	srv.ev_term = evsignal_new(srv.base, SIGTERM, on_stop, &srv);
 	srv.ev_int = evsignal_new(srv.base, SIGINT, on_stop, &srv);
 	srv.ev_hup = evsignal_new(srv.base, SIGHUP, on_hup, &srv);
@@ -246,6 +248,12 @@ int server_main(const char *config_path)
 	log_info(NULL, "stopped");
 out:
 	free_listeners(&srv);
+	if (srv.control) {
+		char sock[PATH_MAX];
+		evconnlistener_free(srv.control);
+		snprintf(sock, sizeof(sock), "%s/control.sock", srv.rc->cfg->spool);
+		unlink(sock);
+	}
 	runner_stop(srv.runner);
 	if (srv.ev_term)
 		event_free(srv.ev_term);

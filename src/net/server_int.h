@@ -80,6 +80,7 @@ struct server {
 	struct listener listeners[ROLE_COUNT * CONFIG_MAX_LISTEN];
 	size_t nlisteners;
 	struct event *ev_term, *ev_int, *ev_hup, *ev_grace;
+	struct evconnlistener *control;
 	struct conn *conns;
 	unsigned nconns;
 	int stopping;
@@ -90,6 +91,9 @@ struct server {
 void conn_accept(struct listener *l, evutil_socket_t fd, struct sockaddr *sa);
 void conn_after_io(struct conn *c);
 void conn_free(struct conn *c);
+
+/* control.c */
+struct evconnlistener *control_open(struct server *srv, const char *spooldir);
 
 /* policy.c */
 extern const struct smtp_session_cb policy_session_cb;

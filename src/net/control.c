@@ -1,0 +1,137 @@
+/*
+ * control.c - the local control socket `mailport queue` talks to: spool/control.sock, mode
+ * 0600, and the peer must be our own user or root (SO_PEERCRED) even if the mode were wrong.
+ * One command line per connection, a text answer, then close. Not the queue logic (queue/admin.c).
+ */
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "../queue/admin.h"
+#include "../util/log.h"
+#include "server_int.h"
+
+#define CONTROL_LINE_MAX 256
+
+static void ctl_done(struct bufferevent *bev, void *arg)
+{
+	(void)arg;
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		bufferevent_free(bev);
+}
+
+static void ctl_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)what;
+	(void)arg;
+	bufferevent_free(bev);
+}
+
+static void ctl_read(struct bufferevent *bev, void *arg)
+{
+	struct server *srv = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct admin_out o = { NULL, 0, 0 };
+	char *line, cmd[16] = "", id[64] = "";
+	size_t len;
+
+	line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF);
+	if (line == NULL) {
+		if (evbuffer_get_length(in) > CONTROL_LINE_MAX)
+			bufferevent_free(bev);
+		return;
+	}
+	sscanf(line, "%15s %63s", cmd, id);
+	free(line);
+	if (strcmp(cmd, "LIST") == 0)
+		admin_list(srv->spool, &o);
+	else if (strcmp(cmd, "SHOW") == 0)
+		admin_show(srv->spool, id, &o);
+	else if (strcmp(cmd, "DELETE") == 0) {
+		if (admin_delete(srv->spool, id, &o) == 0)
+			log_info(id, "deleted by the operator");
+	} else if (strcmp(cmd, "BOUNCE") == 0) {
+		if (admin_bounce(srv->spool, id, &o) == 0) {
+			log_info(id, "returned to sender by the operator");
+			runner_wake(srv->runner, id);
+		}
+	} else if (strcmp(cmd, "FLUSH") == 0) {
+		runner_flush(srv->runner);
+		log_info(NULL, "queue flush requested by the operator");
+		admin_printf(&o, "flush: every deferred message is being retried now\n");
+	} else
+		admin_printf(&o, "error: unknown command (LIST, SHOW id, FLUSH, DELETE id, BOUNCE id)\n");
+	bufferevent_disable(bev, EV_READ);
+	if (o.len)
+		bufferevent_write(bev, o.buf, o.len);
+	free(o.buf);
+	bufferevent_setcb(bev, NULL, ctl_done, ctl_event, srv);
+	ctl_done(bev, srv);
+}
+
+static void ctl_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+{
+	struct server *srv = arg;
+	struct bufferevent *bev;
+	struct ucred cred;
+	socklen_t cl = sizeof(cred);
+
+	(void)l;
+	(void)sa;
+	(void)salen;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 ||
+	    (cred.uid != 0 && cred.uid != geteuid())) {
+		log_warnx(NULL, "control socket: refused a client with uid %ld", (long)cred.uid);
+		evutil_closesocket(fd);
+		return;
+	}
+	bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		evutil_closesocket(fd);
+		return;
+	}
+	bufferevent_setcb(bev, ctl_read, NULL, ctl_event, srv);
+	bufferevent_setwatermark(bev, EV_READ, 0, CONTROL_LINE_MAX * 2);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
+struct evconnlistener *control_open(struct server *srv, const char *spooldir)
+{
+	struct sockaddr_un sun;
+	struct evconnlistener *l;
+	mode_t old;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if ((size_t)snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/control.sock", spooldir) >= sizeof(sun.sun_path)) {
+		log_warnx(NULL, "control socket path too long; mailport queue will not work");
+		return NULL;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return NULL;
+	unlink(sun.sun_path);           /* left by a process that died; the spool lock says it is ours now */
+	old = umask(0177);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || chmod(sun.sun_path, 0600) < 0 ||
+	    listen(fd, 16) < 0) {
+		umask(old);
+		log_warn(NULL, "cannot open control socket %s", sun.sun_path);
+		close(fd);
+		return NULL;
+	}
+	umask(old);
+	l = evconnlistener_new(srv->base, ctl_accept, srv, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	if (l == NULL)
+		close(fd);
+	return l;
+}
