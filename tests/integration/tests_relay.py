@@ -206,3 +206,44 @@ def test_sigkill_during_delivery_then_one_copy():
             assert a.stop() == 0
     finally:
         fake.close()
+
+
+def test_relay_to_postfix_smtp_sink():
+    """Postfix's smtp-sink (from Debian's postfix package, unpacked, not installed) as the
+    smarthost; it records the envelope and the content it received."""
+    r = subprocess.run([os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "peer-postfix")],
+                       capture_output=True, text=True, timeout=300)
+    if r.returncode != 0:
+        from harness import Skip
+        raise Skip("postfix package not available: " + r.stderr[-200:])
+    root = os.path.join(os.path.dirname(__file__), "..", "..", r.stdout.strip())
+    port = free_port()
+    import tempfile
+    dump = tempfile.mkdtemp(prefix="mailport-sink-")
+    os.chmod(dump, 0o777)                      # smtp-sink drops to nobody before it writes
+    sink = subprocess.Popen([os.path.join(root, "usr/sbin/smtp-sink"), "-u", "nobody", "-d", f"{dump}/%M.",
+                             f"127.0.0.1:{port}", "32"], env=dict(os.environ, LD_LIBRARY_PATH=os.path.join(root, "usr/lib/postfix")),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        time.sleep(0.5)
+        with Server(tls=True) as a:
+            relay_section(a, f"smtp://127.0.0.1:{port}")
+            a.start()
+            ctx = ssl.create_default_context(cafile=a.ca)
+            with smtplib.SMTP_SSL("127.0.0.1", a.port465, context=ctx, timeout=10) as c:
+                c.login("alice@example.test", "secret")
+                c.sendmail("alice@example.test", ["far@remote.test", "other@remote.test"],
+                           "Subject: to postfix\r\n\r\nfirst\r\n.dot line\r\n..two dots\r\nlast\r\n")
+            wait_queue_empty(a)
+            assert a.stop() == 0
+        files = [os.path.join(dump, f) for f in os.listdir(dump)]
+        assert len(files) == 1, files
+        got = open(files[0], "rb").read()
+        assert b"X-Mail-Args: <alice@example.test>" in got, got[:400]
+        assert b"X-Rcpt-Args: <far@remote.test>" in got and b"X-Rcpt-Args: <other@remote.test>" in got
+        assert b"\nfirst\n.dot line\n..two dots\nlast\n" in got.replace(b"\r\n", b"\n"), got
+    finally:
+        sink.terminate()
+        sink.wait(10)
+        import shutil
+        shutil.rmtree(dump, ignore_errors=True)
