@@ -69,6 +69,7 @@ struct config {
 	char *relay_ca_file;            /* NULL = the system store */
 	unsigned relay_timeout;         /* seconds per connect, read or write */
 	unsigned relay_concurrency;     /* delivery workers */
+	unsigned dest_concurrency;      /* connections at once to one destination */
 	unsigned retry[CONFIG_MAX_RETRY];   /* delays between attempts; the last repeats */
 	size_t nretry;
 	unsigned max_queue_lifetime;    /* seconds before undeliverable mail bounces */

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -126,21 +127,104 @@ static int send_body(struct transport *t, const struct spool_entry *e)
 	return transport_write(t, ".\r\n", 3);
 }
 
+/* Keep a connection only after a transaction the server accepted for someone. */
+static int delivered_any(const struct smtp_client *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (smtp_client_rcpt_result(c, i)->code == 250)
+			return 1;
+	return 0;
+}
+
+/* RFC 5321 4.1.1.10: send QUIT and wait for its reply before closing. */
+static void quit(struct transport *t)
+{
+	struct smtp_reply r;
+
+	if (transport_write(t, "QUIT\r\n", 6) == 0)
+		(void)transport_read_reply(t, &r);
+}
+
+void relay_cache_close(struct relay_cache *cache)
+{
+	if (cache == NULL || !cache->open)
+		return;
+	quit(cache->t);
+	transport_close(cache->t);
+	free(cache->t);
+	smtp_client_free(cache->last);
+	explicit_bzero(cache->password, sizeof(cache->password));
+	cache->t = NULL;
+	cache->last = NULL;
+	cache->open = 0;
+}
+
+/* Talk to the server until the transaction ends. Returns 0 when the server saw it through (the
+ * connection may be kept), -1 on failure, RELAY_ETLS when the TLS handshake failed. */
+static int converse(const struct relay_conf *rc, struct transport *t, struct smtp_client *c,
+                    const struct spool_entry *e, struct smtp_client_out *out, int keep, char *err, size_t errlen)
+{
+	const char *verify = rc->scheme == RELAY_OPPORTUNISTIC ? NULL : rc->host;
+	struct smtp_reply reply;
+
+	for (;;) {
+		if (out->len > 0 && out->step != SC_DONE && transport_write(t, out->buf, out->len) != 0) {
+			snprintf(err, errlen, "%s", t->err);
+			return -1;
+		}
+		if (out->step == SC_FAIL) {
+			const struct smtp_client_result *f = smtp_client_failure(c);
+			transport_write(t, out->buf, out->len);       /* QUIT */
+			snprintf(err, errlen, "%s: %s%s%d %s %s", t->peer, f->stage, f->code ? " refused: " : ": ",
+			         f->code, f->esc, f->text);
+			return -1;
+		}
+		if (out->step == SC_DONE) {
+			if (!keep)
+				quit(t);
+			return 0;
+		}
+		explicit_bzero(out->buf, sizeof(out->buf));       /* may have held AUTH */
+		if (out->step == SC_BODY) {
+			if (send_body(t, e) != 0) {
+				snprintf(err, errlen, "%s", t->err);
+				return -1;
+			}
+		}
+		if (transport_read_reply(t, &reply) != 0) {
+			snprintf(err, errlen, "%s", t->err);
+			return -1;
+		}
+		smtp_client_reply(c, &reply, out);
+		if (out->step == SC_STARTTLS) {
+			int tr = transport_tls(t, verify, rc->ca_file);
+			if (tr != 0) {
+				snprintf(err, errlen, "%s", t->err);
+				return tr == TRANSPORT_ETLS ? RELAY_ETLS : -1;
+			}
+			smtp_client_tls_started(c, out);
+		}
+	}
+}
+
 int relay_deliver(const struct relay_conf *rc, const struct spool_entry *e, const size_t *idx, size_t n,
-                  struct smtp_client_result *results, char *err, size_t errlen, char *tls, size_t tlslen)
+                  struct smtp_client_result *results, char *err, size_t errlen, char *tls, size_t tlslen,
+                  struct relay_cache *cache)
 {
 	const char **rcpts = calloc(n, sizeof(*rcpts));
-	struct smtp_client_conf cconf = { rc->helo, SC_TLS_NONE, rc->user, rc->password };
+	struct smtp_client_conf local_conf, *cconf = cache ? &cache->conf : &local_conf;
 	struct smtp_client_envelope env;
 	struct smtp_client *c = NULL;
 	struct smtp_client_out out;
-	struct smtp_reply reply;
-	struct transport t;
-	int r = -1, smtputf8 = 0;
+	struct transport local_t, *t = &local_t;
+	char key[600];
+	long long now = (long long)time(NULL);
+	int r = -1, smtputf8 = 0, connected = 0;
 
 	err[0] = '\0';
 	tls[0] = '\0';
 	memset(results, 0, n * sizeof(*results));
+	memset(&out, 0, sizeof(out));
 	if (rcpts == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -155,71 +239,105 @@ int relay_deliver(const struct relay_conf *rc, const struct spool_entry *e, cons
 		if ((unsigned char)*p >= 0x80)
 			smtputf8 = 1;
 	env = (struct smtp_client_envelope){ e->sender, rcpts, n, e->body_len, smtputf8, 1 };
-	cconf.tls = rc->scheme == RELAY_SMTPS ? SC_TLS_IMPLICIT :
-	            rc->scheme == RELAY_STARTTLS ? SC_TLS_REQUIRED :
-	            rc->scheme == RELAY_OPPORTUNISTIC ? SC_TLS_OPPORTUNISTIC : SC_TLS_NONE;
+	snprintf(key, sizeof(key), "%d|%s|%s|%s", (int)rc->scheme, rc->host, rc->port, rc->user ? rc->user : "");
+
+	/* A kept connection to the same destination: RSET and go on. */
+	if (cache && cache->open && (strcmp(cache->key, key) != 0 || now - cache->used > RELAY_CACHE_IDLE))
+		relay_cache_close(cache);
+	if (cache && cache->open) {
+		t = cache->t;
+		/* The cache may have been moved (pooled): point its conf at its own strings again. */
+		cache->conf.helo = cache->helo;
+		cache->conf.user = cache->user[0] ? cache->user : NULL;
+		cache->conf.password = cache->user[0] ? cache->password : NULL;
+		c = smtp_client_reuse(cache->last, &cache->conf, &env, &out);
+		if (c != NULL) {
+			snprintf(tls, tlslen, "%s", cache->tls_desc);
+			r = converse(rc, t, c, e, &out, 1, err, errlen);
+			int decided = 0;
+			for (size_t i = 0; i < n; i++)
+				decided |= smtp_client_rcpt_result(c, i)->code != 0;
+			if (r == 0 || decided)
+				goto out;
+			/* The kept connection went stale before anything was decided: start afresh. */
+			smtp_client_free(c);
+			c = NULL;
+		}
+		relay_cache_close(cache);
+		t = &local_t;
+	}
+
+	if (cache) {
+		t = calloc(1, sizeof(*t));
+		if (t == NULL) {
+			snprintf(err, errlen, "out of memory");
+			goto out;
+		}
+		snprintf(cache->helo, sizeof(cache->helo), "%s", rc->helo ? rc->helo : "localhost");
+		snprintf(cache->user, sizeof(cache->user), "%s", rc->user ? rc->user : "");
+		snprintf(cache->password, sizeof(cache->password), "%s", rc->password ? rc->password : "");
+		*cconf = (struct smtp_client_conf){ cache->helo, SC_TLS_NONE, rc->user ? cache->user : NULL,
+		                                    rc->password ? cache->password : NULL };
+	} else
+		*cconf = (struct smtp_client_conf){ rc->helo, SC_TLS_NONE, rc->user, rc->password };
+	cconf->tls = rc->scheme == RELAY_SMTPS ? SC_TLS_IMPLICIT :
+	             rc->scheme == RELAY_STARTTLS ? SC_TLS_REQUIRED :
+	             rc->scheme == RELAY_OPPORTUNISTIC ? SC_TLS_OPPORTUNISTIC : SC_TLS_NONE;
+	if (transport_connect(t, rc->host, rc->port, rc->timeout) != 0) {
+		snprintf(err, errlen, "%s", t->err);
+		goto out;
+	}
+	connected = 1;
 	/* Opportunistic TLS encrypts without authenticating: an MX has no name we could check
 	 * against without DANE or MTA-STS. */
-	const char *verify = rc->scheme == RELAY_OPPORTUNISTIC ? NULL : rc->host;
-	if (transport_connect(&t, rc->host, rc->port, rc->timeout) != 0) {
-		snprintf(err, errlen, "%s", t.err);
+	if (rc->scheme == RELAY_SMTPS && transport_tls(t, rc->host, rc->ca_file) != 0) {
+		snprintf(err, errlen, "%s", t->err);
 		goto out;
 	}
-	if (rc->scheme == RELAY_SMTPS && transport_tls(&t, verify, rc->ca_file) != 0) {
-		snprintf(err, errlen, "%s", t.err);
-		goto out;
-	}
-	c = smtp_client_new(&cconf, &env);
+	c = smtp_client_new(cconf, &env);
 	if (c == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	for (;;) {
-		if (transport_read_reply(&t, &reply) != 0) {
-			snprintf(err, errlen, "%s", t.err);
-			goto out;
-		}
-		smtp_client_reply(c, &reply, &out);
-		if (out.step == SC_STARTTLS) {
-			int tr = transport_tls(&t, verify, rc->ca_file);
-			if (tr != 0) {
-				snprintf(err, errlen, "%s", t.err);
-				if (tr == TRANSPORT_ETLS)
-					r = RELAY_ETLS;
-				goto out;
-			}
-			smtp_client_tls_started(c, &out);
-		}
-		if (out.step == SC_BODY) {
-			if (send_body(&t, e) != 0) {
-				snprintf(err, errlen, "%s", t.err);
-				goto out;
-			}
-			continue;
-		}
-		if (out.len > 0 && transport_write(&t, out.buf, out.len) != 0 && out.step != SC_DONE &&
-		    out.step != SC_FAIL) {
-			snprintf(err, errlen, "%s", t.err);
-			goto out;
-		}
-		explicit_bzero(out.buf, sizeof(out.buf));   /* may have held AUTH */
-		if (out.step == SC_FAIL) {
-			const struct smtp_client_result *f = smtp_client_failure(c);
-			snprintf(err, errlen, "%s: %s%s%d %s %s", t.peer, f->stage, f->code ? " refused: " : ": ",
-			         f->code, f->esc, f->text);
-			goto out;
-		}
-		if (out.step == SC_DONE)
-			break;
+	out.step = SC_WRITE;            /* nothing to write: read the greeting first */
+	out.len = 0;
+	r = converse(rc, t, c, e, &out, cache != NULL, err, errlen);
+	snprintf(tls, tlslen, "%s", t->tls_desc);
+	if (cache && r == 0 && !delivered_any(c, n))
+		quit(t);                /* after a refusal, the next message gets a fresh connection */
+	else if (cache && r == 0) {
+		/* Keep the session for the next message to this destination. */
+		cache->open = 1;
+		cache->t = t;
+		cache->last = c;
+		snprintf(cache->key, sizeof(cache->key), "%s", key);
+		snprintf(cache->tls_desc, sizeof(cache->tls_desc), "%s", t->tls_desc);
+		cache->used = now;
+		for (size_t i = 0; i < n; i++)
+			results[i] = *smtp_client_rcpt_result(c, i);
+		free(rcpts);
+		return 0;
 	}
-	r = 0;
 out:
 	if (c != NULL)
 		for (size_t i = 0; i < n; i++)
 			results[i] = *smtp_client_rcpt_result(c, i);
-	snprintf(tls, tlslen, "%s", t.tls_desc);
+	if (cache && cache->open && t == cache->t) {
+		/* a reused connection: keep it if the transaction ended normally and delivered */
+		if (r == 0 && delivered_any(c, n)) {
+			smtp_client_free(cache->last);
+			cache->last = c;
+			cache->used = now;
+			c = NULL;
+		} else
+			relay_cache_close(cache);
+	} else if (t != &local_t) {
+		if (connected)
+			transport_close(t);
+		free(t);
+	} else if (connected)
+		transport_close(t);
 	smtp_client_free(c);
-	transport_close(&t);
 	free(rcpts);
 	return r;
 }

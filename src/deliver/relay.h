@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 
+#include "../client/transport.h"
 #include "../queue/spool.h"
 #include "../smtp/client.h"
 
@@ -42,8 +43,27 @@ void relay_conf_clear(struct relay_conf *rc);
 int relay_conf_copy(struct relay_conf *dst, const struct relay_conf *src);
 
 #define RELAY_ETLS (-2)
+#define RELAY_CACHE_IDLE 30     /* seconds a kept connection may wait for the next message */
+
+/* A kept connection: the next message to the same destination (same scheme, host, port and
+ * user) goes over it after RSET instead of a new connect, TLS and AUTH. It may be moved by
+ * value (the runner pools them). Zero-fill before use; relay_cache_close() sends QUIT, waits
+ * for the reply and closes (safe when empty). */
+struct relay_cache {
+	int open;
+	char key[600];
+	long long used;
+	struct transport *t;
+	struct smtp_client *last;       /* the finished client whose session is reused */
+	struct smtp_client_conf conf;   /* owned copy: last points at it */
+	char helo[256], user[256], password[256];
+	char tls_desc[160];
+};
+
+void relay_cache_close(struct relay_cache *cache);
 
 int relay_deliver(const struct relay_conf *rc, const struct spool_entry *e, const size_t *idx, size_t n,
-                  struct smtp_client_result *results, char *err, size_t errlen, char *tls, size_t tlslen);
+                  struct smtp_client_result *results, char *err, size_t errlen, char *tls, size_t tlslen,
+                  struct relay_cache *cache);
 
 #endif

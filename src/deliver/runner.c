@@ -29,7 +29,7 @@
 struct settings {
 	int refs;
 	char *maildir, *hostname, *delimiter;
-	unsigned retry_interval, lifetime;
+	unsigned retry_interval, lifetime, dest_limit;
 	unsigned retry[16];
 	size_t nretry;
 	struct relay_conf relay;
@@ -55,7 +55,111 @@ struct runner {
 	int stop, scan_now, scanning, force;
 	long long next_scan;
 	struct settings *set;
+	/* connections open per destination (smarthost host:port, or MX domain) */
+	pthread_cond_t dest_cv;
+	struct { char key[300]; unsigned count; } dests[MAX_WORKERS];
+	struct { struct relay_cache cache; char dest[300]; long long idle_since; } pool[MAX_WORKERS];
 };
+
+#define POOL_IDLE 2             /* seconds an unused kept connection stays open */
+
+/* Connection slots per destination (at most dest_limit at once, kept connections included),
+ * and the kept connections themselves, free for any worker going to the same destination.
+ * Returns the cache to deliver with: a kept connection, or an empty one (NULL: no memory). */
+static struct relay_cache *dest_get(struct runner *r, const char *key, unsigned limit)
+{
+	struct relay_cache *got = NULL;
+	int have_slot = 0;
+
+	pthread_mutex_lock(&r->mu);
+	while (!have_slot) {
+		int free_slot = -1, found = -1;
+		for (int i = 0; i < MAX_WORKERS && got == NULL; i++)
+			if (r->pool[i].cache.open && strcmp(r->pool[i].dest, key) == 0 &&
+			    (got = malloc(sizeof(*got))) != NULL) {
+				*got = r->pool[i].cache;        /* it already holds a slot */
+				memset(&r->pool[i], 0, sizeof(r->pool[i]));
+			}
+		if (got != NULL)
+			break;
+		for (int i = 0; i < MAX_WORKERS; i++) {
+			if (r->dests[i].count > 0 && strcmp(r->dests[i].key, key) == 0)
+				found = i;
+			else if (r->dests[i].count == 0 && free_slot < 0)
+				free_slot = i;
+		}
+		if (found >= 0 && r->dests[found].count < limit) {
+			r->dests[found].count++;
+			have_slot = 1;
+		} else if (found < 0 && free_slot >= 0) {
+			snprintf(r->dests[free_slot].key, sizeof(r->dests[free_slot].key), "%s", key);
+			r->dests[free_slot].count = 1;
+			have_slot = 1;
+		} else
+			pthread_cond_wait(&r->dest_cv, &r->mu);
+	}
+	pthread_mutex_unlock(&r->mu);
+	if (got == NULL)
+		got = calloc(1, sizeof(*got));
+	return got;
+}
+
+static void slot_release_locked(struct runner *r, const char *key)
+{
+	for (int i = 0; i < MAX_WORKERS; i++)
+		if (r->dests[i].count > 0 && strcmp(r->dests[i].key, key) == 0) {
+			r->dests[i].count--;
+			break;
+		}
+	pthread_cond_broadcast(&r->dest_cv);
+}
+
+/* After a delivery: an open connection goes to the pool (keeping its slot), else the slot goes. */
+static void dest_put(struct runner *r, const char *key, struct relay_cache *cache)
+{
+	pthread_mutex_lock(&r->mu);
+	for (int i = 0; cache != NULL && cache->open && i < MAX_WORKERS; i++)
+		if (!r->pool[i].cache.open) {
+			r->pool[i].cache = *cache;
+			snprintf(r->pool[i].dest, sizeof(r->pool[i].dest), "%s", key);
+			r->pool[i].idle_since = (long long)time(NULL);
+			cache->open = 0;
+			pthread_cond_broadcast(&r->dest_cv);
+			pthread_mutex_unlock(&r->mu);
+			free(cache);
+			return;
+		}
+	pthread_mutex_unlock(&r->mu);
+	relay_cache_close(cache);       /* no connection kept (or no room): the slot goes back */
+	free(cache);
+	pthread_mutex_lock(&r->mu);
+	slot_release_locked(r, key);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* Close kept connections idle for POOL_IDLE or more (all of them with force). Called with the
+ * lock held; drops it around the network I/O. Returns when the next one expires (0: none). */
+static long long pool_expire_locked(struct runner *r, int force)
+{
+	long long now = (long long)time(NULL), next = 0;
+
+	for (int i = 0; i < MAX_WORKERS; i++) {
+		if (!r->pool[i].cache.open)
+			continue;
+		if (force || now - r->pool[i].idle_since >= POOL_IDLE) {
+			struct relay_cache c = r->pool[i].cache;
+			char key[300];
+			snprintf(key, sizeof(key), "%s", r->pool[i].dest);
+			memset(&r->pool[i], 0, sizeof(r->pool[i]));
+			pthread_mutex_unlock(&r->mu);
+			relay_cache_close(&c);
+			pthread_mutex_lock(&r->mu);
+			slot_release_locked(r, key);
+		} else if (next == 0 || r->pool[i].idle_since + POOL_IDLE < next)
+			next = r->pool[i].idle_since + POOL_IDLE;
+	}
+	return next;
+}
 
 /* ---- settings -------------------------------------------------------------------------- */
 
@@ -86,6 +190,7 @@ static struct settings *settings_new(const struct runner_conf *rc)
 	s->delimiter = strdup(rc->delimiter ? rc->delimiter : "");
 	s->retry_interval = rc->retry_interval;
 	s->lifetime = rc->lifetime ? rc->lifetime : 5 * 86400;
+	s->dest_limit = rc->dest_concurrency ? rc->dest_concurrency : 4;
 	s->nretry = rc->nretry < 16 ? rc->nretry : 16;
 	if (s->nretry > 0)
 		memcpy(s->retry, rc->retry, s->nretry * sizeof(unsigned));
@@ -180,7 +285,8 @@ struct where {
 /* Direct delivery of the recipients idx[0..n) of one domain: MX hosts in order, each of their
  * addresses, until a server decides the recipients. */
 static void deliver_direct(const struct settings *st, const struct spool_entry *e, const size_t *idx, size_t n,
-                           struct smtp_client_result *res, char *err, size_t errlen, struct where *w)
+                           struct smtp_client_result *res, char *err, size_t errlen, struct where *w,
+                           struct relay_cache *cache)
 {
 	struct mx_host *hosts = calloc(MX_MAX_HOSTS, sizeof(*hosts));
 	const char *domain = strrchr(e->rcpts[idx[0]].target, '@') + 1;
@@ -211,14 +317,16 @@ static void deliver_direct(const struct settings *st, const struct spool_entry *
 			rc.host = hosts[h].addrs[a];
 			rc.port = st->relay.mx_port ? st->relay.mx_port : "25";
 			rc.user = rc.password = NULL;       /* never AUTH to an MX */
-			int rr = relay_deliver(&rc, e, idx, n, res, attempt_err, sizeof(attempt_err), w->tls, sizeof(w->tls));
+			int rr = relay_deliver(&rc, e, idx, n, res, attempt_err, sizeof(attempt_err), w->tls, sizeof(w->tls),
+			                       cache);
 			if (rr == RELAY_ETLS) {
 				/* RFC 3207 opportunistic TLS failed: the same host in plaintext, as no
 				 * policy requires TLS for this destination. */
 				log_info(e->qid, "tls failed with %s [%s]: retrying in plaintext: %s", hosts[h].name,
 				         hosts[h].addrs[a], attempt_err);
 				rc.scheme = RELAY_PLAIN;
-				relay_deliver(&rc, e, idx, n, res, attempt_err, sizeof(attempt_err), w->tls, sizeof(w->tls));
+				relay_deliver(&rc, e, idx, n, res, attempt_err, sizeof(attempt_err), w->tls, sizeof(w->tls),
+				              NULL);
 			}
 			snprintf(w->host, sizeof(w->host), "%s[%s]:%s", hosts[h].name, hosts[h].addrs[a], rc.port);
 			int decided = 0;
@@ -236,7 +344,8 @@ static void deliver_direct(const struct settings *st, const struct spool_entry *
 	free(hosts);
 }
 
-static void deliver_remote(struct spool *sp, const struct settings *st, struct spool_entry *e, int force)
+static void deliver_remote(struct runner *rn, struct spool *sp, const struct settings *st, struct spool_entry *e,
+                           int force)
 {
 	size_t idx[1024], n = 0;
 	long long now = (long long)time(NULL);
@@ -280,11 +389,22 @@ static void deliver_remote(struct spool *sp, const struct settings *st, struct s
 			while (end < n && strcasecmp(strrchr(e->rcpts[idx[end]].target, '@'), d) == 0)
 				end++;
 		}
+		char dest[300];
+		struct relay_cache *cache = NULL;
+		if (st->relay.scheme != RELAY_NONE)
+			snprintf(dest, sizeof(dest), "%s:%s", st->relay.host, st->relay.port);
+		else
+			snprintf(dest, sizeof(dest), "%s", strrchr(e->rcpts[idx[start]].target, '@') + 1);
+		if (rn != NULL)
+			cache = dest_get(rn, dest, st->dest_limit);
 		if (st->relay.scheme != RELAY_NONE) {
-			relay_deliver(&st->relay, e, idx + start, end - start, res + start, err, sizeof(err), w.tls, sizeof(w.tls));
+			relay_deliver(&st->relay, e, idx + start, end - start, res + start, err, sizeof(err), w.tls,
+			              sizeof(w.tls), cache);
 			snprintf(w.host, sizeof(w.host), "%s:%s", st->relay.host, st->relay.port);
 		} else
-			deliver_direct(st, e, idx + start, end - start, res + start, err, sizeof(err), &w);
+			deliver_direct(st, e, idx + start, end - start, res + start, err, sizeof(err), &w, cache);
+		if (rn != NULL)
+			dest_put(rn, dest, cache);
 		for (size_t k = start; k < end; k++) {
 			size_t i = idx[k];
 			const struct smtp_client_result *r = &res[k];
@@ -450,7 +570,7 @@ static void deliver_one(struct runner *rn, struct spool *sp, const struct settin
 	for (size_t i = 0; i < e->nrcpts; i++)
 		if (!e->rcpts[i].done && e->rcpts[i].fail_code == 0 && e->rcpts[i].local)
 			deliver_local(sp, st, e, i);
-	deliver_remote(sp, st, e, force);
+	deliver_remote(rn, sp, st, e, force);
 	for (size_t i = 0; i < e->nrcpts; i++) {
 		if (e->rcpts[i].fail_code && !e->rcpts[i].bounced)
 			failed = 1;
@@ -549,18 +669,21 @@ static void *worker_main(void *arg)
 {
 	struct runner *r = ((struct worker_arg *)arg)->r;
 	unsigned id = ((struct worker_arg *)arg)->id;
-
 	free(arg);
 	pthread_mutex_lock(&r->mu);
 	for (;;) {
 		struct timespec until;
 		while (!r->stop && r->head == NULL && !(r->scan_now && !r->scanning)) {
 			long long now = (long long)time(NULL);
+			/* Kept connections nobody used for a while are closed politely (QUIT). */
+			long long expire = pool_expire_locked(r, 0);
+			if (r->head != NULL || r->stop)
+				break;
 			if (now >= r->next_scan && !r->scanning) {
 				r->scan_now = 1;
 				break;
 			}
-			until.tv_sec = (time_t)r->next_scan;
+			until.tv_sec = (time_t)(expire && expire < r->next_scan ? expire : r->next_scan);
 			until.tv_nsec = 0;
 			pthread_cond_timedwait(&r->cv, &r->mu, &until);
 		}
@@ -606,6 +729,7 @@ static void *worker_main(void *arg)
 		r->inflight[id][0] = '\0';
 		settings_unref(st);
 	}
+	pool_expire_locked(r, 1);
 	pthread_mutex_unlock(&r->mu);
 	return NULL;
 }
@@ -626,6 +750,7 @@ struct runner *runner_start(struct spool *sp, const struct runner_conf *rc)
 	r->scan_now = 1;
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->cv, NULL);
+	pthread_cond_init(&r->dest_cv, NULL);
 	if (want > MAX_WORKERS)
 		want = MAX_WORKERS;
 	pthread_mutex_lock(&r->mu);
@@ -700,6 +825,7 @@ void runner_stop(struct runner *r)
 	}
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);
+	pthread_cond_destroy(&r->dest_cv);
 	settings_unref(r->set);
 	free(r);
 }

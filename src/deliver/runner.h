@@ -40,6 +40,7 @@ struct runner_conf {
 	size_t nretry;
 	unsigned lifetime;              /* max_queue_lifetime, seconds */
 	unsigned workers;
+	unsigned dest_concurrency;      /* connections at once to one destination */
 	const char *users_path;         /* for routing bounces to local senders */
 	const char *const *local_domains;
 	size_t nlocal_domains;

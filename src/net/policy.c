@@ -98,6 +98,7 @@ void runconf_runner(const struct runconf *rc, struct runner_conf *out)
 	out->nretry = c->nretry;
 	out->lifetime = c->max_queue_lifetime;
 	out->workers = c->relay_concurrency;
+	out->dest_concurrency = c->dest_concurrency;
 	out->users_path = c->users;
 	out->local_domains = (const char *const *)c->local_domains;
 	out->nlocal_domains = c->nlocal_domains;

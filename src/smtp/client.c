@@ -12,7 +12,7 @@
 #include "../util/base64.h"
 
 enum cstate {
-	C_GREETING, C_EHLO, C_HELO, C_STARTTLS, C_AUTH, C_AUTH_USER, C_AUTH_PASS,
+	C_GREETING, C_RSET, C_EHLO, C_HELO, C_STARTTLS, C_AUTH, C_AUTH_USER, C_AUTH_PASS,
 	C_MAIL, C_RCPT, C_DATA, C_BODY, C_QUIT, C_END,
 };
 
@@ -176,6 +176,13 @@ void smtp_client_reply(struct smtp_client *c, const struct smtp_reply *r, struct
 	int ok = r->code >= 200 && r->code < 300;
 
 	switch (c->state) {
+	case C_RSET:
+		if (r->code != 250) {
+			fail(c, out, r->code, r->esc, r->text, "rset");
+			return;
+		}
+		send_mail(c, out);
+		return;
 	case C_GREETING:
 		if (r->code != 220) {
 			fail(c, out, r->code, r->esc, r->text, "greeting");
@@ -317,6 +324,21 @@ fail:
 		free(c->res);
 	free(c);
 	return NULL;
+}
+
+struct smtp_client *smtp_client_reuse(const struct smtp_client *prev, const struct smtp_client_conf *conf,
+                                      const struct smtp_client_envelope *env, struct smtp_client_out *out)
+{
+	struct smtp_client *c = smtp_client_new(conf, env);
+
+	if (c == NULL)
+		return NULL;
+	c->tls = prev->tls;
+	c->esmtp = prev->esmtp;
+	c->caps = prev->caps;
+	c->state = C_RSET;
+	emit(out, SC_WRITE, "RSET\r\n");
+	return c;
 }
 
 void smtp_client_free(struct smtp_client *c)

@@ -61,6 +61,12 @@ struct smtp_client;
 
 struct smtp_client *smtp_client_new(const struct smtp_client_conf *conf,
                                     const struct smtp_client_envelope *env);
+/* A new transaction on a connection a previous client left after SC_DONE (without sending
+ * its QUIT): starts by writing RSET (out is filled), keeps that session's TLS, AUTH and
+ * capabilities. A reply other than 250 to the RSET fails with stage "rset": reconnect.
+ * conf replaces prev's (the caller may have moved it). */
+struct smtp_client *smtp_client_reuse(const struct smtp_client *prev, const struct smtp_client_conf *conf,
+                                      const struct smtp_client_envelope *env, struct smtp_client_out *out);
 void smtp_client_free(struct smtp_client *c);
 void smtp_client_reply(struct smtp_client *c, const struct smtp_reply *r, struct smtp_client_out *out);
 void smtp_client_tls_started(struct smtp_client *c, struct smtp_client_out *out);

@@ -19,6 +19,8 @@ class FakeSMTP:
         self.sessions = []          # list of lists of received command lines
         self.messages = []          # accepted message bodies (bytes)
         self.lock = threading.Lock()
+        self.active = 0
+        self.max_active = 0             # most sessions open at the same time
         self.stopping = False
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
@@ -36,6 +38,8 @@ class FakeSMTP:
             n = len(self.sessions)
             log = []
             self.sessions.append(log)
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
         f = conn.makefile("rb")
         tls = False
 
@@ -100,6 +104,8 @@ class FakeSMTP:
         except (OSError, ssl.SSLError):
             return
         finally:
+            with self.lock:
+                self.active -= 1
             conn.close()
 
     def commands(self):

@@ -247,3 +247,50 @@ def test_relay_to_postfix_smtp_sink():
         sink.wait(10)
         import shutil
         shutil.rmtree(dump, ignore_errors=True)
+
+
+def submit_many(srv, n, rcpt="far@remote.test"):
+    ctx = ssl.create_default_context(cafile=srv.ca)
+    with smtplib.SMTP_SSL("127.0.0.1", srv.port465, context=ctx, timeout=10) as c:
+        c.login("alice@example.test", "secret")
+        for i in range(n):
+            c.sendmail("alice@example.test", [rcpt], f"Subject: m{i}\r\nX-Seq: {i}\r\n\r\nmessage {i}\r\n")
+
+
+def test_connection_reuse_and_destination_limit():
+    fake = FakeSMTP(script=lambda n, cmd: None)
+    try:
+        with Server(tls=True) as a:
+            relay_section(a, f"smtp://127.0.0.1:{fake.port}",
+                          extra="concurrency = 4\ndestination_concurrency = 1\n")
+            a.start()
+            submit_many(a, 20)
+            wait_queue_empty(a, 60)
+            assert a.stop() == 0
+        assert len(fake.messages) == 20
+        seqs = sorted(int(m.split(b"X-Seq: ")[1].split(b"\r\n")[0]) for m in fake.messages)
+        assert seqs == list(range(20))
+        assert fake.max_active == 1, fake.max_active               # one connection at a time
+        assert len(fake.sessions) < 20, len(fake.sessions)         # and reused, RSET between
+        assert "RSET" in fake.commands()
+        print(f"    20 messages over {len(fake.sessions)} connection(s)")
+    finally:
+        fake.close()
+
+
+def test_connection_reuse_over_tls_and_auth_to_mailport():
+    b = remote_mailport()
+    try:
+        with Server(tls=True) as a:
+            relay_section(a, f"smtps://127.0.0.1:{b.port465}", user="relay@remote.test", ca=path("ca.pem"),
+                          extra="destination_concurrency = 1\n")
+            a.start()
+            submit_many(a, 10)
+            wait_queue_empty(a, 60)
+            assert a.stop() == 0
+        assert len(b.wait_messages("far", 10, domain="remote.test")) == 10
+        logins = b.log().count("auth ok user=relay@remote.test")
+        assert 1 <= logins < 10, logins                             # TLS and AUTH once per connection
+    finally:
+        b.stop()
+        b.cleanup()
