@@ -558,16 +558,32 @@ static int state_append(struct spool *sp, const struct spool_entry *e, const cha
 	return r;
 }
 
-int spool_entry_intent(struct spool *sp, struct spool_entry *e, size_t rcpt, const char *path)
+/* Format one state line and append it durably; a line that does not fit is refused whole. */
+static int state_appendf(struct spool *sp, const struct spool_entry *e, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int state_appendf(struct spool *sp, const struct spool_entry *e, const char *fmt, ...)
 {
 	char line[PATH_MAX + 64];
-	int n = snprintf(line, sizeof(line), "I %zu %s\n", rcpt, path);
+	va_list ap;
+	int n;
 
-	if (n < 0 || (size_t)n >= sizeof(line) || strchr(path, '\n')) {
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(line)) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	if (state_append(sp, e, line, (size_t)n) < 0)
+	return state_append(sp, e, line, (size_t)n);
+}
+
+int spool_entry_intent(struct spool *sp, struct spool_entry *e, size_t rcpt, const char *path)
+{
+	if (strchr(path, '\n') != NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (state_appendf(sp, e, "I %zu %s\n", rcpt, path) < 0)
 		return -1;
 	free(e->rcpts[rcpt].intent);
 	e->rcpts[rcpt].intent = strdup(path);
@@ -576,10 +592,7 @@ int spool_entry_intent(struct spool *sp, struct spool_entry *e, size_t rcpt, con
 
 int spool_entry_done(struct spool *sp, struct spool_entry *e, size_t rcpt)
 {
-	char line[64];
-	int n = snprintf(line, sizeof(line), "D %zu\n", rcpt);
-
-	if (state_append(sp, e, line, (size_t)n) < 0)
+	if (state_appendf(sp, e, "D %zu\n", rcpt) < 0)
 		return -1;
 	e->rcpts[rcpt].done = 1;
 	return 0;
@@ -596,12 +609,10 @@ static void one_line(char *dst, size_t len, const char *src)
 
 int spool_entry_failed(struct spool *sp, struct spool_entry *e, size_t rcpt, int code, const char *text)
 {
-	char line[1024], t[900];
-	int n;
+	char t[900];
 
 	one_line(t, sizeof(t), text);
-	n = snprintf(line, sizeof(line), "F %zu %d %s\n", rcpt, code, t);
-	if (state_append(sp, e, line, (size_t)n) < 0)
+	if (state_appendf(sp, e, "F %zu %d %s\n", rcpt, code, t) < 0)
 		return -1;
 	e->rcpts[rcpt].fail_code = code;
 	free(e->rcpts[rcpt].fail_text);
@@ -611,12 +622,10 @@ int spool_entry_failed(struct spool *sp, struct spool_entry *e, size_t rcpt, int
 
 int spool_entry_retry(struct spool *sp, struct spool_entry *e, long long next, const char *text)
 {
-	char line[1024], t[900];
-	int n;
+	char t[900];
 
 	one_line(t, sizeof(t), text);
-	n = snprintf(line, sizeof(line), "R %lld %u %s\n", next, e->attempts + 1, t);
-	if (state_append(sp, e, line, (size_t)n) < 0)
+	if (state_appendf(sp, e, "R %lld %u %s\n", next, e->attempts + 1, t) < 0)
 		return -1;
 	e->next_attempt = next;
 	e->attempts++;
@@ -627,10 +636,7 @@ int spool_entry_retry(struct spool *sp, struct spool_entry *e, long long next, c
 
 int spool_entry_bounced(struct spool *sp, struct spool_entry *e, size_t rcpt)
 {
-	char line[64];
-	int n = snprintf(line, sizeof(line), "B %zu\n", rcpt);
-
-	if (state_append(sp, e, line, (size_t)n) < 0)
+	if (state_appendf(sp, e, "B %zu\n", rcpt) < 0)
 		return -1;
 	e->rcpts[rcpt].bounced = 1;
 	return 0;
