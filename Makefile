@@ -17,12 +17,12 @@ TEST_WFLAGS := $(if $(findstring clang,$(CC)),,-Wno-format-truncation)
 UTIL_SRC   := src/util/log.c src/util/fsutil.c src/util/errlist.c
 UTIL_SRC   += src/util/base64.c
 SMTP_SRC   := src/smtp/parse.c src/smtp/data.c src/smtp/session.c src/smtp/reply.c src/smtp/client.c \
-              src/msg/hdrscan.c
+              src/msg/hdrscan.c src/msg/addrlist.c
 CORE_SRC   := $(UTIL_SRC) $(SMTP_SRC) src/conf/config.c src/auth/users.c src/queue/spool.c src/queue/admin.c \
               src/deliver/maildir.c src/deliver/runner.c src/tls/tls.c src/auth/auth.c \
               src/client/transport.c src/deliver/relay.c src/deliver/mx.c
 SERVER_SRC := src/net/server.c src/net/conn.c src/net/policy.c src/net/control.c
-MAIN_SRC   := src/cli/main.c
+MAIN_SRC   := src/cli/main.c src/cli/send.c
 ALL_SRC    := $(CORE_SRC) $(SERVER_SRC) $(MAIN_SRC)
 HEADERS    := $(wildcard src/*/*.h)
 

@@ -17,6 +17,7 @@
 #include "../auth/users.h"
 #include "../conf/config.h"
 #include "../net/server.h"
+#include "send.h"
 
 #define MAILPORT_VERSION "0.1.0"
 #define DEFAULT_CONFIG "/etc/mailport/mailport.conf"
@@ -26,6 +27,7 @@ static void usage(FILE *out)
 	fprintf(out,
 	        "usage: mailport serve --config FILE [--check-config]\n"
 	        "       mailport serve --defaults\n"
+	        "       mailport send [options] [recipient ...] < message   (also as \"sendmail\")\n"
 	        "       mailport queue [--config FILE] list | show ID | flush | delete ID | bounce ID\n"
 	        "       mailport passwd\n"
 	        "       mailport version\n"
@@ -34,6 +36,8 @@ static void usage(FILE *out)
 	        "        --check-config  load FILE and the users file, print \"configuration OK\"\n"
 	        "                        or every error as file:line (exit 78).\n"
 	        "        --defaults      print every parameter with its default and meaning.\n"
+	        "send    submit a message over 465 (implicit TLS) or 587 (STARTTLS), certificate\n"
+	        "        always verified; `mailport send --help` lists its options.\n"
 	        "queue   list the queue, show one message, retry everything now, delete a message or\n"
 	        "        return it to its sender; talks to the running server (spool/control.sock).\n"
 	        "passwd  read a password on standard input (twice, without echo, on a terminal) and\n"
@@ -212,6 +216,12 @@ static int cmd_passwd(void)
 
 int main(int argc, char **argv)
 {
+	const char *base = strrchr(argv[0], '/');
+
+	base = base ? base + 1 : argv[0];
+	/* Called as sendmail (a symlink, as every MTA provides): behave as `mailport send`. */
+	if (strcmp(base, "sendmail") == 0)
+		return send_main(argc, argv, 1);
 	if (argc < 2) {
 		usage(stderr);
 		return EX_USAGE;
@@ -220,6 +230,8 @@ int main(int argc, char **argv)
 		return cmd_serve(argc - 1, argv + 1);
 	if (strcmp(argv[1], "passwd") == 0)
 		return cmd_passwd();
+	if (strcmp(argv[1], "send") == 0)
+		return send_main(argc - 1, argv + 1, 0);
 	if (strcmp(argv[1], "queue") == 0)
 		return cmd_queue(argc - 1, argv + 1);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../client/transport.h"
+#include "../smtp/data.h"
 
 #define BODY_CHUNK (32 * 1024)
 
@@ -98,10 +99,10 @@ int relay_conf_copy(struct relay_conf *dst, const struct relay_conf *src)
 static int send_body(struct transport *t, const struct spool_entry *e)
 {
 	char in[BODY_CHUNK], out[2 * BODY_CHUNK + 8];
-	size_t left = e->body_len, o;
+	struct smtp_stuff st = { 0 };
+	size_t left = e->body_len;
 	off_t off = e->body_off;
-	int bol = 1, r;
-	char last = '\n';
+	int r;
 
 	while (left > 0) {
 		ssize_t n = pread(e->fd, in, left < sizeof(in) ? left : sizeof(in), off);
@@ -109,22 +110,12 @@ static int send_body(struct transport *t, const struct spool_entry *e)
 			snprintf(t->err, sizeof(t->err), "cannot read the queue file: %s", n < 0 ? strerror(errno) : "short");
 			return TRANSPORT_ENET;
 		}
-		o = 0;
-		for (ssize_t i = 0; i < n; i++) {
-			if (bol && in[i] == '.')
-				out[o++] = '.';
-			out[o++] = in[i];
-			bol = in[i] == '\n';
-		}
-		last = in[n - 1];
-		if ((r = transport_write(t, out, o)) != 0)
+		if ((r = transport_write(t, out, smtp_stuff(&st, in, (size_t)n, out))) != 0)
 			return r;
 		off += n;
 		left -= (size_t)n;
 	}
-	if (e->body_len > 0 && last != '\n')
-		return transport_write(t, "\r\n.\r\n", 5);
-	return transport_write(t, ".\r\n", 3);
+	return transport_write(t, out, smtp_stuff_end(&st, out));
 }
 
 /* Keep a connection only after a transaction the server accepted for someone. */

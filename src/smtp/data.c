@@ -115,3 +115,26 @@ size_t smtp_data_feed(struct smtp_data *d, const char *buf, size_t len, int *don
 		emit(d, sink, ctx, buf + run, i - run);
 	return i;
 }
+
+size_t smtp_stuff(struct smtp_stuff *st, const char *in, size_t n, char *out)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!st->mid_line && in[i] == '.')
+			out[o++] = '.';
+		out[o++] = in[i];
+		st->mid_line = in[i] != '\n';
+	}
+	return o;
+}
+
+size_t smtp_stuff_end(const struct smtp_stuff *st, char *out)
+{
+	if (st->mid_line) {
+		memcpy(out, "\r\n.\r\n", 5);
+		return 5;
+	}
+	memcpy(out, ".\r\n", 3);
+	return 3;
+}

@@ -38,4 +38,15 @@ void smtp_data_init(struct smtp_data *d);
 size_t smtp_data_feed(struct smtp_data *d, const char *buf, size_t len, int *done,
                       smtp_data_sink sink, void *ctx);
 
+/* The sending side: dot-stuffing (RFC 5321 4.5.2). Zero-fill, then feed the message in any
+ * chunks; out needs room for 2 * n octets. Returns the octets written to out. Lines are CRLF
+ * terminated; a line start is after LF. smtp_stuff_end() writes the end marker (with a CRLF
+ * first when the message did not end with one) into out (room for 5) and returns its length. */
+struct smtp_stuff {
+	int mid_line;
+};
+
+size_t smtp_stuff(struct smtp_stuff *st, const char *in, size_t n, char *out);
+size_t smtp_stuff_end(const struct smtp_stuff *st, char *out);
+
 #endif
