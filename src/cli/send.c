@@ -429,7 +429,7 @@ static int explain_transport(struct attempt *a, struct transport *t, int err, in
 			         "safe: the server must be upgraded", t->peer);
 		break;
 	case TRANSPORT_EPROTO:
-		a->exit = EX_PROTOCOL;
+		a->exit = EX_UNAVAILABLE;       /* a server that breaks SMTP will not do better later */
 		break;
 	default:
 		a->exit = EX_TEMPFAIL;

@@ -28,6 +28,39 @@ def make_cert(d, name, sans, days="30"):
     return crt, key
 
 
+def make_expired(d):
+    """A certificate for 127.0.0.1 that expired in 2020 (openssl ca takes explicit dates)."""
+    os.makedirs(os.path.join(d, "ca-db"), exist_ok=True)
+    open(os.path.join(d, "ca-db", "index.txt"), "w").close()
+    with open(os.path.join(d, "ca-db", "serial"), "w") as f:
+        f.write("1000\n")
+    with open(os.path.join(d, "ca.cnf"), "w") as f:
+        f.write(f"""[ca]
+default_ca = test
+[test]
+dir = {d}
+database = $dir/ca-db/index.txt
+serial = $dir/ca-db/serial
+new_certs_dir = $dir/ca-db
+certificate = $dir/ca.pem
+private_key = $dir/ca.key
+default_md = sha256
+policy = any
+copy_extensions = copy
+unique_subject = no
+[any]
+commonName = supplied
+[ext]
+subjectAltName = DNS:mx.example.test,IP:127.0.0.1
+basicConstraints = CA:FALSE
+""")
+    _run("openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "expired.key",
+         cwd=d)
+    _run("openssl", "req", "-new", "-key", "expired.key", "-subj", "/CN=mx.example.test", "-out", "expired.csr", cwd=d)
+    _run("openssl", "ca", "-batch", "-config", "ca.cnf", "-extensions", "ext", "-startdate", "20200101000000Z",
+         "-enddate", "20200201000000Z", "-in", "expired.csr", "-out", "expired.pem", cwd=d)
+
+
 def pki():
     global _DIR
     if _DIR is not None:
@@ -39,6 +72,7 @@ def pki():
          "-out", "ca.pem", cwd=d)
     make_cert(d, "server", ["DNS:mx.example.test", "DNS:localhost", "IP:127.0.0.1", "IP:::1"])
     make_cert(d, "other", ["DNS:other.example.test"])
+    make_expired(d)
     _DIR = d
     return d
 

@@ -132,7 +132,22 @@ def test_send_refuses_downgrades_and_bad_certificates():
         finally:
             s.kill()
             s.wait()
-        # 6. --tls none with a login is refused before connecting
+        # 6. an expired certificate
+        fake = FakeSMTP(starttls_cert=(path("expired.pem"), path("expired.key")))
+        r = run_send(base + ["--port", str(fake.port), "--tls", "starttls"], MSG.format(s="x"))
+        assert r.returncode == 69, (r.returncode, r.stderr)
+        assert "expired" in r.stderr, r.stderr
+        saw_nothing_private(fake)
+        fake.close()
+        # 7. bytes after the 220 to STARTTLS (CVE-2021-22947 class): abort, do not discard
+        fake = FakeSMTP(starttls_cert=(path("server.pem"), path("server.key")),
+                        script=lambda n, cmd: "220 go ahead\r\n250-injected before TLS" if cmd == "STARTTLS" else None)
+        r = run_send(base + ["--port", str(fake.port), "--tls", "starttls"], MSG.format(s="x"))
+        assert r.returncode == 69, (r.returncode, r.stderr)
+        assert "sent data after agreeing to start TLS" in r.stderr, r.stderr
+        saw_nothing_private(fake)
+        fake.close()
+        # 8. --tls none with a login is refused before connecting
         r = run_send(base + ["--port", "1", "--tls", "none"], MSG.format(s="x"))
         assert r.returncode == 78 and "plaintext" in r.stderr, r
     finally:
