@@ -217,3 +217,32 @@ def test_sendmail_compatibility():
         oi = [m for m in srv.wait_messages("bob", 3) if b"Subject: oi" in m][0]
         assert b"\na\n.\nb\n" in oi
         assert srv.stop() == 0
+
+
+def test_send_with_auth_to_aiosmtpd():
+    """AUTH against an SMTP implementation we did not write: aiosmtpd with STARTTLS required."""
+    if subprocess.run(["/usr/bin/python3", "-c", "import aiosmtpd"], capture_output=True).returncode != 0:
+        from harness import Skip
+        raise Skip("python3-aiosmtpd not installed")
+    port = free_port()
+    proc = subprocess.Popen(["/usr/bin/python3", os.path.join(os.path.dirname(__file__), "aiosmtpd_auth.py"),
+                             str(port), path("server.pem"), path("server.key")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "READY"
+        pw = f"/tmp/send-pw-ai-{os.getpid()}"
+        with open(pw, "w") as f:
+            f.write("secret\n")
+        base = ["send", "--host", "127.0.0.1", "--port", str(port), "--tls", "starttls", "--cafile", path("ca.pem"),
+                "--user", "alice", "--password-file", pw, "-f", "me@example.test", "you@example.test"]
+        r = run_send(base, MSG.format(s="auth to aiosmtpd"))
+        assert r.returncode == 0, r.stderr
+        line = proc.stdout.readline()
+        while line and not line.startswith("MESSAGE"):    # aiosmtpd's own warnings come first
+            line = proc.stdout.readline()
+        assert "MESSAGE from=me@example.test" in line and "auth=True" in line, line
+        os.unlink(pw)
+        # (a wrong password is tested against mailport: aiosmtpd 1.4 stalls after a failed AUTH)
+    finally:
+        proc.terminate()
+        proc.wait(10)
