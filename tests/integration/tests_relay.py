@@ -294,3 +294,22 @@ def test_connection_reuse_over_tls_and_auth_to_mailport():
     finally:
         b.stop()
         b.cleanup()
+
+
+def test_relay_to_private_postfix():
+    """A private Postfix 3.7 as the smarthost, over smtps:// and smtp+starttls://."""
+    from postfix import Postfix
+    pf = Postfix()
+    try:
+        for url in (f"smtps://127.0.0.1:{pf.port_tls}", f"smtp+starttls://127.0.0.1:{pf.port_starttls}"):
+            with Server(tls=True) as a:
+                relay_section(a, url, ca=path("ca.pem"))
+                a.start()
+                submit(a, ["someone@postfix.example"], body=url)
+                wait_queue_empty(a)
+                assert "delivered to=<someone@postfix.example>" in a.log()
+                assert a.stop() == 0
+        pf.wait_sent(2)
+        assert pf.log().count("TLS connection established from localhost") >= 2
+    finally:
+        pf.close()

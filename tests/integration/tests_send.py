@@ -246,3 +246,24 @@ def test_send_with_auth_to_aiosmtpd():
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_send_to_private_postfix():
+    """A private Postfix 3.7 (Debian's, unpacked) with implicit TLS and with STARTTLS required."""
+    from postfix import Postfix
+    pf = Postfix()
+    try:
+        for port, mode in ((pf.port_tls, "implicit"), (pf.port_starttls, "starttls")):
+            r = run_send(["send", "--host", "127.0.0.1", "--port", str(port), "--tls", mode, "--cafile",
+                          path("ca.pem"), "-f", "me@example.test", "someone@postfix.example"],
+                         MSG.format(s=f"to postfix over {mode}"))
+            assert r.returncode == 0, (mode, r.stderr, pf.log()[-1500:])
+        pf.wait_sent(2)
+        assert pf.log().count("TLS connection established from localhost") >= 2, pf.log()[-2000:]
+        assert "to=<someone@postfix.example>" in pf.log()
+        # Postfix refuses relaying for strangers: a clear 5xx and exit 69
+        r = run_send(["send", "--host", "127.0.0.1", "--port", str(pf.port_tls), "--tls", "implicit", "--cafile",
+                      path("ca.pem"), "-f", "me@example.test", "someone@elsewhere.example"], MSG.format(s="relay"))
+        assert r.returncode == 69 and "Relay access denied" in r.stderr, r
+    finally:
+        pf.close()
