@@ -28,7 +28,7 @@ HEADERS    := $(wildcard src/*/*.h)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(filter-out tests/unit/testutil.c,$(wildcard tests/unit/test_*.c)))
 
-FUZZ_TARGETS := session path data client
+FUZZ_TARGETS := session path data client addrlist
 FUZZ_TIME    ?= 60
 
 .PHONY: all deps run test unit integration clean fuzz fuzz-replay
