@@ -228,9 +228,9 @@ def test_send_with_auth_to_aiosmtpd():
     proc = subprocess.Popen(["/usr/bin/python3", os.path.join(os.path.dirname(__file__), "aiosmtpd_auth.py"),
                              str(port), path("server.pem"), path("server.key")],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    pw = f"/tmp/send-pw-ai-{os.getpid()}"
     try:
         assert proc.stdout.readline().strip() == "READY"
-        pw = f"/tmp/send-pw-ai-{os.getpid()}"
         with open(pw, "w") as f:
             f.write("secret\n")
         base = ["send", "--host", "127.0.0.1", "--port", str(port), "--tls", "starttls", "--cafile", path("ca.pem"),
@@ -241,11 +241,12 @@ def test_send_with_auth_to_aiosmtpd():
         while line and not line.startswith("MESSAGE"):    # aiosmtpd's own warnings come first
             line = proc.stdout.readline()
         assert "MESSAGE from=me@example.test" in line and "auth=True" in line, line
-        os.unlink(pw)
         # (a wrong password is tested against mailport: aiosmtpd 1.4 stalls after a failed AUTH)
     finally:
         proc.terminate()
         proc.wait(10)
+        if os.path.exists(pw):
+            os.unlink(pw)
 
 
 def test_send_to_private_postfix():
