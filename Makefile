@@ -21,7 +21,7 @@ SMTP_SRC   := src/smtp/parse.c src/smtp/data.c src/smtp/session.c src/smtp/reply
 CORE_SRC   := $(UTIL_SRC) $(SMTP_SRC) src/conf/config.c src/auth/users.c src/queue/spool.c src/queue/admin.c \
               src/deliver/maildir.c src/deliver/runner.c src/tls/tls.c src/auth/auth.c \
               src/client/transport.c src/deliver/relay.c src/deliver/mx.c
-SERVER_SRC := src/net/server.c src/net/conn.c src/net/policy.c src/net/control.c
+SERVER_SRC := src/net/server.c src/net/conn.c src/net/policy.c src/net/control.c src/net/authpool.c
 MAIN_SRC   := src/cli/main.c src/cli/send.c
 ALL_SRC    := $(CORE_SRC) $(SERVER_SRC) $(MAIN_SRC)
 HEADERS    := $(wildcard src/*/*.h)

@@ -39,6 +39,8 @@ void conn_free(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	srv->nconns--;
+	if (c->auth_wait != NULL)
+		c->auth_wait->c = NULL;     /* its answer now has no one to go to */
 	smtp_session_free(c->sess);    /* aborts an open message through data_abort */
 	spool_msg_abort(c->msg);
 	free(c->held);
@@ -156,6 +158,11 @@ static void process_input(struct conn *c)
 	if (smtp_session_closing(c->sess))
 		evbuffer_drain(in, evbuffer_get_length(in));
 	conn_after_io(c);
+}
+
+void conn_resume(struct conn *c)
+{
+	process_input(c);
 }
 
 static void on_read(struct bufferevent *bev, void *arg)

@@ -203,6 +203,23 @@ static void cb_mail(void *ctx, const struct smtp_tx *tx, struct smtp_verdict *v)
 
 /* ---- AUTH -------------------------------------------------------------------------------- */
 
+/* Log a verdict, count a failure against the client's address, map it for the session. */
+static int auth_verdict(struct conn *c, const char *user, int result)
+{
+	char key[64];
+
+	if (result == 0) {
+		log_info(c->id, "auth ok user=%s address=%s", user, c->peer_ip);
+		return SMTP_AUTH_OK;
+	}
+	log_info(c->id, "auth failed user=%s address=%s", user, c->peer_ip);
+	throttle_key(c->peer_ip, key, sizeof(key));
+	if (throttle_failure(c->srv->throttle, key, (long long)time(NULL)))
+		log_warnx(c->id, "auth lockout address=%s key=%s failures=%u window=%us", c->peer_ip, key,
+		          c->rc->cfg->max_failures, c->rc->cfg->failure_window);
+	return SMTP_AUTH_FAIL;
+}
+
 static int cb_auth(void *ctx, const char *authzid, const char *user, const char *password)
 {
 	struct conn *c = ctx;
@@ -215,18 +232,35 @@ static int cb_auth(void *ctx, const char *authzid, const char *user, const char 
 		log_info(c->id, "auth refused address=%s reason=locked-out", c->peer_ip);
 		return SMTP_AUTH_LOCKED;
 	}
-	/* XXX the hash runs on the event loop: ~tens of ms of yescrypt stall every session.
-	 * The core already accepts SMTP_AUTH_PENDING; a worker thread belongs to the
-	 * performance work. */
-	if (auth_verify(c->rc->users, authzid, user, password) == 0) {
-		log_info(c->id, "auth ok user=%s address=%s", user, c->peer_ip);
-		return SMTP_AUTH_OK;
+	/* The hash takes tens of milliseconds: on a worker thread, so other sessions go on. */
+	struct auth_wait *aw = calloc(1, sizeof(*aw));
+	if (aw != NULL) {
+		aw->c = c;
+		aw->rc = c->rc;
+		snprintf(aw->user, sizeof(aw->user), "%s", user);
+		c->rc->refs++;
+		if (authpool_submit(srv->authpool, c->rc->users, authzid, user, password, aw) != NULL) {
+			c->auth_wait = aw;
+			return SMTP_AUTH_PENDING;
+		}
+		runconf_unref(aw->rc);
+		free(aw);
 	}
-	log_info(c->id, "auth failed user=%s address=%s", user, c->peer_ip);
-	if (throttle_failure(srv->throttle, key, now))
-		log_warnx(c->id, "auth lockout address=%s key=%s failures=%u window=%us", c->peer_ip, key,
-		          c->rc->cfg->max_failures, c->rc->cfg->failure_window);
-	return SMTP_AUTH_FAIL;
+	return auth_verdict(c, user, auth_verify(c->rc->users, authzid, user, password));
+}
+
+void policy_auth_done(void *owner, int result)
+{
+	struct auth_wait *aw = owner;
+	struct conn *c = aw->c;
+
+	if (c != NULL) {
+		c->auth_wait = NULL;
+		smtp_session_auth_done(c->sess, auth_verdict(c, aw->user, result));
+		conn_resume(c);         /* may free c */
+	}
+	runconf_unref(aw->rc);
+	free(aw);
 }
 
 /* ---- spooling ---------------------------------------------------------------------------- */

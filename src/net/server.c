@@ -226,6 +226,7 @@ int server_main(const char *config_path)
 	struct runner_conf rconf;
 	runconf_runner(srv.rc, &rconf);
 	srv.runner = runner_start(srv.spool, &rconf);
+	srv.authpool = authpool_new(srv.base, 2, policy_auth_done);
 	if (srv.runner == NULL) {
 		log_errx(NULL, "cannot start the delivery runner");
 		goto out;
@@ -244,9 +245,12 @@ int server_main(const char *config_path)
 	/* Sessions that outlived the loop (should be none) are closed without a word. */
 	while (srv.conns)
 		conn_free(srv.conns);
+	authpool_free(srv.authpool);        /* after the sessions: its answers find no one */
+	srv.authpool = NULL;
 	rc = 0;
 	log_info(NULL, "stopped");
 out:
+	authpool_free(srv.authpool);
 	free_listeners(&srv);
 	if (srv.control) {
 		char sock[PATH_MAX];

@@ -21,6 +21,7 @@
 #include "../msg/hdrscan.h"
 #include "../queue/spool.h"
 #include "../smtp/session.h"
+#include "authpool.h"
 
 #define HEADER_HOLD_MAX (100 * 1024)   /* header block held back for submission hygiene */
 
@@ -58,6 +59,7 @@ struct conn {
 	struct smtp_session *sess;
 	struct spool_msg *msg;
 	const struct smtp_tx *tx;   /* borrowed from the session between data_begin and its end */
+	struct auth_wait *auth_wait;    /* a password check in the pool, or NULL */
 	/* submission hygiene: the header block held back until we know what it lacks */
 	int hold;
 	struct hdrscan hs;
@@ -77,6 +79,7 @@ struct server {
 	struct spool *spool;
 	struct runner *runner;
 	struct throttle *throttle;
+	struct authpool *authpool;
 	struct listener listeners[ROLE_COUNT * CONFIG_MAX_LISTEN];
 	size_t nlisteners;
 	struct event *ev_term, *ev_int, *ev_hup, *ev_grace;
@@ -91,6 +94,8 @@ struct server {
 void conn_accept(struct listener *l, evutil_socket_t fd, struct sockaddr *sa);
 void conn_after_io(struct conn *c);
 void conn_free(struct conn *c);
+/* Feed input the session held back (after an asynchronous answer). May free c. */
+void conn_resume(struct conn *c);
 
 /* control.c */
 struct evconnlistener *control_open(struct server *srv, const char *spooldir);
@@ -101,5 +106,13 @@ void runconf_unref(struct runconf *rc);
 struct runconf *runconf_load(const char *path, struct errlist *errs);
 /* The delivery runner's view of a snapshot (pointers into rc; the runner copies them). */
 void runconf_runner(const struct runconf *rc, struct runner_conf *out);
+/* A password check waiting in the pool: the connection (NULL once it went away) and the
+ * snapshot whose users table the worker reads. */
+struct auth_wait {
+	struct conn *c;
+	struct runconf *rc;
+	char user[256];
+};
+void policy_auth_done(void *owner, int result);
 
 #endif

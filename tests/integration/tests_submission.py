@@ -387,3 +387,52 @@ def test_sni_and_certificate_reload():
         with smtplib.SMTP_SSL("127.0.0.1", srv.port465, context=ctx(srv.ca), timeout=10) as c:
             c.login("alice@example.test", "secret")
         assert srv.stop() == 0
+
+
+def slow_hash(password, cost=10):
+    """A deliberately expensive yescrypt hash (about a second), made through libxcrypt."""
+    import ctypes
+    lib = ctypes.CDLL("libcrypt.so.1")
+    lib.crypt_gensalt.restype = ctypes.c_char_p
+    lib.crypt_gensalt.argtypes = [ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p, ctypes.c_int]
+    lib.crypt.restype = ctypes.c_char_p
+    lib.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    return lib.crypt(password.encode(), lib.crypt_gensalt(b"$y$", cost, None, 0)).decode()
+
+
+def test_password_hashing_does_not_stall_other_sessions():
+    """While one login's expensive hash runs, another session is answered: the NOOP reply
+    arrives before the login's 235 (with hashing on the event loop it could not)."""
+    from harness import DEMO_HASH, Raw, crypt_hash
+    with Server(tls=True, users=[f"slow@example.test:{slow_hash('secret')}", f"bob@example.test:{crypt_hash('x')}"]) as srv:
+        srv.start()
+        other = Raw("127.0.0.1", srv.port)
+        assert other.code().startswith("220")
+        c = ctx(srv.ca).wrap_socket(socket.create_connection(("127.0.0.1", srv.port465)),
+                                    server_hostname="mx.example.test")
+        f = c.makefile("rb")
+        assert f.readline().startswith(b"220")
+        c.sendall(b"EHLO c\r\n")
+        while not f.readline().startswith(b"250 "):
+            pass
+        arrived = {}
+
+        def wait_auth():
+            arrived["auth"] = (f.readline(), time.monotonic())
+
+        waiter = threading.Thread(target=wait_auth)
+        waiter.start()
+        c.sendall(b"AUTH PLAIN AHNsb3dAZXhhbXBsZS50ZXN0AHNlY3JldA==\r\n")   # slow@example.test / secret
+        # NOOP after NOOP on the other session while the login's hash runs (about a second)
+        noops = []
+        while waiter.is_alive() and len(noops) < 500:
+            other.send("NOOP\r\n")
+            assert other.code() == "250 2.0.0"
+            noops.append(time.monotonic())
+        waiter.join(30)
+        assert arrived["auth"][0].startswith(b"235 2.7.0"), arrived
+        before = sum(1 for t in noops if t < arrived["auth"][1])
+        # with the hash on the event loop, at most the one NOOP queued behind it would get through
+        assert before >= 3, f"only {before} NOOPs answered while the password hash ran"
+        c.close()
+        assert srv.stop() == 0
