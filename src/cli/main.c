@@ -221,7 +221,7 @@ int main(int argc, char **argv)
 	base = base ? base + 1 : argv[0];
 	/* Called as sendmail (a symlink, as every MTA provides): behave as `mailport send`. */
 	if (strcmp(base, "sendmail") == 0)
-		return send_main(argc, argv, 1);
+		return send_main(argc, argv);
 	if (argc < 2) {
 		usage(stderr);
 		return EX_USAGE;
@@ -231,7 +231,7 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "passwd") == 0)
 		return cmd_passwd();
 	if (strcmp(argv[1], "send") == 0)
-		return send_main(argc - 1, argv + 1, 0);
+		return send_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "queue") == 0)
 		return cmd_queue(argc - 1, argv + 1);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {

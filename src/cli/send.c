@@ -478,9 +478,6 @@ static void attempt(const struct send_opts *o, const char *port, enum tls_mode m
 	}
 	for (;;) {
 		if ((r = transport_read_reply(&t, &reply)) != 0) {
-			if (r == TRANSPORT_ETIMEOUT && mode != TLS_IMPLICIT && strcmp(port, "465") == 0 && smtp_client_caps(c)->has_size == 0)
-				snprintf(t.err, sizeof(t.err), "%s sent no greeting: port 465 expects TLS from the first byte "
-				         "(use --tls implicit)", t.peer);
 			explain_transport(a, &t, r, mode == TLS_IMPLICIT, port);
 			goto out;
 		}
@@ -590,7 +587,7 @@ static void usage(FILE *out)
 	        "  -v   show the conversation (credentials masked)\n");
 }
 
-int send_main(int argc, char **argv, int as_sendmail)
+int send_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "host", required_argument, NULL, 'H' }, { "port", required_argument, NULL, 'P' },
@@ -668,7 +665,6 @@ int send_main(int argc, char **argv, int as_sendmail)
 		default: usage(stderr); rc = EX_USAGE; goto done;
 		}
 	}
-	(void)as_sendmail;
 	if ((rc = load_account(&o)) != 0)
 		goto done;
 	rc = EX_CONFIG;

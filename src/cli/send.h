@@ -7,6 +7,6 @@
 #ifndef MAILPORT_SEND_H
 #define MAILPORT_SEND_H
 
-int send_main(int argc, char **argv, int as_sendmail);
+int send_main(int argc, char **argv);
 
 #endif

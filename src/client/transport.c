@@ -244,7 +244,3 @@ void transport_close(struct transport *t)
 	ERR_clear_error();
 }
 
-int transport_temporary(int err)
-{
-	return err != TRANSPORT_OK;     /* every transport failure may heal: retry later */
-}

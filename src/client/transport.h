@@ -47,7 +47,5 @@ int transport_tls(struct transport *t, const char *verify_host, const char *cafi
 int transport_write(struct transport *t, const void *buf, size_t len);
 int transport_read_reply(struct transport *t, struct smtp_reply *r);
 void transport_close(struct transport *t);
-/* Map an error code to sysexits-style temporary/permanent: 1 when trying later may help. */
-int transport_temporary(int err);
 
 #endif

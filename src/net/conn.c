@@ -308,7 +308,6 @@ void conn_accept(struct listener *l, evutil_socket_t fd, struct sockaddr *sa)
 	snprintf(c->id, sizeof(c->id), "s%06lx", ++srv->next_id);
 	snprintf(c->peer_ip, sizeof(c->peer_ip), "%s", ip);
 	c->peer_port = port;
-	c->hold = l->role != ROLE_SMTP;
 	c->next = srv->conns;
 	if (srv->conns)
 		srv->conns->prev = c;

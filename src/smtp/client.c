@@ -357,4 +357,3 @@ const struct smtp_client_result *smtp_client_rcpt_result(const struct smtp_clien
 
 const struct smtp_client_result *smtp_client_failure(const struct smtp_client *c) { return &c->fail; }
 const struct smtp_caps *smtp_client_caps(const struct smtp_client *c) { return &c->caps; }
-int smtp_client_tls_active(const struct smtp_client *c) { return c->tls; }

@@ -75,6 +75,5 @@ const struct smtp_client_result *smtp_client_rcpt_result(const struct smtp_clien
 /* Why the session stopped early (SC_FAIL), for the log and for undecided recipients. */
 const struct smtp_client_result *smtp_client_failure(const struct smtp_client *c);
 const struct smtp_caps *smtp_client_caps(const struct smtp_client *c);
-int smtp_client_tls_active(const struct smtp_client *c);
 
 #endif

@@ -523,8 +523,6 @@ void smtp_session_auth_done(struct smtp_session *s, int result)
 	} else
 		reply(s, 535, "5.7.8", "Authentication credentials invalid");
 	explicit_bzero(s->auth_login, sizeof(s->auth_login));
-	if (s->auth_user[0])
-		snprintf(s->auth_login, sizeof(s->auth_login), "%s", s->auth_user);
 }
 
 /* One base64 response of the AUTH exchange (or the initial response). */
@@ -917,10 +915,6 @@ void smtp_session_tls_started(struct smtp_session *s)
 }
 
 int smtp_session_closing(const struct smtp_session *s) { return s->state == S_CLOSING; }
-int smtp_session_busy(const struct smtp_session *s)
-{
-	return s->state == S_DATA || s->state == S_COMMIT || s->state == S_AUTH_WAIT;
-}
 const char *smtp_session_helo(const struct smtp_session *s) { return s->helo; }
 int smtp_session_esmtp(const struct smtp_session *s) { return s->esmtp; }
 unsigned smtp_session_messages(const struct smtp_session *s) { return s->messages; }

@@ -129,8 +129,6 @@ const char *smtp_session_auth_user(const struct smtp_session *s);
 void smtp_session_auth_done(struct smtp_session *s, int result);
 
 int smtp_session_closing(const struct smtp_session *s);
-/* True while in DATA or waiting for a commit: a transaction is in flight. */
-int smtp_session_busy(const struct smtp_session *s);
 const char *smtp_session_helo(const struct smtp_session *s);   /* "" before HELO/EHLO */
 int smtp_session_esmtp(const struct smtp_session *s);
 /* Counters for the close log line. */
