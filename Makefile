@@ -2,7 +2,7 @@
 # what is missing first (scripts/install-deps, apt, needs root when something is missing).
 
 CC      ?= cc
-PKGS    := libevent libevent_openssl openssl inih libunbound
+PKGS    := libevent libevent_openssl openssl inih libunbound libcurl jansson libxml-2.0
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes \
            -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral -fno-strict-aliasing \
@@ -20,15 +20,16 @@ SMTP_SRC   := src/smtp/parse.c src/smtp/data.c src/smtp/session.c src/smtp/reply
               src/msg/hdrscan.c src/msg/addrlist.c
 CORE_SRC   := $(UTIL_SRC) $(SMTP_SRC) src/conf/config.c src/auth/users.c src/queue/spool.c src/queue/admin.c \
               src/deliver/maildir.c src/deliver/runner.c src/tls/tls.c src/auth/auth.c \
-              src/client/transport.c src/deliver/relay.c src/deliver/mx.c
+              src/client/transport.c src/deliver/relay.c src/deliver/mx.c src/dns/dns.c src/tls/inspect.c \
+              src/check/verdict.c src/check/discover.c src/check/probe.c src/check/report.c
 SERVER_SRC := src/net/server.c src/net/conn.c src/net/policy.c src/net/control.c src/net/authpool.c
-MAIN_SRC   := src/cli/main.c src/cli/send.c
+MAIN_SRC   := src/cli/main.c src/cli/send.c src/cli/check.c
 ALL_SRC    := $(CORE_SRC) $(SERVER_SRC) $(MAIN_SRC)
 HEADERS    := $(wildcard src/*/*.h)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(filter-out tests/unit/testutil.c,$(wildcard tests/unit/test_*.c)))
 
-FUZZ_TARGETS := session path data client addrlist
+FUZZ_TARGETS := session path data client addrlist autoconfig
 FUZZ_TIME    ?= 60
 
 .PHONY: all deps run test unit integration clean fuzz fuzz-replay

@@ -17,6 +17,7 @@
 #include "../auth/users.h"
 #include "../conf/config.h"
 #include "../net/server.h"
+#include "check.h"
 #include "send.h"
 
 #define MAILPORT_VERSION "0.1.0"
@@ -28,6 +29,7 @@ static void usage(FILE *out)
 	        "usage: mailport serve --config FILE [--check-config]\n"
 	        "       mailport serve --defaults\n"
 	        "       mailport send [options] [recipient ...] < message   (also as \"sendmail\")\n"
+	        "       mailport check [options] HOST | user@domain\n"
 	        "       mailport queue [--config FILE] list | show ID | flush | delete ID | bounce ID\n"
 	        "       mailport passwd\n"
 	        "       mailport version\n"
@@ -38,6 +40,8 @@ static void usage(FILE *out)
 	        "        --defaults      print every parameter with its default and meaning.\n"
 	        "send    submit a message over 465 (implicit TLS) or 587 (STARTTLS), certificate\n"
 	        "        always verified; `mailport send --help` lists its options.\n"
+	        "check   which port and which encryption to use for HOST (or for an address): probes\n"
+	        "        465, 587 and 25, TLS versions and certificate; `mailport check --help`.\n"
 	        "queue   list the queue, show one message, retry everything now, delete a message or\n"
 	        "        return it to its sender; talks to the running server (spool/control.sock).\n"
 	        "passwd  read a password on standard input (twice, without echo, on a terminal) and\n"
@@ -232,6 +236,8 @@ int main(int argc, char **argv)
 		return cmd_passwd();
 	if (strcmp(argv[1], "send") == 0)
 		return send_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "check") == 0)
+		return check_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "queue") == 0)
 		return cmd_queue(argc - 1, argv + 1);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {

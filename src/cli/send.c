@@ -446,7 +446,7 @@ static int reply_exit(int code)
 static void attempt(const struct send_opts *o, const char *port, enum tls_mode mode, const char *password,
                     const struct smtp_client_envelope *env, const char *data, size_t len, struct attempt *a)
 {
-	struct smtp_client_conf conf = { NULL, SC_TLS_NONE, o->user, password };
+	struct smtp_client_conf conf = { NULL, SC_TLS_NONE, o->user, password, 0, 0 };
 	struct transport t;
 	struct smtp_client *c = NULL;
 	struct smtp_client_out out;

@@ -116,9 +116,18 @@ int transport_connect(struct transport *t, const char *host, const char *port, i
 
 int transport_tls(struct transport *t, const char *verify_host, const char *cafile)
 {
+	struct transport_tls_opts o = { verify_host, cafile, 0, 0 };
+
+	return transport_tls_ex(t, &o);
+}
+
+int transport_tls_ex(struct transport *t, const struct transport_tls_opts *o)
+{
+	const char *verify_host = o->verify_host;
 	SSL_CTX *ctx;
 	SSL *ssl;
-	int r;
+	int r, is_ip = 0;
+	unsigned char ip[16];
 
 	if (t->rlen > t->roff || smtp_reply_pending(&t->rp))
 		return set_err(t, TRANSPORT_EPROTO, "%s sent data after agreeing to start TLS; refusing to continue "
@@ -127,47 +136,76 @@ int transport_tls(struct transport *t, const char *verify_host, const char *cafi
 	if (ctx == NULL)
 		return set_err(t, TRANSPORT_ETLS, "cannot create TLS context");
 	t->ctx = ctx;
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	if (o->version != 0) {
+		/* A probe: offer exactly one version with everything it can negotiate, so the answer
+		 * is about the server, not about this client's (Debian's) security level. */
+		SSL_CTX_set_min_proto_version(ctx, o->version);
+		SSL_CTX_set_max_proto_version(ctx, o->version);
+		SSL_CTX_set_security_level(ctx, 0);
+		SSL_CTX_set_cipher_list(ctx, "ALL:@SECLEVEL=0");
+	} else
+		SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
 	if (verify_host != NULL) {
-		if (cafile ? SSL_CTX_load_verify_locations(ctx, cafile, NULL) != 1 :
-		             SSL_CTX_set_default_verify_paths(ctx) != 1) {
+		if (o->cafile ? SSL_CTX_load_verify_locations(ctx, o->cafile, NULL) != 1 :
+		                SSL_CTX_set_default_verify_paths(ctx) != 1) {
 			char e[256];
 			tls_last_error(e, sizeof(e));
-			return set_err(t, TRANSPORT_EVERIFY, "cannot load CA certificates%s%s: %s", cafile ? " from " : "",
-			               cafile ? cafile : "", e);
+			return set_err(t, TRANSPORT_EVERIFY, "cannot load CA certificates%s%s: %s", o->cafile ? " from " : "",
+			               o->cafile ? o->cafile : "", e);
 		}
-		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+		/* VERIFY_NONE still verifies the chain and keeps the verdict for SSL_get_verify_result. */
+		SSL_CTX_set_verify(ctx, o->inspect ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, NULL);
+		is_ip = inet_pton(AF_INET, verify_host, ip) == 1 || inet_pton(AF_INET6, verify_host, ip) == 1;
 	}
 	ssl = SSL_new(ctx);
 	if (ssl == NULL)
 		return set_err(t, TRANSPORT_ETLS, "cannot create TLS session");
 	t->ssl = ssl;
 	SSL_set_fd(ssl, t->fd);
-	if (verify_host != NULL) {
-		unsigned char ip[16];
-		int is_ip = inet_pton(AF_INET, verify_host, ip) == 1 || inet_pton(AF_INET6, verify_host, ip) == 1;
+	if (verify_host != NULL && !is_ip)
+		SSL_set_tlsext_host_name(ssl, verify_host);
+	if (verify_host != NULL && !o->inspect) {
 		if (is_ip)
 			X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), verify_host);
-		else {
-			SSL_set_tlsext_host_name(ssl, verify_host);
+		else
 			SSL_set1_host(ssl, verify_host);
-		}
 	}
 	r = SSL_connect(ssl);
 	if (r != 1) {
 		long vr = SSL_get_verify_result(ssl);
+		int se = SSL_get_error(ssl, r), quiet = ERR_peek_error() == 0;
 		char e[256];
-		if (verify_host != NULL && vr != X509_V_OK)
+		if (verify_host != NULL && !o->inspect && vr != X509_V_OK)
 			return set_err(t, TRANSPORT_EVERIFY, "certificate of %s not accepted: %s", t->peer,
 			               X509_verify_cert_error_string(vr));
 		tls_last_error(e, sizeof(e));
-		if (SSL_get_error(ssl, r) == SSL_ERROR_SYSCALL && errno == EAGAIN)
+		if (se == SSL_ERROR_SYSCALL && errno == EAGAIN)
 			return set_err(t, TRANSPORT_ETIMEOUT, "TLS handshake with %s timed out", t->peer);
+		if (se == SSL_ERROR_SYSCALL && quiet)
+			return set_err(t, TRANSPORT_ETLS, "TLS handshake with %s failed: the server closed the connection",
+			               t->peer);
 		return set_err(t, TRANSPORT_ETLS, "TLS handshake with %s failed: %s", t->peer, e);
 	}
 	tls_describe(ssl, t->tls_desc, sizeof(t->tls_desc));
 	return TRANSPORT_OK;
+}
+
+void *transport_ssl(struct transport *t) { return t->ssl; }
+
+void transport_set_timeout_ms(struct transport *t, long ms)
+{
+	struct timeval tv;
+
+	if (ms < 1)
+		ms = 1;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	t->timeout = (int)((ms + 999) / 1000);
+	if (t->fd >= 0) {
+		setsockopt(t->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(t->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	}
 }
 
 int transport_write(struct transport *t, const void *buf, size_t len)

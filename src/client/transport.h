@@ -44,6 +44,22 @@ int transport_connect(struct transport *t, const char *host, const char *port, i
  * and the certificate against this name; NULL = encrypt without authenticating (opportunistic
  * MX TLS, RFC 7435). Refuses unless no plaintext octet is waiting (STARTTLS injection). */
 int transport_tls(struct transport *t, const char *verify_host, const char *cafile);
+
+/* The same with the knobs `mailport check` needs. */
+struct transport_tls_opts {
+	const char *verify_host;    /* as above; also the SNI name unless it is an address */
+	const char *cafile;
+	int version;                /* 0 = TLS 1.2 or newer; else exactly this TLS1_x_VERSION, any
+	                             * cipher at security level 0 (probing what a server accepts) */
+	int inspect;                /* finish the handshake whatever the certificate: the chain's
+	                             * verdict is left in transport_ssl()'s verify result (the host
+	                             * name is not checked: tls_inspect does that separately) */
+};
+int transport_tls_ex(struct transport *t, const struct transport_tls_opts *o);
+/* The OpenSSL SSL * of a TLS connection (NULL in plaintext), for inspection only. */
+void *transport_ssl(struct transport *t);
+/* Per-read and per-write timeout from now on (a deadline shrinking across a probe). */
+void transport_set_timeout_ms(struct transport *t, long ms);
 int transport_write(struct transport *t, const void *buf, size_t len);
 int transport_read_reply(struct transport *t, struct smtp_reply *r);
 void transport_close(struct transport *t);

@@ -32,5 +32,8 @@ struct mx_host {
 
 int mx_lookup(const char *resolver, const char *domain, struct mx_host *hosts, size_t *nhosts,
               char *err, size_t errlen);
+/* The same with dns.h's DNS_* flags (check asks its --resolver about every name). */
+int mx_lookup_flags(const char *resolver, int dns_flags, const char *domain, struct mx_host *hosts, size_t *nhosts,
+                    char *err, size_t errlen);
 
 #endif

@@ -268,9 +268,9 @@ int relay_deliver(const struct relay_conf *rc, const struct spool_entry *e, cons
 		snprintf(cache->user, sizeof(cache->user), "%s", rc->user ? rc->user : "");
 		snprintf(cache->password, sizeof(cache->password), "%s", rc->password ? rc->password : "");
 		*cconf = (struct smtp_client_conf){ cache->helo, SC_TLS_NONE, rc->user ? cache->user : NULL,
-		                                    rc->password ? cache->password : NULL };
+		                                    rc->password ? cache->password : NULL, 0, 0 };
 	} else
-		*cconf = (struct smtp_client_conf){ rc->helo, SC_TLS_NONE, rc->user, rc->password };
+		*cconf = (struct smtp_client_conf){ rc->helo, SC_TLS_NONE, rc->user, rc->password, 0, 0 };
 	cconf->tls = rc->scheme == RELAY_SMTPS ? SC_TLS_IMPLICIT :
 	             rc->scheme == RELAY_STARTTLS ? SC_TLS_REQUIRED :
 	             rc->scheme == RELAY_OPPORTUNISTIC ? SC_TLS_OPPORTUNISTIC : SC_TLS_NONE;

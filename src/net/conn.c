@@ -259,8 +259,16 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 			return;
 		}
 		/* The client may only have shut its sending side (printf ... | nc): the replies
-		 * already queued are still owed, so flush them before closing. */
+		 * already queued are still owed, so flush them before closing. Not over TLS: after
+		 * the peer's close_notify nothing more can be written, and the output would wait
+		 * for a write event that never comes, holding the session until its timeout. */
 		smtp_session_eof(c->sess);
+		if (c->tls_bev && evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
+			log_info(c->id, "closed by client address=%s unsent=%zu", c->peer_ip,
+			         evbuffer_get_length(bufferevent_get_output(c->bev)));
+			conn_free(c);
+			return;
+		}
 		conn_after_io(c);
 	}
 }

@@ -102,9 +102,10 @@ static void on_grace(evutil_socket_t fd, short what, void *arg)
 	log_info(NULL, "shutdown grace period over: closing %u sessions", srv->nconns);
 	for (c = srv->conns; c != NULL; c = next) {
 		next = c->next;     /* conn_after_io may free c */
-		if (c->closing)
-			continue;
-		if (c->handshaking || c->starttls_pending) {
+		/* A closing session still holding output has a peer that stopped reading (or a TLS
+		 * peer that sent close_notify, after which nothing more can be written): the grace
+		 * period was its chance. */
+		if (c->closing || c->handshaking || c->starttls_pending) {
 			conn_free(c);
 			continue;
 		}

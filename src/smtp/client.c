@@ -24,8 +24,9 @@ struct smtp_client {
 	int esmtp;
 	size_t rcpt;                    /* RCPT being answered */
 	size_t accepted;
-	struct smtp_caps caps;
-	struct smtp_client_result fail;
+	struct smtp_caps caps, caps_plain;
+	int caps_plain_seen;
+	struct smtp_client_result fail, greeting, auth;
 	struct smtp_client_result *res;
 };
 
@@ -86,6 +87,10 @@ static void send_mail(struct smtp_client *c, struct smtp_client_out *out)
 	char params[128] = "";
 	size_t n = 0;
 
+	if (c->conf->probe) {
+		quit(c, out);
+		return;
+	}
 	if (c->env->smtputf8 && !c->caps.smtputf8) {
 		/* RFC 6531 3.2: an SMTPUTF8 message cannot go to a server without SMTPUTF8. */
 		for (size_t i = 0; i < c->env->nrcpts; i++)
@@ -148,6 +153,8 @@ static void after_hello(struct smtp_client *c, struct smtp_client_out *out)
 {
 	if (!c->tls && (c->conf->tls == SC_TLS_REQUIRED || c->conf->tls == SC_TLS_OPPORTUNISTIC)) {
 		if (c->caps.starttls) {
+			c->caps_plain = c->caps;
+			c->caps_plain_seen = c->esmtp;
 			c->state = C_STARTTLS;
 			emit(out, SC_WRITE, "STARTTLS\r\n");
 			return;
@@ -184,6 +191,7 @@ void smtp_client_reply(struct smtp_client *c, const struct smtp_reply *r, struct
 		send_mail(c, out);
 		return;
 	case C_GREETING:
+		result_set(&c->greeting, r->code, r->esc, r->text, "greeting");
 		if (r->code != 220) {
 			fail(c, out, r->code, r->esc, r->text, "greeting");
 			return;
@@ -227,6 +235,7 @@ void smtp_client_reply(struct smtp_client *c, const struct smtp_reply *r, struct
 		return;
 	case C_AUTH:
 	case C_AUTH_PASS:
+		result_set(&c->auth, r->code, r->esc, r->text, "auth");
 		if (r->code == 235) {
 			send_mail(c, out);
 			return;
@@ -243,6 +252,7 @@ void smtp_client_reply(struct smtp_client *c, const struct smtp_reply *r, struct
 			explicit_bzero(b64, sizeof(b64));
 			return;
 		}
+		result_set(&c->auth, r->code, r->esc, r->text, "auth");
 		fail(c, out, r->code, r->esc, r->text, "auth");
 		return;
 	case C_MAIL:
@@ -263,7 +273,7 @@ void smtp_client_reply(struct smtp_client *c, const struct smtp_reply *r, struct
 			emit(out, SC_WRITE, "RCPT TO:<%s>\r\n", c->env->rcpts[c->rcpt]);
 			return;
 		}
-		if (c->accepted == 0) {
+		if (c->accepted == 0 || c->conf->rcpt_only) {
 			quit(c, out);
 			return;
 		}
@@ -309,9 +319,9 @@ struct smtp_client *smtp_client_new(const struct smtp_client_conf *conf,
 {
 	struct smtp_client *c = calloc(1, sizeof(*c));
 
-	if (c == NULL || env->nrcpts == 0)
+	if (c == NULL || (env->nrcpts == 0 && !conf->probe))
 		goto fail;
-	c->res = calloc(env->nrcpts, sizeof(*c->res));
+	c->res = calloc(env->nrcpts ? env->nrcpts : 1, sizeof(*c->res));
 	if (c->res == NULL)
 		goto fail;
 	c->conf = conf;
@@ -357,3 +367,13 @@ const struct smtp_client_result *smtp_client_rcpt_result(const struct smtp_clien
 
 const struct smtp_client_result *smtp_client_failure(const struct smtp_client *c) { return &c->fail; }
 const struct smtp_caps *smtp_client_caps(const struct smtp_client *c) { return &c->caps; }
+
+const struct smtp_client_result *smtp_client_greeting(const struct smtp_client *c) { return &c->greeting; }
+const struct smtp_client_result *smtp_client_auth_result(const struct smtp_client *c) { return &c->auth; }
+int smtp_client_esmtp(const struct smtp_client *c) { return c->esmtp; }
+
+const struct smtp_caps *smtp_client_caps_plain(const struct smtp_client *c, int *seen)
+{
+	*seen = c->caps_plain_seen || (!c->tls && c->esmtp);
+	return c->caps_plain_seen ? &c->caps_plain : &c->caps;
+}

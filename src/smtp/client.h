@@ -11,7 +11,9 @@
  *
  * Results: every recipient ends with the reply that decided it (250 = delivered), or with code
  * 0 when nothing decided it (connection lost, failure before MAIL): treat those as temporary.
- * The envelope and conf are borrowed and must outlive the client; smtp_client_free(NULL) is ok.
+ * The envelope and conf are borrowed and must outlive the client; the caller may clear
+ * conf->user before smtp_client_tls_started() (check withholds a password from a server whose
+ * certificate is not valid). smtp_client_free(NULL) is ok.
  */
 #ifndef MAILPORT_SMTP_CLIENT_H
 #define MAILPORT_SMTP_CLIENT_H
@@ -32,6 +34,9 @@ struct smtp_client_conf {
 	const char *helo;
 	enum smtp_client_tls tls;
 	const char *user, *password;    /* AUTH PLAIN (or LOGIN) when user is set */
+	/* `mailport check`: probe stops where MAIL would be sent (after TLS and AUTH) and may have
+	 * no recipients; rcpt_only stops after the RCPT replies and never sends DATA (relay test). */
+	unsigned probe : 1, rcpt_only : 1;
 };
 
 struct smtp_client_envelope {
@@ -75,5 +80,12 @@ const struct smtp_client_result *smtp_client_rcpt_result(const struct smtp_clien
 /* Why the session stopped early (SC_FAIL), for the log and for undecided recipients. */
 const struct smtp_client_result *smtp_client_failure(const struct smtp_client *c);
 const struct smtp_caps *smtp_client_caps(const struct smtp_client *c);
+/* For `mailport check`: the greeting; the capabilities announced before STARTTLS (all zero
+ * when the session never said EHLO in plaintext); whether EHLO was answered at all; the AUTH
+ * outcome (code 0 = not attempted, 235 = accepted). */
+const struct smtp_client_result *smtp_client_greeting(const struct smtp_client *c);
+const struct smtp_caps *smtp_client_caps_plain(const struct smtp_client *c, int *seen);
+int smtp_client_esmtp(const struct smtp_client *c);
+const struct smtp_client_result *smtp_client_auth_result(const struct smtp_client *c);
 
 #endif

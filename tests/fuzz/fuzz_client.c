@@ -1,8 +1,9 @@
 /*
  * fuzz_client.c - the client side: arbitrary server bytes through the reply parser into the
- * client state machine. The first octet picks the TLS mode and whether to log in.
- * Invariants: AUTH is never written before TLS; with TLS required, nothing but EHLO,
- * STARTTLS and QUIT is written before TLS; every write ends in CRLF; results stay in range.
+ * client state machine. The first octet picks the TLS mode, whether to log in, and check's
+ * probe and relay-test modes. Invariants: AUTH is never written before TLS; with TLS required,
+ * nothing but EHLO, STARTTLS and QUIT is written before TLS; every write ends in CRLF; results
+ * stay in range; a probe never writes MAIL, a relay test never writes DATA.
  */
 #include <assert.h>
 #include <stdint.h>
@@ -15,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *rcpts[] = { "a@x.example", "b@y.example" };
-	struct smtp_client_conf conf = { "me.example", SC_TLS_NONE, NULL, "pw" };
+	struct smtp_client_conf conf = { "me.example", SC_TLS_NONE, NULL, "pw", 0, 0 };
 	struct smtp_client_envelope env = { "s@me.example", rcpts, 2, 100, 0, 1 };
 	struct smtp_reply_parser p;
 	struct smtp_client *c;
@@ -29,6 +30,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (data[0] & 4)
 		conf.user = "u@me.example";
 	env.smtputf8 = (data[0] & 8) != 0;
+	conf.probe = (data[0] & 16) != 0;
+	conf.rcpt_only = (data[0] & 32) != 0;
+	if (conf.probe && (data[0] & 64))
+		env.nrcpts = 0;
 	c = smtp_client_new(&conf, &env);
 	if (c == NULL)
 		return 0;
@@ -49,6 +54,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (out.len > 0) {
 			assert(out.len >= 2 && out.buf[out.len - 2] == '\r' && out.buf[out.len - 1] == '\n');
+			assert(!conf.probe || strncmp(out.buf, "MAIL", 4) != 0);
+			assert(!conf.rcpt_only || strncmp(out.buf, "DATA", 4) != 0);
 			if (!tls) {
 				assert(strncmp(out.buf, "AUTH", 4) != 0);
 				if (conf.tls == SC_TLS_REQUIRED)
@@ -59,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (out.step == SC_DONE || out.step == SC_FAIL)
 			break;
 	}
-	for (size_t k = 0; k < 2; k++) {
+	for (size_t k = 0; k < env.nrcpts; k++) {
 		const struct smtp_client_result *res = smtp_client_rcpt_result(c, k);
 		assert(res->code == 0 || (res->code >= 200 && res->code <= 599));
 	}

@@ -7,7 +7,7 @@ import threading
 
 
 class FakeSMTP:
-    def __init__(self, starttls_cert=None, script=None):
+    def __init__(self, starttls_cert=None, script=None, greet_delay=0):
         """script(session_no, command_upper) -> reply line or None for the default;
         the special reply "HANG" stops answering (the connection stays open)."""
         self.sock = socket.socket()
@@ -15,6 +15,7 @@ class FakeSMTP:
         self.sock.listen(16)
         self.port = self.sock.getsockname()[1]
         self.cert = starttls_cert
+        self.greet_delay = greet_delay
         self.script = script or (lambda n, cmd: None)
         self.sessions = []          # list of lists of received command lines
         self.messages = []          # accepted message bodies (bytes)
@@ -47,6 +48,8 @@ class FakeSMTP:
             conn.sendall(line.encode() + b"\r\n")
 
         try:
+            if self.greet_delay:
+                threading.Event().wait(self.greet_delay)
             send("220 fake.test ESMTP")
             while True:
                 raw = f.readline()

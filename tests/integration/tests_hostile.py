@@ -1,9 +1,10 @@
 """Hostile and broken clients: the right RFC 5321/3463 code or a clean close, nothing lost,
 nothing smuggled, no crash (the server runs under ASan+UBSan here)."""
 import socket
+import subprocess
 import time
 
-from harness import Raw, Server
+from harness import BIN, Raw, Server
 
 SMUGGLE = {
     "LF.LF": "\n.\n",
@@ -295,3 +296,35 @@ def test_spool_free_space_floor():
         assert r.code() == "221 2.0.0"
         assert "below min_free_space" in srv.log()
         assert srv.stop() == 0
+
+
+def test_tls_client_closing_right_after_handshake():
+    """What `mailport check`'s version probes do: implicit TLS handshake, then close before
+    reading the greeting. The greeting can never be written after the peer's close_notify;
+    the session must end at once, not hold a slot until its timeout (nor stall shutdown)."""
+    import ssl
+    from pki import path
+    with Server(tls=True, extra_server="timeout = 60s") as srv:
+        srv.start()
+        ctx = ssl.create_default_context(cafile=path("ca.pem"))
+        for _ in range(10):
+            with socket.create_connection(("127.0.0.1", srv.port465)) as raw:
+                with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                    try:
+                        tls.unwrap()        # sends close_notify (then meets the greeting)
+                    except ssl.SSLError:
+                        pass
+        # mailport check's TLS-version probes close without reading anything at all.
+        for _ in range(5):
+            subprocess.run([BIN, "check", "--port", f"{srv.port465}/submissions,{srv.port587}/submission",
+                            "--timeout", "3", "127.0.0.1"], capture_output=True, timeout=60)
+        deadline = time.time() + 10
+        while time.time() < deadline and srv.log().count(" disconnect ") + srv.log().count("closed by client") < \
+                srv.log().count(" connect "):
+            time.sleep(0.05)
+        log = srv.log()
+        assert log.count(" connect ") == 60, log
+        assert log.count(" disconnect ") + log.count("closed by client") == 60, log
+        t0 = time.time()
+        assert srv.stop() == 0
+        assert time.time() - t0 < 5, "shutdown waited on dead TLS sessions"

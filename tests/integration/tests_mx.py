@@ -22,7 +22,9 @@ ZONE = """
 
 
 class DNS:
-    def __init__(self, directory):
+    """unbound on a loopback port answering only zone; probe = (name, type, expected) to wait for."""
+
+    def __init__(self, directory, zone=ZONE, probe=("remote.example", "MX", "mx1.remote.example.")):
         need("unbound")
         self.port = free_port()
         conf = os.path.join(directory, "unbound.conf")
@@ -41,7 +43,7 @@ class DNS:
   do-not-query-localhost: no
   access-control: 127.0.0.0/8 allow
   module-config: "iterator"
-{ZONE}
+{zone}
 remote-control:
   control-enable: no
 """)
@@ -50,8 +52,8 @@ remote-control:
         deadline = time.time() + 10
         while time.time() < deadline:
             r = subprocess.run(["dig", "+short", "+time=1", "+tries=1", "-p", str(self.port), "@127.0.0.1",
-                                "remote.example", "MX"], capture_output=True, text=True)
-            if "mx1.remote.example." in r.stdout:
+                                probe[0], probe[1]], capture_output=True, text=True)
+            if probe[2] in r.stdout:
                 return
             if self.proc.poll() is not None:
                 raise AssertionError("unbound exited: " + self.proc.stderr.read().decode())

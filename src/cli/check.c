@@ -1,0 +1,361 @@
+/*
+ * check.c - `mailport check`: options, the order of the work (discover, probe all ports at
+ * once, then every TLS version of every TLS port at once), and the report. Not the probing
+ * (check/probe.c) nor the rules (check/verdict.c).
+ */
+#include "check.h"
+
+#include <curl/curl.h>
+#include <getopt.h>
+#include <libxml/parser.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "../check/check.h"
+#include "../check/discover.h"
+#include "../check/probe.h"
+#include "../check/report.h"
+
+#define MAX_PORTS 8
+#define MAX_CONNECT_TO 16
+
+struct connect_to {
+	char host[256], port[8], chost[256], cport[8];
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: mailport check [options] HOST | user@domain\n"
+	        "\n"
+	        "Probes ports 465 (implicit TLS), 587 (STARTTLS) and 25 (server-to-server) on HOST and says\n"
+	        "which port and which encryption a mail client should use. For an address, finds the\n"
+	        "submission server first (SRV records, RFC 6186; then the autoconfig file; then MX).\n"
+	        "\n"
+	        "  --port LIST            ports to probe, comma-separated, each PORT or PORT/ROLE with ROLE\n"
+	        "                         submissions (TLS first), submission (STARTTLS) or smtp (MX);\n"
+	        "                         default 465,587,25\n"
+	        "  --timeout SECONDS      bound of each probe (default 10)\n"
+	        "  --cafile FILE          trust these CA certificates instead of the system's\n"
+	        "  --user NAME            also test this login (only inside TLS with a valid certificate)\n"
+	        "  --password-file FILE   the password for --user (first line)\n"
+	        "  --relay-test           port 25: ask to relay to a foreign domain (never sends mail)\n"
+	        "  --json                 machine-readable report (schema in docs/check-json.md)\n"
+	        "  --helo NAME            our EHLO name (default: this host's name)\n"
+	        "  --resolver ADDR[:PORT] DNS server to ask (default: /etc/resolv.conf and /etc/hosts)\n"
+	        "  --connect-to HOST:PORT:HOST2:PORT2\n"
+	        "                         connect to HOST2:PORT2 whenever HOST:PORT is meant (as curl's\n"
+	        "                         option); names and certificates are still checked for HOST\n"
+	        "\n"
+	        "Exit status: 0 a secure way to submit mail exists, 1 only insecure ones, 2 none.\n");
+}
+
+/* One field of a HOST:PORT:HOST2:PORT2 rule; IPv6 addresses in brackets. */
+static const char *field(const char *s, char *out, size_t len, int last)
+{
+	size_t n;
+
+	if (*s == '[') {
+		const char *rb = strchr(s, ']');
+		if (rb == NULL || (last ? rb[1] != '\0' : rb[1] != ':'))
+			return NULL;
+		n = (size_t)(rb - s - 1);
+		if (n >= len)
+			return NULL;
+		memcpy(out, s + 1, n);
+		out[n] = '\0';
+		return rb[1] == ':' ? rb + 2 : rb + 1;
+	}
+	n = strcspn(s, ":");
+	if (n >= len || (last ? s[n] != '\0' : s[n] != ':'))
+		return NULL;
+	memcpy(out, s, n);
+	out[n] = '\0';
+	return s[n] == ':' ? s + n + 1 : s + n;
+}
+
+static int parse_connect_to(const char *s, struct connect_to *c)
+{
+	const char *p = s;
+
+	if ((p = field(p, c->host, sizeof(c->host), 0)) == NULL || (p = field(p, c->port, sizeof(c->port), 0)) == NULL ||
+	    (p = field(p, c->chost, sizeof(c->chost), 0)) == NULL ||
+	    (p = field(p, c->cport, sizeof(c->cport), 1)) == NULL)
+		return -1;
+	return *p == '\0' ? 0 : -1;
+}
+
+static int parse_ports(const char *s, struct check_port *ports, size_t *n)
+{
+	char buf[256], *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (char *tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+		char *slash = strchr(tok, '/'), *end;
+		unsigned long port;
+		if (*n == MAX_PORTS)
+			return -1;
+		if (slash)
+			*slash = '\0';
+		port = strtoul(tok, &end, 10);
+		if (*end != '\0' || port == 0 || port > 65535)
+			return -1;
+		memset(&ports[*n], 0, sizeof(ports[*n]));
+		ports[*n].port = (unsigned)port;
+		ports[*n].role = check_role_for_port((unsigned)port);
+		ports[*n].role_guessed = slash == NULL && port != 25 && port != 465 && port != 587;
+		if (slash && check_role_parse(slash + 1, &ports[*n].role) != 0)
+			return -1;
+		(*n)++;
+	}
+	return *n > 0 ? 0 : -1;
+}
+
+static void apply_connect_to(struct check_port *p, const struct connect_to *ct, size_t nct)
+{
+	char port[8];
+
+	snprintf(p->connect_host, sizeof(p->connect_host), "%s", p->host);
+	p->connect_port = p->port;
+	snprintf(port, sizeof(port), "%u", p->port);
+	for (size_t i = 0; i < nct; i++)
+		if ((ct[i].host[0] == '\0' || strcasecmp(ct[i].host, p->host) == 0) &&
+		    (ct[i].port[0] == '\0' || strcmp(ct[i].port, port) == 0)) {
+			if (ct[i].chost[0])
+				snprintf(p->connect_host, sizeof(p->connect_host), "%s", ct[i].chost);
+			if (ct[i].cport[0])
+				p->connect_port = (unsigned)strtoul(ct[i].cport, NULL, 10);
+			return;
+		}
+}
+
+struct job {
+	pthread_t tid;
+	struct check_port *port;
+	const struct check_opts *opts;
+	int version;                    /* -1: the main probe */
+	int started;
+};
+
+static void *run_job(void *arg)
+{
+	struct job *j = arg;
+
+	if (j->version < 0)
+		check_probe(j->port, j->opts);
+	else
+		check_probe_version(j->port, j->version, j->opts);
+	return NULL;
+}
+
+static void run_all(struct job *jobs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		jobs[i].started = pthread_create(&jobs[i].tid, NULL, run_job, &jobs[i]) == 0;
+	for (size_t i = 0; i < n; i++) {
+		if (jobs[i].started)
+			pthread_join(jobs[i].tid, NULL);
+		else
+			run_job(&jobs[i]);      /* no thread to be had: do it here, just slower */
+	}
+}
+
+static char *read_password(const char *file)
+{
+	FILE *fp = fopen(file, "r");
+	char line[1024];
+	char *pw = NULL;
+
+	if (fp == NULL)
+		return NULL;
+	if (fgets(line, sizeof(line), fp) != NULL) {
+		line[strcspn(line, "\r\n")] = '\0';
+		pw = strdup(line);
+	}
+	explicit_bzero(line, sizeof(line));
+	fclose(fp);
+	return pw;
+}
+
+int check_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "port", required_argument, NULL, 'p' }, { "timeout", required_argument, NULL, 't' },
+		{ "cafile", required_argument, NULL, 'C' }, { "user", required_argument, NULL, 'u' },
+		{ "password-file", required_argument, NULL, 'P' }, { "relay-test", no_argument, NULL, 'R' },
+		{ "json", no_argument, NULL, 'j' }, { "helo", required_argument, NULL, 'H' },
+		{ "resolver", required_argument, NULL, 'r' }, { "connect-to", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+	};
+	struct check_port ports[MAX_PORTS];
+	struct connect_to ct[MAX_CONNECT_TO];
+	const char *ct_raw[MAX_CONNECT_TO];
+	struct check_opts o = { NULL, NULL, NULL, 10000, NULL, NULL, 0 };
+	struct discovery disc;
+	struct job jobs[MAX_PORTS * (CHECK_NVERSIONS + 1)];
+	const char *port_list = NULL, *password_file = NULL;
+	char helo[256], target[300], rec[2048];
+	char *password = NULL;
+	size_t nports = 0, nct = 0, njobs = 0;
+	int ch, json = 0, is_address, code;
+	struct check_report report;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "p:t:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'p':
+			port_list = optarg;
+			break;
+		case 't': {
+			char *end;
+			double s = strtod(optarg, &end);
+			if (*end != '\0' || s < 0.1 || s > 600) {
+				fprintf(stderr, "mailport check: --timeout: seconds between 0.1 and 600\n");
+				return EX_USAGE;
+			}
+			o.timeout_ms = (long)(s * 1000);
+			break;
+		}
+		case 'C':
+			o.cafile = optarg;
+			break;
+		case 'u':
+			o.user = optarg;
+			break;
+		case 'P':
+			password_file = optarg;
+			break;
+		case 'R':
+			o.relay_test = 1;
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case 'H':
+			o.helo = optarg;
+			break;
+		case 'r':
+			o.resolver = optarg;
+			break;
+		case 'c':
+			if (nct == MAX_CONNECT_TO || parse_connect_to(optarg, &ct[nct]) != 0) {
+				fprintf(stderr, "mailport check: --connect-to %s: expected HOST:PORT:HOST2:PORT2\n", optarg);
+				return EX_USAGE;
+			}
+			ct_raw[nct++] = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EX_USAGE;
+		}
+	}
+	if (optind + 1 != argc) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+	if ((o.user == NULL) != (password_file == NULL)) {
+		fprintf(stderr, "mailport check: --user and --password-file go together\n");
+		return EX_USAGE;
+	}
+	if (password_file != NULL && (password = read_password(password_file)) == NULL) {
+		fprintf(stderr, "mailport check: cannot read a password from %s\n", password_file);
+		return EX_NOINPUT;
+	}
+	o.password = password;
+	if (o.helo == NULL) {
+		if (gethostname(helo, sizeof(helo)) != 0 || strchr(helo, '.') == NULL)
+			snprintf(helo, sizeof(helo), "mailport-check.localdomain");
+		o.helo = helo;
+	}
+	snprintf(target, sizeof(target), "%s", argv[optind]);
+	is_address = strchr(target, '@') != NULL;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	xmlInitParser();
+	if (is_address) {
+		struct discover_opts d = { o.resolver, o.cafile, o.timeout_ms, ct_raw, nct };
+		if (port_list != NULL)
+			fprintf(stderr, "mailport check: --port applies to a host, not an address; ignored\n");
+		check_discover(target, &d, &disc);
+		for (size_t i = 0; i < disc.ntargets && nports < MAX_PORTS; i++, nports++) {
+			memset(&ports[nports], 0, sizeof(ports[nports]));
+			memcpy(ports[nports].host, disc.targets[i].host, sizeof(ports[nports].host));
+			ports[nports].port = disc.targets[i].port;
+			ports[nports].role = disc.targets[i].role;
+			snprintf(ports[nports].source, sizeof(ports[nports].source), "%s", disc.targets[i].source);
+		}
+	} else {
+		char host[sizeof(target)];
+		size_t hl = strlen(target);
+		/* "[::1]" as well as "::1". */
+		if (target[0] == '[' && hl > 2 && target[hl - 1] == ']')
+			snprintf(host, sizeof(host), "%.*s", (int)(hl - 2), target + 1);
+		else
+			snprintf(host, sizeof(host), "%s", target);
+		if (parse_ports(port_list ? port_list : "465,587,25", ports, &nports) != 0) {
+			fprintf(stderr, "mailport check: --port %s: expected PORT[/ROLE][,...] (at most %d)\n", port_list,
+			        MAX_PORTS);
+			free(password);
+			return EX_USAGE;
+		}
+		if (strlen(host) >= sizeof(ports[0].host)) {
+			fprintf(stderr, "mailport check: %s: host name too long\n", host);
+			free(password);
+			return EX_USAGE;
+		}
+		for (size_t i = 0; i < nports; i++) {
+			memcpy(ports[i].host, host, strlen(host) + 1);
+			snprintf(ports[i].source, sizeof(ports[i].source), "command-line");
+		}
+	}
+	for (size_t i = 0; i < nports; i++) {
+		apply_connect_to(&ports[i], ct, nct);
+		jobs[njobs++] = (struct job){ 0, &ports[i], &o, -1, 0 };
+	}
+	run_all(jobs, njobs);
+	for (size_t i = 0; i < nports; i++)
+		if (ports[i].role_guessed && ports[i].speaks == SPEAKS_TLS)
+			ports[i].role = ROLE_SUBMISSIONS;
+	/* Every TLS version, on every port that spoke TLS, all at once. */
+	njobs = 0;
+	for (size_t i = 0; i < nports; i++)
+		if (ports[i].tls_ok || (ports[i].reach == REACH_CONNECTED && (ports[i].speaks == SPEAKS_TLS ||
+		    ports[i].starttls_code == 220))) {
+			ports[i].versions_tested = 1;
+			for (int v = 0; v < CHECK_NVERSIONS; v++)
+				jobs[njobs++] = (struct job){ 0, &ports[i], &o, v, 0 };
+		}
+	run_all(jobs, njobs);
+	for (size_t i = 0; i < nports; i++)
+		check_judge(&ports[i], o.user != NULL);
+	code = check_recommend(ports, nports, rec, sizeof(rec), &report.best);
+	if (is_address && nports == 0)
+		snprintf(rec, sizeof(rec), "No mail server was found for %s: no SRV records, no autoconfig file and no "
+		         "MX record. Check the spelling of the domain.", disc.domain);
+	report.target = target;
+	report.discovery = is_address ? &disc : NULL;
+	report.ports = ports;
+	report.nports = nports;
+	report.recommendation = rec;
+	report.exit_code = code;
+	report.timeout_ms = o.timeout_ms;
+	if (json) {
+		if (check_report_json(stdout, &report) != 0)
+			fprintf(stderr, "mailport check: cannot write the JSON report\n");
+	} else
+		check_report_text(stdout, &report, isatty(STDOUT_FILENO) && getenv("NO_COLOR") == NULL);
+	if (password) {
+		explicit_bzero(password, strlen(password));
+		free(password);
+	}
+	xmlCleanupParser();
+	curl_global_cleanup();
+	return code;
+}

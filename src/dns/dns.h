@@ -1,0 +1,60 @@
+/*
+ * dns.h - lookups through libunbound (stub resolver, or a given server), shared by MX routing
+ * and `mailport check`: addresses, MX and SRV answers, and RFC 2782's SRV ordering.
+ *
+ * resolver: "ADDR" or "ADDR:PORT" (IPv6 as [ADDR]:PORT) of a DNS server to ask instead of the
+ * system's (tests, split DNS); NULL = /etc/resolv.conf. Flags: DNS_HOSTS also answers from
+ * /etc/hosts (what a user typing "localhost" expects; MX routing does not); DNS_ASK_ALL sends
+ * even RFC 6761 special-use names (.test, .invalid ...) to the given resolver instead of
+ * answering NXDOMAIN locally, libunbound's default. Blocking: worker threads and
+ * command-line verbs only. dns_free(NULL) is a no-op; results are copied into the caller's arrays.
+ */
+#ifndef MAILPORT_DNS_H
+#define MAILPORT_DNS_H
+
+#include <stddef.h>
+
+enum dns_status {
+	DNS_OK = 0,
+	DNS_TEMP = -1,          /* SERVFAIL, REFUSED, timeout: try again later */
+	DNS_NXDOMAIN = -2,      /* the name does not exist */
+};
+
+#define DNS_T_A    1
+#define DNS_T_MX   15
+#define DNS_T_AAAA 28
+#define DNS_T_SRV  33
+#define DNS_ADDR_LEN 46
+
+struct dns;
+struct ub_result;
+
+#define DNS_HOSTS   1
+#define DNS_ASK_ALL 2
+
+struct dns *dns_new(const char *resolver, int flags, char *err, size_t errlen);
+void dns_free(struct dns *d);
+/* One query; on DNS_OK *res holds the answer (free with dns_result_free, also when not OK). */
+int dns_query(struct dns *d, const char *name, int type, struct ub_result **res, char *err, size_t errlen);
+void dns_result_free(struct ub_result *res);
+/* IPv6 then IPv4 addresses of name (a literal address is returned as itself). Returns DNS_OK
+ * with *n = 0 when the name exists but has no address. */
+int dns_addrs(struct dns *d, const char *name, char addrs[][DNS_ADDR_LEN], size_t max, size_t *n,
+              char *err, size_t errlen);
+
+/* A domain name in uncompressed wire format (as libunbound returns rdata) into dotted text
+ * ("." for the root); returns the octets used, 0 when malformed or too long for out. */
+size_t dns_wire_name(const unsigned char *p, size_t len, char *out, size_t outlen);
+
+struct dns_srv {
+	unsigned priority, weight, port;
+	char target[256];       /* "." = the service is decidedly not offered (RFC 2782, RFC 6186) */
+};
+
+/* SRV records of name, in the order a client should try them. DNS_OK with *n = 0: none. */
+int dns_srv(struct dns *d, const char *name, struct dns_srv *out, size_t max, size_t *n, char *err, size_t errlen);
+/* RFC 2782 order, pure: ascending priority; within one priority a weighted random order,
+ * rnd(k) returning a uniform number in [0, k) (weight 0 records get a small chance). */
+void dns_srv_order(struct dns_srv *s, size_t n, unsigned (*rnd)(unsigned));
+
+#endif
