@@ -18,6 +18,17 @@
 
 #define AUTOCONFIG_MAX (256 * 1024)
 
+static int host_ok(const char *h)
+{
+	if (*h == '\0')
+		return 0;
+	for (; *h; h++)
+		if (!((*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') || (*h >= '0' && *h <= '9') ||
+		      *h == '.' || *h == '-' || *h == '_' || *h == ':'))
+			return 0;
+	return 1;
+}
+
 static void step(struct discovery *d, const char *source, const char *query, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 static void step(struct discovery *d, const char *source, const char *query, const char *fmt, ...)
@@ -33,6 +44,14 @@ static void step(struct discovery *d, const char *source, const char *query, con
 	va_start(ap, fmt);
 	vsnprintf(s->result, sizeof(s->result), fmt, ap);
 	va_end(ap);
+	/* DNS names and HTTP answers are not ours: nothing but printable ASCII reaches a
+	 * terminal or the JSON. */
+	for (unsigned char *c = (unsigned char *)s->result; *c; c++)
+		if (*c < 0x20 || *c >= 0x7f)
+			*c = '?';
+	for (unsigned char *c = (unsigned char *)s->query; *c; c++)
+		if (*c < 0x20 || *c >= 0x7f)
+			*c = '?';
 }
 
 static void target(struct discovery *d, const char *host, unsigned port, enum check_role role, const char *source)
@@ -46,7 +65,7 @@ static void target(struct discovery *d, const char *host, unsigned port, enum ch
 		if (d->targets[i].port == port && strncasecmp(d->targets[i].host, host, hl) == 0 &&
 		    d->targets[i].host[hl] == '\0')
 			return;
-	if (d->ntargets == DISCOVER_MAX_TARGETS || hl == 0 || hl >= sizeof(t->host))
+	if (d->ntargets == DISCOVER_MAX_TARGETS || hl == 0 || hl >= sizeof(t->host) || !host_ok(host))
 		return;
 	t = &d->targets[d->ntargets++];
 	snprintf(t->host, sizeof(t->host), "%.*s", (int)hl, host);
@@ -116,17 +135,6 @@ static void text_of(const xmlNode *n, char *buf, size_t len)
 		e--;
 	snprintf(buf, len, "%.*s", (int)(e - s), s);
 	xmlFree(t);
-}
-
-static int host_ok(const char *h)
-{
-	if (*h == '\0')
-		return 0;
-	for (; *h; h++)
-		if (!((*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') || (*h >= '0' && *h <= '9') ||
-		      *h == '.' || *h == '-' || *h == '_' || *h == ':'))
-			return 0;
-	return 1;
 }
 
 int autoconfig_parse(const char *xml, size_t len, const char *domain, struct check_target *out, size_t max,

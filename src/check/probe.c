@@ -288,7 +288,7 @@ void check_probe(struct check_port *p, const struct check_opts *o)
 	memset(&t, 0, sizeof(t));
 	t.fd = -1;
 	if (connect_any(p, o, &t, &dl, p->address, sizeof(p->address)) != 0)
-		return;
+		goto out;
 	p->reach = REACH_CONNECTED;
 	if (p->role == ROLE_SUBMISSIONS) {
 		/* RFC 8314: TLS from the first byte. */

@@ -20,6 +20,8 @@
 #include "../check/discover.h"
 #include "../check/probe.h"
 #include "../check/report.h"
+#include "../smtp/parse.h"
+#include "../util/fsutil.h"
 
 #define MAX_PORTS 8
 #define MAX_CONNECT_TO 16
@@ -165,20 +167,27 @@ static void run_all(struct job *jobs, size_t n)
 	}
 }
 
+static int printable_utf8(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
+
+	while (p < end) {
+		size_t n = *p < 0x80 ? (*p >= 0x21 && *p < 0x7f) : smtp_utf8_seq(p, end);
+		if (n == 0)
+			return 0;
+		p += n;
+	}
+	return p != (const unsigned char *)s;
+}
+
+/* The first line of the file, as `mailport send` reads its password_file. */
 static char *read_password(const char *file)
 {
-	FILE *fp = fopen(file, "r");
-	char line[1024];
-	char *pw = NULL;
+	size_t len;
+	char *pw = fs_read_file(file, 4096, &len);
 
-	if (fp == NULL)
-		return NULL;
-	if (fgets(line, sizeof(line), fp) != NULL) {
-		line[strcspn(line, "\r\n")] = '\0';
-		pw = strdup(line);
-	}
-	explicit_bzero(line, sizeof(line));
-	fclose(fp);
+	if (pw != NULL)
+		pw[strcspn(pw, "\r\n")] = '\0';
 	return pw;
 }
 
@@ -276,6 +285,12 @@ int check_main(int argc, char **argv)
 		o.helo = helo;
 	}
 	snprintf(target, sizeof(target), "%s", argv[optind]);
+	if (!printable_utf8(target) || strlen(argv[optind]) >= sizeof(target)) {
+		fprintf(stderr, "mailport check: the host or address must be printable UTF-8, at most %zu octets\n",
+		        sizeof(target) - 1);
+		free(password);
+		return EX_USAGE;
+	}
 	is_address = strchr(target, '@') != NULL;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	xmlInitParser();

@@ -464,7 +464,13 @@ def test_check_discovery_srv_autoconfig_and_mx():
             assert [(p["port"], p["source"]) for p in doc["ports"]] == [(465, "mx"), (587, "mx"), (25, "mx")]
             assert doc["recommendation"]["port"] == 465
 
-            # 5. A domain that does not exist: nothing to probe, exit 2, said in words.
+            # 5. A host name that does not resolve: "dns-error", not "refused".
+            rc, doc = check("--resolver", resolver, "--port", "465", "nowhere.test", expect_exit=2)
+            p = doc["ports"][0]
+            assert p["reach"] == "dns-error" and codes(p) == {"dns": "broken"}, p
+            assert "nowhere.test has no address" in p["error"], p
+
+            # 6. A domain that does not exist: nothing to probe, exit 2, said in words.
             rc, doc = check("--resolver", resolver, "nobody@nowhere.test", expect_exit=2)
             assert doc["ports"] == [] and doc["discovery"]["source"] == "none"
             assert "No mail server was found for nowhere.test" in doc["recommendation"]["text"]
@@ -479,7 +485,7 @@ def test_check_discovery_srv_autoconfig_and_mx():
 
 def test_check_usage_errors():
     for args in (["--port", "0", "localhost"], ["--port", "25/bogus", "localhost"], ["--timeout", "x", "h"],
-                 ["--user", "u", "localhost"], ["--connect-to", "a:b", "h"], []):
+                 ["--user", "u", "localhost"], ["--connect-to", "a:b", "h"], [], ["bad\x1bname"], ["a b"]):
         r = subprocess.run([BIN, "check", *args], capture_output=True, text=True, timeout=30)
         assert r.returncode == 64, (args, r.returncode, r.stderr)
         assert r.stderr, args
