@@ -22,7 +22,7 @@ CORE_SRC   := $(UTIL_SRC) $(SMTP_SRC) src/conf/config.c src/auth/users.c src/que
               src/deliver/maildir.c src/deliver/runner.c src/tls/tls.c src/auth/auth.c \
               src/client/transport.c src/deliver/relay.c src/deliver/mx.c src/dns/dns.c src/tls/inspect.c \
               src/check/verdict.c src/check/discover.c src/check/probe.c src/check/report.c
-SERVER_SRC := src/net/server.c src/net/conn.c src/net/policy.c src/net/control.c src/net/authpool.c
+SERVER_SRC := src/net/server.c src/net/conn.c src/net/policy.c src/net/control.c src/net/workpool.c
 MAIN_SRC   := src/cli/main.c src/cli/send.c src/cli/check.c
 ALL_SRC    := $(CORE_SRC) $(SERVER_SRC) $(MAIN_SRC)
 HEADERS    := $(wildcard src/*/*.h)
@@ -32,7 +32,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(filter-out tests/unit/testutil.c,$(w
 FUZZ_TARGETS := session path data client addrlist autoconfig
 FUZZ_TIME    ?= 60
 
-.PHONY: all deps run test unit integration clean fuzz fuzz-replay
+.PHONY: all deps run test unit integration clean fuzz fuzz-replay bench
 
 all: build/mailport
 
@@ -101,3 +101,13 @@ test: deps
 
 clean:
 	rm -rf build
+
+# Benchmarks (bench/): the load generator, and `make bench` = bench/run.py side by side with
+# a private Postfix. Never part of `make test`.
+build/smtpbench: bench/smtpbench.c src/smtp/reply.c src/util/base64.c $(HEADERS) Makefile
+	@mkdir -p build
+	$(CC) $(CFLAGS) -Isrc -o $@ bench/smtpbench.c src/smtp/reply.c src/util/base64.c $(LDLIBS)
+
+bench: build/mailport build/smtpbench
+	@scripts/install-deps --bench
+	$(PYTHON) bench/run.py $(BENCH_ARGS)

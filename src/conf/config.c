@@ -44,7 +44,8 @@ static const struct param params[] = {
 	{ "server", "local_domains", P_DOMAINS, OFF(local_domains), NULL, 0, 0, 1,
 	  "domains delivered here, space separated; the key may be repeated" },
 	{ "server", "maildir", P_PATTERN, OFF(maildir), "/var/mail/%d/%u", 0, 0, 0,
-	  "Maildir of a user: %d = domain, %u = local part (lower case), %% = %" },
+	  "Maildir of a user: %d = domain, %u = local part (lower case), %% = %; \"discard:\" queues local "
+	  "mail durably and then throws it away (sinks, benchmarks)" },
 	{ "server", "max_message_size", P_SIZE, OFF(max_message_size), "25M", 1024, 1ULL << 40, 0,
 	  "largest message accepted, octets (K, M, G suffixes); announced as SIZE" },
 	{ "server", "timeout", P_DURATION, OFF(timeout), "300s", 1, 3600, 0,
@@ -359,7 +360,9 @@ static void set_param(struct load_ctx *lc, const struct param *p, const char *v)
 					q++;
 		}
 		free(*dst);
-		*dst = (p->type == P_STRING || p->type == P_TEXT) ? strdup(v) : resolve_path(lc, v);
+		/* "discard:" as in Postfix: local mail is queued durably, then thrown away. */
+		*dst = (p->type == P_STRING || p->type == P_TEXT || (p->type == P_PATTERN && strcmp(v, "discard:") == 0)) ?
+		       strdup(v) : resolve_path(lc, v);
 		if (p->type == P_STRING && !smtp_domain_valid(v, strlen(v), 0))
 			ERR("[%s] %s: \"%s\" is not a valid host name", p->section, p->key, v);
 		return;

@@ -218,8 +218,20 @@ static struct settings *settings_new(const struct runner_conf *rc)
 
 /* ---- local delivery -------------------------------------------------------------------- */
 
-/* Returns 1 when the recipient is now done, 0 when it stays pending. */
-static int deliver_local(struct spool *sp, const struct settings *st, struct spool_entry *e, size_t i)
+/* Record recipient i as done, unless it is the message's last open recipient: then the
+ * caller removes the whole message next, and a crash before that removal is safe without the
+ * record (a Maildir copy is found again through its intent record; a discard is repeated). */
+static int mark_done(struct spool *sp, struct spool_entry *e, size_t i, int last)
+{
+	if (last) {
+		e->rcpts[i].done = 1;
+		return 0;
+	}
+	return spool_entry_done(sp, e, i);
+}
+
+/* Returns 1 when the recipient is now done, 0 when it stays pending. last: see mark_done. */
+static int deliver_local(struct spool *sp, const struct settings *st, struct spool_entry *e, size_t i, int last)
 {
 	struct spool_rcpt *r = &e->rcpts[i];
 	char md[PATH_MAX], name[512], tmp[PATH_MAX], newp[PATH_MAX], err[PATH_MAX + 128];
@@ -231,11 +243,20 @@ static int deliver_local(struct spool *sp, const struct settings *st, struct spo
 			log_warnx(qid, "delivery deferred to=<%s> reason=\"%s\"", r->target, err);
 			return 0;
 		}
-		if (spool_entry_done(sp, e, i) < 0) {
+		if (mark_done(sp, e, i, last) < 0) {
 			log_warn(qid, "cannot record delivery to=<%s>", r->target);
 			return 0;
 		}
 		log_info(qid, "delivered to=<%s> relay=maildir recovered=yes", r->target);
+		return 1;
+	}
+	if (strcmp(st->maildir, "discard:") == 0) {
+		/* Postfix's discard transport: the message was durable, the recipient is done. */
+		if (mark_done(sp, e, i, last) < 0) {
+			log_warn(qid, "cannot record delivery to=<%s>", r->target);
+			return 0;
+		}
+		log_info(qid, "delivered to=<%s> relay=discard size=%zu", r->target, e->body_len);
 		return 1;
 	}
 	if (maildir_expand(st->maildir, r->target, md, sizeof(md)) < 0) {
@@ -258,7 +279,7 @@ static int deliver_local(struct spool *sp, const struct settings *st, struct spo
 		log_warnx(qid, "delivery deferred to=<%s> reason=\"%s\"", r->target, err);
 		return 0;
 	}
-	if (spool_entry_done(sp, e, i) < 0) {
+	if (mark_done(sp, e, i, last) < 0) {
 		log_warn(qid, "delivered to=<%s> but cannot record it yet", r->target);
 		return 0;
 	}
@@ -567,9 +588,14 @@ static void deliver_one(struct runner *rn, struct spool *sp, const struct settin
 			log_warn(qid, "delivery deferred: cannot read queue file");
 		return;
 	}
+	size_t open = 0;
+	for (size_t i = 0; i < e->nrcpts; i++)
+		if (!e->rcpts[i].done && e->rcpts[i].fail_code == 0)
+			open++;
 	for (size_t i = 0; i < e->nrcpts; i++)
 		if (!e->rcpts[i].done && e->rcpts[i].fail_code == 0 && e->rcpts[i].local)
-			deliver_local(sp, st, e, i);
+			if (deliver_local(sp, st, e, i, open == 1) == 1)
+				open--;
 	deliver_remote(rn, sp, st, e, force);
 	for (size_t i = 0; i < e->nrcpts; i++) {
 		if (e->rcpts[i].fail_code && !e->rcpts[i].bounced)

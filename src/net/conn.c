@@ -41,6 +41,8 @@ void conn_free(struct conn *c)
 	srv->nconns--;
 	if (c->auth_wait != NULL)
 		c->auth_wait->c = NULL;     /* its answer now has no one to go to */
+	if (c->commit_wait != NULL)
+		c->commit_wait->c = NULL;   /* the message still becomes durable and is delivered */
 	smtp_session_free(c->sess);    /* aborts an open message through data_abort */
 	spool_msg_abort(c->msg);
 	free(c->held);
@@ -157,6 +159,8 @@ static void process_input(struct conn *c)
 	}
 	if (smtp_session_closing(c->sess))
 		evbuffer_drain(in, evbuffer_get_length(in));
+	else if (c->eof_pending && c->commit_wait == NULL && evbuffer_get_length(in) == 0)
+		smtp_session_eof(c->sess);
 	conn_after_io(c);
 }
 
@@ -256,6 +260,13 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 		if (c->handshaking) {
 			log_info(c->id, "tls handshake failed address=%s reason=\"closed by client\"", c->peer_ip);
 			conn_free(c);
+			return;
+		}
+		if (c->commit_wait != NULL) {
+			/* A half-closed client (printf ... | nc) still gets the 250 for its message and
+			 * the replies to what it sent after it: the EOF counts once the commit is done. */
+			c->eof_pending = 1;
+			bufferevent_disable(c->bev, EV_READ);
 			return;
 		}
 		/* The client may only have shut its sending side (printf ... | nc): the replies

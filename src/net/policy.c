@@ -220,6 +220,30 @@ static int auth_verdict(struct conn *c, const char *user, int result)
 	return SMTP_AUTH_FAIL;
 }
 
+/* On a worker thread: the users table belongs to the snapshot aw holds a reference to. */
+static void auth_run(void *job)
+{
+	struct auth_wait *aw = job;
+
+	aw->result = auth_verify(aw->rc->users, aw->authzid, aw->user, aw->password);
+	explicit_bzero(aw->password, sizeof(aw->password));
+}
+
+static void auth_done(void *job, int ran)
+{
+	struct auth_wait *aw = job;
+	struct conn *c = aw->c;
+
+	explicit_bzero(aw->password, sizeof(aw->password));
+	if (c != NULL) {
+		c->auth_wait = NULL;
+		smtp_session_auth_done(c->sess, auth_verdict(c, aw->user, ran ? aw->result : -1));
+		conn_resume(c);         /* may free c */
+	}
+	runconf_unref(aw->rc);
+	free(aw);
+}
+
 static int cb_auth(void *ctx, const char *authzid, const char *user, const char *password)
 {
 	struct conn *c = ctx;
@@ -234,33 +258,24 @@ static int cb_auth(void *ctx, const char *authzid, const char *user, const char 
 	}
 	/* The hash takes tens of milliseconds: on a worker thread, so other sessions go on. */
 	struct auth_wait *aw = calloc(1, sizeof(*aw));
-	if (aw != NULL) {
+	if (aw != NULL && strlen(password) < sizeof(aw->password) && strlen(user) < sizeof(aw->user) &&
+	    strlen(authzid) < sizeof(aw->authzid)) {
 		aw->c = c;
 		aw->rc = c->rc;
-		snprintf(aw->user, sizeof(aw->user), "%s", user);
+		aw->result = -1;
+		memcpy(aw->user, user, strlen(user) + 1);
+		memcpy(aw->authzid, authzid, strlen(authzid) + 1);
+		memcpy(aw->password, password, strlen(password) + 1);
 		c->rc->refs++;
-		if (authpool_submit(srv->authpool, c->rc->users, authzid, user, password, aw) != NULL) {
+		if (workpool_submit(srv->authpool, aw, auth_run, auth_done) == 0) {
 			c->auth_wait = aw;
 			return SMTP_AUTH_PENDING;
 		}
+		explicit_bzero(aw->password, sizeof(aw->password));
 		runconf_unref(aw->rc);
-		free(aw);
 	}
-	return auth_verdict(c, user, auth_verify(c->rc->users, authzid, user, password));
-}
-
-void policy_auth_done(void *owner, int result)
-{
-	struct auth_wait *aw = owner;
-	struct conn *c = aw->c;
-
-	if (c != NULL) {
-		c->auth_wait = NULL;
-		smtp_session_auth_done(c->sess, auth_verdict(c, aw->user, result));
-		conn_resume(c);         /* may free c */
-	}
-	runconf_unref(aw->rc);
 	free(aw);
+	return auth_verdict(c, user, auth_verify(c->rc->users, authzid, user, password));
 }
 
 /* ---- spooling ---------------------------------------------------------------------------- */
@@ -403,11 +418,53 @@ fail:
 	return -1;
 }
 
+/* On a worker thread: the fsyncs. Many in flight at once share the file system's journal
+ * commits, which is what makes durable acceptance fast (group commit for free). */
+static void commit_run(void *job)
+{
+	struct commit_wait *cw = job;
+
+	cw->ok = spool_msg_commit(cw->m) == 0;
+	cw->m = NULL;               /* freed by the commit, whatever the outcome */
+}
+
+static void commit_finish(struct commit_wait *cw)
+{
+	struct conn *c = cw->c;
+
+	if (cw->ok) {
+		log_info(cw->qid, "%s%s", cw->accepted, c ? "" : " (client gone before the reply)");
+		runner_wake(cw->srv->runner, cw->qid);
+	} else
+		log_warn(cw->qid, "queue commit failed, replied 451");
+	if (c != NULL) {
+		c->commit_wait = NULL;
+		smtp_session_commit_done(c->sess, cw->ok, cw->qid);
+		if (c->shutdown_after_commit)
+			smtp_session_shutdown(c->sess);
+		conn_resume(c);         /* may free c */
+	}
+	free(cw->accepted);
+	free(cw);
+}
+
+static void commit_done(void *job, int ran)
+{
+	struct commit_wait *cw = job;
+
+	if (!ran) {
+		/* The pool stopped before this job ran: do it here, it was promised. */
+		commit_run(cw);
+	}
+	commit_finish(cw);
+}
+
 static int cb_data_commit(void *ctx, const struct smtp_tx *tx, char *qid, size_t qidsz)
 {
 	struct conn *c = ctx;
 	struct spool_msg *m = c->msg;
-	char to[1024];
+	struct commit_wait *cw;
+	char to[1024], line[2048];
 	size_t o = 0, size;
 
 	if (c->hold && release_held(c, tx) < 0) {    /* a message that is all header */
@@ -419,17 +476,31 @@ static int cb_data_commit(void *ctx, const struct smtp_tx *tx, char *qid, size_t
 	size = spool_msg_size(m);
 	c->msg = NULL;
 	snprintf(qid, qidsz, "%s", spool_msg_qid(m));
+	to[0] = '\0';
+	for (size_t i = 0; i < tx->nrcpts && o + 4 < sizeof(to); i++)
+		o += (size_t)snprintf(to + o, sizeof(to) - o, "%s<%s>", i ? "," : "", tx->rcpts[i].addr);
+	snprintf(line, sizeof(line), "accepted session=%s address=%s from=<%s> to=%s nrcpt=%zu size=%zu%s%s", c->id,
+	         c->peer_ip, tx->sender, to, tx->nrcpts, size, smtp_session_auth_user(c->sess) ? " user=" : "",
+	         smtp_session_auth_user(c->sess) ? smtp_session_auth_user(c->sess) : "");
+	cw = calloc(1, sizeof(*cw));
+	if (cw != NULL && (cw->accepted = strdup(line)) != NULL) {
+		cw->c = c;
+		cw->srv = c->srv;
+		cw->m = m;
+		snprintf(cw->qid, sizeof(cw->qid), "%s", qid);
+		if (workpool_submit(c->srv->commitpool, cw, commit_run, commit_done) == 0) {
+			c->commit_wait = cw;
+			return 1;       /* the 250 (or 451) comes with smtp_session_commit_done() */
+		}
+		free(cw->accepted);
+	}
+	free(cw);
+	/* No pool (or no memory for the job): make it durable right here. */
 	if (spool_msg_commit(m) < 0) {
 		log_warn(qid, "queue commit failed, replied 451");
 		return -1;
 	}
-	to[0] = '\0';
-	for (size_t i = 0; i < tx->nrcpts && o + 4 < sizeof(to); i++)
-		o += (size_t)snprintf(to + o, sizeof(to) - o, "%s<%s>", i ? "," : "", tx->rcpts[i].addr);
-	log_info(qid, "accepted session=%s address=%s from=<%s> to=%s nrcpt=%zu size=%zu%s%s", c->id,
-	         c->peer_ip, tx->sender, to, tx->nrcpts, size,
-	         smtp_session_auth_user(c->sess) ? " user=" : "",
-	         smtp_session_auth_user(c->sess) ? smtp_session_auth_user(c->sess) : "");
+	log_info(qid, "%s", line);
 	runner_wake(c->srv->runner, qid);
 	return 0;
 }

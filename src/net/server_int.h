@@ -21,7 +21,7 @@
 #include "../msg/hdrscan.h"
 #include "../queue/spool.h"
 #include "../smtp/session.h"
-#include "authpool.h"
+#include "workpool.h"
 
 #define HEADER_HOLD_MAX (100 * 1024)   /* header block held back for submission hygiene */
 
@@ -60,6 +60,9 @@ struct conn {
 	struct spool_msg *msg;
 	const struct smtp_tx *tx;   /* borrowed from the session between data_begin and its end */
 	struct auth_wait *auth_wait;    /* a password check in the pool, or NULL */
+	struct commit_wait *commit_wait; /* a message being made durable, or NULL */
+	int shutdown_after_commit;      /* the grace period ended while it was */
+	int eof_pending;                /* the client shut its side while a commit was pending */
 	/* submission hygiene: the header block held back until we know what it lacks */
 	int hold;
 	struct hdrscan hs;
@@ -79,7 +82,8 @@ struct server {
 	struct spool *spool;
 	struct runner *runner;
 	struct throttle *throttle;
-	struct authpool *authpool;
+	struct workpool *authpool;     /* password hashing */
+	struct workpool *commitpool;   /* fsync + rename + fsync(dir) of accepted messages */
 	struct listener listeners[ROLE_COUNT * CONFIG_MAX_LISTEN];
 	size_t nlisteners;
 	struct event *ev_term, *ev_int, *ev_hup, *ev_grace;
@@ -111,8 +115,17 @@ void runconf_runner(const struct runconf *rc, struct runner_conf *out);
 struct auth_wait {
 	struct conn *c;
 	struct runconf *rc;
-	char user[256];
+	int result;
+	char authzid[256], user[256], password[512];
 };
-void policy_auth_done(void *owner, int result);
+/* A message in the commit pool: the connection (NULL once it went away) waits for its 250. */
+struct commit_wait {
+	struct conn *c;
+	struct server *srv;
+	struct spool_msg *m;
+	int ok;
+	char qid[64];
+	char *accepted;                 /* the "accepted ..." log line, written once it is durable */
+};
 
 #endif

@@ -650,10 +650,13 @@ int spool_entry_remove(struct spool *sp, struct spool_entry *e)
 	    sub(sp, st, sizeof(st), "queue/%c/%s.st", bucket_of(e->qid), e->qid) < 0)
 		return -1;
 	/* Message first: a log without its message is an orphan spool_scan() removes; a
-	 * message without its log would be delivered again. */
-	if (fs_unlink_durable(path) < 0)
+	 * message without its log would be delivered again. Both names live in one directory,
+	 * so one fsync of it makes both removals durable (ext4 and xfs keep their order). */
+	if (unlink(path) < 0 && errno != ENOENT)
 		return -1;
-	return fs_unlink_durable(st);
+	if (unlink(st) < 0 && errno != ENOENT)
+		return -1;
+	return fs_fsync_parent(path);
 }
 
 int spool_scan(struct spool *sp, void (*fn)(void *arg, const char *qid), void *arg)

@@ -16,7 +16,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 class Postfix:
-    def __init__(self):
+    def __init__(self, plain=False, extra_main=""):
+        """plain: also a port-25-style listener (self.port_plain) with no TLS requirement;
+        extra_main: lines appended to main.cf (benchmarks, Maildir delivery)."""
         r = subprocess.run([os.path.join(REPO, "scripts", "peer-postfix")], capture_output=True, text=True,
                            timeout=300)
         if r.returncode != 0:
@@ -25,6 +27,7 @@ class Postfix:
         self.dir = tempfile.mkdtemp(prefix="mailport-postfix-")
         os.chmod(self.dir, 0o755)            # its daemons run as nobody
         self.port_tls, self.port_starttls = free_port(), free_port()
+        self.port_plain = free_port() if plain else None
         d = self.dir
         for sub in ("etc", "spool", "data", "tls"):
             os.makedirs(os.path.join(d, sub))
@@ -63,8 +66,10 @@ smtpd_tls_key_file = {d}/tls/server.key
 smtpd_tls_security_level = may
 smtpd_tls_loglevel = 1
 smtpd_relay_restrictions = reject_unauth_destination
-""")
+""" + extra_main)
         with open(os.path.join(d, "etc", "master.cf"), "w") as f:
+            if plain:
+                f.write(f"127.0.0.1:{self.port_plain} inet n - n - - smtpd\n")
             f.write(f"""127.0.0.1:{self.port_tls} inet n - n - - smtpd
   -o smtpd_tls_wrappermode=yes
 127.0.0.1:{self.port_starttls} inet n - n - - smtpd

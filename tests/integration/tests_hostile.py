@@ -319,12 +319,11 @@ def test_tls_client_closing_right_after_handshake():
             subprocess.run([BIN, "check", "--port", f"{srv.port465}/submissions,{srv.port587}/submission",
                             "--timeout", "3", "127.0.0.1"], capture_output=True, timeout=60)
         deadline = time.time() + 10
-        while time.time() < deadline and srv.log().count(" disconnect ") + srv.log().count("closed by client") < \
-                srv.log().count(" connect "):
+        while time.time() < deadline and srv.log().count(" disconnect ") < srv.log().count(" connect "):
             time.sleep(0.05)
         log = srv.log()
         assert log.count(" connect ") == 60, log
-        assert log.count(" disconnect ") + log.count("closed by client") == 60, log
+        assert log.count(" disconnect ") == 60, log     # "closed by client" sessions too
         t0 = time.time()
         assert srv.stop() == 0
         assert time.time() - t0 < 5, "shutdown waited on dead TLS sessions"

@@ -1,0 +1,372 @@
+#!/usr/bin/env python3
+"""make bench: mailport and a private Postfix 3.7 side by side on this machine, same load
+generator (bench/smtpbench.c), same messages, interleaved A B A B, ROUNDS times; medians,
+ranges and the mailport/Postfix ratio, plus ceilings measured in the same run (Postfix's
+smtp-sink, which stores nothing; openssl s_server full TLS handshakes). Both servers make
+each message durable (fsync) before their 250 and hand it to a discard delivery; a second
+row set delivers into Maildir on both.
+
+Writes bench/RESULTS.md and bench/results.png (gnuplot). Loopback only; every run is bounded
+in count and time. Usage: bench/run.py [--quick] [--rounds N] [--only SUBSTRING ...]"""
+import argparse
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+from harness import free_port  # noqa: E402
+from pki import path as pki_path  # noqa: E402
+
+BENCH = os.path.join(REPO, "build", "smtpbench")
+MAILPORT = os.path.join(REPO, "build", "mailport")
+PASSWORD = "bench-password"
+
+# name, mode, concurrency, messages per connection, size, messages per run, flags
+SCENARIOS = [
+    ("plain C16 K10", "plain", 16, 10, 1024, 6000, ""),
+    ("plain C16 K1", "plain", 16, 1, 1024, 4000, ""),
+    ("plain C64 K10", "plain", 64, 10, 1024, 6000, ""),
+    ("plain C1 K10", "plain", 1, 10, 1024, 2000, ""),
+    ("STARTTLS C16 K1", "starttls", 16, 1, 1024, 2000, ""),
+    ("implicit TLS C16 K1", "implicit", 16, 1, 1024, 2000, ""),
+    ("implicit TLS C16 K1 resumed", "implicit", 16, 1, 1024, 2000, "resume"),
+    ("STARTTLS C16 K10", "starttls", 16, 10, 1024, 4000, ""),
+    ("100 KiB C16 K10", "plain", 16, 10, 102400, 2000, ""),
+    ("AUTH 465 C16 K1", "implicit", 16, 1, 1024, 1000, "auth"),
+]
+TARGETS = {
+    "plain C16 K10": 4, "plain C64 K10": 4, "plain C16 K1": 3, "plain C1 K10": 3, "STARTTLS C16 K1": 2.5,
+    "implicit TLS C16 K1": 2.5, "STARTTLS C16 K10": 3, "100 KiB C16 K10": 2,
+}
+
+
+def sh(*args, **kw):
+    return subprocess.run(args, capture_output=True, text=True, **kw)
+
+
+def wait_listening(port, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with open("/proc/net/tcp") as f:
+            if any(line.split()[1].endswith(f":{port:04X}") and line.split()[3] == "0A" for line in f.readlines()[1:]):
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def dir_empty(path):
+    for _, _, files in os.walk(path):
+        if files:
+            return False
+    return True
+
+
+class Mailport:
+    name = "mailport"
+
+    def __init__(self, maildir):
+        self.dir = tempfile.mkdtemp(prefix="mailport-bench-")
+        self.p25, self.p465, self.p587 = free_port(), free_port(), free_port()
+        self.rcpt = "sink@example.test"
+        h = sh(MAILPORT, "passwd", input=PASSWORD + "\n").stdout.strip()
+        with open(os.path.join(self.dir, "users"), "w") as f:
+            f.write(f"sink@example.test:{h}\n")
+        md = "discard:" if not maildir else os.path.join(self.dir, "mail/%d/%u")
+        with open(os.path.join(self.dir, "mailport.conf"), "w") as f:
+            f.write(f"""[server]
+hostname = mx.example.test
+spool = {self.dir}/spool
+local_domains = example.test
+maildir = {md}
+timeout = 60s
+max_connections = 20000
+[auth]
+users = {self.dir}/users
+[tls]
+cert = {pki_path('server.pem')}
+key = {pki_path('server.key')}
+[relay]
+resolver = 127.0.0.1:9
+[smtp]
+listen = 127.0.0.1:{self.p25}
+[submissions]
+listen = 127.0.0.1:{self.p465}
+[submission]
+listen = 127.0.0.1:{self.p587}
+""")
+        self.log = open(os.path.join(self.dir, "log"), "wb")
+        self.proc = subprocess.Popen([MAILPORT, "serve", "--config", os.path.join(self.dir, "mailport.conf")],
+                                     stdout=self.log, stderr=self.log)
+        for p in (self.p25, self.p465, self.p587):
+            wait_listening(p)
+
+    def port(self, mode):
+        return {"plain": self.p25, "starttls": self.p587, "implicit": self.p465}[mode]
+
+    def drain(self, timeout=120):
+        deadline = time.time() + timeout
+        while time.time() < deadline and not dir_empty(os.path.join(self.dir, "spool", "queue")):
+            time.sleep(0.1)
+
+    def pids(self):
+        return [self.proc.pid]
+
+    def close(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class PostfixBench:
+    name = "Postfix"
+
+    def __init__(self, maildir):
+        from postfix import Postfix
+        extra = ""
+        self.rcpt = "sink@pf.example.test"
+        if maildir:
+            # virtual(8) into Maildir as nobody: Postfix's own way to Maildir without local users.
+            extra = ("virtual_mailbox_domains = vmail.example.test\nvirtual_mailbox_base = {d}/vmail\n"
+                     "virtual_mailbox_maps = static:vmail/Maildir/\nvirtual_uid_maps = static:65534\n"
+                     "virtual_gid_maps = static:65534\nvirtual_transport = virtual\n")
+            self.rcpt = "sink@vmail.example.test"
+        self.maildir = maildir
+        self.pf = Postfix(plain=True, extra_main="__EXTRA__" if maildir else "")
+        if maildir:
+            # The directory is only known now: rewrite main.cf, make the Maildir base, reload.
+            d = self.pf.dir
+            os.makedirs(os.path.join(d, "vmail"))
+            shutil.chown(os.path.join(d, "vmail"), 65534, 65534)
+            main = os.path.join(d, "etc", "main.cf")
+            with open(main) as f:
+                text = f.read()
+            with open(main, "w") as f:
+                f.write(text.replace("__EXTRA__", extra.format(d=d)))
+            with open(os.path.join(d, "etc", "master.cf"), "a") as f:
+                f.write("virtual   unix  - n n - - virtual\n")
+            r = subprocess.run([os.path.join(self.pf.root, "usr/sbin/postfix"), "reload"], env=self.pf.env,
+                               capture_output=True, text=True, timeout=60)
+            time.sleep(1)
+        for p in (self.pf.port_plain, self.pf.port_tls, self.pf.port_starttls):
+            wait_listening(p)
+
+    def port(self, mode):
+        return {"plain": self.pf.port_plain, "starttls": self.pf.port_starttls, "implicit": self.pf.port_tls}[mode]
+
+    def drain(self, timeout=120):
+        spool = os.path.join(self.pf.dir, "spool")
+        deadline = time.time() + timeout
+        while time.time() < deadline and not all(dir_empty(os.path.join(spool, q))
+                                                  for q in ("incoming", "active", "deferred", "maildrop")):
+            time.sleep(0.1)
+
+    def close(self):
+        self.pf.close()
+
+
+def run_bench(port, mode, conc, per_conn, size, total, flags, rcpt, max_secs=120):
+    args = [BENCH, "-s", f"127.0.0.1:{port}", "-m", mode, "-c", str(conc), "-k", str(per_conn), "-n", str(total),
+            "-S", str(size), "-t", rcpt, "-d", str(max_secs)]
+    if "resume" in flags:
+        args.append("-r")
+    if "auth" in flags:
+        args += ["-a", f"sink@example.test:{PASSWORD}", "-f", "sink@example.test"]
+    if "handshake" in flags:
+        args.append("-H")
+    r = sh(*args, timeout=max_secs + 30)
+    m = dict(kv.split("=", 1) for kv in r.stdout.split())
+    res = {k: float(v) for k, v in m.items()}
+    if res.get("failed", 0) > 0:
+        print(f"  ! {int(res['failed'])} failed: {r.stderr.strip()[:300]}", flush=True)
+    return res
+
+
+def smtp_sink(root):
+    port = free_port()
+    dump = tempfile.mkdtemp(prefix="mailport-bench-sink-")
+    env = dict(os.environ, LD_LIBRARY_PATH=os.path.join(root, "usr/lib/postfix"))
+    proc = subprocess.Popen([os.path.join(root, "usr/sbin/smtp-sink"), "-u", "nobody", f"127.0.0.1:{port}", "1024"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=dump)
+    wait_listening(port)
+    return proc, port, dump
+
+
+def s_server():
+    port = free_port()
+    proc = subprocess.Popen(["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", pki_path("server.pem"),
+                             "-key", pki_path("server.key"), "-quiet", "-naccept", "1000000"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_listening(port)
+    return proc, port
+
+
+def stop(proc):
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def machine_facts():
+    facts = {}
+    with open("/proc/cpuinfo") as f:
+        models = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+    facts["CPU"] = f"{len(models)} × {models[0] if models else '?'}"
+    with open("/proc/meminfo") as f:
+        facts["memory"] = f.readline().split(":", 1)[1].strip()
+    facts["kernel"] = platform.release()
+    fs = sh("findmnt", "-no", "FSTYPE,SOURCE", "-T", tempfile.gettempdir()).stdout.strip()
+    facts["spool file system"] = fs or "?"
+    facts["OpenSSL"] = sh("openssl", "version").stdout.strip()
+    facts["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    return facts
+
+
+def fmt_range(vals):
+    return f"{statistics.median(vals):,.0f} [{min(vals):,.0f}–{max(vals):,.0f}]"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="one round, fewer messages (a smoke run)")
+    ap.add_argument("--only", nargs="*", default=[])
+    ap.add_argument("--no-maildir", action="store_true")
+    args = ap.parse_args()
+    rounds = 1 if args.quick else args.rounds
+    scale = 0.2 if args.quick else 1.0
+    r = sh(os.path.join(REPO, "scripts", "peer-postfix"), timeout=600)
+    if r.returncode != 0:
+        sys.exit("bench: cannot unpack Postfix: " + r.stderr)
+    pf_root = os.path.join(REPO, r.stdout.strip())
+    scenarios = [s for s in SCENARIOS if not args.only or any(o in s[0] for o in args.only)]
+    results = {}        # (rowset, scenario) -> {"mailport": [..], "Postfix": [..], "p99": {...}}
+    ceilings = {}
+
+    rowsets = [("discard", False)] + ([] if args.no_maildir else [("Maildir", True)])
+    for rowset, maildir in rowsets:
+        print(f"== {rowset}: starting mailport and Postfix", flush=True)
+        servers = [Mailport(maildir), PostfixBench(maildir)]
+        try:
+            for sc in scenarios:
+                if rowset == "Maildir" and sc[0] not in ("plain C16 K10", "plain C16 K1", "100 KiB C16 K10"):
+                    continue
+                name, mode, conc, per_conn, size, total, flags = sc
+                total = max(200, int(total * scale))
+                key = (rowset, name)
+                results[key] = {"mailport": [], "Postfix": [], "p99": {"mailport": [], "Postfix": []}}
+                for rnd in range(rounds):
+                    for srv in servers:
+                        if "auth" in flags and srv.name == "Postfix":
+                            continue        # this private Postfix has no SASL (see RESULTS.md)
+                        srv.drain()
+                        res = run_bench(srv.port(mode), mode, conc, per_conn, size, total, flags, srv.rcpt)
+                        results[key][srv.name].append(res.get("msgs_per_s", 0))
+                        results[key]["p99"][srv.name].append(res.get("p99_ms", 0))
+                        print(f"  {rowset:8} {name:28} round {rnd + 1} {srv.name:9} {res.get('msgs_per_s', 0):9.0f} msg/s"
+                              f"  p50 {res.get('p50_ms', 0):6.2f} ms  p99 {res.get('p99_ms', 0):7.2f} ms", flush=True)
+        finally:
+            for srv in servers:
+                srv.close()
+
+    # Ceilings in the same run: smtp-sink for the plaintext scenarios, s_server for handshakes.
+    print("== ceilings", flush=True)
+    sink, sport, dump = smtp_sink(pf_root)
+    try:
+        for sc in scenarios:
+            name, mode, conc, per_conn, size, total, flags = sc
+            if mode != "plain":
+                continue
+            vals = [run_bench(sport, mode, conc, per_conn, size, max(200, int(total * scale)), "", "sink@example.test")
+                    .get("msgs_per_s", 0) for _ in range(rounds)]
+            ceilings[name] = ("smtp-sink", statistics.median(vals))
+            print(f"  smtp-sink {name:28} {statistics.median(vals):9.0f} msg/s", flush=True)
+    finally:
+        stop(sink)
+        shutil.rmtree(dump, ignore_errors=True)
+    ssrv, tport = s_server()
+    try:
+        vals = [run_bench(tport, "implicit", 16, 1, 1024, max(200, int(2000 * scale)), "handshake", "x")
+                .get("msgs_per_s", 0) for _ in range(rounds)]
+        hs = statistics.median(vals)
+        for name in ("STARTTLS C16 K1", "implicit TLS C16 K1"):
+            ceilings[name] = ("openssl s_server handshakes", hs)
+        print(f"  openssl s_server full handshakes/s {hs:9.0f}", flush=True)
+    finally:
+        stop(ssrv)
+
+    write_results(results, ceilings, rounds, machine_facts(), args.quick)
+
+
+def write_results(results, ceilings, rounds, facts, quick):
+    out = os.path.join(REPO, "bench")
+    rows = []
+    dat = []
+    for (rowset, name), v in results.items():
+        mp, pf = v["mailport"], v["Postfix"]
+        ratio = statistics.median(mp) / statistics.median(pf) if mp and pf and statistics.median(pf) > 0 else None
+        target = TARGETS.get(name) if rowset == "discard" else None
+        ceil = ceilings.get(name) if rowset == "discard" else None
+        share = f"{100 * statistics.median(mp) / ceil[1]:.0f} % of {ceil[0]} ({ceil[1]:,.0f})" if ceil and mp else ""
+        p99 = f"{statistics.median(v['p99']['mailport']):.1f} / " + (
+            f"{statistics.median(v['p99']['Postfix']):.1f}" if v["p99"]["Postfix"] else "–")
+        rows.append(f"| {rowset} | {name} | {fmt_range(mp) if mp else '–'} | {fmt_range(pf) if pf else '–'} | "
+                    f"{f'{ratio:.2f}×' if ratio else '–'} | {f'≥ {target}×' if target else ''}"
+                    f"{' ✔' if target and ratio and ratio >= target else (' ✘' if target and ratio else '')} | "
+                    f"{p99} | {share} |")
+        dat.append((f"{name} ({rowset})" if rowset != "discard" else name,
+                    statistics.median(mp) if mp else 0, statistics.median(pf) if pf else 0))
+    with open(os.path.join(out, "results.dat"), "w") as f:
+        for label, a, b in dat:
+            f.write(f"\"{label}\" {a:.0f} {b:.0f}\n")
+    plot = shutil.which("gnuplot")
+    if plot:
+        script = f"""set terminal pngcairo size 1100,520 font ",10"
+set output "{out}/results.png"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set ylabel "messages per second (median of {rounds})"
+set xtics rotate by -30 nomirror
+set grid ytics
+set key top right
+set title "mailport vs Postfix 3.7, same machine, fsync before 250 (bench/RESULTS.md)"
+plot "{out}/results.dat" using 2:xtic(1) title "mailport" lc rgb "#2c7fb8", "" using 3 title "Postfix" lc rgb "#bdbdbd"
+"""
+        r = subprocess.run([plot], input=script, capture_output=True, text=True)
+        if r.returncode != 0:
+            script = script.replace('pngcairo size 1100,520 font ",10"', "png size 1100,520")
+            subprocess.run([plot], input=script, capture_output=True, text=True)
+    with open(os.path.join(out, "RESULTS.md"), "w") as f:
+        f.write("# mailport vs Postfix: measured side by side\n\n")
+        f.write("Written by `make bench` (bench/run.py)" + (" in --quick mode (one round, 20 % of the messages: a "
+                "smoke run, not the figures to quote)" if quick else "") + ". Each scenario ran on both servers "
+                f"interleaved (mailport, Postfix, mailport, Postfix ...), {rounds} round(s); the table gives the median "
+                "and [min–max] in messages per second, counted by the load generator only after the 250 to the end "
+                "of data. Both servers fsync every message before that 250 and deliver to a discard target "
+                "(`maildir = discard:` / Postfix `discard:`); the Maildir rows deliver into Maildir on both "
+                "(mailport's Maildir, Postfix's virtual(8)). p99 is per message latency, MAIL to 250, in ms.\n\n")
+        f.write("| | |\n|---|---|\n" + "".join(f"| {k} | {v} |\n" for k, v in facts.items()) + "\n")
+        f.write("| rows | scenario | mailport msg/s | Postfix msg/s | ratio | target | p99 ms (mailport / Postfix) "
+                "| mailport vs ceiling |\n|---|---|---|---|---|---|---|---|\n")
+        f.write("\n".join(rows) + "\n\n")
+        f.write("![mailport vs Postfix](results.png)\n")
+    print(f"wrote {out}/RESULTS.md" + (" and results.png" if plot else " (no gnuplot: no plot)"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+/*
+ * workpool.h - blocking work off the event loop: jobs run on worker threads, and each job's
+ * done callback runs back on the event loop (a socketpair wakes it), exactly once: with ran = 1
+ * after the job ran, or ran = 0 when the pool is freed before it could. The owner decides in
+ * done whether anyone still waits for the answer. Used for password hashing (authpool) and for
+ * making messages durable (fsync is where a single-threaded server would otherwise stall: many
+ * commits in flight at once also let the file system merge their journal commits).
+ */
+#ifndef MAILPORT_WORKPOOL_H
+#define MAILPORT_WORKPOOL_H
+
+#include <event2/event.h>
+
+struct workpool;
+
+typedef void (*workpool_run_fn)(void *job);             /* on a worker thread */
+typedef void (*workpool_done_fn)(void *job, int ran);   /* on the event loop */
+
+/* NULL when no thread could be started (then do the work inline); what names it in the log. */
+struct workpool *workpool_new(struct event_base *base, unsigned threads, const char *what);
+/* 0, or -1 (out of memory, or p is NULL): then nothing was queued and done will not run. */
+int workpool_submit(struct workpool *p, void *job, workpool_run_fn run, workpool_done_fn done);
+/* Stop the workers (jobs already running finish), run done for every job left, free; NULL ok. */
+void workpool_free(struct workpool *p);
+
+#endif
