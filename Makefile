@@ -2,7 +2,7 @@
 # what is missing first (scripts/install-deps, apt, needs root when something is missing).
 
 CC      ?= cc
-PKGS    := libevent libevent_openssl openssl inih libunbound libcurl jansson libxml-2.0
+PKGS    := libevent libevent_openssl openssl inih libunbound libcurl jansson libxml-2.0 zlib
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes \
            -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral -fno-strict-aliasing \
@@ -18,7 +18,7 @@ UTIL_SRC   := src/util/log.c src/util/fsutil.c src/util/errlist.c
 UTIL_SRC   += src/util/base64.c
 SMTP_SRC   := src/smtp/parse.c src/smtp/data.c src/smtp/session.c src/smtp/reply.c src/smtp/client.c \
               src/msg/hdrscan.c src/msg/addrlist.c
-CORE_SRC   := $(UTIL_SRC) $(SMTP_SRC) src/conf/config.c src/auth/users.c src/queue/spool.c src/queue/admin.c \
+CORE_SRC   := $(UTIL_SRC) $(SMTP_SRC) src/conf/config.c src/auth/users.c src/queue/spool.c src/queue/journal.c src/queue/admin.c \
               src/deliver/maildir.c src/deliver/runner.c src/tls/tls.c src/auth/auth.c \
               src/client/transport.c src/deliver/relay.c src/deliver/mx.c src/dns/dns.c src/tls/inspect.c \
               src/check/verdict.c src/check/discover.c src/check/probe.c src/check/report.c

@@ -72,7 +72,7 @@ def dir_empty(path):
 class Mailport:
     name = "mailport"
 
-    def __init__(self, maildir):
+    def __init__(self, maildir, relay=None):
         self.dir = tempfile.mkdtemp(prefix="mailport-bench-")
         self.p25, self.p465, self.p587 = free_port(), free_port(), free_port()
         self.rcpt = "sink@example.test"
@@ -95,6 +95,9 @@ cert = {pki_path('server.pem')}
 key = {pki_path('server.key')}
 [relay]
 resolver = 127.0.0.1:9
+{f"smarthost = {relay}" if relay else ""}
+concurrency = 20
+destination_concurrency = 20
 [smtp]
 listen = 127.0.0.1:{self.p25}
 [submissions]
@@ -132,7 +135,7 @@ listen = 127.0.0.1:{self.p587}
 class PostfixBench:
     name = "Postfix"
 
-    def __init__(self, maildir):
+    def __init__(self, maildir, relay_port=None):
         from postfix import Postfix
         extra = ""
         self.rcpt = "sink@pf.example.test"
@@ -143,7 +146,19 @@ class PostfixBench:
                      "virtual_gid_maps = static:65534\nvirtual_transport = virtual\n")
             self.rcpt = "sink@vmail.example.test"
         self.maildir = maildir
-        self.pf = Postfix(plain=True, extra_main="__EXTRA__" if maildir else "")
+        relay = ""
+        if relay_port:
+            # Everything not local goes to the sink, as mailport's smarthost does.
+            relay = (f"relayhost = [127.0.0.1]:{relay_port}\ndefault_transport = smtp\nrelay_transport = smtp\n"
+                     "mynetworks = 127.0.0.0/8\nsmtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n"
+                     "smtp_tls_security_level = none\n")
+        self.pf = Postfix(plain=True, extra_main=("__EXTRA__" if maildir else "") + relay)
+        if relay_port:
+            with open(os.path.join(self.pf.dir, "etc", "master.cf"), "a") as f:
+                f.write("smtp      unix  - - n - - smtp\n")
+            subprocess.run([os.path.join(self.pf.root, "usr/sbin/postfix"), "reload"], env=self.pf.env,
+                           capture_output=True, text=True, timeout=60)
+            time.sleep(1)
         if maildir:
             # The directory is only known now: rewrite main.cf, make the Maildir base, reload.
             d = self.pf.dir
@@ -218,6 +233,92 @@ def stop(proc):
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+def idle_tls(n=10000):
+    """n idle implicit-TLS sessions held open: the server's RSS, and whether a new client is
+    still served meanwhile."""
+    m = Mailport(False)
+    try:
+        before = rss_kib(m.proc.pid)
+        proc = subprocess.Popen([BENCH, "-s", f"127.0.0.1:{m.p465}", "-m", "implicit", "-I", "-c", str(n), "-d", "120"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        t0 = time.time()
+        line = proc.stdout.readline().strip()
+        held = int(line.split("=")[1]) if line.startswith("idle=") else 0
+        setup = time.time() - t0
+        rss = rss_kib(m.proc.pid)
+        r = run_bench(m.p25, "plain", 1, 1, 1024, 20, "", m.rcpt, max_secs=30)
+        proc.terminate()
+        proc.wait(30)
+        return {"sessions": held, "setup_s": setup, "rss_mib": rss / 1024, "rss_before_mib": before / 1024,
+                "served": int(r.get("msgs", 0)), "p50_ms": r.get("p50_ms", 0)}
+    finally:
+        m.close()
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def relay_throughput(pf_root, n):
+    """Queue to smtp-sink: n messages injected, time until the queue is empty again."""
+    out = {}
+    sink, sport, dump = smtp_sink(pf_root)
+    try:
+        for name in ("mailport", "Postfix"):
+            srv = Mailport(False, relay=f"smtp://127.0.0.1:{sport}") if name == "mailport" else \
+                PostfixBench(False, relay_port=sport)
+            try:
+                t0 = time.time()
+                if name == "mailport":     # relaying needs a login at mailport
+                    r = run_bench(srv.p465, "implicit", 16, 50, 1024, n, "auth", "far@remote.example")
+                else:                      # Postfix relays for mynetworks
+                    r = run_bench(srv.port("plain"), "plain", 16, 50, 1024, n, "", "far@remote.example")
+                srv.drain(timeout=300)
+                out[name] = {"msgs": r.get("msgs", 0), "secs": time.time() - t0,
+                             "rate": r.get("msgs", 0) / (time.time() - t0)}
+                print(f"  relay {name:9} {out[name]['rate']:9.0f} msg/s queue to sink ({int(r.get('msgs', 0))} msgs)",
+                      flush=True)
+            finally:
+                srv.close()
+    finally:
+        stop(sink)
+        shutil.rmtree(dump, ignore_errors=True)
+    return out
+
+
+def send_vs_msmtp(n=20):
+    """One message over 465 to a local mailport, mailport send and msmtp alternating."""
+    m = Mailport(False)
+    times = {"mailport send": [], "msmtp": []}
+    try:
+        pw = os.path.join(m.dir, "pw")
+        with open(pw, "w") as f:
+            f.write(PASSWORD + "\n")
+        msg = "Subject: bench\n\nhello\n"
+        cmds = {
+            "mailport send": [MAILPORT, "send", "--host", "127.0.0.1", "--port", str(m.p465), "--tls", "implicit",
+                              "--cafile", pki_path("ca.pem"), "--user", "sink@example.test", "--password-file", pw,
+                              "-f", "sink@example.test", "sink@example.test"],
+            "msmtp": ["msmtp", "--file=/dev/null", "--host=127.0.0.1", f"--port={m.p465}", "--tls=on",
+                      "--tls-starttls=off", f"--tls-trust-file={pki_path('ca.pem')}", "--auth=plain",
+                      "--user=sink@example.test", f"--passwordeval=cat {pw}", "-f", "sink@example.test",
+                      "sink@example.test"],
+        }
+        for _ in range(n):
+            for name, cmd in cmds.items():
+                t0 = time.perf_counter()
+                r = subprocess.run(cmd, input=msg, capture_output=True, text=True, timeout=60)
+                if r.returncode == 0:
+                    times[name].append((time.perf_counter() - t0) * 1000)
+        return {k: statistics.median(v) if v else 0 for k, v in times.items()}
+    finally:
+        m.close()
 
 
 def machine_facts():
@@ -308,10 +409,19 @@ def main():
     finally:
         stop(ssrv)
 
-    write_results(results, ceilings, rounds, machine_facts(), args.quick)
+    extra = {}
+    print("== 10,000 idle TLS sessions", flush=True)
+    extra["idle"] = idle_tls(2000 if args.quick else 10000)
+    print(f"  {extra['idle']}", flush=True)
+    print("== outbound: queue to smtp-sink", flush=True)
+    extra["relay"] = relay_throughput(pf_root, 500 if args.quick else 3000)
+    print("== mailport send vs msmtp (one message over 465)", flush=True)
+    extra["send"] = send_vs_msmtp(5 if args.quick else 20)
+    print(f"  {extra['send']}", flush=True)
+    write_results(results, ceilings, rounds, machine_facts(), args.quick, extra)
 
 
-def write_results(results, ceilings, rounds, facts, quick):
+def write_results(results, ceilings, rounds, facts, quick, extra):
     out = os.path.join(REPO, "bench")
     rows = []
     dat = []
@@ -364,7 +474,27 @@ plot "{out}/results.dat" using 2:xtic(1) title "mailport" lc rgb "#2c7fb8", "" u
         f.write("| rows | scenario | mailport msg/s | Postfix msg/s | ratio | target | p99 ms (mailport / Postfix) "
                 "| mailport vs ceiling |\n|---|---|---|---|---|---|---|---|\n")
         f.write("\n".join(rows) + "\n\n")
-        f.write("![mailport vs Postfix](results.png)\n")
+        f.write("![mailport vs Postfix](results.png)\n\n")
+        f.write("## Other measurements\n\n| what | mailport | Postfix / msmtp | ratio | target |\n|---|---|---|---|---|\n")
+        idle = extra.get("idle", {})
+        if idle:
+            f.write(f"| {idle['sessions']:,} idle implicit-TLS sessions: server RSS | {idle['rss_mib']:.0f} MiB "
+                    f"(idle server {idle['rss_before_mib']:.0f} MiB; set up in {idle['setup_s']:.1f} s) | | | ≤ 300 MiB"
+                    f"{' ✔' if idle['rss_mib'] <= 300 else ' ✘'} |\n")
+            f.write(f"| new sessions while they are held | {idle['served']}/20 messages accepted, p50 "
+                    f"{idle['p50_ms']:.1f} ms | | | served{' ✔' if idle['served'] == 20 else ' ✘'} |\n")
+        rel = extra.get("relay", {})
+        if rel.get("mailport") and rel.get("Postfix"):
+            ratio = rel["mailport"]["rate"] / rel["Postfix"]["rate"] if rel["Postfix"]["rate"] else 0
+            f.write(f"| outbound: queue → smtp-sink ({int(rel['mailport']['msgs']):,} messages, injection to empty "
+                    f"queue) | {rel['mailport']['rate']:,.0f} msg/s | {rel['Postfix']['rate']:,.0f} msg/s | "
+                    f"{ratio:.2f}× | ≥ 2×{' ✔' if ratio >= 2 else ' ✘'} |\n")
+        snd = extra.get("send", {})
+        if snd.get("msmtp"):
+            f.write(f"| one message over 465 to a local server (median wall time, login included) | "
+                    f"{snd['mailport send']:.1f} ms | msmtp {snd['msmtp']:.1f} ms | "
+                    f"{snd['msmtp'] / snd['mailport send']:.2f}× as fast | no slower"
+                    f"{' ✔' if snd['mailport send'] <= snd['msmtp'] else ' ✘'} |\n")
     print(f"wrote {out}/RESULTS.md" + (" and results.png" if plot else " (no gnuplot: no plot)"))
 
 

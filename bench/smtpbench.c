@@ -38,7 +38,7 @@ struct opts {
 	enum mode mode;
 	unsigned conc, per_conn, total, size;
 	const char *auth, *from, *to, *helo;
-	int resume, handshake_only;
+	int resume, handshake_only, idle;
 	double max_secs;
 };
 
@@ -50,7 +50,7 @@ struct bench {
 	char *body;
 	size_t body_len;
 	char auth_line[600];
-	unsigned started, done, failed, conns, active, msgs_started;
+	unsigned started, done, failed, conns, active, msgs_started, idle_ready;
 	double *lat;
 	size_t nlat;
 	struct timespec t0;
@@ -84,6 +84,11 @@ static double since(const struct timespec *a)
 
 static void start_conn(struct bench *b);
 
+/* Say what went wrong, but only the first few times: a benchmark of a broken server must not
+ * flood the terminal. */
+static unsigned complaints;
+#define COMPLAIN(...) do { if (++complaints <= 5) fprintf(stderr, __VA_ARGS__); } while (0)
+
 static void maybe_finish(struct bench *b)
 {
 	if (b->active == 0 && (b->stopping || b->msgs_started >= b->o.total))
@@ -106,6 +111,12 @@ static void sess_end(struct sess *s, int failed)
 	bufferevent_free(s->bev);       /* frees the SSL and closes the socket */
 	free(s);
 	b->active--;
+	if (b->failed > 100 && b->failed > b->done) {
+		/* A broken or vanished server: stop rather than spin. */
+		if (!b->stopping)
+			fprintf(stderr, "smtpbench: too many failures, stopping\n");
+		b->stopping = 1;
+	}
 	if (!b->stopping && b->msgs_started < b->o.total)
 		start_conn(b);
 	maybe_finish(b);
@@ -179,6 +190,14 @@ static int on_reply(struct sess *s, const struct smtp_reply *r)
 	case S_GREETING:
 		if (r->code != 220)
 			goto fail;
+		if (b->o.idle) {
+			/* Idle mode: hold the session open after its greeting, say nothing. */
+			if (++b->idle_ready == b->o.conc) {
+				printf("idle=%u\n", b->idle_ready);
+				fflush(stdout);
+			}
+			return 0;
+		}
 		s->st = S_EHLO;
 		say(s, "EHLO %s\r\n", b->o.helo);
 		return 0;
@@ -238,9 +257,9 @@ static int on_reply(struct sess *s, const struct smtp_reply *r)
 	}
 fail:
 	if (s->st == S_BODY || s->st == S_MAIL || s->st == S_RCPT || s->st == S_DATA)
-		fprintf(stderr, "smtpbench: unexpected reply %d %s\n", r->code, r->text);
+		COMPLAIN("smtpbench: unexpected reply %d %s\n", r->code, r->text);
 	else
-		fprintf(stderr, "smtpbench: session setup failed: %d %s\n", r->code, r->text);
+		COMPLAIN("smtpbench: session setup failed: %d %s\n", r->code, r->text);
 	sess_end(s, 1);
 	return 1;
 }
@@ -257,7 +276,7 @@ static void on_read(struct bufferevent *bev, void *arg)
 		int got = smtp_reply_feed(&s->rp, p, len, &used, &r);
 		evbuffer_drain(in, used);
 		if (got < 0) {
-			fprintf(stderr, "smtpbench: not an SMTP reply\n");
+			COMPLAIN("smtpbench: not an SMTP reply\n");
 			sess_end(s, 1);
 			return;
 		}
@@ -284,8 +303,8 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {
 		if (s->st != S_QUIT) {
 			unsigned long e = bufferevent_get_openssl_error(s->bev);
-			fprintf(stderr, "smtpbench: connection %s in state %d%s%s\n", what & BEV_EVENT_EOF ? "closed" : "failed",
-			        s->st, e ? ": " : "", e ? ERR_error_string(e, NULL) : "");
+			COMPLAIN("smtpbench: connection %s in state %d%s%s\n", what & BEV_EVENT_EOF ? "closed" : "failed",
+			         s->st, e ? ": " : "", e ? ERR_error_string(e, NULL) : "");
 		}
 		sess_end(s, s->st != S_QUIT);
 	}
@@ -309,6 +328,8 @@ static void start_conn(struct bench *b)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	b->active++;
 	b->conns++;
+	if (b->o.idle)
+		b->msgs_started++;      /* one session each, never more */
 	if (b->o.mode == M_IMPLICIT || b->o.handshake_only) {
 		SSL *ssl = SSL_new(b->ctx);
 		if (b->session)
@@ -331,7 +352,8 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	b->stopping = 1;
-	fprintf(stderr, "smtpbench: time limit reached\n");
+	if (!b->o.idle)
+		fprintf(stderr, "smtpbench: time limit reached\n");
 	event_base_loopexit(b->base, NULL);
 }
 
@@ -361,7 +383,9 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: smtpbench -s ADDR:PORT [-m plain|starttls|implicit] [-c CONC] [-k PER_CONN]\n"
 	                "                 [-n TOTAL] [-S SIZE] [-a USER:PASS] [-r] [-H] [-d MAX_SECONDS]\n"
-	                "  -r resume TLS sessions; -H TLS handshakes only (connect, handshake, close)\n");
+	                "  -r resume TLS sessions; -H TLS handshakes only (connect, handshake, close)\n"
+	                "  -I idle: open CONC sessions, print idle=N once all have their greeting, hold them\n"
+	                "     until -d seconds have passed\n");
 	exit(64);
 }
 
@@ -381,7 +405,7 @@ int main(int argc, char **argv)
 	b.o.helo = "smtpbench.example.test";
 	b.o.max_secs = 120;
 	b.o.addrlen = sizeof(b.o.addr);
-	while ((ch = getopt(argc, argv, "s:m:c:k:n:S:a:rHd:f:t:")) != -1) {
+	while ((ch = getopt(argc, argv, "s:m:c:k:n:S:a:rHId:f:t:")) != -1) {
 		switch (ch) {
 		case 's':
 			b.o.addrlen = sizeof(b.o.addr);
@@ -399,6 +423,7 @@ int main(int argc, char **argv)
 		case 'a': b.o.auth = optarg; break;
 		case 'r': b.o.resume = 1; break;
 		case 'H': b.o.handshake_only = 1; break;
+		case 'I': b.o.idle = 1; break;
 		case 'd': b.o.max_secs = atof(optarg); break;
 		case 'f': b.o.from = optarg; break;
 		case 't': b.o.to = optarg; break;
@@ -436,6 +461,8 @@ int main(int argc, char **argv)
 		evtimer_add(b.deadline, &tv);
 	}
 	double t0 = now_s();
+	if (b.o.idle)
+		b.o.total = b.o.conc;
 	for (unsigned i = 0; i < b.o.conc && i < b.o.total; i++)
 		start_conn(&b);
 	event_base_dispatch(b.base);

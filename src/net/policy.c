@@ -418,14 +418,88 @@ fail:
 	return -1;
 }
 
-/* On a worker thread: the fsyncs. Many in flight at once share the file system's journal
- * commits, which is what makes durable acceptance fast (group commit for free). */
-static void commit_run(void *job)
-{
-	struct commit_wait *cw = job;
+/* ---- group commit (the committer thread; see queue/journal.h) ---------------------------- */
 
+#define CHECKPOINT_MS 20            /* how long an accepted message may wait to be delivered */
+#define CHECKPOINT_MAX 4096         /* or how many may wait */
+
+static long ms_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long)(now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000L;
+}
+
+static void wake_runner(void *arg, const char *qid)
+{
+	runner_wake(((struct server *)arg)->runner, qid);
+}
+
+static void checkpoint(struct server *srv)
+{
+	if (journal_checkpoint(srv->journal, wake_runner, srv) < 0)
+		log_warn(NULL, "journal checkpoint failed; retrying (accepted mail stays safe in the journal)");
+	clock_gettime(CLOCK_MONOTONIC, &srv->last_checkpoint);
+}
+
+/* Classic durability for one message: fsync, rename, fsync(dir). */
+static void commit_classic(struct commit_wait *cw)
+{
 	cw->ok = spool_msg_commit(cw->m) == 0;
 	cw->m = NULL;               /* freed by the commit, whatever the outcome */
+	cw->journaled = 0;
+}
+
+void policy_commit_batch(void **jobs, size_t n, void *arg)
+{
+	struct server *srv = arg;
+	size_t appended = 0;
+
+	if (journal_pending(srv->journal) == 0)
+		clock_gettime(CLOCK_MONOTONIC, &srv->last_checkpoint);
+	for (size_t i = 0; i < n; i++) {
+		struct commit_wait *cw = jobs[i];
+		int r;
+		if (spool_msg_finish(cw->m) < 0) {
+			spool_msg_abort(cw->m);
+			r = -1;
+		} else if ((r = journal_append(srv->journal, cw->m)) == 1) {
+			commit_classic(cw);     /* too large for the journal, or it is full */
+			continue;
+		}
+		if (r < 0)
+			log_warn(cw->qid, "cannot append to the journal");
+		cw->m = NULL;
+		cw->ok = r == 0;
+		cw->journaled = r == 0;
+		appended += r == 0;
+	}
+	if (appended > 0 && journal_sync(srv->journal) < 0) {
+		/* Unknown what reached the disk: answer 451 (a resend may duplicate, never lose). */
+		log_warn(NULL, "journal fdatasync failed: %zu messages refused with 451", appended);
+		for (size_t i = 0; i < n; i++) {
+			struct commit_wait *cw = jobs[i];
+			if (cw->journaled)
+				cw->ok = 0;
+		}
+	}
+	if (journal_pending(srv->journal) >= CHECKPOINT_MAX || ms_since(&srv->last_checkpoint) >= CHECKPOINT_MS)
+		checkpoint(srv);
+}
+
+long policy_commit_idle(void *arg)
+{
+	struct server *srv = arg;
+	long age;
+
+	if (journal_pending(srv->journal) == 0)
+		return -1;
+	age = ms_since(&srv->last_checkpoint);
+	if (age < CHECKPOINT_MS)
+		return CHECKPOINT_MS - age;
+	checkpoint(srv);
+	return journal_pending(srv->journal) ? CHECKPOINT_MS : -1;
 }
 
 static void commit_finish(struct commit_wait *cw)
@@ -434,7 +508,8 @@ static void commit_finish(struct commit_wait *cw)
 
 	if (cw->ok) {
 		log_info(cw->qid, "%s%s", cw->accepted, c ? "" : " (client gone before the reply)");
-		runner_wake(cw->srv->runner, cw->qid);
+		if (!cw->journaled)
+			runner_wake(cw->srv->runner, cw->qid);  /* journaled: woken at the checkpoint */
 	} else
 		log_warn(cw->qid, "queue commit failed, replied 451");
 	if (c != NULL) {
@@ -452,11 +527,14 @@ static void commit_done(void *job, int ran)
 {
 	struct commit_wait *cw = job;
 
-	if (!ran) {
-		/* The pool stopped before this job ran: do it here, it was promised. */
-		commit_run(cw);
-	}
+	if (!ran)
+		commit_classic(cw);     /* the committer stopped first: it was promised, do it here */
 	commit_finish(cw);
+}
+
+static void commit_unused(void *job)
+{
+	(void)job;                  /* batch mode runs policy_commit_batch instead */
 }
 
 static int cb_data_commit(void *ctx, const struct smtp_tx *tx, char *qid, size_t qidsz)
@@ -488,7 +566,7 @@ static int cb_data_commit(void *ctx, const struct smtp_tx *tx, char *qid, size_t
 		cw->srv = c->srv;
 		cw->m = m;
 		snprintf(cw->qid, sizeof(cw->qid), "%s", qid);
-		if (workpool_submit(c->srv->commitpool, cw, commit_run, commit_done) == 0) {
+		if (workpool_submit(c->srv->commitpool, cw, commit_unused, commit_done) == 0) {
 			c->commit_wait = cw;
 			return 1;       /* the 250 (or 451) comes with smtp_session_commit_done() */
 		}

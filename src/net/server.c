@@ -4,9 +4,6 @@
  */
 #include "server.h"
 
-/* Commits in flight at once: each waits in fsync, and concurrent fsyncs share the journal's
- * commits (ext4/xfs), so more threads mean more messages per disk flush. */
-#define COMMIT_THREADS 32
 
 #include <errno.h>
 #include <limits.h>
@@ -229,6 +226,14 @@ int server_main(const char *config_path)
 		runconf_unref(srv.rc);
 		return EX_CANTCREAT;
 	}
+	/* Before anything reads the queue: what the last run accepted into its journal first. */
+	srv.journal = journal_open(srv.spool, err, sizeof(err));
+	if (srv.journal == NULL) {
+		log_errx(NULL, "%s", err);
+		spool_close(srv.spool);
+		runconf_unref(srv.rc);
+		return EX_CANTCREAT;
+	}
 	srv.throttle = throttle_new(srv.rc->cfg->max_failures, srv.rc->cfg->failure_window);
 	srv.base = event_base_new();
 	if (srv.throttle == NULL || srv.base == NULL || bind_listeners(&srv, srv.rc->cfg) < 0)
@@ -237,7 +242,7 @@ int server_main(const char *config_path)
 	runconf_runner(srv.rc, &rconf);
 	srv.runner = runner_start(srv.spool, &rconf);
 	srv.authpool = workpool_new(srv.base, 2, "password hashing");
-	srv.commitpool = workpool_new(srv.base, COMMIT_THREADS, "queue commit");
+	srv.commitpool = workpool_new_batch(srv.base, policy_commit_batch, policy_commit_idle, &srv, "queue commit");
 	if (srv.runner == NULL) {
 		log_errx(NULL, "cannot start the delivery runner");
 		goto out;
@@ -260,11 +265,14 @@ int server_main(const char *config_path)
 	srv.authpool = NULL;
 	workpool_free(srv.commitpool);      /* commits in flight finish (and are delivered) */
 	srv.commitpool = NULL;
+	journal_close(srv.journal);         /* the last checkpoint: all of it into queue/ */
+	srv.journal = NULL;
 	rc = 0;
 	log_info(NULL, "stopped");
 out:
 	workpool_free(srv.authpool);
 	workpool_free(srv.commitpool);
+	journal_close(srv.journal);
 	free_listeners(&srv);
 	if (srv.control) {
 		char sock[PATH_MAX];

@@ -22,6 +22,7 @@
 #include "../queue/spool.h"
 #include "../smtp/session.h"
 #include "workpool.h"
+#include "../queue/journal.h"
 
 #define HEADER_HOLD_MAX (100 * 1024)   /* header block held back for submission hygiene */
 
@@ -83,7 +84,9 @@ struct server {
 	struct runner *runner;
 	struct throttle *throttle;
 	struct workpool *authpool;     /* password hashing */
-	struct workpool *commitpool;   /* fsync + rename + fsync(dir) of accepted messages */
+	struct workpool *commitpool;   /* the committer: group commit through the journal */
+	struct journal *journal;
+	struct timespec last_checkpoint;
 	struct listener listeners[ROLE_COUNT * CONFIG_MAX_LISTEN];
 	size_t nlisteners;
 	struct event *ev_term, *ev_int, *ev_hup, *ev_grace;
@@ -110,6 +113,9 @@ void runconf_unref(struct runconf *rc);
 struct runconf *runconf_load(const char *path, struct errlist *errs);
 /* The delivery runner's view of a snapshot (pointers into rc; the runner copies them). */
 void runconf_runner(const struct runconf *rc, struct runner_conf *out);
+/* The committer thread's work (workpool batch mode). */
+void policy_commit_batch(void **jobs, size_t n, void *arg);
+long policy_commit_idle(void *arg);
 /* A password check waiting in the pool: the connection (NULL once it went away) and the
  * snapshot whose users table the worker reads. */
 struct auth_wait {
@@ -124,6 +130,7 @@ struct commit_wait {
 	struct server *srv;
 	struct spool_msg *m;
 	int ok;
+	int journaled;                  /* durable in the journal; delivered after its checkpoint */
 	char qid[64];
 	char *accepted;                 /* the "accepted ..." log line, written once it is durable */
 };

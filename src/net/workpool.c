@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -30,7 +31,24 @@ struct workpool {
 	int wake[2];                    /* workers write, the event loop reads */
 	int wake_pending;               /* one wake-up byte in flight is enough */
 	struct event *ev;
+	workpool_batch_fn batch;
+	workpool_idle_fn idle;
+	void *batch_arg;
 };
+
+/* Finished nodes go to the done list (in order); the event loop hears of it once. */
+static void finished_locked(struct workpool *p, struct node *first, struct node *last)
+{
+	if (p->done_tail)
+		p->done_tail->next = first;
+	else
+		p->done = first;
+	p->done_tail = last;
+	if (!p->wake_pending) {
+		p->wake_pending = 1;
+		(void)!write(p->wake[1], "x", 1);
+	}
+}
 
 static void *worker(void *arg)
 {
@@ -51,17 +69,69 @@ static void *worker(void *arg)
 		pthread_mutex_lock(&p->mu);
 		/* In completion order, first done first answered. */
 		n->next = NULL;
-		if (p->done_tail)
-			p->done_tail->next = n;
-		else
-			p->done = n;
-		p->done_tail = n;
-		if (!p->wake_pending) {
-			p->wake_pending = 1;
-			(void)!write(p->wake[1], "x", 1);
-		}
+		finished_locked(p, n, n);
 	}
 	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+static void *batch_worker(void *arg)
+{
+	struct workpool *p = arg;
+	void **jobs = NULL;
+	size_t cap = 0;
+
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		if (p->todo == NULL) {
+			if (p->stop)
+				break;
+			pthread_mutex_unlock(&p->mu);
+			long ms = p->idle ? p->idle(p->batch_arg) : -1;
+			pthread_mutex_lock(&p->mu);
+			if (p->todo != NULL || p->stop)
+				continue;
+			if (ms < 0)
+				pthread_cond_wait(&p->cv, &p->mu);
+			else {
+				struct timespec ts;
+				clock_gettime(CLOCK_REALTIME, &ts);
+				ts.tv_sec += ms / 1000;
+				ts.tv_nsec += (ms % 1000) * 1000000L;
+				if (ts.tv_nsec >= 1000000000L) {
+					ts.tv_sec++;
+					ts.tv_nsec -= 1000000000L;
+				}
+				pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+			}
+			continue;
+		}
+		struct node *first = p->todo, *last = p->todo_tail;
+		size_t n = 0;
+		p->todo = p->todo_tail = NULL;
+		pthread_mutex_unlock(&p->mu);
+		for (struct node *x = first; x != NULL; x = x->next)
+			n++;
+		if (n > cap) {
+			void **nj = realloc(jobs, n * sizeof(*nj));
+			if (nj != NULL) {
+				jobs = nj;
+				cap = n;
+			}
+		}
+		if (n <= cap) {
+			size_t i = 0;
+			for (struct node *x = first; x != NULL; x = x->next)
+				jobs[i++] = x->job;
+			p->batch(jobs, n, p->batch_arg);
+		} else
+			for (struct node *x = first; x != NULL; x = x->next)
+				p->batch(&x->job, 1, p->batch_arg);
+		pthread_mutex_lock(&p->mu);
+		finished_locked(p, first, last);
+	}
+	pthread_mutex_unlock(&p->mu);
+	free(jobs);
 	return NULL;
 }
 
@@ -87,12 +157,16 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-struct workpool *workpool_new(struct event_base *base, unsigned threads, const char *what)
+static struct workpool *start(struct event_base *base, unsigned threads, const char *what, workpool_batch_fn batch,
+                              workpool_idle_fn idle, void *arg)
 {
 	struct workpool *p = calloc(1, sizeof(*p));
 
 	if (p == NULL)
 		return NULL;
+	p->batch = batch;       /* set before any thread looks at it */
+	p->idle = idle;
+	p->batch_arg = arg;
 	p->wake[0] = p->wake[1] = -1;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
@@ -104,7 +178,7 @@ struct workpool *workpool_new(struct event_base *base, unsigned threads, const c
 	if (threads > WORKPOOL_MAX_THREADS)
 		threads = WORKPOOL_MAX_THREADS;
 	for (unsigned i = 0; i < threads; i++)
-		if (pthread_create(&p->threads[p->nthreads], NULL, worker, p) == 0)
+		if (pthread_create(&p->threads[p->nthreads], NULL, batch ? batch_worker : worker, p) == 0)
 			p->nthreads++;
 	if (p->nthreads == 0)
 		goto fail;
@@ -113,6 +187,17 @@ fail:
 	log_warn(NULL, "cannot start %s threads; doing that work inline", what);
 	workpool_free(p);
 	return NULL;
+}
+
+struct workpool *workpool_new(struct event_base *base, unsigned threads, const char *what)
+{
+	return start(base, threads, what, NULL, NULL, NULL);
+}
+
+struct workpool *workpool_new_batch(struct event_base *base, workpool_batch_fn batch, workpool_idle_fn idle,
+                                    void *arg, const char *what)
+{
+	return start(base, 1, what, batch, idle, arg);
 }
 
 int workpool_submit(struct workpool *p, void *job, workpool_run_fn run, workpool_done_fn done)

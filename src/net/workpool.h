@@ -18,6 +18,15 @@ typedef void (*workpool_done_fn)(void *job, int ran);   /* on the event loop */
 
 /* NULL when no thread could be started (then do the work inline); what names it in the log. */
 struct workpool *workpool_new(struct event_base *base, unsigned threads, const char *what);
+
+/* Batch mode, one thread: it takes every queued job at once and runs batch(jobs, n, arg)
+ * (jobs' own run functions are not used); with nothing queued it calls idle(arg), which
+ * returns how many milliseconds to wait before calling it again (-1: until a job comes).
+ * This is group commit: whatever arrived while one batch was made durable forms the next. */
+typedef void (*workpool_batch_fn)(void **jobs, size_t n, void *arg);
+typedef long (*workpool_idle_fn)(void *arg);
+struct workpool *workpool_new_batch(struct event_base *base, workpool_batch_fn batch, workpool_idle_fn idle,
+                                    void *arg, const char *what);
 /* 0, or -1 (out of memory, or p is NULL): then nothing was queued and done will not run. */
 int workpool_submit(struct workpool *p, void *job, workpool_run_fn run, workpool_done_fn done);
 /* Stop the workers (jobs already running finish), run done for every job left, free; NULL ok. */

@@ -54,6 +54,26 @@ int spool_msg_commit(struct spool_msg *m);
 /* Throw the message away and free m (NULL is a no-op). */
 void spool_msg_abort(struct spool_msg *m);
 
+/* ---- the journal's path (queue/journal.c): the same file, made durable another way ---- */
+/* Complete the file in tmp/ (END record, length) without fsync; m stays open. */
+int spool_msg_finish(struct spool_msg *m);
+int spool_msg_fd(const struct spool_msg *m);
+off_t spool_msg_bytes(const struct spool_msg *m);
+const char *spool_msg_tmp(const struct spool_msg *m);
+/* Close and free m, leaving its tmp/ file in place (the journal publishes it later). */
+int spool_msg_release(struct spool_msg *m);
+/* rename(tmp, queue/B/qid), not yet durable: spool_sync() makes a batch of them durable. */
+int spool_publish(struct spool *sp, const char *tmp, const char *qid);
+/* syncfs() of the spool's file system: every write and rename before it is durable. */
+int spool_sync(struct spool *sp);
+/* Held by the journal from its first publish to the moment it lets go of those records, so
+ * that spool_scan() (which takes it shared) never hands the runner such a message early. */
+void spool_publish_lock(struct spool *sp);
+void spool_publish_unlock(struct spool *sp);
+/* Write queue/B/qid from a journal record, durably (tmp, fsync, rename, fsync(dir)), unless
+ * an identical file is already there. */
+int spool_restore(struct spool *sp, const char *qid, const void *buf, size_t len);
+
 /* ---- reading a committed message (delivery side) ---- */
 struct spool_rcpt {
 	char *target, *orig;

@@ -30,6 +30,24 @@ int fs_write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+int fs_pwrite_all(int fd, const void *buf, size_t len, off_t off)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		off += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 int fs_fsync_dir(const char *path)
 {
 	int fd, r, saved;

@@ -15,6 +15,8 @@
 /* write(2) until all of buf is written; retries EINTR. */
 int fs_write_all(int fd, const void *buf, size_t len);
 /* fsync the directory at path. */
+/* pwrite() all of buf at off, retrying short writes and EINTR. */
+int fs_pwrite_all(int fd, const void *buf, size_t len, off_t off);
 int fs_fsync_dir(const char *path);
 /* fsync the directory containing path (path's dirname). */
 int fs_fsync_parent(const char *path);

@@ -196,9 +196,12 @@ class Server:
                              + self.log()[-4000:])
 
     def queue_files(self):
+        """Messages the server holds: in queue/, and accepted ones still in tmp/ that the
+        journal publishes at its next checkpoint (a few ms later)."""
         out = []
-        for root, _, files in os.walk(os.path.join(self.dir, "spool", "queue")):
-            out += [f for f in files if not f.endswith(".st")]
+        for sub in ("queue", "tmp"):
+            for root, _, files in os.walk(os.path.join(self.dir, "spool", sub)):
+                out += [f for f in files if not f.endswith(".st")]
         return out
 
     def __enter__(self):

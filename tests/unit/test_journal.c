@@ -1,0 +1,218 @@
+/*
+ * test_journal.c - the acceptance journal's promises, with real crashes: a child process
+ * accepts messages (append + fdatasync, as before a 250) and dies with _exit() at each stage;
+ * the parent reopens the spool and checks that every acknowledged message is in queue/
+ * exactly once, that a torn append is ignored, and that a checkpointed (maybe already
+ * delivered) message is never brought back.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "queue/journal.h"
+#include "queue/spool.h"
+#include "util/log.h"
+
+static char root[] = "/tmp/mailport-test-journal-XXXXXX";
+
+static int count_queue(void)
+{
+	char path[PATH_MAX];
+	int n = 0;
+
+	for (int b = 0; b < 16; b++) {
+		DIR *d;
+		struct dirent *de;
+		snprintf(path, sizeof(path), "%s/queue/%X", root, b);
+		if ((d = opendir(path)) == NULL)
+			continue;
+		while ((de = readdir(d)) != NULL)
+			if (de->d_name[0] != '.')
+				n++;
+		closedir(d);
+	}
+	return n;
+}
+
+static void wipe(void)
+{
+	char cmd[PATH_MAX + 16];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s/*", root);
+	assert_int_equal(system(cmd), 0);
+}
+
+static struct spool_msg *message(struct spool *sp, int i)
+{
+	struct spool_msg *m = spool_msg_begin(sp, 1000 + i);
+	char body[128];
+
+	assert_non_null(m);
+	assert_int_equal(spool_msg_sender(m, "a@example.org"), 0);
+	assert_int_equal(spool_msg_rcpt(m, "b@example.org", "b@example.org", 1), 0);
+	snprintf(body, sizeof(body), "Subject: %d\r\n\r\nbody %d\r\n", i, i);
+	assert_int_equal(spool_msg_write(m, body, strlen(body)), 0);
+	assert_int_equal(spool_msg_finish(m), 0);
+	return m;
+}
+
+static void collect(void *arg, const char *qid)
+{
+	(void)qid;
+	(*(int *)arg)++;
+}
+
+/* In a child: accept n messages into the journal, then stop as told. */
+enum stage { AFTER_SYNC, TORN_LAST, AFTER_CHECKPOINT, CLEAN_CLOSE };
+
+static void child(int n, enum stage stage)
+{
+	char err[256];
+	struct spool *sp = spool_open(root, err, sizeof(err));
+	struct journal *j = sp ? journal_open(sp, err, sizeof(err)) : NULL;
+
+	if (j == NULL)
+		_exit(2);
+	for (int i = 0; i < n; i++)
+		if (journal_append(j, message(sp, i)) != 0)
+			_exit(3);
+	if (journal_sync(j) < 0)
+		_exit(4);
+	if (stage == TORN_LAST) {
+		/* The last record's payload loses a byte on its way to the disk. */
+		char path[PATH_MAX];
+		snprintf(path, sizeof(path), "%s/journal", root);
+		int fd = open(path, O_RDWR);
+		off_t pos = 0, last = 0;
+		char hdr[64];
+		while (pread(fd, hdr, sizeof(hdr), pos) == (ssize_t)sizeof(hdr) && memcmp(hdr, "MPJ1", 4) == 0) {
+			uint64_t len;
+			memcpy(&len, hdr + 8, 8);
+			last = pos;
+			pos = (pos + 64 + (off_t)len + 511) / 512 * 512;
+		}
+		char c = 'X';
+		if (pwrite(fd, &c, 1, last + 64 + 5) != 1)
+			_exit(5);
+		close(fd);
+	}
+	if (stage == AFTER_CHECKPOINT && journal_checkpoint(j, NULL, NULL) < 0)
+		_exit(6);
+	if (stage == CLEAN_CLOSE) {
+		journal_close(j);
+		spool_close(sp);
+	}
+	_exit(0);       /* a crash: no checkpoint, no close, tmp/ files left behind */
+}
+
+static int run_child(int n, enum stage stage)
+{
+	pid_t pid = fork();
+	int status;
+
+	assert_true(pid >= 0);
+	if (pid == 0)
+		child(n, stage);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Reopen as the next server start would: spool (tmp/ wiped), then the journal's replay. */
+static int reopen_and_count(void)
+{
+	char err[256];
+	struct spool *sp = spool_open(root, err, sizeof(err));
+	struct journal *j;
+	int scanned = 0, n;
+
+	assert_non_null(sp);
+	j = journal_open(sp, err, sizeof(err));
+	assert_non_null(j);
+	n = count_queue();
+	spool_scan(sp, collect, &scanned);
+	assert_int_equal(scanned, n);
+	journal_close(j);
+	spool_close(sp);
+	return n;
+}
+
+static void test_crash_after_sync_restores_every_message(void **state)
+{
+	(void)state;
+	wipe();
+	assert_int_equal(run_child(25, AFTER_SYNC), 0);
+	assert_int_equal(count_queue(), 0);             /* nothing published before the crash */
+	assert_int_equal(reopen_and_count(), 25);
+	assert_int_equal(reopen_and_count(), 25);       /* a second start adds nothing */
+}
+
+static void test_torn_last_record_is_ignored(void **state)
+{
+	(void)state;
+	wipe();
+	assert_int_equal(run_child(5, TORN_LAST), 0);
+	assert_int_equal(reopen_and_count(), 4);
+}
+
+static void test_checkpointed_messages_are_never_replayed(void **state)
+{
+	char cmd[PATH_MAX + 64];
+
+	(void)state;
+	wipe();
+	assert_int_equal(run_child(10, AFTER_CHECKPOINT), 0);
+	assert_int_equal(count_queue(), 10);
+	/* The runner delivers and removes them all; a crash now must not bring them back. */
+	snprintf(cmd, sizeof(cmd), "rm -f %s/queue/*/*", root);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(reopen_and_count(), 0);
+}
+
+static void test_clean_close_publishes_and_forgets(void **state)
+{
+	(void)state;
+	wipe();
+	assert_int_equal(run_child(7, CLEAN_CLOSE), 0);
+	assert_int_equal(count_queue(), 7);
+	assert_int_equal(reopen_and_count(), 7);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	if (mkdtemp(root) == NULL)
+		return -1;
+	log_set_level(LOG_LVL_WARN);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[PATH_MAX + 16];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_crash_after_sync_restores_every_message),
+		cmocka_unit_test(test_torn_last_record_is_ignored),
+		cmocka_unit_test(test_checkpointed_messages_are_never_replayed),
+		cmocka_unit_test(test_clean_close_publishes_and_forgets),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
