@@ -398,6 +398,13 @@ static void deliver_remote(struct runner *rn, struct spool *sp, const struct set
 	struct smtp_client_result *res = calloc(n, sizeof(*res));
 	if (res == NULL)
 		return;
+	/* When these are the message's only open recipients and all are accepted, the removal
+	 * that follows (made durable) records them: no done record each (see deliver_one). */
+	size_t open_total = 0, accepted = 0;
+	for (size_t i = 0; i < e->nrcpts; i++)
+		if (!e->rcpts[i].done && e->rcpts[i].fail_code == 0)
+			open_total++;
+	int defer_records = open_total == n;
 	err[0] = '\0';
 	/* One attempt per destination: the smarthost takes everyone, direct delivery goes by domain. */
 	for (size_t start = 0; start < n; ) {
@@ -430,7 +437,10 @@ static void deliver_remote(struct runner *rn, struct spool *sp, const struct set
 			size_t i = idx[k];
 			const struct smtp_client_result *r = &res[k];
 			if (r->code == 250) {
-				if (spool_entry_done(sp, e, i) < 0)
+				accepted++;
+				if (defer_records)
+					e->rcpts[i].done = 1;   /* recorded below, or by the removal */
+				else if (spool_entry_done(sp, e, i) < 0)
 					log_warn(e->qid, "delivered to=<%s> but cannot record it yet", e->rcpts[i].target);
 				log_info(e->qid, "delivered to=<%s> relay=%s tls=%s", e->rcpts[i].target, w.host,
 				         w.tls[0] ? w.tls : "none");
@@ -449,6 +459,13 @@ static void deliver_remote(struct runner *rn, struct spool *sp, const struct set
 		}
 		start = end;
 	}
+	if (defer_records && accepted == n)
+		e->unrecorded = 1;
+	else if (defer_records)
+		/* Not all done: no removal follows, so each acceptance must be recorded now. */
+		for (size_t k = 0; k < n; k++)
+			if (res[k].code == 250 && spool_entry_done(sp, e, idx[k]) < 0)
+				log_warn(e->qid, "delivered to=<%s> but cannot record it yet", e->rcpts[idx[k]].target);
 	if (temp) {
 		unsigned wait = st->retry[e->attempts < st->nretry ? e->attempts : st->nretry - 1];
 		if (spool_entry_retry(sp, e, now + wait, why) < 0)
@@ -624,11 +641,18 @@ static void deliver_one(struct runner *rn, struct spool *sp, const struct settin
 		}
 	}
 	if (!pending) {
-		if (spool_entry_remove(sp, e) < 0)
+		if (spool_entry_remove(sp, e) < 0) {
 			log_warn(qid, "cannot remove delivered message from queue");
-		else
+			if (e->unrecorded)      /* then the done records it went without, after all */
+				for (size_t i = 0; i < e->nrcpts; i++)
+					if (e->rcpts[i].done && !e->rcpts[i].local && spool_entry_done(sp, e, i) < 0)
+						log_warn(qid, "cannot record delivery to=<%s>", e->rcpts[i].target);
+		} else
 			log_info(qid, "removed");
-	}
+	} else if (e->unrecorded)
+		for (size_t i = 0; i < e->nrcpts; i++)
+			if (e->rcpts[i].done && !e->rcpts[i].local && spool_entry_done(sp, e, i) < 0)
+				log_warn(qid, "cannot record delivery to=<%s>", e->rcpts[i].target);
 	spool_entry_free(e);
 }
 

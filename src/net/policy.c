@@ -25,6 +25,7 @@ void runconf_unref(struct runconf *rc)
 		return;
 	config_free(rc->cfg);
 	users_free(rc->users);
+	authcache_free(rc->authcache);
 	tls_server_free(rc->tls);
 	relay_conf_clear(&rc->relay);
 	free(rc);
@@ -46,6 +47,9 @@ struct runconf *runconf_load(const char *path, struct errlist *errs)
 	rc->cfg = config_load(path, errs);
 	if (rc->cfg != NULL)
 		rc->users = users_load(rc->cfg->users, errs);
+	/* A minute: long enough for a client that logs in per message, short enough that a
+	 * changed password (a reload starts a new cache anyway) does not linger. */
+	rc->authcache = authcache_new(60);
 	if (rc->cfg != NULL && rc->cfg->ncerts > 0)
 		rc->tls = tls_server_new(rc->cfg, errs);
 	if (rc->cfg == NULL || rc->users == NULL || (rc->cfg->ncerts > 0 && rc->tls == NULL)) {
@@ -235,6 +239,8 @@ static void auth_done(void *job, int ran)
 	struct conn *c = aw->c;
 
 	explicit_bzero(aw->password, sizeof(aw->password));
+	if (ran && aw->result == 0)
+		authcache_put(aw->rc->authcache, aw->cache_key, (long long)time(NULL));
 	if (c != NULL) {
 		c->auth_wait = NULL;
 		smtp_session_auth_done(c->sess, auth_verdict(c, aw->user, ran ? aw->result : -1));
@@ -256,10 +262,18 @@ static int cb_auth(void *ctx, const char *authzid, const char *user, const char 
 		log_info(c->id, "auth refused address=%s reason=locked-out", c->peer_ip);
 		return SMTP_AUTH_LOCKED;
 	}
+	unsigned char ck[AUTHCACHE_KEY];
+	authcache_key(c->rc->authcache, authzid, user, password, ck);
+	if (authcache_hit(c->rc->authcache, ck, now)) {
+		/* The same credentials passed a full check within the last minute. */
+		log_info(c->id, "auth ok user=%s address=%s cached=yes", user, c->peer_ip);
+		return SMTP_AUTH_OK;
+	}
 	/* The hash takes tens of milliseconds: on a worker thread, so other sessions go on. */
 	struct auth_wait *aw = calloc(1, sizeof(*aw));
 	if (aw != NULL && strlen(password) < sizeof(aw->password) && strlen(user) < sizeof(aw->user) &&
 	    strlen(authzid) < sizeof(aw->authzid)) {
+		memcpy(aw->cache_key, ck, sizeof(aw->cache_key));
 		aw->c = c;
 		aw->rc = c->rc;
 		aw->result = -1;
@@ -275,7 +289,10 @@ static int cb_auth(void *ctx, const char *authzid, const char *user, const char 
 		runconf_unref(aw->rc);
 	}
 	free(aw);
-	return auth_verdict(c, user, auth_verify(c->rc->users, authzid, user, password));
+	int r = auth_verify(c->rc->users, authzid, user, password);
+	if (r == 0)
+		authcache_put(c->rc->authcache, ck, now);
+	return auth_verdict(c, user, r);
 }
 
 /* ---- spooling ---------------------------------------------------------------------------- */

@@ -22,6 +22,7 @@
 #include "../queue/spool.h"
 #include "../smtp/session.h"
 #include "workpool.h"
+#include "../auth/authcache.h"
 #include "../queue/journal.h"
 
 #define HEADER_HOLD_MAX (100 * 1024)   /* header block held back for submission hygiene */
@@ -32,6 +33,7 @@ struct runconf {
 	int refs;
 	struct config *cfg;
 	struct users *users;
+	struct authcache *authcache;            /* credentials verified lately (this snapshot's users) */
 	struct tls_server *tls;                 /* NULL when [tls] is not configured */
 	struct relay_conf relay;                /* scheme RELAY_NONE without a smarthost */
 	struct smtp_session_conf sconf[ROLE_COUNT];
@@ -122,6 +124,7 @@ struct auth_wait {
 	struct conn *c;
 	struct runconf *rc;
 	int result;
+	unsigned char cache_key[32];    /* authcache key of these credentials */
 	char authzid[256], user[256], password[512];
 };
 /* A message in the commit pool: the connection (NULL once it went away) waits for its 250. */

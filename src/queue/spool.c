@@ -739,10 +739,11 @@ int spool_entry_remove(struct spool *sp, struct spool_entry *e)
 	if (unlink(st) < 0) {
 		if (errno != ENOENT)
 			return -1;
-		/* No state log: nothing was delivered that a second pass could duplicate (a
-		 * discard; a Maildir copy always leaves an intent record first), so a removal that a
-		 * crash undoes costs one more harmless pass, not a duplicate: skip the flush. */
-		return 0;
+		/* No state log and nothing done in memory only: nothing was delivered that a second
+		 * pass could duplicate (a discard; a Maildir copy always leaves an intent record
+		 * first), so a removal that a crash undoes costs one more harmless pass: no flush. */
+		if (!e->unrecorded)
+			return 0;
 	}
 	return fs_fsync_parent(path);
 }

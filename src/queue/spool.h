@@ -95,6 +95,7 @@ struct spool_entry {
 	off_t body_off;
 	size_t body_len;
 	long long next_attempt; /* from the state log; 0 = now */
+	int unrecorded;         /* recipients done in memory only (the removal must be durable) */
 	unsigned attempts;
 	char *last_error;
 };

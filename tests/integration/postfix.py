@@ -16,9 +16,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 class Postfix:
-    def __init__(self, plain=False, extra_main=""):
+    def __init__(self, plain=False, extra_main="", extra_master="", prepare=None):
         """plain: also a port-25-style listener (self.port_plain) with no TLS requirement;
-        extra_main: lines appended to main.cf (benchmarks, Maildir delivery)."""
+        extra_main / extra_master: lines appended to main.cf / master.cf ("@DIR@" becomes the
+        instance directory); prepare(dir): called before Postfix starts (benchmarks)."""
         r = subprocess.run([os.path.join(REPO, "scripts", "peer-postfix")], capture_output=True, text=True,
                            timeout=300)
         if r.returncode != 0:
@@ -66,7 +67,7 @@ smtpd_tls_key_file = {d}/tls/server.key
 smtpd_tls_security_level = may
 smtpd_tls_loglevel = 1
 smtpd_relay_restrictions = reject_unauth_destination
-""" + extra_main)
+""" + extra_main.replace("@DIR@", d))
         with open(os.path.join(d, "etc", "master.cf"), "w") as f:
             if plain:
                 f.write(f"127.0.0.1:{self.port_plain} inet n - n - - smtpd\n")
@@ -91,7 +92,9 @@ discard   unix  - - n - - discard
 anvil     unix  - - n - 1 anvil
 scache    unix  - - n - 1 scache
 postlog   unix-dgram n - n - 1 postlogd
-""")
+""" + extra_master.replace("@DIR@", d))
+        if prepare is not None:
+            prepare(d)
         r = subprocess.run([os.path.join(self.root, "usr/sbin/postfix"), "start"], env=self.env, capture_output=True,
                            text=True, timeout=60)
         deadline = time.time() + 15

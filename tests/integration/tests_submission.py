@@ -436,3 +436,36 @@ def test_password_hashing_does_not_stall_other_sessions():
         assert before >= 3, f"only {before} NOOPs answered while the password hash ran"
         c.close()
         assert srv.stop() == 0
+
+
+def test_verified_credentials_cache():
+    """A client logging in for every message pays for one full password check a minute, not
+    one per login; a wrong password is never remembered; a reload forgets everything."""
+    import signal
+    with Server(tls=True) as srv:
+        srv.start()
+
+        def login(pw):
+            with smtplib.SMTP_SSL("127.0.0.1", srv.port465, context=ctx(srv.ca), timeout=10) as c:
+                try:
+                    c.login("alice@example.test", pw)
+                    return True
+                except smtplib.SMTPAuthenticationError:
+                    return False
+
+        assert login("secret") and login("secret") and login("secret")
+        log = srv.log()
+        assert log.count("auth ok user=alice@example.test") == 3, log
+        assert log.count("cached=yes") == 2, log
+        assert not login("wrong") and not login("wrong")
+        # (smtplib tries PLAIN, then LOGIN: two full checks per attempt, none remembered)
+        assert srv.log().count("auth failed user=alice@example.test") == 4, srv.log()
+        assert srv.log().count("cached=yes") == 2
+        srv.signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while "reload" not in srv.log() and time.time() < deadline:
+            time.sleep(0.05)
+        assert login("secret")
+        assert srv.log().count("cached=yes") == 2, "a reload must start with an empty cache"
+        assert "secret" not in srv.log()
+        assert srv.stop() == 0

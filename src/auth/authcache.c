@@ -1,0 +1,97 @@
+/*
+ * authcache.c - verified-credential cache: HMAC-SHA256 keys in a direct-mapped table.
+ * Not the password check (auth.c) nor the throttle.
+ */
+#include "authcache.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/core_names.h>
+#include <openssl/rand.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct slot {
+	unsigned char key[AUTHCACHE_KEY];
+	long long expires;
+};
+
+struct authcache {
+	unsigned char secret[32];
+	unsigned ttl;
+	struct slot slots[AUTHCACHE_SLOTS];
+};
+
+struct authcache *authcache_new(unsigned ttl)
+{
+	struct authcache *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	if (RAND_bytes(c->secret, sizeof(c->secret)) != 1) {
+		free(c);
+		return NULL;
+	}
+	c->ttl = ttl;
+	return c;
+}
+
+void authcache_free(struct authcache *c)
+{
+	if (c == NULL)
+		return;
+	OPENSSL_cleanse(c, sizeof(*c));
+	free(c);
+}
+
+void authcache_key(const struct authcache *c, const char *authzid, const char *user, const char *password,
+                   unsigned char key[AUTHCACHE_KEY])
+{
+	memset(key, 0, AUTHCACHE_KEY);     /* all zero = no key: never a hit */
+	if (c == NULL)
+		return;
+	{
+		EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL);
+		EVP_MAC_CTX *ctx = m ? EVP_MAC_CTX_new(m) : NULL;
+		OSSL_PARAM params[2] = { OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
+		                         OSSL_PARAM_construct_end() };
+		size_t out = 0;
+		if (ctx != NULL && EVP_MAC_init(ctx, c->secret, sizeof(c->secret), params) == 1) {
+			/* The NULs keep ("ab","c") and ("a","bc") apart. */
+			EVP_MAC_update(ctx, (const unsigned char *)authzid, strlen(authzid) + 1);
+			EVP_MAC_update(ctx, (const unsigned char *)user, strlen(user) + 1);
+			EVP_MAC_update(ctx, (const unsigned char *)password, strlen(password));
+			EVP_MAC_final(ctx, key, &out, AUTHCACHE_KEY);
+		}
+		EVP_MAC_CTX_free(ctx);
+		EVP_MAC_free(m);
+	}
+}
+
+static const struct slot *slot_of(const struct authcache *c, const unsigned char key[AUTHCACHE_KEY])
+{
+	unsigned idx = ((unsigned)key[0] | (unsigned)key[1] << 8) % AUTHCACHE_SLOTS;
+	return &c->slots[idx];
+}
+
+int authcache_hit(const struct authcache *c, const unsigned char key[AUTHCACHE_KEY], long long now)
+{
+	static const unsigned char zero[AUTHCACHE_KEY];
+	const struct slot *s;
+
+	if (c == NULL || c->ttl == 0 || CRYPTO_memcmp(key, zero, AUTHCACHE_KEY) == 0)
+		return 0;
+	s = slot_of(c, key);
+	return s->expires > now && CRYPTO_memcmp(s->key, key, AUTHCACHE_KEY) == 0;
+}
+
+void authcache_put(struct authcache *c, const unsigned char key[AUTHCACHE_KEY], long long now)
+{
+	struct slot *s;
+
+	if (c == NULL || c->ttl == 0)
+		return;
+	s = (struct slot *)slot_of(c, key);
+	memcpy(s->key, key, AUTHCACHE_KEY);
+	s->expires = now + c->ttl;
+}
