@@ -39,6 +39,8 @@ void conn_free(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	srv->nconns--;
+	if (c->handshaking)
+		server_handshake_end(srv);
 	if (c->auth_wait != NULL)
 		c->auth_wait->c = NULL;     /* its answer now has no one to go to */
 	if (c->commit_wait != NULL)
@@ -67,6 +69,8 @@ static void setup_bev(struct conn *c)
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
+#define TLS_READ_CHUNK 960       /* with libevent's chain header: one 1 KiB allocation */
+
 static int start_tls(struct conn *c)
 {
 	SSL *ssl = tls_server_ssl(c->rc->tls);
@@ -85,8 +89,13 @@ static int start_tls(struct conn *c)
 	}
 	c->tls_bev = 1;
 	c->handshaking = 1;
+	clock_gettime(CLOCK_MONOTONIC, &c->hs_start);
+	server_handshake_begin(c->srv);
 	/* A client that closes without close_notify is an EOF, not an error. */
 	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+	/* libevent reserves this much input buffer for each SSL_read and keeps the empty chain
+	 * while the session idles; its default costs 8 KiB per idle TLS session. */
+	bufferevent_set_max_single_read(c->bev, TLS_READ_CHUNK);
 	setup_bev(c);
 	return 0;
 }
@@ -157,6 +166,11 @@ static void process_input(struct conn *c)
 		if (evbuffer_get_length(bufferevent_get_output(c->bev)) > OUTPUT_HIGH)
 			break;
 	}
+	/* Waiting for the client's next command: OpenSSL keeps a record buffer for the read in
+	 * progress; hand it back (it comes back with the next record). Idle TLS sessions then
+	 * cost a few KiB each, not tens. */
+	if (c->tls_bev && !c->handshaking && evbuffer_get_length(in) == 0)
+		SSL_free_buffers(bufferevent_openssl_get_ssl(c->bev));
 	if (smtp_session_closing(c->sess))
 		evbuffer_drain(in, evbuffer_get_length(in));
 	else if (c->eof_pending && c->commit_wait == NULL && evbuffer_get_length(in) == 0)
@@ -200,6 +214,7 @@ static void handshake_done(struct conn *c)
 	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
 
 	c->handshaking = 0;
+	server_handshake_end(c->srv);
 	tls_describe(ssl, c->tls_desc, sizeof(c->tls_desc));
 	log_info(c->id, "tls established address=%s role=%s %s%s", c->peer_ip, config_role_name(c->role),
 	         c->tls_desc, SSL_session_reused(ssl) ? " resumed=yes" : "");

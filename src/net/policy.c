@@ -437,7 +437,8 @@ fail:
 
 /* ---- group commit (the committer thread; see queue/journal.h) ---------------------------- */
 
-#define CHECKPOINT_MS 20            /* how long an accepted message may wait to be delivered */
+#define CHECKPOINT_MS 5             /* how long an accepted message may wait to be delivered: short
+                                     * checkpoints stall the committer least (measured: 5 < 20 < 100) */
 #define CHECKPOINT_MAX 4096         /* or how many may wait */
 
 static long ms_since(const struct timespec *t)

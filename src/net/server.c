@@ -91,6 +91,80 @@ static void free_listeners(struct server *srv)
 	srv->nlisteners = 0;
 }
 
+/* ---- TLS handshake backpressure ---------------------------------------------------------- */
+
+/* A handshake holds tens of KiB of temporary memory until the client finishes it; thousands
+ * at once (a connection storm) only fragment the heap and slow each other down. With this
+ * many in progress, implicit-TLS accepts wait in the kernel's queue. Only fresh handshakes
+ * count while paused: clients that stall theirs (slowloris) cannot keep the door shut, the
+ * pause is re-examined every 100 ms and ignores handshakes older than a second. STARTTLS
+ * upgrades are never refused, they only count. */
+#define MAX_HANDSHAKES 64
+#define HS_FRESH_MS 1000
+
+static void tls_listeners(struct server *srv, int on)
+{
+	struct timeval tv = { 0, 100 * 1000 };
+
+	for (size_t i = 0; i < srv->nlisteners; i++)
+		if (srv->listeners[i].role == ROLE_SUBMISSIONS && srv->listeners[i].l != NULL) {
+			if (on)
+				evconnlistener_enable(srv->listeners[i].l);
+			else
+				evconnlistener_disable(srv->listeners[i].l);
+		}
+	srv->tls_accept_paused = !on;
+	if (srv->ev_hs != NULL) {
+		if (on)
+			evtimer_del(srv->ev_hs);
+		else
+			evtimer_add(srv->ev_hs, &tv);
+	}
+}
+
+static unsigned fresh_handshakes(const struct server *srv)
+{
+	struct timespec now;
+	unsigned n = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	for (const struct conn *c = srv->conns; c != NULL; c = c->next)
+		if (c->handshaking && (now.tv_sec - c->hs_start.tv_sec) * 1000 +
+		                      (now.tv_nsec - c->hs_start.tv_nsec) / 1000000 < HS_FRESH_MS)
+			n++;
+	return n;
+}
+
+static void on_hs_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	struct timeval tv = { 0, 100 * 1000 };
+
+	(void)fd;
+	(void)what;
+	if (!srv->tls_accept_paused || srv->stopping)
+		return;
+	if (fresh_handshakes(srv) <= MAX_HANDSHAKES / 2)
+		tls_listeners(srv, 1);
+	else
+		evtimer_add(srv->ev_hs, &tv);
+}
+
+void server_handshake_begin(struct server *srv)
+{
+	if (++srv->handshakes >= MAX_HANDSHAKES && !srv->tls_accept_paused && !srv->stopping &&
+	    fresh_handshakes(srv) >= MAX_HANDSHAKES)
+		tls_listeners(srv, 0);
+}
+
+void server_handshake_end(struct server *srv)
+{
+	if (srv->handshakes > 0)
+		srv->handshakes--;
+	if (srv->tls_accept_paused && !srv->stopping && fresh_handshakes(srv) <= MAX_HANDSHAKES / 2)
+		tls_listeners(srv, 1);
+}
+
 /* ---- signals ------------------------------------------------------------------------------ */
 
 static void on_grace(evutil_socket_t fd, short what, void *arg)
@@ -251,6 +325,7 @@ int server_main(const char *config_path)
 	srv.ev_term = evsignal_new(srv.base, SIGTERM, on_stop, &srv);
 	srv.ev_int = evsignal_new(srv.base, SIGINT, on_stop, &srv);
 	srv.ev_hup = evsignal_new(srv.base, SIGHUP, on_hup, &srv);
+	srv.ev_hs = evtimer_new(srv.base, on_hs_timer, &srv);
 	evsignal_add(srv.ev_term, NULL);
 	evsignal_add(srv.ev_int, NULL);
 	evsignal_add(srv.ev_hup, NULL);
@@ -289,6 +364,8 @@ out:
 		event_free(srv.ev_hup);
 	if (srv.ev_grace)
 		event_free(srv.ev_grace);
+	if (srv.ev_hs)
+		event_free(srv.ev_hs);
 	if (srv.base)
 		event_base_free(srv.base);
 	throttle_free(srv.throttle);

@@ -21,6 +21,8 @@
 #include "../msg/hdrscan.h"
 #include "../queue/spool.h"
 #include "../smtp/session.h"
+#include <time.h>
+
 #include "workpool.h"
 #include "../auth/authcache.h"
 #include "../queue/journal.h"
@@ -57,6 +59,7 @@ struct conn {
 	evutil_socket_t fd;
 	int tls_bev;                /* bev is an OpenSSL bufferevent (it owns fd and SSL) */
 	int handshaking;
+	struct timespec hs_start;       /* when the handshake began (backpressure counts fresh ones) */
 	int starttls_pending;       /* 220 queued: switch to TLS once it is flushed */
 	char tls_desc[160];         /* "" in plaintext */
 	struct smtp_session *sess;
@@ -91,7 +94,10 @@ struct server {
 	struct timespec last_checkpoint;
 	struct listener listeners[ROLE_COUNT * CONFIG_MAX_LISTEN];
 	size_t nlisteners;
+	unsigned handshakes;            /* TLS handshakes in progress */
+	int tls_accept_paused;          /* implicit-TLS listeners paused: too many handshakes */
 	struct event *ev_term, *ev_int, *ev_hup, *ev_grace;
+	struct event *ev_hs;            /* while TLS accepts are paused: looks again every 100 ms */
 	struct evconnlistener *control;
 	struct conn *conns;
 	unsigned nconns;
@@ -117,6 +123,10 @@ struct runconf *runconf_load(const char *path, struct errlist *errs);
 void runconf_runner(const struct runconf *rc, struct runner_conf *out);
 /* The committer thread's work (workpool batch mode). */
 void policy_commit_batch(void **jobs, size_t n, void *arg);
+/* A TLS handshake starts or ends (any way): keeps the number in progress bounded by pausing
+ * the implicit-TLS listeners (the kernel's accept queue holds the rest meanwhile). */
+void server_handshake_begin(struct server *srv);
+void server_handshake_end(struct server *srv);
 long policy_commit_idle(void *arg);
 /* A password check waiting in the pool: the connection (NULL once it went away) and the
  * snapshot whose users table the worker reads. */

@@ -469,3 +469,24 @@ def test_verified_credentials_cache():
         assert srv.log().count("cached=yes") == 2, "a reload must start with an empty cache"
         assert "secret" not in srv.log()
         assert srv.stop() == 0
+
+
+def test_stalled_handshakes_cannot_shut_the_tls_door():
+    """Concurrent TLS handshakes are bounded (accepts wait in the kernel's queue), but 150
+    clients that connect to 465 and never send a ClientHello must not keep real clients out:
+    handshakes older than a second no longer count."""
+    with Server(tls=True, extra_server="timeout = 30s") as srv:
+        srv.start()
+        stalled = [socket.create_connection(("127.0.0.1", srv.port465)) for _ in range(150)]
+        try:
+            deadline = time.time() + 20
+            while srv.log().count("role=submissions") < 64 and time.time() < deadline:
+                time.sleep(0.05)
+            t0 = time.time()
+            with smtplib.SMTP_SSL("127.0.0.1", srv.port465, context=ctx(srv.ca), timeout=15) as c:
+                c.login("alice@example.test", "secret")
+            assert time.time() - t0 < 5, "a real client waited behind stalled handshakes"
+        finally:
+            for s in stalled:
+                s.close()
+        assert srv.stop() == 0
