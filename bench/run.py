@@ -481,7 +481,7 @@ plot "{out}/results.dat" using 2:xtic(1) title "mailport" lc rgb "#2c7fb8", "" u
                 "smoke run, not the figures to quote)" if quick else "") + ". Each scenario ran on both servers "
                 f"interleaved (mailport, Postfix, mailport, Postfix ...), {rounds} round(s); the table gives the median "
                 "and [min–max] in messages per second, counted by the load generator only after the 250 to the end "
-                "of data. Both servers fsync every message before that 250 and deliver to a discard target "
+                "of data. Both servers make every message durable (fsync or fdatasync) before that 250 and deliver to a discard target "
                 "(`maildir = discard:` / Postfix `discard:`); the Maildir rows deliver into Maildir on both "
                 "(mailport's Maildir, Postfix's virtual(8)). p99 is per message latency, MAIL to 250, in ms.\n\n")
         f.write("| | |\n|---|---|\n" + "".join(f"| {k} | {v} |\n" for k, v in facts.items()) + "\n")
