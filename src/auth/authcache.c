@@ -17,6 +17,7 @@ struct slot {
 };
 
 struct authcache {
+	EVP_MAC *mac;           /* fetched once: a fetch per AUTH would be a provider lookup each */
 	unsigned char secret[32];
 	unsigned ttl;
 	struct slot slots[AUTHCACHE_SLOTS];
@@ -28,7 +29,7 @@ struct authcache *authcache_new(unsigned ttl)
 
 	if (c == NULL)
 		return NULL;
-	if (RAND_bytes(c->secret, sizeof(c->secret)) != 1) {
+	if (RAND_bytes(c->secret, sizeof(c->secret)) != 1 || (c->mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL) {
 		free(c);
 		return NULL;
 	}
@@ -40,6 +41,7 @@ void authcache_free(struct authcache *c)
 {
 	if (c == NULL)
 		return;
+	EVP_MAC_free(c->mac);
 	OPENSSL_cleanse(c, sizeof(*c));
 	free(c);
 }
@@ -50,22 +52,18 @@ void authcache_key(const struct authcache *c, const char *authzid, const char *u
 	memset(key, 0, AUTHCACHE_KEY);     /* all zero = no key: never a hit */
 	if (c == NULL)
 		return;
-	{
-		EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL);
-		EVP_MAC_CTX *ctx = m ? EVP_MAC_CTX_new(m) : NULL;
-		OSSL_PARAM params[2] = { OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
-		                         OSSL_PARAM_construct_end() };
-		size_t out = 0;
-		if (ctx != NULL && EVP_MAC_init(ctx, c->secret, sizeof(c->secret), params) == 1) {
-			/* The NULs keep ("ab","c") and ("a","bc") apart. */
-			EVP_MAC_update(ctx, (const unsigned char *)authzid, strlen(authzid) + 1);
-			EVP_MAC_update(ctx, (const unsigned char *)user, strlen(user) + 1);
-			EVP_MAC_update(ctx, (const unsigned char *)password, strlen(password));
-			EVP_MAC_final(ctx, key, &out, AUTHCACHE_KEY);
-		}
-		EVP_MAC_CTX_free(ctx);
-		EVP_MAC_free(m);
+	EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(c->mac);
+	OSSL_PARAM params[2] = { OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
+	                         OSSL_PARAM_construct_end() };
+	size_t out = 0;
+	if (ctx != NULL && EVP_MAC_init(ctx, c->secret, sizeof(c->secret), params) == 1) {
+		/* The NULs keep ("ab","c") and ("a","bc") apart. */
+		EVP_MAC_update(ctx, (const unsigned char *)authzid, strlen(authzid) + 1);
+		EVP_MAC_update(ctx, (const unsigned char *)user, strlen(user) + 1);
+		EVP_MAC_update(ctx, (const unsigned char *)password, strlen(password));
+		EVP_MAC_final(ctx, key, &out, AUTHCACHE_KEY);
 	}
+	EVP_MAC_CTX_free(ctx);
 }
 
 static const struct slot *slot_of(const struct authcache *c, const unsigned char key[AUTHCACHE_KEY])

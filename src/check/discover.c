@@ -29,6 +29,15 @@ static int host_ok(const char *h)
 	return 1;
 }
 
+/* DNS names and HTTP answers are not ours: nothing but printable ASCII reaches a terminal or
+ * the JSON. */
+static void ascii_only(char *s)
+{
+	for (unsigned char *c = (unsigned char *)s; *c; c++)
+		if (*c < 0x20 || *c >= 0x7f)
+			*c = '?';
+}
+
 static void step(struct discovery *d, const char *source, const char *query, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 static void step(struct discovery *d, const char *source, const char *query, const char *fmt, ...)
@@ -44,14 +53,8 @@ static void step(struct discovery *d, const char *source, const char *query, con
 	va_start(ap, fmt);
 	vsnprintf(s->result, sizeof(s->result), fmt, ap);
 	va_end(ap);
-	/* DNS names and HTTP answers are not ours: nothing but printable ASCII reaches a
-	 * terminal or the JSON. */
-	for (unsigned char *c = (unsigned char *)s->result; *c; c++)
-		if (*c < 0x20 || *c >= 0x7f)
-			*c = '?';
-	for (unsigned char *c = (unsigned char *)s->query; *c; c++)
-		if (*c < 0x20 || *c >= 0x7f)
-			*c = '?';
+	ascii_only(s->query);
+	ascii_only(s->result);
 }
 
 static void target(struct discovery *d, const char *host, unsigned port, enum check_role role, const char *source)

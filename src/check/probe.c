@@ -66,9 +66,17 @@ static int connect_any(struct check_port *p, const struct check_opts *o, struct 
 {
 	char addrs[MAX_ADDRS][DNS_ADDR_LEN], err[256] = "", port[8];
 	size_t n = 0;
-	struct dns *d = dns_new(o->resolver, DNS_HOSTS | DNS_ASK_ALL, err, sizeof(err));
-	int r = d ? dns_addrs(d, p->connect_host, addrs, MAX_ADDRS, &n, err, sizeof(err)) : DNS_TEMP, worst = 0;
+	struct dns *d = NULL;
+	int r = DNS_OK, worst = 0;
 
+	if (p->address[0] != '\0') {
+		/* Again (a reconnect, a TLS version probe): the same server, no second lookup. */
+		put(addrs[0], sizeof(addrs[0]), "%s", p->address);
+		n = 1;
+	} else if ((d = dns_new(o->resolver, DNS_HOSTS | DNS_ASK_ALL, err, sizeof(err))) != NULL)
+		r = dns_addrs(d, p->connect_host, addrs, MAX_ADDRS, &n, err, sizeof(err));
+	else
+		r = DNS_TEMP;
 	dns_free(d);
 	if (r != DNS_OK || n == 0) {
 		if (addr_out == p->address) {

@@ -640,19 +640,17 @@ static void deliver_one(struct runner *rn, struct spool *sp, const struct settin
 					pending = 1;
 		}
 	}
-	if (!pending) {
-		if (spool_entry_remove(sp, e) < 0) {
+	if (!pending && spool_entry_remove(sp, e) == 0)
+		log_info(qid, "removed");
+	else {
+		if (!pending)
 			log_warn(qid, "cannot remove delivered message from queue");
-			if (e->unrecorded)      /* then the done records it went without, after all */
-				for (size_t i = 0; i < e->nrcpts; i++)
-					if (e->rcpts[i].done && !e->rcpts[i].local && spool_entry_done(sp, e, i) < 0)
-						log_warn(qid, "cannot record delivery to=<%s>", e->rcpts[i].target);
-		} else
-			log_info(qid, "removed");
-	} else if (e->unrecorded)
-		for (size_t i = 0; i < e->nrcpts; i++)
-			if (e->rcpts[i].done && !e->rcpts[i].local && spool_entry_done(sp, e, i) < 0)
-				log_warn(qid, "cannot record delivery to=<%s>", e->rcpts[i].target);
+		/* The message stays: the done records it went without are owed after all. */
+		if (e->unrecorded)
+			for (size_t i = 0; i < e->nrcpts; i++)
+				if (e->rcpts[i].done && !e->rcpts[i].local && spool_entry_done(sp, e, i) < 0)
+					log_warn(qid, "cannot record delivery to=<%s>", e->rcpts[i].target);
+	}
 	spool_entry_free(e);
 }
 

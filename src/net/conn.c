@@ -166,11 +166,6 @@ static void process_input(struct conn *c)
 		if (evbuffer_get_length(bufferevent_get_output(c->bev)) > OUTPUT_HIGH)
 			break;
 	}
-	/* Waiting for the client's next command: OpenSSL keeps a record buffer for the read in
-	 * progress; hand it back (it comes back with the next record). Idle TLS sessions then
-	 * cost a few KiB each, not tens. */
-	if (c->tls_bev && !c->handshaking && evbuffer_get_length(in) == 0)
-		SSL_free_buffers(bufferevent_openssl_get_ssl(c->bev));
 	if (smtp_session_closing(c->sess))
 		evbuffer_drain(in, evbuffer_get_length(in));
 	else if (c->eof_pending && c->commit_wait == NULL && evbuffer_get_length(in) == 0)

@@ -550,11 +550,6 @@ static void commit_done(void *job, int ran)
 	commit_finish(cw);
 }
 
-static void commit_unused(void *job)
-{
-	(void)job;                  /* batch mode runs policy_commit_batch instead */
-}
-
 static int cb_data_commit(void *ctx, const struct smtp_tx *tx, char *qid, size_t qidsz)
 {
 	struct conn *c = ctx;
@@ -584,7 +579,7 @@ static int cb_data_commit(void *ctx, const struct smtp_tx *tx, char *qid, size_t
 		cw->srv = c->srv;
 		cw->m = m;
 		snprintf(cw->qid, sizeof(cw->qid), "%s", qid);
-		if (workpool_submit(c->srv->commitpool, cw, commit_unused, commit_done) == 0) {
+		if (workpool_submit(c->srv->commitpool, cw, NULL, commit_done) == 0) {
 			c->commit_wait = cw;
 			return 1;       /* the 250 (or 451) comes with smtp_session_commit_done() */
 		}

@@ -27,7 +27,8 @@ typedef void (*workpool_batch_fn)(void **jobs, size_t n, void *arg);
 typedef long (*workpool_idle_fn)(void *arg);
 struct workpool *workpool_new_batch(struct event_base *base, workpool_batch_fn batch, workpool_idle_fn idle,
                                     void *arg, const char *what);
-/* 0, or -1 (out of memory, or p is NULL): then nothing was queued and done will not run. */
+/* 0, or -1 (out of memory, or p is NULL): then nothing was queued and done will not run.
+ * In batch mode run is not used and may be NULL. */
 int workpool_submit(struct workpool *p, void *job, workpool_run_fn run, workpool_done_fn done);
 /* Stop the workers (jobs already running finish), run done for every job left, free; NULL ok. */
 void workpool_free(struct workpool *p);

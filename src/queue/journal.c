@@ -215,8 +215,7 @@ int journal_append(struct journal *j, struct spool_msg *m)
 	return 0;
 fail:
 	saved = errno;
-	unlink(spool_msg_tmp(m));
-	spool_msg_abort(m);
+	spool_msg_abort(m);         /* removes its tmp/ file too */
 	errno = saved;
 	return -1;
 }

@@ -89,13 +89,6 @@ int fs_rename_durable(const char *from, const char *to)
 	return fs_fsync_parent(to);
 }
 
-int fs_unlink_durable(const char *path)
-{
-	if (unlink(path) < 0 && errno != ENOENT)
-		return -1;
-	return fs_fsync_parent(path);
-}
-
 int fs_mkdir_p(const char *path, mode_t mode)
 {
 	char buf[PATH_MAX];

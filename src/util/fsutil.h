@@ -14,9 +14,9 @@
 
 /* write(2) until all of buf is written; retries EINTR. */
 int fs_write_all(int fd, const void *buf, size_t len);
-/* fsync the directory at path. */
 /* pwrite() all of buf at off, retrying short writes and EINTR. */
 int fs_pwrite_all(int fd, const void *buf, size_t len, off_t off);
+/* fsync the directory at path. */
 int fs_fsync_dir(const char *path);
 /* fsync the directory containing path (path's dirname). */
 int fs_fsync_parent(const char *path);
@@ -27,8 +27,6 @@ int fs_mkdir_p(const char *path, mode_t mode);
  * after a crash (the spool deletes tmp/ at start; a Maildir tmp/ copy is re-published under
  * the same name). */
 int fs_rename_durable(const char *from, const char *to);
-/* unlink and fsync the parent directory. ENOENT counts as success. */
-int fs_unlink_durable(const char *path);
 /* Read a whole small file into a NUL-terminated malloc'd buffer; *len excludes the NUL. */
 char *fs_read_file(const char *path, size_t max, size_t *len);
 
