@@ -599,7 +599,9 @@ static void deliver_one(struct runner *rn, struct spool *sp, const struct settin
 	int pending = 0, failed = 0;
 
 	if (e == NULL) {
-		if (errno == EBADMSG)
+		if (errno == EBUSY && rn != NULL)
+			runner_wake(rn, qid);       /* the operator looks at it right now: after that */
+		else if (errno == EBADMSG)
 			log_errx(qid, "queue file failed validation: moved to corrupt/ for inspection");
 		else if (errno != ENOENT)
 			log_warn(qid, "delivery deferred: cannot read queue file");
@@ -640,6 +642,8 @@ static void deliver_one(struct runner *rn, struct spool *sp, const struct settin
 					pending = 1;
 		}
 	}
+	if (pending && spool_entry_keep(sp, e) < 0)
+		log_warn(qid, "cannot write the deferred message to the queue (the journal keeps it)");
 	if (!pending && spool_entry_remove(sp, e) == 0)
 		log_info(qid, "removed");
 	else {

@@ -437,9 +437,9 @@ fail:
 
 /* ---- group commit (the committer thread; see queue/journal.h) ---------------------------- */
 
-#define CHECKPOINT_MS 5             /* how long an accepted message may wait to be delivered: short
-                                     * checkpoints stall the committer least (measured: 5 < 20 < 100) */
-#define CHECKPOINT_MAX 4096         /* or how many may wait */
+#define CHECKPOINT_MS 1000          /* a message not delivered by then is written to queue/ */
+#define CHECKPOINT_BYTES (16L * 1024 * 1024)    /* or when the journal is this long */
+#define DONE_MS 10                  /* done records wait this long for a batch to carry them */
 
 static long ms_since(const struct timespec *t)
 {
@@ -449,16 +449,17 @@ static long ms_since(const struct timespec *t)
 	return (long)(now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000L;
 }
 
-static void wake_runner(void *arg, const char *qid)
-{
-	runner_wake(((struct server *)arg)->runner, qid);
-}
-
 static void checkpoint(struct server *srv)
 {
-	if (journal_checkpoint(srv->journal, wake_runner, srv) < 0)
+	if (journal_checkpoint(srv->journal) < 0)
 		log_warn(NULL, "journal checkpoint failed; retrying (accepted mail stays safe in the journal)");
 	clock_gettime(CLOCK_MONOTONIC, &srv->last_checkpoint);
+}
+
+static int sync_journal(struct server *srv)
+{
+	clock_gettime(CLOCK_MONOTONIC, &srv->last_sync);
+	return journal_sync(srv->journal);
 }
 
 /* Classic durability for one message: fsync, rename, fsync(dir). */
@@ -493,7 +494,7 @@ void policy_commit_batch(void **jobs, size_t n, void *arg)
 		cw->journaled = r == 0;
 		appended += r == 0;
 	}
-	if (appended > 0 && journal_sync(srv->journal) < 0) {
+	if (appended > 0 && sync_journal(srv) < 0) {
 		/* Unknown what reached the disk: answer 451 (a resend may duplicate, never lose). */
 		log_warn(NULL, "journal fdatasync failed: %zu messages refused with 451", appended);
 		for (size_t i = 0; i < n; i++) {
@@ -502,7 +503,7 @@ void policy_commit_batch(void **jobs, size_t n, void *arg)
 				cw->ok = 0;
 		}
 	}
-	if (journal_pending(srv->journal) >= CHECKPOINT_MAX || ms_since(&srv->last_checkpoint) >= CHECKPOINT_MS)
+	if (journal_bytes(srv->journal) >= CHECKPOINT_BYTES || ms_since(&srv->last_checkpoint) >= CHECKPOINT_MS)
 		checkpoint(srv);
 }
 
@@ -514,10 +515,16 @@ long policy_commit_idle(void *arg)
 	if (journal_pending(srv->journal) == 0)
 		return -1;
 	age = ms_since(&srv->last_checkpoint);
-	if (age < CHECKPOINT_MS)
-		return CHECKPOINT_MS - age;
-	checkpoint(srv);
-	return journal_pending(srv->journal) ? CHECKPOINT_MS : -1;
+	if (age >= CHECKPOINT_MS) {
+		checkpoint(srv);
+		return journal_pending(srv->journal) ? DONE_MS : -1;
+	}
+	/* Delivered messages' done records: with the next batch, or after DONE_MS at the latest
+	 * (at once when a runner thread waits for one). */
+	if (journal_done_pending(srv->journal) &&
+	    (journal_done_waiting(srv->journal) || ms_since(&srv->last_sync) >= DONE_MS) && sync_journal(srv) < 0)
+		log_warn(NULL, "journal fdatasync failed (done records; retrying)");
+	return CHECKPOINT_MS - age < DONE_MS ? CHECKPOINT_MS - age : DONE_MS;
 }
 
 static void commit_finish(struct commit_wait *cw)
@@ -526,8 +533,8 @@ static void commit_finish(struct commit_wait *cw)
 
 	if (cw->ok) {
 		log_info(cw->qid, "%s%s", cw->accepted, c ? "" : " (client gone before the reply)");
-		if (!cw->journaled)
-			runner_wake(cw->srv->runner, cw->qid);  /* journaled: woken at the checkpoint */
+		if (cw->srv->runner != NULL)    /* NULL at shutdown: the queue keeps it for the next start */
+			runner_wake(cw->srv->runner, cw->qid);
 	} else
 		log_warn(cw->qid, "queue commit failed, replied 451");
 	if (c != NULL) {

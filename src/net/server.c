@@ -264,6 +264,22 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 
 /* ---- main ---------------------------------------------------------------------------------- */
 
+/* The spool's done hooks go to the journal, whose sync runs on the committer's thread. */
+static unsigned long journal_done_hook(void *arg, const char *qid, unsigned gen)
+{
+	return journal_done(arg, qid, gen);
+}
+
+static void journal_wait_hook(void *arg, unsigned long ticket)
+{
+	journal_done_wait(arg, ticket);
+}
+
+static void kick_committer(void *arg)
+{
+	workpool_kick(arg);
+}
+
 static void raise_fd_limit(unsigned want)
 {
 	struct rlimit rl;
@@ -317,6 +333,12 @@ int server_main(const char *config_path)
 	srv.runner = runner_start(srv.spool, &rconf);
 	srv.authpool = workpool_new(srv.base, 2, "password hashing");
 	srv.commitpool = workpool_new_batch(srv.base, policy_commit_batch, policy_commit_idle, &srv, "queue commit");
+	if (srv.commitpool == NULL) {
+		log_errx(NULL, "cannot start the queue committer");
+		goto out;
+	}
+	journal_on_done(srv.journal, kick_committer, srv.commitpool);
+	spool_mem_on_done(srv.spool, journal_done_hook, journal_wait_hook, srv.journal);
 	if (srv.runner == NULL) {
 		log_errx(NULL, "cannot start the delivery runner");
 		goto out;
@@ -338,15 +360,21 @@ int server_main(const char *config_path)
 		conn_free(srv.conns);
 	workpool_free(srv.authpool);        /* after the sessions: its answers find no one */
 	srv.authpool = NULL;
-	workpool_free(srv.commitpool);      /* commits in flight finish (and are delivered) */
+	/* Deliveries in flight finish while the committer still syncs their done records. */
+	runner_stop(srv.runner);
+	srv.runner = NULL;
+	workpool_free(srv.commitpool);      /* commits in flight finish (delivered next start) */
 	srv.commitpool = NULL;
+	spool_mem_on_done(srv.spool, NULL, NULL, NULL);
 	journal_close(srv.journal);         /* the last checkpoint: all of it into queue/ */
 	srv.journal = NULL;
 	rc = 0;
 	log_info(NULL, "stopped");
 out:
+	runner_stop(srv.runner);
 	workpool_free(srv.authpool);
 	workpool_free(srv.commitpool);
+	spool_mem_on_done(srv.spool, NULL, NULL, NULL);
 	journal_close(srv.journal);
 	free_listeners(&srv);
 	if (srv.control) {
@@ -355,7 +383,6 @@ out:
 		snprintf(sock, sizeof(sock), "%s/control.sock", srv.rc->cfg->spool);
 		unlink(sock);
 	}
-	runner_stop(srv.runner);
 	if (srv.ev_term)
 		event_free(srv.ev_term);
 	if (srv.ev_int)

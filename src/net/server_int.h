@@ -91,7 +91,7 @@ struct server {
 	struct workpool *authpool;     /* password hashing */
 	struct workpool *commitpool;   /* the committer: group commit through the journal */
 	struct journal *journal;
-	struct timespec last_checkpoint;
+	struct timespec last_checkpoint, last_sync;
 	struct listener listeners[ROLE_COUNT * CONFIG_MAX_LISTEN];
 	size_t nlisteners;
 	unsigned handshakes;            /* TLS handshakes in progress */
@@ -143,7 +143,7 @@ struct commit_wait {
 	struct server *srv;
 	struct spool_msg *m;
 	int ok;
-	int journaled;                  /* durable in the journal; delivered after its checkpoint */
+	int journaled;                  /* durable in the journal (else in queue/) */
 	char qid[64];
 	char *accepted;                 /* the "accepted ..." log line, written once it is durable */
 };

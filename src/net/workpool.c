@@ -33,6 +33,7 @@ struct workpool {
 	struct event *ev;
 	workpool_batch_fn batch;
 	workpool_idle_fn idle;
+	int kicked;                     /* batch mode: call idle again now */
 	void *batch_arg;
 };
 
@@ -86,10 +87,11 @@ static void *batch_worker(void *arg)
 		if (p->todo == NULL) {
 			if (p->stop)
 				break;
+			p->kicked = 0;
 			pthread_mutex_unlock(&p->mu);
 			long ms = p->idle ? p->idle(p->batch_arg) : -1;
 			pthread_mutex_lock(&p->mu);
-			if (p->todo != NULL || p->stop)
+			if (p->todo != NULL || p->stop || p->kicked)
 				continue;
 			if (ms < 0)
 				pthread_cond_wait(&p->cv, &p->mu);
@@ -248,4 +250,12 @@ void workpool_free(struct workpool *p)
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
 	free(p);
+}
+
+void workpool_kick(struct workpool *p)
+{
+	pthread_mutex_lock(&p->mu);
+	p->kicked = 1;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
 }

@@ -30,6 +30,8 @@ struct workpool *workpool_new_batch(struct event_base *base, workpool_batch_fn b
 /* 0, or -1 (out of memory, or p is NULL): then nothing was queued and done will not run.
  * In batch mode run is not used and may be NULL. */
 int workpool_submit(struct workpool *p, void *job, workpool_run_fn run, workpool_done_fn done);
+/* Batch mode: call idle now (from any thread), as if a job had come and gone. */
+void workpool_kick(struct workpool *p);
 /* Stop the workers (jobs already running finish), run done for every job left, free; NULL ok. */
 void workpool_free(struct workpool *p);
 

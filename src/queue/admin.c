@@ -73,7 +73,7 @@ struct list_ctx {
 static void list_cb(void *arg, const char *qid)
 {
 	struct list_ctx *lc = arg;
-	struct spool_entry *e = spool_entry_load(lc->sp, qid);
+	struct spool_entry *e = spool_entry_peek(lc->sp, qid);
 
 	if (e == NULL)
 		return;                 /* delivered meanwhile, or quarantined */
@@ -98,18 +98,23 @@ static int valid_qid(const char *qid)
 	return n > 0 && n < SPOOL_QID_MAX && strspn(qid, "0123456789ABCDEF") == n;
 }
 
-static struct spool_entry *load(struct spool *sp, const char *qid, struct admin_out *o)
+static struct spool_entry *load(struct spool *sp, const char *qid, struct admin_out *o, int change)
 {
-	struct spool_entry *e = valid_qid(qid) ? spool_entry_load(sp, qid) : NULL;
+	struct spool_entry *e = NULL;
 
-	if (e == NULL)
+	errno = ENOENT;
+	if (valid_qid(qid))
+		e = change ? spool_entry_load(sp, qid) : spool_entry_peek(sp, qid);
+	if (e == NULL && errno == EBUSY)
+		admin_printf(o, "error: %s is being delivered right now; try again\n", qid);
+	else if (e == NULL)
 		admin_printf(o, "error: no message %s in the queue\n", qid);
 	return e;
 }
 
 int admin_show(struct spool *sp, const char *qid, struct admin_out *o)
 {
-	struct spool_entry *e = load(sp, qid, o);
+	struct spool_entry *e = load(sp, qid, o, 0);
 	char head[8192];
 	ssize_t n;
 
@@ -127,7 +132,7 @@ int admin_show(struct spool *sp, const char *qid, struct admin_out *o)
 
 int admin_delete(struct spool *sp, const char *qid, struct admin_out *o)
 {
-	struct spool_entry *e = load(sp, qid, o);
+	struct spool_entry *e = load(sp, qid, o, 1);
 	int r;
 
 	if (e == NULL)
@@ -140,7 +145,7 @@ int admin_delete(struct spool *sp, const char *qid, struct admin_out *o)
 
 int admin_bounce(struct spool *sp, const char *qid, struct admin_out *o)
 {
-	struct spool_entry *e = load(sp, qid, o);
+	struct spool_entry *e = load(sp, qid, o, 1);
 	size_t n = 0;
 
 	if (e == NULL)

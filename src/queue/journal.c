@@ -7,18 +7,21 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include "../util/fsutil.h"
 #include "../util/log.h"
 
-#define MAGIC "MPJ1"
+#define MAGIC "MPJ1"                             /* an accepted message */
+#define MAGIC_DONE "MPJD"                        /* messages delivered since: qid slots */
 #define HDR 64
 #define ALIGN 512
 #define GROW (1L * 1024 * 1024)                 /* zeroed ahead in steps of this */
@@ -33,20 +36,20 @@ struct hdr {
 	char pad[HDR - 4 - 4 - 8 - 4 - SPOOL_QID_MAX];
 };
 
-struct pending {
-	char qid[SPOOL_QID_MAX];
-	char *tmp;
-};
-
 struct journal {
 	struct spool *sp;
 	int fd, genfd;
 	uint32_t gen;
 	off_t pos, size;
-	char *buf;              /* one record being assembled */
-	size_t bufcap;
-	struct pending *pend;
-	size_t npend, cap;
+	size_t appended;        /* messages in this generation */
+	pthread_mutex_t mu;     /* the done list, from the runner's threads */
+	pthread_cond_t synced_cv;
+	char (*done)[SPOOL_QID_MAX];
+	size_t ndone, donecap;
+	unsigned long done_seq, done_synced;
+	unsigned waiting;       /* threads in journal_done_wait() */
+	void (*kick)(void *arg);
+	void *kick_arg;
 };
 
 _Static_assert(sizeof(struct hdr) == HDR, "journal header is 64 octets");
@@ -88,34 +91,69 @@ static int grow(struct journal *j, off_t to)
 	return 0;
 }
 
-static int replay(struct journal *j, size_t *restored)
+static int read_record(struct journal *j, off_t pos, struct hdr *h, char **payload)
+{
+	if (pos + HDR > j->size || pread(j->fd, h, HDR, pos) != HDR || h->gen != j->gen ||
+	    (memcmp(h->magic, MAGIC, 4) != 0 && memcmp(h->magic, MAGIC_DONE, 4) != 0) ||
+	    h->len > JOURNAL_MAX_MESSAGE + 4096 || pos + HDR + (off_t)h->len > j->size ||
+	    memchr(h->qid, '\0', sizeof(h->qid)) == NULL)
+		return -1;
+	char *p = realloc(*payload, h->len ? h->len : 1);
+	if (p == NULL)
+		return -1;
+	*payload = p;
+	if (pread(j->fd, p, h->len, pos + HDR) != (ssize_t)h->len || crc32(0L, (const Bytef *)p, (uInt)h->len) != h->crc)
+		return -1;      /* a torn last append: it was never acknowledged */
+	return 0;
+}
+
+static int qid_cmp(const void *a, const void *b) { return strcmp(a, b); }
+
+/* Two passes: which messages were delivered (done records), then every other one back. */
+static int replay(struct journal *j, size_t *restored, size_t *skipped)
 {
 	struct hdr h;
-	off_t pos = 0;
-	char *payload = NULL;
+	char *payload = NULL, (*done)[SPOOL_QID_MAX] = NULL;
+	size_t ndone = 0;
+	off_t pos, end = 0;
+	int r = 0;
 
-	*restored = 0;
-	while (pos + HDR <= j->size) {
-		if (pread(j->fd, &h, HDR, pos) != HDR || memcmp(h.magic, MAGIC, 4) != 0 || h.gen != j->gen ||
-		    h.len > JOURNAL_MAX_MESSAGE + 4096 || pos + HDR + (off_t)h.len > j->size ||
-		    memchr(h.qid, '\0', sizeof(h.qid)) == NULL)
-			break;
-		char *p = realloc(payload, h.len ? h.len : 1);
-		if (p == NULL)
-			break;
-		payload = p;
-		if (pread(j->fd, payload, h.len, pos + HDR) != (ssize_t)h.len ||
-		    crc32(0L, (const Bytef *)payload, (uInt)h.len) != h.crc)
-			break;      /* a torn last append: it was never acknowledged */
+	*restored = *skipped = 0;
+	for (pos = 0; read_record(j, pos, &h, &payload) == 0; pos = aligned(pos + HDR + (off_t)h.len)) {
+		if (memcmp(h.magic, MAGIC_DONE, 4) != 0 || h.len % SPOOL_QID_MAX != 0)
+			continue;
+		size_t k = h.len / SPOOL_QID_MAX;
+		void *nd = realloc(done, (ndone + k) * SPOOL_QID_MAX + 1);
+		if (nd == NULL) {
+			r = -1;
+			goto out;
+		}
+		done = nd;
+		memcpy(done[ndone], payload, h.len);
+		for (size_t i = 0; i < k; i++)
+			done[ndone + i][SPOOL_QID_MAX - 1] = '\0';
+		ndone += k;
+	}
+	end = pos;
+	if (ndone > 0)
+		qsort(done, ndone, SPOOL_QID_MAX, qid_cmp);
+	for (pos = 0; pos < end && read_record(j, pos, &h, &payload) == 0; pos = aligned(pos + HDR + (off_t)h.len)) {
+		if (memcmp(h.magic, MAGIC, 4) != 0)
+			continue;
+		if (ndone > 0 && bsearch(h.qid, done, ndone, SPOOL_QID_MAX, qid_cmp) != NULL) {
+			(*skipped)++;
+			continue;
+		}
 		if (spool_restore(j->sp, h.qid, payload, h.len) < 0) {
-			free(payload);
-			return -1;
+			r = -1;
+			goto out;
 		}
 		(*restored)++;
-		pos = aligned(pos + HDR + (off_t)h.len);
 	}
+out:
 	free(payload);
-	return 0;
+	free(done);
+	return r;
 }
 
 struct journal *journal_open(struct spool *sp, char *err, size_t errlen)
@@ -123,7 +161,7 @@ struct journal *journal_open(struct spool *sp, char *err, size_t errlen)
 	struct journal *j = calloc(1, sizeof(*j));
 	char path[PATH_MAX], text[32] = "";
 	struct stat st;
-	size_t restored = 0;
+	size_t restored = 0, skipped = 0;
 
 	if (j == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -131,6 +169,8 @@ struct journal *journal_open(struct spool *sp, char *err, size_t errlen)
 	}
 	j->sp = sp;
 	j->fd = j->genfd = -1;
+	pthread_mutex_init(&j->mu, NULL);
+	pthread_cond_init(&j->synced_cv, NULL);
 	if (path_of(j, "journal.gen", path, sizeof(path)) < 0 ||
 	    (j->genfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
 		goto fail;
@@ -144,10 +184,11 @@ struct journal *journal_open(struct spool *sp, char *err, size_t errlen)
 		goto fail;
 	if (fs_fsync_parent(path) < 0)
 		goto fail;
-	if (replay(j, &restored) < 0)
+	if (replay(j, &restored, &skipped) < 0)
 		goto fail;
-	if (restored > 0)
-		log_info(NULL, "journal restored=%zu accepted messages put back into the queue", restored);
+	if (restored > 0 || skipped > 0)
+		log_info(NULL, "journal restored=%zu accepted messages put back into the queue, delivered=%zu skipped",
+		         restored, skipped);
 	/* Everything the last run accepted is in queue/ now: a new generation forgets it. */
 	j->gen++;
 	if (write_gen(j) < 0)
@@ -159,117 +200,191 @@ fail:
 	return NULL;
 }
 
-size_t journal_pending(const struct journal *j) { return j->npend; }
+size_t journal_pending(const struct journal *j) { return j->appended; }
+off_t journal_bytes(const struct journal *j) { return j->pos; }
+
+void journal_on_done(struct journal *j, void (*kick)(void *arg), void *arg)
+{
+	j->kick = kick;
+	j->kick_arg = arg;
+}
+
+/* One record at j->pos: header, then the payload, in one write. */
+static int put_record(struct journal *j, const char *magic, const char *qid, const void *p, size_t len)
+{
+	struct hdr h;
+	struct iovec iov[2];
+	off_t end = aligned(j->pos + HDR + (off_t)len);
+
+	if (end > j->size && grow(j, end) < 0)
+		return 1;       /* full until the next checkpoint */
+	memset(&h, 0, HDR);
+	memcpy(h.magic, magic, 4);
+	h.gen = j->gen;
+	h.len = (uint64_t)len;
+	h.crc = (uint32_t)crc32(0L, (const Bytef *)p, (uInt)len);
+	snprintf(h.qid, sizeof(h.qid), "%s", qid);
+	iov[0].iov_base = &h;
+	iov[0].iov_len = HDR;
+	iov[1].iov_base = (void *)p;
+	iov[1].iov_len = len;
+	if (fs_pwritev_all(j->fd, iov, 2, j->pos) < 0)
+		return -1;
+	j->pos = end;
+	return 0;
+}
 
 int journal_append(struct journal *j, struct spool_msg *m)
 {
-	off_t bytes = spool_msg_bytes(m);
-	size_t need = HDR + (size_t)bytes;
-	struct hdr *h;
-	int saved;
+	size_t len;
+	const void *p = spool_msg_mem(m, &len);
+	int r, saved;
 
-	if (bytes > JOURNAL_MAX_MESSAGE)
+	if (p == NULL || len > JOURNAL_MAX_MESSAGE)
 		return 1;
-	if (aligned(j->pos + (off_t)need) > j->size && grow(j, aligned(j->pos + (off_t)need)) < 0)
-		return 1;       /* full until the next checkpoint: the classic path for this one */
-	if (need > j->bufcap) {
-		char *nb = realloc(j->buf, need);
-		if (nb == NULL)
-			goto fail;
-		j->buf = nb;
-		j->bufcap = need;
-	}
-	if (j->npend == j->cap) {
-		size_t nc = j->cap ? j->cap * 2 : 256;
-		struct pending *np = realloc(j->pend, nc * sizeof(*np));
-		if (np == NULL)
-			goto fail;
-		j->pend = np;
-		j->cap = nc;
-	}
-	/* The tmp/ file is in the page cache: read it back rather than keep a second copy. */
-	if (pread(spool_msg_fd(m), j->buf + HDR, (size_t)bytes, 0) != bytes)
-		goto fail;
-	h = (struct hdr *)j->buf;
-	memset(h, 0, HDR);
-	memcpy(h->magic, MAGIC, 4);
-	h->gen = j->gen;
-	h->len = (uint64_t)bytes;
-	h->crc = (uint32_t)crc32(0L, (const Bytef *)j->buf + HDR, (uInt)bytes);
-	snprintf(h->qid, sizeof(h->qid), "%s", spool_msg_qid(m));
-	if (fs_pwrite_all(j->fd, j->buf, need, j->pos) < 0)
-		goto fail;
-	j->pos = aligned(j->pos + (off_t)need);
-	snprintf(j->pend[j->npend].qid, sizeof(j->pend[j->npend].qid), "%s", spool_msg_qid(m));
-	if ((j->pend[j->npend].tmp = strdup(spool_msg_tmp(m))) == NULL)
-		goto fail;
-	j->npend++;
-	if (spool_msg_release(m) < 0) {
-		/* A deferred write error on the tmp/ file: the journal holds the bytes, but the
-		 * checkpoint would publish a damaged file. Refuse this one. */
-		j->npend--;
-		unlink(j->pend[j->npend].tmp);
-		free(j->pend[j->npend].tmp);
+	if ((r = put_record(j, MAGIC, spool_msg_qid(m), p, len)) == 1)
+		return 1;       /* the classic path for this one */
+	if (r < 0 || spool_mem_adopt(j->sp, m, j->gen) < 0) {
+		/* The record may be there: a crash before the checkpoint would deliver a message
+		 * refused with 451 (a duplicate when the client resends), never lose one. */
+		saved = errno;
+		spool_msg_abort(m);
+		errno = saved;
 		return -1;
 	}
+	j->appended++;
 	return 0;
-fail:
-	saved = errno;
-	spool_msg_abort(m);         /* removes its tmp/ file too */
-	errno = saved;
-	return -1;
 }
 
-int journal_sync(struct journal *j) { return fdatasync(j->fd); }
-
-int journal_checkpoint(struct journal *j, void (*wake)(void *arg, const char *qid), void *arg)
+unsigned long journal_done(struct journal *j, const char *qid, unsigned gen)
 {
-	int r = 0;
+	unsigned long ticket = 0;
 
-	if (j->npend == 0)
-		return 0;
-	/* 1. every tmp/ file's data (written without fsync) on disk. */
-	if (spool_sync(j->sp) < 0)
-		return -1;
-	spool_publish_lock(j->sp);
-	/* 2. their names in queue/, 3. those names on disk. */
-	for (size_t i = 0; i < j->npend; i++)
-		if (spool_publish(j->sp, j->pend[i].tmp, j->pend[i].qid) < 0)
-			r = -1;
-	if (r == 0 && spool_sync(j->sp) < 0)
-		r = -1;
-	if (r < 0) {
-		spool_publish_unlock(j->sp);
-		return -1;      /* the records stay: the next checkpoint (or a replay) finishes it */
+	pthread_mutex_lock(&j->mu);
+	if (gen == j->gen) {
+		if (j->ndone == j->donecap) {
+			size_t nc = j->donecap ? j->donecap * 2 : 256;
+			void *nd = realloc(j->done, nc * SPOOL_QID_MAX);
+			if (nd == NULL) {
+				pthread_mutex_unlock(&j->mu);
+				return 0;       /* no record: a crash now could deliver it once more */
+			}
+			j->done = nd;
+			j->donecap = nc;
+		}
+		memset(j->done[j->ndone], 0, SPOOL_QID_MAX);
+		snprintf(j->done[j->ndone++], SPOOL_QID_MAX, "%s", qid);
+		ticket = ++j->done_seq;
 	}
-	/* 4. the journal lets go of them: a new generation, from offset 0. */
+	pthread_mutex_unlock(&j->mu);
+	return ticket;
+}
+
+void journal_done_wait(struct journal *j, unsigned long ticket)
+{
+	pthread_mutex_lock(&j->mu);
+	if (j->done_synced < ticket) {
+		j->waiting++;
+		pthread_mutex_unlock(&j->mu);
+		if (j->kick)
+			j->kick(j->kick_arg);
+		pthread_mutex_lock(&j->mu);
+		while (j->done_synced < ticket)
+			pthread_cond_wait(&j->synced_cv, &j->mu);
+		j->waiting--;
+	}
+	pthread_mutex_unlock(&j->mu);
+}
+
+int journal_done_waiting(struct journal *j)
+{
+	pthread_mutex_lock(&j->mu);
+	int n = j->waiting > 0;
+	pthread_mutex_unlock(&j->mu);
+	return n;
+}
+
+int journal_done_pending(struct journal *j)
+{
+	pthread_mutex_lock(&j->mu);
+	int n = j->ndone > 0;
+	pthread_mutex_unlock(&j->mu);
+	return n;
+}
+
+static void done_synced(struct journal *j, unsigned long seq)
+{
+	pthread_mutex_lock(&j->mu);
+	if (seq > j->done_synced)
+		j->done_synced = seq;
+	pthread_cond_broadcast(&j->synced_cv);
+	pthread_mutex_unlock(&j->mu);
+}
+
+int journal_sync(struct journal *j)
+{
+	char (*done)[SPOOL_QID_MAX] = NULL;
+	size_t n;
+	unsigned long seq;
+
+	pthread_mutex_lock(&j->mu);
+	n = j->ndone;
+	seq = j->done_seq;
+	if (n > 0) {
+		done = j->done;
+		j->done = NULL;
+		j->ndone = j->donecap = 0;
+	}
+	pthread_mutex_unlock(&j->mu);
+	/* Done records ride on the same fdatasync; a full journal just goes without them
+	 * until the checkpoint (which makes them moot). */
+	int r = n > 0 ? put_record(j, MAGIC_DONE, "", done, n * SPOOL_QID_MAX) : 0;
+	free(done);
+	if (fdatasync(j->fd) < 0)
+		return -1;
+	if (r == 0)
+		done_synced(j, seq);
+	return 0;
+}
+
+/* The checkpoint's last step (spool_mem_spill calls it with every remaining message in
+ * queue/): a new generation, so the journal forgets its records, from offset 0. */
+static int next_generation(void *arg)
+{
+	struct journal *j = arg;
+	unsigned long seq;
+
 	j->gen++;
 	if (write_gen(j) < 0) {
 		j->gen--;
-		spool_publish_unlock(j->sp);
 		return -1;
 	}
 	j->pos = 0;
-	spool_publish_unlock(j->sp);
-	for (size_t i = 0; i < j->npend; i++) {
-		if (wake)
-			wake(arg, j->pend[i].qid);
-		free(j->pend[i].tmp);
-	}
-	j->npend = 0;
+	j->appended = 0;
+	pthread_mutex_lock(&j->mu);
+	j->ndone = 0;           /* moot: those messages are forgotten now */
+	seq = j->done_seq;
+	pthread_mutex_unlock(&j->mu);
+	done_synced(j, seq);
 	return 0;
+}
+
+int journal_checkpoint(struct journal *j)
+{
+	if (j->appended == 0 && j->pos == 0)
+		return 0;
+	return spool_mem_spill(j->sp, next_generation, j);
 }
 
 void journal_close(struct journal *j)
 {
 	if (j == NULL)
 		return;
-	if (j->npend > 0 && journal_checkpoint(j, NULL, NULL) < 0)
+	if (journal_checkpoint(j) < 0)
 		log_warn(NULL, "journal: final checkpoint failed; the next start replays it");
-	for (size_t i = 0; i < j->npend; i++)
-		free(j->pend[i].tmp);
-	free(j->pend);
-	free(j->buf);
+	free(j->done);
+	pthread_mutex_destroy(&j->mu);
+	pthread_cond_destroy(&j->synced_cv);
 	if (j->fd >= 0)
 		close(j->fd);
 	if (j->genfd >= 0)

@@ -15,30 +15,55 @@
 #include <pthread.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../util/fsutil.h"
+#include "../util/log.h"
 
 #define SPOOL_MAGIC      "MAILPORT-QUEUE 1\n"
 #define SPOOL_WBUF       (64 * 1024)
 #define SPOOL_LEN_DIGITS 20     /* fixed width so the length is patched in place */
 #define SPOOL_REC_MAX    (1024 * 1024)  /* an envelope record; the message is exempt */
 
+#define MEM_BUCKETS      4096
+
+/* A message of the memory table: its queue file's bytes, immutable once adopted. */
+enum mstate { M_LIVE, M_BUSY, M_DISK };
+struct spool_mnode {
+	struct spool *sp;
+	char qid[SPOOL_QID_MAX];
+	char *buf;
+	size_t len;
+	unsigned gen;
+	enum mstate state;      /* BUSY: a runner entry has it; DISK: queue/ has it too */
+	int in_table;
+	unsigned refs;          /* the table's and an entry's */
+	struct spool_mnode *hnext, *prev, *next;
+};
+
 struct spool {
 	char dir[PATH_MAX];
 	int lockfd;
 	unsigned counter;
-	pthread_rwlock_t publish;   /* scans read; the journal's checkpoint writes (see journal.c) */
+	pthread_mutex_t mu;         /* the memory table */
+	struct spool_mnode *hash[MEM_BUCKETS], *head;
+	size_t nmem;
+	spool_done_fn done;
+	spool_wait_fn done_wait;
+	void *done_arg;
 };
 
 struct spool_msg {
 	struct spool *sp;
 	char qid[SPOOL_QID_MAX];
 	char tmp[PATH_MAX];
-	int fd;
+	int fd;                 /* -1 while in memory */
+	char *mem;
+	size_t memcap;
 	int in_body;
 	int finished;           /* spool_msg_finish() done */
 	off_t len_off;          /* offset of the M record's length digits */
@@ -85,7 +110,7 @@ struct spool *spool_open(const char *dir, char *errbuf, size_t errlen)
 		return NULL;
 	}
 	sp->lockfd = -1;
-	pthread_rwlock_init(&sp->publish, NULL);
+	pthread_mutex_init(&sp->mu, NULL);
 	snprintf(sp->dir, sizeof(sp->dir), "%s", dir);
 	if (fs_mkdir_p(dir, 0700) < 0) {
 		snprintf(errbuf, errlen, "spool %s: %s", dir, strerror(errno));
@@ -139,7 +164,16 @@ void spool_close(struct spool *sp)
 		return;
 	if (sp->lockfd >= 0)
 		close(sp->lockfd);
-	pthread_rwlock_destroy(&sp->publish);
+	while (sp->head != NULL) {
+		struct spool_mnode *n = sp->head;
+		sp->head = n->next;
+		n->in_table = 0;
+		if (--n->refs == 0) {
+			free(n->buf);
+			free(n);
+		}
+	}
+	pthread_mutex_destroy(&sp->mu);
 	free(sp);
 }
 
@@ -155,10 +189,51 @@ static int wflush(struct spool_msg *m)
 	return 0;
 }
 
+/* From memory to tmp/: the message outgrew SPOOL_MEM_MAX, or it is committed the classic way. */
+static int to_file(struct spool_msg *m)
+{
+	for (int tries = 0; tries < 2; tries++) {
+		m->fd = open(m->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (m->fd >= 0 || errno != EEXIST)
+			break;
+		unlink(m->tmp);         /* a leftover of a crashed run that reused the name */
+	}
+	if (m->fd < 0 || fs_write_all(m->fd, m->mem, (size_t)m->pos) < 0) {
+		m->failed = 1;
+		return -1;
+	}
+	free(m->mem);
+	m->mem = NULL;
+	m->memcap = 0;
+	return 0;
+}
+
 static int wput(struct spool_msg *m, const void *p, size_t n)
 {
 	if (m->failed)
 		return -1;
+	if (m->fd < 0) {
+		size_t need = (size_t)m->pos + n;
+		if (need <= SPOOL_MEM_MAX) {
+			if (need > m->memcap) {
+				size_t cap = m->memcap ? m->memcap : 4096;
+				while (cap < need)
+					cap *= 2;
+				char *nm = realloc(m->mem, cap);
+				if (nm == NULL) {
+					m->failed = 1;
+					return -1;
+				}
+				m->mem = nm;
+				m->memcap = cap;
+			}
+			memcpy(m->mem + m->pos, p, n);
+			m->pos += (off_t)n;
+			return 0;
+		}
+		if (to_file(m) < 0)
+			return -1;
+	}
 	if (m->wlen + n > sizeof(m->wbuf)) {
 		if (wflush(m) < 0)
 			return -1;
@@ -202,30 +277,21 @@ struct spool_msg *spool_msg_begin(struct spool *sp, long long arrival)
 	memset(m, 0, offsetof(struct spool_msg, wbuf));
 	m->sp = sp;
 	m->fd = -1;
-	for (int tries = 0; tries < 10; tries++) {
-		gettimeofday(&tv, NULL);
-		/* Seconds, microseconds, a counter (sortable by arrival and unique for one process;
-		 * the spool lock makes the process the only writer), then the bucket: the tenth of a
-		 * second, so messages committed together share one directory and one fsync of it. */
-		snprintf(m->qid, sizeof(m->qid), "%08" PRIX64 "%05lX%04X%X", (uint64_t)tv.tv_sec,
-		         (unsigned long)tv.tv_usec, (++sp->counter) & 0xffff,
-		         (unsigned)(((uint64_t)tv.tv_sec * 10 + (uint64_t)tv.tv_usec / 100000) & 0xf));
-		if (sub(sp, m->tmp, sizeof(m->tmp), "tmp/%s", m->qid) < 0)
-			goto fail;
-		m->fd = open(m->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);    /* read back by the journal */
-		if (m->fd >= 0 || errno != EEXIST)
-			break;
-	}
-	if (m->fd < 0)
+	gettimeofday(&tv, NULL);
+	/* Seconds, microseconds, a counter (sortable by arrival and unique for one process; the
+	 * spool lock makes the process the only writer), then the bucket: the tenth of a second,
+	 * so messages committed together share one directory and one fsync of it. */
+	snprintf(m->qid, sizeof(m->qid), "%08" PRIX64 "%05lX%04X%X", (uint64_t)tv.tv_sec,
+	         (unsigned long)tv.tv_usec, (++sp->counter) & 0xffff,
+	         (unsigned)(((uint64_t)tv.tv_sec * 10 + (uint64_t)tv.tv_usec / 100000) & 0xf));
+	if (sub(sp, m->tmp, sizeof(m->tmp), "tmp/%s", m->qid) < 0)
 		goto fail;
 	snprintf(num, sizeof(num), "%lld", arrival);
 	if (wput(m, SPOOL_MAGIC, sizeof(SPOOL_MAGIC) - 1) < 0 || record(m, 'T', num, strlen(num)) < 0)
-		goto fail_unlink;
+		goto fail;
 	return m;
-fail_unlink:
-	close(m->fd);
-	unlink(m->tmp);
 fail:
+	free(m->mem);
 	free(m);
 	return NULL;
 }
@@ -270,22 +336,18 @@ int spool_msg_finish(struct spool_msg *m)
 	if (wput(m, "\nE 0\n\n", 6) < 0 || wflush(m) < 0)
 		return -1;
 	snprintf(digits, sizeof(digits), "%0*zu", SPOOL_LEN_DIGITS, m->body_len);
-	if (pwrite(m->fd, digits, SPOOL_LEN_DIGITS, m->len_off) != SPOOL_LEN_DIGITS)
+	if (m->fd < 0)
+		memcpy(m->mem + m->len_off, digits, SPOOL_LEN_DIGITS);
+	else if (pwrite(m->fd, digits, SPOOL_LEN_DIGITS, m->len_off) != SPOOL_LEN_DIGITS)
 		return -1;
 	m->finished = 1;
 	return 0;
 }
 
-int spool_msg_fd(const struct spool_msg *m) { return m->fd; }
-off_t spool_msg_bytes(const struct spool_msg *m) { return m->pos; }
-const char *spool_msg_tmp(const struct spool_msg *m) { return m->tmp; }
-
-int spool_msg_release(struct spool_msg *m)
+const void *spool_msg_mem(const struct spool_msg *m, size_t *len)
 {
-	int r = close(m->fd);
-
-	free(m);
-	return r;
+	*len = (size_t)m->pos;
+	return m->fd < 0 && m->finished ? m->mem : NULL;
 }
 
 int spool_msg_commit(struct spool_msg *m)
@@ -293,7 +355,7 @@ int spool_msg_commit(struct spool_msg *m)
 	char path[PATH_MAX];
 	int saved;
 
-	if (spool_msg_finish(m) < 0)
+	if (spool_msg_finish(m) < 0 || (m->fd < 0 && to_file(m) < 0))
 		goto fail;
 	/* The durability point: data and metadata on disk before the name appears in queue/. */
 	if (fsync(m->fd) < 0)
@@ -319,27 +381,10 @@ int spool_msg_commit(struct spool_msg *m)
 	return 0;
 fail:
 	saved = errno;
-	if (m->fd >= 0)
-		close(m->fd);
-	unlink(m->tmp);
-	free(m);
+	spool_msg_abort(m);
 	errno = saved;
 	return -1;
 }
-
-int spool_publish(struct spool *sp, const char *tmp, const char *qid)
-{
-	char path[PATH_MAX];
-
-	if (sub(sp, path, sizeof(path), "queue/%c/%s", bucket_of(qid), qid) < 0)
-		return -1;
-	return rename(tmp, path);
-}
-
-int spool_sync(struct spool *sp) { return syncfs(sp->lockfd); }
-
-void spool_publish_lock(struct spool *sp) { pthread_rwlock_wrlock(&sp->publish); }
-void spool_publish_unlock(struct spool *sp) { pthread_rwlock_unlock(&sp->publish); }
 
 int spool_restore(struct spool *sp, const char *qid, const void *buf, size_t len)
 {
@@ -384,7 +429,9 @@ void spool_msg_abort(struct spool_msg *m)
 		return;
 	if (m->fd >= 0)
 		close(m->fd);
-	unlink(m->tmp);
+	if (m->fd >= 0 || m->mem == NULL)   /* it went to tmp/ at some point */
+		unlink(m->tmp);
+	free(m->mem);
 	free(m);
 }
 
@@ -478,54 +525,37 @@ static int load_state(struct spool *sp, struct spool_entry *e)
 	return 0;
 }
 
-struct spool_entry *spool_entry_load(struct spool *sp, const char *qid)
+/* Parse a queue file from fp (size octets in all). 0, -1 (errno) or -2 (it is corrupt). */
+static int parse_entry(struct spool_entry *e, FILE *fp, off_t size)
 {
-	struct spool_entry *e = calloc(1, sizeof(*e));
-	char path[PATH_MAX], magic[sizeof(SPOOL_MAGIC)];
-	FILE *fp = NULL;
-	int fd = -1, ended = 0, saved;
-	struct stat st;
+	char magic[sizeof(SPOOL_MAGIC)];
+	int ended = 0;
 
-	if (e == NULL)
-		return NULL;
-	e->fd = -1;
-	snprintf(e->qid, sizeof(e->qid), "%s", qid);
-	if (sub(sp, path, sizeof(path), "queue/%c/%s", bucket_of(qid), qid) < 0)
-		goto fail;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		goto fail;
-	int fd2 = dup(fd);
-	if (fd2 < 0 || (fp = fdopen(fd2, "r")) == NULL) {
-		if (fd2 >= 0)
-			close(fd2);
-		goto fail;
-	}
 	if (fread(magic, 1, sizeof(SPOOL_MAGIC) - 1, fp) != sizeof(SPOOL_MAGIC) - 1 ||
 	    memcmp(magic, SPOOL_MAGIC, sizeof(SPOOL_MAGIC) - 1) != 0)
-		goto corrupt;
+		return -2;
 	while (!ended) {
 		char type;
 		size_t len;
 		char *p = NULL;
 
 		if (read_head(fp, &type, &len) < 0)
-			goto corrupt;
+			return -2;
 		if (type == 'M') {
 			e->body_off = ftello(fp);
 			e->body_len = len;
 			if (fseeko(fp, (off_t)len, SEEK_CUR) < 0 || fgetc(fp) != '\n')
-				goto corrupt;
+				return -2;
 			continue;
 		}
 		if (type == 'E') {
 			if (len != 0 || fgetc(fp) != '\n')
-				goto corrupt;
+				return -2;
 			ended = 1;
 			break;
 		}
 		if ((p = read_payload(fp, len)) == NULL)
-			goto corrupt;
+			return -2;
 		switch (type) {
 		case 'T':
 			e->arrival = atoll(p);
@@ -539,7 +569,7 @@ struct spool_entry *spool_entry_load(struct spool *sp, const char *qid)
 			struct spool_rcpt *nr = realloc(e->rcpts, (e->nrcpts + 1) * sizeof(*nr));
 			if (nr == NULL) {
 				free(p);
-				goto fail;
+				return -1;
 			}
 			e->rcpts = nr;
 			memset(&e->rcpts[e->nrcpts], 0, sizeof(*nr));
@@ -550,7 +580,7 @@ struct spool_entry *spool_entry_load(struct spool *sp, const char *qid)
 		case 'L':
 			if (e->nrcpts == 0) {
 				free(p);
-				goto corrupt;
+				return -2;
 			}
 			if (type == 'O') {
 				free(e->rcpts[e->nrcpts - 1].orig);
@@ -562,16 +592,153 @@ struct spool_entry *spool_entry_load(struct spool *sp, const char *qid)
 			break;
 		default:
 			free(p);
-			goto corrupt;
+			return -2;
 		}
 	}
-	/* Exactly E's blank line, then end of file; the message must be there. */
-	if (fstat(fd, &st) < 0 || ftello(fp) != st.st_size || e->sender == NULL || e->nrcpts == 0 ||
-	    e->body_off == 0)
-		goto corrupt;
+	/* Exactly E's blank line, then the end; the message must be there. */
+	if (ftello(fp) != size || e->sender == NULL || e->nrcpts == 0 || e->body_off == 0)
+		return -2;
 	for (size_t i = 0; i < e->nrcpts; i++)
 		if (e->rcpts[i].orig == NULL)
-			goto corrupt;
+			return -2;
+	return 0;
+}
+
+static int materialize(struct spool *sp, struct spool_mnode *n);
+
+static unsigned hash_of(const char *qid)
+{
+	unsigned h = 2166136261u;
+
+	for (; *qid; qid++)
+		h = (h ^ (unsigned char)*qid) * 16777619u;
+	return h % MEM_BUCKETS;
+}
+
+static struct spool_mnode *mem_find_locked(struct spool *sp, const char *qid)
+{
+	struct spool_mnode *n;
+
+	for (n = sp->hash[hash_of(qid)]; n != NULL; n = n->hnext)
+		if (strcmp(n->qid, qid) == 0)
+			return n;
+	return NULL;
+}
+
+static void mem_unref_locked(struct spool_mnode *n)
+{
+	if (--n->refs == 0) {
+		free(n->buf);
+		free(n);
+	}
+}
+
+static void mem_drop_locked(struct spool *sp, struct spool_mnode *n)
+{
+	struct spool_mnode **pp = &sp->hash[hash_of(n->qid)];
+
+	while (*pp != n)
+		pp = &(*pp)->hnext;
+	*pp = n->hnext;
+	if (n->prev)
+		n->prev->next = n->next;
+	else
+		sp->head = n->next;
+	if (n->next)
+		n->next->prev = n->prev;
+	n->in_table = 0;
+	sp->nmem--;
+	mem_unref_locked(n);
+}
+
+/* An entry of the memory table, its body behind an fd like a queue file's (a memfd: no
+ * file system, no inode to allocate and free). */
+static struct spool_entry *load_mem(struct spool_entry *e, struct spool_mnode *n)
+{
+	FILE *fp = fmemopen(n->buf, n->len, "r");
+	int r;
+
+	if (fp == NULL)
+		return NULL;
+	r = parse_entry(e, fp, (off_t)n->len);
+	fclose(fp);
+	if (r < 0) {
+		errno = r == -2 ? EBADMSG : errno;
+		return NULL;
+	}
+	e->fd = memfd_create("mailport-msg", MFD_CLOEXEC);
+	if (e->fd < 0 || fs_pwrite_all(e->fd, n->buf, n->len, 0) < 0)
+		return NULL;
+	return e;
+}
+
+static struct spool_entry *entry_load(struct spool *sp, const char *qid, int claim)
+{
+	struct spool_entry *e = calloc(1, sizeof(*e));
+	char path[PATH_MAX];
+	FILE *fp = NULL;
+	int fd = -1, saved, r;
+	struct stat st;
+
+	if (e == NULL)
+		return NULL;
+	e->fd = -1;
+	snprintf(e->qid, sizeof(e->qid), "%s", qid);
+	pthread_mutex_lock(&sp->mu);
+	struct spool_mnode *n = mem_find_locked(sp, qid);
+	if (n != NULL && n->state == M_BUSY && claim) {
+		pthread_mutex_unlock(&sp->mu);
+		errno = EBUSY;          /* someone else has it right now */
+		goto fail;
+	}
+	if (n != NULL && n->state != M_DISK) {
+		if (claim)
+			n->state = M_BUSY;
+		n->refs++;
+		e->mem = n;
+	}
+	pthread_mutex_unlock(&sp->mu);
+	if (e->mem != NULL) {
+		if (!claim) {           /* a look only: the bytes, no claim on the message */
+			struct spool_mnode *m = e->mem;
+			e->mem = NULL;
+			struct spool_entry *got = load_mem(e, m);
+			saved = errno;
+			pthread_mutex_lock(&sp->mu);
+			mem_unref_locked(m);
+			pthread_mutex_unlock(&sp->mu);
+			if (got == NULL) {
+				spool_entry_free(e);
+				errno = saved;
+			}
+			return got;
+		}
+		if (load_mem(e, e->mem) == NULL) {
+			saved = errno;
+			log_errx(qid, "message in memory failed validation: %s", strerror(saved));
+			spool_entry_free(e);
+			errno = saved;
+			return NULL;
+		}
+		return e;
+	}
+	if (sub(sp, path, sizeof(path), "queue/%c/%s", bucket_of(qid), qid) < 0)
+		goto fail;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		goto fail;
+	int fd2 = dup(fd);
+	if (fd2 < 0 || (fp = fdopen(fd2, "r")) == NULL) {
+		if (fd2 >= 0)
+			close(fd2);
+		goto fail;
+	}
+	if (fstat(fd, &st) < 0)
+		goto fail;
+	if ((r = parse_entry(e, fp, st.st_size)) == -2)
+		goto corrupt;
+	if (r < 0)
+		goto fail;
 	fclose(fp);
 	fp = NULL;
 	e->fd = fd;
@@ -594,6 +761,14 @@ fail:
 	return NULL;
 }
 
+struct spool_entry *spool_entry_load(struct spool *sp, const char *qid) { return entry_load(sp, qid, 1); }
+struct spool_entry *spool_entry_peek(struct spool *sp, const char *qid) { return entry_load(sp, qid, 0); }
+
+int spool_entry_keep(struct spool *sp, struct spool_entry *e)
+{
+	return e->mem != NULL ? materialize(sp, e->mem) : 0;
+}
+
 void spool_entry_free(struct spool_entry *e)
 {
 	if (e == NULL)
@@ -609,7 +784,27 @@ void spool_entry_free(struct spool_entry *e)
 	free(e->last_error);
 	if (e->fd >= 0)
 		close(e->fd);
+	if (e->mem != NULL) {
+		struct spool *sp = e->mem->sp;
+		pthread_mutex_lock(&sp->mu);
+		if (e->mem->state == M_BUSY)
+			e->mem->state = M_LIVE;     /* still owed: the next attempt or the checkpoint */
+		mem_unref_locked(e->mem);
+		pthread_mutex_unlock(&sp->mu);
+	}
 	free(e);
+}
+
+/* A state line needs the queue file beside it: an entry from memory gets it now, durably. */
+static int materialize(struct spool *sp, struct spool_mnode *n)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&sp->mu);
+	if (n->state != M_DISK && (r = spool_restore(sp, n->qid, n->buf, n->len)) == 0)
+		n->state = M_DISK;
+	pthread_mutex_unlock(&sp->mu);
+	return r;
 }
 
 static int state_append(struct spool *sp, const struct spool_entry *e, const char *line, size_t len)
@@ -617,6 +812,9 @@ static int state_append(struct spool *sp, const struct spool_entry *e, const cha
 	char path[PATH_MAX];
 	int fd, r = -1, saved, created;
 	struct stat st;
+
+	if (e->mem != NULL && materialize(sp, e->mem) < 0)
+		return -1;
 
 	if (sub(sp, path, sizeof(path), "queue/%c/%s.st", bucket_of(e->qid), e->qid) < 0)
 		return -1;
@@ -724,10 +922,52 @@ int spool_entry_bounced(struct spool *sp, struct spool_entry *e, size_t rcpt)
 	return 0;
 }
 
+/* The journal is told, so a crash before its checkpoint does not bring the message back;
+ * when something went out that must not go twice, we wait until it knows for sure (never
+ * with the table locked: its checkpoint takes that lock). */
+static unsigned long forget_locked(struct spool *sp, struct spool_entry *e)
+{
+	struct spool_mnode *n = e->mem != NULL ? e->mem : mem_find_locked(sp, e->qid);
+	unsigned long ticket = 0;
+
+	if (n != NULL && n->in_table) {
+		if (sp->done)
+			ticket = sp->done(sp->done_arg, n->qid, n->gen);
+		mem_drop_locked(sp, n);
+	}
+	return ticket;
+}
+
+static void forget_wait(struct spool *sp, struct spool_entry *e, unsigned long ticket)
+{
+	if (ticket != 0 && e->unrecorded && sp->done_wait != NULL)
+		sp->done_wait(sp->done_arg, ticket);
+}
+
+static void forget(struct spool *sp, struct spool_entry *e)
+{
+	pthread_mutex_lock(&sp->mu);
+	unsigned long ticket = forget_locked(sp, e);
+	pthread_mutex_unlock(&sp->mu);
+	forget_wait(sp, e, ticket);
+}
+
 int spool_entry_remove(struct spool *sp, struct spool_entry *e)
 {
 	char path[PATH_MAX], st[PATH_MAX];
 
+	if (e->mem != NULL) {
+		/* Never written to queue/ (a checkpoint, which takes the same lock, may just have
+		 * done so): then removing it is only the journal's done record. */
+		pthread_mutex_lock(&sp->mu);
+		if (e->mem->state != M_DISK) {
+			unsigned long ticket = forget_locked(sp, e);
+			pthread_mutex_unlock(&sp->mu);
+			forget_wait(sp, e, ticket);
+			return 0;
+		}
+		pthread_mutex_unlock(&sp->mu);
+	}
 	if (sub(sp, path, sizeof(path), "queue/%c/%s", bucket_of(e->qid), e->qid) < 0 ||
 	    sub(sp, st, sizeof(st), "queue/%c/%s.st", bucket_of(e->qid), e->qid) < 0)
 		return -1;
@@ -742,26 +982,147 @@ int spool_entry_remove(struct spool *sp, struct spool_entry *e)
 		/* No state log and nothing done in memory only: nothing was delivered that a second
 		 * pass could duplicate (a discard; a Maildir copy always leaves an intent record
 		 * first), so a removal that a crash undoes costs one more harmless pass: no flush. */
-		if (!e->unrecorded)
+		if (!e->unrecorded) {
+			forget(sp, e);
 			return 0;
+		}
 	}
-	return fs_fsync_parent(path);
+	if (fs_fsync_parent(path) < 0)
+		return -1;
+	forget(sp, e);
+	return 0;
+}
+
+/* ---- the memory table (see spool.h) ------------------------------------------------------ */
+
+int spool_mem_adopt(struct spool *sp, struct spool_msg *m, unsigned gen)
+{
+	struct spool_mnode *n = calloc(1, sizeof(*n));
+	unsigned h;
+
+	if (n == NULL || m->fd >= 0 || !m->finished) {
+		free(n);
+		errno = n ? EINVAL : ENOMEM;
+		return -1;
+	}
+	n->sp = sp;
+	snprintf(n->qid, sizeof(n->qid), "%s", m->qid);
+	n->buf = m->mem;
+	n->len = (size_t)m->pos;
+	n->gen = gen;
+	n->state = M_LIVE;
+	n->in_table = 1;
+	n->refs = 1;
+	free(m);
+	h = hash_of(n->qid);
+	pthread_mutex_lock(&sp->mu);
+	n->hnext = sp->hash[h];
+	sp->hash[h] = n;
+	n->next = sp->head;
+	if (sp->head)
+		sp->head->prev = n;
+	sp->head = n;
+	sp->nmem++;
+	pthread_mutex_unlock(&sp->mu);
+	return 0;
+}
+
+void spool_mem_on_done(struct spool *sp, spool_done_fn done, spool_wait_fn wait, void *arg)
+{
+	pthread_mutex_lock(&sp->mu);
+	sp->done = done;
+	sp->done_wait = wait;
+	sp->done_arg = arg;
+	pthread_mutex_unlock(&sp->mu);
+}
+
+size_t spool_mem_count(struct spool *sp)
+{
+	pthread_mutex_lock(&sp->mu);
+	size_t n = sp->nmem;
+	pthread_mutex_unlock(&sp->mu);
+	return n;
+}
+
+/* Write n to tmp/QID.spill without a sync: the checkpoint syncs all of them at once. */
+static int spill_one(struct spool *sp, struct spool_mnode *n, char *tmp, size_t tmplen)
+{
+	int fd, saved;
+
+	if (sub(sp, tmp, tmplen, "tmp/%s.spill", n->qid) < 0)
+		return -1;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	if (fs_write_all(fd, n->buf, n->len) < 0) {
+		saved = errno;
+		close(fd);
+		unlink(tmp);
+		errno = saved;
+		return -1;
+	}
+	return close(fd);
+}
+
+int spool_mem_spill(struct spool *sp, int (*commit)(void *arg), void *arg)
+{
+	struct spool_mnode *n;
+	char tmp[PATH_MAX], path[PATH_MAX];
+	int r = 0;
+
+	pthread_mutex_lock(&sp->mu);
+	/* 1. the data of every message not yet in queue/, 2. on disk (one syncfs), */
+	for (n = sp->head; n != NULL && r == 0; n = n->next)
+		if (n->state != M_DISK && spill_one(sp, n, tmp, sizeof(tmp)) < 0)
+			r = -1;
+	if (r == 0 && sp->nmem > 0 && syncfs(sp->lockfd) < 0)
+		r = -1;
+	/* 3. their names in queue/, 4. on disk. A runner may be delivering one right now: from
+	 * here on its state lines go beside this file, and its removal removes it. */
+	for (n = sp->head; n != NULL && r == 0; n = n->next) {
+		if (n->state == M_DISK)
+			continue;
+		if (sub(sp, tmp, sizeof(tmp), "tmp/%s.spill", n->qid) < 0 ||
+		    sub(sp, path, sizeof(path), "queue/%c/%s", bucket_of(n->qid), n->qid) < 0 ||
+		    rename(tmp, path) < 0)
+			r = -1;
+		else
+			n->state = M_DISK;
+	}
+	if (r == 0 && sp->nmem > 0 && syncfs(sp->lockfd) < 0)
+		r = -1;
+	/* 5. the journal lets go of them, 6. so does the table. On failure the table keeps
+	 * them (some now DISK) and the journal its records: the next checkpoint finishes. */
+	if (r == 0 && commit != NULL && (r = commit(arg)) == 0)
+		while (sp->head != NULL)
+			mem_drop_locked(sp, sp->head);
+	pthread_mutex_unlock(&sp->mu);
+	return r;
 }
 
 int spool_scan(struct spool *sp, void (*fn)(void *arg, const char *qid), void *arg)
 {
 	char path[PATH_MAX];
+	char (*mem)[SPOOL_QID_MAX] = NULL;
+	size_t nmem = 0;
 
-	/* Not while the journal publishes messages it has not yet let go of (journal.c). */
-	pthread_rwlock_rdlock(&sp->publish);
+	/* The memory table's messages first (copied: fn may load them, which takes the lock). */
+	pthread_mutex_lock(&sp->mu);
+	if (sp->nmem > 0 && (mem = malloc(sp->nmem * SPOOL_QID_MAX)) != NULL)
+		for (struct spool_mnode *n = sp->head; n != NULL; n = n->next)
+			if (n->state != M_DISK)
+				snprintf(mem[nmem++], SPOOL_QID_MAX, "%s", n->qid);
+	pthread_mutex_unlock(&sp->mu);
+	for (size_t i = 0; i < nmem; i++)
+		fn(arg, mem[i]);
+	free(mem);
+
 	for (int b = 0; b < 16; b++) {
 		DIR *d;
 		struct dirent *de;
 
-		if (sub(sp, path, sizeof(path), "queue/%X", b) < 0 || (d = opendir(path)) == NULL) {
-			pthread_rwlock_unlock(&sp->publish);
+		if (sub(sp, path, sizeof(path), "queue/%X", b) < 0 || (d = opendir(path)) == NULL)
 			return -1;
-		}
 		while ((de = readdir(d)) != NULL) {
 			size_t n = strlen(de->d_name);
 			if (de->d_name[0] == '.' || n >= SPOOL_QID_MAX + 3)
@@ -781,6 +1142,5 @@ int spool_scan(struct spool *sp, void (*fn)(void *arg, const char *qid), void *a
 		}
 		closedir(d);
 	}
-	pthread_rwlock_unlock(&sp->publish);
 	return 0;
 }

@@ -3,7 +3,8 @@
  *
  * Layout under the spool directory (one file system; rename is the commit):
  *   lock            flock()ed by the one server that owns the spool
- *   tmp/QID         a message being received; never acknowledged, deleted at start
+ *   tmp/QID         a message being received (when too large for memory, below); never
+ *                   acknowledged, deleted at start
  *   queue/B/QID     a committed message (B = last hex digit of QID: 16 buckets)
  *   queue/B/QID.st  its delivery state log: appended lines, each made durable
  *   corrupt/QID     a message file that failed validation, kept for a human
@@ -32,6 +33,7 @@
 
 struct spool;
 struct spool_msg;
+struct spool_mnode;
 
 /* Open (creating as needed) the spool, take its lock and delete tmp/ leftovers.
  * On failure errbuf says why. */
@@ -54,22 +56,34 @@ int spool_msg_commit(struct spool_msg *m);
 /* Throw the message away and free m (NULL is a no-op). */
 void spool_msg_abort(struct spool_msg *m);
 
-/* ---- the journal's path (queue/journal.c): the same file, made durable another way ---- */
-/* Complete the file in tmp/ (END record, length) without fsync; m stays open. */
+/* ---- the journal's path (queue/journal.c) ---------------------------------------------
+ * A message of at most SPOOL_MEM_MAX octets is received in memory, not in tmp/. The journal
+ * makes its bytes durable and hands it to the memory table, where the runner loads it like a
+ * queue file and delivers it at once. Only a message that needs a state line (a Maildir
+ * intent, a retry, a failure) or that is still there at the journal's next checkpoint is
+ * written to queue/; one delivered before that never touches the file system again. */
+#define SPOOL_MEM_MAX (1024 * 1024)
+
+/* Complete the message (END record, length); m stays open. */
 int spool_msg_finish(struct spool_msg *m);
-int spool_msg_fd(const struct spool_msg *m);
-off_t spool_msg_bytes(const struct spool_msg *m);
-const char *spool_msg_tmp(const struct spool_msg *m);
-/* Close and free m, leaving its tmp/ file in place (the journal publishes it later). */
-int spool_msg_release(struct spool_msg *m);
-/* rename(tmp, queue/B/qid), not yet durable: spool_sync() makes a batch of them durable. */
-int spool_publish(struct spool *sp, const char *tmp, const char *qid);
-/* syncfs() of the spool's file system: every write and rename before it is durable. */
-int spool_sync(struct spool *sp);
-/* Held by the journal from its first publish to the moment it lets go of those records, so
- * that spool_scan() (which takes it shared) never hands the runner such a message early. */
-void spool_publish_lock(struct spool *sp);
-void spool_publish_unlock(struct spool *sp);
+/* The finished queue file's bytes, or NULL when m went to tmp/ (larger than SPOOL_MEM_MAX). */
+const void *spool_msg_mem(const struct spool_msg *m, size_t *len);
+/* Take a finished in-memory m (freed) into the memory table under journal generation gen. */
+int spool_mem_adopt(struct spool *sp, struct spool_msg *m, unsigned gen);
+/* done(arg, qid, gen) is called, with the table locked (it must not call back into the
+ * spool), when a message still in the memory table is removed: the journal records it, so
+ * that a crash before its checkpoint does not replay it, and returns a ticket. When something
+ * went out that must not go twice (a remote delivery), wait(arg, ticket) is called next,
+ * unlocked, and returns once that record is durable. */
+typedef unsigned long (*spool_done_fn)(void *arg, const char *qid, unsigned gen);
+typedef void (*spool_wait_fn)(void *arg, unsigned long ticket);
+void spool_mem_on_done(struct spool *sp, spool_done_fn done, spool_wait_fn wait, void *arg);
+/* Messages in the memory table (delivered ones leave it at once). */
+size_t spool_mem_count(struct spool *sp);
+/* The checkpoint: every message in the table that is not in queue/ yet is written there
+ * (data synced, then names synced, a syncfs each), then commit(arg) runs (the journal's next
+ * generation) and, when it returns 0, the table is emptied. Runs with the table locked. */
+int spool_mem_spill(struct spool *sp, int (*commit)(void *arg), void *arg);
 /* Write queue/B/qid from a journal record, durably (tmp, fsync, rename, fsync(dir)), unless
  * an identical file is already there. */
 int spool_restore(struct spool *sp, const char *qid, const void *buf, size_t len);
@@ -98,11 +112,18 @@ struct spool_entry {
 	int unrecorded;         /* recipients done in memory only (the removal must be durable) */
 	unsigned attempts;
 	char *last_error;
+	struct spool_mnode *mem; /* loaded from the memory table (journal.h), NULL: from queue/ */
 };
 
-/* Load and validate queue/B/QID with its state log. A file that fails validation is moved to
- * corrupt/ and -1 is returned with errno EBADMSG. */
+/* Load and validate queue/B/QID with its state log, or the message from the memory table. A
+ * file that fails validation is moved to corrupt/ and -1 is returned with errno EBADMSG. The
+ * caller may change and remove the message; EBUSY: another holds it (from memory) right now. */
 struct spool_entry *spool_entry_load(struct spool *sp, const char *qid);
+/* The same, to look at only: no claim, nothing may be changed through it. */
+struct spool_entry *spool_entry_peek(struct spool *sp, const char *qid);
+/* The message stays queued (a deferred delivery): one from memory is written to queue/ now,
+ * so the queue shows it with its state and it no longer waits for a checkpoint. */
+int spool_entry_keep(struct spool *sp, struct spool_entry *e);
 void spool_entry_free(struct spool_entry *e);
 /* Append a state line and make it durable (fdatasync). */
 int spool_entry_intent(struct spool *sp, struct spool_entry *e, size_t rcpt, const char *path);
@@ -113,7 +134,7 @@ int spool_entry_bounced(struct spool *sp, struct spool_entry *e, size_t rcpt);
 /* Remove a message whose recipients are all done: message file first, then the log. */
 int spool_entry_remove(struct spool *sp, struct spool_entry *e);
 
-/* Call fn for every committed message id, in no particular order. */
+/* Call fn for every committed message id, in memory or in queue/, in no particular order. */
 int spool_scan(struct spool *sp, void (*fn)(void *arg, const char *qid), void *arg);
 
 #endif

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 int fs_write_all(int fd, const void *buf, size_t len)
@@ -44,6 +45,30 @@ int fs_pwrite_all(int fd, const void *buf, size_t len, off_t off)
 		p += n;
 		off += n;
 		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int fs_pwritev_all(int fd, struct iovec *iov, int cnt, off_t off)
+{
+	while (cnt > 0) {
+		ssize_t n = pwritev(fd, iov, cnt, off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		off += n;
+		/* A short write: skip what went, go on with the rest (iov is the caller's, changed). */
+		while (cnt > 0 && (size_t)n >= iov->iov_len) {
+			n -= (ssize_t)iov->iov_len;
+			iov++;
+			cnt--;
+		}
+		if (cnt > 0) {
+			iov->iov_base = (char *)iov->iov_base + n;
+			iov->iov_len -= (size_t)n;
+		}
 	}
 	return 0;
 }

@@ -11,11 +11,14 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 /* write(2) until all of buf is written; retries EINTR. */
 int fs_write_all(int fd, const void *buf, size_t len);
 /* pwrite() all of buf at off, retrying short writes and EINTR. */
 int fs_pwrite_all(int fd, const void *buf, size_t len, off_t off);
+/* pwritev until all is written; iov may be changed. */
+int fs_pwritev_all(int fd, struct iovec *iov, int cnt, off_t off);
 /* fsync the directory at path. */
 int fs_fsync_dir(const char *path);
 /* fsync the directory containing path (path's dirname). */

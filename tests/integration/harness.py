@@ -6,6 +6,7 @@ Skip when a peer is missing (the msmtp test-suite habit of exit 77) and fails by
 anything else. run.py prints one line per test and the closing 'N passed, N failed' line.
 """
 import os
+import re
 import shutil
 import signal
 import socket
@@ -196,12 +197,27 @@ class Server:
                              + self.log()[-4000:])
 
     def queue_files(self):
-        """Messages the server holds: in queue/, and accepted ones still in tmp/ that the
-        journal publishes at its next checkpoint (a few ms later)."""
+        """Messages the server holds. While it runs, its own answer (`mailport queue`'s LIST over
+        the control socket): accepted messages wait in memory and the journal until delivered,
+        and only those still there at a checkpoint, or deferred, are written to queue/. Stopped:
+        the files in queue/ (a clean stop writes everything there)."""
+        if self.proc is not None and self.proc.poll() is None:
+            ctl = os.path.join(self.dir, "spool", "control.sock")
+            for _ in range(50):
+                try:
+                    with socket.socket(socket.AF_UNIX) as s:
+                        s.settimeout(10)
+                        s.connect(ctl)
+                        s.sendall(b"LIST\n")
+                        out = b""
+                        while chunk := s.recv(65536):
+                            out += chunk
+                    return re.findall(r"(?m)^([0-9A-F]{16,})\s", out.decode())
+                except (FileNotFoundError, ConnectionRefusedError):
+                    time.sleep(0.05)  # not listening yet
         out = []
-        for sub in ("queue", "tmp"):
-            for root, _, files in os.walk(os.path.join(self.dir, "spool", sub)):
-                out += [f for f in files if not f.endswith(".st")]
+        for root, _, files in os.walk(os.path.join(self.dir, "spool", "queue")):
+            out += [f for f in files if not f.endswith(".st")]
         return out
 
     def __enter__(self):

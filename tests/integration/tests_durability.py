@@ -57,23 +57,26 @@ def test_sigkill_with_delivery_blocked_then_restart():
 
 
 def test_sigkill_mid_data_stores_nothing():
-    with Server() as srv:
-        srv.start()
-        r = Raw(srv.host, srv.port)
-        r.code()
-        r.send("HELO c\r\nMAIL FROM:<s@remote.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n")
-        for _ in range(4):
-            r.reply()
-        r.send("Subject: never acknowledged\r\n\r\npartial")
-        time.sleep(0.3)
-        srv.kill()
-        r.close()
-        assert any(os.scandir(os.path.join(srv.dir, "spool", "tmp")))  # the partial file
-        srv.start()
-        assert not any(os.scandir(os.path.join(srv.dir, "spool", "tmp")))
-        time.sleep(1)
-        assert srv.messages("alice") == []
-        assert srv.stop() == 0
+    # A small message is received in memory; one over 1 MiB goes to spool/tmp/ on the way.
+    for partial, on_disk in ((b"partial", False), ((b"x" * 76 + b"\r\n") * 15000, True)):
+        with Server() as srv:
+            srv.start()
+            r = Raw(srv.host, srv.port)
+            r.code()
+            r.send("HELO c\r\nMAIL FROM:<s@remote.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n")
+            for _ in range(4):
+                r.reply()
+            r.s.sendall(b"Subject: never acknowledged\r\n\r\n" + partial)
+            time.sleep(0.3)
+            srv.kill()
+            r.close()
+            assert any(os.scandir(os.path.join(srv.dir, "spool", "tmp"))) == on_disk
+            srv.start()
+            assert not any(os.scandir(os.path.join(srv.dir, "spool", "tmp")))
+            time.sleep(1)
+            assert srv.messages("alice") == []
+            assert srv.queue_files() == []
+            assert srv.stop() == 0
 
 
 def test_sigterm_during_session_loses_nothing():

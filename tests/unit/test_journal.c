@@ -2,8 +2,9 @@
  * test_journal.c - the acceptance journal's promises, with real crashes: a child process
  * accepts messages (append + fdatasync, as before a 250) and dies with _exit() at each stage;
  * the parent reopens the spool and checks that every acknowledged message is in queue/
- * exactly once, that a torn append is ignored, and that a checkpointed (maybe already
- * delivered) message is never brought back.
+ * exactly once, that a torn append is ignored, that a checkpointed (maybe already delivered)
+ * message is never brought back, and that neither is one delivered from memory whose done
+ * record was synced.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -38,7 +39,7 @@ static int count_queue(void)
 		if ((d = opendir(path)) == NULL)
 			continue;
 		while ((de = readdir(d)) != NULL)
-			if (de->d_name[0] != '.')
+			if (de->d_name[0] != '.' && strstr(de->d_name, ".st") == NULL)    /* messages, not logs */
 				n++;
 		closedir(d);
 	}
@@ -74,7 +75,23 @@ static void collect(void *arg, const char *qid)
 }
 
 /* In a child: accept n messages into the journal, then stop as told. */
-enum stage { AFTER_SYNC, TORN_LAST, AFTER_CHECKPOINT, CLEAN_CLOSE };
+enum stage { AFTER_SYNC, TORN_LAST, AFTER_CHECKPOINT, CLEAN_CLOSE, DELIVER_SOME, STATE_LINE, BUSY_CHECKPOINT };
+
+struct qids {
+	char id[64][SPOOL_QID_MAX];
+	int n;
+};
+
+static void remember(void *arg, const char *qid)
+{
+	struct qids *q = arg;
+	snprintf(q->id[q->n++], SPOOL_QID_MAX, "%s", qid);
+}
+
+static unsigned long done_hook(void *arg, const char *qid, unsigned gen)
+{
+	return journal_done(arg, qid, gen);
+}
 
 static void child(int n, enum stage stage)
 {
@@ -82,11 +99,17 @@ static void child(int n, enum stage stage)
 	struct spool *sp = spool_open(root, err, sizeof(err));
 	struct journal *j = sp ? journal_open(sp, err, sizeof(err)) : NULL;
 
+	struct qids q = { .n = 0 };
+
 	if (j == NULL)
 		_exit(2);
-	for (int i = 0; i < n; i++)
-		if (journal_append(j, message(sp, i)) != 0)
+	spool_mem_on_done(sp, done_hook, NULL, j);
+	for (int i = 0; i < n; i++) {
+		struct spool_msg *m = message(sp, i);
+		remember(&q, spool_msg_qid(m));
+		if (journal_append(j, m) != 0)
 			_exit(3);
+	}
 	if (journal_sync(j) < 0)
 		_exit(4);
 	if (stage == TORN_LAST) {
@@ -107,8 +130,36 @@ static void child(int n, enum stage stage)
 			_exit(5);
 		close(fd);
 	}
-	if (stage == AFTER_CHECKPOINT && journal_checkpoint(j, NULL, NULL) < 0)
+	if (stage == AFTER_CHECKPOINT && journal_checkpoint(j) < 0)
 		_exit(6);
+	if (stage == DELIVER_SOME) {
+		/* The runner delivers the first three from memory; their done records are synced. */
+		for (int i = 0; i < 3; i++) {
+			struct spool_entry *e = spool_entry_load(sp, q.id[i]);
+			if (e == NULL || e->body_len == 0 || spool_entry_remove(sp, e) < 0)
+				_exit(7);
+			spool_entry_free(e);
+		}
+		if (journal_sync(j) < 0 || spool_mem_count(sp) != (size_t)n - 3)
+			_exit(8);
+	}
+	if (stage == STATE_LINE) {
+		/* A temporary failure must be written down: the message goes to queue/ first. */
+		struct spool_entry *e = spool_entry_load(sp, q.id[0]);
+		if (e == NULL || spool_entry_retry(sp, e, 2000000000LL, "try later") < 0 || count_queue() != 1)
+			_exit(9);
+		spool_entry_free(e);
+	}
+	if (stage == BUSY_CHECKPOINT) {
+		/* A checkpoint while one is being delivered: it is written to queue/ with the rest,
+		 * and the delivery's removal then removes that file. */
+		struct spool_entry *e = spool_entry_load(sp, q.id[0]);
+		if (e == NULL || journal_checkpoint(j) < 0 || count_queue() != n || spool_mem_count(sp) != 0)
+			_exit(10);
+		if (spool_entry_remove(sp, e) < 0 || count_queue() != n - 1)
+			_exit(11);
+		spool_entry_free(e);
+	}
 	if (stage == CLEAN_CLOSE) {
 		journal_close(j);
 		spool_close(sp);
@@ -188,6 +239,47 @@ static void test_clean_close_publishes_and_forgets(void **state)
 	assert_int_equal(reopen_and_count(), 7);
 }
 
+static void test_delivered_messages_are_not_replayed(void **state)
+{
+	(void)state;
+	wipe();
+	assert_int_equal(run_child(10, DELIVER_SOME), 0);
+	assert_int_equal(count_queue(), 0);             /* delivered from memory: no files at all */
+	assert_int_equal(reopen_and_count(), 7);
+}
+
+static void test_state_line_puts_message_in_queue(void **state)
+{
+	char path[PATH_MAX];
+
+	(void)state;
+	wipe();
+	assert_int_equal(run_child(4, STATE_LINE), 0);
+	assert_int_equal(reopen_and_count(), 4);        /* the one already there is not doubled */
+	/* and its state log survived the replay */
+	struct spool *sp = spool_open(root, path, sizeof(path));
+	struct qids q = { .n = 0 };
+	int retried = 0;
+	assert_non_null(sp);
+	spool_scan(sp, remember, &q);
+	for (int i = 0; i < q.n; i++) {
+		struct spool_entry *e = spool_entry_load(sp, q.id[i]);
+		assert_non_null(e);
+		retried += e->attempts == 1;
+		spool_entry_free(e);
+	}
+	assert_int_equal(retried, 1);
+	spool_close(sp);
+}
+
+static void test_checkpoint_during_delivery(void **state)
+{
+	(void)state;
+	wipe();
+	assert_int_equal(run_child(6, BUSY_CHECKPOINT), 0);
+	assert_int_equal(reopen_and_count(), 5);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -213,6 +305,9 @@ int main(void)
 		cmocka_unit_test(test_torn_last_record_is_ignored),
 		cmocka_unit_test(test_checkpointed_messages_are_never_replayed),
 		cmocka_unit_test(test_clean_close_publishes_and_forgets),
+		cmocka_unit_test(test_delivered_messages_are_not_replayed),
+		cmocka_unit_test(test_state_line_puts_message_in_queue),
+		cmocka_unit_test(test_checkpoint_during_delivery),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

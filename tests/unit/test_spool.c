@@ -121,9 +121,16 @@ static void test_abort_and_tmp_cleanup(void **state)
 	spool_msg_abort(m);
 	snprintf(tmp, sizeof(tmp), "%s/tmp", spooldir);
 	assert_int_equal(count_files(tmp), 0);
-	/* a crash mid-receive leaves tmp/ files: the next open removes them */
+	/* A small message is received in memory: nothing in tmp/. */
 	m = spool_msg_begin(sp, 1);
 	assert_int_equal(spool_msg_write(m, "partial", 7), 0);
+	assert_int_equal(count_files(tmp), 0);
+	spool_msg_abort(m);
+	/* A large one goes to tmp/, and a crash mid-receive leaves it: the next open removes it. */
+	static char big[SPOOL_MEM_MAX + 1];
+	memset(big, 'x', sizeof(big));
+	m = spool_msg_begin(sp, 1);
+	assert_int_equal(spool_msg_write(m, big, sizeof(big)), 0);
 	assert_int_equal(count_files(tmp), 1);
 	spool_close(sp);           /* "crash": m is never committed */
 	sp = open_spool();
