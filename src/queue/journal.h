@@ -9,7 +9,8 @@
  * payload length, CRC-32 of the payload, queue id) and its payload, padded to 512. "MPJ1":
  * a message, the payload its queue file's exact bytes. "MPJD": messages delivered since,
  * the payload their queue ids in 32-octet slots. Only records of the current generation with
- * a good CRC count; replay stops at the first that is not.
+ * a good CRC count; replay stops at the first that is not. "MPJS": a state line (a Maildir
+ * intent) of a message still in memory, restored with it into its state log.
  *
  * Life of a message: received in memory (spool.h), journal_append() for every message of a
  * batch, one journal_sync(), the 250s, and the runner is woken: it loads the message from
@@ -58,6 +59,8 @@ int journal_checkpoint(struct journal *j);
  * wait until that record is durable (kick(arg) first, so that the committing thread syncs
  * soon even when no message arrives). Done records pending; threads waiting for them. */
 unsigned long journal_done(struct journal *j, const char *qid, unsigned gen);
+/* The same for a state line of qid (spool_note_fn). */
+unsigned long journal_note(struct journal *j, const char *qid, unsigned gen, const char *line, size_t len);
 void journal_done_wait(struct journal *j, unsigned long ticket);
 int journal_done_pending(struct journal *j);
 int journal_done_waiting(struct journal *j);

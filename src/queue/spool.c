@@ -38,6 +38,8 @@ struct spool_mnode {
 	char qid[SPOOL_QID_MAX];
 	char *buf;
 	size_t len;
+	char *st;               /* state lines kept in memory (and in the journal) */
+	size_t stlen;
 	unsigned gen;
 	enum mstate state;      /* BUSY: a runner entry has it; DISK: queue/ has it too */
 	int in_table;
@@ -53,6 +55,7 @@ struct spool {
 	struct spool_mnode *hash[MEM_BUCKETS], *head;
 	size_t nmem;
 	spool_done_fn done;
+	spool_note_fn note;
 	spool_wait_fn done_wait;
 	void *done_arg;
 };
@@ -73,6 +76,8 @@ struct spool_msg {
 	size_t wlen;
 	char wbuf[SPOOL_WBUF];
 };
+
+static void mem_unref_locked(struct spool_mnode *n);
 
 const char *spool_dir(const struct spool *sp) { return sp->dir; }
 
@@ -168,10 +173,7 @@ void spool_close(struct spool *sp)
 		struct spool_mnode *n = sp->head;
 		sp->head = n->next;
 		n->in_table = 0;
-		if (--n->refs == 0) {
-			free(n->buf);
-			free(n);
-		}
+		mem_unref_locked(n);
 	}
 	pthread_mutex_destroy(&sp->mu);
 	free(sp);
@@ -386,24 +388,14 @@ fail:
 	return -1;
 }
 
-int spool_restore(struct spool *sp, const char *qid, const void *buf, size_t len)
+/* Write buf to tmp/name, fsync, and rename it to dst (the directory is not synced). */
+static int write_synced(struct spool *sp, const char *name, const void *buf, size_t len, const char *dst)
 {
-	char tmp[PATH_MAX], path[PATH_MAX];
-	struct stat st;
+	char tmp[PATH_MAX];
 	int fd, saved;
 
-	if (sub(sp, path, sizeof(path), "queue/%c/%s", bucket_of(qid), qid) < 0 ||
-	    sub(sp, tmp, sizeof(tmp), "tmp/%s.restore", qid) < 0)
+	if (sub(sp, tmp, sizeof(tmp), "tmp/%s", name) < 0)
 		return -1;
-	/* Already there, whole and the same: nothing to do. */
-	if (stat(path, &st) == 0 && (size_t)st.st_size == len && (fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
-		char *cur = malloc(len ? len : 1);
-		int same = cur != NULL && read(fd, cur, len) == (ssize_t)len && memcmp(cur, buf, len) == 0;
-		free(cur);
-		close(fd);
-		if (same)
-			return 0;
-	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -1;
@@ -414,13 +406,42 @@ int spool_restore(struct spool *sp, const char *qid, const void *buf, size_t len
 		errno = saved;
 		return -1;
 	}
-	if (close(fd) < 0 || fs_rename_durable(tmp, path) < 0) {
+	if (close(fd) < 0 || rename(tmp, dst) < 0) {
 		saved = errno;
 		unlink(tmp);
 		errno = saved;
 		return -1;
 	}
 	return 0;
+}
+
+int spool_restore(struct spool *sp, const char *qid, const void *buf, size_t len, const char *st, size_t stlen)
+{
+	char path[PATH_MAX], stpath[PATH_MAX], name[SPOOL_QID_MAX + 16];
+	struct stat sb;
+	int fd;
+
+	if (sub(sp, path, sizeof(path), "queue/%c/%s", bucket_of(qid), qid) < 0 ||
+	    sub(sp, stpath, sizeof(stpath), "queue/%c/%s.st", bucket_of(qid), qid) < 0)
+		return -1;
+	/* Already there, whole and the same (with whatever state it has gathered): done. */
+	if (stat(path, &sb) == 0 && (size_t)sb.st_size == len && (fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+		char *cur = malloc(len ? len : 1);
+		int same = cur != NULL && read(fd, cur, len) == (ssize_t)len && memcmp(cur, buf, len) == 0;
+		free(cur);
+		close(fd);
+		if (same)
+			return 0;
+	}
+	/* The state log first: a log without its message is an orphan a scan removes; a message
+	 * without its intent lines could be delivered twice. One directory fsync for both. */
+	snprintf(name, sizeof(name), "%s.st.restore", qid);
+	if (stlen > 0 && write_synced(sp, name, st, stlen, stpath) < 0)
+		return -1;
+	snprintf(name, sizeof(name), "%s.restore", qid);
+	if (write_synced(sp, name, buf, len, path) < 0)
+		return -1;
+	return fs_fsync_parent(path);
 }
 
 void spool_msg_abort(struct spool_msg *m)
@@ -478,16 +499,10 @@ static void quarantine(struct spool *sp, const char *qid)
 		fs_rename_durable(from, to);
 }
 
-static int load_state(struct spool *sp, struct spool_entry *e)
+static void parse_state(struct spool_entry *e, FILE *fp)
 {
-	char path[PATH_MAX], line[PATH_MAX + 64];
-	FILE *fp;
+	char line[PATH_MAX + 64];
 
-	if (sub(sp, path, sizeof(path), "queue/%c/%s.st", bucket_of(e->qid), e->qid) < 0)
-		return -1;
-	fp = fopen(path, "re");
-	if (fp == NULL)
-		return errno == ENOENT ? 0 : -1;
 	while (fgets(line, sizeof(line), fp) != NULL) {
 		size_t n;
 		char *end, *nl = strchr(line, '\n');
@@ -521,6 +536,19 @@ static int load_state(struct spool *sp, struct spool_entry *e)
 			e->rcpts[n].intent = strdup(end + 1);
 		}
 	}
+}
+
+static int load_state(struct spool *sp, struct spool_entry *e)
+{
+	char path[PATH_MAX];
+	FILE *fp;
+
+	if (sub(sp, path, sizeof(path), "queue/%c/%s.st", bucket_of(e->qid), e->qid) < 0)
+		return -1;
+	fp = fopen(path, "re");
+	if (fp == NULL)
+		return errno == ENOENT ? 0 : -1;
+	parse_state(e, fp);
 	fclose(fp);
 	return 0;
 }
@@ -628,6 +656,7 @@ static struct spool_mnode *mem_find_locked(struct spool *sp, const char *qid)
 static void mem_unref_locked(struct spool_mnode *n)
 {
 	if (--n->refs == 0) {
+		free(n->st);
 		free(n->buf);
 		free(n);
 	}
@@ -653,7 +682,7 @@ static void mem_drop_locked(struct spool *sp, struct spool_mnode *n)
 
 /* An entry of the memory table, its body behind an fd like a queue file's (a memfd: no
  * file system, no inode to allocate and free). */
-static struct spool_entry *load_mem(struct spool_entry *e, struct spool_mnode *n)
+static struct spool_entry *load_mem(struct spool_entry *e, struct spool_mnode *n, char *st, size_t stlen)
 {
 	FILE *fp = fmemopen(n->buf, n->len, "r");
 	int r;
@@ -665,6 +694,10 @@ static struct spool_entry *load_mem(struct spool_entry *e, struct spool_mnode *n
 	if (r < 0) {
 		errno = r == -2 ? EBADMSG : errno;
 		return NULL;
+	}
+	if (stlen > 0 && (fp = fmemopen(st, stlen, "r")) != NULL) {
+		parse_state(e, fp);
+		fclose(fp);
 	}
 	e->fd = memfd_create("mailport-msg", MFD_CLOEXEC);
 	if (e->fd < 0 || fs_pwrite_all(e->fd, n->buf, n->len, 0) < 0)
@@ -691,18 +724,25 @@ static struct spool_entry *entry_load(struct spool *sp, const char *qid, int cla
 		errno = EBUSY;          /* someone else has it right now */
 		goto fail;
 	}
+	char *stcopy = NULL;
+	size_t stlen = 0;
 	if (n != NULL && n->state != M_DISK) {
 		if (claim)
 			n->state = M_BUSY;
 		n->refs++;
 		e->mem = n;
+		if (n->stlen > 0 && (stcopy = malloc(n->stlen)) != NULL) {
+			memcpy(stcopy, n->st, n->stlen);
+			stlen = n->stlen;
+		}
 	}
 	pthread_mutex_unlock(&sp->mu);
 	if (e->mem != NULL) {
 		if (!claim) {           /* a look only: the bytes, no claim on the message */
 			struct spool_mnode *m = e->mem;
 			e->mem = NULL;
-			struct spool_entry *got = load_mem(e, m);
+			struct spool_entry *got = load_mem(e, m, stcopy, stlen);
+			free(stcopy);
 			saved = errno;
 			pthread_mutex_lock(&sp->mu);
 			mem_unref_locked(m);
@@ -713,7 +753,9 @@ static struct spool_entry *entry_load(struct spool *sp, const char *qid, int cla
 			}
 			return got;
 		}
-		if (load_mem(e, e->mem) == NULL) {
+		struct spool_entry *got = load_mem(e, e->mem, stcopy, stlen);
+		free(stcopy);
+		if (got == NULL) {
 			saved = errno;
 			log_errx(qid, "message in memory failed validation: %s", strerror(saved));
 			spool_entry_free(e);
@@ -801,7 +843,7 @@ static int materialize(struct spool *sp, struct spool_mnode *n)
 	int r = 0;
 
 	pthread_mutex_lock(&sp->mu);
-	if (n->state != M_DISK && (r = spool_restore(sp, n->qid, n->buf, n->len)) == 0)
+	if (n->state != M_DISK && (r = spool_restore(sp, n->qid, n->buf, n->len, n->st, n->stlen)) == 0)
 		n->state = M_DISK;
 	pthread_mutex_unlock(&sp->mu);
 	return r;
@@ -857,13 +899,51 @@ static int state_appendf(struct spool *sp, const struct spool_entry *e, const ch
 	return state_append(sp, e, line, (size_t)n);
 }
 
+/* A state line of a message still only in memory: kept with it and written to the journal
+ * (durable when this returns); 0 when it is in queue/ by now, so the line goes beside it. */
+static int mem_state_line(struct spool *sp, struct spool_mnode *n, const char *line, size_t len)
+{
+	unsigned long ticket;
+
+	pthread_mutex_lock(&sp->mu);
+	if (n->state == M_DISK || sp->note == NULL) {
+		pthread_mutex_unlock(&sp->mu);
+		return 0;
+	}
+	char *ns = realloc(n->st, n->stlen + len);
+	if (ns == NULL) {
+		pthread_mutex_unlock(&sp->mu);
+		return -1;
+	}
+	memcpy(ns + n->stlen, line, len);
+	n->st = ns;
+	n->stlen += len;
+	ticket = sp->note(sp->done_arg, n->qid, n->gen, line, len);
+	pthread_mutex_unlock(&sp->mu);
+	if (ticket == 0)
+		return -1;
+	/* Durable in the journal, or (a checkpoint came first) beside the spilled message. */
+	sp->done_wait(sp->done_arg, ticket);
+	return 1;
+}
+
 int spool_entry_intent(struct spool *sp, struct spool_entry *e, size_t rcpt, const char *path)
 {
+	char line[PATH_MAX + 64];
+	int n, r = 0;
+
 	if (strchr(path, '\n') != NULL) {
 		errno = EINVAL;
 		return -1;
 	}
-	if (state_appendf(sp, e, "I %zu %s\n", rcpt, path) < 0)
+	n = snprintf(line, sizeof(line), "I %zu %s\n", rcpt, path);
+	if (n < 0 || (size_t)n >= sizeof(line)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (e->mem != NULL && (r = mem_state_line(sp, e->mem, line, (size_t)n)) < 0)
+		return -1;
+	if (r == 0 && state_append(sp, e, line, (size_t)n) < 0)
 		return -1;
 	free(e->rcpts[rcpt].intent);
 	e->rcpts[rcpt].intent = strdup(path);
@@ -1027,10 +1107,11 @@ int spool_mem_adopt(struct spool *sp, struct spool_msg *m, unsigned gen)
 	return 0;
 }
 
-void spool_mem_on_done(struct spool *sp, spool_done_fn done, spool_wait_fn wait, void *arg)
+void spool_mem_on_done(struct spool *sp, spool_done_fn done, spool_note_fn note, spool_wait_fn wait, void *arg)
 {
 	pthread_mutex_lock(&sp->mu);
 	sp->done = done;
+	sp->note = note;
 	sp->done_wait = wait;
 	sp->done_arg = arg;
 	pthread_mutex_unlock(&sp->mu);
@@ -1044,17 +1125,18 @@ size_t spool_mem_count(struct spool *sp)
 	return n;
 }
 
-/* Write n to tmp/QID.spill without a sync: the checkpoint syncs all of them at once. */
-static int spill_one(struct spool *sp, struct spool_mnode *n, char *tmp, size_t tmplen)
+/* Write buf to tmp/QID<suffix> without a sync: the checkpoint syncs all of them at once. */
+static int spill_one(struct spool *sp, const char *qid, const char *suffix, const void *buf, size_t len)
 {
+	char tmp[PATH_MAX];
 	int fd, saved;
 
-	if (sub(sp, tmp, tmplen, "tmp/%s.spill", n->qid) < 0)
+	if (sub(sp, tmp, sizeof(tmp), "tmp/%s%s", qid, suffix) < 0)
 		return -1;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -1;
-	if (fs_write_all(fd, n->buf, n->len) < 0) {
+	if (fs_write_all(fd, buf, len) < 0) {
 		saved = errno;
 		close(fd);
 		unlink(tmp);
@@ -1064,16 +1146,26 @@ static int spill_one(struct spool *sp, struct spool_mnode *n, char *tmp, size_t 
 	return close(fd);
 }
 
+static int spill_rename(struct spool *sp, const char *qid, const char *suffix, const char *ext)
+{
+	char tmp[PATH_MAX], path[PATH_MAX];
+
+	if (sub(sp, tmp, sizeof(tmp), "tmp/%s%s", qid, suffix) < 0 ||
+	    sub(sp, path, sizeof(path), "queue/%c/%s%s", bucket_of(qid), qid, ext) < 0)
+		return -1;
+	return rename(tmp, path);
+}
+
 int spool_mem_spill(struct spool *sp, int (*commit)(void *arg), void *arg)
 {
 	struct spool_mnode *n;
-	char tmp[PATH_MAX], path[PATH_MAX];
 	int r = 0;
 
 	pthread_mutex_lock(&sp->mu);
-	/* 1. the data of every message not yet in queue/, 2. on disk (one syncfs), */
+	/* 1. the data of every message not yet in queue/ (and its state lines), 2. on disk, */
 	for (n = sp->head; n != NULL && r == 0; n = n->next)
-		if (n->state != M_DISK && spill_one(sp, n, tmp, sizeof(tmp)) < 0)
+		if (n->state != M_DISK && (spill_one(sp, n->qid, ".spill", n->buf, n->len) < 0 ||
+		                           (n->stlen > 0 && spill_one(sp, n->qid, ".st.spill", n->st, n->stlen) < 0)))
 			r = -1;
 	if (r == 0 && sp->nmem > 0 && syncfs(sp->lockfd) < 0)
 		r = -1;
@@ -1082,9 +1174,9 @@ int spool_mem_spill(struct spool *sp, int (*commit)(void *arg), void *arg)
 	for (n = sp->head; n != NULL && r == 0; n = n->next) {
 		if (n->state == M_DISK)
 			continue;
-		if (sub(sp, tmp, sizeof(tmp), "tmp/%s.spill", n->qid) < 0 ||
-		    sub(sp, path, sizeof(path), "queue/%c/%s", bucket_of(n->qid), n->qid) < 0 ||
-		    rename(tmp, path) < 0)
+		/* The log first (see spool_restore), then the message. */
+		if ((n->stlen > 0 && spill_rename(sp, n->qid, ".st.spill", ".st") < 0) ||
+		    spill_rename(sp, n->qid, ".spill", "") < 0)
 			r = -1;
 		else
 			n->state = M_DISK;

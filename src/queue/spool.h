@@ -77,16 +77,20 @@ int spool_mem_adopt(struct spool *sp, struct spool_msg *m, unsigned gen);
  * unlocked, and returns once that record is durable. */
 typedef unsigned long (*spool_done_fn)(void *arg, const char *qid, unsigned gen);
 typedef void (*spool_wait_fn)(void *arg, unsigned long ticket);
-void spool_mem_on_done(struct spool *sp, spool_done_fn done, spool_wait_fn wait, void *arg);
+/* A Maildir intent of a message in memory: note(arg, qid, gen, line, len) records the state
+ * line in the journal (ticket, 0 on failure; the table is locked), then wait(arg, ticket). The
+ * line also stays with the message, so that whatever writes it to queue/ writes it too. */
+typedef unsigned long (*spool_note_fn)(void *arg, const char *qid, unsigned gen, const char *line, size_t len);
+void spool_mem_on_done(struct spool *sp, spool_done_fn done, spool_note_fn note, spool_wait_fn wait, void *arg);
 /* Messages in the memory table (delivered ones leave it at once). */
 size_t spool_mem_count(struct spool *sp);
 /* The checkpoint: every message in the table that is not in queue/ yet is written there
  * (data synced, then names synced, a syncfs each), then commit(arg) runs (the journal's next
  * generation) and, when it returns 0, the table is emptied. Runs with the table locked. */
 int spool_mem_spill(struct spool *sp, int (*commit)(void *arg), void *arg);
-/* Write queue/B/qid from a journal record, durably (tmp, fsync, rename, fsync(dir)), unless
- * an identical file is already there. */
-int spool_restore(struct spool *sp, const char *qid, const void *buf, size_t len);
+/* Write queue/B/qid from a journal record, durably (tmp, fsync, rename, fsync(dir)), with its
+ * state log st (stlen may be 0), unless an identical file is already there. */
+int spool_restore(struct spool *sp, const char *qid, const void *buf, size_t len, const char *st, size_t stlen);
 
 /* ---- reading a committed message (delivery side) ---- */
 struct spool_rcpt {

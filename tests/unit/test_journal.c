@@ -75,7 +75,8 @@ static void collect(void *arg, const char *qid)
 }
 
 /* In a child: accept n messages into the journal, then stop as told. */
-enum stage { AFTER_SYNC, TORN_LAST, AFTER_CHECKPOINT, CLEAN_CLOSE, DELIVER_SOME, STATE_LINE, BUSY_CHECKPOINT };
+enum stage { AFTER_SYNC, TORN_LAST, AFTER_CHECKPOINT, CLEAN_CLOSE, DELIVER_SOME, STATE_LINE, BUSY_CHECKPOINT,
+             INTENT_IN_MEMORY, INTENT_THEN_CHECKPOINT };
 
 struct qids {
 	char id[64][SPOOL_QID_MAX];
@@ -93,6 +94,20 @@ static unsigned long done_hook(void *arg, const char *qid, unsigned gen)
 	return journal_done(arg, qid, gen);
 }
 
+static unsigned long note_hook(void *arg, const char *qid, unsigned gen, const char *line, size_t len)
+{
+	return journal_note(arg, qid, gen, line, len);
+}
+
+/* No committer thread here: the waiter syncs itself. */
+static void wait_hook(void *arg, unsigned long ticket)
+{
+	if (journal_sync(arg) == 0)
+		journal_done_wait(arg, ticket);
+}
+
+#define INTENT_PATH "/maildir/tmp/1.M2.host"
+
 static void child(int n, enum stage stage)
 {
 	char err[256];
@@ -103,7 +118,7 @@ static void child(int n, enum stage stage)
 
 	if (j == NULL)
 		_exit(2);
-	spool_mem_on_done(sp, done_hook, NULL, j);
+	spool_mem_on_done(sp, done_hook, note_hook, wait_hook, j);
 	for (int i = 0; i < n; i++) {
 		struct spool_msg *m = message(sp, i);
 		remember(&q, spool_msg_qid(m));
@@ -148,6 +163,15 @@ static void child(int n, enum stage stage)
 		struct spool_entry *e = spool_entry_load(sp, q.id[0]);
 		if (e == NULL || spool_entry_retry(sp, e, 2000000000LL, "try later") < 0 || count_queue() != 1)
 			_exit(9);
+		spool_entry_free(e);
+	}
+	if (stage == INTENT_IN_MEMORY || stage == INTENT_THEN_CHECKPOINT) {
+		/* A Maildir intent of a message in memory: into the journal, not into queue/. */
+		struct spool_entry *e = spool_entry_load(sp, q.id[0]);
+		if (e == NULL || spool_entry_intent(sp, e, 0, INTENT_PATH) < 0 || count_queue() != 0)
+			_exit(12);
+		if (stage == INTENT_THEN_CHECKPOINT && (journal_checkpoint(j) < 0 || count_queue() != n))
+			_exit(13);
 		spool_entry_free(e);
 	}
 	if (stage == BUSY_CHECKPOINT) {
@@ -280,6 +304,39 @@ static void test_checkpoint_during_delivery(void **state)
 	assert_int_equal(reopen_and_count(), 5);
 }
 
+/* After a crash the message is back with its intent, so the runner finds the copy it made. */
+static void check_intent_restored(int n, enum stage stage)
+{
+	char err[256];
+
+	wipe();
+	assert_int_equal(run_child(n, stage), 0);
+	assert_int_equal(reopen_and_count(), n);
+	struct spool *sp = spool_open(root, err, sizeof(err));
+	struct qids q = { .n = 0 };
+	int with_intent = 0;
+	assert_non_null(sp);
+	spool_scan(sp, remember, &q);
+	for (int i = 0; i < q.n; i++) {
+		struct spool_entry *e = spool_entry_load(sp, q.id[i]);
+		assert_non_null(e);
+		if (e->rcpts[0].intent != NULL) {
+			assert_string_equal(e->rcpts[0].intent, INTENT_PATH);
+			with_intent++;
+		}
+		spool_entry_free(e);
+	}
+	assert_int_equal(with_intent, 1);
+	spool_close(sp);
+}
+
+static void test_intent_in_memory_survives_a_crash(void **state)
+{
+	(void)state;
+	check_intent_restored(3, INTENT_IN_MEMORY);
+	check_intent_restored(3, INTENT_THEN_CHECKPOINT);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -308,6 +365,7 @@ int main(void)
 		cmocka_unit_test(test_delivered_messages_are_not_replayed),
 		cmocka_unit_test(test_state_line_puts_message_in_queue),
 		cmocka_unit_test(test_checkpoint_during_delivery),
+		cmocka_unit_test(test_intent_in_memory_survives_a_crash),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
