@@ -38,6 +38,7 @@ struct spool_mnode {
 	char qid[SPOOL_QID_MAX];
 	char *buf;
 	size_t len;
+	size_t cap;             /* counted in the spool's membytes */
 	char *st;               /* state lines kept in memory (and in the journal) */
 	size_t stlen;
 	unsigned gen;
@@ -54,6 +55,8 @@ struct spool {
 	pthread_mutex_t mu;         /* the memory table */
 	struct spool_mnode *hash[MEM_BUCKETS], *head;
 	size_t nmem;
+	_Atomic long membytes;      /* buffers of messages in memory: at most membudget */
+	long membudget;
 	spool_done_fn done;
 	spool_note_fn note;
 	spool_wait_fn done_wait;
@@ -115,6 +118,7 @@ struct spool *spool_open(const char *dir, char *errbuf, size_t errlen)
 		return NULL;
 	}
 	sp->lockfd = -1;
+	sp->membudget = SPOOL_MEM_BUDGET;
 	pthread_mutex_init(&sp->mu, NULL);
 	snprintf(sp->dir, sizeof(sp->dir), "%s", dir);
 	if (fs_mkdir_p(dir, 0700) < 0) {
@@ -205,6 +209,7 @@ static int to_file(struct spool_msg *m)
 		return -1;
 	}
 	free(m->mem);
+	m->sp->membytes -= (long)m->memcap;
 	m->mem = NULL;
 	m->memcap = 0;
 	return 0;
@@ -215,17 +220,18 @@ static int wput(struct spool_msg *m, const void *p, size_t n)
 	if (m->failed)
 		return -1;
 	if (m->fd < 0) {
-		size_t need = (size_t)m->pos + n;
-		if (need <= SPOOL_MEM_MAX) {
-			if (need > m->memcap) {
-				size_t cap = m->memcap ? m->memcap : 4096;
-				while (cap < need)
-					cap *= 2;
+		size_t need = (size_t)m->pos + n, cap = m->memcap ? m->memcap : 4096;
+		while (cap < need)
+			cap *= 2;
+		/* Within the budget, or to tmp/: many large messages at once cannot exhaust memory. */
+		if (need <= SPOOL_MEM_MAX && (cap == m->memcap || m->sp->membytes + (long)(cap - m->memcap) <= m->sp->membudget)) {
+			if (cap > m->memcap) {
 				char *nm = realloc(m->mem, cap);
 				if (nm == NULL) {
 					m->failed = 1;
 					return -1;
 				}
+				m->sp->membytes += (long)(cap - m->memcap);
 				m->mem = nm;
 				m->memcap = cap;
 			}
@@ -293,6 +299,7 @@ struct spool_msg *spool_msg_begin(struct spool *sp, long long arrival)
 		goto fail;
 	return m;
 fail:
+	sp->membytes -= (long)m->memcap;
 	free(m->mem);
 	free(m);
 	return NULL;
@@ -452,6 +459,7 @@ void spool_msg_abort(struct spool_msg *m)
 		close(m->fd);
 	if (m->fd >= 0 || m->mem == NULL)   /* it went to tmp/ at some point */
 		unlink(m->tmp);
+	m->sp->membytes -= (long)m->memcap;
 	free(m->mem);
 	free(m);
 }
@@ -656,6 +664,7 @@ static struct spool_mnode *mem_find_locked(struct spool *sp, const char *qid)
 static void mem_unref_locked(struct spool_mnode *n)
 {
 	if (--n->refs == 0) {
+		n->sp->membytes -= (long)n->cap;
 		free(n->st);
 		free(n->buf);
 		free(n);
@@ -1089,6 +1098,7 @@ int spool_mem_adopt(struct spool *sp, struct spool_msg *m, unsigned gen)
 	snprintf(n->qid, sizeof(n->qid), "%s", m->qid);
 	n->buf = m->mem;
 	n->len = (size_t)m->pos;
+	n->cap = m->memcap;
 	n->gen = gen;
 	n->state = M_LIVE;
 	n->in_table = 1;
@@ -1116,6 +1126,8 @@ void spool_mem_on_done(struct spool *sp, spool_done_fn done, spool_note_fn note,
 	sp->done_arg = arg;
 	pthread_mutex_unlock(&sp->mu);
 }
+
+void spool_mem_budget(struct spool *sp, long bytes) { sp->membudget = bytes; }
 
 size_t spool_mem_count(struct spool *sp)
 {

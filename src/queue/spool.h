@@ -63,6 +63,8 @@ void spool_msg_abort(struct spool_msg *m);
  * intent, a retry, a failure) or that is still there at the journal's next checkpoint is
  * written to queue/; one delivered before that never touches the file system again. */
 #define SPOOL_MEM_MAX (1024 * 1024)
+#define SPOOL_MEM_BUDGET (256L * 1024 * 1024)  /* all of them at once; beyond it, tmp/ */
+void spool_mem_budget(struct spool *sp, long bytes);
 
 /* Complete the message (END record, length); m stays open. */
 int spool_msg_finish(struct spool_msg *m);

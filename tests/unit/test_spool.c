@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "deliver/maildir.h"
@@ -129,13 +130,56 @@ static void test_abort_and_tmp_cleanup(void **state)
 	/* A large one goes to tmp/, and a crash mid-receive leaves it: the next open removes it. */
 	static char big[SPOOL_MEM_MAX + 1];
 	memset(big, 'x', sizeof(big));
-	m = spool_msg_begin(sp, 1);
-	assert_int_equal(spool_msg_write(m, big, sizeof(big)), 0);
+	spool_close(sp);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {             /* a server that dies mid-receive */
+		char err[256];
+		sp = spool_open(spooldir, err, sizeof(err));
+		m = sp ? spool_msg_begin(sp, 1) : NULL;
+		_exit(m != NULL && spool_msg_write(m, big, sizeof(big)) == 0 ? 0 : 1);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	assert_int_equal(count_files(tmp), 1);
-	spool_close(sp);           /* "crash": m is never committed */
 	sp = open_spool();
 	assert_int_equal(count_files(tmp), 0);
-	spool_msg_abort(m);
+	spool_close(sp);
+}
+
+/* Messages in memory have a budget: past it, the next one is received in tmp/ (and still
+ * commits the classic way), so many large messages at once cannot exhaust memory. */
+static void test_memory_budget(void **state)
+{
+	struct spool *sp = open_spool();
+	char tmp[PATH_MAX], body[5000];
+	struct spool_msg *m[4];
+
+	(void)state;
+	snprintf(tmp, sizeof(tmp), "%s/tmp", spooldir);
+	memset(body, 'x', sizeof(body));
+	spool_mem_budget(sp, 20000);
+	for (int i = 0; i < 4; i++) {
+		m[i] = spool_msg_begin(sp, 1);
+		assert_non_null(m[i]);
+		assert_int_equal(spool_msg_sender(m[i], "a@example.org"), 0);
+		assert_int_equal(spool_msg_rcpt(m[i], "b@example.org", "b@example.org", 1), 0);
+		assert_int_equal(spool_msg_write(m[i], body, sizeof(body)), 0);    /* 8 KiB buffers each */
+	}
+	assert_int_equal(count_files(tmp), 2);          /* two fit in 20,000 octets */
+	for (int i = 0; i < 4; i++) {
+		size_t len;
+		assert_int_equal(spool_msg_finish(m[i]), 0);
+		assert_true((spool_msg_mem(m[i], &len) != NULL) == (i < 2));
+		assert_int_equal(spool_msg_commit(m[i]), 0);
+	}
+	assert_int_equal(count_files(tmp), 0);
+	/* The budget is given back: a new message is in memory again. */
+	m[0] = spool_msg_begin(sp, 1);
+	assert_int_equal(spool_msg_write(m[0], body, sizeof(body)), 0);
+	assert_int_equal(count_files(tmp), 0);
+	spool_msg_abort(m[0]);
 	spool_close(sp);
 }
 
@@ -436,6 +480,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_abort_and_tmp_cleanup),
+		cmocka_unit_test(test_memory_budget),
 		cmocka_unit_test(test_lock),
 		cmocka_unit_test(test_corrupt),
 		cmocka_unit_test(test_deliver),
