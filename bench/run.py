@@ -185,6 +185,13 @@ class PostfixBench:
         self.pf.close()
 
 
+def settle():
+    """Each run starts on a quiet disk: the previous run's writes, and the discards its deleted
+    files cause on a file system mounted with `discard`, would otherwise land in this one."""
+    os.sync()
+    time.sleep(0.5)
+
+
 def run_bench(port, mode, conc, per_conn, size, total, flags, rcpt, max_secs=120):
     args = [BENCH, "-s", f"127.0.0.1:{port}", "-m", mode, "-c", str(conc), "-k", str(per_conn), "-n", str(total),
             "-S", str(size), "-t", rcpt, "-d", str(max_secs)]
@@ -372,6 +379,7 @@ def main():
                         if "auth" in flags and srv.name == "Postfix":
                             continue        # this private Postfix has no SASL (see RESULTS.md)
                         srv.drain()
+                        settle()
                         res = run_bench(srv.port(mode), mode, conc, per_conn, size, total, srv.flags(mode, flags),
                                         srv.rcpt)
                         results[key][srv.name].append(res.get("msgs_per_s", 0))
@@ -428,9 +436,13 @@ NOTES = """How to read it:
   and takes mail for local domains without AUTH, like Postfix's STARTTLS port here.
 - The openssl s_server ceiling is one process doing one handshake at a time; mailport can
   exceed it because its handshakes overlap with the client's work.
-- This machine's spool file system is ext4 without a journal on a virtual disk: every fsync
-  is a device flush, and creating or deleting a file costs metadata writes. Run-to-run
-  spread (the ranges) comes mostly from there.
+- This machine's spool file system is ext4 without a journal, mounted with `discard`, on a
+  virtual disk: every fsync is a device flush, and creating or deleting a file costs metadata
+  writes and a discard. Postfix creates and deletes one queue file per message; mailport,
+  since its acceptance journal keeps messages in memory until they are delivered, none for
+  a message delivered within the second (see README, "Accepted means durable"). Each run
+  starts once the previous one's queue is empty, after a sync(2) and half a second of quiet.
+  Run-to-run spread (the ranges) comes mostly from the disk and the neighbours of this VM.
 
 """
 

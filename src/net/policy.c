@@ -451,8 +451,17 @@ static long ms_since(const struct timespec *t)
 
 static void checkpoint(struct server *srv)
 {
-	if (journal_checkpoint(srv->journal) < 0)
-		log_warn(NULL, "journal checkpoint failed; retrying (accepted mail stays safe in the journal)");
+	if (journal_checkpoint(srv->journal) < 0) {
+		/* It is retried at every batch: say so once, then every ten seconds at most. */
+		if (srv->checkpoint_failures++ == 0 || ms_since(&srv->last_checkpoint_warning) >= 10000) {
+			log_warn(NULL, "journal checkpoint failed (%lu times so far); retrying (accepted mail stays safe "
+			         "in the journal)", srv->checkpoint_failures);
+			clock_gettime(CLOCK_MONOTONIC, &srv->last_checkpoint_warning);
+		}
+	} else if (srv->checkpoint_failures > 0) {
+		log_info(NULL, "journal checkpoint succeeded again after %lu failures", srv->checkpoint_failures);
+		srv->checkpoint_failures = 0;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &srv->last_checkpoint);
 }
 

@@ -92,7 +92,8 @@ struct server {
 	struct workpool *authpool;     /* password hashing */
 	struct workpool *commitpool;   /* the committer: group commit through the journal */
 	struct journal *journal;
-	struct timespec last_checkpoint, last_sync;
+	struct timespec last_checkpoint, last_sync, last_checkpoint_warning;
+	unsigned long checkpoint_failures;
 	pthread_mutex_t commit_mu;      /* the journal: the committer's, or a lone session's inline */
 	struct listener listeners[ROLE_COUNT * CONFIG_MAX_LISTEN];
 	size_t nlisteners;

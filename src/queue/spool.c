@@ -395,8 +395,9 @@ fail:
 	return -1;
 }
 
-/* Write buf to tmp/name, fsync, and rename it to dst (the directory is not synced). */
-static int write_synced(struct spool *sp, const char *name, const void *buf, size_t len, const char *dst)
+/* Write buf to tmp/name; with sync, fsync it and rename it to dst (the directory is not
+ * synced: the caller syncs once for several). */
+static int write_tmp(struct spool *sp, const char *name, const void *buf, size_t len, int sync, const char *dst)
 {
 	char tmp[PATH_MAX];
 	int fd, saved;
@@ -406,14 +407,14 @@ static int write_synced(struct spool *sp, const char *name, const void *buf, siz
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -1;
-	if (fs_write_all(fd, buf, len) < 0 || fsync(fd) < 0) {
+	if (fs_write_all(fd, buf, len) < 0 || (sync && fsync(fd) < 0)) {
 		saved = errno;
 		close(fd);
 		unlink(tmp);
 		errno = saved;
 		return -1;
 	}
-	if (close(fd) < 0 || rename(tmp, dst) < 0) {
+	if (close(fd) < 0 || (dst != NULL && rename(tmp, dst) < 0)) {
 		saved = errno;
 		unlink(tmp);
 		errno = saved;
@@ -443,10 +444,10 @@ int spool_restore(struct spool *sp, const char *qid, const void *buf, size_t len
 	/* The state log first: a log without its message is an orphan a scan removes; a message
 	 * without its intent lines could be delivered twice. One directory fsync for both. */
 	snprintf(name, sizeof(name), "%s.st.restore", qid);
-	if (stlen > 0 && write_synced(sp, name, st, stlen, stpath) < 0)
+	if (stlen > 0 && write_tmp(sp, name, st, stlen, 1, stpath) < 0)
 		return -1;
 	snprintf(name, sizeof(name), "%s.restore", qid);
-	if (write_synced(sp, name, buf, len, path) < 0)
+	if (write_tmp(sp, name, buf, len, 1, path) < 0)
 		return -1;
 	return fs_fsync_parent(path);
 }
@@ -1137,27 +1138,6 @@ size_t spool_mem_count(struct spool *sp)
 	return n;
 }
 
-/* Write buf to tmp/QID<suffix> without a sync: the checkpoint syncs all of them at once. */
-static int spill_one(struct spool *sp, const char *qid, const char *suffix, const void *buf, size_t len)
-{
-	char tmp[PATH_MAX];
-	int fd, saved;
-
-	if (sub(sp, tmp, sizeof(tmp), "tmp/%s%s", qid, suffix) < 0)
-		return -1;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -1;
-	if (fs_write_all(fd, buf, len) < 0) {
-		saved = errno;
-		close(fd);
-		unlink(tmp);
-		errno = saved;
-		return -1;
-	}
-	return close(fd);
-}
-
 static int spill_rename(struct spool *sp, const char *qid, const char *suffix, const char *ext)
 {
 	char tmp[PATH_MAX], path[PATH_MAX];
@@ -1176,9 +1156,15 @@ int spool_mem_spill(struct spool *sp, int (*commit)(void *arg), void *arg)
 	pthread_mutex_lock(&sp->mu);
 	/* 1. the data of every message not yet in queue/ (and its state lines), 2. on disk, */
 	for (n = sp->head; n != NULL && r == 0; n = n->next)
-		if (n->state != M_DISK && (spill_one(sp, n->qid, ".spill", n->buf, n->len) < 0 ||
-		                           (n->stlen > 0 && spill_one(sp, n->qid, ".st.spill", n->st, n->stlen) < 0)))
-			r = -1;
+		if (n->state != M_DISK) {
+			char name[SPOOL_QID_MAX + 16];
+			snprintf(name, sizeof(name), "%s.spill", n->qid);
+			if (write_tmp(sp, name, n->buf, n->len, 0, NULL) < 0)
+				r = -1;
+			snprintf(name, sizeof(name), "%s.st.spill", n->qid);
+			if (r == 0 && n->stlen > 0 && write_tmp(sp, name, n->st, n->stlen, 0, NULL) < 0)
+				r = -1;
+		}
 	if (r == 0 && sp->nmem > 0 && syncfs(sp->lockfd) < 0)
 		r = -1;
 	/* 3. their names in queue/, 4. on disk. A runner may be delivering one right now: from
