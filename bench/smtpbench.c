@@ -51,6 +51,7 @@ struct bench {
 	size_t body_len;
 	char auth_line[600];
 	unsigned started, done, failed, conns, active, msgs_started, idle_ready;
+	int idle_reported;
 	double *lat;
 	size_t nlat;
 	struct timespec t0;
@@ -95,12 +96,23 @@ static void maybe_finish(struct bench *b)
 		event_base_loopexit(b->base, NULL);
 }
 
+/* Idle mode: once every session has its greeting or has failed, say how many are held. */
+static void idle_report(struct bench *b)
+{
+	if (b->o.idle && !b->idle_reported && b->idle_ready + b->failed >= b->o.conc) {
+		b->idle_reported = 1;
+		printf("idle=%u failed=%u\n", b->idle_ready, b->failed);
+		fflush(stdout);
+	}
+}
+
 static void sess_end(struct sess *s, int failed)
 {
 	struct bench *b = s->b;
 
 	if (failed)
 		b->failed++;
+	idle_report(b);
 	if (s->ssl && b->o.resume) {
 		SSL_SESSION *ss = SSL_get1_session(s->ssl);
 		if (ss != NULL) {
@@ -192,10 +204,8 @@ static int on_reply(struct sess *s, const struct smtp_reply *r)
 			goto fail;
 		if (b->o.idle) {
 			/* Idle mode: hold the session open after its greeting, say nothing. */
-			if (++b->idle_ready == b->o.conc) {
-				printf("idle=%u\n", b->idle_ready);
-				fflush(stdout);
-			}
+			b->idle_ready++;
+			idle_report(b);
 			return 0;
 		}
 		s->st = S_EHLO;
@@ -384,7 +394,7 @@ static void usage(void)
 	fprintf(stderr, "usage: smtpbench -s ADDR:PORT [-m plain|starttls|implicit] [-c CONC] [-k PER_CONN]\n"
 	                "                 [-n TOTAL] [-S SIZE] [-a USER:PASS] [-r] [-H] [-d MAX_SECONDS]\n"
 	                "  -r resume TLS sessions; -H TLS handshakes only (connect, handshake, close)\n"
-	                "  -I idle: open CONC sessions, print idle=N once all have their greeting, hold them\n"
+	                "  -I idle: open CONC sessions, hold them; once each has its greeting or failed, print idle=N failed=M\n"
 	                "     until -d seconds have passed\n");
 	exit(64);
 }
