@@ -106,6 +106,8 @@ static void idle_report(struct bench *b)
 	}
 }
 
+#define IDLE_RAMP 256
+
 static void sess_end(struct sess *s, int failed)
 {
 	struct bench *b = s->b;
@@ -203,9 +205,12 @@ static int on_reply(struct sess *s, const struct smtp_reply *r)
 		if (r->code != 220)
 			goto fail;
 		if (b->o.idle) {
-			/* Idle mode: hold the session open after its greeting, say nothing. */
+			/* Idle mode: hold the session open after its greeting, say nothing; the next
+			 * one starts connecting now (see IDLE_RAMP). */
 			b->idle_ready++;
 			idle_report(b);
+			if (!b->stopping && b->msgs_started < b->o.total)
+				start_conn(b);
 			return 0;
 		}
 		s->st = S_EHLO;
@@ -473,7 +478,9 @@ int main(int argc, char **argv)
 	double t0 = now_s();
 	if (b.o.idle)
 		b.o.total = b.o.conc;
-	for (unsigned i = 0; i < b.o.conc && i < b.o.total; i++)
+	/* Idle mode measures sessions held, not a SYN flood: at most IDLE_RAMP connect at once
+	 * (all at once overflow the listen queue, and the dropped SYNs come back seconds later). */
+	for (unsigned i = 0; i < b.o.conc && i < b.o.total && (!b.o.idle || i < IDLE_RAMP); i++)
 		start_conn(&b);
 	event_base_dispatch(b.base);
 	secs = now_s() - t0;

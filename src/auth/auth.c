@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../util/keytab.h"
 #include "../util/log.h"
 
 /* A hash with the default yescrypt cost, computed once, used for users that do not exist. */
@@ -83,28 +84,28 @@ char *auth_hash_password(const char *password)
 
 /* ---- throttle ---------------------------------------------------------------------------- */
 
-#define THROTTLE_BUCKETS 4096
-
 struct tentry {
-	struct tentry *next;
 	long long first_failure, locked_until;
 	unsigned failures;
-	char key[64];
 };
 
 struct throttle {
-	struct tentry *buckets[THROTTLE_BUCKETS];
-	size_t count;
+	struct keytab *tab;
 	unsigned max_failures, window;
-	int warned_full;
+	long long now;          /* for expired() as a purge predicate */
 };
 
 struct throttle *throttle_new(unsigned max_failures, unsigned window)
 {
 	struct throttle *t = calloc(1, sizeof(*t));
 
-	if (t != NULL)
-		throttle_configure(t, max_failures, window);
+	if (t == NULL)
+		return NULL;
+	if ((t->tab = keytab_new(sizeof(struct tentry), THROTTLE_MAX_KEYS, "auth throttle")) == NULL) {
+		free(t);
+		return NULL;
+	}
+	throttle_configure(t, max_failures, window);
 	return t;
 }
 
@@ -118,11 +119,7 @@ void throttle_free(struct throttle *t)
 {
 	if (t == NULL)
 		return;
-	for (size_t b = 0; b < THROTTLE_BUCKETS; b++)
-		for (struct tentry *e = t->buckets[b], *n; e; e = n) {
-			n = e->next;
-			free(e);
-		}
+	keytab_free(t->tab);
 	free(t);
 }
 
@@ -139,68 +136,26 @@ void throttle_key(const char *ip, char *key, size_t keylen)
 		snprintf(key, keylen, "%s", ip);
 }
 
-static unsigned hash_key(const char *s)
+static int expired(const void *rec, void *arg)
 {
-	unsigned h = 2166136261u;       /* FNV-1a */
+	const struct tentry *e = rec;
+	const struct throttle *t = arg;
 
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h % THROTTLE_BUCKETS;
-}
-
-static int expired(const struct throttle *t, const struct tentry *e, long long now)
-{
-	return e->locked_until <= now && now - e->first_failure >= t->window;
-}
-
-static void purge(struct throttle *t, long long now)
-{
-	for (size_t b = 0; b < THROTTLE_BUCKETS; b++) {
-		struct tentry **pp = &t->buckets[b];
-		while (*pp) {
-			if (expired(t, *pp, now)) {
-				struct tentry *dead = *pp;
-				*pp = dead->next;
-				free(dead);
-				t->count--;
-			} else
-				pp = &(*pp)->next;
-		}
-	}
+	return e->locked_until <= t->now && t->now - e->first_failure >= t->window;
 }
 
 static struct tentry *find(struct throttle *t, const char *key, long long now, int create)
 {
-	unsigned h = hash_key(key);
+	struct tentry *e = keytab_get(t->tab, key);
 
-	for (struct tentry *e = t->buckets[h]; e; e = e->next)
-		if (strcmp(e->key, key) == 0) {
-			if (expired(t, e, now)) {
-				e->failures = 0;
-				e->first_failure = now;
-				e->locked_until = 0;
-			}
-			return e;
-		}
-	if (!create)
-		return NULL;
-	if (t->count >= THROTTLE_MAX_KEYS) {
-		purge(t, now);
-		if (t->count >= THROTTLE_MAX_KEYS) {
-			if (!t->warned_full++)
-				log_warnx(NULL, "auth throttle table full (%d addresses); new addresses not tracked",
-				          THROTTLE_MAX_KEYS);
-			return NULL;
-		}
+	t->now = now;
+	if (e != NULL && expired(e, t)) {
+		e->failures = 0;
+		e->first_failure = now;
+		e->locked_until = 0;
 	}
-	struct tentry *e = calloc(1, sizeof(*e));
-	if (e == NULL)
-		return NULL;
-	snprintf(e->key, sizeof(e->key), "%s", key);
-	e->first_failure = now;
-	e->next = t->buckets[h];
-	t->buckets[h] = e;
-	t->count++;
+	if (e == NULL && create && (e = keytab_add(t->tab, key, expired, t)) != NULL)
+		e->first_failure = now;
 	return e;
 }
 

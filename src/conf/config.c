@@ -19,10 +19,11 @@
 
 #include "../smtp/parse.h"
 #include "../util/fsutil.h"
+#include "../util/netmatch.h"
 #include "../smtp/session.h"
 
 enum ptype { P_STRING, P_TEXT, P_PATH, P_PATTERN, P_DOMAINS, P_SIZE, P_DURATION, P_UINT, P_LISTEN,
-             P_DELIM, P_CERT, P_KEY, P_TLSVER, P_URL, P_SECRET_FILE, P_DURATIONS };
+             P_DELIM, P_CERT, P_KEY, P_TLSVER, P_URL, P_SECRET_FILE, P_DURATIONS, P_NETS };
 
 struct param {
 	const char *section, *key;
@@ -52,6 +53,12 @@ static const struct param params[] = {
 	  "idle time allowed to a client (RFC 5321 4.5.3.2 suggests 5 minutes)" },
 	{ "server", "max_connections", P_UINT, OFF(max_connections), "1000", 1, 1000000, 0,
 	  "concurrent sessions; more get 421 at the greeting" },
+	{ "server", "max_connections_per_ip", P_UINT, OFF(max_conn_per_ip), "50", 0, 1000000, 0,
+	  "sessions one client address (IPv6: its /64) may hold at once, as Postfix's anvil; 0 = no limit" },
+	{ "server", "max_connection_rate_per_ip", P_UINT, OFF(conn_rate_per_ip), "0", 0, 1000000, 0,
+	  "new connections per minute from one client address; 0 = no limit (Postfix's default too)" },
+	{ "server", "limits_exempt", P_NETS, OFF(limits_exempt), "127.0.0.0/8 ::1", 0, 0, 0,
+	  "addresses and networks the per-client limits do not apply to (empty: none)" },
 	{ "server", "max_recipients", P_UINT, OFF(max_recipients), "100", SMTP_RCPTS_MIN, 100000, 0,
 	  "recipients per message (RFC 5321 4.5.3.1.8 requires at least 100)" },
 	{ "server", "max_errors", P_UINT, OFF(max_errors), "10", 1, 1000, 0,
@@ -342,6 +349,17 @@ static void set_param(struct load_ctx *lc, const struct param *p, const char *v)
 		*dst = strdup(v);
 		return;
 	}
+	case P_NETS: {
+		char bad[200];
+		struct netmatch *m = netmatch_parse(v, bad, sizeof(bad));
+		if (m == NULL) {
+			ERR("[%s] %s: %s", p->section, p->key, bad);
+			return;
+		}
+		netmatch_free(*(struct netmatch **)(base + p->off));
+		*(struct netmatch **)(base + p->off) = m;
+		return;
+	}
 	case P_STRING:
 	case P_TEXT:
 	case P_PATH:
@@ -578,6 +596,7 @@ void config_free(struct config *c)
 		free(c->local_domains[i]);
 	free(c->local_domains);
 	free(c->maildir);
+	netmatch_free(c->limits_exempt);
 	free(c->recipient_delimiter);
 	free(c->users);
 	for (size_t i = 0; i < CONFIG_MAX_CERTS; i++) {

@@ -35,6 +35,8 @@ struct config_cert {
 	int line;
 };
 
+struct netmatch;
+
 struct config {
 	char *path;
 	/* [server] */
@@ -46,6 +48,9 @@ struct config {
 	size_t max_message_size;
 	unsigned timeout;               /* seconds */
 	unsigned max_connections;
+	unsigned max_conn_per_ip;       /* sessions at once per client (0 = no limit) */
+	unsigned conn_rate_per_ip;      /* new connections per minute per client (0 = no limit) */
+	struct netmatch *limits_exempt; /* clients those two do not apply to */
 	unsigned max_recipients;
 	unsigned max_errors;
 	char *recipient_delimiter;      /* "" disables user+tag */

@@ -13,9 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../tls/tls.h"
+#include "../util/netmatch.h"
+#include "../auth/auth.h"
 #include "../util/log.h"
 #include "server_int.h"
 
@@ -39,12 +42,16 @@ void conn_free(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	srv->nconns--;
+	if (c->anvil_counted)
+		anvil_disconnect(srv->anvil, c->client_key);
 	if (c->handshaking)
 		server_handshake_end(srv);
 	if (c->auth_wait != NULL)
 		c->auth_wait->c = NULL;     /* its answer now has no one to go to */
 	if (c->commit_wait != NULL)
 		c->commit_wait->c = NULL;   /* the message still becomes durable and is delivered */
+	if (c->ev_line)
+		event_free(c->ev_line);
 	smtp_session_free(c->sess);    /* aborts an open message through data_abort */
 	spool_msg_abort(c->msg);
 	free(c->held);
@@ -149,6 +156,67 @@ void conn_after_io(struct conn *c)
 	}
 }
 
+/* ---- slow clients ------------------------------------------------------------------------
+ * libevent's read timeout restarts with every read, so a client trickling one byte at a time
+ * would keep its session (and its memory) for ever. So a line, a command or a line of the
+ * message, must also be complete within timeout of its first octet (Postfix's
+ * smtpd_per_record_deadline). The timer is armed once and looks at the line's start when it
+ * fires: streaming clients cost no timer operations per read. */
+
+static long long now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void arm_line_timer(struct conn *c, long long ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+
+	evtimer_add(c->ev_line, &tv);
+}
+
+static void on_line_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	long long limit = (long long)c->rc->cfg->timeout * 1000, age;
+
+	(void)fd;
+	(void)what;
+	if (c->line_start == 0 || c->closing)
+		return;
+	age = now_ms() - c->line_start;
+	if (age < limit) {
+		arm_line_timer(c, limit - age);
+		return;
+	}
+	log_info(c->id, "timeout address=%s reason=line-not-completed seconds=%u", c->peer_ip, c->rc->cfg->timeout);
+	smtp_session_timeout(c->sess);
+	conn_after_io(c);
+}
+
+/* The core took n octets at p: where does the line in progress, if any, start? */
+static void note_progress(struct conn *c, const char *p, size_t n)
+{
+	const char *lf;
+
+	if (n == 0)
+		return;
+	lf = memrchr(p, '\n', n);
+	if (lf == p + n - 1) {
+		c->line_start = 0;      /* every line complete */
+		return;
+	}
+	if (lf != NULL || c->line_start == 0)
+		c->line_start = now_ms();
+	if (c->ev_line == NULL && (c->ev_line = evtimer_new(c->srv->base, on_line_deadline, c)) == NULL)
+		return;
+	if (!evtimer_pending(c->ev_line, NULL))
+		arm_line_timer(c, (long long)c->rc->cfg->timeout * 1000);
+}
+
 static void process_input(struct conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
@@ -160,6 +228,7 @@ static void process_input(struct conn *c)
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
 			break;
 		used = smtp_session_recv(c->sess, v.iov_base, v.iov_len);
+		note_progress(c, v.iov_base, used);
 		evbuffer_drain(in, used);
 		if (used < v.iov_len)
 			break;
@@ -294,13 +363,25 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
+/* Turned away at the door: a 421 where the client speaks plaintext SMTP first (on 465 it
+ * would be garbage to a TLS client: it only sees the close). */
+static void refuse(const struct listener *l, evutil_socket_t fd, const char *why)
+{
+	if (l->role != ROLE_SUBMISSIONS) {
+		char msg[300];
+		int n = snprintf(msg, sizeof(msg), "421 4.7.0 %s %s\r\n", l->srv->rc->cfg->hostname, why);
+		(void)!send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	}
+	evutil_closesocket(fd);
+}
+
 void conn_accept(struct listener *l, evutil_socket_t fd, struct sockaddr *sa)
 {
 	struct server *srv = l->srv;
 	struct runconf *rc = srv->rc;
 	struct conn *c;
-	char ip[INET6_ADDRSTRLEN] = "?";
-	int port = 0, one = 1;
+	char ip[INET6_ADDRSTRLEN] = "?", key[64];
+	int port = 0, one = 1, counted = 0;
 
 	if (sa->sa_family == AF_INET) {
 		struct sockaddr_in *sin = (struct sockaddr_in *)sa;
@@ -312,26 +393,36 @@ void conn_accept(struct listener *l, evutil_socket_t fd, struct sockaddr *sa)
 		port = ntohs(sin6->sin6_port);
 	}
 	if (srv->nconns >= rc->cfg->max_connections) {
-		if (l->role != ROLE_SUBMISSIONS) {      /* on 465 plaintext would be garbage */
-			char msg[300];
-			int n = snprintf(msg, sizeof(msg), "421 4.7.0 %s Too many connections, try again later\r\n",
-			                 rc->cfg->hostname);
-			(void)!send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-		}
-		evutil_closesocket(fd);
+		refuse(l, fd, "Too many connections, try again later");
 		log_info(NULL, "reject address=%s port=%d reason=max_connections limit=%u", ip, port,
 		         rc->cfg->max_connections);
 		return;
 	}
+	throttle_key(ip, key, sizeof(key));
+	if (!netmatch_match(rc->cfg->limits_exempt, ip)) {
+		enum anvil_verdict v = anvil_connect(srv->anvil, key, (long long)time(NULL), &counted);
+		if (v != ANVIL_OK) {
+			refuse(l, fd, v == ANVIL_TOO_MANY ? "Too many connections from your address, try again later"
+			                                  : "Too many new connections from your address, slow down");
+			log_info(NULL, "reject address=%s port=%d reason=%s limit=%u", ip, port,
+			         v == ANVIL_TOO_MANY ? "max_connections_per_ip" : "max_connection_rate_per_ip",
+			         v == ANVIL_TOO_MANY ? rc->cfg->max_conn_per_ip : rc->cfg->conn_rate_per_ip);
+			return;
+		}
+	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
+		if (counted)
+			anvil_disconnect(srv->anvil, key);
 		evutil_closesocket(fd);
 		return;
 	}
 	c->srv = srv;
 	c->rc = rc;
 	rc->refs++;
+	snprintf(c->client_key, sizeof(c->client_key), "%s", key);
+	c->anvil_counted = counted;
 	c->role = l->role;
 	c->fd = fd;
 	snprintf(c->id, sizeof(c->id), "s%06lx", ++srv->next_id);

@@ -255,6 +255,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	runconf_unref(srv->rc);
 	srv->rc = rc;
 	throttle_configure(srv->throttle, rc->cfg->max_failures, rc->cfg->failure_window);
+	anvil_configure(srv->anvil, rc->cfg->max_conn_per_ip, rc->cfg->conn_rate_per_ip);
 	struct runner_conf rconf;
 	runconf_runner(rc, &rconf);
 	runner_reconfigure(srv->runner, &rconf);
@@ -331,8 +332,9 @@ int server_main(const char *config_path)
 		return EX_CANTCREAT;
 	}
 	srv.throttle = throttle_new(srv.rc->cfg->max_failures, srv.rc->cfg->failure_window);
+	srv.anvil = anvil_new(srv.rc->cfg->max_conn_per_ip, srv.rc->cfg->conn_rate_per_ip);
 	srv.base = event_base_new();
-	if (srv.throttle == NULL || srv.base == NULL || bind_listeners(&srv, srv.rc->cfg) < 0)
+	if (srv.throttle == NULL || srv.anvil == NULL || srv.base == NULL || bind_listeners(&srv, srv.rc->cfg) < 0)
 		goto out;
 	struct runner_conf rconf;
 	runconf_runner(srv.rc, &rconf);
@@ -402,6 +404,7 @@ out:
 	if (srv.base)
 		event_base_free(srv.base);
 	throttle_free(srv.throttle);
+	anvil_free(srv.anvil);
 	spool_close(srv.spool);
 	runconf_unref(srv.rc);
 	libevent_global_shutdown();

@@ -27,6 +27,7 @@
 #include "workpool.h"
 #include "../auth/authcache.h"
 #include "../queue/journal.h"
+#include "anvil.h"
 
 #define HEADER_HOLD_MAX (100 * 1024)   /* header block held back for submission hygiene */
 
@@ -77,6 +78,10 @@ struct conn {
 	size_t held_len;
 	char id[20];
 	char peer_ip[INET6_ADDRSTRLEN];
+	char client_key[64];            /* throttle_key() of peer_ip */
+	long long line_start;           /* ms, monotonic: first octet of an unfinished line; 0 = none */
+	struct event *ev_line;          /* its deadline (conn.c, "slow clients") */
+	int anvil_counted;              /* counted by the anvil: uncount at the end */
 	int peer_port;
 	int closing;
 	int read_paused;
@@ -89,6 +94,7 @@ struct server {
 	struct spool *spool;
 	struct runner *runner;
 	struct throttle *throttle;
+	struct anvil *anvil;            /* per-client connection limits */
 	struct workpool *authpool;     /* password hashing */
 	struct workpool *commitpool;   /* the committer: group commit through the journal */
 	struct journal *journal;

@@ -1,0 +1,28 @@
+/*
+ * keytab.h - a bounded table of per-client records keyed by a short string (a client address
+ * or /64): the auth throttle's and the connection limits' memory. Records are zeroed on
+ * creation and owned by the table. When the table is full, the records the caller calls idle
+ * are dropped; failing that, nothing new is added (the caller lets the client through
+ * untracked, and the table says so in the log once). Not thread-safe: one event loop.
+ */
+#ifndef MAILPORT_KEYTAB_H
+#define MAILPORT_KEYTAB_H
+
+#include <stddef.h>
+
+#define KEYTAB_KEY_MAX 64
+
+struct keytab;
+
+/* what names the table in the full-table warning. */
+struct keytab *keytab_new(size_t record_size, size_t max_keys, const char *what);
+void keytab_free(struct keytab *t);
+/* The record of key, or NULL. */
+void *keytab_get(struct keytab *t, const char *key);
+/* The record of key, created (zeroed) if absent; NULL when the table is full even after
+ * dropping every record for which idle(record, arg) is true, or out of memory. */
+void *keytab_add(struct keytab *t, const char *key, int (*idle)(const void *rec, void *arg), void *arg);
+void keytab_del(struct keytab *t, const char *key);
+size_t keytab_count(const struct keytab *t);
+
+#endif

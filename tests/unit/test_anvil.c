@@ -1,0 +1,164 @@
+/*
+ * test_anvil.c - per-client connection limits (net/anvil.c), the bounded table under them
+ * (util/keytab.c) and the exemption lists (util/netmatch.c).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "net/anvil.h"
+#include "util/keytab.h"
+#include "util/log.h"
+#include "util/netmatch.h"
+
+static void test_concurrency_limit(void **state)
+{
+	struct anvil *a = anvil_new(3, 0);
+	int counted;
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(anvil_connect(a, "192.0.2.1", 1000, &counted), ANVIL_OK);
+		assert_true(counted);
+	}
+	assert_int_equal(anvil_connect(a, "192.0.2.1", 1000, &counted), ANVIL_TOO_MANY);
+	assert_false(counted);
+	assert_int_equal(anvil_connect(a, "192.0.2.2", 1000, &counted), ANVIL_OK);    /* another client */
+	anvil_disconnect(a, "192.0.2.1");
+	assert_int_equal(anvil_connect(a, "192.0.2.1", 1000, &counted), ANVIL_OK);
+	anvil_free(a);
+}
+
+static void test_rate_limit_per_minute(void **state)
+{
+	struct anvil *a = anvil_new(0, 5);
+	int counted;
+
+	(void)state;
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(anvil_connect(a, "2001:db8::/64", 1000 + i, &counted), ANVIL_OK);
+		anvil_disconnect(a, "2001:db8::/64");
+	}
+	assert_int_equal(anvil_connect(a, "2001:db8::/64", 1010, &counted), ANVIL_TOO_FAST);
+	/* a refused attempt does not count against the next minute */
+	assert_int_equal(anvil_connect(a, "2001:db8::/64", 1060, &counted), ANVIL_OK);
+	anvil_free(a);
+}
+
+static void test_limits_off_and_reconfigured(void **state)
+{
+	struct anvil *a = anvil_new(0, 0);
+	int counted = 1;
+
+	(void)state;
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(anvil_connect(a, "198.51.100.9", 1000, &counted), ANVIL_OK);
+	assert_false(counted);                          /* nothing tracked, nothing to undo */
+	assert_int_equal(anvil_size(a), 0);
+	anvil_configure(a, 1, 0);
+	assert_int_equal(anvil_connect(a, "198.51.100.9", 1000, &counted), ANVIL_OK);
+	assert_int_equal(anvil_connect(a, "198.51.100.9", 1000, &counted), ANVIL_TOO_MANY);
+	anvil_free(a);
+}
+
+static int always_idle(const void *rec, void *arg)
+{
+	(void)rec;
+	(void)arg;
+	return 1;
+}
+
+static int never_idle(const void *rec, void *arg)
+{
+	(void)rec;
+	(void)arg;
+	return 0;
+}
+
+static void test_keytab_is_bounded(void **state)
+{
+	struct keytab *t = keytab_new(sizeof(long long), 4, "test");
+	char key[32];
+
+	(void)state;
+	for (int i = 0; i < 4; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		long long *v = keytab_add(t, key, never_idle, NULL);
+		assert_non_null(v);
+		assert_int_equal(*v, 0);
+		*v = i;
+	}
+	assert_null(keytab_add(t, "k4", never_idle, NULL));           /* full, nothing idle */
+	assert_int_equal(*(long long *)keytab_get(t, "k2"), 2);
+	assert_non_null(keytab_add(t, "k4", always_idle, NULL));      /* the idle ones make room */
+	assert_int_equal(keytab_count(t), 1);
+	keytab_del(t, "k4");
+	assert_null(keytab_get(t, "k4"));
+	assert_int_equal(keytab_count(t), 0);
+	keytab_free(t);
+}
+
+static void test_anvil_table_full_lets_clients_through(void **state)
+{
+	struct anvil *a = anvil_new(1, 0);
+	char key[32];
+	int counted;
+
+	(void)state;
+	for (int i = 0; i < ANVIL_MAX_KEYS; i++) {
+		snprintf(key, sizeof(key), "10.%d.%d.1", i / 256, i % 256);
+		assert_int_equal(anvil_connect(a, key, 1000, &counted), ANVIL_OK);
+	}
+	/* Everyone holds a session: a new client is let in untracked rather than refused. */
+	assert_int_equal(anvil_connect(a, "203.0.113.5", 1000, &counted), ANVIL_OK);
+	assert_false(counted);
+	assert_int_equal(anvil_size(a), ANVIL_MAX_KEYS);
+	anvil_free(a);
+}
+
+static void test_netmatch(void **state)
+{
+	char err[200];
+	struct netmatch *m = netmatch_parse("127.0.0.0/8, ::1 192.0.2.128/25\t2001:db8::/32", err, sizeof(err));
+
+	(void)state;
+	assert_non_null(m);
+	assert_true(netmatch_match(m, "127.1.2.3"));
+	assert_true(netmatch_match(m, "::1"));
+	assert_true(netmatch_match(m, "::ffff:127.0.0.1"));            /* IPv4-mapped */
+	assert_true(netmatch_match(m, "192.0.2.200"));
+	assert_false(netmatch_match(m, "192.0.2.127"));
+	assert_true(netmatch_match(m, "2001:db8:ffff::1"));
+	assert_false(netmatch_match(m, "2001:db9::1"));
+	assert_false(netmatch_match(m, "10.0.0.1"));
+	assert_false(netmatch_match(m, "not an address"));
+	netmatch_free(m);
+	m = netmatch_parse("", err, sizeof(err));                     /* nothing exempt */
+	assert_non_null(m);
+	assert_false(netmatch_match(m, "127.0.0.1"));
+	netmatch_free(m);
+	assert_null(netmatch_parse("10.0.0.0/33", err, sizeof(err)));
+	assert_non_null(strstr(err, "10.0.0.0/33"));
+	assert_null(netmatch_parse("localhost", err, sizeof(err)));
+	assert_null(netmatch_parse("10.0.0.0/", err, sizeof(err)));
+	assert_true(netmatch_match(m = netmatch_parse("0.0.0.0/0", err, sizeof(err)), "8.8.8.8"));
+	netmatch_free(m);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_concurrency_limit),
+		cmocka_unit_test(test_rate_limit_per_minute),
+		cmocka_unit_test(test_limits_off_and_reconfigured),
+		cmocka_unit_test(test_keytab_is_bounded),
+		cmocka_unit_test(test_anvil_table_full_lets_clients_through),
+		cmocka_unit_test(test_netmatch),
+	};
+	log_set_level(LOG_LVL_ERR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
