@@ -29,7 +29,7 @@ HEADERS    := $(wildcard src/*/*.h)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(filter-out tests/unit/testutil.c,$(wildcard tests/unit/test_*.c)))
 
-FUZZ_TARGETS := session path data client addrlist autoconfig
+FUZZ_TARGETS := session path data client addrlist autoconfig config users hdrscan
 FUZZ_TIME    ?= 60
 
 .PHONY: all deps run test unit integration clean fuzz fuzz-replay bench

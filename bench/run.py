@@ -22,7 +22,7 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
-from harness import free_port  # noqa: E402
+from harness import MAIL_USER, free_port, give_to_mail_user  # noqa: E402
 from pki import path as pki_path  # noqa: E402
 
 BENCH = os.path.join(REPO, "build", "smtpbench")
@@ -74,6 +74,7 @@ class Mailport:
 
     def __init__(self, maildir, relay=None):
         self.dir = tempfile.mkdtemp(prefix="mailport-bench-")
+        give_to_mail_user(self.dir)     # as root, mailport becomes MAIL_USER after binding
         self.p25, self.p465, self.p587 = free_port(), free_port(), free_port()
         self.rcpt = "sink@example.test"
         h = sh(MAILPORT, "passwd", input=PASSWORD + "\n").stdout.strip()
@@ -82,6 +83,7 @@ class Mailport:
         md = "discard:" if not maildir else os.path.join(self.dir, "mail/%d/%u")
         with open(os.path.join(self.dir, "mailport.conf"), "w") as f:
             f.write(f"""[server]
+{f"user = {MAIL_USER}" if os.geteuid() == 0 else ""}
 hostname = mx.example.test
 spool = {self.dir}/spool
 local_domains = example.test

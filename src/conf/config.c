@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <netdb.h>
 #include <stddef.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,7 @@
 #include "../smtp/session.h"
 
 enum ptype { P_STRING, P_TEXT, P_PATH, P_PATTERN, P_DOMAINS, P_SIZE, P_DURATION, P_UINT, P_LISTEN,
-             P_DELIM, P_CERT, P_KEY, P_TLSVER, P_URL, P_SECRET_FILE, P_DURATIONS, P_NETS };
+             P_DELIM, P_CERT, P_KEY, P_TLSVER, P_URL, P_SECRET_FILE, P_DURATIONS, P_NETS, P_USER };
 
 struct param {
 	const char *section, *key;
@@ -63,6 +64,9 @@ static const struct param params[] = {
 	  "recipients per message (RFC 5321 4.5.3.1.8 requires at least 100)" },
 	{ "server", "max_errors", P_UINT, OFF(max_errors), "10", 1, 1000, 0,
 	  "error replies in one session before 421 and close" },
+	{ "server", "user", P_USER, OFF(user), NULL, 0, 0, 0,
+	  "started as root: the user to become once the ports are bound (required then: mailport does "
+	  "not run as root); the spool is given to it" },
 	{ "server", "recipient_delimiter", P_DELIM, OFF(recipient_delimiter), "+", 0, 0, 0,
 	  "user+tag@domain delivers to user@domain; empty disables" },
 	{ "server", "shutdown_grace", P_DURATION, OFF(shutdown_grace), "10s", 0, 600, 0,
@@ -349,6 +353,22 @@ static void set_param(struct load_ctx *lc, const struct param *p, const char *v)
 		*dst = strdup(v);
 		return;
 	}
+	case P_USER: {
+		struct passwd *pw = getpwnam(v);
+		if (pw == NULL) {
+			ERR("[%s] %s: no such user \"%s\"", p->section, p->key, v);
+			return;
+		}
+		if (pw->pw_uid == 0) {
+			ERR("[%s] %s: \"%s\" is root; name an unprivileged user (e.g. mailport)", p->section, p->key, v);
+			return;
+		}
+		char **dst = (char **)(base + p->off);
+		free(*dst);
+		if ((*dst = strdup(v)) == NULL)
+			ERR("out of memory");
+		return;
+	}
 	case P_NETS: {
 		char bad[200];
 		struct netmatch *m = netmatch_parse(v, bad, sizeof(bad));
@@ -597,6 +617,7 @@ void config_free(struct config *c)
 	free(c->local_domains);
 	free(c->maildir);
 	netmatch_free(c->limits_exempt);
+	free(c->user);
 	free(c->recipient_delimiter);
 	free(c->users);
 	for (size_t i = 0; i < CONFIG_MAX_CERTS; i++) {

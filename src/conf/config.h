@@ -53,6 +53,7 @@ struct config {
 	struct netmatch *limits_exempt; /* clients those two do not apply to */
 	unsigned max_recipients;
 	unsigned max_errors;
+	char *user;                     /* to become after binding when started as root; NULL = none */
 	char *recipient_delimiter;      /* "" disables user+tag */
 	unsigned shutdown_grace;        /* seconds */
 	unsigned retry_interval;        /* seconds between local delivery retries */

@@ -9,6 +9,10 @@
 #include <limits.h>
 #include <event2/event.h>
 #include <netinet/in.h>
+#include <ftw.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -265,6 +269,70 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 
 /* ---- main ---------------------------------------------------------------------------------- */
 
+/* ---- privileges ---------------------------------------------------------------------------
+ * Started as root: everything under the spool is given to [server] user, the ports are bound,
+ * then we become that user, before any thread starts. Root without a user is refused: a bug
+ * in code that parses the network must not come with root's powers (docs/security-model.md). */
+
+static uid_t tree_uid;
+static gid_t tree_gid;
+
+static int chown_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)flag;
+	(void)ftw;
+	if ((st->st_uid != tree_uid || st->st_gid != tree_gid) && lchown(path, tree_uid, tree_gid) < 0) {
+		log_warn(NULL, "cannot give %s to the mail user", path);
+		return -1;
+	}
+	return 0;
+}
+
+/* 0, or an exit status. */
+static int check_user(const struct runconf *rc, struct passwd **pw)
+{
+	*pw = NULL;
+	if (rc->cfg->user != NULL && (*pw = getpwnam(rc->cfg->user)) == NULL) {
+		log_errx(NULL, "%s: [server] user: no such user \"%s\"", rc->cfg->path, rc->cfg->user);
+		return EX_CONFIG;
+	}
+	if (geteuid() == 0 && *pw == NULL) {
+		log_errx(NULL, "%s: started as root without [server] user; mailport does not run as root: set "
+		         "user = mailport (an unprivileged account), or start it as that user with "
+		         "CAP_NET_BIND_SERVICE", rc->cfg->path);
+		return EX_CONFIG;
+	}
+	if (geteuid() != 0 && *pw != NULL && (*pw)->pw_uid != geteuid()) {
+		log_errx(NULL, "%s: [server] user = %s, but only root can become it (running as uid %lu)",
+		         rc->cfg->path, rc->cfg->user, (unsigned long)geteuid());
+		return EX_CONFIG;
+	}
+	return 0;
+}
+
+static int give_spool(const char *spool, const struct passwd *pw)
+{
+	tree_uid = pw->pw_uid;
+	tree_gid = pw->pw_gid;
+	return nftw(spool, chown_one, 16, FTW_PHYS);
+}
+
+static int become(const struct passwd *pw)
+{
+	if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
+		log_warn(NULL, "cannot become user %s", pw->pw_name);
+		return -1;
+	}
+	/* There is no way back. */
+	if (setuid(0) == 0 || geteuid() == 0 || getegid() == 0) {
+		log_errx(NULL, "still able to regain root after becoming %s; refusing to go on", pw->pw_name);
+		return -1;
+	}
+	log_info(NULL, "running as user=%s uid=%lu gid=%lu", pw->pw_name, (unsigned long)pw->pw_uid,
+	         (unsigned long)pw->pw_gid);
+	return 0;
+}
+
 /* The spool's done hooks go to the journal, whose sync runs on the committer's thread. */
 static unsigned long journal_done_hook(void *arg, const char *qid, unsigned gen)
 {
@@ -314,6 +382,12 @@ int server_main(const char *config_path)
 		errlist_free(&errs);
 		return EX_CONFIG;
 	}
+	struct passwd *pw;
+	if ((rc = check_user(srv.rc, &pw)) != 0) {
+		runconf_unref(srv.rc);
+		return rc;
+	}
+	rc = EX_OSERR;
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit(srv.rc->cfg->max_connections);
 	pthread_mutex_init(&srv.commit_mu, NULL);
@@ -331,10 +405,17 @@ int server_main(const char *config_path)
 		runconf_unref(srv.rc);
 		return EX_CANTCREAT;
 	}
+	if (geteuid() == 0 && give_spool(srv.rc->cfg->spool, pw) < 0) {
+		log_errx(NULL, "cannot give the spool %s to user %s", srv.rc->cfg->spool, pw->pw_name);
+		rc = EX_CANTCREAT;
+		goto out;
+	}
 	srv.throttle = throttle_new(srv.rc->cfg->max_failures, srv.rc->cfg->failure_window);
 	srv.anvil = anvil_new(srv.rc->cfg->max_conn_per_ip, srv.rc->cfg->conn_rate_per_ip);
 	srv.base = event_base_new();
 	if (srv.throttle == NULL || srv.anvil == NULL || srv.base == NULL || bind_listeners(&srv, srv.rc->cfg) < 0)
+		goto out;
+	if (geteuid() == 0 && become(pw) < 0)
 		goto out;
 	struct runner_conf rconf;
 	runconf_runner(srv.rc, &rconf);

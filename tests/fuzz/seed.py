@@ -63,6 +63,29 @@ def main():
     for payload in (b"a\n.\nb\r\n.\r\n", b"a\r\n.\nb\r\n.\r\n", b"a\n.\r\nb\r\n.\r\n", b"a\r.\r\nb\r\n.\r\n",
                     b".\r\n", b"..\r\n.\r\n", b"\r\r\n.\r\n", b"x\0y\r\n.\r\n"):
         save("data", payload)
+    # The configuration file: README's example, and values at and past their limits.
+    with open(os.path.join(HERE, "..", "..", "README.md")) as f:
+        readme = f.read()
+    example = re.search(r"```ini\n(\[server\].*?)```", readme, re.S)
+    if example:
+        save("config", example.group(1).encode())
+    for cfg in ("[server]\nspool = /tmp/x\nlocal_domains = example.org\n[smtp]\nlisten = 127.0.0.1:25\n",
+                "[server]\ntimeout = 99999h\nmax_message_size = 1T\nlimits_exempt = 10.0.0.0/33 ::1/129\n",
+                "[relay]\nsmarthost = smtps://user@host:465\nretry = 1m 5m 1h 4h 1d 0s\n",
+                "[server]\nlocal_domains = a..b -x.example xn--bcher-kva.example\n[smtp]\nlisten = [::1]:25 *:587\n",
+                "[tls]\ncert = a.pem\ncert = b.pem\nkey = a.key\nmin_version = TLSv1.1\n", "[x\n=\n;\n#\n"):
+        save("config", cfg.encode())
+    # The users file.
+    for users in (b"alice@example.org:$y$j9T$abc$def\n", b"bob@example.org:$6$salt$hash:b@example.org,bo@example.net\n",
+                  b"# comment\n\nnot-an-address:$y$x\nc@example.org:plaintext\nd@example.org:\n:\n",
+                  b"e@example.org:!\ne@example.org:$y$dup\n" + b"f" * 300 + b"@x:$y$\n"):
+        save("users", users)
+    # Header sections as submitted.
+    for hdr in (b"Subject: x\r\nDate: now\r\n\r\nbody", b"Message-ID: <a@b>\r\n folded\r\n\r\n",
+                b"From: a\r\nX-Very-Long-Field-Name-Beyond-Sixteen: 1\r\ndate: lower\r\n\r\n",
+                b"No empty line\r\nat all", b"\r\n", b"Bad header line\r\n\r\n", b"DATE:x\nMESSAGE-ID:y\n\n"):
+        for step in (0, 3):
+            save("hdrscan", bytes([step]) + hdr)
     print(f"seeded {len(sessions)} sessions", file=sys.stderr)
 
 

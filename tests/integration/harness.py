@@ -6,6 +6,7 @@ Skip when a peer is missing (the msmtp test-suite habit of exit 77) and fails by
 anything else. run.py prints one line per test and the closing 'N passed, N failed' line.
 """
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -43,6 +44,18 @@ def crypt_hash(password):
 
 DEMO_HASH = None
 
+# mailport refuses to run as root (docs/security-model.md): when the tests run as root, each
+# server becomes this user once its ports are bound, and its directory is that user's.
+MAIL_USER = "nobody"
+
+
+def give_to_mail_user(path, mode=0o755):
+    """As root: path (a directory the server must use) to MAIL_USER, others may traverse it."""
+    if os.geteuid() == 0:
+        pw = pwd.getpwnam(MAIL_USER)
+        os.chown(path, pw.pw_uid, pw.pw_gid)
+        os.chmod(path, mode)
+
 
 class Server:
     """One mailport instance in its own temporary directory."""
@@ -53,6 +66,7 @@ class Server:
         if DEMO_HASH is None:
             DEMO_HASH = crypt_hash("secret")
         self.dir = tempfile.mkdtemp(prefix="mailport-it-")
+        give_to_mail_user(self.dir)
         self.port = free_port()
         self.host = "127.0.0.1"
         self.listen = listen or f"127.0.0.1:{self.port}"
@@ -70,6 +84,8 @@ class Server:
             "hostname": "mx.example.test", "spool": "spool", "local_domains": domains,
             "maildir": "mail/%d/%u", "timeout": "30s", "shutdown_grace": "3s", "retry_interval": "1s",
         }
+        if os.geteuid() == 0:
+            settings["user"] = MAIL_USER
         for line in extra_server.splitlines():       # later keys override the defaults
             if "=" in line:
                 k, v = (x.strip() for x in line.split("=", 1))

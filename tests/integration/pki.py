@@ -3,6 +3,7 @@ a CA, a server certificate (ECDSA P-256) for mx.example.test, localhost and 127.
 second one for other.example.test (SNI)."""
 import atexit
 import os
+import pwd
 import shutil
 import subprocess
 import tempfile
@@ -25,6 +26,10 @@ def make_cert(d, name, sans, days="30"):
     _run("openssl", "x509", "-req", "-in", csr, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
          "-out", crt, "-extfile", ext, "-days", days, cwd=d)
     os.chmod(key, 0o600)
+    if os.geteuid() == 0:       # the server runs as the mail user; a reload reads the key as it
+        from harness import MAIL_USER
+        pw = pwd.getpwnam(MAIL_USER)
+        os.chown(key, pw.pw_uid, pw.pw_gid)
     return crt, key
 
 
@@ -66,6 +71,7 @@ def pki():
     if _DIR is not None:
         return _DIR
     d = tempfile.mkdtemp(prefix="mailport-pki-")
+    os.chmod(d, 0o755)
     atexit.register(shutil.rmtree, d, True)
     _run("openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "ca.key", cwd=d)
     _run("openssl", "req", "-x509", "-new", "-key", "ca.key", "-subj", "/CN=mailport test CA", "-days", "30",

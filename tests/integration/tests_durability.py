@@ -5,7 +5,7 @@ import signal
 import smtplib
 import time
 
-from harness import Raw, Server
+from harness import give_to_mail_user, Raw, Server
 
 
 def send(srv, seq, rcpt="alice@example.test"):
@@ -37,6 +37,8 @@ def test_sigkill_with_delivery_blocked_then_restart():
         srv.start()
         # A file where bob's Maildir must go: every delivery attempt fails, mail stays queued.
         os.makedirs(os.path.dirname(srv.maildir("bob")), exist_ok=True)
+        give_to_mail_user(os.path.dirname(srv.maildir("bob")))     # the server writes Maildirs there
+        give_to_mail_user(os.path.dirname(os.path.dirname(srv.maildir("bob"))))
         with open(srv.maildir("bob"), "w") as f:
             f.write("in the way")
         for i in range(3):

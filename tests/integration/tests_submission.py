@@ -8,7 +8,7 @@ import subprocess
 import threading
 import time
 
-from harness import Raw, Server, need
+from harness import give_to_mail_user, Raw, Server, need
 
 MSG = "From: alice@example.test\r\nTo: bob@example.test\r\nSubject: {subj}\r\n\r\n{body}\r\n"
 
@@ -342,6 +342,7 @@ def test_sni_and_certificate_reload():
         cert, key = os.path.join(srv.dir, "cert.pem"), os.path.join(srv.dir, "cert.key")
         shutil.copy(path("server.pem"), cert)
         shutil.copy(path("server.key"), key)
+        give_to_mail_user(key, 0o600)       # as an admin would: a reload reads it as that user
         text = open(srv.conf).read().replace(f"cert = {path('server.pem')}\nkey = {path('server.key')}",
                                              f"cert = {cert}\nkey = {key}\ncert = {path('other.pem')}\n"
                                              f"key = {path('other.key')}")
