@@ -84,9 +84,9 @@ struct users *users_load(const char *path, struct errlist *errs)
 
 	if (u == NULL)
 		return NULL;
-	buf = fs_read_file(path, USERS_FILE_MAX, &len);
+	buf = fs_read_file(path, USERS_FILE_MAX, &len, FS_REGULAR);
 	if (buf == NULL) {
-		errlist_add(errs, path, 0, "cannot read users file: %s", strerror(errno));
+		errlist_add(errs, path, 0, "cannot read users file: %s", errno == EINVAL ? "not a regular file" : strerror(errno));
 		goto fail;
 	}
 	for (line = buf; line != NULL && *line; line = next) {
@@ -199,14 +199,13 @@ void users_free(struct users *u)
 const struct user *users_lookup(const struct users *u, const char *addr, size_t len)
 {
 	char buf[SMTP_ADDR_MAX + 1];
-	struct key k, *hit;
+	struct key k = { .key = buf }, *hit;
 
 	if (len > SMTP_ADDR_MAX || u->nkeys == 0)
 		return NULL;
 	for (size_t i = 0; i < len; i++)
 		buf[i] = (char)tolower((unsigned char)addr[i]);
 	buf[len] = '\0';
-	k.key = buf;
 	hit = bsearch(&k, u->keys, u->nkeys, sizeof(*u->keys), key_cmp);
 	return hit ? &u->users[hit->user] : NULL;
 }

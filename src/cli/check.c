@@ -184,7 +184,7 @@ static int printable_utf8(const char *s)
 static char *read_password(const char *file)
 {
 	size_t len;
-	char *pw = fs_read_file(file, 4096, &len);
+	char *pw = fs_read_file(file, 4096, &len, 0);
 
 	if (pw != NULL)
 		pw[strcspn(pw, "\r\n")] = '\0';

@@ -183,7 +183,7 @@ static char *get_password(const struct send_opts *o)
 
 	if (o->password_file) {
 		size_t len;
-		pw = fs_read_file(o->password_file, 4096, &len);
+		pw = fs_read_file(o->password_file, 4096, &len, 0);
 		if (pw == NULL) {
 			say("cannot read password_file %s: %s", o->password_file, strerror(errno));
 			return NULL;

@@ -307,8 +307,9 @@ static void set_param(struct load_ctx *lc, const struct param *p, const char *v)
 		char **dst = (char **)(base + p->off);
 		char *path = resolve_path(lc, v), *text;
 		size_t len;
-		if (path == NULL || (text = fs_read_file(path, 4096, &len)) == NULL) {
-			ERR("[%s] %s: cannot read %s: %s", p->section, p->key, path ? path : v, strerror(errno));
+		if (path == NULL || (text = fs_read_file(path, 4096, &len, FS_REGULAR)) == NULL) {
+			ERR("[%s] %s: cannot read %s: %s", p->section, p->key, path ? path : v,
+			    errno == EINVAL ? "not a regular file" : strerror(errno));
 			free(path);
 			return;
 		}

@@ -203,7 +203,7 @@ int relay_deliver(const struct relay_conf *rc, const struct spool_entry *e, cons
                   struct relay_cache *cache)
 {
 	const char **rcpts = calloc(n, sizeof(*rcpts));
-	struct smtp_client_conf local_conf, *cconf = cache ? &cache->conf : &local_conf;
+	struct smtp_client_conf local_conf = { 0 }, *cconf = cache ? &cache->conf : &local_conf;
 	struct smtp_client_envelope env;
 	struct smtp_client *c = NULL;
 	struct smtp_client_out out;

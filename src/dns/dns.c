@@ -4,6 +4,8 @@
  */
 #include "dns.h"
 
+#include <ctype.h>
+
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +88,12 @@ size_t dns_wire_name(const unsigned char *p, size_t len, char *out, size_t outle
 		}
 		if (l > 63 || i + l > len || o + l + 2 > outlen)
 			return 0;
+		/* A host name (letters, digits, hyphens; underscores in service labels): a NUL, a dot
+		 * inside a label or a control character would change the name we connect to, send as
+		 * SNI and check the certificate against. */
+		for (size_t k = 0; k < l; k++)
+			if (!isalnum(p[i + k]) && p[i + k] != '-' && p[i + k] != '_')
+				return 0;
 		if (o > 0)
 			out[o++] = '.';
 		memcpy(out + o, p + i, l);

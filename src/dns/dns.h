@@ -43,7 +43,8 @@ int dns_addrs(struct dns *d, const char *name, char addrs[][DNS_ADDR_LEN], size_
               char *err, size_t errlen);
 
 /* A domain name in uncompressed wire format (as libunbound returns rdata) into dotted text
- * ("." for the root); returns the octets used, 0 when malformed or too long for out. */
+ * ("." for the root); returns the octets used, 0 when malformed, too long for out, or not a
+ * host name (a label of anything but letters, digits, hyphens and underscores). */
 size_t dns_wire_name(const unsigned char *p, size_t len, char *out, size_t outlen);
 
 struct dns_srv {

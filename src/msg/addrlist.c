@@ -62,6 +62,7 @@ static int emit_mailbox(const char *s, const char *e, void (*fn)(void *, const c
 			continue;
 		buf[n++] = *p;
 	}
+	/* cppcheck-suppress uninitvar ; buf[0..n) was written above, and n == 0 stops here */
 	if (n == 0 || memchr(buf, '@', n) == NULL)
 		return 0;               /* an empty group member, or a bare name: nothing to send to */
 	buf[n] = '\0';

@@ -405,7 +405,7 @@ int server_main(const char *config_path)
 		runconf_unref(srv.rc);
 		return EX_CANTCREAT;
 	}
-	if (geteuid() == 0 && give_spool(srv.rc->cfg->spool, pw) < 0) {
+	if (pw != NULL && geteuid() == 0 && give_spool(srv.rc->cfg->spool, pw) < 0) {
 		log_errx(NULL, "cannot give the spool %s to user %s", srv.rc->cfg->spool, pw->pw_name);
 		rc = EX_CANTCREAT;
 		goto out;
@@ -415,7 +415,7 @@ int server_main(const char *config_path)
 	srv.base = event_base_new();
 	if (srv.throttle == NULL || srv.anvil == NULL || srv.base == NULL || bind_listeners(&srv, srv.rc->cfg) < 0)
 		goto out;
-	if (geteuid() == 0 && become(pw) < 0)
+	if (pw != NULL && geteuid() == 0 && become(pw) < 0)
 		goto out;
 	struct runner_conf rconf;
 	runconf_runner(srv.rc, &rconf);

@@ -566,12 +566,11 @@ static int load_state(struct spool *sp, struct spool_entry *e)
 static int parse_entry(struct spool_entry *e, FILE *fp, off_t size)
 {
 	char magic[sizeof(SPOOL_MAGIC)];
-	int ended = 0;
 
 	if (fread(magic, 1, sizeof(SPOOL_MAGIC) - 1, fp) != sizeof(SPOOL_MAGIC) - 1 ||
 	    memcmp(magic, SPOOL_MAGIC, sizeof(SPOOL_MAGIC) - 1) != 0)
 		return -2;
-	while (!ended) {
+	for (;;) {
 		char type;
 		size_t len;
 		char *p = NULL;
@@ -588,7 +587,6 @@ static int parse_entry(struct spool_entry *e, FILE *fp, off_t size)
 		if (type == 'E') {
 			if (len != 0 || fgetc(fp) != '\n')
 				return -2;
-			ended = 1;
 			break;
 		}
 		if ((p = read_payload(fp, len)) == NULL)
@@ -1184,11 +1182,13 @@ int spool_mem_spill(struct spool *sp, int (*commit)(void *arg), void *arg)
 	/* 5. the journal lets go of them, 6. so does the table. On failure the table keeps
 	 * them (some now DISK) and the journal its records: the next checkpoint finishes. */
 	if (r == 0 && commit != NULL && (r = commit(arg)) == 0)
-		while (sp->head != NULL)
-			mem_drop_locked(sp, sp->head);
+		while (sp->head != NULL)        /* each drop unlinks the head first */
+			mem_drop_locked(sp, sp->head);  // NOLINT(clang-analyzer-unix.Malloc): not a use after free
 	pthread_mutex_unlock(&sp->mu);
 	return r;
 }
+
+static int qid_cmp(const void *a, const void *b) { return strcmp(a, b); }
 
 int spool_scan(struct spool *sp, void (*fn)(void *arg, const char *qid), void *arg)
 {
@@ -1196,7 +1196,8 @@ int spool_scan(struct spool *sp, void (*fn)(void *arg, const char *qid), void *a
 	char (*mem)[SPOOL_QID_MAX] = NULL;
 	size_t nmem = 0;
 
-	/* The memory table's messages first (copied: fn may load them, which takes the lock). */
+	/* The memory table's messages first (copied: fn may load them, which takes the lock),
+	 * then queue/, where one written there meanwhile is not listed a second time. */
 	pthread_mutex_lock(&sp->mu);
 	if (sp->nmem > 0 && (mem = malloc(sp->nmem * SPOOL_QID_MAX)) != NULL)
 		for (struct spool_mnode *n = sp->head; n != NULL; n = n->next)
@@ -1205,14 +1206,17 @@ int spool_scan(struct spool *sp, void (*fn)(void *arg, const char *qid), void *a
 	pthread_mutex_unlock(&sp->mu);
 	for (size_t i = 0; i < nmem; i++)
 		fn(arg, mem[i]);
-	free(mem);
+	if (nmem > 1)
+		qsort(mem, nmem, SPOOL_QID_MAX, qid_cmp);
 
 	for (int b = 0; b < 16; b++) {
 		DIR *d;
 		struct dirent *de;
 
-		if (sub(sp, path, sizeof(path), "queue/%X", b) < 0 || (d = opendir(path)) == NULL)
+		if (sub(sp, path, sizeof(path), "queue/%X", b) < 0 || (d = opendir(path)) == NULL) {
+			free(mem);
 			return -1;
+		}
 		while ((de = readdir(d)) != NULL) {
 			size_t n = strlen(de->d_name);
 			if (de->d_name[0] == '.' || n >= SPOOL_QID_MAX + 3)
@@ -1228,9 +1232,11 @@ int spool_scan(struct spool *sp, void (*fn)(void *arg, const char *qid), void *a
 				}
 				continue;
 			}
-			fn(arg, de->d_name);
+			if (nmem == 0 || bsearch(de->d_name, mem, nmem, SPOOL_QID_MAX, qid_cmp) == NULL)
+				fn(arg, de->d_name);
 		}
 		closedir(d);
 	}
+	free(mem);
 	return 0;
 }

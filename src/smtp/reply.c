@@ -19,12 +19,14 @@ int smtp_reply_pending(const struct smtp_reply_parser *p)
 	return p->in_reply || p->len > 0;
 }
 
-/* "x.y.z " at the start of text, with 2..5 / 1..3 / 1..3 digits (RFC 3463). */
-static size_t esc_len(const char *t, size_t n)
+/* "x.y.z " at the start of text, with 1..3 digits in y and z (RFC 3463), where x is the
+ * reply code's class (RFC 2034 §4: they must match; "250 5.0.0" has no enhanced code, and
+ * that text must not end up as the status of a delivery report). */
+static size_t esc_len(const char *t, size_t n, int code)
 {
 	size_t i = 0, parts = 0;
 
-	if (n < 5 || (t[0] != '2' && t[0] != '4' && t[0] != '5') || t[1] != '.')
+	if (n < 5 || (t[0] != '2' && t[0] != '4' && t[0] != '5') || t[0] != '0' + code / 100 || t[1] != '.')
 		return 0;
 	i = 2;
 	for (parts = 1; parts < 3; parts++) {
@@ -72,7 +74,7 @@ static int line_done(struct smtp_reply_parser *p, struct smtp_reply *out)
 		return -1;
 	const char *t = n > 4 ? l + 4 : "";
 	size_t tn = n > 4 ? n - 4 : 0;
-	size_t e = esc_len(t, tn);
+	size_t e = esc_len(t, tn, p->cur.code);
 	if (e > 0 && p->cur.nlines == 1 && e < sizeof(p->cur.esc)) {
 		memcpy(p->cur.esc, t, e);
 		p->cur.esc[e] = '\0';

@@ -145,14 +145,21 @@ int fs_mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
-char *fs_read_file(const char *path, size_t max, size_t *len)
+char *fs_read_file(const char *path, size_t max, size_t *len, int flags)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Non-blocking open: a FIFO without a writer must not hang a regular-only reader. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | ((flags & FS_REGULAR) ? O_NONBLOCK | O_NOCTTY : 0));
 	char *buf = NULL;
 	size_t cap = 0, n = 0;
+	struct stat st;
 
 	if (fd < 0)
 		return NULL;
+	if ((flags & FS_REGULAR) && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+		close(fd);
+		errno = EINVAL;
+		return NULL;
+	}
 	for (;;) {
 		if (n + 1 >= cap) {
 			size_t ncap = cap ? cap * 2 : 4096;

@@ -31,6 +31,7 @@ int fs_mkdir_p(const char *path, mode_t mode);
  * the same name). */
 int fs_rename_durable(const char *from, const char *to);
 /* Read a whole small file into a NUL-terminated malloc'd buffer; *len excludes the NUL. */
-char *fs_read_file(const char *path, size_t max, size_t *len);
+#define FS_REGULAR 1   /* refuse anything but a regular file (EINVAL): a FIFO, a device */
+char *fs_read_file(const char *path, size_t max, size_t *len, int flags);
 
 #endif

@@ -116,3 +116,22 @@ def test_spool_in_use_refused():
         assert r.returncode == 73, r
         assert "in use by another mailport process" in r.stderr
         assert srv.stop() == 0
+
+
+def test_secret_and_users_files_must_be_regular_files():
+    """A FIFO (or a device) where the relay password file or the users file should be: a clear
+    error and exit 78, not a server that hangs at start waiting for a writer. (Found by
+    fuzz_config: its input, reached through a relative path, was a pipe.)"""
+    with Server(extra="\n[relay]\nsmarthost = smtp://127.0.0.1:2525\npassword_file = pw.fifo\n") as srv:
+        os.mkfifo(os.path.join(srv.dir, "pw.fifo"))
+        r = subprocess.run([BIN, "serve", "--config", srv.conf, "--check-config"], capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 78, r
+        assert f"{srv.conf}:{srv.conf_line('password_file')}: [relay] password_file: cannot read " in r.stderr
+        assert "not a regular file" in r.stderr, r.stderr
+    with Server() as srv:
+        os.unlink(srv.users_file)
+        os.mkfifo(srv.users_file)
+        r = subprocess.run([BIN, "serve", "--config", srv.conf, "--check-config"], capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 78 and "cannot read users file: not a regular file" in r.stderr, r

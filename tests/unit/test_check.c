@@ -299,6 +299,16 @@ static void test_srv_order_and_wire_names(void **state)
 	assert_string_equal(name, ".");
 	assert_int_equal(dns_wire_name(wire, 5, name, sizeof(name)), 0);           /* truncated */
 	assert_int_equal(dns_wire_name(wire, sizeof(wire), name, 8), 0);          /* too long */
+	/* Not host names: a NUL, a dot inside a label, a space or a control character would change
+	 * the name we connect to and check the certificate for. */
+	static const unsigned char nul[] = "\x04mail\x07exa\0ple\x03org", dot[] = "\x09mail.evil\x03org",
+		sp[] = "\x04ma l\x03org", ctl[] = "\x04ma\nl\x03org", srv[] = "\x0b_submission\x04_tcp\x03org";
+	assert_int_equal(dns_wire_name(nul, sizeof(nul), name, sizeof(name)), 0);
+	assert_int_equal(dns_wire_name(dot, sizeof(dot), name, sizeof(name)), 0);
+	assert_int_equal(dns_wire_name(sp, sizeof(sp), name, sizeof(name)), 0);
+	assert_int_equal(dns_wire_name(ctl, sizeof(ctl), name, sizeof(name)), 0);
+	assert_int_equal(dns_wire_name(srv, sizeof(srv), name, sizeof(name)), sizeof(srv));
+	assert_string_equal(name, "_submission._tcp.org");
 }
 
 /* The client core in probe mode: what check says to a STARTTLS server, and what it keeps. */

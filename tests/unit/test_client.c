@@ -185,6 +185,11 @@ static void test_reply_parser(void **state)
 	assert_int_equal(smtp_reply_feed(&p, "550 5.1.1 <x@y>: no such user\r\n", 31, &used, &r), 1);
 	assert_string_equal(r.esc, "5.1.1");
 	assert_string_equal(r.text, "<x@y>: no such user");
+	/* An enhanced code must carry the reply's class (RFC 2034 §4): otherwise it is text. */
+	smtp_reply_init(&p);
+	assert_int_equal(smtp_reply_feed(&p, "250 5.0.0 odd but ok\r\n", 22, &used, &r), 1);
+	assert_string_equal(r.esc, "");
+	assert_string_equal(r.text, "5.0.0 odd but ok");
 	smtp_reply_init(&p);
 	assert_int_equal(smtp_reply_feed(&p, "250\r\n", 5, &used, &r), 1);
 	assert_int_equal(r.code, 250);

@@ -215,7 +215,7 @@ static void test_corrupt(void **state)
 			fclose(fp);
 		} else {
 			size_t len;
-			char *text = fs_read_file(path, 1 << 20, &len);
+			char *text = fs_read_file(path, 1 << 20, &len, 0);
 			char *p;
 			if (strcmp(damage[i], "noend") == 0)
 				p = strstr(text, "\nE 0\n"), p[1] = 'X';
