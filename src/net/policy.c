@@ -449,6 +449,11 @@ static long ms_since(const struct timespec *t)
 	return (long)(now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000L;
 }
 
+static int checkpoint_due(struct server *srv)
+{
+	return ms_since(&srv->last_checkpoint) >= CHECKPOINT_MS || journal_bytes(srv->journal) >= CHECKPOINT_BYTES;
+}
+
 static void checkpoint(struct server *srv)
 {
 	if (journal_checkpoint(srv->journal) < 0) {
@@ -511,7 +516,7 @@ static void commit_batch_locked(struct server *srv, void **jobs, size_t n)
 				cw->ok = 0;
 		}
 	}
-	if (journal_bytes(srv->journal) >= CHECKPOINT_BYTES || ms_since(&srv->last_checkpoint) >= CHECKPOINT_MS)
+	if (checkpoint_due(srv))
 		checkpoint(srv);
 }
 
@@ -530,11 +535,11 @@ static long commit_idle_locked(struct server *srv)
 
 	if (journal_pending(srv->journal) == 0)
 		return -1;
-	age = ms_since(&srv->last_checkpoint);
-	if (age >= CHECKPOINT_MS || journal_bytes(srv->journal) >= CHECKPOINT_BYTES) {
+	if (checkpoint_due(srv)) {
 		checkpoint(srv);
 		return journal_pending(srv->journal) ? DONE_MS : -1;
 	}
+	age = ms_since(&srv->last_checkpoint);
 	/* Delivered messages' done records: with the next batch, or after DONE_MS at the latest
 	 * (at once when a runner thread waits for one). */
 	if (journal_done_pending(srv->journal) &&
@@ -553,16 +558,22 @@ long policy_commit_idle(void *arg)
 	return ms;
 }
 
+/* A commit's outcome, whichever way it was made: logged, and the message to the runner. */
+static void commit_announce(struct server *srv, const char *qid, const char *accepted, int ok, const char *note)
+{
+	if (ok) {
+		log_info(qid, "%s%s", accepted, note);
+		if (srv->runner != NULL)        /* NULL at shutdown: the queue keeps it for the next start */
+			runner_wake(srv->runner, qid);
+	} else
+		log_warn(qid, "queue commit failed, replied 451");
+}
+
 static void commit_finish(struct commit_wait *cw)
 {
 	struct conn *c = cw->c;
 
-	if (cw->ok) {
-		log_info(cw->qid, "%s%s", cw->accepted, c ? "" : " (client gone before the reply)");
-		if (cw->srv->runner != NULL)    /* NULL at shutdown: the queue keeps it for the next start */
-			runner_wake(cw->srv->runner, cw->qid);
-	} else
-		log_warn(cw->qid, "queue commit failed, replied 451");
+	commit_announce(cw->srv, cw->qid, cw->accepted, cw->ok, c ? "" : " (client gone before the reply)");
 	if (c != NULL) {
 		c->commit_wait = NULL;
 		smtp_session_commit_done(c->sess, cw->ok, cw->qid);
@@ -619,11 +630,7 @@ static int cb_data_commit(void *ctx, const struct smtp_tx *tx, char *qid, size_t
 			commit_batch_locked(c->srv, &job, 1);
 			pthread_mutex_unlock(&c->srv->commit_mu);
 			int ok = cw->ok;
-			if (ok) {
-				log_info(qid, "%s", line);
-				runner_wake(c->srv->runner, qid);
-			} else
-				log_warn(qid, "queue commit failed, replied 451");
+			commit_announce(c->srv, qid, line, ok, "");
 			free(cw->accepted);
 			free(cw);
 			return ok ? 0 : -1;
@@ -636,13 +643,9 @@ static int cb_data_commit(void *ctx, const struct smtp_tx *tx, char *qid, size_t
 	}
 	free(cw);
 	/* No pool (or no memory for the job): make it durable right here. */
-	if (spool_msg_commit(m) < 0) {
-		log_warn(qid, "queue commit failed, replied 451");
-		return -1;
-	}
-	log_info(qid, "%s", line);
-	runner_wake(c->srv->runner, qid);
-	return 0;
+	int ok = spool_msg_commit(m) == 0;
+	commit_announce(c->srv, qid, line, ok, "");
+	return ok ? 0 : -1;
 }
 
 static void cb_data_abort(void *ctx)

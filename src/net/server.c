@@ -383,11 +383,11 @@ int server_main(const char *config_path)
 		return EX_CONFIG;
 	}
 	struct passwd *pw;
-	if ((rc = check_user(srv.rc, &pw)) != 0) {
+	int refused = check_user(srv.rc, &pw);
+	if (refused != 0) {
 		runconf_unref(srv.rc);
-		return rc;
+		return refused;
 	}
-	rc = EX_OSERR;
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit(srv.rc->cfg->max_connections);
 	pthread_mutex_init(&srv.commit_mu, NULL);

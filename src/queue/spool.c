@@ -80,7 +80,7 @@ struct spool_msg {
 	char wbuf[SPOOL_WBUF];
 };
 
-static void mem_unref_locked(struct spool_mnode *n);
+static void mem_drop_locked(struct spool *sp, struct spool_mnode *n);
 
 const char *spool_dir(const struct spool *sp) { return sp->dir; }
 
@@ -173,12 +173,8 @@ void spool_close(struct spool *sp)
 		return;
 	if (sp->lockfd >= 0)
 		close(sp->lockfd);
-	while (sp->head != NULL) {
-		struct spool_mnode *n = sp->head;
-		sp->head = n->next;
-		n->in_table = 0;
-		mem_unref_locked(n);
-	}
+	while (sp->head != NULL)
+		mem_drop_locked(sp, sp->head);  // NOLINT(clang-analyzer-unix.Malloc): each drop unlinks the head first
 	pthread_mutex_destroy(&sp->mu);
 	free(sp);
 }
@@ -746,31 +742,22 @@ static struct spool_entry *entry_load(struct spool *sp, const char *qid, int cla
 	}
 	pthread_mutex_unlock(&sp->mu);
 	if (e->mem != NULL) {
+		struct spool_mnode *m = e->mem;
+		struct spool_entry *got = load_mem(e, m, stcopy, stlen);
+		saved = errno;
+		free(stcopy);
 		if (!claim) {           /* a look only: the bytes, no claim on the message */
-			struct spool_mnode *m = e->mem;
 			e->mem = NULL;
-			struct spool_entry *got = load_mem(e, m, stcopy, stlen);
-			free(stcopy);
-			saved = errno;
 			pthread_mutex_lock(&sp->mu);
 			mem_unref_locked(m);
 			pthread_mutex_unlock(&sp->mu);
-			if (got == NULL) {
-				spool_entry_free(e);
-				errno = saved;
-			}
-			return got;
-		}
-		struct spool_entry *got = load_mem(e, e->mem, stcopy, stlen);
-		free(stcopy);
-		if (got == NULL) {
-			saved = errno;
+		} else if (got == NULL)
 			log_errx(qid, "message in memory failed validation: %s", strerror(saved));
+		if (got == NULL) {
 			spool_entry_free(e);
 			errno = saved;
-			return NULL;
 		}
-		return e;
+		return got;
 	}
 	if (sub(sp, path, sizeof(path), "queue/%c/%s", bucket_of(qid), qid) < 0)
 		goto fail;

@@ -33,20 +33,9 @@ int fs_write_all(int fd, const void *buf, size_t len)
 
 int fs_pwrite_all(int fd, const void *buf, size_t len, off_t off)
 {
-	const char *p = buf;
+	struct iovec v = { (void *)buf, len };
 
-	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		off += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return fs_pwritev_all(fd, &v, 1, off);
 }
 
 int fs_pwritev_all(int fd, struct iovec *iov, int cnt, off_t off)
