@@ -7,6 +7,7 @@
 #include <ctype.h>
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,31 @@ struct dns {
 	struct ub_ctx *ub;
 };
 
+/* libunbound's context creation and set-up are not safe from several threads at once: the
+ * first ub_ctx_create() initialises a process-wide log lock without synchronisation
+ * (NLnetLabs/unbound#1492), and its configuration parser is not reentrant. check's probe
+ * threads and the delivery runner's workers create contexts concurrently, so creating,
+ * configuring and deleting one takes this lock; lookups on a context do not. (Seen as an
+ * abort in pthread_mutex_lock in one CI run of mailport check.) */
+static pthread_mutex_t ub_setup = PTHREAD_MUTEX_INITIALIZER;
+
+static struct dns *dns_new_locked(const char *resolver, int flags, char *err, size_t errlen);
+
 struct dns *dns_new(const char *resolver, int flags, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&ub_setup);
+	struct dns *d = dns_new_locked(resolver, flags, err, errlen);
+	pthread_mutex_unlock(&ub_setup);
+	return d;
+}
+
+static void dns_free_locked(struct dns *d)
+{
+	ub_ctx_delete(d->ub);
+	free(d);
+}
+
+static struct dns *dns_new_locked(const char *resolver, int flags, char *err, size_t errlen)
 {
 	struct dns *d = calloc(1, sizeof(*d));
 	int r;
@@ -56,7 +81,7 @@ struct dns *dns_new(const char *resolver, int flags, char *err, size_t errlen)
 		r = ub_ctx_zone_add(d->ub, "test.", "transparent");
 	if (r != 0) {
 		snprintf(err, errlen, "DNS resolver setup failed: %s", ub_strerror(r));
-		dns_free(d);
+		dns_free_locked(d);
 		return NULL;
 	}
 	return d;
@@ -66,8 +91,9 @@ void dns_free(struct dns *d)
 {
 	if (d == NULL)
 		return;
-	ub_ctx_delete(d->ub);
-	free(d);
+	pthread_mutex_lock(&ub_setup);
+	dns_free_locked(d);
+	pthread_mutex_unlock(&ub_setup);
 }
 
 void dns_result_free(struct ub_result *res) { ub_resolve_free(res); }
