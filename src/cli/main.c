@@ -16,6 +16,7 @@
 #include "../auth/auth.h"
 #include "../auth/users.h"
 #include "../conf/config.h"
+#include "../deliver/agent.h"
 #include "../net/server.h"
 #include "check.h"
 #include "send.h"
@@ -232,6 +233,9 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "serve") == 0)
 		return cmd_serve(argc - 1, argv + 1);
+	/* Not for people: the Maildir writer `serve` starts (deliver/agent.h). */
+	if (strcmp(argv[1], "deliver-agent") == 0)
+		return agent_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "passwd") == 0)
 		return cmd_passwd();
 	if (strcmp(argv[1], "send") == 0)

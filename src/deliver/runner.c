@@ -20,6 +20,7 @@
 #include "../queue/spool.h"
 #include "../util/errlist.h"
 #include "../util/log.h"
+#include "agent.h"
 #include "maildir.h"
 #include "mx.h"
 
@@ -36,6 +37,7 @@ struct settings {
 	struct users *users;            /* may be NULL: bounces then go to the relay only */
 	char **local_domains;
 	size_t nlocal_domains;
+	struct agent *agent;            /* not owned; NULL: Maildirs are written by this process */
 };
 
 struct qnode {
@@ -205,6 +207,7 @@ static struct settings *settings_new(const struct runner_conf *rc)
 		s->users = users_load(rc->users_path, &errs);
 		errlist_free(&errs);
 	}
+	s->agent = rc->agent;
 	s->local_domains = calloc(rc->nlocal_domains + 1, sizeof(char *));
 	for (size_t i = 0; s->local_domains && i < rc->nlocal_domains; i++)
 		if ((s->local_domains[i] = strdup(rc->local_domains[i])) != NULL)
@@ -238,8 +241,8 @@ static int deliver_local(struct spool *sp, const struct settings *st, struct spo
 	const char *qid = e->qid;
 
 	if (r->intent != NULL) {
-		/* Recovery: step 2 happened before the crash. */
-		if (access(r->intent, F_OK) == 0 && maildir_publish(r->intent, newp, sizeof(newp), err, sizeof(err)) < 0) {
+		/* Recovery: step 2 happened before the crash; no tmp file means step 3 did too. */
+		if (agent_publish(st->agent, r->intent, newp, sizeof(newp), err, sizeof(err)) < 0) {
 			log_warnx(qid, "delivery deferred to=<%s> reason=\"%s\"", r->target, err);
 			return 0;
 		}
@@ -265,17 +268,19 @@ static int deliver_local(struct spool *sp, const struct settings *st, struct spo
 		return 0;
 	}
 	maildir_name(name, sizeof(name), e->arrival, e->qid, i, st->hostname);
-	if (maildir_write_tmp(md, name, e->fd, e->body_off, e->body_len, e->sender, r->target,
-	                      tmp, sizeof(tmp), err, sizeof(err)) < 0) {
+	if (agent_write(st->agent, st->maildir, r->target, name, e->fd, e->body_off, e->body_len, e->sender,
+	                tmp, sizeof(tmp), err, sizeof(err)) < 0) {
 		log_warnx(qid, "delivery deferred to=<%s> reason=\"%s\"", r->target, err);
 		return 0;
 	}
 	if (spool_entry_intent(sp, e, i, tmp) < 0) {
+		/* The tmp/ copy stays: the retry writes the same name over it. */
 		log_warn(qid, "delivery deferred to=<%s>: cannot record intent", r->target);
-		unlink(tmp);
 		return 0;
 	}
-	if (maildir_publish(tmp, newp, sizeof(newp), err, sizeof(err)) < 0) {
+	if (agent_publish(st->agent, tmp, newp, sizeof(newp), err, sizeof(err)) != 0) {
+		if (err[0] == '\0')
+			snprintf(err, sizeof(err), "%s vanished before it reached new/", tmp);
 		log_warnx(qid, "delivery deferred to=<%s> reason=\"%s\"", r->target, err);
 		return 0;
 	}

@@ -30,6 +30,7 @@
 
 struct spool;
 struct runner;
+struct agent;
 
 struct runner_conf {
 	const char *maildir;            /* pattern with %d/%u */
@@ -45,6 +46,7 @@ struct runner_conf {
 	const char *const *local_domains;
 	size_t nlocal_domains;
 	const char *delimiter;          /* recipient_delimiter */
+	struct agent *agent;            /* writes the Maildirs (agent.h); NULL: this process does */
 };
 
 struct runner *runner_start(struct spool *sp, const struct runner_conf *rc);

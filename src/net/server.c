@@ -19,10 +19,13 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "../deliver/agent.h"
 #include "../deliver/runner.h"
+#include "../sandbox/sandbox.h"
 #include "../tls/tls.h"
 #include "../util/log.h"
 #include "server_int.h"
@@ -198,17 +201,14 @@ static void on_grace(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-static void on_stop(evutil_socket_t sig, short what, void *arg)
+static void server_stop(struct server *srv, const char *why)
 {
-	struct server *srv = arg;
 	struct timeval tv;
 
-	(void)what;
 	if (srv->stopping)
 		return;
 	srv->stopping = 1;
-	log_info(NULL, "shutdown signal=%s sessions=%u grace=%us", sig == SIGTERM ? "TERM" : "INT",
-	         srv->nconns, srv->rc->cfg->shutdown_grace);
+	log_info(NULL, "shutdown %s sessions=%u grace=%us", why, srv->nconns, srv->rc->cfg->shutdown_grace);
 	free_listeners(srv);
 	if (srv->nconns == 0) {
 		event_base_loopexit(srv->base, NULL);
@@ -218,6 +218,36 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 	tv.tv_usec = 0;
 	srv->ev_grace = evtimer_new(srv->base, on_grace, srv);
 	evtimer_add(srv->ev_grace, &tv);
+}
+
+static void on_stop(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	server_stop(arg, sig == SIGTERM ? "signal=TERM" : "signal=INT");
+}
+
+/* The Maildir agent is part of the server: without it local mail cannot be delivered, and a
+ * server that goes on accepting it would only fill the queue. Stop as OpenSMTPD does when one of
+ * its processes dies; the queue keeps everything for the next start (a service manager's
+ * restart). */
+static void on_child(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *srv = arg;
+	int status;
+
+	(void)sig;
+	(void)what;
+	if (srv->agent == NULL || waitpid(agent_pid(srv->agent), &status, WNOHANG) <= 0)
+		return;
+	agent_reaped(srv->agent);
+	if (WIFSIGNALED(status))
+		log_errx(NULL, "local delivery agent pid=%ld killed by signal %d; stopping (local mail stays queued)",
+		         (long)agent_pid(srv->agent), WTERMSIG(status));
+	else
+		log_errx(NULL, "local delivery agent pid=%ld exited status=%d; stopping (local mail stays queued)",
+		         (long)agent_pid(srv->agent), WEXITSTATUS(status));
+	srv->exit_status = EX_SOFTWARE;
+	server_stop(srv, "reason=delivery-agent-gone");
 }
 
 static int same_listeners(const struct config *a, const struct config *b)
@@ -262,6 +292,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	anvil_configure(srv->anvil, rc->cfg->max_conn_per_ip, rc->cfg->conn_rate_per_ip);
 	struct runner_conf rconf;
 	runconf_runner(rc, &rconf);
+	rconf.agent = srv->agent;
 	runner_reconfigure(srv->runner, &rconf);
 	log_info(NULL, "reloaded config=%s users=%zu domains=%zu certs=%zu", srv->config_path,
 	         users_count(rc->users), rc->cfg->nlocal_domains, rc->cfg->ncerts);
@@ -317,19 +348,92 @@ static int give_spool(const char *spool, const struct passwd *pw)
 	return nftw(spool, chown_one, 16, FTW_PHYS);
 }
 
-static int become(const struct passwd *pw)
+/* ---- the Maildir agent and confinement (docs/security-model.md) ---------------------------
+ * The agent is started before we confine ourselves (Landlock rules are inherited and can only
+ * narrow) and before any thread; it is a fresh exec of this binary, so it holds none of what
+ * this process has loaded. Then this process, which parses the network, keeps write access to
+ * the spool only, and read access to the system and to the directories its configuration,
+ * keys and users file came from (for a reload), not to the Maildirs. */
+
+static int start_agent(struct server *srv, const struct passwd *pw)
 {
-	if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
-		log_warn(NULL, "cannot become user %s", pw->pw_name);
+	const struct config *cfg = srv->rc->cfg;
+	char root[PATH_MAX], err[PATH_MAX + 256];
+
+	if (strcmp(cfg->maildir, "discard:") == 0)
+		return 0;
+	if (agent_maildir_root(cfg->maildir, root, sizeof(root)) < 0) {
+		log_errx(NULL, "%s: [server] maildir %s: not an absolute path without . or .. components",
+		         cfg->path, cfg->maildir);
 		return -1;
 	}
-	/* There is no way back. */
-	if (setuid(0) == 0 || geteuid() == 0 || getegid() == 0) {
-		log_errx(NULL, "still able to regain root after becoming %s; refusing to go on", pw->pw_name);
+	srv->agent = agent_spawn(cfg->relay_concurrency, root, pw != NULL ? pw->pw_name : NULL, err, sizeof(err));
+	if (srv->agent == NULL) {
+		log_errx(NULL, "cannot start the local delivery agent: %s", err);
 		return -1;
 	}
-	log_info(NULL, "running as user=%s uid=%lu gid=%lu", pw->pw_name, (unsigned long)pw->pw_uid,
-	         (unsigned long)pw->pw_gid);
+	log_info(NULL, "local delivery agent pid=%ld root=%s %s", (long)agent_pid(srv->agent), root, err);
+	if (strcmp(root, "/") == 0)
+		log_warnx(NULL, "%s: [server] maildir %s: its Maildirs may be anywhere, so the delivery agent "
+		          "may write anywhere the mail user can", cfg->path, cfg->maildir);
+	return 0;
+}
+
+/* Appends the directory of path (or path itself when it is a directory) to dirs. */
+static void add_dir_of(char (*dirs)[PATH_MAX], size_t *n, size_t max, const char *path)
+{
+	struct stat st;
+	char *slash;
+
+	if (path == NULL || *n >= max)
+		return;
+	snprintf(dirs[*n], PATH_MAX, "%s", path);
+	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		if ((slash = strrchr(dirs[*n], '/')) == NULL)
+			snprintf(dirs[*n], PATH_MAX, ".");
+		else if (slash == dirs[*n])
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+	}
+	(*n)++;
+}
+
+static int confine(const struct runconf *rc)
+{
+	static const char *const sys[] = { "/etc", "/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin",
+	                                   "/proc", "/sys", "/dev", "/run" };
+	enum { NSYS = sizeof(sys) / sizeof(sys[0]), MAXR = NSYS + 4 + 2 * CONFIG_MAX_CERTS };
+	const struct config *cfg = rc->cfg;
+	char (*dirs)[PATH_MAX] = calloc(MAXR, PATH_MAX);
+	const char *rd[MAXR], *wr[1] = { cfg->spool };
+	size_t n = 0;
+
+	if (dirs == NULL)
+		return -1;
+	add_dir_of(dirs, &n, MAXR, cfg->path);
+	add_dir_of(dirs, &n, MAXR, cfg->users);
+	add_dir_of(dirs, &n, MAXR, cfg->relay_ca_file);
+	for (size_t i = 0; i < cfg->ncerts; i++) {
+		add_dir_of(dirs, &n, MAXR, cfg->certs[i].cert);
+		add_dir_of(dirs, &n, MAXR, cfg->certs[i].key);
+	}
+	for (size_t i = 0; i < NSYS; i++)
+		rd[i] = sys[i];
+	for (size_t i = 0; i < n; i++)
+		rd[NSYS + i] = dirs[i];
+	struct sandbox_rules rules = { rd, NSYS + n, wr, 1, 0 };
+	int abi = sandbox_confine(&rules);
+	free(dirs);
+	if (abi < 0) {
+		log_warn(NULL, "cannot confine the server process");
+		return -1;
+	}
+	if (abi == 0)
+		log_warnx(NULL, "landlock=unavailable: this kernel has no Landlock, so the server process is not "
+		          "confined to its spool (Linux 5.13 or later, with landlock in lsm=)");
+	else
+		log_info(NULL, "confined landlock=abi%d write=%s", abi, cfg->spool);
 	return 0;
 }
 
@@ -415,10 +519,19 @@ int server_main(const char *config_path)
 	srv.base = event_base_new();
 	if (srv.throttle == NULL || srv.anvil == NULL || srv.base == NULL || bind_listeners(&srv, srv.rc->cfg) < 0)
 		goto out;
-	if (pw != NULL && geteuid() == 0 && become(pw) < 0)
+	if (start_agent(&srv, pw) < 0)
+		goto out;
+	if (pw != NULL && geteuid() == 0) {
+		if (sandbox_become(pw) < 0)
+			goto out;
+		log_info(NULL, "running as user=%s uid=%lu gid=%lu", pw->pw_name, (unsigned long)pw->pw_uid,
+		         (unsigned long)pw->pw_gid);
+	}
+	if (confine(srv.rc) < 0)
 		goto out;
 	struct runner_conf rconf;
 	runconf_runner(srv.rc, &rconf);
+	rconf.agent = srv.agent;
 	srv.runner = runner_start(srv.spool, &rconf);
 	srv.authpool = workpool_new(srv.base, 2, "password hashing");
 	srv.commitpool = workpool_new_batch(srv.base, policy_commit_batch, policy_commit_idle, &srv, "queue commit");
@@ -437,6 +550,8 @@ int server_main(const char *config_path)
 	srv.ev_int = evsignal_new(srv.base, SIGINT, on_stop, &srv);
 	srv.ev_hup = evsignal_new(srv.base, SIGHUP, on_hup, &srv);
 	srv.ev_hs = evtimer_new(srv.base, on_hs_timer, &srv);
+	srv.ev_chld = evsignal_new(srv.base, SIGCHLD, on_child, &srv);
+	evsignal_add(srv.ev_chld, NULL);
 	evsignal_add(srv.ev_term, NULL);
 	evsignal_add(srv.ev_int, NULL);
 	evsignal_add(srv.ev_hup, NULL);
@@ -452,15 +567,18 @@ int server_main(const char *config_path)
 	/* Deliveries in flight finish while the committer still syncs their done records. */
 	runner_stop(srv.runner);
 	srv.runner = NULL;
+	agent_stop(srv.agent);              /* after the last delivery that could ask it */
+	srv.agent = NULL;
 	workpool_free(srv.commitpool);      /* commits in flight finish (delivered next start) */
 	srv.commitpool = NULL;
 	spool_mem_on_done(srv.spool, NULL, NULL, NULL, NULL);
 	journal_close(srv.journal);         /* the last checkpoint: all of it into queue/ */
 	srv.journal = NULL;
-	rc = 0;
+	rc = srv.exit_status;
 	log_info(NULL, "stopped");
 out:
 	runner_stop(srv.runner);
+	agent_stop(srv.agent);
 	workpool_free(srv.authpool);
 	workpool_free(srv.commitpool);
 	spool_mem_on_done(srv.spool, NULL, NULL, NULL, NULL);
@@ -478,6 +596,8 @@ out:
 		event_free(srv.ev_int);
 	if (srv.ev_hup)
 		event_free(srv.ev_hup);
+	if (srv.ev_chld)
+		event_free(srv.ev_chld);
 	if (srv.ev_grace)
 		event_free(srv.ev_grace);
 	if (srv.ev_hs)

@@ -111,7 +111,10 @@ struct server {
 	struct conn *conns;
 	unsigned nconns;
 	int stopping;
+	int exit_status;                /* nonzero: why the server stopped on its own */
 	unsigned long next_id;
+	struct agent *agent;            /* writes the Maildirs; NULL with maildir = discard: */
+	struct event *ev_chld;
 };
 
 /* conn.c */

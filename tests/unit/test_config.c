@@ -81,6 +81,7 @@ static const struct bad_case bad_cases[] = {
 	{ GOOD_BASE "[server]\nmax_recipients = 50\n", "out of range (100 to" },
 	{ GOOD_BASE "[server]\nlocal_domains = bad..domain\n", "\"bad..domain\" is not a valid domain" },
 	{ GOOD_BASE "[server]\nmaildir = /var/mail/%x\n", "unknown escape %x" },
+	{ GOOD_BASE "[server]\nmaildir = /var/mail/../etc/%u\n", "\"..\" path component" },
 	{ GOOD_BASE "[server]\nhostname = bad host\n", "is not a valid host name" },
 	{ GOOD_BASE "[server]\nhostname = a\n", "hostname given twice" },
 	{ GOOD_BASE "[server]\nrecipient_delimiter = ab\n", "must be one character" },
