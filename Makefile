@@ -29,7 +29,7 @@ HEADERS    := $(wildcard src/*/*.h)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(filter-out tests/unit/testutil.c,$(wildcard tests/unit/test_*.c)))
 
-FUZZ_TARGETS := session path data client addrlist autoconfig config users hdrscan reply dns
+FUZZ_TARGETS := session path data client addrlist autoconfig config users hdrscan reply dns agent
 FUZZ_TIME    ?= 60
 
 .PHONY: lint all deps run test unit integration clean fuzz fuzz-replay bench

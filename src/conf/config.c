@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -294,6 +295,13 @@ static void set_param(struct load_ctx *lc, const struct param *p, const char *v)
 			ERR("[%s] %s: empty or too long", p->section, p->key);
 			return;
 		}
+		/* A private key anyone on the machine can read is no longer private (OpenSSH refuses
+		 * such keys too). Group access stays possible: Debian's ssl-cert group. */
+		struct stat kst;
+		if (p->type == P_KEY && stat(path, &kst) == 0 && (kst.st_mode & (S_IROTH | S_IWOTH)) != 0)
+			ERR("[%s] %s: %s is readable by every user (mode %04o): chmod o-rwx it (0600 owned by "
+			    "the mail user, or 0640 with its group)", p->section, p->key, path,
+			    (unsigned)(kst.st_mode & 07777));
 		if (p->type == P_CERT) {
 			c->certs[*count].cert = path;
 			c->certs[*count].line = lc->line;
@@ -324,6 +332,10 @@ static void set_param(struct load_ctx *lc, const struct param *p, const char *v)
 			free(path);
 			return;
 		}
+		struct stat sst;
+		if (stat(path, &sst) == 0 && (sst.st_mode & (S_IROTH | S_IWOTH)) != 0)
+			ERR("[%s] %s: %s is readable by every user (mode %04o): chmod o-rwx it", p->section, p->key,
+			    path, (unsigned)(sst.st_mode & 07777));
 		free(path);
 		text[strcspn(text, "\r\n")] = '\0';
 		if (*dst) {

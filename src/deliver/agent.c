@@ -30,7 +30,6 @@
 #define AGENT_MAX_CHAN   256
 #define AGENT_FIRST_FD   3
 
-enum { OP_WRITE = 1, OP_PUBLISH = 2 };
 
 struct agent_hdr {
 	uint32_t op;
@@ -70,7 +69,7 @@ static int clean_abs_path(const char *p)
 	}
 }
 
-static int under_root(const char *root, const char *path)
+int agent_path_ok(const char *root, const char *path)
 {
 	size_t rl = strlen(root);
 
@@ -113,12 +112,12 @@ static int do_write(const char *root, const char *pattern, const char *address, 
 {
 	char md[PATH_MAX];
 
-	if (root != NULL && !under_root(root, pattern)) {
+	if (root != NULL && !agent_path_ok(root, pattern)) {
 		snprintf(err, errlen, "Maildir pattern %s is not beneath %s, the directory the delivery agent "
 		         "was started for (a changed pattern takes effect at the next restart)", pattern, root);
 		return -1;
 	}
-	if (maildir_expand(pattern, address, md, sizeof(md)) < 0 || (root != NULL && !under_root(root, md))) {
+	if (maildir_expand(pattern, address, md, sizeof(md)) < 0 || (root != NULL && !agent_path_ok(root, md))) {
 		snprintf(err, errlen, "maildir pattern %s gives no valid path for %s", pattern, address);
 		return -1;
 	}
@@ -133,7 +132,7 @@ static int do_publish(const char *root, const char *tmppath, char *newpath, size
 {
 	const char *slash = strrchr(tmppath, '/');
 
-	if (root != NULL && (!under_root(root, tmppath) || slash == NULL || !name_ok(slash + 1))) {
+	if (root != NULL && (!agent_path_ok(root, tmppath) || slash == NULL || !name_ok(slash + 1))) {
 		snprintf(err, errlen, "%s is not a Maildir file beneath %s", tmppath, root);
 		return -1;
 	}
@@ -229,28 +228,38 @@ static int strings(char *p, size_t len, const char **out, size_t want)
 	return k == want && len == 0 ? 0 : -1;
 }
 
-static void serve_one(int s, char *buf, ssize_t n, int mfd)
+int agent_request_parse(char *buf, size_t n, int has_fd, struct agent_request *req)
+{
+	struct agent_hdr h;
+
+	memset(req, 0, sizeof(*req));
+	if (n < sizeof(h))
+		return -1;
+	memcpy(&h, buf, sizeof(h));
+	req->op = h.op;
+	req->off = h.off;
+	req->len = h.len;
+	if (h.op == AGENT_OP_WRITE)
+		return has_fd && h.nstr == 4 && h.off <= (uint64_t)INT64_MAX && h.len <= SIZE_MAX &&
+		       strings(buf + sizeof(h), n - sizeof(h), req->str, 4) == 0 ? 0 : -1;
+	if (h.op == AGENT_OP_PUBLISH)
+		return !has_fd && h.nstr == 1 && strings(buf + sizeof(h), n - sizeof(h), req->str, 1) == 0 ? 0 : -1;
+	return -1;
+}
+
+static void serve_one(int s, char *buf, size_t n, int mfd)
 {
 	char path[PATH_MAX], err[PATH_MAX + 256];
-	const char *str[4];
-	struct agent_hdr h;
+	struct agent_request rq;
 	int r = -1;
 
-	if (n < (ssize_t)sizeof(h)) {
-		reply(s, -1, "malformed request");
-		return;
-	}
-	memcpy(&h, buf, sizeof(h));
-	n -= (ssize_t)sizeof(h);
-	err[0] = '\0';
-	if (h.op == OP_WRITE && mfd >= 0 && h.nstr == 4 && strings(buf + sizeof(h), (size_t)n, str, 4) == 0 &&
-	    h.off <= (uint64_t)INT64_MAX && h.len <= SIZE_MAX)
-		r = do_write(agent_root, str[0], str[1], str[2], mfd, (off_t)h.off, (size_t)h.len, str[3],
-		             path, sizeof(path), err, sizeof(err));
-	else if (h.op == OP_PUBLISH && mfd < 0 && h.nstr == 1 && strings(buf + sizeof(h), (size_t)n, str, 1) == 0)
-		r = do_publish(agent_root, str[0], path, sizeof(path), err, sizeof(err));
-	else
+	if (agent_request_parse(buf, n, mfd >= 0, &rq) < 0)
 		snprintf(err, sizeof(err), "malformed request");
+	else if (rq.op == AGENT_OP_WRITE)
+		r = do_write(agent_root, rq.str[0], rq.str[1], rq.str[2], mfd, (off_t)rq.off, (size_t)rq.len, rq.str[3],
+		             path, sizeof(path), err, sizeof(err));
+	else
+		r = do_publish(agent_root, rq.str[0], path, sizeof(path), err, sizeof(err));
 	reply(s, r, r < 0 ? err : r == 1 ? "" : path);
 }
 
@@ -268,7 +277,7 @@ static void *serve_channel(void *arg)
 		}
 		if (n <= 0)
 			break;              /* the server closed the channel (or is gone) */
-		serve_one(s, buf, n, mfd);
+		serve_one(s, buf, (size_t)n, mfd);
 		if (mfd >= 0)
 			close(mfd);
 	}
@@ -332,7 +341,7 @@ int agent_main(int argc, char **argv)
 	 * there); no TCP at all. */
 	static const char *const rd[] = { "/proc", "/usr", "/lib", "/lib64", "/lib32" };
 	const char *wr[] = { agent_root };
-	struct sandbox_rules rules = { rd, sizeof(rd) / sizeof(rd[0]), wr, 1, 1 };
+	struct sandbox_rules rules = { rd, sizeof(rd) / sizeof(rd[0]), wr, 1, SANDBOX_NO_TCP_BIND | SANDBOX_NO_TCP_CONNECT };
 	int abi = sandbox_confine(&rules);
 	if (abi < 0)
 		return refuse("delivery agent: cannot confine itself to %s: %s", agent_root);
@@ -527,7 +536,7 @@ int agent_write(struct agent *a, const char *pattern, const char *address, const
 		return do_write(NULL, pattern, address, name, fd, off, len, return_path, tmppath, tmplen, err, errlen);
 	char *buf = malloc(AGENT_PKT);
 	const char *s[] = { pattern, address, name, return_path };
-	struct agent_hdr h = { OP_WRITE, 4, (uint64_t)off, (uint64_t)len };
+	struct agent_hdr h = { AGENT_OP_WRITE, 4, (uint64_t)off, (uint64_t)len };
 	size_t used;
 	int r = -1;
 
@@ -547,7 +556,7 @@ int agent_publish(struct agent *a, const char *tmppath, char *newpath, size_t ne
 		return do_publish(NULL, tmppath, newpath, newlen, err, errlen);
 	char buf[sizeof(struct agent_hdr) + PATH_MAX + 1];
 	const char *s[] = { tmppath };
-	struct agent_hdr h = { OP_PUBLISH, 1, 0, 0 };
+	struct agent_hdr h = { AGENT_OP_PUBLISH, 1, 0, 0 };
 	size_t used;
 	int r;
 

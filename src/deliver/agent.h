@@ -45,6 +45,24 @@ int agent_publish(struct agent *a, const char *tmppath, char *newpath, size_t ne
  * components. */
 int agent_maildir_root(const char *pattern, char *out, size_t outlen);
 
+/* ---- the agent's pure parts (unit tests, tests/fuzz/fuzz_agent.c) ---- */
+
+enum { AGENT_OP_WRITE = 1, AGENT_OP_PUBLISH = 2 };
+
+struct agent_request {
+	unsigned op;
+	unsigned long long off, len;    /* write: the part of the message descriptor to copy */
+	const char *str[4];             /* write: pattern, address, name, return path; publish: the
+	                                   tmp/ path. They point into the packet. */
+};
+
+/* One request packet of n octets (has_fd: a descriptor came with it). 0, or -1 when it is not
+ * exactly a well-formed write (4 strings and a descriptor) or publish (1 string, none). */
+int agent_request_parse(char *buf, size_t n, int has_fd, struct agent_request *req);
+/* Whether path is one the agent started for root touches: absolute, no empty, "." or ".."
+ * component, strictly beneath root. */
+int agent_path_ok(const char *root, const char *path);
+
 /* `mailport deliver-agent CHANNELS ROOT [USER]`, started by agent_spawn() only. */
 int agent_main(int argc, char **argv);
 

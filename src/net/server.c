@@ -422,7 +422,8 @@ static int confine(const struct runconf *rc)
 		rd[i] = sys[i];
 	for (size_t i = 0; i < n; i++)
 		rd[NSYS + i] = dirs[i];
-	struct sandbox_rules rules = { rd, NSYS + n, wr, 1, 0 };
+	/* Its listeners are bound; it connects out (relay, MX) but never binds another port. */
+	struct sandbox_rules rules = { rd, NSYS + n, wr, 1, SANDBOX_NO_TCP_BIND };
 	int abi = sandbox_confine(&rules);
 	free(dirs);
 	if (abi < 0) {

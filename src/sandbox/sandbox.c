@@ -110,13 +110,16 @@ int sandbox_confine(const struct sandbox_rules *rules)
 {
 	int abi = (int)syscall(SYS_landlock_create_ruleset, NULL, 0, LL_CREATE_RULESET_VERSION);
 
+	/* ENOSYS: not built in; EOPNOTSUPP: not enabled at boot; EPERM: a container's seccomp
+	 * filter refuses the call. None of them is a reason not to run. */
 	if (abi < 0)
-		return errno == ENOSYS || errno == EOPNOTSUPP ? 0 : -1;
+		return errno == ENOSYS || errno == EOPNOTSUPP || errno == EPERM ? 0 : -1;
 	struct ll_ruleset_attr attr = { .handled_access_fs = fs_rights(abi) };
-	if (rules->no_tcp && abi >= 4)
-		attr.handled_access_net = LL_NET_BIND_TCP | LL_NET_CONNECT_TCP;
+	if (abi >= 4)
+		attr.handled_access_net = ((rules->net & SANDBOX_NO_TCP_BIND) ? LL_NET_BIND_TCP : 0) |
+		                          ((rules->net & SANDBOX_NO_TCP_CONNECT) ? LL_NET_CONNECT_TCP : 0);
 	int ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr,
-	                           abi >= 4 ? sizeof(attr) : sizeof(attr.handled_access_fs), 0);
+	                           attr.handled_access_net ? sizeof(attr) : sizeof(attr.handled_access_fs), 0);
 	if (ruleset < 0)
 		return -1;
 	for (size_t i = 0; i < rules->nread; i++)

@@ -17,12 +17,15 @@ struct passwd;
 /* initgroups, setgid, setuid; then checks that root cannot be regained. 0 or -1 (logged). */
 int sandbox_become(const struct passwd *pw);
 
+#define SANDBOX_NO_TCP_BIND    1      /* no new listening or bound TCP sockets */
+#define SANDBOX_NO_TCP_CONNECT 2      /* no outbound TCP */
+
 struct sandbox_rules {
 	const char *const *read;        /* directories (or files) readable beneath */
 	size_t nread;
 	const char *const *write;       /* directories readable and writable beneath */
 	size_t nwrite;
-	int no_tcp;                     /* no TCP bind or connect either (Landlock ABI 4+) */
+	int net;                        /* SANDBOX_NO_* (Landlock ABI 4+; ignored before) */
 };
 
 /* Confine the calling process (its threads started after this, and its children) to rules.

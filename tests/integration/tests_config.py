@@ -135,3 +135,20 @@ def test_secret_and_users_files_must_be_regular_files():
         r = subprocess.run([BIN, "serve", "--config", srv.conf, "--check-config"], capture_output=True, text=True,
                            timeout=30)
         assert r.returncode == 78 and "cannot read users file: not a regular file" in r.stderr, r
+
+
+def test_world_readable_key_and_unclean_maildir_exit_78():
+    import shutil
+    from pki import path
+    with Server(extra_server="maildir = /var/mail/../tmp/%d/%u") as srv:
+        key = os.path.join(srv.dir, "open.key")
+        shutil.copy(path("server.key"), key)
+        os.chmod(key, 0o644)
+        with open(srv.conf, "a") as f:
+            f.write(f"\n[tls]\ncert = {path('server.pem')}\nkey = {key}\n")
+        r = subprocess.run([BIN, "serve", "--config", srv.conf], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 78, r
+        assert (f"{srv.conf}:{srv.conf_line('key = ')}: [tls] key: {key} is readable by every user "
+                "(mode 0644)") in r.stderr, r.stderr
+        assert f"{srv.conf}:{srv.conf_line('maildir =')}: [server] maildir:" in r.stderr, r.stderr
+        assert "BEGIN" not in r.stderr and "PRIVATE" not in r.stderr     # the key is never echoed

@@ -9,7 +9,7 @@ import subprocess
 import time
 
 from fakesmtp import FakeSMTP
-from harness import Server, crypt_hash, free_port, need
+from harness import Server, crypt_hash, free_port, give_to_mail_user, need
 from pki import path
 
 
@@ -19,6 +19,8 @@ def relay_section(srv, url, user=None, ca=None, extra=""):
         pw = os.path.join(srv.dir, "relay-password")
         with open(pw, "w") as f:
             f.write("secret\n")
+        os.chmod(pw, 0o600)                 # a secret: the server refuses it world-readable
+        give_to_mail_user(pw, 0o600)
         text += f"user = {user}\npassword_file = {pw}\n"
     if ca:
         text += f"ca_file = {ca}\n"

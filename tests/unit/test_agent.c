@@ -299,7 +299,7 @@ static int confined_server(void)
 {
 	char rd[PATH_MAX], wr[PATH_MAX];
 	const char *r[] = { rd }, *w[] = { wr };
-	struct sandbox_rules rules = { r, 1, w, 1, 0 };
+	struct sandbox_rules rules = { r, 1, w, 1, SANDBOX_NO_TCP_BIND };
 
 	mkpath(rd, "conf");
 	mkpath(wr, "spool");
@@ -323,6 +323,13 @@ static int confined_server(void)
 	mkpath(to, "maildir/new/moved");
 	if (rename(from, to) == 0 || (errno != EXDEV && errno != EACCES))
 		return 7;
+	if (abi >= 4) {                 /* its listeners are bound already: no new ones */
+		struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		int s = socket(AF_INET, SOCK_STREAM, 0);
+		if (s < 0 || bind(s, (struct sockaddr *)&sin, sizeof(sin)) == 0 || errno != EACCES)
+			return 8;
+		close(s);
+	}
 	return 0;
 }
 
@@ -352,7 +359,7 @@ static int listen_port;
 static int confined_no_tcp(void)
 {
 	const char *w[] = { base };
-	struct sandbox_rules rules = { NULL, 0, w, 1, 1 };
+	struct sandbox_rules rules = { NULL, 0, w, 1, SANDBOX_NO_TCP_BIND | SANDBOX_NO_TCP_CONNECT };
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)listen_port),
 	                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	int abi = sandbox_confine(&rules);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "auth/users.h"
@@ -126,6 +127,33 @@ static void test_all_errors_reported(void **state)
 	errlist_free(&e);
 }
 
+/* Secrets anyone on the machine can read are refused, naming the line (OpenSSH's rule). */
+static void test_world_readable_secrets(void **state)
+{
+	struct errlist e = { 0 };
+	char keypath[512], pwpath[512];
+
+	(void)state;
+	snprintf(keypath, sizeof(keypath), "%s", write_file("k.pem", "not checked here\n"));
+	snprintf(pwpath, sizeof(pwpath), "%s", write_file("pw", "secret\n"));
+	assert_int_equal(chmod(keypath, 0644), 0);
+	assert_int_equal(chmod(pwpath, 0604), 0);
+	assert_null(config_load(write_file("bad.conf", GOOD_BASE "[tls]\ncert = k.pem\nkey = k.pem\n"
+	                                   "[relay]\nsmarthost = smtps://relay.example.org\nuser = u\npassword_file = pw\n"), &e));
+	assert_true(has_error(&e, "bad.conf:11: [tls] key:"));
+	assert_true(has_error(&e, "readable by every user (mode 0644)"));
+	assert_true(has_error(&e, "bad.conf:15: [relay] password_file:"));
+	assert_false(has_error(&e, "secret"));
+	errlist_free(&e);
+	/* Group-readable is fine (Debian's ssl-cert group). */
+	assert_int_equal(chmod(keypath, 0640), 0);
+	assert_int_equal(chmod(pwpath, 0600), 0);
+	config_free(config_load(write_file("bad.conf", GOOD_BASE "[tls]\ncert = k.pem\nkey = k.pem\n"
+	                                   "[relay]\nsmarthost = smtps://relay.example.org\nuser = u\npassword_file = pw\n"), &e));
+	assert_false(has_error(&e, "readable by every user"));
+	errlist_free(&e);
+}
+
 static void test_users(void **state)
 {
 	struct errlist e = { 0 };
@@ -207,6 +235,7 @@ int main(void)
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_all_errors_reported),
+		cmocka_unit_test(test_world_readable_secrets),
 		cmocka_unit_test(test_users),
 		cmocka_unit_test(test_users_bad),
 		cmocka_unit_test(test_users_all_invalid),
