@@ -11,6 +11,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -106,8 +107,33 @@ static int add_path(int ruleset, const char *path, uint64_t rights)
 	return r;
 }
 
+/* Threads of this process, from /proc (0 when it cannot be read). */
+static long thread_count(void)
+{
+	char buf[4096];
+	long n = 0;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (f == NULL)
+		return 0;
+	while (fgets(buf, sizeof(buf), f) != NULL)
+		if (sscanf(buf, "Threads: %ld", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
 int sandbox_confine(const struct sandbox_rules *rules)
 {
+	/* Landlock confines the calling thread and what it starts later, not threads that run
+	 * already: one of those would keep everything. */
+	long threads = thread_count();
+	if (threads > 1) {
+		log_errx(NULL, "confinement asked for with %ld threads running; it must come first", threads);
+		errno = EBUSY;
+		return -1;
+	}
+
 	int abi = (int)syscall(SYS_landlock_create_ruleset, NULL, 0, LL_CREATE_RULESET_VERSION);
 
 	/* ENOSYS: not built in; EOPNOTSUPP: not enabled at boot; EPERM: a container's seccomp

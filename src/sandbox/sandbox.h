@@ -29,7 +29,8 @@ struct sandbox_rules {
 };
 
 /* Confine the calling process (its threads started after this, and its children) to rules.
- * Paths that do not exist are skipped. Returns the Landlock ABI version in force (>= 1),
+ * Paths that do not exist are skipped. Call it before starting any thread (it refuses with
+ * EBUSY otherwise). Returns the Landlock ABI version in force (>= 1),
  * 0 when the kernel has no Landlock, or -1 with errno set. */
 int sandbox_confine(const struct sandbox_rules *rules);
 

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -394,6 +395,31 @@ static void test_confinement_no_tcp(void **state)
 	assert_int_equal(r, 0);
 }
 
+static void *sleeper(void *arg)
+{
+	(void)arg;
+	pause();
+	return NULL;
+}
+
+/* A thread that runs already would stay unconfined: refused. */
+static int confined_with_a_thread(void)
+{
+	const char *w[] = { base };
+	struct sandbox_rules rules = { NULL, 0, w, 1, 0 };
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, sleeper, NULL) != 0)
+		return 1;
+	return sandbox_confine(&rules) == -1 && errno == EBUSY ? 0 : 2;
+}
+
+static void test_confinement_refused_after_threads(void **state)
+{
+	(void)state;
+	assert_int_equal(in_child(confined_with_a_thread), 0);
+}
+
 int main(int argc, char **argv)
 {
 	/* agent_spawn() execs /proc/self/exe: this binary. */
@@ -407,6 +433,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_agent_gone_is_an_error_not_a_hang, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_confinement_server_shape, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_confinement_no_tcp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_confinement_refused_after_threads, setup, teardown),
 	};
 	log_set_level(LOG_LVL_WARN);
 	return cmocka_run_group_tests_name("agent", tests, NULL, NULL);
