@@ -161,10 +161,22 @@ static ssize_t recv_packet(int s, char *buf, size_t len, int *fd)
 	while (n < 0 && errno == EINTR);
 	if (n <= 0)
 		return n;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
-			memcpy(fd, CMSG_DATA(c), sizeof(int));
-	if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+	/* Every descriptor that came is ours to close: one is a message, more is malformed (and
+	 * must not pile up in our table). */
+	size_t nfds = 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(0))
+			continue;
+		for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+			int one;
+			memcpy(&one, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (nfds++ == 0)
+				*fd = one;
+			else
+				close(one);
+		}
+	}
+	if (nfds > 1 || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
 		if (*fd >= 0)
 			close(*fd);
 		*fd = -1;
@@ -272,7 +284,7 @@ static void *serve_channel(void *arg)
 		int mfd;
 		ssize_t n = recv_packet(s, buf, AGENT_PKT, &mfd);
 		if (n == -2) {
-			reply(s, -1, "request too long");
+			reply(s, -1, "malformed request (too long, or more than one descriptor)");
 			continue;
 		}
 		if (n <= 0)

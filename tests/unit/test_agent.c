@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -188,6 +189,41 @@ static void test_agent_refuses_paths_outside_its_root(void **state)
 	agent_stop(a);
 }
 
+static size_t count_fds(pid_t pid)
+{
+	char path[64];
+	size_t n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%ld/fd", (long)pid);
+	d = opendir(path);
+	assert_non_null(d);
+	while (readdir(d) != NULL)
+		n++;
+	closedir(d);
+	return n;
+}
+
+static void send_fds(int s, const char *buf, size_t len, const int *fds, size_t nfds)
+{
+	union {
+		char buf[CMSG_SPACE(3 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { (void *)buf, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+	                     .msg_controllen = CMSG_SPACE(nfds * sizeof(int)) };
+	struct cmsghdr *c;
+
+	memset(&u, 0, sizeof(u));
+	c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+	memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
+	assert_int_equal(sendmsg(s, &mh, 0), (ssize_t)len);
+}
+
 /* Malformed packets straight onto a channel: an error reply each, and the agent goes on. */
 static void test_agent_survives_malformed_requests(void **state)
 {
@@ -225,6 +261,22 @@ static void test_agent_survives_malformed_requests(void **state)
 		memcpy(&status, reply, sizeof(status));
 		assert_int_equal(status, -1);
 	}
+	/* Several descriptors with one request: refused, and none of them stays open there. */
+	size_t before = count_fds(pid);
+	int extra[3];
+	for (int i = 0; i < 3; i++)
+		extra[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	for (int round = 0; round < 20; round++) {
+		send_fds(sv[0], "\x02\x00\x00\x00\x01\x00\x00\x00\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0/a\0", 27,
+		         extra, round % 2 ? 3 : 2);
+		assert_true(recv(sv[0], reply, sizeof(reply), 0) > 4);
+		int32_t status;
+		memcpy(&status, reply, sizeof(status));
+		assert_int_equal(status, -1);
+	}
+	for (int i = 0; i < 3; i++)
+		close(extra[i]);
+	assert_int_equal(count_fds(pid), before);
 	/* A packet longer than the agent reads. */
 	char *big = calloc(1, 70000);
 	assert_non_null(big);
