@@ -37,17 +37,6 @@ struct param {
 	const char *help;
 };
 
-/* No empty, "." or ".." components after the first "/". */
-static int clean_path(const char *p)
-{
-	for (const char *c = strchr(p, '/'); c != NULL; c = strchr(c + 1, '/')) {
-		size_t l = strcspn(c + 1, "/");
-		if ((l == 0 && c[1] == '/') || (l == 1 && c[1] == '.') || (l == 2 && c[1] == '.' && c[2] == '.'))
-			return 0;
-	}
-	return 1;
-}
-
 #define OFF(f) offsetof(struct config, f)
 
 static const struct param params[] = {
@@ -428,7 +417,7 @@ static void set_param(struct load_ctx *lc, const struct param *p, const char *v)
 		if (p->type == P_STRING && !smtp_domain_valid(v, strlen(v), 0))
 			ERR("[%s] %s: \"%s\" is not a valid host name", p->section, p->key, v);
 		/* The delivery agent is confined to the directory the pattern names (deliver/agent.h). */
-		if (p->type == P_PATTERN && *dst != NULL && strcmp(*dst, "discard:") != 0 && !clean_path(*dst))
+		if (p->type == P_PATTERN && *dst != NULL && strcmp(*dst, "discard:") != 0 && !fs_path_clean(*dst))
 			ERR("[%s] %s: \"%s\" has an empty, \".\" or \"..\" path component", p->section, p->key, v);
 		return;
 	}

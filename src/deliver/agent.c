@@ -53,20 +53,9 @@ struct agent {
 
 /* ---- paths: what the agent agrees to touch ------------------------------------------------- */
 
-/* Absolute, and no component is empty, "." or "..". */
 static int clean_abs_path(const char *p)
 {
-	if (p[0] != '/')
-		return 0;
-	for (const char *c = p + 1;;) {
-		const char *e = strchr(c, '/');
-		size_t l = e ? (size_t)(e - c) : strlen(c);
-		if ((l == 0 && e != NULL) || (l == 1 && c[0] == '.') || (l == 2 && c[0] == '.' && c[1] == '.'))
-			return 0;
-		if (e == NULL)
-			return 1;
-		c = e + 1;
-	}
+	return p[0] == '/' && fs_path_clean(p);
 }
 
 int agent_path_ok(const char *root, const char *path)
@@ -546,20 +535,19 @@ int agent_write(struct agent *a, const char *pattern, const char *address, const
 {
 	if (a == NULL)
 		return do_write(NULL, pattern, address, name, fd, off, len, return_path, tmppath, tmplen, err, errlen);
-	char *buf = malloc(AGENT_PKT);
+	char buf[AGENT_PKT];
 	const char *s[] = { pattern, address, name, return_path };
 	struct agent_hdr h = { AGENT_OP_WRITE, 4, (uint64_t)off, (uint64_t)len };
 	size_t used;
-	int r = -1;
 
-	if (buf == NULL)
-		snprintf(err, errlen, "out of memory");
-	else if (pack(buf, AGENT_PKT, &used, &h, s, 4) < 0)
+	if (pack(buf, sizeof(buf), &used, &h, s, 4) < 0) {
 		snprintf(err, errlen, "Maildir request too long");
-	else if ((r = roundtrip(a, buf, used, fd, err, errlen)) == 0)
-		snprintf(tmppath, tmplen, "%s", err);
-	free(buf);
-	return r == 0 ? 0 : -1;
+		return -1;
+	}
+	if (roundtrip(a, buf, used, fd, err, errlen) != 0)
+		return -1;
+	snprintf(tmppath, tmplen, "%s", err);
+	return 0;
 }
 
 int agent_publish(struct agent *a, const char *tmppath, char *newpath, size_t newlen, char *err, size_t errlen)

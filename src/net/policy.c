@@ -210,16 +210,13 @@ static void cb_mail(void *ctx, const struct smtp_tx *tx, struct smtp_verdict *v)
 /* Log a verdict, count a failure against the client's address, map it for the session. */
 static int auth_verdict(struct conn *c, const char *user, int result)
 {
-	char key[64];
-
 	if (result == 0) {
 		log_info(c->id, "auth ok user=%s address=%s", user, c->peer_ip);
 		return SMTP_AUTH_OK;
 	}
 	log_info(c->id, "auth failed user=%s address=%s", user, c->peer_ip);
-	throttle_key(c->peer_ip, key, sizeof(key));
-	if (throttle_failure(c->srv->throttle, key, (long long)time(NULL)))
-		log_warnx(c->id, "auth lockout address=%s key=%s failures=%u window=%us", c->peer_ip, key,
+	if (throttle_failure(c->srv->throttle, c->client_key, (long long)time(NULL)))
+		log_warnx(c->id, "auth lockout address=%s key=%s failures=%u window=%us", c->peer_ip, c->client_key,
 		          c->rc->cfg->max_failures, c->rc->cfg->failure_window);
 	return SMTP_AUTH_FAIL;
 }
@@ -255,10 +252,8 @@ static int cb_auth(void *ctx, const char *authzid, const char *user, const char 
 	struct conn *c = ctx;
 	struct server *srv = c->srv;
 	long long now = (long long)time(NULL);
-	char key[64];
 
-	throttle_key(c->peer_ip, key, sizeof(key));
-	if (throttle_locked(srv->throttle, key, now)) {
+	if (throttle_locked(srv->throttle, c->client_key, now)) {
 		log_info(c->id, "auth refused address=%s reason=locked-out", c->peer_ip);
 		return SMTP_AUTH_LOCKED;
 	}

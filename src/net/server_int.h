@@ -78,7 +78,7 @@ struct conn {
 	size_t held_len;
 	char id[20];
 	char peer_ip[INET6_ADDRSTRLEN];
-	char client_key[64];            /* throttle_key() of peer_ip */
+	char client_key[64];            /* throttle_key() of peer_ip: connection limits and AUTH throttle */
 	long long line_start;           /* ms, monotonic: first octet of an unfinished line; 0 = none */
 	struct event *ev_line;          /* its deadline (conn.c, "slow clients") */
 	int anvil_counted;              /* counted by the anvil: uncount at the end */

@@ -103,6 +103,20 @@ int fs_rename_durable(const char *from, const char *to)
 	return fs_fsync_parent(to);
 }
 
+int fs_path_clean(const char *path)
+{
+	const char *p = path[0] == '/' ? path + 1 : path;
+
+	for (;;) {
+		size_t l = strcspn(p, "/");
+		if ((l == 0 && p[0] == '/') || (l == 1 && p[0] == '.') || (l == 2 && p[0] == '.' && p[1] == '.'))
+			return 0;
+		if (p[l] == '\0')
+			return 1;
+		p += l + 1;
+	}
+}
+
 int fs_mkdir_p(const char *path, mode_t mode)
 {
 	char buf[PATH_MAX];

@@ -25,6 +25,9 @@ int fs_fsync_dir(const char *path);
 int fs_fsync_parent(const char *path);
 /* mkdir -p with mode for each created component; existing directories are fine. */
 int fs_mkdir_p(const char *path, mode_t mode);
+/* Whether path has no empty, "." or ".." component (a leading "/" and a trailing one are
+ * fine): what it names is what it says, for checks such as "beneath this directory". */
+int fs_path_clean(const char *path);
 /* rename(from, to) and fsync the parent of to: after it returns, the name "to" survives a
  * crash. The old name's removal is not made durable: callers must tolerate "from" coming back
  * after a crash (the spool deletes tmp/ at start; a Maildir tmp/ copy is re-published under

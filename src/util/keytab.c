@@ -61,12 +61,17 @@ void keytab_free(struct keytab *t)
 	free(t);
 }
 
-void *keytab_get(struct keytab *t, const char *key)
+static void *find(const struct keytab *t, unsigned h, const char *key)
 {
-	for (struct node *n = t->buckets[hash_key(key)]; n; n = n->next)
+	for (struct node *n = t->buckets[h]; n; n = n->next)
 		if (strcmp(n->key, key) == 0)
 			return REC(n);
 	return NULL;
+}
+
+void *keytab_get(struct keytab *t, const char *key)
+{
+	return find(t, hash_key(key), key);
 }
 
 static void purge(struct keytab *t, int (*idle)(const void *rec, void *arg), void *arg)
@@ -85,8 +90,8 @@ static void purge(struct keytab *t, int (*idle)(const void *rec, void *arg), voi
 
 void *keytab_add(struct keytab *t, const char *key, int (*idle)(const void *rec, void *arg), void *arg)
 {
-	void *rec = keytab_get(t, key);
 	unsigned h = hash_key(key);
+	void *rec = find(t, h, key);
 
 	if (rec != NULL)
 		return rec;
