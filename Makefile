@@ -6,8 +6,22 @@ PKGS    := libevent libevent_openssl openssl inih libunbound libcurl jansson lib
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes \
            -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral -fno-strict-aliasing \
-           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcrypt -lpthread
+           $$(cat build/pkg/cflags)
+LDLIBS  := $$(cat build/pkg/libs) -lcrypt -lpthread
+
+# pkg-config runs in a rule, not when make reads this file: `make test` installs pkg-config
+# and the -dev packages first (deps), and a module that does not resolve stops the build here
+# with pkg-config's own message, never later as a compiler's "No such file or directory".
+PKG := build/pkg/cflags
+$(PKG) build/pkg/libs build/pkg/cmocka &: Makefile
+	@mkdir -p build/pkg
+	@pkg-config --cflags $(PKGS) > build/pkg/cflags.tmp || { rm -f build/pkg/*.tmp; \
+		echo "pkg-config --cflags $(PKGS) failed (see above): run scripts/install-deps" >&2; exit 1; }
+	@pkg-config --libs $(PKGS) > build/pkg/libs.tmp || { rm -f build/pkg/*.tmp; \
+		echo "pkg-config --libs $(PKGS) failed (see above): run scripts/install-deps" >&2; exit 1; }
+	@pkg-config --cflags --libs cmocka > build/pkg/cmocka.tmp || { rm -f build/pkg/*.tmp; \
+		echo "pkg-config cmocka failed (see above): run scripts/install-deps" >&2; exit 1; }
+	@for f in cflags libs cmocka; do mv build/pkg/$$f.tmp build/pkg/$$f; done
 
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 # gcc only: tests build paths with snprintf into fixed buffers on purpose
@@ -36,27 +50,27 @@ FUZZ_TIME    ?= 60
 
 all: build/mailport
 
-build/mailport: $(ALL_SRC) $(HEADERS) Makefile
+build/mailport: $(ALL_SRC) $(HEADERS) Makefile $(PKG)
 	@mkdir -p build
 	$(CC) $(CFLAGS) -o $@ $(ALL_SRC) $(LDLIBS)
 
 # The sanitizer build the integration suite runs against (picohttpparser's habit).
-build/asan/mailport: $(ALL_SRC) $(HEADERS) Makefile
+build/asan/mailport: $(ALL_SRC) $(HEADERS) Makefile $(PKG)
 	@mkdir -p build/asan
 	$(CC) $(filter-out -O2,$(CFLAGS)) $(ASAN_FLAGS) -o $@ $(ALL_SRC) $(LDLIBS)
 
-build/unit/%: tests/unit/%.c $(CORE_SRC) $(HEADERS) Makefile
+build/unit/%: tests/unit/%.c $(CORE_SRC) $(HEADERS) Makefile $(PKG)
 	@mkdir -p build/unit
 	$(CC) $(filter-out -O2,$(CFLAGS)) $(ASAN_FLAGS) $(TEST_WFLAGS) -Isrc -o $@ $< $(CORE_SRC) $(LDLIBS) \
-		$(shell pkg-config --libs --cflags cmocka)
+		$$(cat build/pkg/cmocka)
 
 # Fuzzing (tests/fuzz): `make test` replays the committed corpora with gcc + ASan/UBSan;
 # `make fuzz` runs libFuzzer (clang) on each target for FUZZ_TIME seconds, growing the corpus.
-build/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(CORE_SRC) $(HEADERS) Makefile
+build/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(CORE_SRC) $(HEADERS) Makefile $(PKG)
 	@mkdir -p build/fuzz
 	$(CC) $(filter-out -O2,$(CFLAGS)) $(ASAN_FLAGS) -Isrc -o $@ $< tests/fuzz/replay.c $(CORE_SRC) $(LDLIBS)
 
-build/fuzz/libfuzzer_%: tests/fuzz/fuzz_%.c $(CORE_SRC) $(HEADERS) Makefile
+build/fuzz/libfuzzer_%: tests/fuzz/fuzz_%.c $(CORE_SRC) $(HEADERS) Makefile $(PKG)
 	@mkdir -p build/fuzz
 	clang $(filter-out -O2,$(CFLAGS)) -O1 -g -fsanitize=fuzzer,address,undefined -Isrc -o $@ $< $(CORE_SRC) $(LDLIBS)
 
@@ -87,11 +101,11 @@ TIDY_CHECKS := -*,bugprone-*,-bugprone-easily-swappable-parameters,-bugprone-res
 clang-analyzer-*,-clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling,-clang-analyzer-optin.performance.Padding,\
 misc-redundant-expression
 
-lint:
+lint: $(PKG)
 	@cppcheck --quiet --std=c11 -D_GNU_SOURCE -Isrc --enable=warning,performance,portability \
 		--inline-suppr --error-exitcode=1 src/ && echo "lint: cppcheck clean"
 	@out=$$(for f in $(ALL_SRC); do clang-tidy --quiet --checks='$(TIDY_CHECKS)' --warnings-as-errors='*' \
-		$$f -- -std=c11 -D_GNU_SOURCE -Isrc $(shell pkg-config --cflags libxml-2.0) 2>/dev/null; done); \
+		$$f -- -std=c11 -D_GNU_SOURCE -Isrc $$(cat build/pkg/cflags) 2>/dev/null; done); \
 	if [ -n "$$out" ]; then echo "$$out"; echo "lint: clang-tidy FAILED"; exit 1; fi; \
 	echo "lint: clang-tidy clean ($(words $(ALL_SRC)) files)"
 
@@ -128,7 +142,7 @@ clean:
 
 # Benchmarks (bench/): the load generator, and `make bench` = bench/run.py side by side with
 # a private Postfix. Never part of `make test`.
-build/smtpbench: bench/smtpbench.c src/smtp/reply.c src/util/base64.c $(HEADERS) Makefile
+build/smtpbench: bench/smtpbench.c src/smtp/reply.c src/util/base64.c $(HEADERS) Makefile $(PKG)
 	@mkdir -p build
 	$(CC) $(CFLAGS) -Isrc -o $@ bench/smtpbench.c src/smtp/reply.c src/util/base64.c $(LDLIBS)
 
