@@ -3,25 +3,26 @@
 
 CC      ?= cc
 PKGS    := libevent libevent_openssl openssl inih libunbound libcurl jansson libxml-2.0 zlib
+PKGDIR  ?= build/pkg
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes \
            -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral -fno-strict-aliasing \
-           $$(cat build/pkg/cflags)
-LDLIBS  := $$(cat build/pkg/libs) -lcrypt -lpthread
+           $$(cat $(PKGDIR)/cflags)
+LDLIBS  := $$(cat $(PKGDIR)/libs) -lcrypt -lpthread
 
 # pkg-config runs in a rule, not when make reads this file: `make test` installs pkg-config
 # and the -dev packages first (deps), and a module that does not resolve stops the build here
 # with pkg-config's own message, never later as a compiler's "No such file or directory".
-PKG := build/pkg/cflags
-$(PKG) build/pkg/libs build/pkg/cmocka &: Makefile
-	@mkdir -p build/pkg
-	@pkg-config --cflags $(PKGS) > build/pkg/cflags.tmp || { rm -f build/pkg/*.tmp; \
+PKG := $(PKGDIR)/cflags
+$(PKG) $(PKGDIR)/libs $(PKGDIR)/cmocka &: Makefile
+	@mkdir -p $(PKGDIR)
+	@pkg-config --cflags $(PKGS) > $(PKGDIR)/cflags.tmp || { rm -f $(PKGDIR)/*.tmp; \
 		echo "pkg-config --cflags $(PKGS) failed (see above): run scripts/install-deps" >&2; exit 1; }
-	@pkg-config --libs $(PKGS) > build/pkg/libs.tmp || { rm -f build/pkg/*.tmp; \
+	@pkg-config --libs $(PKGS) > $(PKGDIR)/libs.tmp || { rm -f $(PKGDIR)/*.tmp; \
 		echo "pkg-config --libs $(PKGS) failed (see above): run scripts/install-deps" >&2; exit 1; }
-	@pkg-config --cflags --libs cmocka > build/pkg/cmocka.tmp || { rm -f build/pkg/*.tmp; \
+	@pkg-config --cflags --libs cmocka > $(PKGDIR)/cmocka.tmp || { rm -f $(PKGDIR)/*.tmp; \
 		echo "pkg-config cmocka failed (see above): run scripts/install-deps" >&2; exit 1; }
-	@for f in cflags libs cmocka; do mv build/pkg/$$f.tmp build/pkg/$$f; done
+	@for f in cflags libs cmocka; do mv $(PKGDIR)/$$f.tmp $(PKGDIR)/$$f; done
 
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 # gcc only: tests build paths with snprintf into fixed buffers on purpose
@@ -29,7 +30,7 @@ TEST_WFLAGS := $(if $(findstring clang,$(CC)),,-Wno-format-truncation)
 
 # Modules by layer: util, then protocol and queue, then delivery and server, then cli.
 UTIL_SRC   := src/util/log.c src/util/fsutil.c src/util/errlist.c
-UTIL_SRC   += src/util/base64.c src/util/keytab.c src/util/netmatch.c src/sandbox/sandbox.c
+UTIL_SRC   += src/util/base64.c src/util/keytab.c src/util/netmatch.c src/util/duration.c src/sandbox/sandbox.c
 SMTP_SRC   := src/smtp/parse.c src/smtp/data.c src/smtp/session.c src/smtp/reply.c src/smtp/client.c \
               src/msg/hdrscan.c src/msg/addrlist.c
 CORE_SRC   := $(UTIL_SRC) $(SMTP_SRC) src/conf/config.c src/auth/users.c src/queue/spool.c src/queue/journal.c src/queue/admin.c \
@@ -37,7 +38,7 @@ CORE_SRC   := $(UTIL_SRC) $(SMTP_SRC) src/conf/config.c src/auth/users.c src/que
               src/client/transport.c src/deliver/relay.c src/deliver/mx.c src/dns/dns.c src/tls/inspect.c \
               src/check/verdict.c src/check/discover.c src/check/probe.c src/check/report.c src/net/anvil.c
 SERVER_SRC := src/net/server.c src/net/conn.c src/net/policy.c src/net/control.c src/net/workpool.c
-MAIN_SRC   := src/cli/main.c src/cli/send.c src/cli/check.c
+MAIN_SRC   := src/cli/main.c src/cli/send.c src/cli/check.c src/cli/secret.c src/cli/ctl.c
 ALL_SRC    := $(CORE_SRC) $(SERVER_SRC) $(MAIN_SRC)
 HEADERS    := $(wildcard src/*/*.h)
 
@@ -46,7 +47,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(filter-out tests/unit/testutil.c,$(w
 FUZZ_TARGETS := session path data client addrlist autoconfig config users hdrscan reply dns agent
 FUZZ_TIME    ?= 60
 
-.PHONY: lint all deps run test unit integration clean fuzz fuzz-replay bench
+.PHONY: lint all deps run stop test unit integration clean fuzz fuzz-replay bench
 
 all: build/mailport
 
@@ -54,21 +55,29 @@ build/mailport: $(ALL_SRC) $(HEADERS) Makefile $(PKG)
 	@mkdir -p build
 	$(CC) $(CFLAGS) -o $@ $(ALL_SRC) $(LDLIBS)
 
-# The sanitizer build the integration suite runs against (picohttpparser's habit).
-build/asan/mailport: $(ALL_SRC) $(HEADERS) Makefile $(PKG)
-	@mkdir -p build/asan
-	$(CC) $(filter-out -O2,$(CFLAGS)) $(ASAN_FLAGS) -o $@ $(ALL_SRC) $(LDLIBS)
+# The sanitizer build the integration suite runs against (picohttpparser's habit). Its objects
+# are compiled once and linked into the server, every unit test and every corpus replay.
+ASAN_CFLAGS   = $(filter-out -O2,$(CFLAGS)) $(ASAN_FLAGS)
+ASAN_OBJ      := $(patsubst src/%.c,build/asan/obj/%.o,$(ALL_SRC))
+CORE_ASAN_OBJ := $(patsubst src/%.c,build/asan/obj/%.o,$(CORE_SRC))
 
-build/unit/%: tests/unit/%.c $(CORE_SRC) $(HEADERS) Makefile $(PKG)
+build/asan/obj/%.o: src/%.c $(HEADERS) Makefile $(PKG)
+	@mkdir -p $(dir $@)
+	@echo "cc (asan) $<"
+	@$(CC) $(ASAN_CFLAGS) -c -o $@ $<
+
+build/asan/mailport: $(ASAN_OBJ)
+	$(CC) $(ASAN_CFLAGS) -o $@ $(ASAN_OBJ) $(LDLIBS)
+
+build/unit/%: tests/unit/%.c $(CORE_ASAN_OBJ) $(HEADERS) Makefile $(PKG)
 	@mkdir -p build/unit
-	$(CC) $(filter-out -O2,$(CFLAGS)) $(ASAN_FLAGS) $(TEST_WFLAGS) -Isrc -o $@ $< $(CORE_SRC) $(LDLIBS) \
-		$$(cat build/pkg/cmocka)
+	$(CC) $(ASAN_CFLAGS) $(TEST_WFLAGS) -Isrc -o $@ $< $(CORE_ASAN_OBJ) $(LDLIBS) $$(cat $(PKGDIR)/cmocka)
 
 # Fuzzing (tests/fuzz): `make test` replays the committed corpora with gcc + ASan/UBSan;
 # `make fuzz` runs libFuzzer (clang) on each target for FUZZ_TIME seconds, growing the corpus.
-build/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(CORE_SRC) $(HEADERS) Makefile $(PKG)
+build/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(CORE_ASAN_OBJ) $(HEADERS) Makefile $(PKG)
 	@mkdir -p build/fuzz
-	$(CC) $(filter-out -O2,$(CFLAGS)) $(ASAN_FLAGS) -Isrc -o $@ $< tests/fuzz/replay.c $(CORE_SRC) $(LDLIBS)
+	$(CC) $(ASAN_CFLAGS) -Isrc -o $@ $< tests/fuzz/replay.c $(CORE_ASAN_OBJ) $(LDLIBS)
 
 build/fuzz/libfuzzer_%: tests/fuzz/fuzz_%.c $(CORE_SRC) $(HEADERS) Makefile $(PKG)
 	@mkdir -p build/fuzz
@@ -102,10 +111,10 @@ clang-analyzer-*,-clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHa
 misc-redundant-expression
 
 lint: $(PKG)
-	@cppcheck --quiet --std=c11 -D_GNU_SOURCE -Isrc --enable=warning,performance,portability \
+	@cppcheck -j $(NPROC) --quiet --std=c11 -D_GNU_SOURCE -Isrc --enable=warning,performance,portability \
 		--inline-suppr --error-exitcode=1 src/ && echo "lint: cppcheck clean"
-	@out=$$(for f in $(ALL_SRC); do clang-tidy --quiet --checks='$(TIDY_CHECKS)' --warnings-as-errors='*' \
-		$$f -- -std=c11 -D_GNU_SOURCE -Isrc $$(cat build/pkg/cflags) 2>/dev/null; done); \
+	@out=$$(printf '%s\n' $(ALL_SRC) | xargs -P $(NPROC) -I{} clang-tidy --quiet --checks='$(TIDY_CHECKS)' \
+		--warnings-as-errors='*' {} -- -std=c11 -D_GNU_SOURCE -Isrc $$(cat $(PKGDIR)/cflags) 2>/dev/null); \
 	if [ -n "$$out" ]; then echo "$$out"; echo "lint: clang-tidy FAILED"; exit 1; fi; \
 	echo "lint: clang-tidy clean ($(words $(ALL_SRC)) files)"
 
@@ -114,6 +123,9 @@ deps:
 
 run: deps build/mailport
 	@scripts/demo
+
+stop:
+	@scripts/demo --stop
 
 unit: $(addprefix build/unit/,$(UNIT_TESTS))
 	@set -e; fail=0; for t in $(UNIT_TESTS); do \
@@ -127,8 +139,13 @@ PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo pyth
 integration: build/mailport build/asan/mailport
 	@MAILPORT_BIN=build/asan/mailport $(PYTHON) tests/integration/run.py
 
+# Every binary first, on every core; then the suites one after another.
+NPROC := $(shell nproc 2>/dev/null || echo 2)
+TEST_BINS = build/mailport build/asan/mailport $(addprefix build/unit/,$(UNIT_TESTS)) \
+            $(addprefix build/fuzz/replay_,$(FUZZ_TARGETS))
+
 test: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(NPROC) $(TEST_BINS)
 	@fail=0; \
 	$(MAKE) --no-print-directory lint || fail=1; \
 	$(MAKE) --no-print-directory unit || fail=1; \

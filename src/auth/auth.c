@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <crypt.h>
+#include <ctype.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -87,6 +88,7 @@ char *auth_hash_password(const char *password)
 struct tentry {
 	long long first_failure, locked_until;
 	unsigned failures;
+	char user[THROTTLE_USER_MAX];   /* the last one tried, lower case: `mailport auth` */
 };
 
 struct throttle {
@@ -159,22 +161,74 @@ static struct tentry *find(struct throttle *t, const char *key, long long now, i
 	return e;
 }
 
-int throttle_locked(struct throttle *t, const char *key, long long now)
+long long throttle_locked_until(struct throttle *t, const char *key, long long now)
 {
 	struct tentry *e = find(t, key, now, 0);
 
-	return e != NULL && e->locked_until > now;
+	return e != NULL && e->locked_until > now ? e->locked_until : 0;
 }
 
-int throttle_failure(struct throttle *t, const char *key, long long now)
+long long throttle_failure(struct throttle *t, const char *key, const char *user, long long now)
 {
 	struct tentry *e = find(t, key, now, 1);
+	size_t i;
 
 	if (e == NULL)
 		return 0;
+	for (i = 0; user[i] != '\0' && i + 1 < sizeof(e->user); i++)
+		e->user[i] = (char)tolower((unsigned char)user[i]);
+	e->user[i] = '\0';
 	if (++e->failures >= t->max_failures && e->locked_until <= now) {
 		e->locked_until = now + t->window;
-		return 1;
+		return e->locked_until;
 	}
 	return 0;
+}
+
+struct each_ctx {
+	struct throttle *t;
+	void (*fn)(void *arg, const char *key, unsigned failures, long long until, const char *user);
+	void *arg;
+	const char *what;
+};
+
+static int visit(const char *key, void *rec, void *arg)
+{
+	struct each_ctx *x = arg;
+	const struct tentry *e = rec;
+
+	if (!expired(e, x->t))
+		x->fn(x->arg, key, e->failures, e->locked_until > x->t->now ? e->locked_until : 0, e->user);
+	return 0;
+}
+
+void throttle_each(struct throttle *t, long long now,
+                   void (*fn)(void *arg, const char *key, unsigned failures, long long until, const char *user),
+                   void *arg)
+{
+	struct each_ctx x = { t, fn, arg, NULL };
+
+	t->now = now;
+	keytab_sweep(t->tab, visit, &x);
+}
+
+static int forgive_user(const char *key, void *rec, void *arg)
+{
+	const struct each_ctx *x = arg;
+	const struct tentry *e = rec;
+
+	(void)key;
+	return strcasecmp(e->user, x->what) == 0;
+}
+
+size_t throttle_forgive(struct throttle *t, const char *what)
+{
+	struct each_ctx x = { t, NULL, NULL, what };
+
+	if (strchr(what, '@') != NULL)
+		return keytab_sweep(t->tab, forgive_user, &x);
+	if (keytab_get(t->tab, what) == NULL)
+		return 0;
+	keytab_del(t->tab, what);
+	return 1;
 }

@@ -32,8 +32,18 @@ void throttle_configure(struct throttle *t, unsigned max_failures, unsigned wind
 void throttle_free(struct throttle *t);
 /* The throttle key of a numeric peer address (text), into key (at least 64 octets). */
 void throttle_key(const char *ip, char *key, size_t keylen);
-int throttle_locked(struct throttle *t, const char *key, long long now);
-/* Record one failure; returns 1 when it starts a lockout. */
-int throttle_failure(struct throttle *t, const char *key, long long now);
+/* When the lockout of key ends (epoch seconds), or 0 when it is not locked out. */
+long long throttle_locked_until(struct throttle *t, const char *key, long long now);
+/* Record one failure of key, trying user; returns the end of the lockout it starts, else 0. */
+long long throttle_failure(struct throttle *t, const char *key, const char *user, long long now);
+/* Every client with failures in its window: its key, count, lockout end (0 = none) and the
+ * last user it tried (truncated to THROTTLE_USER_MAX - 1 octets). */
+#define THROTTLE_USER_MAX 128
+void throttle_each(struct throttle *t, long long now,
+                   void (*fn)(void *arg, const char *key, unsigned failures, long long until, const char *user),
+                   void *arg);
+/* Forget the failures of client key, or (what contains '@') of every client whose last
+ * failed login was for that user. Returns how many clients were forgiven. */
+size_t throttle_forgive(struct throttle *t, const char *what);
 
 #endif

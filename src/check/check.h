@@ -47,6 +47,7 @@ struct check_port {
 
 	/* findings */
 	enum check_reach reach;
+	int dns_failed;         /* REACH_DNS because DNS itself failed (SERVFAIL, timeout), not NXDOMAIN */
 	char address[48];
 	char error[512];        /* why the session ended early, in words */
 	enum check_speaks speaks;
@@ -89,8 +90,10 @@ void check_judge(struct check_port *p, int login_requested);
 int check_port_secure(const struct check_port *p);
 
 /* The closing advice in plain words and the exit code: 0 a secure submission path exists,
- * 1 only insecure ones, 2 none. When no submission port was probed, port 25 counts. *best is
- * the port recommended (NULL when none). */
+ * 1 only insecure ones, 2 none, CHECK_EXIT_LOGIN a secure one exists but refused the login
+ * that was tested (sysexits' EX_NOPERM, as `mailport send` exits then). When no submission
+ * port was probed, port 25 counts. *best is the port recommended (NULL when none). */
+#define CHECK_EXIT_LOGIN 77
 int check_recommend(const struct check_port *ports, size_t n, char *text, size_t len,
                     const struct check_port **best);
 

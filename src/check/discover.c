@@ -94,6 +94,8 @@ static void srv(struct discovery *d, struct dns *dns, const char *service, enum 
 	}
 	if (r != DNS_OK) {
 		step(d, "srv", name, "%s", err);
+		if (d->dns_failed++ == 0)
+			snprintf(d->dns_error, sizeof(d->dns_error), "%s", err);
 		return;
 	}
 	if (n == 1 && strcmp(recs[0].target, ".") == 0) {
@@ -246,6 +248,8 @@ static int fetch(struct discovery *d, const struct discover_opts *o, const char 
 	if (!mapped) {
 		/* Resolve with our resolver too, so DNS answers are the same for SRV, MX and HTTPS. */
 		struct dns *dns = dns_new(o->resolver, DNS_HOSTS | DNS_ASK_ALL, err, sizeof(err));
+		if (dns != NULL)
+			dns_set_timeout(dns, o->timeout_ms);
 		int r = dns ? dns_addrs(dns, host, addrs, 8, &naddrs, err, sizeof(err)) : DNS_TEMP;
 		dns_free(dns);
 		if (r != DNS_OK || naddrs == 0) {
@@ -332,12 +336,20 @@ void check_discover(const char *address, const struct discover_opts *o, struct d
 	snprintf(d->source, sizeof(d->source), "none");
 	if ((dns = dns_new(o->resolver, DNS_ASK_ALL, err, sizeof(err))) == NULL) {
 		step(d, "srv", d->domain, "%s", err);
+		d->dns_failed = 1;
+		snprintf(d->dns_error, sizeof(d->dns_error), "%s", err);
 		return;
 	}
+	dns_set_timeout(dns, o->timeout_ms);
 	/* RFC 8314 5.1: _submissions (implicit TLS) alongside _submission (STARTTLS). */
 	srv(d, dns, "_submissions._tcp", ROLE_SUBMISSIONS);
 	srv(d, dns, "_submission._tcp", ROLE_SUBMISSION);
 	dns_free(dns);
+	if (d->dns_failed == 2) {
+		/* Neither answered: every further step would wait for the same silent resolver. */
+		step(d, "dns", d->domain, "stopped here: the DNS server does not answer");
+		return;
+	}
 	if (d->ntargets > 0)
 		snprintf(d->source, sizeof(d->source), "srv");
 	else {
@@ -352,9 +364,13 @@ void check_discover(const char *address, const struct discover_opts *o, struct d
 		if (d->ntargets > 0)
 			snprintf(d->source, sizeof(d->source), "autoconfig");
 	}
-	r = mx_lookup_flags(o->resolver, DNS_ASK_ALL, d->domain, mx, &nmx, err, sizeof(err));
+	r = mx_lookup(o->resolver, o->timeout_ms, d->domain, mx, &nmx, err, sizeof(err));
 	if (r != MX_OK || nmx == 0) {
 		step(d, "mx", d->domain, "%s", err[0] ? err : "no mail server");
+		if (r == MX_NXDOMAIN)
+			d->nxdomain = 1;
+		else if (r == MX_TEMP && d->dns_failed++ == 0)
+			snprintf(d->dns_error, sizeof(d->dns_error), "%s", err);
 		return;
 	}
 	{

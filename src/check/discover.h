@@ -38,6 +38,9 @@ struct discovery {
 	size_t nsteps;
 	struct check_target targets[DISCOVER_MAX_TARGETS];
 	size_t ntargets;
+	int nxdomain;           /* the domain does not exist */
+	int dns_failed;         /* DNS did not answer (SERVFAIL, timeout): nothing is known */
+	char dns_error[256];    /* the first such failure, in words */
 };
 
 struct discover_opts {

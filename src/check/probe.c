@@ -73,16 +73,21 @@ static int connect_any(struct check_port *p, const struct check_opts *o, struct 
 		/* Again (a reconnect, a TLS version probe): the same server, no second lookup. */
 		put(addrs[0], sizeof(addrs[0]), "%s", p->address);
 		n = 1;
-	} else if ((d = dns_new(o->resolver, DNS_HOSTS | DNS_ASK_ALL, err, sizeof(err))) != NULL)
+	} else if ((d = dns_new(o->resolver, DNS_HOSTS | DNS_ASK_ALL, err, sizeof(err))) != NULL) {
+		dns_set_timeout(d, remaining(dl));
 		r = dns_addrs(d, p->connect_host, addrs, MAX_ADDRS, &n, err, sizeof(err));
-	else
+	} else
 		r = DNS_TEMP;
 	dns_free(d);
 	if (r != DNS_OK || n == 0) {
 		if (addr_out == p->address) {
 			p->reach = REACH_DNS;
-			put(p->error, sizeof(p->error), "%s has no address: %s", p->connect_host,
-			         r == DNS_OK ? "no A or AAAA record" : err);
+			p->dns_failed = r == DNS_TEMP;
+			if (p->dns_failed)
+				put(p->error, sizeof(p->error), "%s", err);
+			else
+				put(p->error, sizeof(p->error), "%s has no address: %s", p->connect_host,
+				    r == DNS_OK ? "no A or AAAA record" : err);
 		}
 		return -1;
 	}
@@ -275,6 +280,13 @@ static void converse(struct check_port *p, const struct check_opts *o, struct tr
 	smtp_client_free(c);
 }
 
+/* A failed handshake still tells whether the server speaks TLS: it answered with TLS records
+ * (an alert: no common version or cipher), not with plaintext or silence. */
+static int speaks_tls(const struct transport *t)
+{
+	return t->tls_fail == TLS_FAIL_VERSION || t->tls_fail == TLS_FAIL_OTHER;
+}
+
 /* Wait for a plaintext greeting; how long a plaintext server may take before we conclude it
  * waits for us to speak first (TLS). */
 static int read_greeting(struct transport *t, const struct deadline *dl, long cap_ms, struct smtp_reply *r)
@@ -307,7 +319,7 @@ void check_probe(struct check_port *p, const struct check_opts *o)
 			goto out;
 		}
 		put(p->tls_error, sizeof(p->tls_error), "%s", t.err);
-		if (strstr(t.err, "alert") != NULL) {
+		if (speaks_tls(&t)) {
 			/* The server answered in TLS (with an alert, e.g. an old protocol version). */
 			p->speaks = SPEAKS_TLS;
 			goto out;
@@ -327,7 +339,7 @@ void check_probe(struct check_port *p, const struct check_opts *o)
 		goto out;
 	}
 	/* A port of unknown role is as likely TLS-first: do not wait long before trying that. */
-	r = read_greeting(&t, &dl, p->role_guessed ? 1500 : 5000, &greeting);
+	r = read_greeting(&t, &dl, p->role_guessed ? CHECK_GUESS_GREETING_MS : 5000, &greeting);
 	if (r == 0) {
 		p->speaks = SPEAKS_PLAIN;
 		converse(p, o, &t, 0, &greeting, &dl);
@@ -347,7 +359,7 @@ void check_probe(struct check_port *p, const struct check_opts *o)
 		converse(p, o, &t, 1, NULL, &dl);
 		goto out;
 	}
-	if (strstr(t.err, "alert") != NULL) {
+	if (speaks_tls(&t)) {
 		p->speaks = SPEAKS_TLS;
 		put(p->tls_error, sizeof(p->tls_error), "%s", t.err);
 		goto out;

@@ -25,6 +25,12 @@ void check_probe(struct check_port *p, const struct check_opts *o);
 /* After check_probe found TLS: does the port accept TLS version idx (0 = 1.0 .. 3 = 1.3)? */
 void check_probe_version(struct check_port *p, int idx, const struct check_opts *o);
 
+/* How long a port of unknown kind may stay silent before we take it for TLS-first (check,
+ * and send --tls auto on a port other than 465/587). A plaintext server greets at once; a slow
+ * one (Postfix's postscreen pause) answers the TLS handshake with its greeting, which the
+ * caller then takes for plaintext. */
+#define CHECK_GUESS_GREETING_MS 1500
+
 #define CHECK_RELAY_SENDER "mailport-check@example.org"
 #define CHECK_RELAY_RCPT   "relay-test@example.com"
 

@@ -99,10 +99,17 @@ static void judge_cert(struct check_port *p)
 		       t->days_left == -1 ? "" : "s", t->not_after);
 	else if (t->not_yet_valid || t->chain_error == X509_V_ERR_CERT_NOT_YET_VALID)
 		reason(p, sev, "cert-not-yet-valid", "the certificate is not valid yet (check the server's clock)");
-	else if (t->chain_error == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
-	         t->chain_error == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN)
-		reason(p, sev, "cert-self-signed", "the certificate is self-signed (%s): mail clients will not trust it",
+	else if (t->chain_error == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT)
+		reason(p, sev, "cert-self-signed", "the certificate is self-signed (%s): mail clients will not trust it "
+		       "(if you made it yourself and mean to trust it, --cafile with that certificate tests it as such)",
 		       t->issuer);
+	else if (t->chain_error == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ||
+	         t->chain_error == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+	         t->chain_error == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT)
+		/* The chain ends in a CA this machine does not know: usually an organisation's own. */
+		reason(p, sev, "cert-private-ca", "the certificate is issued by a CA this machine does not trust (%s): if "
+		       "that is your organisation's private CA, run the check with --cafile FILE (the CA's certificate); "
+		       "every mail client must trust that CA too", t->issuer);
 	else if (!t->chain_ok)
 		reason(p, sev, "cert-untrusted", "the certificate is not trusted: %s (issuer %s)", t->chain_reason, t->issuer);
 	if (!t->host_ok)
@@ -159,12 +166,32 @@ static void judge_reach(struct check_port *p)
 		       p->port == 25 ? " (many ISPs and cloud providers block outgoing port 25)" : "");
 		return;
 	case REACH_DNS:
-		reason(p, SEV_BROKEN, "dns", "%s", p->error);
+		if (p->dns_failed)
+			reason(p, SEV_BROKEN, "dns-failed", "DNS failed, so %s could not be looked up (%s): this is not about "
+			       "the server; check this machine's network connection and its DNS resolver (/etc/resolv.conf, "
+			       "or --resolver)", p->connect_host, p->error);
+		else
+			reason(p, SEV_BROKEN, "dns", "%s: check the spelling of the host name", p->error);
 		return;
 	default:
 		reason(p, SEV_BROKEN, "connect", "%s", p->error[0] ? p->error : "not probed");
 		return;
 	}
+}
+
+static void judge_role_tls(struct check_port *p)
+{
+	reason(p, SEV_WARNING, "implicit-tls-on-starttls-port",
+	       "port %u speaks TLS from the first byte (like 465): a client set to \"STARTTLS\" fails here; set "
+	       "it to \"SSL/TLS\" for this port", p->port);
+}
+
+static int has_reason(const struct check_port *p, size_t from, const char *code)
+{
+	for (size_t i = from; i < p->nreasons; i++)
+		if (strcmp(p->reasons[i].code, code) == 0)
+			return 1;
+	return 0;
 }
 
 void check_judge(struct check_port *p, int login_requested)
@@ -184,13 +211,18 @@ void check_judge(struct check_port *p, int login_requested)
 	}
 	if (p->greeting_code != 220) {
 		/* Still say what TLS showed: an expired certificate matters even on a mute server. */
+		size_t before = p->nreasons;
+		if (p->speaks == SPEAKS_TLS && p->role != ROLE_SUBMISSIONS)
+			judge_role_tls(p);
 		if (p->tls_ok)
 			judge_tls(p);
 		else if (p->versions_tested)
 			judge_versions_only(p);
-		if (p->speaks == SPEAKS_TLS && !p->tls_ok && !p->versions_tested)
-			reason(p, SEV_BROKEN, "tls-failed", "%s", p->tls_error);
-		else if (p->greeting_code == 0)
+		if (p->speaks == SPEAKS_TLS && !p->tls_ok) {
+			/* No session behind a handshake that failed: the versions say why, else its error. */
+			if (!has_reason(p, before, "tls-too-old"))
+				reason(p, SEV_BROKEN, "tls-failed", "%s", p->tls_error);
+		} else if (p->greeting_code == 0)
 			reason(p, SEV_BROKEN, "no-greeting", "no SMTP greeting%s%s", p->error[0] ? ": " : "", p->error);
 		else
 			reason(p, SEV_BROKEN, "rejected", "the server turns clients away: %d %s", p->greeting_code, p->greeting);
@@ -201,9 +233,7 @@ void check_judge(struct check_port *p, int login_requested)
 		       "port %u speaks plaintext SMTP first, not implicit TLS: a client set to \"SSL/TLS\" fails "
 		       "here; set it to \"STARTTLS\" for this port", p->port);
 	if (p->role != ROLE_SUBMISSIONS && p->speaks == SPEAKS_TLS)
-		reason(p, SEV_WARNING, "implicit-tls-on-starttls-port",
-		       "port %u speaks TLS from the first byte (like 465): a client set to \"STARTTLS\" fails here; set "
-		       "it to \"SSL/TLS\" for this port", p->port);
+		judge_role_tls(p);
 	if (p->ehlo_plain_seen && p->ehlo_plain.auth[0])
 		reason(p, SEV_WARNING, "auth-before-tls",
 		       "AUTH (%s) is offered before TLS: a client that skips STARTTLS would send its password in clear",
@@ -228,9 +258,11 @@ void check_judge(struct check_port *p, int login_requested)
 	if (is_submission(p) && p->ehlo_tls_seen && !p->ehlo_tls.auth[0])
 		reason(p, SEV_WARNING, "no-auth",
 		       "no AUTH after TLS: this port will not take a login (it may accept mail only from known addresses)");
+	/* A refused login is the user's problem, not the server's: the port works. */
 	if (login_requested && p->login_tested)
-		reason(p, p->login_ok ? SEV_INFO : SEV_BROKEN, p->login_ok ? "login-ok" : "login-failed",
-		       p->login_ok ? "login accepted (%d)" : "login refused: %d %s", p->login_code, p->login_text);
+		reason(p, p->login_ok ? SEV_INFO : SEV_WARNING, p->login_ok ? "login-ok" : "login-failed",
+		       p->login_ok ? "login accepted (%d)" : "the server works, but it refused this login: %d %s (check "
+		       "the user name and the password)", p->login_code, p->login_text);
 	else if (login_requested && is_submission(p) && p->tls_ok)
 		reason(p, SEV_WARNING, "login-not-tested", "login not tested: %s", p->login_text);
 	if (p->relay_tested)
@@ -239,7 +271,8 @@ void check_judge(struct check_port *p, int login_requested)
 		                       "not an open relay: a foreign recipient was refused (%d %s)", p->relay_code, p->relay_text);
 }
 
-int check_port_secure(const struct check_port *p)
+/* TLS 1.2+ and (for submission) a valid certificate: the server side of a secure path. */
+static int server_secure(const struct check_port *p)
 {
 	int v = version_index(p->tls.version);
 
@@ -247,9 +280,12 @@ int check_port_secure(const struct check_port *p)
 		return 0;
 	if (p->role == ROLE_SMTP)
 		return 1;       /* server-to-server: encryption is the bar, authentication is a warning */
-	if (!p->tls.have_cert || !p->tls.chain_ok || !p->tls.host_ok || p->tls.expired)
-		return 0;
-	return !(p->login_tested && !p->login_ok);
+	return p->tls.have_cert && p->tls.chain_ok && p->tls.host_ok && !p->tls.expired;
+}
+
+int check_port_secure(const struct check_port *p)
+{
+	return server_secure(p) && !(p->login_tested && !p->login_ok);
 }
 
 static const char *mode_words(const struct check_port *p)
@@ -292,6 +328,7 @@ int check_recommend(const struct check_port *ports, size_t n, char *text, size_t
 {
 	const struct check_port *impl = NULL, *stls = NULL, *mx25 = NULL;
 	size_t o = 0, nsub = 0, reachable = 0;
+	int login_failed = 0;
 
 	*best = NULL;
 	text[0] = '\0';
@@ -307,7 +344,8 @@ int check_recommend(const struct check_port *ports, size_t n, char *text, size_t
 		if (p->reach == REACH_CONNECTED && (p->greeting_code == 220 || p->version_ok[0] || p->version_ok[1] ||
 		                                    p->version_ok[2] || p->version_ok[3]))
 			reachable++;
-		if (!check_port_secure(p))
+		/* A port that refused only the login still works: the recommendation says so. */
+		if (!server_secure(p))
 			continue;
 		if (p->speaks == SPEAKS_TLS && impl == NULL)
 			impl = p;
@@ -344,6 +382,10 @@ int check_recommend(const struct check_port *ports, size_t n, char *text, size_t
 		        b->login_tested && b->login_ok ? ", login works" : "");
 		if (impl != NULL && stls != NULL)
 			o = add(text, len, o, " Port %u with STARTTLS also works.", stls->port);
+		login_failed = b->login_tested && !b->login_ok;
+		if (login_failed)
+			o = add(text, len, o, " The server works, but it refused your login (%d %s): check the user name "
+			        "and the password; a mail client would fail the same way.", b->login_code, b->login_text);
 		for (size_t i = 0; i < n; i++) {
 			const struct check_port *p = &ports[i];
 			if (p->role != ROLE_SMTP && p != impl && p != stls && p->verdict == VERDICT_BROKEN)
@@ -358,11 +400,29 @@ int check_recommend(const struct check_port *ports, size_t n, char *text, size_t
 		o = add(text, len, o, " Do not send a password to it until this is fixed, and do not turn off certificate "
 		        "checks or choose \"no encryption\" to make it work.");
 	} else {
-		o = add(text, len, o, "No mail submission service answered:");
+		size_t dns_failed = 0, dns = 0;
+		const struct check_port *d0 = NULL;
 		for (size_t i = 0; i < n; i++)
-			if (ports[i].role != ROLE_SMTP)
-				o = add(text, len, o, " port %u: %s.", ports[i].port, first_problem(&ports[i]));
-		o = add(text, len, o, " Check the server name; your network may also block these ports.");
+			if (ports[i].role != ROLE_SMTP && ports[i].reach == REACH_DNS) {
+				dns++;
+				dns_failed += ports[i].dns_failed != 0;
+				if (d0 == NULL)
+					d0 = &ports[i];
+			}
+		if (d0 != NULL && dns == nsub && dns_failed > 0)
+			o = add(text, len, o, "Nothing could be probed because DNS failed: %s. Check this machine's network "
+			        "connection and its DNS resolver (/etc/resolv.conf, or --resolver); the server may be fine.",
+			        d0->error);
+		else if (d0 != NULL && dns == nsub)
+			o = add(text, len, o, "%s has no address (%s): check the spelling of the server name.", d0->host,
+			        d0->error);
+		else {
+			o = add(text, len, o, "No mail submission service answered:");
+			for (size_t i = 0; i < n; i++)
+				if (ports[i].role != ROLE_SMTP)
+					o = add(text, len, o, " port %u: %s.", ports[i].port, first_problem(&ports[i]));
+			o = add(text, len, o, " Check the server name; your network may also block these ports.");
+		}
 	}
 	if (mx25 != NULL && mx25->reach == REACH_CONNECTED)
 		o = add(text, len, o, " Port %u is for mail between servers; mail clients should not use it.", mx25->port);
@@ -370,5 +430,5 @@ int check_recommend(const struct check_port *ports, size_t n, char *text, size_t
 		o = add(text, len, o, " Port %u timed out: many ISPs block outgoing port 25; that does not affect "
 		        "465 or 587.", mx25->port);
 	(void)o;
-	return impl || stls ? 0 : reachable ? 1 : 2;
+	return impl || stls ? (login_failed ? CHECK_EXIT_LOGIN : 0) : reachable ? 1 : 2;
 }

@@ -54,7 +54,9 @@ static void usage(FILE *out)
 	        "                         connect to HOST2:PORT2 whenever HOST:PORT is meant (as curl's\n"
 	        "                         option); names and certificates are still checked for HOST\n"
 	        "\n"
-	        "Exit status: 0 a secure way to submit mail exists, 1 only insecure ones, 2 none.\n");
+	        "Exit status: 0 a secure way to submit mail exists, 1 only insecure ones, 2 none,\n"
+	        "77 a secure way exists but it refused the --user login (the server works; the password\n"
+	        "or user name does not).\n");
 }
 
 /* One field of a HOST:PORT:HOST2:PORT2 rule; IPv6 addresses in brackets. */
@@ -335,9 +337,18 @@ int check_main(int argc, char **argv)
 		jobs[njobs++] = (struct job){ 0, &ports[i], &o, -1, 0 };
 	}
 	run_all(jobs, njobs);
-	for (size_t i = 0; i < nports; i++)
-		if (ports[i].role_guessed && ports[i].speaks == SPEAKS_TLS)
-			ports[i].role = ROLE_SUBMISSIONS;
+	/* A port given without a role has the role of what it speaks: TLS first is submissions;
+	 * plaintext that offers no AUTH (after STARTTLS, or at all without it) is an MX. */
+	for (size_t i = 0; i < nports; i++) {
+		struct check_port *p = &ports[i];
+		if (!p->role_guessed)
+			continue;
+		if (p->speaks == SPEAKS_TLS)
+			p->role = ROLE_SUBMISSIONS;
+		else if (p->speaks == SPEAKS_PLAIN && !p->ehlo_plain.auth[0] &&
+		         (p->ehlo_tls_seen ? !p->ehlo_tls.auth[0] : p->ehlo_plain_seen && !p->ehlo_plain.starttls))
+			p->role = ROLE_SMTP;
+	}
 	/* Every TLS version, on every port that spoke TLS, all at once. */
 	njobs = 0;
 	for (size_t i = 0; i < nports; i++)
@@ -351,9 +362,18 @@ int check_main(int argc, char **argv)
 	for (size_t i = 0; i < nports; i++)
 		check_judge(&ports[i], o.user != NULL);
 	code = check_recommend(ports, nports, rec, sizeof(rec), &report.best);
-	if (is_address && nports == 0)
-		snprintf(rec, sizeof(rec), "No mail server was found for %s: no SRV records, no autoconfig file and no "
-		         "MX record. Check the spelling of the domain.", disc.domain);
+	if (is_address && nports == 0) {
+		if (disc.nxdomain)
+			snprintf(rec, sizeof(rec), "The domain %s does not exist (NXDOMAIN): check the spelling of the "
+			         "address.", disc.domain);
+		else if (disc.dns_failed)
+			snprintf(rec, sizeof(rec), "DNS failed, so nothing is known about %s (%s). This is not about the "
+			         "domain: check this machine's network connection and its DNS resolver (/etc/resolv.conf, or "
+			         "--resolver).", disc.domain, disc.dns_error);
+		else
+			snprintf(rec, sizeof(rec), "No mail server was found for %s: no SRV records, no autoconfig file and "
+			         "no MX record.", disc.domain);
+	}
 	report.target = target;
 	report.discovery = is_address ? &disc : NULL;
 	report.ports = ports;

@@ -2,27 +2,24 @@
  * main.c - one binary, verbs: dispatch argv to the verb's entry point.
  * Not option parsing for the verbs beyond what each needs; each verb owns its flags.
  */
-#include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include "../auth/auth.h"
-#include "../auth/users.h"
 #include "../conf/config.h"
 #include "../deliver/agent.h"
 #include "../net/server.h"
 #include "check.h"
+#include "ctl.h"
 #include "send.h"
+#include "version.h"
 
-#define MAILPORT_VERSION "0.1.0"
-#define DEFAULT_CONFIG "/etc/mailport/mailport.conf"
 
 static void usage(FILE *out)
 {
@@ -32,6 +29,7 @@ static void usage(FILE *out)
 	        "       mailport send [options] [recipient ...] < message   (also as \"sendmail\")\n"
 	        "       mailport check [options] HOST | user@domain\n"
 	        "       mailport queue [--config FILE] list | show ID | flush | delete ID | bounce ID\n"
+	        "       mailport auth [--config FILE] status | unlock IP|ADDRESS\n"
 	        "       mailport passwd\n"
 	        "       mailport version\n"
 	        "\n"
@@ -45,8 +43,27 @@ static void usage(FILE *out)
 	        "        465, 587 and 25, TLS versions and certificate; `mailport check --help`.\n"
 	        "queue   list the queue, show one message, retry everything now, delete a message or\n"
 	        "        return it to its sender; talks to the running server (spool/control.sock).\n"
+	        "        Also as \"mailq\" and \"sendmail -bp\".\n"
+	        "auth    failed logins and lockouts per client address; unlock one.\n"
 	        "passwd  read a password on standard input (twice, without echo, on a terminal) and\n"
-	        "        print its yescrypt hash for the users file.\n");
+	        "        print its yescrypt hash for the users file.\n"
+	        "\n"
+	        "Every verb takes --help.\n");
+}
+
+static void serve_usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: mailport serve --config FILE [--check-config]\n"
+	        "       mailport serve --defaults\n"
+	        "\n"
+	        "Runs the SMTP server in the foreground, logging on stderr: 465 (implicit TLS), 587\n"
+	        "(STARTTLS required), 25 (MX), as [submissions], [submission] and [smtp] listen say.\n"
+	        "SIGHUP reloads the configuration, users file and certificates; SIGTERM stops.\n"
+	        "  --check-config  load FILE as serve would (users file, certificates and keys, spool,\n"
+	        "                  Maildir root, user) and print \"configuration OK\", or every error\n"
+	        "                  as file:line (exit 78)\n"
+	        "  --defaults      print every parameter with its default and meaning\n");
 }
 
 static int cmd_serve(int argc, char **argv)
@@ -74,96 +91,20 @@ static int cmd_serve(int argc, char **argv)
 			config_print_defaults(stdout);
 			return 0;
 		case 'h':
-			usage(stdout);
+			serve_usage(stdout);
 			return 0;
 		default:
-			usage(stderr);
+			serve_usage(stderr);
 			return EX_USAGE;
 		}
 	}
 	if (config == NULL || optind != argc) {
-		usage(stderr);
+		serve_usage(stderr);
 		return EX_USAGE;
 	}
-	if (check) {
-		struct errlist errs = { 0 };
-		struct config *c = config_load(config, &errs);
-		int ok = c != NULL;
-		if (c != NULL) {
-			struct users *u = users_load(c->users, &errs);
-			ok = u != NULL;
-			users_free(u);
-		}
-		config_free(c);
-		errlist_print(&errs, stderr);
-		errlist_free(&errs);
-		if (!ok)
-			return EX_CONFIG;
-		printf("configuration OK\n");
-		return 0;
-	}
+	if (check)
+		return server_check_config(config);
 	return server_main(config);
-}
-
-static int cmd_queue(int argc, char **argv)
-{
-	static const char *verbs[][2] = { { "list", "LIST" }, { "show", "SHOW" }, { "flush", "FLUSH" },
-	                                   { "delete", "DELETE" }, { "bounce", "BOUNCE" } };
-	const char *config = DEFAULT_CONFIG, *verb = NULL;
-	struct errlist errs = { 0 };
-	struct sockaddr_un sun;
-	struct config *c;
-	char line[128], buf[4096];
-	int i = 1, fd, error = 0;
-	ssize_t n;
-
-	if (argc > 2 && strcmp(argv[1], "--config") == 0) {
-		config = argv[2];
-		i = 3;
-	}
-	if (i >= argc) {
-		usage(stderr);
-		return EX_USAGE;
-	}
-	for (size_t k = 0; k < sizeof(verbs) / sizeof(verbs[0]); k++)
-		if (strcmp(argv[i], verbs[k][0]) == 0)
-			verb = verbs[k][1];
-	int needs_id = verb && (strcmp(verb, "SHOW") == 0 || strcmp(verb, "DELETE") == 0 || strcmp(verb, "BOUNCE") == 0);
-	if (verb == NULL || (needs_id ? i + 2 != argc : i + 1 != argc)) {
-		usage(stderr);
-		return EX_USAGE;
-	}
-	c = config_load(config, &errs);
-	if (c == NULL) {
-		errlist_print(&errs, stderr);
-		errlist_free(&errs);
-		return EX_CONFIG;
-	}
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/control.sock", c->spool);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		fprintf(stderr, "mailport queue: no running mailport server for spool %s (%s: %s).\n"
-		        "Start it with: mailport serve --config %s\n", c->spool, sun.sun_path, strerror(errno), config);
-		config_free(c);
-		if (fd >= 0)
-			close(fd);
-		return EX_UNAVAILABLE;
-	}
-	config_free(c);
-	snprintf(line, sizeof(line), "%s%s%s\n", verb, needs_id ? " " : "", needs_id ? argv[i + 1] : "");
-	if (write(fd, line, strlen(line)) < 0) {
-		close(fd);
-		return EX_IOERR;
-	}
-	while ((n = read(fd, buf, sizeof(buf))) > 0) {
-		if (n >= 6 && memcmp(buf, "error:", 6) == 0)
-			error = 1;
-		fwrite(buf, 1, (size_t)n, error ? stderr : stdout);
-	}
-	close(fd);
-	return error ? 1 : 0;
 }
 
 /* Read one line without its newline; no echo when stdin is a terminal. */
@@ -190,11 +131,19 @@ static int read_secret(const char *prompt, char *buf, size_t len)
 	return r;
 }
 
-static int cmd_passwd(void)
+static int cmd_passwd(int argc, char **argv)
 {
 	char pw[1024], again[1024];
 	char *hash;
 
+	if (argc > 1) {
+		int help = strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0;
+		fprintf(help ? stdout : stderr,
+		        "usage: mailport passwd < password\n"
+		        "Reads a password on standard input (twice and without echo on a terminal) and prints its\n"
+		        "yescrypt hash, for the second field of the users file ([auth] users).\n");
+		return help ? 0 : EX_USAGE;
+	}
 	if (read_secret("Password: ", pw, sizeof(pw)) < 0 || pw[0] == '\0') {
 		fprintf(stderr, "mailport passwd: no password given\n");
 		return EX_DATAERR;
@@ -223,10 +172,29 @@ int main(int argc, char **argv)
 {
 	const char *base = strrchr(argv[0], '/');
 
+	/* A peer that closes first (a lockout's 454, a server that hangs up) is an error to explain
+	 * in words, never a silent death of SIGPIPE: every write checks its result. */
+	signal(SIGPIPE, SIG_IGN);
 	base = base ? base + 1 : argv[0];
-	/* Called as sendmail (a symlink, as every MTA provides): behave as `mailport send`. */
+	/* Called as sendmail or mailq (symlinks, as every MTA provides). */
 	if (strcmp(base, "sendmail") == 0)
 		return send_main(argc, argv);
+	if (strcmp(base, "mailq") == 0) {
+		char *qargv[5] = { (char *)"mailq", NULL, NULL, NULL, NULL };
+		int n = 1;
+		if (argc == 3 && strcmp(argv[1], "-C") == 0) {
+			qargv[n++] = (char *)"--config";
+			qargv[n++] = argv[2];
+		} else if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))
+			return queue_main(argc, argv);
+		else if (argc != 1) {
+			fprintf(stderr, "usage: mailq [-C FILE]\n");
+			return EX_USAGE;
+		}
+		qargv[n++] = (char *)"list";
+		qargv[n] = NULL;
+		return queue_main(n, qargv);
+	}
 	if (argc < 2) {
 		usage(stderr);
 		return EX_USAGE;
@@ -237,13 +205,15 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "deliver-agent") == 0)
 		return agent_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "passwd") == 0)
-		return cmd_passwd();
+		return cmd_passwd(argc - 1, argv + 1);
 	if (strcmp(argv[1], "send") == 0)
 		return send_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "check") == 0)
 		return check_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "queue") == 0)
-		return cmd_queue(argc - 1, argv + 1);
+		return queue_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "auth") == 0)
+		return auth_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("mailport %s\n", MAILPORT_VERSION);
 		return 0;

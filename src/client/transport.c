@@ -74,6 +74,11 @@ static int connect_one(struct transport *t, const struct addrinfo *ai, int *why)
 
 int transport_connect(struct transport *t, const char *host, const char *port, int timeout)
 {
+	return transport_connect_as(t, NULL, host, port, timeout);
+}
+
+int transport_connect_as(struct transport *t, const char *name, const char *host, const char *port, int timeout)
+{
 	struct addrinfo hints, *res = NULL;
 	int r, why = 0, timedout = 0;
 
@@ -81,7 +86,10 @@ int transport_connect(struct transport *t, const char *host, const char *port, i
 	t->fd = -1;
 	t->timeout = timeout > 0 ? timeout : 30;
 	smtp_reply_init(&t->rp);
-	snprintf(t->peer, sizeof(t->peer), "%s:%s", host, port);
+	if (name != NULL)
+		snprintf(t->peer, sizeof(t->peer), "%s[%s]:%s", name, host, port);
+	else
+		snprintf(t->peer, sizeof(t->peer), "%s:%s", host, port);
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_ADDRCONFIG;
@@ -98,7 +106,8 @@ int transport_connect(struct transport *t, const char *host, const char *port, i
 				inet_ntop(AF_INET, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, addr, sizeof(addr));
 			else
 				inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, addr, sizeof(addr));
-			snprintf(t->peer, sizeof(t->peer), "%s[%s]:%s", host, addr, port);
+			snprintf(t->peer, sizeof(t->peer), "%s[%s]:%s", name ? name : host, addr, port);
+			snprintf(t->addr, sizeof(t->addr), "%s", addr);
 			break;
 		}
 	}
@@ -106,12 +115,11 @@ int transport_connect(struct transport *t, const char *host, const char *port, i
 	if (t->fd >= 0)
 		return TRANSPORT_OK;
 	if (timedout)
-		return set_err(t, TRANSPORT_ETIMEOUT, "connection to %s:%s timed out after %d s (a firewall dropping "
-		               "packets, or the host is down)", host, port, t->timeout);
+		return set_err(t, TRANSPORT_ETIMEOUT, "connection to %s timed out after %d s (a firewall dropping "
+		               "packets, or the host is down)", t->peer, t->timeout);
 	if (why == ECONNREFUSED)
-		return set_err(t, TRANSPORT_EREFUSED, "connection to %s:%s refused (nothing listening on that port)",
-		               host, port);
-	return set_err(t, TRANSPORT_ENET, "cannot connect to %s:%s: %s", host, port, strerror(why));
+		return set_err(t, TRANSPORT_EREFUSED, "connection refused by %s (nothing listening on that port)", t->peer);
+	return set_err(t, TRANSPORT_ENET, "cannot connect to %s: %s", t->peer, strerror(why));
 }
 
 int transport_tls(struct transport *t, const char *verify_host, const char *cafile)
@@ -171,20 +179,36 @@ int transport_tls_ex(struct transport *t, const struct transport_tls_opts *o)
 		else
 			SSL_set1_host(ssl, verify_host);
 	}
+	errno = 0;
 	r = SSL_connect(ssl);
 	if (r != 1) {
+		int saved = errno;
 		long vr = SSL_get_verify_result(ssl);
 		int se = SSL_get_error(ssl, r), quiet = ERR_peek_error() == 0;
+		int reason = ERR_GET_REASON(ERR_peek_last_error());
 		char e[256];
 		if (verify_host != NULL && !o->inspect && vr != X509_V_OK)
 			return set_err(t, TRANSPORT_EVERIFY, "certificate of %s not accepted: %s", t->peer,
 			               X509_verify_cert_error_string(vr));
 		tls_last_error(e, sizeof(e));
-		if (se == SSL_ERROR_SYSCALL && errno == EAGAIN)
-			return set_err(t, TRANSPORT_ETIMEOUT, "TLS handshake with %s timed out", t->peer);
-		if (se == SSL_ERROR_SYSCALL && quiet)
+		/* A socket timeout (SO_RCVTIMEO) comes back as "want read" on a blocking socket. */
+		if (quiet && (se == SSL_ERROR_WANT_READ || se == SSL_ERROR_WANT_WRITE ||
+		              (se == SSL_ERROR_SYSCALL && (saved == EAGAIN || saved == EWOULDBLOCK)))) {
+			t->tls_fail = TLS_FAIL_TIMEOUT;
+			return set_err(t, TRANSPORT_ETIMEOUT, "TLS handshake with %s timed out after %d s", t->peer,
+			               t->timeout);
+		}
+		if (se == SSL_ERROR_SYSCALL && quiet) {
+			t->tls_fail = TLS_FAIL_CLOSED;
 			return set_err(t, TRANSPORT_ETLS, "TLS handshake with %s failed: the server closed the connection",
 			               t->peer);
+		}
+		/* The record layer saw something that is not TLS: typically "220 ..." (SMTP). */
+		t->tls_fail = reason == SSL_R_WRONG_VERSION_NUMBER || reason == SSL_R_PACKET_LENGTH_TOO_LONG ||
+		              reason == SSL_R_HTTP_REQUEST || reason == SSL_R_RECORD_LENGTH_MISMATCH ?
+		              TLS_FAIL_PLAINTEXT :
+		              reason == SSL_R_UNSUPPORTED_PROTOCOL || reason == SSL_R_TLSV1_ALERT_PROTOCOL_VERSION ||
+		              reason == SSL_R_NO_PROTOCOLS_AVAILABLE ? TLS_FAIL_VERSION : TLS_FAIL_OTHER;
 		return set_err(t, TRANSPORT_ETLS, "TLS handshake with %s failed: %s", t->peer, e);
 	}
 	tls_describe(ssl, t->tls_desc, sizeof(t->tls_desc));
@@ -232,12 +256,29 @@ int transport_write(struct transport *t, const void *buf, size_t len)
 	return TRANSPORT_OK;
 }
 
+/* Hands the trace hook each whole line of what the reply parser consumed. */
+static void trace_octets(struct transport *t, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '\n') {
+			size_t l = t->tlen;
+			if (l > 0 && t->tline[l - 1] == '\r')
+				l--;
+			t->trace(t->trace_arg, t->tline, l);
+			t->tlen = 0;
+		} else if (t->tlen < sizeof(t->tline))
+			t->tline[t->tlen++] = p[i];
+	}
+}
+
 int transport_read_reply(struct transport *t, struct smtp_reply *r)
 {
 	for (;;) {
 		if (t->roff < t->rlen) {
-			size_t used;
+			size_t used = 0;
 			int got = smtp_reply_feed(&t->rp, t->rbuf + t->roff, t->rlen - t->roff, &used, r);
+			if (t->trace != NULL)
+				trace_octets(t, t->rbuf + t->roff, got < 0 ? t->rlen - t->roff : used);
 			t->roff += used;
 			if (got < 0)
 				return set_err(t, TRANSPORT_EPROTO, "%s sent something that is not an SMTP reply", t->peer);

@@ -25,6 +25,19 @@ enum {
 	TRANSPORT_ECLOSED = -8,     /* the peer closed the connection */
 };
 
+/* Why a TLS handshake failed, as far as the octets tell (for advice in words). */
+enum transport_tls_fail {
+	TLS_FAIL_NONE,
+	TLS_FAIL_PLAINTEXT,         /* the peer answered in something that is not TLS (an SMTP greeting) */
+	TLS_FAIL_VERSION,           /* the peer speaks TLS, but no version we offered */
+	TLS_FAIL_CLOSED,            /* the peer closed the connection without a word */
+	TLS_FAIL_TIMEOUT,
+	TLS_FAIL_OTHER,             /* an alert, a cipher mismatch ... */
+};
+
+/* Sees every line the peer sent, exactly as sent (without its line end). */
+typedef void transport_trace_fn(void *arg, const char *line, size_t len);
+
 struct transport {
 	int fd;
 	void *ssl;                  /* SSL *, NULL in plaintext */
@@ -34,12 +47,20 @@ struct transport {
 	char rbuf[4096];
 	size_t rlen, roff;
 	char peer[128];             /* "host[addr]:port" for messages */
+	char addr[48];              /* the numeric address connected to */
+	enum transport_tls_fail tls_fail;   /* after TRANSPORT_ETLS or ETIMEOUT from transport_tls */
+	transport_trace_fn *trace;  /* set after transport_connect; NULL = none */
+	void *trace_arg;
+	char tline[SMTP_REPLY_LINE_MAX];
+	size_t tlen;
 	char tls_desc[160];
 	char err[512];
 };
 
 /* Connect to host (name or address) and port, trying each address in turn. */
 int transport_connect(struct transport *t, const char *host, const char *port, int timeout);
+/* The same, where host is an address found for name (an MX host): messages say name[host]:port. */
+int transport_connect_as(struct transport *t, const char *name, const char *host, const char *port, int timeout);
 /* TLS on the connection. verify_host: check the chain against cafile (NULL = the system store)
  * and the certificate against this name; NULL = encrypt without authenticating (opportunistic
  * MX TLS, RFC 7435). Refuses unless no plaintext octet is waiting (STARTTLS injection). */

@@ -63,8 +63,11 @@ static const struct param params[] = {
 	  "addresses and networks the per-client limits do not apply to (empty: none)" },
 	{ "server", "max_recipients", P_UINT, OFF(max_recipients), "100", SMTP_RCPTS_MIN, 100000, 0,
 	  "recipients per message (RFC 5321 4.5.3.1.8 requires at least 100)" },
-	{ "server", "max_errors", P_UINT, OFF(max_errors), "10", 1, 1000, 0,
-	  "error replies in one session before 421 and close" },
+	/* 20, Postfix's smtpd_hard_error_limit: a sender whose message has a dozen unknown or
+	 * refused recipients is still served, a client that only guesses (addresses, commands) is
+	 * not; a delivered message starts the count again. */
+	{ "server", "max_errors", P_UINT, OFF(max_errors), "20", 1, 1000, 0,
+	  "error replies in one session without a delivered message before 421 and close" },
 	{ "server", "user", P_USER, OFF(user), NULL, 0, 0, 0,
 	  "started as root: the user to become once the ports are bound (required then: mailport does "
 	  "not run as root); the spool is given to it" },
@@ -294,8 +297,10 @@ static void set_param(struct load_ctx *lc, const struct param *p, const char *v)
 		if (p->type == P_CERT) {
 			c->certs[*count].cert = path;
 			c->certs[*count].line = lc->line;
-		} else
+		} else {
 			c->certs[*count].key = path;
+			c->certs[*count].key_line = lc->line;
+		}
 		(*count)++;
 		return;
 	}
@@ -620,10 +625,21 @@ struct config *config_load(const char *path, struct errlist *errs)
 			            "(submission never runs without TLS)", config_role_name(role));
 	if (errs->n > nerr0)
 		goto fail;
+	if ((c->lines = malloc(sizeof(lc.seen))) == NULL)
+		goto fail;
+	memcpy(c->lines, lc.seen, sizeof(lc.seen));
 	return c;
 fail:
 	config_free(c);
 	return NULL;
+}
+
+int config_line(const struct config *c, const char *section, const char *key)
+{
+	for (size_t i = 0; i < NPARAMS; i++)
+		if (strcmp(params[i].section, section) == 0 && strcmp(params[i].key, key) == 0)
+			return c->lines ? c->lines[i] : 0;
+	return 0;
 }
 
 void config_free(struct config *c)
@@ -631,6 +647,7 @@ void config_free(struct config *c)
 	if (c == NULL)
 		return;
 	free(c->path);
+	free(c->lines);
 	free(c->hostname);
 	free(c->spool);
 	for (size_t i = 0; i < c->nlocal_domains; i++)

@@ -29,10 +29,10 @@ struct config_listen {
  * RFC 8314), [submission] port 587 (STARTTLS required, RFC 6409). */
 enum listener_role { ROLE_SMTP = 0, ROLE_SUBMISSIONS, ROLE_SUBMISSION, ROLE_COUNT };
 
-/* A certificate chain and its key, paired by order in [tls]; line is where cert was given. */
+/* A certificate chain and its key, paired by order in [tls]; the lines where each was given. */
 struct config_cert {
 	char *cert, *key;
-	int line;
+	int line, key_line;
 };
 
 struct netmatch;
@@ -84,6 +84,7 @@ struct config {
 	/* listeners per role */
 	struct config_listen listen[ROLE_COUNT][CONFIG_MAX_LISTEN];
 	size_t nlisten[ROLE_COUNT];
+	int *lines;                     /* per parameter: the line that set it, 0 = the default */
 };
 
 struct config *config_load(const char *path, struct errlist *errs);
@@ -91,6 +92,9 @@ void config_free(struct config *c);
 const char *config_role_name(enum listener_role role);
 /* Parse one listen address: "IPv4:PORT", "[IPv6]:PORT" or "*:PORT". */
 int config_parse_listen(const char *text, struct config_listen *l, const char **why);
+/* The line of the file that set [section] key (its last occurrence), 0 when it has its
+ * default: checks made after loading still name file:line. */
+int config_line(const struct config *c, const char *section, const char *key);
 /* Is domain (any case) one of local_domains? */
 int config_is_local_domain(const struct config *c, const char *domain, size_t len);
 /* Print every parameter with its default and help (mailport serve --defaults). */

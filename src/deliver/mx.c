@@ -26,16 +26,10 @@ static int by_preference(const void *a, const void *b)
 	return x->preference < y->preference ? -1 : x->preference > y->preference;
 }
 
-int mx_lookup(const char *resolver, const char *domain, struct mx_host *hosts, size_t *nhosts,
+int mx_lookup(const char *resolver, long timeout_ms, const char *domain, struct mx_host *hosts, size_t *nhosts,
               char *err, size_t errlen)
 {
-	return mx_lookup_flags(resolver, 0, domain, hosts, nhosts, err, errlen);
-}
-
-int mx_lookup_flags(const char *resolver, int dns_flags, const char *domain, struct mx_host *hosts, size_t *nhosts,
-                    char *err, size_t errlen)
-{
-	struct dns *ctx = dns_new(resolver, dns_flags, err, errlen);
+	struct dns *ctx = dns_new(resolver, DNS_ASK_ALL, err, errlen);
 	struct ub_result *res = NULL;
 	size_t n = 0, resolved = 0;
 	int r;
@@ -43,6 +37,7 @@ int mx_lookup_flags(const char *resolver, int dns_flags, const char *domain, str
 	*nhosts = 0;
 	if (ctx == NULL)
 		return MX_TEMP;
+	dns_set_timeout(ctx, timeout_ms);
 	r = query(ctx, domain, DNS_T_MX, &res, err, errlen);
 	if (r == MX_NXDOMAIN) {
 		snprintf(err, errlen, "domain %s does not exist (NXDOMAIN)", domain);

@@ -30,10 +30,9 @@ struct mx_host {
 	size_t naddrs;
 };
 
-int mx_lookup(const char *resolver, const char *domain, struct mx_host *hosts, size_t *nhosts,
+/* A resolver given is asked about every name, special-use ones too (dns.h's DNS_ASK_ALL): it
+ * is the admin's own DNS. Each query is bounded by timeout_ms (0 = dns.h's default). */
+int mx_lookup(const char *resolver, long timeout_ms, const char *domain, struct mx_host *hosts, size_t *nhosts,
               char *err, size_t errlen);
-/* The same with dns.h's DNS_* flags (check asks its --resolver about every name). */
-int mx_lookup_flags(const char *resolver, int dns_flags, const char *domain, struct mx_host *hosts, size_t *nhosts,
-                    char *err, size_t errlen);
 
 #endif

@@ -274,7 +274,7 @@ int relay_deliver(const struct relay_conf *rc, const struct spool_entry *e, cons
 	cconf->tls = rc->scheme == RELAY_SMTPS ? SC_TLS_IMPLICIT :
 	             rc->scheme == RELAY_STARTTLS ? SC_TLS_REQUIRED :
 	             rc->scheme == RELAY_OPPORTUNISTIC ? SC_TLS_OPPORTUNISTIC : SC_TLS_NONE;
-	if (transport_connect(t, rc->host, rc->port, rc->timeout) != 0) {
+	if (transport_connect_as(t, rc->name, rc->host, rc->port, rc->timeout) != 0) {
 		snprintf(err, errlen, "%s", t->err);
 		goto out;
 	}

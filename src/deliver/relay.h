@@ -29,6 +29,7 @@ enum relay_scheme {
 struct relay_conf {
 	enum relay_scheme scheme;
 	char *host, *port;
+	const char *name;               /* direct MX: the MX host name that host is an address of (borrowed) */
 	char *user, *password;          /* password never logged */
 	char *ca_file;                  /* NULL: the system store */
 	char *helo;

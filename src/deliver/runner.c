@@ -18,6 +18,7 @@
 
 #include "../auth/users.h"
 #include "../queue/spool.h"
+#include "../util/duration.h"
 #include "../util/errlist.h"
 #include "../util/log.h"
 #include "agent.h"
@@ -323,7 +324,7 @@ static void deliver_direct(const struct settings *st, const struct spool_entry *
 		snprintf(err, errlen, "out of memory");
 		return;
 	}
-	r = mx_lookup(st->relay.resolver, domain, hosts, &nhosts, err, errlen);
+	r = mx_lookup(st->relay.resolver, st->relay.timeout * 1000L, domain, hosts, &nhosts, err, errlen);
 	snprintf(w->host, sizeof(w->host), "%s", domain);
 	if (r == MX_NXDOMAIN || r == MX_NULL) {
 		for (size_t k = 0; k < n; k++) {
@@ -341,6 +342,7 @@ static void deliver_direct(const struct settings *st, const struct spool_entry *
 			char attempt_err[600];
 			rc.scheme = RELAY_OPPORTUNISTIC;
 			rc.host = hosts[h].addrs[a];
+			rc.name = hosts[h].name;
 			rc.port = st->relay.mx_port ? st->relay.mx_port : "25";
 			rc.user = rc.password = NULL;       /* never AUTH to an MX */
 			int rr = relay_deliver(&rc, e, idx, n, res, attempt_err, sizeof(attempt_err), w->tls, sizeof(w->tls),
@@ -384,8 +386,11 @@ static void deliver_remote(struct runner *rn, struct spool *sp, const struct set
 	if (n == 0)
 		return;
 	if (now - e->arrival >= (long long)st->lifetime) {
-		snprintf(why, sizeof(why), "4.4.7 delivery time expired after %u days; last error: %s",
-		         st->lifetime / 86400, e->last_error && e->last_error[0] ? e->last_error : "none");
+		char span[32];
+		duration_words((long long)st->lifetime, span, sizeof(span));
+		/* What happened, in the bounce's words: for how long, and what the last try met. */
+		snprintf(why, sizeof(why), "4.4.7 not delivered for %s (the longest this server keeps trying); the last "
+		         "attempt: %s", span, e->last_error && e->last_error[0] ? e->last_error : "no answer");
 		for (size_t k = 0; k < n; k++)
 			fail_rcpt(sp, e, idx[k], 500, why);
 		return;
@@ -481,6 +486,11 @@ static void deliver_remote(struct runner *rn, struct spool *sp, const struct set
 
 /* ---- bounces (RFC 3464) ---------------------------------------------------------------- */
 
+/* Postfix's bounce_size_limit: a larger original comes back as its header only (RFC 3464 2.1
+ * lets the third part be text/rfc822-headers), and the text says so. */
+#define BOUNCE_RETURN_MAX 50000
+#define BOUNCE_RETURN_TEXT "50,000"
+
 static int is_local_domain(const struct settings *st, const char *addr)
 {
 	const char *at = strrchr(addr, '@');
@@ -523,6 +533,23 @@ static int copy_headers(struct spool_msg *m, const struct spool_entry *e)
 	return len >= 2 && buf[len - 2] == '\r' ? 0 : spool_msg_write(m, "\r\n", 2);
 }
 
+/* The whole original (at most BOUNCE_RETURN_MAX octets), for message/rfc822. */
+static int copy_message(struct spool_msg *m, const struct spool_entry *e)
+{
+	char buf[16384];
+	int crlf_end = 0;
+
+	for (size_t off = 0; off < e->body_len;) {
+		size_t want = e->body_len - off < sizeof(buf) ? e->body_len - off : sizeof(buf);
+		ssize_t n = pread(e->fd, buf, want, e->body_off + (off_t)off);
+		if (n <= 0 || spool_msg_write(m, buf, (size_t)n) < 0)
+			return -1;
+		off += (size_t)n;
+		crlf_end = n >= 2 && buf[n - 2] == '\r' && buf[n - 1] == '\n';
+	}
+	return crlf_end ? 0 : spool_msg_write(m, "\r\n", 2);
+}
+
 static int make_bounce(struct spool *sp, const struct settings *st, const struct spool_entry *e, char *qid_out)
 {
 	struct spool_msg *m = spool_msg_begin(sp, (long long)time(NULL));
@@ -530,7 +557,7 @@ static int make_bounce(struct spool *sp, const struct settings *st, const struct
 	char date[64], arrival[64], target[SMTP_ADDR_MAX + 1];
 	time_t now = time(NULL), arr = (time_t)e->arrival;
 	struct tm tm;
-	int local = is_local_domain(st, e->sender);
+	int local = is_local_domain(st, e->sender), whole = e->body_len <= BOUNCE_RETURN_MAX;
 
 	if (m == NULL)
 		return -1;
@@ -559,8 +586,10 @@ static int make_bounce(struct spool *sp, const struct settings *st, const struct
 	        b, st->hostname) < 0 ||
 	    put(m, "This is a MIME-encapsulated message.\r\n\r\n--%s/%s\r\n", b, st->hostname) < 0 ||
 	    put(m, "Content-Type: text/plain; charset=utf-8\r\n\r\nThis is the mail system at %s.\r\n\r\n"
-	        "Your message could not be delivered to one or more recipients. It is attached below.\r\n"
-	        "The reasons, as the receiving servers gave them:\r\n\r\n", st->hostname) < 0)
+	        "Your message could not be delivered to one or more recipients. %s\r\n\r\n"
+	        "What happened:\r\n\r\n", st->hostname, whole ? "It is attached below." :
+	        "Its header is attached below (the whole message is larger than the " BOUNCE_RETURN_TEXT
+	        " octets this server returns).") < 0)
 		goto fail;
 	for (size_t i = 0; i < e->nrcpts; i++)
 		if (e->rcpts[i].fail_code && !e->rcpts[i].bounced &&
@@ -587,8 +616,9 @@ static int make_bounce(struct spool *sp, const struct settings *st, const struct
 		        r->fail_text ? r->fail_text : "") < 0)
 			goto fail;
 	}
-	if (put(m, "\r\n--%s/%s\r\nContent-Type: text/rfc822-headers\r\n\r\n", b, st->hostname) < 0 ||
-	    copy_headers(m, e) < 0 || put(m, "\r\n--%s/%s--\r\n", b, st->hostname) < 0)
+	if (put(m, "\r\n--%s/%s\r\nContent-Type: %s\r\n\r\n", b, st->hostname,
+	        whole ? "message/rfc822" : "text/rfc822-headers") < 0 ||
+	    (whole ? copy_message(m, e) : copy_headers(m, e)) < 0 || put(m, "\r\n--%s/%s--\r\n", b, st->hostname) < 0)
 		goto fail;
 	return spool_msg_commit(m) < 0 ? -1 : 0;
 fail:

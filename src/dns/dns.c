@@ -7,10 +7,12 @@
 #include <ctype.h>
 
 #include <arpa/inet.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unbound.h>
 
 #define C_IN 1
@@ -18,8 +20,14 @@
 #define RCODE_NXDOMAIN 3
 #define RCODE_REFUSED  5
 
+/* libunbound has no deadline of its own: a forwarder that never answers costs about 50 s of
+ * retries per query. Queries run asynchronously (on libunbound's thread) and are cancelled here. */
+#define DNS_DEFAULT_TIMEOUT_MS 30000
+
 struct dns {
 	struct ub_ctx *ub;
+	long deadline_ms;               /* monotonic; 0 = each query gets the default */
+	long since_ms;                  /* when the deadline was set */
 };
 
 /* libunbound's context creation and set-up are not safe from several threads at once: the
@@ -56,6 +64,8 @@ static struct dns *dns_new_locked(const char *resolver, int flags, char *err, si
 		free(d);
 		return NULL;
 	}
+	/* A thread, not a forked process, answers the asynchronous queries. */
+	r = ub_ctx_async(d->ub, 1);
 	if (resolver != NULL) {
 		char fwd[128];
 		const char *colon = strrchr(resolver, ':');
@@ -70,15 +80,18 @@ static struct dns *dns_new_locked(const char *resolver, int flags, char *err, si
 			snprintf(fwd, sizeof(fwd), "%s", resolver);
 		/* A resolver on loopback is the point of this setting, not something to refuse. */
 		ub_ctx_set_option(d->ub, "do-not-query-localhost:", "no");
-		r = ub_ctx_set_fwd(d->ub, fwd);
-	} else
+		if (r == 0)
+			r = ub_ctx_set_fwd(d->ub, fwd);
+	} else if (r == 0)
 		r = ub_ctx_resolvconf(d->ub, NULL);
 	if (r == 0 && (flags & DNS_HOSTS))
 		r = ub_ctx_hosts(d->ub, NULL);
-	/* A transparent zone without data lets the query through to the forwarder. Last: it
-	 * finalizes the context. */
-	if (r == 0 && resolver != NULL && (flags & DNS_ASK_ALL))
-		r = ub_ctx_zone_add(d->ub, "test.", "transparent");
+	/* A transparent zone without data lets the query through to the forwarder: the special-use
+	 * names an admin's own DNS may serve (RFC 6761 test. and invalid., RFC 8375 home.arpa.).
+	 * Last: it finalizes the context. */
+	static const char *const special[] = { "test.", "invalid.", "home.arpa." };
+	for (size_t i = 0; r == 0 && resolver != NULL && (flags & DNS_ASK_ALL) && i < 3; i++)
+		r = ub_ctx_zone_add(d->ub, special[i], "transparent");
 	if (r != 0) {
 		snprintf(err, errlen, "DNS resolver setup failed: %s", ub_strerror(r));
 		dns_free_locked(d);
@@ -129,11 +142,60 @@ size_t dns_wire_name(const unsigned char *p, size_t len, char *out, size_t outle
 	return 0;
 }
 
+
+struct answer {
+	int done, err;
+	struct ub_result *res;
+};
+
+static void on_answer(void *arg, int err, struct ub_result *res)
+{
+	struct answer *a = arg;
+
+	a->done = 1;
+	a->err = err;
+	a->res = res;
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void dns_set_timeout(struct dns *d, long ms)
+{
+	d->since_ms = now_ms();
+	d->deadline_ms = ms > 0 ? d->since_ms + ms : 0;
+}
+
 int dns_query(struct dns *d, const char *name, int type, struct ub_result **res, char *err, size_t errlen)
 {
-	int r = ub_resolve(d->ub, name, type, C_IN, res);
+	struct answer a = { 0, 0, NULL };
+	long start = d->deadline_ms ? d->since_ms : now_ms();
+	long end = d->deadline_ms ? d->deadline_ms : start + DNS_DEFAULT_TIMEOUT_MS;
+	int id, r = ub_resolve_async(d->ub, name, type, C_IN, &a, on_answer, &id);
 
+	*res = NULL;
+	while (r == 0 && !a.done) {
+		long left = end - now_ms();
+		struct pollfd pfd = { ub_fd(d->ub), POLLIN, 0 };
+		if (left <= 0) {
+			ub_cancel(d->ub, id);
+			snprintf(err, errlen, "DNS lookup of %s timed out after %ld s: no answer from the DNS server",
+			         name, (now_ms() - start + 500) / 1000);
+			return DNS_TEMP;
+		}
+		if (poll(&pfd, 1, (int)left) > 0)
+			r = ub_process(d->ub);
+	}
+	if (r == 0)
+		r = a.err;
+	*res = a.res;
 	if (r != 0) {
+		ub_resolve_free(*res);
 		*res = NULL;
 		snprintf(err, errlen, "DNS lookup of %s failed: %s", name, ub_strerror(r));
 		return DNS_TEMP;

@@ -6,7 +6,7 @@
  * system's (tests, split DNS); NULL = /etc/resolv.conf. Flags: DNS_HOSTS also answers from
  * /etc/hosts (what a user typing "localhost" expects; MX routing does not); DNS_ASK_ALL sends
  * even RFC 6761 special-use names (.test, .invalid ...) to the given resolver instead of
- * answering NXDOMAIN locally, libunbound's default. Blocking: worker threads and
+ * answering NXDOMAIN locally, libunbound's default. Each query is bounded by a timeout. Blocking: worker threads and
  * command-line verbs only. dns_free(NULL) is a no-op; results are copied into the caller's arrays.
  */
 #ifndef MAILPORT_DNS_H
@@ -33,6 +33,9 @@ struct ub_result;
 #define DNS_ASK_ALL 2
 
 struct dns *dns_new(const char *resolver, int flags, char *err, size_t errlen);
+/* Every query on d from now on fails as DNS_TEMP ("timed out") once ms have passed; without
+ * it each query may take 30 s. */
+void dns_set_timeout(struct dns *d, long ms);
 void dns_free(struct dns *d);
 /* One query; on DNS_OK *res holds the answer (free with dns_result_free, also when not OK). */
 int dns_query(struct dns *d, const char *name, int type, struct ub_result **res, char *err, size_t errlen);

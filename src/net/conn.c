@@ -29,12 +29,21 @@ static void on_read(struct bufferevent *bev, void *arg);
 static void on_write(struct bufferevent *bev, void *arg);
 static void on_event(struct bufferevent *bev, short what, void *arg);
 
+void conn_log_connect(struct conn *c)
+{
+	if (c->connect_logged)
+		return;
+	c->connect_logged = 1;
+	log_info(c->id, "connect address=%s port=%d role=%s", c->peer_ip, c->peer_port, config_role_name(c->role));
+}
+
 void conn_free(struct conn *c)
 {
 	struct server *srv = c->srv;
 
-	log_info(c->id, "disconnect address=%s messages=%u", c->peer_ip,
-	         c->sess ? smtp_session_messages(c->sess) : 0);
+	if (!c->ended_in_one_line)
+		CLOG(log_info, c, "disconnect address=%s messages=%u", c->peer_ip,
+		     c->sess ? smtp_session_messages(c->sess) : 0);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -85,7 +94,7 @@ static int start_tls(struct conn *c)
 	if (ssl == NULL) {
 		char err[256];
 		tls_last_error(err, sizeof(err));
-		log_warnx(c->id, "cannot create TLS session: %s", err);
+		CLOG(log_warnx, c, "cannot create TLS session: %s", err);
 		return -1;
 	}
 	c->bev = bufferevent_openssl_socket_new(c->srv->base, c->fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
@@ -116,7 +125,7 @@ static void switch_to_tls(struct conn *c)
 
 	c->starttls_pending = 0;
 	if (junk > 0)
-		log_info(c->id, "starttls discarded octets=%zu address=%s reason=pipelined-before-handshake",
+		CLOG(log_info, c, "starttls discarded octets=%zu address=%s reason=pipelined-before-handshake",
 		         junk, c->peer_ip);
 	bufferevent_free(c->bev);       /* without BEV_OPT_CLOSE_ON_FREE: the socket stays open */
 	c->bev = NULL;
@@ -192,7 +201,7 @@ static void on_line_deadline(evutil_socket_t fd, short what, void *arg)
 		arm_line_timer(c, limit - age);
 		return;
 	}
-	log_info(c->id, "timeout address=%s reason=line-not-completed seconds=%u", c->peer_ip, c->rc->cfg->timeout);
+	CLOG(log_info, c, "timeout address=%s reason=line-not-completed seconds=%u", c->peer_ip, c->rc->cfg->timeout);
 	smtp_session_timeout(c->sess);
 	conn_after_io(c);
 }
@@ -217,9 +226,41 @@ static void note_progress(struct conn *c, const char *p, size_t n)
 		arm_line_timer(c, (long long)c->rc->cfg->timeout * 1000);
 }
 
+/* The first octets of a TLS handshake record (a ClientHello) where a plaintext command
+ * belongs: the client is set to "SSL/TLS" on a port that speaks plaintext first. */
+static int tls_hello_first(struct conn *c, struct evbuffer *in)
+{
+	unsigned char head[2];
+	ev_ssize_t n;
+
+	if (c->seen_input || c->tls_bev)
+		return 0;
+	if ((n = evbuffer_copyout(in, head, sizeof(head))) < 1)
+		return 0;
+	c->seen_input = 1;
+	return head[0] == 0x16 && (n < 2 || head[1] == 0x03);
+}
+
+static void refuse_tls_hello(struct conn *c)
+{
+	const char *implicit = NULL;
+
+	for (size_t i = 0; i < c->srv->nlisteners && implicit == NULL; i++)
+		if (c->srv->listeners[i].role == ROLE_SUBMISSIONS)
+			implicit = c->srv->listeners[i].text;
+	CLOG(log_info, c, "client speaks TLS first address=%s role=%s: set it to \"STARTTLS\" for this port%s%s%s",
+	     c->peer_ip, config_role_name(c->role), implicit ? ", or use the implicit-TLS port " : "",
+	     implicit ? implicit : "", implicit ? " with \"SSL/TLS\"" : "");
+	smtp_session_refuse(c->sess, 421, "4.7.0", "This port speaks plaintext first: use STARTTLS, or the "
+	                    "implicit-TLS port");
+}
+
 static void process_input(struct conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
+
+	if (tls_hello_first(c, in))
+		refuse_tls_hello(c);
 
 	while (!c->read_paused && !smtp_session_closing(c->sess) && !smtp_session_wants_tls(c->sess)) {
 		struct evbuffer_iovec v;
@@ -280,13 +321,28 @@ static void handshake_done(struct conn *c)
 	c->handshaking = 0;
 	server_handshake_end(c->srv);
 	tls_describe(ssl, c->tls_desc, sizeof(c->tls_desc));
-	log_info(c->id, "tls established address=%s role=%s %s%s", c->peer_ip, config_role_name(c->role),
+	CLOG(log_info, c, "tls established address=%s role=%s %s%s", c->peer_ip, config_role_name(c->role),
 	         c->tls_desc, SSL_session_reused(ssl) ? " resumed=yes" : "");
 	if (smtp_session_wants_tls(c->sess))
 		smtp_session_tls_started(c->sess);
 	else
 		smtp_session_start(c->sess);    /* implicit TLS: the greeting comes after the handshake */
 	process_input(c);
+}
+
+/* One line for a handshake that failed. A session that said nothing else yet (a TLS version
+ * probe, a client with the wrong setting) is that line alone, with the connect details; a
+ * version probe is marked as one: it is what mailport check and testssl.sh do on purpose. */
+static void handshake_failed(struct conn *c, const char *why, int probe)
+{
+	if (!c->connect_logged) {
+		c->connect_logged = c->ended_in_one_line = 1;
+		log_info(c->id, "tls handshake failed address=%s port=%d role=%s%s reason=\"%s\"", c->peer_ip,
+		         c->peer_port, config_role_name(c->role), probe ? " probe=yes" : "", why);
+	} else
+		log_info(c->id, "tls handshake failed address=%s%s reason=\"%s\"", c->peer_ip, probe ? " probe=yes" : "",
+		         why);
+	conn_free(c);
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
@@ -299,37 +355,43 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
 		if (c->handshaking) {
-			log_info(c->id, "tls handshake failed address=%s reason=timeout", c->peer_ip);
-			conn_free(c);
+			handshake_failed(c, c->role == ROLE_SUBMISSIONS ?
+			                 "timeout: no TLS handshake from the client (one set to STARTTLS or to no encryption "
+			                 "on this implicit-TLS port waits for a greeting that never comes: set it to 'SSL/TLS')" :
+			                 "timeout: the client stopped in the middle of the handshake", 0);
 			return;
 		}
 		if ((what & BEV_EVENT_WRITING) || c->closing) {
-			log_info(c->id, "timeout address=%s reason=client-not-reading", c->peer_ip);
+			CLOG(log_info, c, "timeout address=%s reason=client-not-reading", c->peer_ip);
 			conn_free(c);
 			return;
 		}
-		log_info(c->id, "timeout address=%s", c->peer_ip);
+		CLOG(log_info, c, "timeout address=%s", c->peer_ip);
 		smtp_session_timeout(c->sess);
 		conn_after_io(c);
 		return;
 	}
 	if (what & BEV_EVENT_ERROR) {
 		if (c->tls_bev) {
-			char err[512] = "";
-			unsigned long e;
-			size_t o = 0;
-			while ((e = bufferevent_get_openssl_error(bev)) != 0 && o < sizeof(err)) {
-				char one[256];
-				ERR_error_string_n(e, one, sizeof(one));
-				o += (size_t)snprintf(err + o, sizeof(err) - o, "%s%s", o ? "; " : "", one);
+			unsigned long e, first = 0;
+			/* The first error with a library is the cause; libevent adds an errno-less one. */
+			while ((e = bufferevent_get_openssl_error(bev)) != 0)
+				if (first == 0 && ERR_GET_LIB(e) != 0)
+					first = e;
+			ERR_clear_error();
+			if (c->handshaking) {
+				char why[320];
+				int probe;
+				tls_accept_failure(bufferevent_openssl_get_ssl(bev), first, why, sizeof(why), &probe);
+				handshake_failed(c, why, probe);
+				return;
 			}
-			if (c->handshaking)
-				log_info(c->id, "tls handshake failed address=%s reason=\"%s\"", c->peer_ip,
-				         err[0] ? err : "connection closed");
-			else if (err[0])
-				log_info(c->id, "tls error address=%s reason=\"%s\"", c->peer_ip, err);
+			if (first != 0) {
+				const char *r = ERR_reason_error_string(first);
+				CLOG(log_info, c, "tls error address=%s reason=\"%s\"", c->peer_ip, r ? r : "TLS error");
+			}
 		} else
-			log_info(c->id, "connection error address=%s: %s", c->peer_ip,
+			CLOG(log_info, c, "connection error address=%s: %s", c->peer_ip,
 			         evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 		smtp_session_eof(c->sess);
 		conn_free(c);
@@ -337,8 +399,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	}
 	if (what & BEV_EVENT_EOF) {
 		if (c->handshaking) {
-			log_info(c->id, "tls handshake failed address=%s reason=\"closed by client\"", c->peer_ip);
-			conn_free(c);
+			handshake_failed(c, "the client closed the connection during the handshake", 0);
 			return;
 		}
 		if (c->commit_wait != NULL) {
@@ -354,7 +415,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 		 * for a write event that never comes, holding the session until its timeout. */
 		smtp_session_eof(c->sess);
 		if (c->tls_bev && evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
-			log_info(c->id, "closed by client address=%s unsent=%zu", c->peer_ip,
+			CLOG(log_info, c, "closed by client address=%s unsent=%zu", c->peer_ip,
 			         evbuffer_get_length(bufferevent_get_output(c->bev)));
 			conn_free(c);
 			return;
@@ -434,7 +495,6 @@ void conn_accept(struct listener *l, evutil_socket_t fd, struct sockaddr *sa)
 	srv->conns = c;
 	srv->nconns++;
 	c->sess = smtp_session_new(&rc->sconf[l->role], &policy_session_cb, c);
-	log_info(c->id, "connect address=%s port=%d role=%s", ip, port, config_role_name(l->role));
 	if (c->sess == NULL) {
 		conn_free(c);
 		return;

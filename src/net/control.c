@@ -1,8 +1,10 @@
 /*
  * control.c - the local control socket `mailport queue` talks to: spool/control.sock, mode
  * 0600, and the peer must be our own user or root (SO_PEERCRED) even if the mode were wrong.
- * One command line per connection, a text answer, then close. Not the queue logic (queue/admin.c).
+ * One command line per connection, a text answer, then close. Not the queue logic (queue/admin.c)
+ * nor the AUTH throttle's (auth/auth.c): `mailport auth` reads and forgives through it here.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -14,13 +16,72 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "../auth/auth.h"
 #include "../queue/admin.h"
 #include "../util/log.h"
 #include "server_int.h"
 
-#define CONTROL_LINE_MAX 256
+#define CONTROL_LINE_MAX 512
+
+struct status_ctx {
+	struct admin_out *o;
+	size_t n;
+};
+
+static void status_line(void *arg, const char *key, unsigned failures, long long until, const char *user)
+{
+	struct status_ctx *x = arg;
+	char when[32] = "";
+
+	if (until != 0) {
+		time_t t = (time_t)until;
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	}
+	x->n++;
+	admin_printf(x->o, "%-40s %s failures=%u last-user=%s%s%s\n", key, until ? "LOCKED" : "failing", failures,
+	             user[0] ? user : "-", until ? " until=" : "", when);
+}
+
+static void auth_status(struct server *srv, struct admin_out *o)
+{
+	struct status_ctx x = { o, 0 };
+
+	admin_printf(o, "max_failures=%u failure_window=%us\n", srv->rc->cfg->max_failures,
+	             srv->rc->cfg->failure_window);
+	throttle_each(srv->throttle, (long long)time(NULL), status_line, &x);
+	if (x.n == 0)
+		admin_printf(o, "no failed logins in the window: nobody is locked out\n");
+}
+
+/* IP (an IPv6 address stands for its /64, as the lockout does) or a user's address. */
+static void auth_unlock(struct server *srv, const char *what, struct admin_out *o)
+{
+	unsigned char a[16];
+	char key[64];
+	const char *target = what;
+	size_t n;
+
+	if (strchr(what, '@') == NULL) {
+		if (inet_pton(AF_INET, what, a) != 1 && inet_pton(AF_INET6, what, a) != 1) {
+			admin_printf(o, "error: %s is neither an IP address nor a user's address\n", what);
+			return;
+		}
+		throttle_key(what, key, sizeof(key));
+		target = key;
+	}
+	n = throttle_forgive(srv->throttle, target);
+	if (n == 0) {
+		admin_printf(o, "%s has no failed logins on record: nothing to unlock\n", what);
+		return;
+	}
+	log_info(NULL, "auth unlock %s=%s clients=%zu by the operator", target == what ? "user" : "key", target, n);
+	admin_printf(o, "unlocked %s: %zu client%s may log in again\n", what, n, n == 1 ? "" : "s");
+}
 
 static void ctl_done(struct bufferevent *bev, void *arg)
 {
@@ -41,7 +102,7 @@ static void ctl_read(struct bufferevent *bev, void *arg)
 	struct server *srv = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	struct admin_out o = { NULL, 0, 0 };
-	char *line, cmd[16] = "", id[64] = "";
+	char *line, cmd[16] = "", id[256] = "";
 	size_t len;
 
 	line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF);
@@ -50,7 +111,7 @@ static void ctl_read(struct bufferevent *bev, void *arg)
 			bufferevent_free(bev);
 		return;
 	}
-	sscanf(line, "%15s %63s", cmd, id);
+	sscanf(line, "%15s %255s", cmd, id);
 	free(line);
 	if (strcmp(cmd, "LIST") == 0)
 		admin_list(srv->spool, &o);
@@ -68,8 +129,13 @@ static void ctl_read(struct bufferevent *bev, void *arg)
 		runner_flush(srv->runner);
 		log_info(NULL, "queue flush requested by the operator");
 		admin_printf(&o, "flush: every deferred message is being retried now\n");
-	} else
-		admin_printf(&o, "error: unknown command (LIST, SHOW id, FLUSH, DELETE id, BOUNCE id)\n");
+	} else if (strcmp(cmd, "AUTH-STATUS") == 0)
+		auth_status(srv, &o);
+	else if (strcmp(cmd, "AUTH-UNLOCK") == 0 && id[0] != '\0')
+		auth_unlock(srv, id, &o);
+	else
+		admin_printf(&o, "error: unknown command (LIST, SHOW id, FLUSH, DELETE id, BOUNCE id, AUTH-STATUS, "
+		             "AUTH-UNLOCK what)\n");
 	bufferevent_disable(bev, EV_READ);
 	if (o.len)
 		bufferevent_write(bev, o.buf, o.len);

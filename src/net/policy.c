@@ -156,14 +156,14 @@ static void cb_rcpt(void *ctx, const struct smtp_tx *tx, const char *addr, struc
 			return;
 		}
 		set_verdict(v, 550, "5.7.1", "Relay access denied: this server only accepts mail for its own domains");
-		log_info(c->id, "reject rcpt=<%s> reason=relay-denied address=%s", addr, c->peer_ip);
+		CLOG(log_info, c, "reject rcpt=<%s> reason=relay-denied address=%s", addr, c->peer_ip);
 		return;
 	}
 	u = local_user(c, addr);
 	if (u == NULL) {
 		/* At RCPT time, not after DATA: no bounce to a forged sender (no backscatter). */
 		set_verdict(v, 550, "5.1.1", "Recipient address rejected: user unknown");
-		log_info(c->id, "reject rcpt=<%s> reason=unknown-user address=%s", addr, c->peer_ip);
+		CLOG(log_info, c, "reject rcpt=<%s> reason=unknown-user address=%s", addr, c->peer_ip);
 		return;
 	}
 	set_verdict(v, 250, "2.1.5", "Ok");
@@ -193,31 +193,54 @@ static void cb_mail(void *ctx, const struct smtp_tx *tx, struct smtp_verdict *v)
 		/* An authenticated user sends as itself or one of its aliases, never as anyone else. */
 		const struct user *owner = tx->sender[0] ? local_user(c, tx->sender) : NULL;
 		if (owner == NULL || strcasecmp(owner->address, user) != 0) {
-			log_info(c->id, "reject sender=<%s> user=%s reason=not-owned address=%s", tx->sender,
+			CLOG(log_info, c, "reject sender=<%s> user=%s reason=not-owned address=%s", tx->sender,
 			         user, c->peer_ip);
 			set_verdict(v, 553, "5.7.1", "Sender address rejected: not owned by the authenticated user");
 			return;
 		}
 	}
 	if (!spool_has_room(c, tx->declared_size)) {
-		log_warnx(c->id, "refused mail: spool free space below min_free_space");
+		CLOG(log_warnx, c, "refused mail: spool free space below min_free_space");
 		set_verdict(v, 452, "4.3.1", "Insufficient system storage, try again later");
 	}
 }
 
 /* ---- AUTH -------------------------------------------------------------------------------- */
 
-/* Log a verdict, count a failure against the client's address, map it for the session. */
-static int auth_verdict(struct conn *c, const char *user, int result)
+/* "2026-12-03T13:05:00Z", for log lines that name a moment. */
+static void utc_time(long long t, char *buf, size_t len)
 {
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Log a verdict, count a failure against the client's address, map it for the session. */
+static int auth_verdict(struct conn *c, const char *user, const unsigned char *key, int result)
+{
+	long long until;
+	char when[32];
+
 	if (result == 0) {
-		log_info(c->id, "auth ok user=%s address=%s", user, c->peer_ip);
+		CLOG(log_info, c, "auth ok user=%s address=%s", user, c->peer_ip);
 		return SMTP_AUTH_OK;
 	}
-	log_info(c->id, "auth failed user=%s address=%s", user, c->peer_ip);
-	if (throttle_failure(c->srv->throttle, c->client_key, (long long)time(NULL)))
-		log_warnx(c->id, "auth lockout address=%s key=%s failures=%u window=%us", c->peer_ip, c->client_key,
-		          c->rc->cfg->max_failures, c->rc->cfg->failure_window);
+	if (c->failed_once && memcmp(c->failed_key, key, sizeof(c->failed_key)) == 0) {
+		CLOG(log_info, c, "auth failed user=%s address=%s counted=no (the same credentials again)", user,
+		         c->peer_ip);
+		return SMTP_AUTH_FAIL;
+	}
+	memcpy(c->failed_key, key, sizeof(c->failed_key));
+	c->failed_once = 1;
+	CLOG(log_info, c, "auth failed user=%s address=%s", user, c->peer_ip);
+	if ((until = throttle_failure(c->srv->throttle, c->client_key, user, (long long)time(NULL))) != 0) {
+		utc_time(until, when, sizeof(when));
+		CLOG(log_warnx, c, "auth lockout address=%s key=%s failures=%u window=%us until=%s (mailport auth unlock "
+		          "%s ends it)", c->peer_ip, c->client_key, c->rc->cfg->max_failures, c->rc->cfg->failure_window,
+		          when, c->peer_ip);
+	}
 	return SMTP_AUTH_FAIL;
 }
 
@@ -240,7 +263,7 @@ static void auth_done(void *job, int ran)
 		authcache_put(aw->rc->authcache, aw->cache_key, (long long)time(NULL));
 	if (c != NULL) {
 		c->auth_wait = NULL;
-		smtp_session_auth_done(c->sess, auth_verdict(c, aw->user, ran ? aw->result : -1));
+		smtp_session_auth_done(c->sess, auth_verdict(c, aw->user, aw->cache_key, ran ? aw->result : -1));
 		conn_resume(c);         /* may free c */
 	}
 	runconf_unref(aw->rc);
@@ -251,17 +274,19 @@ static int cb_auth(void *ctx, const char *authzid, const char *user, const char 
 {
 	struct conn *c = ctx;
 	struct server *srv = c->srv;
-	long long now = (long long)time(NULL);
+	long long now = (long long)time(NULL), until;
 
-	if (throttle_locked(srv->throttle, c->client_key, now)) {
-		log_info(c->id, "auth refused address=%s reason=locked-out", c->peer_ip);
+	if ((until = throttle_locked_until(srv->throttle, c->client_key, now)) != 0) {
+		/* The lockout itself was logged once, with its end, when it began. */
+		CLOG(log_debug, c, "auth refused address=%s reason=locked-out", c->peer_ip);
+		smtp_session_auth_retry_after(c->sess, (unsigned long)(until - now));
 		return SMTP_AUTH_LOCKED;
 	}
 	unsigned char ck[AUTHCACHE_KEY];
 	authcache_key(c->rc->authcache, authzid, user, password, ck);
 	if (authcache_hit(c->rc->authcache, ck, now)) {
 		/* The same credentials passed a full check within the last minute. */
-		log_info(c->id, "auth ok user=%s address=%s cached=yes", user, c->peer_ip);
+		CLOG(log_info, c, "auth ok user=%s address=%s cached=yes", user, c->peer_ip);
 		return SMTP_AUTH_OK;
 	}
 	/* The hash takes tens of milliseconds: on a worker thread, so other sessions go on. */
@@ -287,7 +312,7 @@ static int cb_auth(void *ctx, const char *authzid, const char *user, const char 
 	int r = auth_verify(c->rc->users, authzid, user, password);
 	if (r == 0)
 		authcache_put(c->rc->authcache, ck, now);
-	return auth_verdict(c, user, r);
+	return auth_verdict(c, user, ck, r);
 }
 
 /* ---- spooling ---------------------------------------------------------------------------- */
@@ -375,7 +400,7 @@ static int cb_data_begin(void *ctx, const struct smtp_tx *tx)
 		return -2;
 	c->msg = spool_msg_begin(c->srv->spool, (long long)time(NULL));
 	if (c->msg == NULL) {
-		log_warn(c->id, "cannot create queue file");
+		CLOG(log_warn, c, "cannot create queue file");
 		return -1;
 	}
 	if (spool_msg_sender(c->msg, tx->sender) < 0)
@@ -391,7 +416,7 @@ static int cb_data_begin(void *ctx, const struct smtp_tx *tx)
 		goto fail;
 	return 0;
 fail:
-	log_warn(c->id, "cannot write queue file");
+	CLOG(log_warn, c, "cannot write queue file");
 	spool_msg_abort(c->msg);
 	c->msg = NULL;
 	return -1;
@@ -426,7 +451,7 @@ static int cb_data_write(void *ctx, const char *p, size_t n)
 		goto fail;
 	return 0;
 fail:
-	log_warn(c->id, "cannot write queue file");
+	CLOG(log_warn, c, "cannot write queue file");
 	return -1;
 }
 
@@ -598,7 +623,7 @@ static int cb_data_commit(void *ctx, const struct smtp_tx *tx, char *qid, size_t
 	size_t o = 0, size;
 
 	if (c->hold && release_held(c, tx) < 0) {    /* a message that is all header */
-		log_warn(c->id, "cannot write queue file");
+		CLOG(log_warn, c, "cannot write queue file");
 		spool_msg_abort(m);
 		c->msg = NULL;
 		return -1;

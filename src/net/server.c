@@ -319,25 +319,114 @@ static int chown_one(const char *path, const struct stat *st, int flag, struct F
 	return 0;
 }
 
-/* 0, or an exit status. */
-static int check_user(const struct runconf *rc, struct passwd **pw)
+/* The mail user of the configuration into *pw (NULL: none), or errors (file:line) in errs. */
+static int check_user(const struct config *cfg, struct passwd **pw, struct errlist *errs)
 {
+	int line = config_line(cfg, "server", "user");
+
 	*pw = NULL;
-	if (rc->cfg->user != NULL && (*pw = getpwnam(rc->cfg->user)) == NULL) {
-		log_errx(NULL, "%s: [server] user: no such user \"%s\"", rc->cfg->path, rc->cfg->user);
-		return EX_CONFIG;
+	if (cfg->user != NULL && (*pw = getpwnam(cfg->user)) == NULL) {
+		errlist_add(errs, cfg->path, line, "[server] user: no such user \"%s\"", cfg->user);
+		return -1;
 	}
 	if (geteuid() == 0 && *pw == NULL) {
-		log_errx(NULL, "%s: started as root without [server] user; mailport does not run as root: set "
-		         "user = mailport (an unprivileged account), or start it as that user with "
-		         "CAP_NET_BIND_SERVICE", rc->cfg->path);
-		return EX_CONFIG;
+		errlist_add(errs, cfg->path, line, "started as root without [server] user; mailport does not run as "
+		            "root: set user = mailport (an unprivileged account), or start it as that user with "
+		            "CAP_NET_BIND_SERVICE");
+		return -1;
 	}
 	if (geteuid() != 0 && *pw != NULL && (*pw)->pw_uid != geteuid()) {
-		log_errx(NULL, "%s: [server] user = %s, but only root can become it (running as uid %lu)",
-		         rc->cfg->path, rc->cfg->user, (unsigned long)geteuid());
+		errlist_add(errs, cfg->path, line, "[server] user = %s, but only root can become it (running as uid %lu)",
+		            cfg->user, (unsigned long)geteuid());
+		return -1;
+	}
+	return 0;
+}
+
+/* The Maildir root: made when missing, as the delivery agent would make it, and (started as
+ * root) each directory made here is given to the mail user, as the spool is; a root that
+ * exists keeps its owner. Then the mail user must be able to write in it. 0, or -1 with why. */
+static int prepare_maildir_root(const char *root, const struct passwd *pw, char *why, size_t whylen)
+{
+	char buf[PATH_MAX];
+	struct stat st;
+	size_t len = strlen(root);
+	int as_root = pw != NULL && geteuid() == 0;
+
+	if (len == 0 || len >= sizeof(buf)) {
+		snprintf(why, whylen, "%s", strerror(ENAMETOOLONG));
+		return -1;
+	}
+	memcpy(buf, root, len + 1);
+	for (char *p = buf + 1; ; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char saved = *p;
+		*p = '\0';
+		if (mkdir(buf, 0700) == 0) {
+			if (as_root && lchown(buf, pw->pw_uid, pw->pw_gid) < 0) {
+				snprintf(why, whylen, "cannot give %s to %s: %s", buf, pw->pw_name, strerror(errno));
+				return -1;
+			}
+		} else if (errno != EEXIST) {
+			snprintf(why, whylen, "cannot create %s: %s", buf, strerror(errno));
+			return -1;
+		}
+		*p = saved;
+		if (saved == '\0')
+			break;
+	}
+	if (stat(root, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(why, whylen, "%s is not a directory", root);
+		return -1;
+	}
+	if (as_root ? !(st.st_uid == pw->pw_uid ? st.st_mode & S_IWUSR : st.st_gid == pw->pw_gid ?
+	                st.st_mode & S_IWGRP : st.st_mode & S_IWOTH) :
+	              access(root, W_OK | X_OK) < 0) {
+		snprintf(why, whylen, "%s exists but %s cannot write in it (owner uid %lu, mode %04o): give it to "
+		         "that user (chown)", root, pw != NULL ? pw->pw_name : "this user", (unsigned long)st.st_uid,
+		         (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	return 0;
+}
+
+/* The Maildir root of a configuration (discard: has none): 0, 1 for none, -1 with errs. */
+static int maildir_root_of(const struct config *cfg, char *root, size_t len, struct errlist *errs)
+{
+	if (strcmp(cfg->maildir, "discard:") == 0)
+		return 1;
+	if (agent_maildir_root(cfg->maildir, root, len) < 0) {
+		errlist_add(errs, cfg->path, config_line(cfg, "server", "maildir"),
+		            "[server] maildir %s: not an absolute path without . or .. components", cfg->maildir);
+		return -1;
+	}
+	return 0;
+}
+
+int server_check_config(const char *config_path)
+{
+	struct errlist errs = { 0 };
+	struct runconf *rc = runconf_load(config_path, &errs);
+	char err[PATH_MAX + 256], root[PATH_MAX];
+	struct passwd *pw = NULL;
+
+	if (rc != NULL) {
+		const struct config *cfg = rc->cfg;
+		int user_ok = check_user(cfg, &pw, &errs) == 0;
+		if (spool_check(cfg->spool, err, sizeof(err)) < 0)
+			errlist_add(&errs, cfg->path, config_line(cfg, "server", "spool"), "[server] %s", err);
+		if (user_ok && maildir_root_of(cfg, root, sizeof(root), &errs) == 0 &&
+		    prepare_maildir_root(root, pw, err, sizeof(err)) < 0)
+			errlist_add(&errs, cfg->path, config_line(cfg, "server", "maildir"), "[server] maildir root %s", err);
+	}
+	runconf_unref(rc);
+	errlist_print(&errs, stderr);
+	if (errs.n > 0 || rc == NULL) {
+		errlist_free(&errs);
 		return EX_CONFIG;
 	}
+	printf("configuration OK\n");
 	return 0;
 }
 
@@ -359,12 +448,16 @@ static int start_agent(struct server *srv, const struct passwd *pw)
 {
 	const struct config *cfg = srv->rc->cfg;
 	char root[PATH_MAX], err[PATH_MAX + 256];
+	struct errlist errs = { 0 };
+	int r = maildir_root_of(cfg, root, sizeof(root), &errs);
 
-	if (strcmp(cfg->maildir, "discard:") == 0)
-		return 0;
-	if (agent_maildir_root(cfg->maildir, root, sizeof(root)) < 0) {
-		log_errx(NULL, "%s: [server] maildir %s: not an absolute path without . or .. components",
-		         cfg->path, cfg->maildir);
+	if (r != 0) {
+		errlist_print(&errs, stderr);
+		errlist_free(&errs);
+		return r > 0 ? 0 : -1;
+	}
+	if (pw != NULL && geteuid() == 0 && prepare_maildir_root(root, pw, err, sizeof(err)) < 0) {
+		log_errx(NULL, "%s: [server] maildir root %s", cfg->path, err);
 		return -1;
 	}
 	srv->agent = agent_spawn(cfg->relay_concurrency, root, pw != NULL ? pw->pw_name : NULL, err, sizeof(err));
@@ -488,10 +581,11 @@ int server_main(const char *config_path)
 		return EX_CONFIG;
 	}
 	struct passwd *pw;
-	int refused = check_user(srv.rc, &pw);
-	if (refused != 0) {
+	if (check_user(srv.rc->cfg, &pw, &errs) != 0) {
+		errlist_print(&errs, stderr);
+		errlist_free(&errs);
 		runconf_unref(srv.rc);
-		return refused;
+		return EX_CONFIG;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit(srv.rc->cfg->max_connections);

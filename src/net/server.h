@@ -10,5 +10,10 @@
 #define MAILPORT_SERVER_H
 
 int server_main(const char *config_path);
+/* `serve --check-config`: everything serve checks before it binds: the configuration, users
+ * file, certificates and keys (each key must match its certificate), the mail user, the spool
+ * and the Maildir root (created when missing, as serve would). Prints "configuration OK" or
+ * every error as file:line; returns 0 or 78. */
+int server_check_config(const char *config_path);
 
 #endif

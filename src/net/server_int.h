@@ -68,6 +68,10 @@ struct conn {
 	struct spool_msg *msg;
 	const struct smtp_tx *tx;   /* borrowed from the session between data_begin and its end */
 	struct auth_wait *auth_wait;    /* a password check in the pool, or NULL */
+	/* authcache key of the last failed credentials: a client retrying the same ones with
+	 * another mechanism (smtplib: PLAIN, then LOGIN) is one failure, not two */
+	unsigned char failed_key[32];
+	int failed_once;
 	struct commit_wait *commit_wait; /* a message being made durable, or NULL */
 	int shutdown_after_commit;      /* the grace period ended while it was */
 	int eof_pending;                /* the client shut its side while a commit was pending */
@@ -85,6 +89,9 @@ struct conn {
 	int peer_port;
 	int closing;
 	int read_paused;
+	int connect_logged;             /* the "connect" line: written before the session's first other line */
+	int ended_in_one_line;          /* a failed handshake said everything in one line: no "disconnect" */
+	int seen_input;                 /* the client has sent something (TLS-first detection) */
 };
 
 struct server {
@@ -119,6 +126,10 @@ struct server {
 
 /* conn.c */
 void conn_accept(struct listener *l, evutil_socket_t fd, struct sockaddr *sa);
+/* A session's log lines go through CLOG: its "connect" line is written only before its first
+ * other line, so a version probe (a handshake that fails, nothing else) is one line, not three. */
+void conn_log_connect(struct conn *c);
+#define CLOG(logfn, c, ...) (conn_log_connect(c), logfn((c)->id, __VA_ARGS__))
 void conn_after_io(struct conn *c);
 void conn_free(struct conn *c);
 /* Feed input the session held back (after an asynchronous answer). May free c. */

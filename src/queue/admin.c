@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../util/duration.h"
 #include "spool.h"
 
 void admin_printf(struct admin_out *o, const char *fmt, ...)
@@ -39,8 +40,13 @@ void admin_printf(struct admin_out *o, const char *fmt, ...)
 	}
 }
 
-static const char *rcpt_state(const struct spool_rcpt *r, char *buf, size_t len)
+/* A recipient still open after a failed attempt is deferred: when it is tried next and what
+ * the last attempt met (the state log keeps one error per message: the last one). */
+static const char *rcpt_state(const struct spool_entry *e, const struct spool_rcpt *r, long long now, char *buf,
+                              size_t len)
 {
+	char when[80] = "now", in[32];
+
 	if (r->done)
 		return "delivered";
 	if (r->fail_code) {
@@ -48,20 +54,30 @@ static const char *rcpt_state(const struct spool_rcpt *r, char *buf, size_t len)
 		         r->fail_text ? r->fail_text : "");
 		return buf;
 	}
-	return r->local ? "queued (local)" : "queued";
+	if (r->local || e->attempts == 0)
+		return r->local ? "queued (local)" : "queued";
+	if (e->next_attempt > now) {
+		time_t t = (time_t)e->next_attempt;
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		duration_words(e->next_attempt - now, in, sizeof(in));
+		snprintf(when, sizeof(when), "in %s", in);
+		strftime(in, sizeof(in), " (%H:%M:%S UTC)", &tm);
+		strncat(when, in, sizeof(when) - strlen(when) - 1);
+	}
+	snprintf(buf, len, "deferred after %u attempt%s, next attempt %s: %s", e->attempts, e->attempts == 1 ? "" : "s",
+	         when, e->last_error && e->last_error[0] ? e->last_error : "no answer");
+	return buf;
 }
 
 static void describe(const struct spool_entry *e, struct admin_out *o)
 {
 	long long now = (long long)time(NULL), age = now - e->arrival;
-	char state[700];
+	char state[1200];
 
 	admin_printf(o, "%s  %5lldm  %8zu  <%s>\n", e->qid, age / 60, e->body_len, e->sender);
 	for (size_t i = 0; i < e->nrcpts; i++)
-		admin_printf(o, "    <%s>  %s\n", e->rcpts[i].target, rcpt_state(&e->rcpts[i], state, sizeof(state)));
-	if (e->attempts > 0)
-		admin_printf(o, "    attempts %u, next in %llds, last error: %s\n", e->attempts,
-		             e->next_attempt > now ? e->next_attempt - now : 0LL, e->last_error ? e->last_error : "");
+		admin_printf(o, "    <%s>  %s\n", e->rcpts[i].target, rcpt_state(e, &e->rcpts[i], now, state, sizeof(state)));
 }
 
 struct list_ctx {

@@ -107,11 +107,58 @@ static char bucket_of(const char *qid)
 	return n ? qid[n - 1] : '0';
 }
 
+/* The spool's directories, created as needed (mode 0700). */
+static int make_dirs(const struct spool *sp, char *errbuf, size_t errlen)
+{
+	static const char *dirs[] = { "tmp", "queue", "corrupt" };
+	char path[PATH_MAX];
+
+	if (fs_mkdir_p(sp->dir, 0700) < 0) {
+		snprintf(errbuf, errlen, "spool %s: %s", sp->dir, strerror(errno));
+		return -1;
+	}
+	for (size_t i = 0; i < 3 + 16; i++) {
+		if ((i < 3 ? sub(sp, path, sizeof(path), "%s", dirs[i]) :
+		             sub(sp, path, sizeof(path), "queue/%X", (unsigned)(i - 3))) < 0 ||
+		    (mkdir(path, 0700) < 0 && errno != EEXIST)) {
+			snprintf(errbuf, errlen, "spool %s: %s", path, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int spool_check(const char *dir, char *errbuf, size_t errlen)
+{
+	struct spool *sp = calloc(1, sizeof(*sp));
+	char path[PATH_MAX];
+	int fd, r = -1;
+
+	if (sp == NULL) {
+		snprintf(errbuf, errlen, "out of memory");
+		return -1;
+	}
+	snprintf(sp->dir, sizeof(sp->dir), "%s", dir);
+	if (make_dirs(sp, errbuf, errlen) < 0)
+		goto out;
+	/* Writable, as a message would be written: a file in tmp/, created and removed. */
+	if (sub(sp, path, sizeof(path), "tmp/.check.%ld", (long)getpid()) < 0 ||
+	    (fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
+		snprintf(errbuf, errlen, "spool %s: cannot write in tmp/: %s", dir, strerror(errno));
+		goto out;
+	}
+	close(fd);
+	unlink(path);
+	r = 0;
+out:
+	free(sp);
+	return r;
+}
+
 struct spool *spool_open(const char *dir, char *errbuf, size_t errlen)
 {
 	struct spool *sp = calloc(1, sizeof(*sp));
 	char path[PATH_MAX];
-	static const char *dirs[] = { "tmp", "queue", "corrupt" };
 
 	if (sp == NULL) {
 		snprintf(errbuf, errlen, "out of memory");
@@ -121,24 +168,8 @@ struct spool *spool_open(const char *dir, char *errbuf, size_t errlen)
 	sp->membudget = SPOOL_MEM_BUDGET;
 	pthread_mutex_init(&sp->mu, NULL);
 	snprintf(sp->dir, sizeof(sp->dir), "%s", dir);
-	if (fs_mkdir_p(dir, 0700) < 0) {
-		snprintf(errbuf, errlen, "spool %s: %s", dir, strerror(errno));
+	if (make_dirs(sp, errbuf, errlen) < 0)
 		goto fail;
-	}
-	for (size_t i = 0; i < 3; i++) {
-		sub(sp, path, sizeof(path), "%s", dirs[i]);
-		if (mkdir(path, 0700) < 0 && errno != EEXIST) {
-			snprintf(errbuf, errlen, "spool %s: %s", path, strerror(errno));
-			goto fail;
-		}
-	}
-	for (int b = 0; b < 16; b++) {
-		sub(sp, path, sizeof(path), "queue/%X", b);
-		if (mkdir(path, 0700) < 0 && errno != EEXIST) {
-			snprintf(errbuf, errlen, "spool %s: %s", path, strerror(errno));
-			goto fail;
-		}
-	}
 	sub(sp, path, sizeof(path), "lock");
 	sp->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (sp->lockfd < 0 || flock(sp->lockfd, LOCK_EX | LOCK_NB) < 0) {

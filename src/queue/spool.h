@@ -39,6 +39,10 @@ struct spool_mnode;
  * On failure errbuf says why. */
 struct spool *spool_open(const char *dir, char *errbuf, size_t errlen);
 void spool_close(struct spool *sp);
+/* What `serve --check-config` asks: can the spool be opened and written (its directories are
+ * created as spool_open would; no lock is taken, so a running server does not fail it)? 0, or
+ * -1 with errbuf saying why. */
+int spool_check(const char *dir, char *errbuf, size_t errlen);
 const char *spool_dir(const struct spool *sp);
 
 /* ---- writing a message (receive side) ---- */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "../util/base64.h"
+#include "../util/duration.h"
 #include "data.h"
 
 #define HELO_MAX  255   /* a domain or address literal */
@@ -48,6 +49,7 @@ struct smtp_session {
 	enum auth_mech auth_mech;
 	int auth_step;                  /* LOGIN: 0 = username next, 1 = password next */
 	char auth_login[SMTP_USER_MAX + 1];
+	unsigned long retry_after;      /* seconds a lockout lasts (smtp_session_auth_retry_after) */
 	unsigned errors;
 	unsigned messages;
 
@@ -510,6 +512,11 @@ static void auth_finish(struct smtp_session *s, const char *authzid, const char 
 		smtp_session_auth_done(s, r);
 }
 
+void smtp_session_auth_retry_after(struct smtp_session *s, unsigned long seconds)
+{
+	s->retry_after = seconds;
+}
+
 void smtp_session_auth_done(struct smtp_session *s, int result)
 {
 	if (s->state != S_AUTH_WAIT)
@@ -519,7 +526,11 @@ void smtp_session_auth_done(struct smtp_session *s, int result)
 		snprintf(s->auth_user, sizeof(s->auth_user), "%s", s->auth_login);
 		reply(s, 235, "2.7.0", "Authentication successful");
 	} else if (result == SMTP_AUTH_LOCKED) {
-		close_with(s, 454, "4.7.0", "Too many failed authentications from your address; try again later");
+		char text[160], span[32];
+		duration_words((long long)s->retry_after, span, sizeof(span));
+		snprintf(text, sizeof(text), "Too many failed authentications from your address; try again %s%s",
+		         s->retry_after ? "in " : "later", s->retry_after ? span : "");
+		close_with(s, 454, "4.7.0", text);
 	} else
 		reply(s, 535, "5.7.8", "Authentication credentials invalid");
 	explicit_bzero(s->auth_login, sizeof(s->auth_login));
@@ -887,6 +898,11 @@ void smtp_session_timeout(struct smtp_session *s)
 void smtp_session_shutdown(struct smtp_session *s)
 {
 	close_with(s, 421, "4.3.2", "Service shutting down, closing connection");
+}
+
+void smtp_session_refuse(struct smtp_session *s, int code, const char *esc, const char *text)
+{
+	close_with(s, code, esc, text);
 }
 
 void smtp_session_eof(struct smtp_session *s)

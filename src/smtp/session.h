@@ -111,6 +111,9 @@ size_t smtp_session_recv(struct smtp_session *s, const char *buf, size_t len);
 /* Events from the adapter. */
 void smtp_session_timeout(struct smtp_session *s);      /* 421 4.4.2 and close */
 void smtp_session_shutdown(struct smtp_session *s);     /* 421 4.3.2 and close */
+/* The adapter saw something that rules the session out (a TLS ClientHello on a plaintext
+ * port): this reply (a 4xx or 5xx) and close. */
+void smtp_session_refuse(struct smtp_session *s, int code, const char *esc, const char *text);
 void smtp_session_commit_done(struct smtp_session *s, int ok, const char *qid);
 /* The client went away: aborts an open message (data_abort) and marks the session closed. */
 void smtp_session_eof(struct smtp_session *s);
@@ -127,6 +130,8 @@ int smtp_session_tls(const struct smtp_session *s);
 /* The authenticated user, or NULL. */
 const char *smtp_session_auth_user(const struct smtp_session *s);
 void smtp_session_auth_done(struct smtp_session *s, int result);
+/* Before answering SMTP_AUTH_LOCKED: how long the lockout lasts, for the 454's words. */
+void smtp_session_auth_retry_after(struct smtp_session *s, unsigned long seconds);
 
 int smtp_session_closing(const struct smtp_session *s);
 const char *smtp_session_helo(const struct smtp_session *s);   /* "" before HELO/EHLO */

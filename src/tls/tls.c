@@ -4,11 +4,13 @@
  */
 #include "tls.h"
 
+#include <errno.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../util/log.h"
 
@@ -38,6 +40,54 @@ void tls_last_error(char *buf, size_t len)
 	}
 	if (buf[0] == '\0')
 		snprintf(buf, len, "unknown error");
+}
+
+static const char *version_name(int v)
+{
+	return v == TLS1_VERSION ? "TLS 1.0" : v == TLS1_1_VERSION ? "TLS 1.1" : v == SSL3_VERSION ? "SSL 3.0" :
+	       v == TLS1_2_VERSION ? "TLS 1.2" : v == TLS1_3_VERSION ? "TLS 1.3" : "an unknown version";
+}
+
+void tls_accept_failure(const SSL *ssl, unsigned long err, char *buf, size_t len, int *probe)
+{
+	int reason = ERR_GET_REASON(err);
+	const char *words = ERR_reason_error_string(err);
+
+	*probe = 0;
+	if (err == 0 || ERR_GET_LIB(err) == 0) {
+		snprintf(buf, len, "the client closed the connection during the handshake");
+		return;
+	}
+	switch (reason) {
+	case SSL_R_UNSUPPORTED_PROTOCOL:
+	case SSL_R_VERSION_TOO_LOW:
+		*probe = 1;
+		snprintf(buf, len, "the client offers only %s, which is obsolete and refused (RFC 8996): a version "
+		         "probe (mailport check, testssl.sh) or an outdated client", version_name(SSL_client_version(ssl)));
+		return;
+	case SSL_R_NO_SHARED_CIPHER:
+		*probe = 1;
+		snprintf(buf, len, "no cipher in common: the client offers only obsolete ciphers (a cipher probe, or an "
+		         "outdated client)");
+		return;
+	case SSL_R_WRONG_VERSION_NUMBER:
+	case SSL_R_PACKET_LENGTH_TOO_LONG:
+	case SSL_R_HTTP_REQUEST:
+	case SSL_R_RECORD_LENGTH_MISMATCH:
+		snprintf(buf, len, "the client speaks plaintext on the implicit-TLS port: set it to 'SSL/TLS' for this "
+		         "port (or use the STARTTLS port with 'STARTTLS')");
+		return;
+	case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+	case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+	case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+	case SSL_R_TLSV1_ALERT_DECRYPT_ERROR:
+	case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
+		snprintf(buf, len, "the client refused our certificate (%s): it does not trust its issuer, or the name or "
+		         "date does not match what it expects", words ? words : "alert");
+		return;
+	default:
+		snprintf(buf, len, "%s", words ? words : "TLS error");
+	}
 }
 
 static int on_servername(SSL *ssl, int *alert, void *arg)
@@ -88,19 +138,30 @@ static SSL_CTX *make_ctx(const struct config *cfg, const struct config_cert *cc,
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
 	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"mailport", 8);
+	/* A file that cannot be read is said as such, not as OpenSSL's "system lib" chain. */
+	if (access(cc->cert, R_OK) < 0) {
+		errlist_add(errs, cfg->path, cc->line, "[tls] cert %s: cannot read it: %s", cc->cert, strerror(errno));
+		goto out;
+	}
 	if (SSL_CTX_use_certificate_chain_file(ctx, cc->cert) != 1) {
 		tls_last_error(err, sizeof(err));
-		errlist_add(errs, cfg->path, cc->line, "[tls] cert %s: cannot load (%s)", cc->cert, err);
+		errlist_add(errs, cfg->path, cc->line, "[tls] cert %s: not a PEM certificate chain (%s)", cc->cert, err);
 		goto out;
 	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, cc->key, SSL_FILETYPE_PEM) != 1) {
+	if (access(cc->key, R_OK) < 0) {
+		errlist_add(errs, cfg->path, cc->key_line, "[tls] key %s: cannot read it: %s", cc->key, strerror(errno));
+		goto out;
+	}
+	/* Loading the key checks it against the certificate already; so does check_private_key. */
+	if (SSL_CTX_use_PrivateKey_file(ctx, cc->key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+		int r = ERR_GET_REASON(ERR_peek_last_error());
 		tls_last_error(err, sizeof(err));
-		errlist_add(errs, cfg->path, cc->line, "[tls] key %s: cannot load (%s)", cc->key, err);
-		goto out;
-	}
-	if (SSL_CTX_check_private_key(ctx) != 1) {
-		ERR_clear_error();
-		errlist_add(errs, cfg->path, cc->line, "[tls] key %s does not belong to cert %s", cc->key, cc->cert);
+		if (r == X509_R_KEY_VALUES_MISMATCH || r == X509_R_KEY_TYPE_MISMATCH || r == SSL_R_NO_PRIVATE_KEY_ASSIGNED ||
+		    SSL_CTX_get0_privatekey(ctx) != NULL)
+			errlist_add(errs, cfg->path, cc->line, "[tls] key %s does not belong to cert %s (is the cert the "
+			            "server's own, leaf first, and not its CA's?)", cc->key, cc->cert);
+		else
+			errlist_add(errs, cfg->path, cc->key_line, "[tls] key %s: not a PEM private key (%s)", cc->key, err);
 		goto out;
 	}
 	x = SSL_CTX_get0_certificate(ctx);

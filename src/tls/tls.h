@@ -29,4 +29,10 @@ void tls_describe(const SSL *ssl, char *buf, size_t len);
 /* The most recent OpenSSL error queue entries as one line (and clear the queue). */
 void tls_last_error(char *buf, size_t len);
 
+/* Why a client's handshake with us failed, in words an admin can act on, from the SSL and the
+ * first OpenSSL error of the handshake (0 = none, the client closed). *probe is set when the
+ * client offered only versions we refuse (a version probe such as mailport check's or
+ * testssl.sh's, or an obsolete client). No "error:0A000102:..." codes. */
+void tls_accept_failure(const SSL *ssl, unsigned long err, char *buf, size_t len, int *probe);
+
 #endif

@@ -74,18 +74,35 @@ void *keytab_get(struct keytab *t, const char *key)
 	return find(t, hash_key(key), key);
 }
 
-static void purge(struct keytab *t, int (*idle)(const void *rec, void *arg), void *arg)
+size_t keytab_sweep(struct keytab *t, int (*fn)(const char *key, void *rec, void *arg), void *arg)
 {
+	size_t dropped = 0;
+
 	for (size_t b = 0; b < BUCKETS; b++)
 		for (struct node **pp = &t->buckets[b]; *pp;) {
-			if (idle(REC(*pp), arg)) {
+			if (fn((*pp)->key, REC(*pp), arg)) {
 				struct node *dead = *pp;
 				*pp = dead->next;
 				free(dead);
 				t->count--;
+				dropped++;
 			} else
 				pp = &(*pp)->next;
 		}
+	return dropped;
+}
+
+struct idle_sweep {
+	int (*idle)(const void *rec, void *arg);
+	void *arg;
+};
+
+static int idle_one(const char *key, void *rec, void *arg)
+{
+	const struct idle_sweep *is = arg;
+
+	(void)key;
+	return is->idle(rec, is->arg);
 }
 
 void *keytab_add(struct keytab *t, const char *key, int (*idle)(const void *rec, void *arg), void *arg)
@@ -96,8 +113,10 @@ void *keytab_add(struct keytab *t, const char *key, int (*idle)(const void *rec,
 	if (rec != NULL)
 		return rec;
 	if (t->count >= t->max) {
-		if (idle != NULL)
-			purge(t, idle, arg);
+		if (idle != NULL) {
+			struct idle_sweep is = { idle, arg };
+			keytab_sweep(t, idle_one, &is);
+		}
 		if (t->count >= t->max) {
 			if (!t->warned_full++)
 				log_warnx(NULL, "%s table full (%zu addresses); new addresses not tracked", t->what, t->max);

@@ -23,6 +23,8 @@ void *keytab_get(struct keytab *t, const char *key);
  * dropping every record for which idle(record, arg) is true, or out of memory. */
 void *keytab_add(struct keytab *t, const char *key, int (*idle)(const void *rec, void *arg), void *arg);
 void keytab_del(struct keytab *t, const char *key);
+/* Visit every record; fn returns 1 to drop the one it was given. Returns how many were dropped. */
+size_t keytab_sweep(struct keytab *t, int (*fn)(const char *key, void *rec, void *arg), void *arg);
 size_t keytab_count(const struct keytab *t);
 
 #endif

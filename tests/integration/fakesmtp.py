@@ -7,9 +7,12 @@ import threading
 
 
 class FakeSMTP:
-    def __init__(self, starttls_cert=None, script=None, greet_delay=0):
+    def __init__(self, starttls_cert=None, script=None, greet_delay=0, tls_max=None):
         """script(session_no, command_upper) -> reply line or None for the default;
-        the special reply "HANG" stops answering (the connection stays open)."""
+        the special reply "HANG" stops answering (the connection stays open). tls_max: the
+        newest TLS version STARTTLS negotiates (an ssl.TLSVersion; an old one is offered alone,
+        at OpenSSL security level 0, as an outdated server does)."""
+        self.tls_max = tls_max
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
@@ -76,6 +79,10 @@ class FakeSMTP:
                 elif cmd == "STARTTLS" and self.cert and not tls:
                     send("220 2.0.0 go ahead")
                     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                    if self.tls_max is not None:
+                        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+                        ctx.minimum_version = ssl.TLSVersion.TLSv1
+                        ctx.maximum_version = self.tls_max
                     ctx.load_cert_chain(*self.cert)
                     conn = ctx.wrap_socket(conn, server_side=True)
                     f = conn.makefile("rb")

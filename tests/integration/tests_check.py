@@ -154,19 +154,25 @@ def test_check_wrong_password_and_untrusted_ca():
         d = tempfile.mkdtemp(prefix="mailport-check-")
         try:
             pw = password_file(d, "not-the-password")
+            # A wrong password is the user's problem: the server works (its port is still the one
+            # to use), the login was refused, and the exit status says exactly that (77).
             rc, doc = check("--port", f"{s.port465}/submissions,{s.port587}/submission", "--cafile", s.ca,
-                            "--user", "alice@example.test", "--password-file", pw, "127.0.0.1", expect_exit=1)
+                            "--user", "alice@example.test", "--password-file", pw, "127.0.0.1", expect_exit=77)
             for p in doc["ports"]:
-                assert p["verdict"] == "broken" and codes(p)["login-failed"] == "broken", p["reasons"]
+                assert p["verdict"] == "warning" and codes(p)["login-failed"] == "warning", p["reasons"]
                 assert p["login"]["code"] == 535 and not p["secure"], p["login"]
-            assert doc["recommendation"]["port"] is None
+            assert doc["recommendation"]["port"] == s.port465, doc["recommendation"]
+            assert "The server works, but it refused your login (535" in doc["recommendation"]["text"]
             assert "not-the-password" not in s.log()
             # Without our CA the system store does not trust the test CA: no password is sent.
             before = s.log().count("AUTH")
             rc, doc = check("--port", f"{s.port465}/submissions", "--user", "alice@example.test",
                             "--password-file", pw, "127.0.0.1", expect_exit=1)
             p = doc["ports"][0]
-            assert codes(p)["cert-untrusted"] == "broken" and codes(p)["login-not-tested"] == "warning", p
+            # the chain ends in a CA this machine does not know: the advice is --cafile
+            assert codes(p)["cert-private-ca"] == "broken" and codes(p)["login-not-tested"] == "warning", p
+            assert "run the check with --cafile FILE" in [r["text"] for r in p["reasons"]
+                                                           if r["code"] == "cert-private-ca"][0]
             assert p["login"]["tested"] is False and "password was not sent" in p["login"]["why_not"], p["login"]
             assert p["certificate"]["chain_valid"] is False and p["certificate"]["host_match"] is True
             assert "Do not send a password to it" in doc["recommendation"]["text"]
@@ -301,7 +307,8 @@ def test_check_slow_greeting_on_a_port_of_unknown_role():
     finally:
         fake.close()
     p = doc["ports"][0]
-    assert p["role"] == "submission" and p["role_guessed"] is True, p
+    # plaintext, STARTTLS, and no AUTH after it: what an MX looks like
+    assert p["role"] == "smtp" and p["role_guessed"] is True, p
     assert p["speaks"] == "plaintext" and p["greeting"]["text"] == "fake.test ESMTP", p
     assert p["tls"]["version"] == "TLSv1.3" and p["starttls"] == {"offered": True, "reply": 220}, p
     assert p["secure"] is True, p
@@ -473,7 +480,23 @@ def test_check_discovery_srv_autoconfig_and_mx():
             # 6. A domain that does not exist: nothing to probe, exit 2, said in words.
             rc, doc = check("--resolver", resolver, "nobody@nowhere.test", expect_exit=2)
             assert doc["ports"] == [] and doc["discovery"]["source"] == "none"
-            assert "No mail server was found for nowhere.test" in doc["recommendation"]["text"]
+            assert "The domain nowhere.test does not exist (NXDOMAIN): check the spelling" in \
+                doc["recommendation"]["text"], doc["recommendation"]
+
+            # 7. DNS itself failing (a resolver that never answers) is not a spelling mistake:
+            # said as such, within the timeout, and discovery stops instead of waiting 5 times.
+            dead = f"127.0.0.1:{free_port()}"
+            t0 = time.time()
+            rc, doc = check("--resolver", dead, "nobody@example.test", timeout=2, expect_exit=2)
+            assert time.time() - t0 < 15, time.time() - t0
+            text = doc["recommendation"]["text"]
+            assert "DNS failed" in text and "network connection and its DNS resolver" in text, text
+            assert "spelling" not in text, text
+            assert [s["source"] for s in doc["discovery"]["steps"]] == ["srv", "srv", "dns"], doc["discovery"]
+            rc, doc = check("--resolver", dead, "--port", "465", "mail.example.test", timeout=2, expect_exit=2)
+            p = doc["ports"][0]
+            assert p["reach"] == "dns-error" and codes(p) == {"dns-failed": "broken"}, p
+            assert "timed out" in p["error"] and "because DNS failed" in doc["recommendation"]["text"], doc
         finally:
             if https:
                 https.close()
@@ -489,3 +512,49 @@ def test_check_usage_errors():
         r = subprocess.run([BIN, "check", *args], capture_output=True, text=True, timeout=30)
         assert r.returncode == 64, (args, r.returncode, r.stderr)
         assert r.stderr, args
+
+
+def test_check_roles_from_what_ports_speak_and_old_tls_on_any_port():
+    """Ports given without a role: mailport's 587 (STARTTLS, AUTH after it) is submission, its
+    port 25 role (STARTTLS, no AUTH) is an MX, its 465 is submissions. A TLS-first server that
+    speaks only TLS 1.0 is reported as TLS with that version, whatever its port's role."""
+    with Server(tls=True) as s:
+        s.start()
+        rc, doc = check("--port", f"{s.port465},{s.port587},{s.port}", "--cafile", s.ca, "localhost", expect_exit=0)
+        roles = {p["port"]: (p["role"], p["role_guessed"]) for p in doc["ports"]}
+        assert roles == {s.port465: ("submissions", True), s.port587: ("submission", True), s.port: ("smtp", True)}, roles
+        assert doc["recommendation"]["port"] == s.port465
+        s.stop()
+    for role in ("", "/submission", "/smtp"):
+        srv = SServer(path("server.pem"), path("server.key"), "-tls1", "-cipher", "DEFAULT@SECLEVEL=0")
+        try:
+            rc, doc = check("--port", f"{srv.port}{role}", "--cafile", path("ca.pem"), "127.0.0.1")
+        finally:
+            srv.close()
+        p = doc["ports"][0]
+        assert p["speaks"] == "tls" and p["tls_versions"]["TLSv1"] is True and p["tls_versions"]["TLSv1.2"] is False, p
+        assert "tls-too-old" in codes(p) and "no-greeting" not in codes(p) and "tls-failed" not in codes(p), p
+        assert "TLS 1.0" in [r["text"] for r in p["reasons"] if r["code"] == "tls-too-old"][0]
+        if role:
+            assert codes(p)["implicit-tls-on-starttls-port"] == "warning", p["reasons"]
+        else:
+            assert p["role"] == "submissions", p
+
+
+def test_check_leaves_one_line_per_version_probe_in_the_server_log():
+    with Server(tls=True) as s:
+        s.start()
+        before = len(s.log().splitlines())
+        rc, doc = check("--port", f"{s.port465}/submissions,{s.port587}/submission,{s.port}/smtp", "--cafile", s.ca,
+                        "localhost", expect_exit=0)
+        lines = s.log().splitlines()[before:]
+        failed = [line for line in lines if "handshake failed" in line]
+        # TLS 1.0 and 1.1 offered alone on each of the three ports: one line each, marked
+        assert len(failed) == 6, "\n".join(lines)
+        for line in failed:
+            assert " probe=yes " in line and "which is obsolete and refused (RFC 8996)" in line, line
+            assert " port=" in line and " role=" in line, line
+        sessions = {line.split()[3] for line in failed}
+        assert all(sum(1 for line in lines if f" {sid} " in line) == 1 for sid in sessions), "\n".join(lines)
+        assert not any("error:" in line or "lib(0)" in line for line in lines), "\n".join(lines)
+        s.stop()

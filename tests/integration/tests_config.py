@@ -152,3 +152,57 @@ def test_world_readable_key_and_unclean_maildir_exit_78():
                 "(mode 0644)") in r.stderr, r.stderr
         assert f"{srv.conf}:{srv.conf_line('maildir =')}: [server] maildir:" in r.stderr, r.stderr
         assert "BEGIN" not in r.stderr and "PRIVATE" not in r.stderr     # the key is never echoed
+
+
+def check_config(srv):
+    return subprocess.run([BIN, "serve", "--config", srv.conf, "--check-config"], capture_output=True, text=True,
+                          timeout=30)
+
+
+def test_check_config_checks_what_serve_would():
+    """--check-config says "configuration OK" only for what serve would start with: certificates
+    and keys load and match, the spool and the Maildir root can be written, the users file loads;
+    each problem names file:line, exit 78. And it works while the server runs."""
+    from pki import path
+    with Server(tls=True) as srv:
+        r = check_config(srv)
+        assert r.returncode == 0 and r.stdout.strip() == "configuration OK", r
+        srv.start()
+        r = check_config(srv)        # the running server holds the spool's lock: still OK
+        assert r.returncode == 0 and r.stdout.strip() == "configuration OK", r
+        assert srv.stop() == 0
+        good = open(srv.conf).read()
+        cases = [
+            # a key file that does not exist
+            (good.replace(f"key = {path('server.key')}", "key = /nonexistent/server.key"), "key = /nonexistent",
+             "[tls] key /nonexistent/server.key"),
+            # a CA certificate paired with the server's key
+            (good.replace(f"cert = {path('server.pem')}", f"cert = {path('ca.pem')}"), "cert = ",
+             "does not belong to cert"),
+            # a spool that cannot exist
+            (good.replace("spool = spool", "spool = /proc/nope"), "spool = ", "[server] spool /proc/nope"),
+            # a Maildir root that cannot exist
+            (good.replace("maildir = mail/%d/%u", "maildir = /proc/nope/%d/%u"), "maildir = ",
+             "[server] maildir root cannot create /proc/nope"),
+        ]
+        for text, needle, want in cases:
+            with open(srv.conf, "w") as f:
+                f.write(text)
+            r = check_config(srv)
+            line = srv.conf_line(needle)
+            assert r.returncode == 78 and "configuration OK" not in r.stdout, (want, r)
+            assert f"{srv.conf}:{line}: " in r.stderr and want in r.stderr, (want, line, r.stderr)
+            # and serve refuses the same configuration
+            srv.start(expect_ready=False)
+            rc = srv.proc.wait(30)
+            assert rc != 0, (want, srv.log()[-2000:])
+
+
+def test_every_verb_has_help():
+    for verb in ("serve", "send", "check", "queue", "auth", "passwd"):
+        r = subprocess.run([BIN, verb, "--help"], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0 and r.stdout.startswith("usage: mailport " + verb), (verb, r)
+    r = subprocess.run([BIN, "--help"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and "Every verb takes --help." in r.stdout, r
+    r = subprocess.run([BIN, "queue"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 64 and "which action?" in r.stderr, r

@@ -17,6 +17,7 @@ ZONE = """
   local-data: "mx1.remote.example. 3600 IN A 127.0.0.1"
   local-data: "implicit.example. 3600 IN A 127.0.0.1"
   local-data: "nullmx.example. 3600 IN MX 0 ."
+  local-data: "relay.test. 3600 IN MX 10 mx1.remote.example."
   local-zone: "refused.example." refuse
 """
 
@@ -68,8 +69,8 @@ remote-control:
 def test_direct_mx_delivery():
     need("dig")
     h = crypt_hash("secret")
-    mx = Server(tls=True, domains="remote.example implicit.example",
-                users=[f"far@remote.example:{h}", f"near@implicit.example:{h}"])
+    mx = Server(tls=True, domains="remote.example implicit.example relay.test",
+                users=[f"far@remote.example:{h}", f"near@implicit.example:{h}", f"t@relay.test:{h}"])
     mx.start()
     dns = DNS(mx.dir)
     try:
@@ -80,11 +81,15 @@ def test_direct_mx_delivery():
             with smtplib.SMTP_SSL("127.0.0.1", a.port465, context=ctx, timeout=10) as c:
                 c.login("alice@example.test", "secret")
                 c.sendmail("alice@example.test", ["far@remote.example", "near@implicit.example",
-                                                  "x@nullmx.example", "y@nosuch.example", "z@refused.example"],
+                                                  "x@nullmx.example", "y@nosuch.example", "z@refused.example",
+                                                  "t@relay.test"],
                            "Subject: direct\r\n\r\ndirect MX\r\n")
             far = mx.wait_messages("far", 1, domain="remote.example")[0]
             near = mx.wait_messages("near", 1, domain="implicit.example")[0]
-            for m in (far, near):
+            # [relay] resolver is the admin's DNS: it is asked about special-use names too
+            # (libunbound would answer .test with NXDOMAIN itself)
+            t = mx.wait_messages("t", 1, domain="relay.test")[0]
+            for m in (far, near, t):
                 assert b"with ESMTPS id" in m, m[:600]          # opportunistic STARTTLS was used
                 assert b"direct MX" in m
             bounce = a.wait_messages("alice", 1)[0]

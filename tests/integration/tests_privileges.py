@@ -69,3 +69,38 @@ def test_bad_users_name_file_and_line():
                                text=True, timeout=30)
             assert r.returncode == 78, r
             assert f"{srv.conf}:{srv.conf_line('user =')}: [server] user: {why}" in r.stderr, r.stderr
+
+
+def test_root_creates_the_maildir_root_for_the_mail_user():
+    """As for the spool: started as root, the server makes a missing Maildir root (here under a
+    directory only root may write) and gives it to [server] user, whose delivery agent writes
+    beneath it; --check-config does the same and says OK."""
+    import shutil
+    import tempfile
+    need_root()
+    pw = pwd.getpwnam(MAIL_USER)
+    top = tempfile.mkdtemp(prefix="mailport-vmail-")
+    os.chmod(top, 0o755)                    # root's; others may only traverse it
+    try:
+        with Server(extra_server=f"maildir = {top}/vmail/%d/%u") as srv:
+            r = subprocess.run([BIN, "serve", "--config", srv.conf, "--check-config"], capture_output=True,
+                               text=True, timeout=30)
+            assert r.returncode == 0 and r.stdout.strip() == "configuration OK", r
+            st = os.stat(os.path.join(top, "vmail"))
+            assert st.st_uid == pw.pw_uid and stat.S_IMODE(st.st_mode) == 0o700, st
+            shutil.rmtree(os.path.join(top, "vmail"))
+            srv.start()
+            with smtplib.SMTP(srv.host, srv.port, timeout=10) as c:
+                c.sendmail("s@remote.test", ["alice@example.test"], "Subject: vmail\r\n\r\nhi\r\n")
+            new = os.path.join(top, "vmail", "example.test", "alice", "new")
+            for _ in range(200):
+                if os.path.isdir(new) and os.listdir(new):
+                    break
+                import time
+                time.sleep(0.05)
+            assert len(os.listdir(new)) == 1, srv.log()[-2000:]
+            assert os.stat(os.path.join(top, "vmail")).st_uid == pw.pw_uid
+            assert os.stat(top).st_uid == 0               # what existed keeps its owner
+            assert srv.stop() == 0
+    finally:
+        shutil.rmtree(top, ignore_errors=True)

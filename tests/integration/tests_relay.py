@@ -2,6 +2,7 @@
 mailport (smtps:// and smtp+starttls:// with AUTH, and smtp://), python3-aiosmtpd with
 STARTTLS and with implicit TLS, and scripted servers for the failure modes."""
 import os
+import re
 import signal
 import smtplib
 import ssl
@@ -182,6 +183,9 @@ def test_permanent_failure_bounces_to_local_sender():
             assert b"no such user" in bounce
             assert b"Subject: will bounce" in bounce        # the original's headers
             assert b"Return-Path: <>" in bounce
+            # it says the message is attached, and it is: whole, as message/rfc822
+            assert b"It is attached below." in bounce and b"Content-Type: message/rfc822" in bounce, bounce
+            assert b"\n\nwill bounce\n" in bounce.split(b"message/rfc822")[1], bounce
             wait_queue_empty(a)
             assert fake.messages == []
             assert a.stop() == 0
@@ -315,3 +319,54 @@ def test_relay_to_private_postfix():
         assert pf.log().count("TLS connection established from localhost") >= 2
     finally:
         pf.close()
+
+
+def test_bounce_says_what_happened_and_returns_what_it_says():
+    """Undeliverable for the whole queue lifetime: the bounce names the span and what the last
+    attempt met (a refused connection, with the host). A message over the 50,000 octets a bounce
+    carries comes back as its header, and the text says so."""
+    dead = free_port()
+    with Server(tls=True) as a:
+        relay_section(a, f"smtp://127.0.0.1:{dead}")
+        a.start()
+        submit(a, ["far@remote.test"], body="never arrives")
+        deadline = time.time() + 15
+        while "deferred to=<far@remote.test>" not in a.log() and time.time() < deadline:
+            time.sleep(0.1)
+        assert a.stop() == 0
+        # Five days later: the queue file's arrival record (T) moved back, as the clock would.
+        [qf] = [os.path.join(r, f) for r, _, fs in os.walk(os.path.join(a.dir, "spool", "queue")) for f in fs
+                if not f.endswith(".st")]
+        data = open(qf, "rb").read()
+        m = re.search(rb"\nT (\d+)\n(\d+)\n", data)
+        old = m.group(2)
+        new = str(int(old) - 5 * 86400 - 60).encode()
+        assert len(new) == len(old)
+        with open(qf, "wb") as f:
+            f.write(data[:m.start(2)] + new + data[m.end(2):])
+        a.start()
+        bounce = a.wait_messages("alice", 1, timeout=40)[0]
+        text = bounce.split(b"message/delivery-status")[0].decode()
+        assert "not delivered for 5 days (the longest this server keeps trying)" in text, text
+        assert f"the last attempt: connection refused by 127.0.0.1:{dead} (nothing listening on that port)" in text, text
+        assert "It is attached below." in text and b"Content-Type: message/rfc822" in bounce
+        assert b"Status: 4.4.7" not in bounce and b"Status: 5.4.7" in bounce, bounce
+        assert a.stop() == 0
+    fake = FakeSMTP(script=lambda n, cmd: "550 5.1.1 <far@remote.test>: no such user" if cmd == "RCPT" else None)
+    try:
+        with Server(tls=True) as a:
+            relay_section(a, f"smtp://127.0.0.1:{fake.port}")
+            a.start()
+            big = "x" * 70 + "\r\n"
+            ctx = ssl.create_default_context(cafile=a.ca)
+            with smtplib.SMTP_SSL("127.0.0.1", a.port465, context=ctx, timeout=10) as c:
+                c.login("alice@example.test", "secret")
+                c.sendmail("alice@example.test", ["far@remote.test"], "Subject: big one\r\n\r\n" + big * 1000)
+            bounce = a.wait_messages("alice", 1)[0]
+            assert (b"Its header is attached below (the whole message is larger than the 50,000 octets this "
+                    b"server returns).") in bounce, bounce[:1500]
+            assert b"Content-Type: text/rfc822-headers" in bounce and b"message/rfc822" not in bounce
+            assert b"Subject: big one" in bounce and b"x" * 70 not in bounce
+            assert a.stop() == 0
+    finally:
+        fake.close()

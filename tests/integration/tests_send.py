@@ -5,7 +5,10 @@ server saw."""
 import email
 import os
 import shutil
+import socket
+import ssl
 import subprocess
+import threading
 import time
 
 from fakesmtp import FakeSMTP
@@ -128,7 +131,7 @@ def test_send_refuses_downgrades_and_bad_certificates():
             time.sleep(0.5)
             r = run_send(base + ["--port", str(port), "--tls", "implicit"], MSG.format(s="x"))
             assert r.returncode == 69, (r.returncode, r.stderr)
-            assert "older than 1.2" in r.stderr or "handshake" in r.stderr, r.stderr
+            assert "offers only TLS 1.0, which is obsolete and refused (RFC 8996)" in r.stderr, r.stderr
         finally:
             s.kill()
             s.wait()
@@ -162,10 +165,13 @@ def test_send_errors_in_words():
         assert r.returncode == 77 and "refused the login: 535" in r.stderr, r
         r = run_send(["send", *creds(srv), "--port", str(srv.port465), "--tls", "implicit",
                       "-f", "bob@example.test", "bob@example.test"], MSG.format(s="x"))
-        assert r.returncode == 69 and "553" in r.stderr and "check -f" in r.stderr, r
+        # a sender refused at MAIL is a refused sender, not "1 of 1 recipients refused"
+        assert r.returncode == 69 and "refused the sender <bob@example.test> (given with -f): 553 5.7.1" in r.stderr, r
+        assert "give -f ADDRESS" in r.stderr and "recipient" not in r.stderr, r
         r = run_send(["send", *creds(srv), "--port", str(free_port()), "--tls", "implicit",
                       "-f", "alice@example.test", "bob@example.test"], MSG.format(s="x"))
-        assert r.returncode == 75 and "refused (nothing listening" in r.stderr, r
+        assert r.returncode == 75 and "connection refused by 127.0.0.1:" in r.stderr, r
+        assert "(nothing listening on that port)" in r.stderr, r
         r = run_send(["send", *creds(srv), "--port", str(srv.port465), "--tls", "implicit",
                       "-f", "alice@example.test"], MSG.format(s="x"))
         assert r.returncode == 64 and "no recipients" in r.stderr, r
@@ -268,3 +274,190 @@ def test_send_to_private_postfix():
         assert r.returncode == 69 and "Relay access denied" in r.stderr, r
     finally:
         pf.close()
+
+
+def sendmail_link(srv):
+    link = os.path.join(srv.dir, "sendmail")
+    if not os.path.exists(link):
+        os.symlink(os.path.abspath(BIN), link)
+    return link
+
+
+def account(srv, port, tls="starttls", user="alice@example.test", from_=None):
+    pw = os.path.join(srv.dir, "pw")
+    with open(pw, "w") as f:
+        f.write("secret\n")
+    os.chmod(pw, 0o600)
+    conf = os.path.join(srv.dir, f"send-{port}.conf")
+    with open(conf, "w") as f:
+        f.write(f"[account default]\nhost = 127.0.0.1\nport = {port}\ntls = {tls}\npassword_file = {pw}\n"
+                f"cafile = {srv.ca}\n" + (f"user = {user}\n" if user else "") + (f"from = {from_}\n" if from_ else ""))
+    return conf
+
+
+def test_sendmail_t_without_f_takes_the_sender_from_the_message():
+    """cron, mutt, git send-email and PHP's mail() call `sendmail -t -i` without -f: the envelope
+    sender is the message's single From: address, else its Sender:, else the login."""
+    with Server(tls=True) as srv:
+        srv.start()
+        link = sendmail_link(srv)
+        conf = account(srv, srv.port587)
+        def run(args, msg):
+            return subprocess.run([link, "--config", conf, *args], input=msg, capture_output=True, text=True,
+                                  timeout=60)
+        # 1. the From: address (alice's alias), no -f, no from = in the account
+        r = run(["-t", "-i"], "From: Postmaster <postmaster@example.test>\nTo: bob@example.test\nSubject: one\n\nx\n")
+        assert r.returncode == 0, r.stderr
+        # 2. two authors: Sender: says who sent it (RFC 5322 3.6.2)
+        r = run(["-t", "-i"], "From: bob@example.test, al@example.test\nSender: al@example.test\n"
+                              "To: bob@example.test\nSubject: two\n\nx\n")
+        assert r.returncode == 0, r.stderr
+        # 3. no From: at all: the login, which is an address (and the From: added says so)
+        r = run(["-t", "-i"], "To: bob@example.test\nSubject: three\n\nx\n")
+        assert r.returncode == 0, r.stderr
+        msgs = {email.message_from_bytes(m)["Subject"]: m for m in srv.wait_messages("bob", 3)}
+        assert msgs["one"].startswith(b"Return-Path: <postmaster@example.test>"), msgs["one"][:200]
+        assert msgs["two"].startswith(b"Return-Path: <al@example.test>"), msgs["two"][:200]
+        assert msgs["three"].startswith(b"Return-Path: <alice@example.test>"), msgs["three"][:200]
+        assert b"\nFrom: <alice@example.test>\n" in msgs["three"], msgs["three"][:600]
+        # 4. -t and no recipient header: a usage error, whatever else is missing (no host here)
+        r = subprocess.run([link, "--config", os.devnull, "-t"], input="Subject: none\n\nx\n", capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == 64 and "-t found no address" in r.stderr, r
+        # 5. no -f, no From:, a login that is not an address, no from =: refused, in words
+        conf2 = account(srv, srv.port587, user="alice")
+        r = subprocess.run([link, "--config", conf2, "-t"], input="To: bob@example.test\n\nx\n",
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 78 and "no sender" in r.stderr and "From:" in r.stderr, r
+        assert srv.stop() == 0
+
+
+def test_send_after_a_lockout_says_why_and_exits_75():
+    with Server(tls=True, extra="\n[auth]\nmax_failures = 2\nfailure_window = 10m\n") as srv:
+        srv.start()
+        base = ["send", "--port", str(srv.port465), "--tls", "implicit", "-f", "alice@example.test", "bob@example.test"]
+        for _ in range(2):
+            r = run_send([*base[:1], *creds(srv, "wrong"), *base[1:]], MSG.format(s="x"))
+            assert r.returncode == 77, r
+        r = run_send([*base[:1], *creds(srv), *base[1:]], MSG.format(s="x"))
+        assert r.returncode == 75, (r.returncode, r.stderr)
+        assert "refused the login: 454 4.7.0" in r.stderr and "try again in 10 minutes" in r.stderr, r.stderr
+        assert "refusing logins from your address for now" in r.stderr, r.stderr
+        assert srv.stop() == 0
+
+
+def test_send_finds_out_what_a_port_speaks_and_shows_the_server_verbatim():
+    with Server(tls=True) as srv:
+        srv.start()
+        # --tls starttls against the implicit-TLS port: a silent server, said in words, quickly
+        t0 = time.time()
+        r = run_send(["send", *creds(srv), "--port", str(srv.port465), "--tls", "starttls", "--timeout", "3",
+                      "-f", "alice@example.test", "bob@example.test"], MSG.format(s="x"))
+        assert r.returncode == 75, (r.returncode, r.stderr)
+        assert "sent no SMTP greeting in 3 s" in r.stderr and "use --tls implicit" in r.stderr, r.stderr
+        assert time.time() - t0 < 10
+        # --tls auto (the default) on ports that are not 465/587: what each speaks
+        for port, saw in ((srv.port465, "stayed silent: trying TLS from the first byte"),
+                          (srv.port587, "greeted in plaintext: STARTTLS required")):
+            r = run_send(["send", *creds(srv), "--port", str(port), "-v", "-f", "alice@example.test",
+                          "bob@example.test"], MSG.format(s=f"auto {port}"))
+            assert r.returncode == 0, r.stderr
+            assert saw in r.stderr, r.stderr
+            # -v shows the server's lines exactly as sent
+            assert "<- 250-mx.example.test" in r.stderr and "<- 250 SMTPUTF8" in r.stderr, r.stderr
+            assert "<- 250-PIPELINING" in r.stderr, r.stderr
+            assert "secret" not in r.stderr
+        assert len(srv.wait_messages("bob", 2)) == 2
+        assert srv.stop() == 0
+
+
+def test_silent_server_and_stalled_handshake_are_temporary():
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(8)
+    port = lsock.getsockname()[1]
+    held = []
+
+    def accept():
+        while True:
+            try:
+                held.append(lsock.accept()[0])     # accepted, never a word
+            except OSError:
+                return
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        base = ["send", "--host", "127.0.0.1", "--port", str(port), "--cafile", path("ca.pem"), "--timeout", "2",
+                "-f", "me@example.test", "you@example.test"]
+        r = run_send(base + ["--tls", "implicit"], MSG.format(s="x"))
+        assert r.returncode == 75, (r.returncode, r.stderr)
+        assert "did not answer the TLS handshake" in r.stderr, r.stderr
+        r = run_send(base + ["--tls", "starttls"], MSG.format(s="x"))
+        assert r.returncode == 75 and "sent no SMTP greeting" in r.stderr, (r.returncode, r.stderr)
+    finally:
+        lsock.close()
+        for c in held:
+            c.close()
+
+
+def test_send_names_an_obsolete_tls_version_behind_starttls():
+    fake = FakeSMTP(starttls_cert=(path("server.pem"), path("server.key")), tls_max=ssl.TLSVersion.TLSv1_1)
+    try:
+        r = run_send(["send", "--host", "127.0.0.1", "--port", str(fake.port), "--tls", "starttls", "--cafile",
+                      path("ca.pem"), "-f", "me@example.test", "you@example.test"], MSG.format(s="x"))
+        assert r.returncode == 69, (r.returncode, r.stderr)
+        assert "offers only TLS 1.1, which is obsolete and refused (RFC 8996)" in r.stderr, r.stderr
+        assert "unexpected eof" not in r.stderr and "error:0A" not in r.stderr, r.stderr
+        saw_nothing_private(fake)
+    finally:
+        fake.close()
+
+
+def test_password_file_readable_by_everyone_gets_a_warning():
+    with Server(tls=True) as srv:
+        srv.start()
+        args = ["send", *creds(srv), "--port", str(srv.port465), "--tls", "implicit", "-f", "alice@example.test",
+                "bob@example.test"]
+        pw = args[args.index("--password-file") + 1]
+        os.chmod(pw, 0o644)
+        r = run_send(args, MSG.format(s="x"))
+        assert r.returncode == 0, r.stderr
+        assert f"warning: {pw} is readable by every user on this machine (mode 0644)" in r.stderr, r.stderr
+        assert f"chmod 600 {pw}" in r.stderr
+        os.chmod(pw, 0o600)
+        r = run_send(args, MSG.format(s="x"))
+        assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
+        assert srv.stop() == 0
+
+
+def test_sendmail_mailq_version_options_and_bs():
+    fake = FakeSMTP(script=lambda n, cmd: "451 4.3.0 not now" if cmd == "RCPT" else None)
+    try:
+        with Server(tls=True, extra=f"\n[relay]\nsmarthost = smtp://127.0.0.1:{fake.port}\n"
+                                    "retry_schedule = 1h\ntimeout = 5s\n") as srv:
+            srv.start()
+            link = sendmail_link(srv)
+            conf = account(srv, srv.port465, tls="implicit")
+            # unknown sendmail options are ignored, as sendmail does
+            r = subprocess.run([link, "--config", conf, "-oem", "-odb", "-oQ/var/spool/x", "-Oqueue=x", "-N", "never",
+                                "-B", "8BITMIME", "-i", "far@remote.test"], input="Subject: q\n\nx\n",
+                               capture_output=True, text=True, timeout=60)
+            assert r.returncode == 0, r.stderr
+            deadline = time.time() + 15
+            while "deferred to=<far@remote.test>" not in srv.log() and time.time() < deadline:
+                time.sleep(0.1)
+            # mailq and sendmail -bp: the local server's queue
+            mailq = os.path.join(srv.dir, "mailq")
+            os.symlink(os.path.abspath(BIN), mailq)
+            for argv in ([mailq, "-C", srv.conf], [link, "-bp", "-C", srv.conf]):
+                r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+                assert r.returncode == 0, (argv, r.stderr)
+                assert "<far@remote.test>  deferred after 1 attempt" in r.stdout, r.stdout
+                assert "1 message in the queue" in r.stdout, r.stdout
+            r = subprocess.run([link, "--version"], capture_output=True, text=True, timeout=30)
+            assert r.returncode == 0 and r.stdout.startswith("mailport send (sendmail-compatible) "), r
+            # -bs (SMTP on stdin) is refused in words
+            r = subprocess.run([link, "-bs"], input="HELO x\r\n", capture_output=True, text=True, timeout=30)
+            assert r.returncode == 64 and "-bs (SMTP on standard input) is not supported" in r.stderr, r
+            assert srv.stop() == 0
+    finally:
+        fake.close()

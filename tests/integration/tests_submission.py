@@ -1,6 +1,7 @@
 """Submission on 465 (implicit TLS) and 587 (STARTTLS required) with AUTH, driven by real
 clients that verify the certificate: python3 smtplib, swaks, curl, msmtp, openssl s_client."""
 import email
+import re
 import smtplib
 import socket
 import ssl
@@ -167,7 +168,23 @@ def test_starttls_injection_discarded():
 
 
 def test_policy_errors():
-    with Server(tls=True) as srv:
+    import tempfile
+    from tests_mx import DNS
+    # The admin's DNS (unbound on loopback) answers every name, .test too: elsewhere.test has
+    # no data there, so it does not exist.
+    d = tempfile.mkdtemp(prefix="mailport-dns-")
+    dns = DNS(d, zone='  local-zone: "." static\n  local-data: "probe.test. 3600 IN A 127.0.0.1"\n',
+              probe=("probe.test", "A", "127.0.0.1"))
+    try:
+        policy_errors(f"127.0.0.1:{dns.port}")
+    finally:
+        dns.close()
+        import shutil
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def policy_errors(resolver):
+    with Server(tls=True, resolver=resolver) as srv:
         srv.start()
         # 587 before TLS
         r = Raw("127.0.0.1", srv.port587)
@@ -192,8 +209,8 @@ def test_policy_errors():
             code, _ = c.mail("postmaster@example.test")          # alice's alias
             assert code == 250
             c.rset()
-            # an authenticated user may send anywhere (the reserved .test TLD does not exist,
-            # so direct delivery bounces it back: NXDOMAIN is permanent)
+            # an authenticated user may send anywhere (elsewhere.test does not exist in the
+            # test's DNS, so direct delivery bounces it back: NXDOMAIN is permanent)
             refused = c.sendmail("alice@example.test", ["someone@elsewhere.test"], MSG.format(subj="out", body="out"))
             assert refused == {}
         bounce = srv.wait_messages("alice", 1)[0]
@@ -291,7 +308,10 @@ def test_hanging_and_garbage_handshakes():
             assert time.time() - t0 < 8
             s.close()
         log = srv.log()
-        assert "reason=timeout" in log and "tls handshake failed" in log
+        assert 'reason="timeout: no TLS handshake from the client' in log and "tls handshake failed" in log
+        # each mistake named in words, without OpenSSL's numeric codes
+        assert "the client speaks plaintext on the implicit-TLS port: set it to 'SSL/TLS'" in log, log[-3000:]
+        assert "error:0A" not in log and "lib(0)" not in log, log[-3000:]
         # and the server still serves
         with smtplib.SMTP_SSL("127.0.0.1", srv.port465, context=ctx(srv.ca), timeout=10) as c:
             c.login("alice@example.test", "secret")
@@ -384,7 +404,7 @@ def test_sni_and_certificate_reload():
         while "reload failed" not in srv.log() and time.time() < deadline:
             time.sleep(0.05)
         assert "reload failed, keeping the running configuration" in srv.log()
-        assert f"{srv.conf}:" in srv.log() and "cannot load" in srv.log()
+        assert f"{srv.conf}:" in srv.log() and "not a PEM certificate chain" in srv.log()
         with smtplib.SMTP_SSL("127.0.0.1", srv.port465, context=ctx(srv.ca), timeout=10) as c:
             c.login("alice@example.test", "secret")
         assert srv.stop() == 0
@@ -490,4 +510,105 @@ def test_stalled_handshakes_cannot_shut_the_tls_door():
         finally:
             for s in stalled:
                 s.close()
+        assert srv.stop() == 0
+
+
+def test_lockout_counts_retries_once_says_how_long_and_can_be_lifted():
+    """smtplib's login() tries PLAIN, then LOGIN with the same bad password: one failure, not
+    two. The 454 says how long; the lockout is logged once with its end; `mailport auth status`
+    shows it, `mailport auth unlock` (by user or by IP) ends it."""
+    from harness import BIN
+    with Server(tls=True, extra="\n[auth]\nmax_failures = 3\nfailure_window = 10m\n") as srv:
+        srv.start()
+
+        def login(password):
+            with smtplib.SMTP_SSL("127.0.0.1", srv.port465, context=ctx(srv.ca), timeout=30) as c:
+                try:
+                    c.login("alice@example.test", password)
+                    return 235, b""
+                except smtplib.SMTPAuthenticationError as e:
+                    return e.smtp_code, e.smtp_error
+                except smtplib.SMTPServerDisconnected:
+                    return 0, b""
+
+        def plain(password):        # one AUTH PLAIN, its reply as sent
+            import base64
+            with smtplib.SMTP_SSL("127.0.0.1", srv.port465, context=ctx(srv.ca), timeout=30) as c:
+                c.ehlo("c")
+                cred = base64.b64encode(f"\0alice@example.test\0{password}".encode()).decode()
+                return c.docmd("AUTH", "PLAIN " + cred)
+
+        def auth(*args):
+            return subprocess.run([BIN, "auth", "--config", srv.conf, *args], capture_output=True, text=True,
+                                  timeout=30)
+        assert login("wrong") == (535, b"5.7.8 Authentication credentials invalid")
+        assert login("wrong") == (535, b"5.7.8 Authentication credentials invalid")
+        log = srv.log()
+        assert log.count("auth failed user=alice@example.test") == 4, log        # PLAIN and LOGIN, twice
+        assert log.count("counted=no (the same credentials again)") == 2, log
+        assert "auth lockout" not in log                                        # 2 of 3 so far
+        r = auth("status")
+        assert r.returncode == 0 and "failing failures=2 last-user=alice@example.test" in r.stdout, r
+        code, msg = login("wrong")                       # the third: a lockout (then 454 for LOGIN)
+        assert code == 454 and b"try again in 10 minutes" in msg, (code, msg)
+        code, msg = plain("secret")                      # even the right password, for 10 minutes
+        assert code == 454 and msg.startswith(b"4.7.0") and b"try again in 10 minutes" in msg, (code, msg)
+        log = srv.log()
+        assert log.count("auth lockout address=127.0.0.1") == 1, log
+        assert re.search(r"auth lockout address=127\.0\.0\.1 .* until=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", log), log
+        assert log.count("reason=locked-out") == 0, log                          # refusals: debug only
+        r = auth("status")
+        assert r.returncode == 0 and re.search(r"127\.0\.0\.1 +LOCKED failures=3 last-user=alice@example\.test "
+                                               r"until=\S+Z", r.stdout), r.stdout
+        r = auth("unlock", "alice@example.test")
+        assert r.returncode == 0 and "unlocked alice@example.test: 1 client may log in again" in r.stdout, r
+        assert login("secret")[0] == 235
+        assert "auth unlock user=alice@example.test clients=1 by the operator" in srv.log()
+        # by IP, too; and an unknown one or garbage is said so
+        for _ in range(3):
+            login("wrong")
+        assert plain("secret")[0] == 454
+        r = auth("unlock", "127.0.0.1")
+        assert r.returncode == 0 and "unlocked 127.0.0.1" in r.stdout, r
+        assert login("secret")[0] == 235
+        r = auth("unlock", "192.0.2.9")
+        assert r.returncode == 0 and "nothing to unlock" in r.stdout, r
+        r = auth("unlock", "not-an-address")
+        assert r.returncode == 1 and "neither an IP address nor a user's address" in r.stderr, r
+        assert "wrong" not in srv.log()
+        assert srv.stop() == 0
+
+
+def test_client_mistakes_are_named_in_the_log():
+    """TLS sent to the STARTTLS port or the MX port, plaintext sent to the implicit-TLS port: the
+    log says what the client did wrong and which setting fixes it, without OpenSSL's codes."""
+    with Server(tls=True) as srv:
+        srv.start()
+        for port in (srv.port587, srv.port):
+            raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+            try:
+                ctx(srv.ca).wrap_socket(raw, server_hostname="localhost")
+                raise AssertionError("a TLS handshake succeeded on a plaintext port")
+            except ssl.SSLError as e:
+                assert "WRONG_VERSION_NUMBER" in str(e), e      # our greeting is not TLS
+            finally:
+                raw.close()
+        plain = socket.create_connection(("127.0.0.1", srv.port465), timeout=10)
+        plain.sendall(b"EHLO plaintext.test\r\n")
+        try:
+            while plain.recv(4096):
+                pass
+        except ConnectionResetError:
+            pass
+        plain.close()
+        deadline = time.time() + 10
+        while srv.log().count("speaks") < 3 and time.time() < deadline:
+            time.sleep(0.05)
+        log = srv.log()
+        for role in ("submission", "smtp"):
+            assert (f'client speaks TLS first address=127.0.0.1 role={role}: set it to "STARTTLS" for this port, '
+                    f'or use the implicit-TLS port 127.0.0.1:{srv.port465} with "SSL/TLS"') in log, log
+        assert (f"role=submissions reason=\"the client speaks plaintext on the implicit-TLS port: set it to "
+                f"'SSL/TLS' for this port") in log, log
+        assert "error:" not in log and "lib(0)" not in log, log
         assert srv.stop() == 0

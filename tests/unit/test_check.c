@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <openssl/x509_vfy.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -138,14 +139,54 @@ static void test_plaintext_and_auth_rules(void **state)
 	assert_null(best);
 	assert_non_null(strstr(text, "Do not send a password to it"));
 
-	/* A login that failed makes the path not secure (it would not work). */
+	/* A login that failed is the user's problem: the server works (a warning, still the port to
+	 * use), the path does not work for this user (not secure), and the exit status says so. */
 	p = good(465, ROLE_SUBMISSIONS);
 	p.login_tested = 1;
 	p.login_code = 535;
+	snprintf(p.login_text, sizeof(p.login_text), "Authentication credentials invalid");
 	check_judge(&p, 1);
-	assert_int_equal(p.verdict, VERDICT_BROKEN);
-	assert_non_null(has(&p, "login-failed"));
+	assert_int_equal(p.verdict, VERDICT_WARNING);
+	assert_non_null(strstr(has(&p, "login-failed"), "the server works, but it refused this login: 535"));
 	assert_false(check_port_secure(&p));
+	ports[0] = p;
+	assert_int_equal(check_recommend(ports, 1, text, sizeof(text), &best), CHECK_EXIT_LOGIN);
+	assert_ptr_equal(best, &ports[0]);
+	assert_non_null(strstr(text, "Use port 465 with SSL/TLS"));
+	assert_non_null(strstr(text, "The server works, but it refused your login (535"));
+
+	/* A chain that ends in a CA this machine does not know: --cafile is the advice. */
+	p = good(465, ROLE_SUBMISSIONS);
+	p.tls.chain_ok = 0;
+	p.tls.chain_error = X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN;
+	check_judge(&p, 0);
+	assert_non_null(strstr(has(&p, "cert-private-ca"), "--cafile FILE"));
+	p.tls.chain_error = X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY;
+	check_judge(&p, 0);
+	assert_non_null(has(&p, "cert-private-ca"));
+	p.tls.chain_error = X509_V_ERR_CERT_REVOKED;
+	check_judge(&p, 0);
+	assert_null(has(&p, "cert-private-ca"));
+	assert_non_null(has(&p, "cert-untrusted"));
+
+	/* DNS that fails is not a spelling mistake; a name that does not exist is. */
+	p = good(465, ROLE_SUBMISSIONS);
+	p.reach = REACH_DNS;
+	p.dns_failed = 1;
+	snprintf(p.error, sizeof(p.error), "DNS lookup of x.example timed out after 10 s: no answer from the DNS server");
+	check_judge(&p, 0);
+	assert_non_null(strstr(has(&p, "dns-failed"), "check this machine's network connection"));
+	ports[0] = p;
+	assert_int_equal(check_recommend(ports, 1, text, sizeof(text), &best), 2);
+	assert_non_null(strstr(text, "because DNS failed"));
+	assert_null(strstr(text, "spelling"));
+	p.dns_failed = 0;
+	snprintf(p.error, sizeof(p.error), "x.example has no address: x.example does not exist (NXDOMAIN)");
+	check_judge(&p, 0);
+	assert_non_null(strstr(has(&p, "dns"), "check the spelling"));
+	ports[0] = p;
+	check_recommend(ports, 1, text, sizeof(text), &best);
+	assert_non_null(strstr(text, "check the spelling"));
 
 	/* Login requested but withheld (invalid certificate): said, and the port stays broken. */
 	p = good(465, ROLE_SUBMISSIONS);

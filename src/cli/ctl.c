@@ -1,0 +1,168 @@
+/*
+ * ctl.c - `mailport queue` and `mailport auth`: argument checking and one request to the
+ * running server. What the answers say is the server's (queue/admin.c, net/control.c).
+ */
+#include "ctl.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sysexits.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "../conf/config.h"
+#include "../util/errlist.h"
+
+int ctl_request(const char *prog, const char *config, const char *line)
+{
+	struct errlist errs = { 0 };
+	struct sockaddr_un sun;
+	struct config *c;
+	char buf[4096];
+	int fd, error = 0, first = 1;
+	ssize_t n;
+
+	c = config_load(config, &errs);
+	if (c == NULL) {
+		errlist_print(&errs, stderr);
+		errlist_free(&errs);
+		return EX_CONFIG;
+	}
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/control.sock", c->spool);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		fprintf(stderr, "%s: no running mailport server for spool %s (%s: %s).\n"
+		        "Start it with: mailport serve --config %s\n", prog, c->spool, sun.sun_path, strerror(errno),
+		        config);
+		config_free(c);
+		if (fd >= 0)
+			close(fd);
+		return EX_UNAVAILABLE;
+	}
+	config_free(c);
+	if (write(fd, line, strlen(line)) < 0 || write(fd, "\n", 1) < 0) {
+		fprintf(stderr, "%s: cannot talk to the server: %s\n", prog, strerror(errno));
+		close(fd);
+		return EX_IOERR;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		if (first && n >= 6 && memcmp(buf, "error:", 6) == 0)
+			error = 1;
+		first = 0;
+		fwrite(buf, 1, (size_t)n, error ? stderr : stdout);
+	}
+	close(fd);
+	return error ? 1 : 0;
+}
+
+/* [--config FILE | -C FILE] first: returns the index of the first other argument. */
+static int config_arg(int argc, char **argv, const char **config)
+{
+	int i = 1;
+
+	*config = MAILPORT_DEFAULT_CONFIG;
+	while (i + 1 < argc && (strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-C") == 0)) {
+		*config = argv[i + 1];
+		i += 2;
+	}
+	return i;
+}
+
+static int wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "help") == 0)
+			return 1;
+	return 0;
+}
+
+static void queue_usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: mailport queue [--config FILE] list | show ID | flush | delete ID | bounce ID\n"
+	        "       mailq [-C FILE]   and   sendmail -bp [-C FILE]   (the same as list)\n"
+	        "\n"
+	        "  list        every message: id, age, size, sender; each recipient with its state (a\n"
+	        "              deferred one with its last error and next attempt)\n"
+	        "  show ID     one message: envelope, every recipient's state, the header section\n"
+	        "  flush       retry every deferred message now\n"
+	        "  delete ID   remove a message without a bounce\n"
+	        "  bounce ID   return a message to its sender now\n"
+	        "\n"
+	        "Talks to the running server over its spool's control.sock. FILE defaults to %s.\n"
+	        "Exit status: 0 done, 1 the server refused (unknown id ...), 69 no server running, 78 config.\n",
+	        MAILPORT_DEFAULT_CONFIG);
+}
+
+int queue_main(int argc, char **argv)
+{
+	static const char *verbs[][2] = { { "list", "LIST" }, { "show", "SHOW" }, { "flush", "FLUSH" },
+	                                   { "delete", "DELETE" }, { "bounce", "BOUNCE" } };
+	const char *config, *verb = NULL;
+	char line[128];
+	int i;
+
+	if (wants_help(argc, argv)) {
+		queue_usage(stdout);
+		return 0;
+	}
+	i = config_arg(argc, argv, &config);
+	if (i == argc) {
+		fprintf(stderr, "mailport queue: which action? (list, show ID, flush, delete ID, bounce ID)\n");
+		queue_usage(stderr);
+		return EX_USAGE;
+	}
+	for (size_t k = 0; k < sizeof(verbs) / sizeof(verbs[0]); k++)
+		if (strcmp(argv[i], verbs[k][0]) == 0)
+			verb = verbs[k][1];
+	int needs_id = verb && (strcmp(verb, "SHOW") == 0 || strcmp(verb, "DELETE") == 0 || strcmp(verb, "BOUNCE") == 0);
+	if (verb == NULL || (needs_id ? i + 2 != argc : i + 1 != argc) ||
+	    (needs_id && strcspn(argv[i + 1], " \t\r\n") != strlen(argv[i + 1]))) {
+		queue_usage(stderr);
+		return EX_USAGE;
+	}
+	snprintf(line, sizeof(line), "%s%s%.64s", verb, needs_id ? " " : "", needs_id ? argv[i + 1] : "");
+	return ctl_request("mailport queue", config, line);
+}
+
+static void auth_usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: mailport auth [--config FILE] status | unlock IP | unlock ADDRESS\n"
+	        "\n"
+	        "  status          the client addresses whose logins are failing or locked out (after\n"
+	        "                  [auth] max_failures within failure_window), with the user names they\n"
+	        "                  tried and when each lockout ends\n"
+	        "  unlock IP       forget the failed logins of that client (an IPv6 address stands for\n"
+	        "                  its /64, as the lockout does)\n"
+	        "  unlock ADDRESS  forget the failed logins of every client that tried this user\n"
+	        "\n"
+	        "Talks to the running server over its spool's control.sock. FILE defaults to %s.\n",
+	        MAILPORT_DEFAULT_CONFIG);
+}
+
+int auth_main(int argc, char **argv)
+{
+	const char *config;
+	char line[320];
+	int i;
+
+	if (wants_help(argc, argv)) {
+		auth_usage(stdout);
+		return 0;
+	}
+	i = config_arg(argc, argv, &config);
+	if (i + 1 == argc && strcmp(argv[i], "status") == 0)
+		return ctl_request("mailport auth", config, "AUTH-STATUS");
+	if (i + 2 == argc && strcmp(argv[i], "unlock") == 0 && argv[i + 1][0] != '\0' &&
+	    strlen(argv[i + 1]) < 256 && strcspn(argv[i + 1], " \t\r\n") == strlen(argv[i + 1])) {
+		snprintf(line, sizeof(line), "AUTH-UNLOCK %s", argv[i + 1]);
+		return ctl_request("mailport auth", config, line);
+	}
+	auth_usage(stderr);
+	return EX_USAGE;
+}
