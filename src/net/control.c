@@ -21,6 +21,7 @@
 
 #include "../auth/auth.h"
 #include "../queue/admin.h"
+#include "../util/duration.h"
 #include "../util/log.h"
 #include "server_int.h"
 
@@ -36,12 +37,8 @@ static void status_line(void *arg, const char *key, unsigned failures, long long
 	struct status_ctx *x = arg;
 	char when[32] = "";
 
-	if (until != 0) {
-		time_t t = (time_t)until;
-		struct tm tm;
-		gmtime_r(&t, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	}
+	if (until != 0)
+		time_utc(until, when, sizeof(when));
 	x->n++;
 	admin_printf(x->o, "%-40s %s failures=%u last-user=%s%s%s\n", key, until ? "LOCKED" : "failing", failures,
 	             user[0] ? user : "-", until ? " until=" : "", when);

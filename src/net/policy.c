@@ -14,6 +14,7 @@
 
 #include "../deliver/runner.h"
 #include "../tls/tls.h"
+#include "../util/duration.h"
 #include "../util/log.h"
 #include "server_int.h"
 
@@ -207,16 +208,6 @@ static void cb_mail(void *ctx, const struct smtp_tx *tx, struct smtp_verdict *v)
 
 /* ---- AUTH -------------------------------------------------------------------------------- */
 
-/* "2026-12-03T13:05:00Z", for log lines that name a moment. */
-static void utc_time(long long t, char *buf, size_t len)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	gmtime_r(&tt, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* Log a verdict, count a failure against the client's address, map it for the session. */
 static int auth_verdict(struct conn *c, const char *user, const unsigned char *key, int result)
 {
@@ -236,7 +227,7 @@ static int auth_verdict(struct conn *c, const char *user, const unsigned char *k
 	c->failed_once = 1;
 	CLOG(log_info, c, "auth failed user=%s address=%s", user, c->peer_ip);
 	if ((until = throttle_failure(c->srv->throttle, c->client_key, user, (long long)time(NULL))) != 0) {
-		utc_time(until, when, sizeof(when));
+		time_utc(until, when, sizeof(when));
 		CLOG(log_warnx, c, "auth lockout address=%s key=%s failures=%u window=%us until=%s (mailport auth unlock "
 		          "%s ends it)", c->peer_ip, c->client_key, c->rc->cfg->max_failures, c->rc->cfg->failure_window,
 		          when, c->peer_ip);

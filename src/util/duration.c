@@ -4,6 +4,7 @@
 #include "duration.h"
 
 #include <stdio.h>
+#include <time.h>
 
 void duration_words(long long s, char *buf, size_t len)
 {
@@ -29,4 +30,13 @@ void duration_words(long long s, char *buf, size_t len)
 		snprintf(buf, len, "%lld minute%s", n, n == 1 ? "" : "s");
 	} else
 		snprintf(buf, len, "%lld second%s", s, s == 1 ? "" : "s");
+}
+
+void time_utc(long long t, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
