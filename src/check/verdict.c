@@ -143,16 +143,17 @@ static void judge_tls(struct check_port *p)
 	judge_cert(p);
 }
 
-/* The default handshake (TLS 1.2+) failed, but the server may still take an old version. */
-static void judge_versions_only(struct check_port *p)
+/* The default handshake (TLS 1.2+) failed, but the server may still take an old version:
+ * returns 1 when that is what it said. */
+static int judge_versions_only(struct check_port *p)
 {
-	if (p->version_ok[2] || p->version_ok[3])
-		return;
-	if (p->version_ok[0] || p->version_ok[1])
-		reason(p, is_submission(p) ? SEV_BROKEN : SEV_WARNING, "tls-too-old",
-		       "it accepts only %s%s%s: modern clients (and mailport) require TLS 1.2 or newer",
-		       p->version_ok[0] ? "TLS 1.0" : "", p->version_ok[0] && p->version_ok[1] ? " and " : "",
-		       p->version_ok[1] ? "TLS 1.1" : "");
+	if (p->version_ok[2] || p->version_ok[3] || !(p->version_ok[0] || p->version_ok[1]))
+		return 0;
+	reason(p, is_submission(p) ? SEV_BROKEN : SEV_WARNING, "tls-too-old",
+	       "it accepts only %s%s%s: modern clients (and mailport) require TLS 1.2 or newer",
+	       p->version_ok[0] ? "TLS 1.0" : "", p->version_ok[0] && p->version_ok[1] ? " and " : "",
+	       p->version_ok[1] ? "TLS 1.1" : "");
+	return 1;
 }
 
 static void judge_reach(struct check_port *p)
@@ -186,14 +187,6 @@ static void judge_role_tls(struct check_port *p)
 	       "it to \"SSL/TLS\" for this port", p->port);
 }
 
-static int has_reason(const struct check_port *p, size_t from, const char *code)
-{
-	for (size_t i = from; i < p->nreasons; i++)
-		if (strcmp(p->reasons[i].code, code) == 0)
-			return 1;
-	return 0;
-}
-
 void check_judge(struct check_port *p, int login_requested)
 {
 	enum check_severity sub_sev = is_submission(p) ? SEV_BROKEN : SEV_WARNING;
@@ -211,16 +204,16 @@ void check_judge(struct check_port *p, int login_requested)
 	}
 	if (p->greeting_code != 220) {
 		/* Still say what TLS showed: an expired certificate matters even on a mute server. */
-		size_t before = p->nreasons;
+		int too_old = 0;
 		if (p->speaks == SPEAKS_TLS && p->role != ROLE_SUBMISSIONS)
 			judge_role_tls(p);
 		if (p->tls_ok)
 			judge_tls(p);
 		else if (p->versions_tested)
-			judge_versions_only(p);
+			too_old = judge_versions_only(p);
 		if (p->speaks == SPEAKS_TLS && !p->tls_ok) {
 			/* No session behind a handshake that failed: the versions say why, else its error. */
-			if (!has_reason(p, before, "tls-too-old"))
+			if (!too_old)
 				reason(p, SEV_BROKEN, "tls-failed", "%s", p->tls_error);
 		} else if (p->greeting_code == 0)
 			reason(p, SEV_BROKEN, "no-greeting", "no SMTP greeting%s%s", p->error[0] ? ": " : "", p->error);

@@ -185,7 +185,7 @@ int transport_tls_ex(struct transport *t, const struct transport_tls_opts *o)
 		int saved = errno;
 		long vr = SSL_get_verify_result(ssl);
 		int se = SSL_get_error(ssl, r), quiet = ERR_peek_error() == 0;
-		int reason = ERR_GET_REASON(ERR_peek_last_error());
+		enum tls_failure kind = tls_failure_kind(ERR_peek_last_error());
 		char e[256];
 		if (verify_host != NULL && !o->inspect && vr != X509_V_OK)
 			return set_err(t, TRANSPORT_EVERIFY, "certificate of %s not accepted: %s", t->peer,
@@ -204,11 +204,8 @@ int transport_tls_ex(struct transport *t, const struct transport_tls_opts *o)
 			               t->peer);
 		}
 		/* The record layer saw something that is not TLS: typically "220 ..." (SMTP). */
-		t->tls_fail = reason == SSL_R_WRONG_VERSION_NUMBER || reason == SSL_R_PACKET_LENGTH_TOO_LONG ||
-		              reason == SSL_R_HTTP_REQUEST || reason == SSL_R_RECORD_LENGTH_MISMATCH ?
-		              TLS_FAIL_PLAINTEXT :
-		              reason == SSL_R_UNSUPPORTED_PROTOCOL || reason == SSL_R_TLSV1_ALERT_PROTOCOL_VERSION ||
-		              reason == SSL_R_NO_PROTOCOLS_AVAILABLE ? TLS_FAIL_VERSION : TLS_FAIL_OTHER;
+		t->tls_fail = kind == TLS_FAILURE_PLAINTEXT ? TLS_FAIL_PLAINTEXT :
+		              kind == TLS_FAILURE_VERSION ? TLS_FAIL_VERSION : TLS_FAIL_OTHER;
 		return set_err(t, TRANSPORT_ETLS, "TLS handshake with %s failed: %s", t->peer, e);
 	}
 	tls_describe(ssl, t->tls_desc, sizeof(t->tls_desc));

@@ -27,6 +27,7 @@
 #include "../deliver/runner.h"
 #include "../sandbox/sandbox.h"
 #include "../tls/tls.h"
+#include "../util/fsutil.h"
 #include "../util/log.h"
 #include "server_int.h"
 
@@ -348,36 +349,12 @@ static int check_user(const struct config *cfg, struct passwd **pw, struct errli
  * exists keeps its owner. Then the mail user must be able to write in it. 0, or -1 with why. */
 static int prepare_maildir_root(const char *root, const struct passwd *pw, char *why, size_t whylen)
 {
-	char buf[PATH_MAX];
 	struct stat st;
-	size_t len = strlen(root);
 	int as_root = pw != NULL && geteuid() == 0;
 
-	if (len == 0 || len >= sizeof(buf)) {
-		snprintf(why, whylen, "%s", strerror(ENAMETOOLONG));
-		return -1;
-	}
-	memcpy(buf, root, len + 1);
-	for (char *p = buf + 1; ; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		char saved = *p;
-		*p = '\0';
-		if (mkdir(buf, 0700) == 0) {
-			if (as_root && lchown(buf, pw->pw_uid, pw->pw_gid) < 0) {
-				snprintf(why, whylen, "cannot give %s to %s: %s", buf, pw->pw_name, strerror(errno));
-				return -1;
-			}
-		} else if (errno != EEXIST) {
-			snprintf(why, whylen, "cannot create %s: %s", buf, strerror(errno));
-			return -1;
-		}
-		*p = saved;
-		if (saved == '\0')
-			break;
-	}
-	if (stat(root, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		snprintf(why, whylen, "%s is not a directory", root);
+	if ((as_root ? fs_mkdir_p_owned(root, 0700, pw->pw_uid, pw->pw_gid) : fs_mkdir_p(root, 0700)) < 0 ||
+	    stat(root, &st) < 0) {
+		snprintf(why, whylen, "cannot create %s: %s", root, strerror(errno));
 		return -1;
 	}
 	if (as_root ? !(st.st_uid == pw->pw_uid ? st.st_mode & S_IWUSR : st.st_gid == pw->pw_gid ?

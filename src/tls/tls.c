@@ -48,9 +48,26 @@ static const char *version_name(int v)
 	       v == TLS1_2_VERSION ? "TLS 1.2" : v == TLS1_3_VERSION ? "TLS 1.3" : "an unknown version";
 }
 
+enum tls_failure tls_failure_kind(unsigned long err)
+{
+	switch (ERR_GET_LIB(err) == ERR_LIB_SSL ? ERR_GET_REASON(err) : 0) {
+	case SSL_R_WRONG_VERSION_NUMBER:
+	case SSL_R_PACKET_LENGTH_TOO_LONG:
+	case SSL_R_HTTP_REQUEST:
+	case SSL_R_RECORD_LENGTH_MISMATCH:
+		return TLS_FAILURE_PLAINTEXT;
+	case SSL_R_UNSUPPORTED_PROTOCOL:            /* the peer's version is outside our range */
+	case SSL_R_VERSION_TOO_LOW:
+	case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:    /* the peer said so */
+	case SSL_R_NO_PROTOCOLS_AVAILABLE:
+		return TLS_FAILURE_VERSION;
+	default:
+		return TLS_FAILURE_OTHER;
+	}
+}
+
 void tls_accept_failure(const SSL *ssl, unsigned long err, char *buf, size_t len, int *probe)
 {
-	int reason = ERR_GET_REASON(err);
 	const char *words = ERR_reason_error_string(err);
 
 	*probe = 0;
@@ -58,24 +75,24 @@ void tls_accept_failure(const SSL *ssl, unsigned long err, char *buf, size_t len
 		snprintf(buf, len, "the client closed the connection during the handshake");
 		return;
 	}
-	switch (reason) {
-	case SSL_R_UNSUPPORTED_PROTOCOL:
-	case SSL_R_VERSION_TOO_LOW:
+	switch (tls_failure_kind(err)) {
+	case TLS_FAILURE_VERSION:
 		*probe = 1;
 		snprintf(buf, len, "the client offers only %s, which is obsolete and refused (RFC 8996): a version "
 		         "probe (mailport check, testssl.sh) or an outdated client", version_name(SSL_client_version(ssl)));
 		return;
+	case TLS_FAILURE_PLAINTEXT:
+		snprintf(buf, len, "the client speaks plaintext on the implicit-TLS port: set it to 'SSL/TLS' for this "
+		         "port (or use the STARTTLS port with 'STARTTLS')");
+		return;
+	case TLS_FAILURE_OTHER:
+		break;
+	}
+	switch (ERR_GET_REASON(err)) {
 	case SSL_R_NO_SHARED_CIPHER:
 		*probe = 1;
 		snprintf(buf, len, "no cipher in common: the client offers only obsolete ciphers (a cipher probe, or an "
 		         "outdated client)");
-		return;
-	case SSL_R_WRONG_VERSION_NUMBER:
-	case SSL_R_PACKET_LENGTH_TOO_LONG:
-	case SSL_R_HTTP_REQUEST:
-	case SSL_R_RECORD_LENGTH_MISMATCH:
-		snprintf(buf, len, "the client speaks plaintext on the implicit-TLS port: set it to 'SSL/TLS' for this "
-		         "port (or use the STARTTLS port with 'STARTTLS')");
 		return;
 	case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
 	case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:

@@ -29,6 +29,12 @@ void tls_describe(const SSL *ssl, char *buf, size_t len);
 /* The most recent OpenSSL error queue entries as one line (and clear the queue). */
 void tls_last_error(char *buf, size_t len);
 
+/* What an OpenSSL handshake error says about the peer, on either side of the connection: it
+ * sent something that is not TLS (plaintext SMTP, an HTTP request), or it speaks TLS with no
+ * version in common, or something else (an alert, no common cipher, a closed connection). */
+enum tls_failure { TLS_FAILURE_OTHER, TLS_FAILURE_PLAINTEXT, TLS_FAILURE_VERSION };
+enum tls_failure tls_failure_kind(unsigned long err);
+
 /* Why a client's handshake with us failed, in words an admin can act on, from the SSL and the
  * first OpenSSL error of the handshake (0 = none, the client closed). *probe is set when the
  * client offered only versions we refuse (a version probe such as mailport check's or

@@ -119,6 +119,11 @@ int fs_path_clean(const char *path)
 
 int fs_mkdir_p(const char *path, mode_t mode)
 {
+	return fs_mkdir_p_owned(path, mode, (uid_t)-1, (gid_t)-1);
+}
+
+int fs_mkdir_p_owned(const char *path, mode_t mode, uid_t uid, gid_t gid)
+{
 	char buf[PATH_MAX];
 	size_t len = strlen(path);
 
@@ -131,7 +136,10 @@ int fs_mkdir_p(const char *path, mode_t mode)
 		if (*p == '/' || *p == '\0') {
 			char saved = *p;
 			*p = '\0';
-			if (mkdir(buf, mode) < 0 && errno != EEXIST)
+			if (mkdir(buf, mode) == 0) {
+				if (uid != (uid_t)-1 && lchown(buf, uid, gid) < 0)
+					return -1;
+			} else if (errno != EEXIST)
 				return -1;
 			*p = saved;
 			if (saved == '\0')

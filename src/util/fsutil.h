@@ -25,6 +25,9 @@ int fs_fsync_dir(const char *path);
 int fs_fsync_parent(const char *path);
 /* mkdir -p with mode for each created component; existing directories are fine. */
 int fs_mkdir_p(const char *path, mode_t mode);
+/* The same, and each directory it creates is given to uid:gid (root handing a tree to the mail
+ * user); what existed keeps its owner. */
+int fs_mkdir_p_owned(const char *path, mode_t mode, uid_t uid, gid_t gid);
 /* Whether path has no empty, "." or ".." component (a leading "/" and a trailing one are
  * fine): what it names is what it says, for checks such as "beneath this directory". */
 int fs_path_clean(const char *path);
