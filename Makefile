@@ -44,10 +44,10 @@ HEADERS    := $(wildcard src/*/*.h)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(filter-out tests/unit/testutil.c,$(wildcard tests/unit/test_*.c)))
 
-FUZZ_TARGETS := session path data client addrlist autoconfig config users hdrscan reply dns agent
+FUZZ_TARGETS := session path data client addrlist autoconfig config users hdrscan reply dns agent journal
 FUZZ_TIME    ?= 60
 
-.PHONY: lint all deps run stop test unit integration clean fuzz fuzz-replay bench
+.PHONY: lint all deps run stop test unit integration clean fuzz fuzz-replay bench soak
 
 all: build/mailport
 
@@ -162,6 +162,11 @@ clean:
 build/smtpbench: bench/smtpbench.c src/smtp/reply.c src/util/base64.c $(HEADERS) Makefile $(PKG)
 	@mkdir -p build
 	$(CC) $(CFLAGS) -Isrc -o $@ bench/smtpbench.c src/smtp/reply.c src/util/base64.c $(LDLIBS)
+
+# kill -9 at random moments under load, for SOAK_CYCLES rounds (release build); not in test.
+SOAK_CYCLES ?= 100
+soak: deps build/mailport
+	@MAILPORT_BIN=build/mailport $(PYTHON) tests/soak/kill9.py $(SOAK_CYCLES)
 
 bench: build/mailport build/smtpbench
 	@scripts/install-deps --bench

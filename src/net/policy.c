@@ -5,6 +5,7 @@
  * Not I/O (conn.c) and not the protocol (smtp/session.c).
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -383,6 +384,9 @@ static int release_held(struct conn *c, const struct smtp_tx *tx)
 	return r;
 }
 
+/* The spool's file system is full (or the user's quota): 452 4.3.1, not 451. */
+static int no_space(int err) { return err == ENOSPC || err == EDQUOT; }
+
 static int cb_data_begin(void *ctx, const struct smtp_tx *tx)
 {
 	struct conn *c = ctx;
@@ -441,9 +445,10 @@ static int cb_data_write(void *ctx, const char *p, size_t n)
 	if (n > 0 && spool_msg_write(c->msg, p, n) < 0)
 		goto fail;
 	return 0;
-fail:
+fail:;
+	int nospace = no_space(errno);
 	CLOG(log_warn, c, "cannot write queue file");
-	return -1;
+	return nospace ? -2 : -1;
 }
 
 /* ---- group commit (the committer thread; see queue/journal.h) ---------------------------- */
@@ -491,6 +496,7 @@ static int sync_journal(struct server *srv)
 static void commit_classic(struct commit_wait *cw)
 {
 	cw->ok = spool_msg_commit(cw->m) == 0;
+	cw->nospace = !cw->ok && no_space(errno);
 	cw->m = NULL;               /* freed by the commit, whatever the outcome */
 	cw->journaled = 0;
 }
@@ -511,8 +517,10 @@ static void commit_batch_locked(struct server *srv, void **jobs, size_t n)
 			commit_classic(cw);     /* too large for the journal, or it is full */
 			continue;
 		}
-		if (r < 0)
+		if (r < 0) {
+			cw->nospace = no_space(errno);
 			log_warn(cw->qid, "cannot append to the journal");
+		}
 		cw->m = NULL;
 		cw->ok = r == 0;
 		cw->journaled = r == 0;
@@ -520,11 +528,14 @@ static void commit_batch_locked(struct server *srv, void **jobs, size_t n)
 	}
 	if (appended > 0 && sync_journal(srv) < 0) {
 		/* Unknown what reached the disk: answer 451 (a resend may duplicate, never lose). */
-		log_warn(NULL, "journal fdatasync failed: %zu messages refused with 451", appended);
+		int nospace = no_space(errno);
+		log_warn(NULL, "journal fdatasync failed: %zu messages refused with %s", appended, nospace ? "452" : "451");
 		for (size_t i = 0; i < n; i++) {
 			struct commit_wait *cw = jobs[i];
-			if (cw->journaled)
+			if (cw->journaled) {
 				cw->ok = 0;
+				cw->nospace = nospace;
+			}
 		}
 	}
 	if (checkpoint_due(srv))
@@ -570,24 +581,31 @@ long policy_commit_idle(void *arg)
 }
 
 /* A commit's outcome, whichever way it was made: logged, and the message to the runner. */
-static void commit_announce(struct server *srv, const char *qid, const char *accepted, int ok, const char *note)
+static int commit_announce(struct server *srv, const char *qid, const char *accepted, int ok, int nospace,
+                           const char *note)
 {
 	if (ok) {
 		log_info(qid, "%s%s", accepted, note);
 		if (srv->runner != NULL)        /* NULL at shutdown: the queue keeps it for the next start */
 			runner_wake(srv->runner, qid);
-	} else
-		log_warn(qid, "queue commit failed, replied 451");
+		return 1;
+	}
+	if (nospace)
+		log_warnx(qid, "queue commit failed: no space left on the spool's file system, replied 452 4.3.1");
+	else
+		log_warn(qid, "queue commit failed, replied 451 4.3.0");
+	return nospace ? SMTP_COMMIT_NOSPACE : 0;
 }
 
 static void commit_finish(struct commit_wait *cw)
 {
 	struct conn *c = cw->c;
 
-	commit_announce(cw->srv, cw->qid, cw->accepted, cw->ok, c ? "" : " (client gone before the reply)");
+	int result = commit_announce(cw->srv, cw->qid, cw->accepted, cw->ok, cw->nospace,
+	                             c ? "" : " (client gone before the reply)");
 	if (c != NULL) {
 		c->commit_wait = NULL;
-		smtp_session_commit_done(c->sess, cw->ok, cw->qid);
+		smtp_session_commit_done(c->sess, result, cw->qid);
 		if (c->shutdown_after_commit)
 			smtp_session_shutdown(c->sess);
 		conn_resume(c);         /* may free c */
@@ -640,11 +658,14 @@ static int cb_data_commit(void *ctx, const struct smtp_tx *tx, char *qid, size_t
 			void *job = cw;
 			commit_batch_locked(c->srv, &job, 1);
 			pthread_mutex_unlock(&c->srv->commit_mu);
-			int ok = cw->ok;
-			commit_announce(c->srv, qid, line, ok, "");
+			/* The committer did not see this one: it would sleep until the next job and never
+			 * checkpoint, and an idle server's journal would keep delivered messages forever. */
+			if (c->srv->commitpool != NULL)
+				workpool_kick(c->srv->commitpool);
+			int result = commit_announce(c->srv, qid, line, cw->ok, cw->nospace, "");
 			free(cw->accepted);
 			free(cw);
-			return ok ? 0 : -1;
+			return result == 1 ? 0 : result == SMTP_COMMIT_NOSPACE ? -2 : -1;
 		}
 		if (workpool_submit(c->srv->commitpool, cw, NULL, commit_done) == 0) {
 			c->commit_wait = cw;
@@ -655,8 +676,8 @@ static int cb_data_commit(void *ctx, const struct smtp_tx *tx, char *qid, size_t
 	free(cw);
 	/* No pool (or no memory for the job): make it durable right here. */
 	int ok = spool_msg_commit(m) == 0;
-	commit_announce(c->srv, qid, line, ok, "");
-	return ok ? 0 : -1;
+	int result = commit_announce(c->srv, qid, line, ok, !ok && no_space(errno), "");
+	return result == 1 ? 0 : result == SMTP_COMMIT_NOSPACE ? -2 : -1;
 }
 
 static void cb_data_abort(void *ctx)

@@ -40,12 +40,66 @@ static void on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct soc
 	conn_accept(arg, fd, sa);
 }
 
+/* Out of descriptors (or kernel memory), the pending connection stays in the queue and the
+ * listener is readable again at once: retrying in a loop burns a core and writes a log line
+ * each time. As nginx and Postfix do, every listener rests a moment (sessions that end free
+ * descriptors meanwhile, and the waiting clients stay queued in the kernel), and the log says
+ * so once per ACCEPT_LOG_S with a count. */
+#define ACCEPT_PAUSE_MS 250
+#define ACCEPT_LOG_S 10
+
+static void listeners_enable(struct server *srv, int on)
+{
+	for (size_t i = 0; i < srv->nlisteners; i++) {
+		if (srv->listeners[i].l == NULL)
+			continue;
+		if (!on)
+			evconnlistener_disable(srv->listeners[i].l);
+		else if (srv->listeners[i].role != ROLE_SUBMISSIONS || !srv->tls_accept_paused)
+			evconnlistener_enable(srv->listeners[i].l);
+	}
+}
+
+static void on_accept_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)fd;
+	(void)what;
+	srv->accept_paused = 0;
+	if (!srv->stopping)
+		listeners_enable(srv, 1);
+}
+
 static void on_accept_error(struct evconnlistener *evl, void *arg)
 {
+	struct listener *l = arg;
+	struct server *srv = l->srv;
+	int err = EVUTIL_SOCKET_ERROR();
+	struct timeval tv = { 0, ACCEPT_PAUSE_MS * 1000 };
+	struct timespec now;
+
 	(void)evl;
-	(void)arg;
-	/* EMFILE and friends: log and keep going; the listener retries on the next event. */
-	log_warn(NULL, "accept failed");
+	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM)
+		return;         /* ECONNABORTED and the like: that one client, nothing to do */
+	srv->accept_failures++;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (srv->accept_logged.tv_sec == 0 || now.tv_sec - srv->accept_logged.tv_sec >= ACCEPT_LOG_S) {
+		log_warnx(NULL, "accept failed on %s: %s; new connections wait in the kernel's queue, retried every "
+		          "%d ms (%lu time%s since the last such line)%s", l->text, strerror(err), ACCEPT_PAUSE_MS,
+		          srv->accept_failures, srv->accept_failures == 1 ? "" : "s",
+		          err == EMFILE || err == ENFILE ? ": raise the descriptor limit (ulimit -n, systemd LimitNOFILE=) "
+		          "or lower max_connections" : "");
+		srv->accept_logged = now;
+		srv->accept_failures = 0;
+	}
+	if (srv->accept_paused)
+		return;
+	if (srv->ev_accept == NULL && (srv->ev_accept = evtimer_new(srv->base, on_accept_timer, srv)) == NULL)
+		return;
+	srv->accept_paused = 1;
+	listeners_enable(srv, 0);
+	evtimer_add(srv->ev_accept, &tv);
 }
 
 static int bind_listeners(struct server *srv, const struct config *cfg)
@@ -116,9 +170,9 @@ static void tls_listeners(struct server *srv, int on)
 
 	for (size_t i = 0; i < srv->nlisteners; i++)
 		if (srv->listeners[i].role == ROLE_SUBMISSIONS && srv->listeners[i].l != NULL) {
-			if (on)
+			if (on && !srv->accept_paused)
 				evconnlistener_enable(srv->listeners[i].l);
-			else
+			else if (!on)
 				evconnlistener_disable(srv->listeners[i].l);
 		}
 	srv->tls_accept_paused = !on;
@@ -601,11 +655,8 @@ int server_main(const char *config_path)
 	}
 	if (confine(srv.rc) < 0)
 		goto out;
-	struct runner_conf rconf;
-	runconf_runner(srv.rc, &rconf);
-	rconf.agent = srv.agent;
-	srv.runner = runner_start(srv.spool, &rconf);
-	srv.authpool = workpool_new(srv.base, 2, "password hashing");
+	/* The committer and the journal's hooks before the runner: a message the journal replayed
+	 * may be delivered at once, and its removal must reach the journal. */
 	srv.commitpool = workpool_new_batch(srv.base, policy_commit_batch, policy_commit_idle, &srv, "queue commit");
 	if (srv.commitpool == NULL) {
 		log_errx(NULL, "cannot start the queue committer");
@@ -613,6 +664,11 @@ int server_main(const char *config_path)
 	}
 	journal_on_done(srv.journal, kick_committer, srv.commitpool);
 	spool_mem_on_done(srv.spool, journal_done_hook, journal_note_hook, journal_wait_hook, srv.journal);
+	struct runner_conf rconf;
+	runconf_runner(srv.rc, &rconf);
+	rconf.agent = srv.agent;
+	srv.runner = runner_start(srv.spool, &rconf);
+	srv.authpool = workpool_new(srv.base, 2, "password hashing");
 	if (srv.runner == NULL) {
 		log_errx(NULL, "cannot start the delivery runner");
 		goto out;
@@ -674,6 +730,8 @@ out:
 		event_free(srv.ev_grace);
 	if (srv.ev_hs)
 		event_free(srv.ev_hs);
+	if (srv.ev_accept)
+		event_free(srv.ev_accept);
 	if (srv.base)
 		event_base_free(srv.base);
 	throttle_free(srv.throttle);

@@ -114,6 +114,10 @@ struct server {
 	int tls_accept_paused;          /* implicit-TLS listeners paused: too many handshakes */
 	struct event *ev_term, *ev_int, *ev_hup, *ev_grace;
 	struct event *ev_hs;            /* while TLS accepts are paused: looks again every 100 ms */
+	struct event *ev_accept;        /* out of descriptors: every listener rests until it fires */
+	int accept_paused;
+	unsigned long accept_failures;  /* since the last log line about them */
+	struct timespec accept_logged;
 	struct evconnlistener *control;
 	struct conn *conns;
 	unsigned nconns;
@@ -166,6 +170,7 @@ struct commit_wait {
 	struct server *srv;
 	struct spool_msg *m;
 	int ok;
+	int nospace;                    /* it failed for want of space (452 4.3.1, not 451) */
 	int journaled;                  /* durable in the journal (else in queue/) */
 	char qid[64];
 	char *accepted;                 /* the "accepted ..." log line, written once it is durable */

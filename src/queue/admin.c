@@ -153,6 +153,8 @@ int admin_delete(struct spool *sp, const char *qid, struct admin_out *o)
 
 	if (e == NULL)
 		return -1;
+	/* "deleted" must stay true after a crash: the removal waits until the journal knows. */
+	e->unrecorded = 1;
 	r = spool_entry_remove(sp, e);
 	admin_printf(o, r == 0 ? "%s deleted\n" : "error: cannot delete %s\n", qid);
 	spool_entry_free(e);

@@ -5,12 +5,18 @@
  * queue file at all.
  *
  * Layout: spool/journal (preallocated, reused from offset 0 in each generation) and
- * spool/journal.gen (the current generation). A record: a 64-octet header (magic, generation,
- * payload length, CRC-32 of the payload, queue id) and its payload, padded to 512. "MPJ1":
- * a message, the payload its queue file's exact bytes. "MPJD": messages delivered since,
- * the payload their queue ids in 32-octet slots. Only records of the current generation with
- * a good CRC count; replay stops at the first that is not. "MPJS": a state line (a Maildir
- * intent) of a message still in memory, restored with it into its state log.
+ * spool/journal.gen (a second copy of the current generation, with its CRC). A record: a
+ * 64-octet header (magic, generation, payload length, CRC-32 of the payload, queue id, the
+ * batch (fdatasync) it rode on, the generation's random tag, CRC-32 of the header) and its
+ * payload, padded to 512. "MPJG": a generation begins (at offset 0, written by the checkpoint
+ * that starts it: the journal says which generation is current even without journal.gen).
+ * "MPJ1": a message, the payload its queue file's exact bytes. "MPJD": messages delivered
+ * since, the payload their queue ids in 32-octet slots. "MPJS": a state line (a Maildir
+ * intent) of a message still in memory. Only whole records of the current generation count.
+ * A bad one with nothing whole after it is the torn last batch (never acknowledged); one
+ * with whole records after it is damage: those are still found (a search at every 512
+ * octets for a header with the generation's tag), the loss is logged, and the file is copied
+ * to corrupt/ before the journal is reused.
  *
  * Life of a message: received in memory (spool.h), journal_append() for every message of a
  * batch, one journal_sync(), the 250s, and the runner is woken: it loads the message from
@@ -22,9 +28,10 @@
  * came between its delivery and the next sync (a window of milliseconds; a remote delivery
  * waits for that sync before it counts as finished).
  *
- * journal_open() replays what the last run left (each record restored into queue/ durably,
- * unless an identical file is there) and starts a new generation; call it after spool_open()
- * and before anything reads the queue. Appends, syncs and checkpoints come from one thread;
+ * journal_open() replays what the last run left into the spool's memory table (nothing is
+ * written: a full disk does not stop a start; a message queue/ already holds identically
+ * keeps its file and state log there) and continues that generation until the first
+ * checkpoint; call it after spool_open() and before anything reads the queue. Appends, syncs and checkpoints come from one thread;
  * journal_done() and journal_done_wait() from any. Errors: -1 and errno; a failed append or
  * sync means the batch must be answered 451.
  */

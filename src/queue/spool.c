@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <zlib.h>
+
 #include "../util/fsutil.h"
 #include "../util/log.h"
 
@@ -30,6 +32,13 @@
 #define SPOOL_REC_MAX    (1024 * 1024)  /* an envelope record; the message is exempt */
 
 #define MEM_BUCKETS      4096
+
+/* Every state log begins with this line (the parser skips it), written with its message: a
+ * file that is not empty holds a whole block, so the lines a delivery needs (an intent, a
+ * done) fit into space it already has, and a spool whose file system is full can still be
+ * delivered, and emptied. */
+#define ST_HEAD          "V 1\n"
+#define ST_HEAD_LEN      (sizeof(ST_HEAD) - 1)
 
 /* A message of the memory table: its queue file's bytes, immutable once adopted. */
 enum mstate { M_LIVE, M_BUSY, M_DISK };
@@ -73,6 +82,9 @@ struct spool_msg {
 	int in_body;
 	int finished;           /* spool_msg_finish() done */
 	off_t len_off;          /* offset of the M record's length digits */
+	uint32_t crc_pre;       /* CRC-32 of the file before those digits */
+	uint32_t crc;           /* of what follows them (until then: of everything) */
+	size_t crc_len;         /* octets in crc since the digits */
 	size_t body_len;
 	off_t pos;
 	int failed;
@@ -81,6 +93,8 @@ struct spool_msg {
 };
 
 static void mem_drop_locked(struct spool *sp, struct spool_mnode *n);
+static void mem_insert(struct spool *sp, struct spool_mnode *n);
+static int write_state(struct spool *sp, const char *name, const char *st, size_t stlen, int sync, const char *dst);
 
 const char *spool_dir(const struct spool *sp) { return sp->dir; }
 
@@ -246,6 +260,8 @@ static int wput(struct spool_msg *m, const void *p, size_t n)
 {
 	if (m->failed)
 		return -1;
+	m->crc = (uint32_t)crc32(m->crc, p, (uInt)n);
+	m->crc_len += n;
 	if (m->fd < 0) {
 		size_t need = (size_t)m->pos + n, cap = m->memcap ? m->memcap : 4096;
 		while (cap < need)
@@ -353,8 +369,11 @@ int spool_msg_write(struct spool_msg *m, const char *p, size_t n)
 		char head[SPOOL_LEN_DIGITS + 4];
 		snprintf(head, sizeof(head), "M %0*d\n", SPOOL_LEN_DIGITS, 0);
 		m->len_off = m->pos + 2;
+		m->crc_pre = (uint32_t)crc32(m->crc, (const Bytef *)"M ", 2);
 		if (wput(m, head, strlen(head)) < 0)
 			return -1;
+		m->crc = (uint32_t)crc32(0L, (const Bytef *)"\n", 1);
+		m->crc_len = 1;
 		m->in_body = 1;
 	}
 	m->body_len += n;
@@ -369,9 +388,16 @@ int spool_msg_finish(struct spool_msg *m)
 		return 0;
 	if (!m->in_body && spool_msg_write(m, "", 0) < 0)
 		return -1;
-	if (wput(m, "\nE 0\n\n", 6) < 0 || wflush(m) < 0)
+	if (wput(m, "\n", 1) < 0)
 		return -1;
 	snprintf(digits, sizeof(digits), "%0*zu", SPOOL_LEN_DIGITS, m->body_len);
+	/* The checksum of everything before it, the length digits as they will be. */
+	uLong sum = crc32_combine(crc32_combine(m->crc_pre, crc32(0L, (const Bytef *)digits, SPOOL_LEN_DIGITS),
+	                                        SPOOL_LEN_DIGITS), m->crc, (z_off_t)m->crc_len);
+	char tail[32];
+	int tn = snprintf(tail, sizeof(tail), "K 8\n%08lx\nE 0\n\n", (unsigned long)sum);
+	if (wput(m, tail, (size_t)tn) < 0 || wflush(m) < 0)
+		return -1;
 	if (m->fd < 0)
 		memcpy(m->mem + m->len_off, digits, SPOOL_LEN_DIGITS);
 	else if (pwrite(m->fd, digits, SPOOL_LEN_DIGITS, m->len_off) != SPOOL_LEN_DIGITS)
@@ -403,6 +429,13 @@ int spool_msg_commit(struct spool_msg *m)
 		goto fail;
 	if (sub(m->sp, path, sizeof(path), "queue/%c/%s", bucket_of(m->qid), m->qid) < 0)
 		goto fail;
+	/* Its state log's block, before the name (one directory fsync for both; should the
+	 * log's name be lost in a crash, the first state line makes it again). */
+	char stname[SPOOL_QID_MAX + 8], stpath[PATH_MAX + 4];
+	snprintf(stname, sizeof(stname), "%s.st", m->qid);
+	snprintf(stpath, sizeof(stpath), "%s.st", path);
+	if (write_state(m->sp, stname, NULL, 0, 0, stpath) < 0)
+		goto fail;
 	/* rename + fsync(queue/B): after this returns the message survives a crash. */
 	if (fs_rename_durable(m->tmp, path) < 0) {
 		saved = errno;
@@ -410,6 +443,7 @@ int spool_msg_commit(struct spool_msg *m)
 		 * survive a crash; we reply 451 and the client resends: a duplicate is possible,
 		 * a loss is not. Remove our copy so the likely case stays duplicate-free. */
 		unlink(path);
+		unlink(stpath);
 		errno = saved;
 		goto fail;
 	}
@@ -450,28 +484,56 @@ static int write_tmp(struct spool *sp, const char *name, const void *buf, size_t
 	return 0;
 }
 
-int spool_restore(struct spool *sp, const char *qid, const void *buf, size_t len, const char *st, size_t stlen)
+/* tmp/name holds the state log: the head line, then st; see write_tmp. */
+static int write_state(struct spool *sp, const char *name, const char *st, size_t stlen, int sync, const char *dst)
+{
+	char *buf = malloc(ST_HEAD_LEN + stlen);
+	int r;
+
+	if (buf == NULL)
+		return -1;
+	memcpy(buf, ST_HEAD, ST_HEAD_LEN);
+	if (stlen > 0)
+		memcpy(buf + ST_HEAD_LEN, st, stlen);
+	r = write_tmp(sp, name, buf, ST_HEAD_LEN + stlen, sync, dst);
+	free(buf);
+	return r;
+}
+
+/* Is queue/B/qid there, whole and the same as buf? */
+static int in_queue(struct spool *sp, const char *qid, const void *buf, size_t len)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+	int fd, same = 0;
+
+	if (sub(sp, path, sizeof(path), "queue/%c/%s", bucket_of(qid), qid) < 0)
+		return 0;
+	if (stat(path, &sb) == 0 && (size_t)sb.st_size == len && (fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+		char *cur = malloc(len ? len : 1);
+		same = cur != NULL && pread(fd, cur, len, 0) == (ssize_t)len && memcmp(cur, buf, len) == 0;
+		free(cur);
+		close(fd);
+	}
+	return same;
+}
+
+/* Write queue/B/qid with its state log st (stlen may be 0), durably (tmp, fsync, rename,
+ * fsync(dir)), unless an identical file is already there. */
+static int restore(struct spool *sp, const char *qid, const void *buf, size_t len, const char *st, size_t stlen)
 {
 	char path[PATH_MAX], stpath[PATH_MAX], name[SPOOL_QID_MAX + 16];
-	struct stat sb;
-	int fd;
 
 	if (sub(sp, path, sizeof(path), "queue/%c/%s", bucket_of(qid), qid) < 0 ||
 	    sub(sp, stpath, sizeof(stpath), "queue/%c/%s.st", bucket_of(qid), qid) < 0)
 		return -1;
-	/* Already there, whole and the same (with whatever state it has gathered): done. */
-	if (stat(path, &sb) == 0 && (size_t)sb.st_size == len && (fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
-		char *cur = malloc(len ? len : 1);
-		int same = cur != NULL && read(fd, cur, len) == (ssize_t)len && memcmp(cur, buf, len) == 0;
-		free(cur);
-		close(fd);
-		if (same)
-			return 0;
-	}
+	/* Already there (with whatever state it has gathered): done. */
+	if (in_queue(sp, qid, buf, len))
+		return 0;
 	/* The state log first: a log without its message is an orphan a scan removes; a message
 	 * without its intent lines could be delivered twice. One directory fsync for both. */
 	snprintf(name, sizeof(name), "%s.st.restore", qid);
-	if (stlen > 0 && write_tmp(sp, name, st, stlen, 1, stpath) < 0)
+	if (write_state(sp, name, st, stlen, stlen > 0, stpath) < 0)
 		return -1;
 	snprintf(name, sizeof(name), "%s.restore", qid);
 	if (write_tmp(sp, name, buf, len, 1, path) < 0)
@@ -589,10 +651,33 @@ static int load_state(struct spool *sp, struct spool_entry *e)
 	return 0;
 }
 
-/* Parse a queue file from fp (size octets in all). 0, -1 (errno) or -2 (it is corrupt). */
-static int parse_entry(struct spool_entry *e, FILE *fp, off_t size)
+/* Does the CRC-32 of fp's first n octets match the K record's hex text? fp is left where it was. */
+static int sum_ok(FILE *fp, off_t n, const char *hex)
+{
+	char buf[65536];
+	uLong sum = crc32(0L, Z_NULL, 0);
+	off_t at = ftello(fp);
+	char *end;
+	unsigned long want = strtoul(hex, &end, 16);
+
+	if (*end != '\0' || strlen(hex) != 8 || fseeko(fp, 0, SEEK_SET) < 0)
+		return 0;
+	for (off_t o = 0; o < n; ) {
+		size_t k = n - o < (off_t)sizeof(buf) ? (size_t)(n - o) : sizeof(buf);
+		if (fread(buf, 1, k, fp) != k)
+			return 0;
+		sum = crc32(sum, (const Bytef *)buf, (uInt)k);
+		o += (off_t)k;
+	}
+	return fseeko(fp, at, SEEK_SET) == 0 && sum == want;
+}
+
+/* Parse a queue file from fp (size octets in all); with verify, its checksum (K) too, where
+ * it has one (files of mailport before it do not). 0, -1 (errno) or -2 (it is corrupt). */
+static int parse_entry(struct spool_entry *e, FILE *fp, off_t size, int verify)
 {
 	char magic[sizeof(SPOOL_MAGIC)];
+	int summed = 0;
 
 	if (fread(magic, 1, sizeof(SPOOL_MAGIC) - 1, fp) != sizeof(SPOOL_MAGIC) - 1 ||
 	    memcmp(magic, SPOOL_MAGIC, sizeof(SPOOL_MAGIC) - 1) != 0)
@@ -601,6 +686,7 @@ static int parse_entry(struct spool_entry *e, FILE *fp, off_t size)
 		char type;
 		size_t len;
 		char *p = NULL;
+		off_t start = ftello(fp);
 
 		if (read_head(fp, &type, &len) < 0)
 			return -2;
@@ -619,6 +705,17 @@ static int parse_entry(struct spool_entry *e, FILE *fp, off_t size)
 		if ((p = read_payload(fp, len)) == NULL)
 			return -2;
 		switch (type) {
+		case 'K':
+			/* After the message, once: a flipped octet anywhere before it is caught. */
+			if (summed || e->body_off == 0 || (verify && !sum_ok(fp, start, p))) {
+				if (verify && !summed && e->body_off != 0)
+					log_errx(e->qid, "queue file checksum mismatch: its content changed on disk");
+				free(p);
+				return -2;
+			}
+			summed = 1;
+			free(p);
+			break;
 		case 'T':
 			e->arrival = atoll(p);
 			free(p);
@@ -697,6 +794,24 @@ static void mem_unref_locked(struct spool_mnode *n)
 	}
 }
 
+static void mem_insert(struct spool *sp, struct spool_mnode *n)
+{
+	unsigned h = hash_of(n->qid);
+
+	n->sp = sp;
+	n->in_table = 1;
+	n->refs = 1;
+	pthread_mutex_lock(&sp->mu);
+	n->hnext = sp->hash[h];
+	sp->hash[h] = n;
+	n->next = sp->head;
+	if (sp->head)
+		sp->head->prev = n;
+	sp->head = n;
+	sp->nmem++;
+	pthread_mutex_unlock(&sp->mu);
+}
+
 static void mem_drop_locked(struct spool *sp, struct spool_mnode *n)
 {
 	struct spool_mnode **pp = &sp->hash[hash_of(n->qid)];
@@ -724,7 +839,7 @@ static struct spool_entry *load_mem(struct spool_entry *e, struct spool_mnode *n
 
 	if (fp == NULL)
 		return NULL;
-	r = parse_entry(e, fp, (off_t)n->len);
+	r = parse_entry(e, fp, (off_t)n->len, 0);
 	fclose(fp);
 	if (r < 0) {
 		errno = r == -2 ? EBADMSG : errno;
@@ -803,7 +918,7 @@ static struct spool_entry *entry_load(struct spool *sp, const char *qid, int cla
 	}
 	if (fstat(fd, &st) < 0)
 		goto fail;
-	if ((r = parse_entry(e, fp, st.st_size)) == -2)
+	if ((r = parse_entry(e, fp, st.st_size, claim)) == -2)
 		goto corrupt;
 	if (r < 0)
 		goto fail;
@@ -869,7 +984,7 @@ static int materialize(struct spool *sp, struct spool_mnode *n)
 	int r = 0;
 
 	pthread_mutex_lock(&sp->mu);
-	if (n->state != M_DISK && (r = spool_restore(sp, n->qid, n->buf, n->len, n->st, n->stlen)) == 0)
+	if (n->state != M_DISK && (r = restore(sp, n->qid, n->buf, n->len, n->st, n->stlen)) == 0)
 		n->state = M_DISK;
 	pthread_mutex_unlock(&sp->mu);
 	return r;
@@ -1028,75 +1143,62 @@ int spool_entry_bounced(struct spool *sp, struct spool_entry *e, size_t rcpt)
 	return 0;
 }
 
-/* The journal is told, so a crash before its checkpoint does not bring the message back;
- * when something went out that must not go twice, we wait until it knows for sure (never
- * with the table locked: its checkpoint takes that lock). */
-static unsigned long forget_locked(struct spool *sp, struct spool_entry *e)
+/* A message of the journal's current generation (in the memory table) leaves it: the journal
+ * is told, so a crash before its checkpoint does not bring the message back. When it is in
+ * queue/ too, the journal must know for sure before the file goes: a crash between the unlink
+ * and the done record's sync would replay the journal's copy, with only the state it had when
+ * it went to queue/, and what was delivered since would go again. Otherwise we wait only
+ * when something went out that must not go twice. Never waits with the table locked: the
+ * checkpoint takes that lock. 1 = nothing left to do (it was never in queue/). */
+static int forget(struct spool *sp, struct spool_entry *e)
 {
-	struct spool_mnode *n = e->mem != NULL ? e->mem : mem_find_locked(sp, e->qid);
 	unsigned long ticket = 0;
+	int disk;
 
-	if (n != NULL && n->in_table) {
-		if (sp->done)
-			ticket = sp->done(sp->done_arg, n->qid, n->gen);
-		mem_drop_locked(sp, n);
-	}
-	return ticket;
-}
-
-static void forget_wait(struct spool *sp, struct spool_entry *e, unsigned long ticket)
-{
-	if (ticket != 0 && e->unrecorded && sp->done_wait != NULL)
-		sp->done_wait(sp->done_arg, ticket);
-}
-
-static void forget(struct spool *sp, struct spool_entry *e)
-{
 	pthread_mutex_lock(&sp->mu);
-	unsigned long ticket = forget_locked(sp, e);
+	struct spool_mnode *n = e->mem != NULL ? e->mem : mem_find_locked(sp, e->qid);
+	if (n == NULL || !n->in_table) {
+		pthread_mutex_unlock(&sp->mu);
+		return 0;
+	}
+	disk = n->state == M_DISK;
+	if (sp->done != NULL && (ticket = sp->done(sp->done_arg, n->qid, n->gen)) == 0 && disk) {
+		pthread_mutex_unlock(&sp->mu);
+		errno = ENOMEM;         /* no done record: the file stays, the removal is tried again */
+		return -1;
+	}
+	mem_drop_locked(sp, n);
 	pthread_mutex_unlock(&sp->mu);
-	forget_wait(sp, e, ticket);
+	if (ticket != 0 && sp->done_wait != NULL && (disk || e->unrecorded))
+		sp->done_wait(sp->done_arg, ticket);
+	return disk ? 0 : 1;
 }
 
 int spool_entry_remove(struct spool *sp, struct spool_entry *e)
 {
 	char path[PATH_MAX], st[PATH_MAX];
+	int r = forget(sp, e);
 
-	if (e->mem != NULL) {
-		/* Never written to queue/ (a checkpoint, which takes the same lock, may just have
-		 * done so): then removing it is only the journal's done record. */
-		pthread_mutex_lock(&sp->mu);
-		if (e->mem->state != M_DISK) {
-			unsigned long ticket = forget_locked(sp, e);
-			pthread_mutex_unlock(&sp->mu);
-			forget_wait(sp, e, ticket);
-			return 0;
-		}
-		pthread_mutex_unlock(&sp->mu);
-	}
+	if (r != 0)
+		return r < 0 ? -1 : 0;
 	if (sub(sp, path, sizeof(path), "queue/%c/%s", bucket_of(e->qid), e->qid) < 0 ||
 	    sub(sp, st, sizeof(st), "queue/%c/%s.st", bucket_of(e->qid), e->qid) < 0)
 		return -1;
 	/* Message first: a log without its message is an orphan spool_scan() removes; a
 	 * message without its log would be delivered again. Both names live in one directory,
 	 * so one fsync of it makes both removals durable (ext4 and xfs keep their order). */
+	struct stat sb;
+	int stateless = stat(st, &sb) < 0 ? errno == ENOENT : (size_t)sb.st_size <= ST_HEAD_LEN;
 	if (unlink(path) < 0 && errno != ENOENT)
 		return -1;
-	if (unlink(st) < 0) {
-		if (errno != ENOENT)
-			return -1;
-		/* No state log and nothing done in memory only: nothing was delivered that a second
-		 * pass could duplicate (a discard; a Maildir copy always leaves an intent record
-		 * first), so a removal that a crash undoes costs one more harmless pass: no flush. */
-		if (!e->unrecorded) {
-			forget(sp, e);
-			return 0;
-		}
-	}
-	if (fs_fsync_parent(path) < 0)
+	if (unlink(st) < 0 && errno != ENOENT)
 		return -1;
-	forget(sp, e);
-	return 0;
+	/* No state lines and nothing done in memory only: nothing was delivered that a second
+	 * pass could duplicate (a discard; a Maildir copy always leaves an intent record first),
+	 * so a removal that a crash undoes costs one more harmless pass: no flush. */
+	if (stateless && !e->unrecorded)
+		return 0;
+	return fs_fsync_parent(path);
 }
 
 /* ---- the memory table (see spool.h) ------------------------------------------------------ */
@@ -1104,34 +1206,64 @@ int spool_entry_remove(struct spool *sp, struct spool_entry *e)
 int spool_mem_adopt(struct spool *sp, struct spool_msg *m, unsigned gen)
 {
 	struct spool_mnode *n = calloc(1, sizeof(*n));
-	unsigned h;
 
 	if (n == NULL || m->fd >= 0 || !m->finished) {
 		free(n);
 		errno = n ? EINVAL : ENOMEM;
 		return -1;
 	}
-	n->sp = sp;
 	snprintf(n->qid, sizeof(n->qid), "%s", m->qid);
 	n->buf = m->mem;
 	n->len = (size_t)m->pos;
 	n->cap = m->memcap;
 	n->gen = gen;
 	n->state = M_LIVE;
-	n->in_table = 1;
-	n->refs = 1;
 	free(m);
-	h = hash_of(n->qid);
-	pthread_mutex_lock(&sp->mu);
-	n->hnext = sp->hash[h];
-	sp->hash[h] = n;
-	n->next = sp->head;
-	if (sp->head)
-		sp->head->prev = n;
-	sp->head = n;
-	sp->nmem++;
-	pthread_mutex_unlock(&sp->mu);
+	mem_insert(sp, n);
 	return 0;
+}
+
+int spool_mem_recover(struct spool *sp, const char *qid, const void *buf, size_t len, const char *st, size_t stlen,
+                      unsigned gen)
+{
+	struct spool_entry *probe = calloc(1, sizeof(*probe));
+	struct spool_mnode *n = calloc(1, sizeof(*n));
+	FILE *fp = NULL;
+	int r = -1;
+
+	if (probe == NULL || n == NULL || (n->buf = malloc(len ? len : 1)) == NULL ||
+	    (stlen > 0 && (n->st = malloc(stlen)) == NULL) || (fp = fmemopen((void *)buf, len, "r")) == NULL)
+		goto out;
+	probe->fd = -1;
+	if ((r = parse_entry(probe, fp, (off_t)len, 1)) < 0) {
+		errno = r == -2 ? EBADMSG : errno;
+		r = -1;
+		goto out;
+	}
+	snprintf(n->qid, sizeof(n->qid), "%s", qid);
+	memcpy(n->buf, buf, len);
+	n->len = n->cap = len;
+	sp->membytes += (long)len;
+	if (stlen > 0)
+		memcpy(n->st, st, stlen);
+	n->stlen = stlen;
+	n->gen = gen;
+	/* A checkpoint or a state line wrote it to queue/ before the crash: that file and its
+	 * state log are what counts; the table only keeps it until the journal forgets it. */
+	n->state = in_queue(sp, qid, buf, len) ? M_DISK : M_LIVE;
+	mem_insert(sp, n);
+	n = NULL;
+	r = 0;
+out:
+	if (fp != NULL)
+		fclose(fp);
+	spool_entry_free(probe);
+	if (n != NULL) {
+		free(n->buf);
+		free(n->st);
+		free(n);
+	}
+	return r;
 }
 
 void spool_mem_on_done(struct spool *sp, spool_done_fn done, spool_note_fn note, spool_wait_fn wait, void *arg)
@@ -1178,7 +1310,7 @@ int spool_mem_spill(struct spool *sp, int (*commit)(void *arg), void *arg)
 			if (write_tmp(sp, name, n->buf, n->len, 0, NULL) < 0)
 				r = -1;
 			snprintf(name, sizeof(name), "%s.st.spill", n->qid);
-			if (r == 0 && n->stlen > 0 && write_tmp(sp, name, n->st, n->stlen, 0, NULL) < 0)
+			if (r == 0 && write_state(sp, name, n->st, n->stlen, 0, NULL) < 0)
 				r = -1;
 		}
 	if (r == 0 && sp->nmem > 0 && syncfs(sp->lockfd) < 0)
@@ -1188,8 +1320,8 @@ int spool_mem_spill(struct spool *sp, int (*commit)(void *arg), void *arg)
 	for (n = sp->head; n != NULL && r == 0; n = n->next) {
 		if (n->state == M_DISK)
 			continue;
-		/* The log first (see spool_restore), then the message. */
-		if ((n->stlen > 0 && spill_rename(sp, n->qid, ".st.spill", ".st") < 0) ||
+		/* The log first (see restore), then the message. */
+		if (spill_rename(sp, n->qid, ".st.spill", ".st") < 0 ||
 		    spill_rename(sp, n->qid, ".spill", "") < 0)
 			r = -1;
 		else

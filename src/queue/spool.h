@@ -11,8 +11,10 @@
  *
  * Message file: "MAILPORT-QUEUE 1\n" then records "<T> <len>\n<payload>\n" with T in
  * T (arrival, epoch seconds) S (sender) R (recipient target) O (its original address)
- * L (1 if delivered locally, 0 if relayed) M (message) E (end, length 0). E is required and
- * must be last: a torn or truncated file never validates.
+ * L (1 if delivered locally, 0 if relayed) M (message) K (CRC-32 of every octet before this
+ * record, 8 hex digits: damage at rest is caught before delivery, and the file goes to
+ * corrupt/) E (end, length 0). E is required and must be last: a torn or truncated file never
+ * validates.
  *
  * State log lines: "I <n> <path>\n" (intent: recipient n's copy is complete at path, a
  * Maildir tmp/ file), "D <n>\n" (recipient n is done), "F <n> <code> <esc> <text>\n"
@@ -94,9 +96,12 @@ size_t spool_mem_count(struct spool *sp);
  * (data synced, then names synced, a syncfs each), then commit(arg) runs (the journal's next
  * generation) and, when it returns 0, the table is emptied. Runs with the table locked. */
 int spool_mem_spill(struct spool *sp, int (*commit)(void *arg), void *arg);
-/* Write queue/B/qid from a journal record, durably (tmp, fsync, rename, fsync(dir)), with its
- * state log st (stlen may be 0), unless an identical file is already there. */
-int spool_restore(struct spool *sp, const char *qid, const void *buf, size_t len, const char *st, size_t stlen);
+/* A message the journal replayed (its queue file's bytes, copied) into the memory table under
+ * generation gen, with its state lines st (stlen may be 0), as if just accepted; nothing is
+ * written, so a start needs no free space. When queue/ already holds the same bytes, that
+ * file and its state log are what counts. -1 with EBADMSG when buf is no valid queue file. */
+int spool_mem_recover(struct spool *sp, const char *qid, const void *buf, size_t len, const char *st, size_t stlen,
+                      unsigned gen);
 
 /* ---- reading a committed message (delivery side) ---- */
 struct spool_rcpt {

@@ -733,8 +733,9 @@ static void data_sink(void *ctx, const char *p, size_t n)
 		data_abort(s);          /* refused at the end anyway: stop writing now */
 		return;
 	}
-	if (s->cb->data_write(s->ctx, p, n) < 0) {
-		s->data_io_error = 1;
+	int r = s->cb->data_write(s->ctx, p, n);
+	if (r < 0) {
+		s->data_io_error = r == -2 ? 2 : 1;
 		data_abort(s);
 	}
 }
@@ -753,6 +754,9 @@ static void data_end(struct smtp_session *s)
 		data_abort(s);
 		reply(s, 550, "5.6.0", "Message refused: %s in message data (RFC 5321 2.3.8); nothing stored",
 		      (s->data.flags & SMTP_DATA_NUL) ? "NUL octet" : "bare CR");
+	} else if (s->data_io_error == 2) {
+		data_abort(s);
+		reply(s, 452, "4.3.1", "Insufficient system storage; message not stored, try again later");
 	} else if (s->data_io_error || !s->data_open) {
 		data_abort(s);
 		reply(s, 451, "4.3.0", "Local error in processing; message not stored, try again later");
@@ -763,7 +767,7 @@ static void data_end(struct smtp_session *s)
 			s->state = S_COMMIT;
 			return;
 		}
-		smtp_session_commit_done(s, r == 0, qid);
+		smtp_session_commit_done(s, r == 0 ? 1 : r == -2 ? SMTP_COMMIT_NOSPACE : 0, qid);
 		return;
 	}
 	tx_free(s);
@@ -774,13 +778,15 @@ void smtp_session_commit_done(struct smtp_session *s, int ok, const char *qid)
 	if (s->state == S_CLOSING)
 		return;
 	s->state = S_CMD;
-	if (ok) {
+	if (ok == 1) {
 		/* Like Postfix's smtpd_hard_error_limit ("errors ... without delivering mail"): a
 		 * client that gets mail through is not the one the limit is for. */
 		s->errors = 0;
 		s->messages++;
 		reply(s, 250, "2.0.0", "Ok: queued as %s", qid);
-	} else
+	} else if (ok == SMTP_COMMIT_NOSPACE)
+		reply(s, 452, "4.3.1", "Insufficient system storage; message not queued, try again later");
+	else
 		reply(s, 451, "4.3.0", "Local error: message not queued, try again later");
 	tx_free(s);
 }

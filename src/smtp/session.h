@@ -84,10 +84,12 @@ struct smtp_session_cb {
 	void (*rcpt)(void *ctx, const struct smtp_tx *tx, const char *addr, struct smtp_verdict *v);
 	/* Open the spool file for a transaction. 0 = ok; -1 = 451 4.3.0; -2 = 452 4.3.1 (no space). */
 	int (*data_begin)(void *ctx, const struct smtp_tx *tx);
-	/* Append decoded message octets. 0 = ok; -1 = remembered, the message is refused with 451. */
+	/* Append decoded message octets. 0 = ok; -1 = remembered, the message is refused with 451
+	 * (-2: 452 4.3.1, no space). */
 	int (*data_write)(void *ctx, const char *p, size_t n);
-	/* Make the message durable. 0 = done, qid filled; -1 = 451; 1 = pending: the adapter
-	 * calls smtp_session_commit_done() later and the session reads no input until then. */
+	/* Make the message durable. 0 = done, qid filled; -1 = 451; -2 = 452 4.3.1 (no space);
+	 * 1 = pending: the adapter calls smtp_session_commit_done() later and the session reads no
+	 * input until then. */
 	int (*data_commit)(void *ctx, const struct smtp_tx *tx, char *qid, size_t qidsz);
 	/* Throw away the open spool file (size exceeded, bad content, session ended). */
 	void (*data_abort)(void *ctx);
@@ -114,6 +116,9 @@ void smtp_session_shutdown(struct smtp_session *s);     /* 421 4.3.2 and close *
 /* The adapter saw something that rules the session out (a TLS ClientHello on a plaintext
  * port): this reply (a 4xx or 5xx) and close. */
 void smtp_session_refuse(struct smtp_session *s, int code, const char *esc, const char *text);
+/* ok: 1 = durable (250), 0 = not (451 4.3.0), SMTP_COMMIT_NOSPACE = not, for want of space
+ * (452 4.3.1: the client tries again later, as RFC 3463 means it). */
+#define SMTP_COMMIT_NOSPACE (-2)
 void smtp_session_commit_done(struct smtp_session *s, int ok, const char *qid);
 /* The client went away: aborts an open message (data_abort) and marks the session closed. */
 void smtp_session_eof(struct smtp_session *s);

@@ -5,7 +5,9 @@ Re-running only adds files."""
 import hashlib
 import os
 import re
+import struct
 import sys
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TRANSCRIPTS = os.path.join(HERE, "..", "unit", "transcripts")
@@ -35,6 +37,43 @@ def save(kind, data):
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, hashlib.sha1(data).hexdigest()), "wb") as f:
         f.write(data)
+
+
+def queue_file(i, rcpts=1):
+    """A queue file as spool.c writes it, with its checksum record (K)."""
+    body = f"Subject: {i}\r\n\r\nbody {i}\r\n".encode()
+    rec = lambda t, p: b"%c %d\n%s\n" % (t, len(p), p)  # noqa: E731
+    head = b"MAILPORT-QUEUE 1\n" + rec(ord("T"), b"1000") + rec(ord("S"), b"a@example.org")
+    for r in range(rcpts):
+        addr = b"r%d@example.org" % r
+        head += rec(ord("R"), addr) + rec(ord("O"), addr) + rec(ord("L"), b"1")
+    data = head + b"M %020d\n" % len(body) + body + b"\n"
+    return data + b"K 8\n%08x\nE 0\n\n" % zlib.crc32(data)
+
+
+def record(magic, gen, nonce, batch, qid, payload):
+    """One journal record (journal.c): 64-octet header with its own CRC, payload, to 512."""
+    def pack(hcrc):
+        return struct.pack("<4sIQI32sIII", magic, gen, len(payload), zlib.crc32(payload), qid, batch, nonce, hcrc)
+    h = pack(zlib.crc32(pack(0)))
+    data = h + payload
+    return data + b"\0" * (-len(data) % 512)
+
+
+def journals():
+    gen, nonce = 7, 0x5eed1234
+    recs = [record(b"MPJG", gen, nonce, 0, b"", b"")]
+    qids = [b"6B1190000000%04X%X" % (i, i % 16) for i in range(6)]
+    for i, q in enumerate(qids):
+        recs.append(record(b"MPJ1", gen, nonce, 1 + i, q, queue_file(i, 1 + i % 2)))
+    recs.append(record(b"MPJS", gen, nonce, 7, qids[1], b"I 0 /m/tmp/1.M2.host\n"))
+    recs.append(record(b"MPJD", gen, nonce, 7, b"", qids[0].ljust(32, b"\0")))
+    whole = b"".join(recs)
+    yield whole
+    yield whole[:len(whole) - 700]                                  # torn at the end
+    yield whole[:1500] + b"\xff" * 40 + whole[1540:]                 # damage in the middle
+    yield whole[:600] + b"X" + whole[601:]                          # a header flipped
+    yield b"".join(record(b"MPJ1", gen, 0, 0, q, queue_file(i)) for i, q in enumerate(qids))   # first format
 
 
 def main():
@@ -86,6 +125,9 @@ def main():
                 b"No empty line\r\nat all", b"\r\n", b"Bad header line\r\n\r\n", b"DATE:x\nMESSAGE-ID:y\n\n"):
         for step in (0, 3):
             save("hdrscan", bytes([step]) + hdr)
+    # Journals as a crash leaves them: whole, torn at the end, damaged in the middle.
+    for j in journals():
+        save("journal", j)
     print(f"seeded {len(sessions)} sessions", file=sys.stderr)
 
 

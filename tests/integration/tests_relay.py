@@ -10,7 +10,7 @@ import subprocess
 import time
 
 from fakesmtp import FakeSMTP
-from harness import Server, crypt_hash, free_port, give_to_mail_user, need
+from harness import Server, crypt_hash, free_port, give_to_mail_user, need, reseal_queue_file
 from pki import path
 
 
@@ -343,7 +343,7 @@ def test_bounce_says_what_happened_and_returns_what_it_says():
         new = str(int(old) - 5 * 86400 - 60).encode()
         assert len(new) == len(old)
         with open(qf, "wb") as f:
-            f.write(data[:m.start(2)] + new + data[m.end(2):])
+            f.write(reseal_queue_file(data[:m.start(2)] + new + data[m.end(2):]))
         a.start()
         bounce = a.wait_messages("alice", 1, timeout=40)[0]
         text = bounce.split(b"message/delivery-status")[0].decode()

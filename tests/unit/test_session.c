@@ -75,7 +75,7 @@ struct world {
 	int open;
 	struct buf committed[32];
 	size_t ncommitted;
-	int fail_begin, fail_write, fail_commit, full_begin;
+	int fail_begin, fail_write, fail_commit, full_begin, full_write, full_commit;
 	unsigned qid;
 };
 
@@ -162,9 +162,10 @@ static int w_write(void *ctx, const char *p, size_t n)
 	struct world *w = ctx;
 
 	assert_true(w->open);
-	if (w->fail_write) {
-		w->fail_write = 0;
-		return -1;
+	if (w->fail_write || w->full_write) {
+		int full = w->full_write;
+		w->fail_write = w->full_write = 0;
+		return full ? -2 : -1;
 	}
 	buf_add(&w->cur, p, n);
 	return 0;
@@ -177,9 +178,10 @@ static int w_commit(void *ctx, const struct smtp_tx *tx, char *qid, size_t qidsz
 	(void)tx;
 	assert_true(w->open);
 	w->open = 0;
-	if (w->fail_commit) {
-		w->fail_commit = 0;
-		return -1;
+	if (w->fail_commit || w->full_commit) {
+		int full = w->full_commit;
+		w->fail_commit = w->full_commit = 0;
+		return full ? -2 : -1;
 	}
 	assert_true(w->ncommitted < 32);
 	struct buf *m = &w->committed[w->ncommitted++];
@@ -332,6 +334,8 @@ static void run_case(const struct tcase *t, int bytewise)
 			else if (strcmp(e, "fail-write") == 0) w.fail_write = 1;
 			else if (strcmp(e, "fail-commit") == 0) w.fail_commit = 1;
 			else if (strcmp(e, "full-begin") == 0) w.full_begin = 1;
+			else if (strcmp(e, "full-write") == 0) w.full_write = 1;
+			else if (strcmp(e, "full-commit") == 0) w.full_commit = 1;
 			else if (strcmp(e, "tls") == 0) {
 				assert_true(smtp_session_wants_tls(s));
 				smtp_session_tls_started(s);

@@ -197,7 +197,9 @@ static void test_lock(void **state)
 /* Damage a committed file in several ways; each must be quarantined, never delivered. */
 static void test_corrupt(void **state)
 {
-	static const char *damage[] = { "truncate", "append", "noend", "badmagic", "badlen" };
+	/* flipped: one octet of the body changes at rest (the length and framing stay right);
+	 * sender: one octet of the envelope. */
+	static const char *damage[] = { "truncate", "append", "noend", "badmagic", "badlen", "flipped", "sender" };
 	char qid[SPOOL_QID_MAX], path[PATH_MAX], corrupt[PATH_MAX];
 	struct stat st;
 
@@ -221,6 +223,10 @@ static void test_corrupt(void **state)
 				p = strstr(text, "\nE 0\n"), p[1] = 'X';
 			else if (strcmp(damage[i], "badmagic") == 0)
 				text[0] = 'X';
+			else if (strcmp(damage[i], "flipped") == 0)
+				p = strstr(text, "\nbody\r\n"), p[2] ^= 0x20;
+			else if (strcmp(damage[i], "sender") == 0)
+				p = strchr(strstr(text, "\nS "), '@'), p[1] ^= 0x01;
 			else
 				p = strstr(text, "M 000"), p[4] = '9';
 			FILE *fp = fopen(path, "w");

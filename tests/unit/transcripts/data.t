@@ -180,6 +180,48 @@ S: 451 4.3.0 Local error: message not queued, try again later
 C: MAIL FROM:<a@remote.example>
 S: 250 2.1.0 Ok
 
+=== no space while writing means 452 4.3.1
+S: 220 mx.example.org ESMTP mailport
+C: EHLO c
+S: 250-mx.example.org
+S: 250-PIPELINING
+S: 250-SIZE 1000
+S: 250-ENHANCEDSTATUSCODES
+S: 250-8BITMIME
+S: 250 SMTPUTF8
+C: MAIL FROM:<a@remote.example>
+S: 250 2.1.0 Ok
+C: RCPT TO:<alice@example.org>
+S: 250 2.1.5 Ok
+C: DATA
+S: 354 2.0.0 End data with <CR><LF>.<CR><LF>
+E: full-write
+C: some text
+C: .
+S: 452 4.3.1 Insufficient system storage; message not stored, try again later
+
+=== no space at the commit means 452 4.3.1
+S: 220 mx.example.org ESMTP mailport
+C: EHLO c
+S: 250-mx.example.org
+S: 250-PIPELINING
+S: 250-SIZE 1000
+S: 250-ENHANCEDSTATUSCODES
+S: 250-8BITMIME
+S: 250 SMTPUTF8
+C: MAIL FROM:<a@remote.example>
+S: 250 2.1.0 Ok
+C: RCPT TO:<alice@example.org>
+S: 250 2.1.5 Ok
+C: DATA
+S: 354 2.0.0 End data with <CR><LF>.<CR><LF>
+E: full-commit
+C: some text
+C: .
+S: 452 4.3.1 Insufficient system storage; message not queued, try again later
+C: MAIL FROM:<a@remote.example>
+S: 250 2.1.0 Ok
+
 === NUL in data is refused
 S: 220 mx.example.org ESMTP mailport
 C: EHLO c
