@@ -29,6 +29,7 @@
 #define MAILPORT_SPOOL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define SPOOL_QID_MAX 32
@@ -74,6 +75,8 @@ void spool_mem_budget(struct spool *sp, long bytes);
 
 /* Complete the message (END record, length); m stays open. */
 int spool_msg_finish(struct spool_msg *m);
+/* A finished message's checksum (its K record): the CRC-32 of its first *covered octets. */
+uint32_t spool_msg_sum(const struct spool_msg *m, size_t *covered);
 /* The finished queue file's bytes, or NULL when m went to tmp/ (larger than SPOOL_MEM_MAX). */
 const void *spool_msg_mem(const struct spool_msg *m, size_t *len);
 /* Take a finished in-memory m (freed) into the memory table under journal generation gen. */
