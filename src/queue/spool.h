@@ -21,6 +21,8 @@
  * (recipient n failed for good), "R <next> <attempts> <text>\n" (an attempt failed
  * temporarily; try again at epoch second next), "B <n>\n" (recipient n's failure is in a
  * queued bounce). See deliver/runner.c for why this makes redelivery after a crash detectable.
+ * A log begins with "V 1\n" (skipped by its reader), written with its message: it already
+ * holds a block, so the lines a delivery needs fit even on a full file system.
  *
  * All functions return 0 / a pointer on success and -1 / NULL with errno set on failure.
  * Not thread-safe per object: one spool_msg per session, one spool_entry per worker.
@@ -149,7 +151,8 @@ int spool_entry_done(struct spool *sp, struct spool_entry *e, size_t rcpt);
 int spool_entry_failed(struct spool *sp, struct spool_entry *e, size_t rcpt, int code, const char *text);
 int spool_entry_retry(struct spool *sp, struct spool_entry *e, long long next, const char *text);
 int spool_entry_bounced(struct spool *sp, struct spool_entry *e, size_t rcpt);
-/* Remove a message whose recipients are all done: message file first, then the log. */
+/* Remove a message whose recipients are all done. One the journal still holds leaves the
+ * journal first (its done record durable), then its message file, then its log. */
 int spool_entry_remove(struct spool *sp, struct spool_entry *e);
 
 /* Call fn for every committed message id, in memory or in queue/, in no particular order. */
