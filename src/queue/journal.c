@@ -453,6 +453,15 @@ static void report(struct journal *j, const struct replay *rp)
 	if (rp->torn)
 		log_info(NULL, "journal: the last batch was only partly written before the stop (never acknowledged: "
 		         "its clients were not told 250 and send it again)");
+	if (rp->nat == 0 && j->nonce != 0) {
+		/* journal.gen names a tagged generation, whose first record was written before it:
+		 * a journal without it was emptied or overwritten, not torn. */
+		snprintf(j->keep, sizeof(j->keep), "journal.%u.%lld", j->gen, (long long)time(NULL));
+		log_errx(NULL, "journal damaged: generation=%u not one record of it can be read (%lld octets): every "
+		         "acknowledged message it held is lost. What is left is kept as %s/corrupt/%s", j->gen,
+		         (long long)j->size, spool_dir(j->sp), j->keep);
+		return;
+	}
 	if (rp->cut > 0) {
 		snprintf(j->keep, sizeof(j->keep), "journal.%u.%lld", j->gen, (long long)time(NULL));
 		log_errx(NULL, "journal damaged: generation=%u the file was cut short at offset %lld (%lld octets; it is "

@@ -551,6 +551,19 @@ static void test_damaged_generation_file_costs_nothing(void **state)
 	assert_int_equal(reopen_and_count(), 20);
 }
 
+static void test_emptied_journal_is_reported(void **state)
+{
+	char logged[8192], path[PATH_MAX];
+
+	(void)state;
+	wipe();
+	assert_int_equal(run_child(5, AFTER_SYNC), 0);
+	snprintf(path, sizeof(path), "%s/journal", root);
+	assert_int_equal(truncate(path, 0), 0);         /* lost with all it held: nothing to recover */
+	assert_int_equal(reopen_logged(logged, sizeof(logged)), 0);
+	assert_non_null(strstr(logged, "not one record of it can be read"));
+}
+
 /* A crash with messages in the journal, then nothing of them touched: the next start must
  * bring them back without writing anything (a full disk must not stop it). */
 static void test_replay_writes_nothing(void **state)
@@ -616,6 +629,7 @@ int main(void)
 		cmocka_unit_test(test_damaged_header_loses_only_its_record),
 		cmocka_unit_test(test_cut_journal_keeps_what_is_left),
 		cmocka_unit_test(test_damaged_generation_file_costs_nothing),
+		cmocka_unit_test(test_emptied_journal_is_reported),
 		cmocka_unit_test(test_replay_writes_nothing),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
