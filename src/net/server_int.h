@@ -3,6 +3,7 @@
  *   server.c   listeners, signals, reload, the event loop
  *   conn.c     one client connection: bytes in and out, TLS (implicit and STARTTLS), timeouts
  *   policy.c   the answers the SMTP core asks for: recipients, senders, AUTH, spooling
+ * (runconf.h, the configuration snapshot they all read, is below them and includes none.)
  */
 #ifndef MAILPORT_SERVER_INT_H
 #define MAILPORT_SERVER_INT_H
@@ -28,20 +29,9 @@
 #include "../auth/authcache.h"
 #include "../queue/journal.h"
 #include "anvil.h"
+#include "runconf.h"
 
 #define HEADER_HOLD_MAX (100 * 1024)   /* header block held back for submission hygiene */
-
-/* A configuration snapshot. Sessions hold a reference, so a reload never frees what a session
- * in flight still points at (session conf strings point into cfg; SSLs into tls). */
-struct runconf {
-	int refs;
-	struct config *cfg;
-	struct users *users;
-	struct authcache *authcache;            /* credentials verified lately (this snapshot's users) */
-	struct tls_server *tls;                 /* NULL when [tls] is not configured */
-	struct relay_conf relay;                /* scheme RELAY_NONE without a smarthost */
-	struct smtp_session_conf sconf[ROLE_COUNT];
-};
 
 struct server;
 
@@ -144,10 +134,6 @@ struct evconnlistener *control_open(struct server *srv, const char *spooldir);
 
 /* policy.c */
 extern const struct smtp_session_cb policy_session_cb;
-void runconf_unref(struct runconf *rc);
-struct runconf *runconf_load(const char *path, struct errlist *errs);
-/* The delivery runner's view of a snapshot (pointers into rc; the runner copies them). */
-void runconf_runner(const struct runconf *rc, struct runner_conf *out);
 /* The committer thread's work (workpool batch mode). */
 void policy_commit_batch(void **jobs, size_t n, void *arg);
 /* A TLS handshake starts or ends (any way): keeps the number in progress bounded by pausing

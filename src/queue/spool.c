@@ -1,5 +1,6 @@
 /*
- * spool.c - queue file format, commit protocol and state log.
+ * spool.c - the spool's directories, the commit protocol, and entries with their state log.
+ * The file formats are queuefile.c's, the memory table memtable.c's (see spool_int.h).
  * Not the scheduler (deliver/runner.c decides when and what to deliver) and not the network.
  */
 #include "spool.h"
@@ -15,7 +16,6 @@
 #include <pthread.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
@@ -25,81 +25,11 @@
 
 #include "../util/fsutil.h"
 #include "../util/log.h"
-
-#define SPOOL_MAGIC      "MAILPORT-QUEUE 1\n"
-#define SPOOL_WBUF       (64 * 1024)
-#define SPOOL_LEN_DIGITS 20     /* fixed width so the length is patched in place */
-#define SPOOL_REC_MAX    (1024 * 1024)  /* an envelope record; the message is exempt */
-
-#define MEM_BUCKETS      4096
-
-/* Every state log begins with this line (the parser skips it), written with its message: a
- * file that is not empty holds a whole block, so the lines a delivery needs (an intent, a
- * done) fit into space it already has, and a spool whose file system is full can still be
- * delivered, and emptied. */
-#define ST_HEAD          "V 1\n"
-#define ST_HEAD_LEN      (sizeof(ST_HEAD) - 1)
-
-/* A message of the memory table: its queue file's bytes, immutable once adopted. */
-enum mstate { M_LIVE, M_BUSY, M_DISK };
-struct spool_mnode {
-	struct spool *sp;
-	char qid[SPOOL_QID_MAX];
-	char *buf;
-	size_t len;
-	size_t cap;             /* counted in the spool's membytes */
-	char *st;               /* state lines kept in memory (and in the journal) */
-	size_t stlen;
-	unsigned gen;
-	enum mstate state;      /* BUSY: a runner entry has it; DISK: queue/ has it too */
-	int in_table;
-	unsigned refs;          /* the table's and an entry's */
-	struct spool_mnode *hnext, *prev, *next;
-};
-
-struct spool {
-	char dir[PATH_MAX];
-	int lockfd;
-	unsigned counter;
-	pthread_mutex_t mu;         /* the memory table */
-	struct spool_mnode *hash[MEM_BUCKETS], *head;
-	size_t nmem;
-	_Atomic long membytes;      /* buffers of messages in memory: at most membudget */
-	long membudget;
-	spool_done_fn done;
-	spool_note_fn note;
-	spool_wait_fn done_wait;
-	void *done_arg;
-};
-
-struct spool_msg {
-	struct spool *sp;
-	char qid[SPOOL_QID_MAX];
-	char tmp[PATH_MAX];
-	int fd;                 /* -1 while in memory */
-	char *mem;
-	size_t memcap;
-	int in_body;
-	int finished;           /* spool_msg_finish() done */
-	off_t len_off;          /* offset of the M record's length digits */
-	uint32_t sum;           /* finished: CRC-32 of the first summed octets (the K record's) */
-	size_t summed;
-	size_t body_len;
-	off_t pos;
-	int failed;
-	size_t wlen;
-	char wbuf[SPOOL_WBUF];
-};
-
-static void mem_drop_locked(struct spool *sp, struct spool_mnode *n);
-static void mem_insert(struct spool *sp, struct spool_mnode *n);
-static int write_state(struct spool *sp, const char *name, const char *st, size_t stlen, int sync, const char *dst);
+#include "spool_int.h"
 
 const char *spool_dir(const struct spool *sp) { return sp->dir; }
 
-static int sub(const struct spool *sp, char *out, size_t outlen, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int sub(const struct spool *sp, char *out, size_t outlen, const char *fmt, ...)
+int spool_sub(const struct spool *sp, char *out, size_t outlen, const char *fmt, ...)
 {
 	va_list ap;
 	int n = snprintf(out, outlen, "%s/", sp->dir);
@@ -114,7 +44,7 @@ static int sub(const struct spool *sp, char *out, size_t outlen, const char *fmt
 	return 0;
 }
 
-static char bucket_of(const char *qid)
+char spool_bucket(const char *qid)
 {
 	size_t n = strlen(qid);
 	return n ? qid[n - 1] : '0';
@@ -131,8 +61,8 @@ static int make_dirs(const struct spool *sp, char *errbuf, size_t errlen)
 		return -1;
 	}
 	for (size_t i = 0; i < 3 + 16; i++) {
-		if ((i < 3 ? sub(sp, path, sizeof(path), "%s", dirs[i]) :
-		             sub(sp, path, sizeof(path), "queue/%X", (unsigned)(i - 3))) < 0 ||
+		if ((i < 3 ? spool_sub(sp, path, sizeof(path), "%s", dirs[i]) :
+		             spool_sub(sp, path, sizeof(path), "queue/%X", (unsigned)(i - 3))) < 0 ||
 		    (mkdir(path, 0700) < 0 && errno != EEXIST)) {
 			snprintf(errbuf, errlen, "spool %s: %s", path, strerror(errno));
 			return -1;
@@ -155,7 +85,7 @@ int spool_check(const char *dir, char *errbuf, size_t errlen)
 	if (make_dirs(sp, errbuf, errlen) < 0)
 		goto out;
 	/* Writable, as a message would be written: a file in tmp/, created and removed. */
-	if (sub(sp, path, sizeof(path), "tmp/.check.%ld", (long)getpid()) < 0 ||
+	if (spool_sub(sp, path, sizeof(path), "tmp/.check.%ld", (long)getpid()) < 0 ||
 	    (fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
 		snprintf(errbuf, errlen, "spool %s: cannot write in tmp/: %s", dir, strerror(errno));
 		goto out;
@@ -183,7 +113,7 @@ struct spool *spool_open(const char *dir, char *errbuf, size_t errlen)
 	snprintf(sp->dir, sizeof(sp->dir), "%s", dir);
 	if (make_dirs(sp, errbuf, errlen) < 0)
 		goto fail;
-	sub(sp, path, sizeof(path), "lock");
+	spool_sub(sp, path, sizeof(path), "lock");
 	sp->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (sp->lockfd < 0 || flock(sp->lockfd, LOCK_EX | LOCK_NB) < 0) {
 		snprintf(errbuf, errlen, "spool %s: %s", dir,
@@ -191,7 +121,7 @@ struct spool *spool_open(const char *dir, char *errbuf, size_t errlen)
 		goto fail;
 	}
 	/* Nothing in tmp/ was ever acknowledged with 250: the client will send it again. */
-	sub(sp, path, sizeof(path), "tmp");
+	spool_sub(sp, path, sizeof(path), "tmp");
 	DIR *d = opendir(path);
 	if (d != NULL) {
 		struct dirent *de;
@@ -199,7 +129,7 @@ struct spool *spool_open(const char *dir, char *errbuf, size_t errlen)
 			char f[PATH_MAX];
 			if (de->d_name[0] == '.')
 				continue;
-			if (sub(sp, f, sizeof(f), "tmp/%s", de->d_name) == 0)
+			if (spool_sub(sp, f, sizeof(f), "tmp/%s", de->d_name) == 0)
 				unlink(f);
 		}
 		closedir(d);
@@ -218,7 +148,7 @@ void spool_close(struct spool *sp)
 	if (sp->lockfd >= 0)
 		close(sp->lockfd);
 	while (sp->head != NULL)
-		mem_drop_locked(sp, sp->head);  // NOLINT(clang-analyzer-unix.Malloc): each drop unlinks the head first
+		spool_mem_drop_locked(sp, sp->head);  // NOLINT(clang-analyzer-unix.Malloc): each drop unlinks the head first
 	pthread_mutex_destroy(&sp->mu);
 	free(sp);
 }
@@ -332,7 +262,7 @@ struct spool_msg *spool_msg_begin(struct spool *sp, long long arrival)
 	snprintf(m->qid, sizeof(m->qid), "%08" PRIX64 "%05lX%04X%X", (uint64_t)tv.tv_sec,
 	         (unsigned long)tv.tv_usec, (++sp->counter) & 0xffff,
 	         (unsigned)(((uint64_t)tv.tv_sec * 10 + (uint64_t)tv.tv_usec / 100000) & 0xf));
-	if (sub(sp, m->tmp, sizeof(m->tmp), "tmp/%s", m->qid) < 0)
+	if (spool_sub(sp, m->tmp, sizeof(m->tmp), "tmp/%s", m->qid) < 0)
 		goto fail;
 	snprintf(num, sizeof(num), "%lld", arrival);
 	if (wput(m, SPOOL_MAGIC, sizeof(SPOOL_MAGIC) - 1) < 0 || record(m, 'T', num, strlen(num)) < 0)
@@ -439,14 +369,14 @@ int spool_msg_commit(struct spool_msg *m)
 	m->fd = -1;
 	if (saved < 0)
 		goto fail;
-	if (sub(m->sp, path, sizeof(path), "queue/%c/%s", bucket_of(m->qid), m->qid) < 0)
+	if (spool_sub(m->sp, path, sizeof(path), "queue/%c/%s", spool_bucket(m->qid), m->qid) < 0)
 		goto fail;
 	/* Its state log's block, before the name (one directory fsync for both; should the
 	 * log's name be lost in a crash, the first state line makes it again). */
 	char stname[SPOOL_QID_MAX + 8], stpath[PATH_MAX + 4];
 	snprintf(stname, sizeof(stname), "%s.st", m->qid);
 	snprintf(stpath, sizeof(stpath), "%s.st", path);
-	if (write_state(m->sp, stname, NULL, 0, 0, stpath) < 0)
+	if (spool_write_state(m->sp, stname, NULL, 0, 0, stpath) < 0)
 		goto fail;
 	/* rename + fsync(queue/B): after this returns the message survives a crash. */
 	if (fs_rename_durable(m->tmp, path) < 0) {
@@ -470,12 +400,12 @@ fail:
 
 /* Write buf to tmp/name; with sync, fsync it and rename it to dst (the directory is not
  * synced: the caller syncs once for several). */
-static int write_tmp(struct spool *sp, const char *name, const void *buf, size_t len, int sync, const char *dst)
+int spool_write_tmp(struct spool *sp, const char *name, const void *buf, size_t len, int sync, const char *dst)
 {
 	char tmp[PATH_MAX];
 	int fd, saved;
 
-	if (sub(sp, tmp, sizeof(tmp), "tmp/%s", name) < 0)
+	if (spool_sub(sp, tmp, sizeof(tmp), "tmp/%s", name) < 0)
 		return -1;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -497,7 +427,7 @@ static int write_tmp(struct spool *sp, const char *name, const void *buf, size_t
 }
 
 /* tmp/name holds the state log: the head line, then st; see write_tmp. */
-static int write_state(struct spool *sp, const char *name, const char *st, size_t stlen, int sync, const char *dst)
+int spool_write_state(struct spool *sp, const char *name, const char *st, size_t stlen, int sync, const char *dst)
 {
 	char *buf = malloc(ST_HEAD_LEN + stlen);
 	int r;
@@ -507,19 +437,19 @@ static int write_state(struct spool *sp, const char *name, const char *st, size_
 	memcpy(buf, ST_HEAD, ST_HEAD_LEN);
 	if (stlen > 0)
 		memcpy(buf + ST_HEAD_LEN, st, stlen);
-	r = write_tmp(sp, name, buf, ST_HEAD_LEN + stlen, sync, dst);
+	r = spool_write_tmp(sp, name, buf, ST_HEAD_LEN + stlen, sync, dst);
 	free(buf);
 	return r;
 }
 
 /* Is queue/B/qid there, whole and the same as buf? */
-static int in_queue(struct spool *sp, const char *qid, const void *buf, size_t len)
+int spool_in_queue(struct spool *sp, const char *qid, const void *buf, size_t len)
 {
 	char path[PATH_MAX];
 	struct stat sb;
 	int fd, same = 0;
 
-	if (sub(sp, path, sizeof(path), "queue/%c/%s", bucket_of(qid), qid) < 0)
+	if (spool_sub(sp, path, sizeof(path), "queue/%c/%s", spool_bucket(qid), qid) < 0)
 		return 0;
 	if (stat(path, &sb) == 0 && (size_t)sb.st_size == len && (fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
 		char *cur = malloc(len ? len : 1);
@@ -532,23 +462,23 @@ static int in_queue(struct spool *sp, const char *qid, const void *buf, size_t l
 
 /* Write queue/B/qid with its state log st (stlen may be 0), durably (tmp, fsync, rename,
  * fsync(dir)), unless an identical file is already there. */
-static int restore(struct spool *sp, const char *qid, const void *buf, size_t len, const char *st, size_t stlen)
+int spool_restore_file(struct spool *sp, const char *qid, const void *buf, size_t len, const char *st, size_t stlen)
 {
 	char path[PATH_MAX], stpath[PATH_MAX], name[SPOOL_QID_MAX + 16];
 
-	if (sub(sp, path, sizeof(path), "queue/%c/%s", bucket_of(qid), qid) < 0 ||
-	    sub(sp, stpath, sizeof(stpath), "queue/%c/%s.st", bucket_of(qid), qid) < 0)
+	if (spool_sub(sp, path, sizeof(path), "queue/%c/%s", spool_bucket(qid), qid) < 0 ||
+	    spool_sub(sp, stpath, sizeof(stpath), "queue/%c/%s.st", spool_bucket(qid), qid) < 0)
 		return -1;
 	/* Already there (with whatever state it has gathered): done. */
-	if (in_queue(sp, qid, buf, len))
+	if (spool_in_queue(sp, qid, buf, len))
 		return 0;
 	/* The state log first: a log without its message is an orphan a scan removes; a message
 	 * without its intent lines could be delivered twice. One directory fsync for both. */
 	snprintf(name, sizeof(name), "%s.st.restore", qid);
-	if (write_state(sp, name, st, stlen, stlen > 0, stpath) < 0)
+	if (spool_write_state(sp, name, st, stlen, stlen > 0, stpath) < 0)
 		return -1;
 	snprintf(name, sizeof(name), "%s.restore", qid);
-	if (write_tmp(sp, name, buf, len, 1, path) < 0)
+	if (spool_write_tmp(sp, name, buf, len, 1, path) < 0)
 		return -1;
 	return fs_fsync_parent(path);
 }
@@ -566,86 +496,13 @@ void spool_msg_abort(struct spool_msg *m)
 	free(m);
 }
 
-/* ---- reading ------------------------------------------------------------------------- */
-
-static int read_head(FILE *fp, char *type, size_t *len)
-{
-	char line[64];
-	char *end;
-
-	if (fgets(line, sizeof(line), fp) == NULL)
-		return -1;
-	if (strlen(line) < 4 || line[1] != ' ' || line[strlen(line) - 1] != '\n')
-		return -1;
-	*type = line[0];
-	errno = 0;
-	unsigned long long v = strtoull(line + 2, &end, 10);
-	if (errno || *end != '\n' || end == line + 2)
-		return -1;
-	*len = (size_t)v;
-	return 0;
-}
-
-static char *read_payload(FILE *fp, size_t len)
-{
-	char *p;
-
-	if (len > SPOOL_REC_MAX || (p = malloc(len + 1)) == NULL)
-		return NULL;
-	if (fread(p, 1, len, fp) != len || fgetc(fp) != '\n' || memchr(p, '\0', len) != NULL) {
-		free(p);
-		return NULL;
-	}
-	p[len] = '\0';
-	return p;
-}
-
 static void quarantine(struct spool *sp, const char *qid)
 {
 	char from[PATH_MAX], to[PATH_MAX];
 
-	if (sub(sp, from, sizeof(from), "queue/%c/%s", bucket_of(qid), qid) == 0 &&
-	    sub(sp, to, sizeof(to), "corrupt/%s", qid) == 0)
+	if (spool_sub(sp, from, sizeof(from), "queue/%c/%s", spool_bucket(qid), qid) == 0 &&
+	    spool_sub(sp, to, sizeof(to), "corrupt/%s", qid) == 0)
 		fs_rename_durable(from, to);
-}
-
-static void parse_state(struct spool_entry *e, FILE *fp)
-{
-	char line[PATH_MAX + 64];
-
-	while (fgets(line, sizeof(line), fp) != NULL) {
-		size_t n;
-		char *end, *nl = strchr(line, '\n');
-		/* A line without its newline is a torn append: it was never made durable, and
-		 * whatever it announced did not happen yet (the action follows the fdatasync). */
-		if (nl == NULL)
-			break;
-		*nl = '\0';
-		if (line[0] == 'R' && line[1] == ' ') {
-			e->next_attempt = strtoll(line + 2, &end, 10);
-			e->attempts = (unsigned)strtoul(end, &end, 10);
-			free(e->last_error);
-			e->last_error = strdup(*end == ' ' ? end + 1 : "");
-			continue;
-		}
-		if ((line[0] != 'D' && line[0] != 'I' && line[0] != 'F' && line[0] != 'B') || line[1] != ' ')
-			continue;
-		n = strtoul(line + 2, &end, 10);
-		if (n >= e->nrcpts)
-			continue;
-		if (line[0] == 'D' && *end == '\0')
-			e->rcpts[n].done = 1;
-		else if (line[0] == 'B' && *end == '\0')
-			e->rcpts[n].bounced = 1;
-		else if (line[0] == 'F' && *end == ' ') {
-			e->rcpts[n].fail_code = (int)strtol(end + 1, &end, 10);
-			free(e->rcpts[n].fail_text);
-			e->rcpts[n].fail_text = strdup(*end == ' ' ? end + 1 : "");
-		} else if (line[0] == 'I' && *end == ' ') {
-			free(e->rcpts[n].intent);
-			e->rcpts[n].intent = strdup(end + 1);
-		}
-	}
 }
 
 static int load_state(struct spool *sp, struct spool_entry *e)
@@ -653,218 +510,14 @@ static int load_state(struct spool *sp, struct spool_entry *e)
 	char path[PATH_MAX];
 	FILE *fp;
 
-	if (sub(sp, path, sizeof(path), "queue/%c/%s.st", bucket_of(e->qid), e->qid) < 0)
+	if (spool_sub(sp, path, sizeof(path), "queue/%c/%s.st", spool_bucket(e->qid), e->qid) < 0)
 		return -1;
 	fp = fopen(path, "re");
 	if (fp == NULL)
 		return errno == ENOENT ? 0 : -1;
-	parse_state(e, fp);
+	spool_parse_state(e, fp);
 	fclose(fp);
 	return 0;
-}
-
-/* Does the CRC-32 of fp's first n octets match the K record's hex text? fp is left where it was. */
-static int sum_ok(FILE *fp, off_t n, const char *hex)
-{
-	char buf[65536];
-	uLong sum = crc32(0L, Z_NULL, 0);
-	off_t at = ftello(fp);
-	char *end;
-	unsigned long want = strtoul(hex, &end, 16);
-
-	if (*end != '\0' || strlen(hex) != 8 || fseeko(fp, 0, SEEK_SET) < 0)
-		return 0;
-	for (off_t o = 0; o < n; ) {
-		size_t k = n - o < (off_t)sizeof(buf) ? (size_t)(n - o) : sizeof(buf);
-		if (fread(buf, 1, k, fp) != k)
-			return 0;
-		sum = crc32(sum, (const Bytef *)buf, (uInt)k);
-		o += (off_t)k;
-	}
-	return fseeko(fp, at, SEEK_SET) == 0 && sum == want;
-}
-
-/* Parse a queue file from fp (size octets in all); with verify, its checksum (K) too, where
- * it has one (files of mailport before it do not). 0, -1 (errno) or -2 (it is corrupt). */
-static int parse_entry(struct spool_entry *e, FILE *fp, off_t size, int verify)
-{
-	char magic[sizeof(SPOOL_MAGIC)];
-	int summed = 0;
-
-	if (fread(magic, 1, sizeof(SPOOL_MAGIC) - 1, fp) != sizeof(SPOOL_MAGIC) - 1 ||
-	    memcmp(magic, SPOOL_MAGIC, sizeof(SPOOL_MAGIC) - 1) != 0)
-		return -2;
-	for (;;) {
-		char type;
-		size_t len;
-		char *p = NULL;
-		off_t start = ftello(fp);
-
-		if (read_head(fp, &type, &len) < 0)
-			return -2;
-		if (type == 'M') {
-			e->body_off = ftello(fp);
-			e->body_len = len;
-			if (fseeko(fp, (off_t)len, SEEK_CUR) < 0 || fgetc(fp) != '\n')
-				return -2;
-			continue;
-		}
-		if (type == 'E') {
-			if (len != 0 || fgetc(fp) != '\n')
-				return -2;
-			break;
-		}
-		if ((p = read_payload(fp, len)) == NULL)
-			return -2;
-		switch (type) {
-		case 'K':
-			/* After the message, once: a flipped octet anywhere before it is caught. */
-			if (summed || e->body_off == 0 || (verify && !sum_ok(fp, start, p))) {
-				if (verify && !summed && e->body_off != 0)
-					log_errx(e->qid, "queue file checksum mismatch: its content changed on disk");
-				free(p);
-				return -2;
-			}
-			summed = 1;
-			free(p);
-			break;
-		case 'T':
-			e->arrival = atoll(p);
-			free(p);
-			break;
-		case 'S':
-			free(e->sender);
-			e->sender = p;
-			break;
-		case 'R': {
-			struct spool_rcpt *nr = realloc(e->rcpts, (e->nrcpts + 1) * sizeof(*nr));
-			if (nr == NULL) {
-				free(p);
-				return -1;
-			}
-			e->rcpts = nr;
-			memset(&e->rcpts[e->nrcpts], 0, sizeof(*nr));
-			e->rcpts[e->nrcpts++].target = p;
-			break;
-		}
-		case 'O':
-		case 'L':
-			if (e->nrcpts == 0) {
-				free(p);
-				return -2;
-			}
-			if (type == 'O') {
-				free(e->rcpts[e->nrcpts - 1].orig);
-				e->rcpts[e->nrcpts - 1].orig = p;
-			} else {
-				e->rcpts[e->nrcpts - 1].local = p[0] == '1';
-				free(p);
-			}
-			break;
-		default:
-			free(p);
-			return -2;
-		}
-	}
-	/* Exactly E's blank line, then the end; the message must be there. */
-	if (ftello(fp) != size || e->sender == NULL || e->nrcpts == 0 || e->body_off == 0)
-		return -2;
-	for (size_t i = 0; i < e->nrcpts; i++)
-		if (e->rcpts[i].orig == NULL)
-			return -2;
-	return 0;
-}
-
-static int materialize(struct spool *sp, struct spool_mnode *n);
-
-static unsigned hash_of(const char *qid)
-{
-	unsigned h = 2166136261u;
-
-	for (; *qid; qid++)
-		h = (h ^ (unsigned char)*qid) * 16777619u;
-	return h % MEM_BUCKETS;
-}
-
-static struct spool_mnode *mem_find_locked(struct spool *sp, const char *qid)
-{
-	struct spool_mnode *n;
-
-	for (n = sp->hash[hash_of(qid)]; n != NULL; n = n->hnext)
-		if (strcmp(n->qid, qid) == 0)
-			return n;
-	return NULL;
-}
-
-static void mem_unref_locked(struct spool_mnode *n)
-{
-	if (--n->refs == 0) {
-		n->sp->membytes -= (long)n->cap;
-		free(n->st);
-		free(n->buf);
-		free(n);
-	}
-}
-
-static void mem_insert(struct spool *sp, struct spool_mnode *n)
-{
-	unsigned h = hash_of(n->qid);
-
-	n->sp = sp;
-	n->in_table = 1;
-	n->refs = 1;
-	pthread_mutex_lock(&sp->mu);
-	n->hnext = sp->hash[h];
-	sp->hash[h] = n;
-	n->next = sp->head;
-	if (sp->head)
-		sp->head->prev = n;
-	sp->head = n;
-	sp->nmem++;
-	pthread_mutex_unlock(&sp->mu);
-}
-
-static void mem_drop_locked(struct spool *sp, struct spool_mnode *n)
-{
-	struct spool_mnode **pp = &sp->hash[hash_of(n->qid)];
-
-	while (*pp != n)
-		pp = &(*pp)->hnext;
-	*pp = n->hnext;
-	if (n->prev)
-		n->prev->next = n->next;
-	else
-		sp->head = n->next;
-	if (n->next)
-		n->next->prev = n->prev;
-	n->in_table = 0;
-	sp->nmem--;
-	mem_unref_locked(n);
-}
-
-/* An entry of the memory table, its body behind an fd like a queue file's (a memfd: no
- * file system, no inode to allocate and free). */
-static struct spool_entry *load_mem(struct spool_entry *e, struct spool_mnode *n, char *st, size_t stlen)
-{
-	FILE *fp = fmemopen(n->buf, n->len, "r");
-	int r;
-
-	if (fp == NULL)
-		return NULL;
-	r = parse_entry(e, fp, (off_t)n->len, 0);
-	fclose(fp);
-	if (r < 0) {
-		errno = r == -2 ? EBADMSG : errno;
-		return NULL;
-	}
-	if (stlen > 0 && (fp = fmemopen(st, stlen, "r")) != NULL) {
-		parse_state(e, fp);
-		fclose(fp);
-	}
-	e->fd = memfd_create("mailport-msg", MFD_CLOEXEC);
-	if (e->fd < 0 || fs_pwrite_all(e->fd, n->buf, n->len, 0) < 0)
-		return NULL;
-	return e;
 }
 
 static struct spool_entry *entry_load(struct spool *sp, const char *qid, int claim)
@@ -880,7 +533,7 @@ static struct spool_entry *entry_load(struct spool *sp, const char *qid, int cla
 	e->fd = -1;
 	snprintf(e->qid, sizeof(e->qid), "%s", qid);
 	pthread_mutex_lock(&sp->mu);
-	struct spool_mnode *n = mem_find_locked(sp, qid);
+	struct spool_mnode *n = spool_mem_find_locked(sp, qid);
 	if (n != NULL && n->state == M_BUSY && claim) {
 		pthread_mutex_unlock(&sp->mu);
 		errno = EBUSY;          /* someone else has it right now */
@@ -901,13 +554,13 @@ static struct spool_entry *entry_load(struct spool *sp, const char *qid, int cla
 	pthread_mutex_unlock(&sp->mu);
 	if (e->mem != NULL) {
 		struct spool_mnode *m = e->mem;
-		struct spool_entry *got = load_mem(e, m, stcopy, stlen);
+		struct spool_entry *got = spool_mem_load(e, m, stcopy, stlen);
 		saved = errno;
 		free(stcopy);
 		if (!claim) {           /* a look only: the bytes, no claim on the message */
 			e->mem = NULL;
 			pthread_mutex_lock(&sp->mu);
-			mem_unref_locked(m);
+			spool_mem_unref_locked(m);
 			pthread_mutex_unlock(&sp->mu);
 		} else if (got == NULL)
 			log_errx(qid, "message in memory failed validation: %s", strerror(saved));
@@ -917,7 +570,7 @@ static struct spool_entry *entry_load(struct spool *sp, const char *qid, int cla
 		}
 		return got;
 	}
-	if (sub(sp, path, sizeof(path), "queue/%c/%s", bucket_of(qid), qid) < 0)
+	if (spool_sub(sp, path, sizeof(path), "queue/%c/%s", spool_bucket(qid), qid) < 0)
 		goto fail;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -930,7 +583,7 @@ static struct spool_entry *entry_load(struct spool *sp, const char *qid, int cla
 	}
 	if (fstat(fd, &st) < 0)
 		goto fail;
-	if ((r = parse_entry(e, fp, st.st_size, claim)) == -2)
+	if ((r = spool_parse_entry(e, fp, st.st_size, claim)) == -2)
 		goto corrupt;
 	if (r < 0)
 		goto fail;
@@ -961,7 +614,7 @@ struct spool_entry *spool_entry_peek(struct spool *sp, const char *qid) { return
 
 int spool_entry_keep(struct spool *sp, struct spool_entry *e)
 {
-	return e->mem != NULL ? materialize(sp, e->mem) : 0;
+	return e->mem != NULL ? spool_mem_materialize(sp, e->mem) : 0;
 }
 
 void spool_entry_free(struct spool_entry *e)
@@ -984,22 +637,10 @@ void spool_entry_free(struct spool_entry *e)
 		pthread_mutex_lock(&sp->mu);
 		if (e->mem->state == M_BUSY)
 			e->mem->state = M_LIVE;     /* still owed: the next attempt or the checkpoint */
-		mem_unref_locked(e->mem);
+		spool_mem_unref_locked(e->mem);
 		pthread_mutex_unlock(&sp->mu);
 	}
 	free(e);
-}
-
-/* A state line needs the queue file beside it: an entry from memory gets it now, durably. */
-static int materialize(struct spool *sp, struct spool_mnode *n)
-{
-	int r = 0;
-
-	pthread_mutex_lock(&sp->mu);
-	if (n->state != M_DISK && (r = restore(sp, n->qid, n->buf, n->len, n->st, n->stlen)) == 0)
-		n->state = M_DISK;
-	pthread_mutex_unlock(&sp->mu);
-	return r;
 }
 
 static int state_append(struct spool *sp, const struct spool_entry *e, const char *line, size_t len)
@@ -1008,10 +649,10 @@ static int state_append(struct spool *sp, const struct spool_entry *e, const cha
 	int fd, r = -1, saved, created;
 	struct stat st;
 
-	if (e->mem != NULL && materialize(sp, e->mem) < 0)
+	if (e->mem != NULL && spool_mem_materialize(sp, e->mem) < 0)
 		return -1;
 
-	if (sub(sp, path, sizeof(path), "queue/%c/%s.st", bucket_of(e->qid), e->qid) < 0)
+	if (spool_sub(sp, path, sizeof(path), "queue/%c/%s.st", spool_bucket(e->qid), e->qid) < 0)
 		return -1;
 	created = stat(path, &st) < 0;
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
@@ -1052,34 +693,6 @@ static int state_appendf(struct spool *sp, const struct spool_entry *e, const ch
 	return state_append(sp, e, line, (size_t)n);
 }
 
-/* A state line of a message still only in memory: kept with it and written to the journal
- * (durable when this returns); 0 when it is in queue/ by now, so the line goes beside it. */
-static int mem_state_line(struct spool *sp, struct spool_mnode *n, const char *line, size_t len)
-{
-	unsigned long ticket;
-
-	pthread_mutex_lock(&sp->mu);
-	if (n->state == M_DISK || sp->note == NULL) {
-		pthread_mutex_unlock(&sp->mu);
-		return 0;
-	}
-	char *ns = realloc(n->st, n->stlen + len);
-	if (ns == NULL) {
-		pthread_mutex_unlock(&sp->mu);
-		return -1;
-	}
-	memcpy(ns + n->stlen, line, len);
-	n->st = ns;
-	n->stlen += len;
-	ticket = sp->note(sp->done_arg, n->qid, n->gen, line, len);
-	pthread_mutex_unlock(&sp->mu);
-	if (ticket == 0)
-		return -1;
-	/* Durable in the journal, or (a checkpoint came first) beside the spilled message. */
-	sp->done_wait(sp->done_arg, ticket);
-	return 1;
-}
-
 int spool_entry_intent(struct spool *sp, struct spool_entry *e, size_t rcpt, const char *path)
 {
 	char line[PATH_MAX + 64];
@@ -1094,7 +707,7 @@ int spool_entry_intent(struct spool *sp, struct spool_entry *e, size_t rcpt, con
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	if (e->mem != NULL && (r = mem_state_line(sp, e->mem, line, (size_t)n)) < 0)
+	if (e->mem != NULL && (r = spool_mem_state_line(sp, e->mem, line, (size_t)n)) < 0)
 		return -1;
 	if (r == 0 && state_append(sp, e, line, (size_t)n) < 0)
 		return -1;
@@ -1155,46 +768,15 @@ int spool_entry_bounced(struct spool *sp, struct spool_entry *e, size_t rcpt)
 	return 0;
 }
 
-/* A message of the journal's current generation (in the memory table) leaves it: the journal
- * is told, so a crash before its checkpoint does not bring the message back. When it is in
- * queue/ too, the journal must know for sure before the file goes: a crash between the unlink
- * and the done record's sync would replay the journal's copy, with only the state it had when
- * it went to queue/, and what was delivered since would go again. Otherwise we wait only
- * when something went out that must not go twice. Never waits with the table locked: the
- * checkpoint takes that lock. 1 = nothing left to do (it was never in queue/). */
-static int forget(struct spool *sp, struct spool_entry *e)
-{
-	unsigned long ticket = 0;
-	int disk;
-
-	pthread_mutex_lock(&sp->mu);
-	struct spool_mnode *n = e->mem != NULL ? e->mem : mem_find_locked(sp, e->qid);
-	if (n == NULL || !n->in_table) {
-		pthread_mutex_unlock(&sp->mu);
-		return 0;
-	}
-	disk = n->state == M_DISK;
-	if (sp->done != NULL && (ticket = sp->done(sp->done_arg, n->qid, n->gen)) == 0 && disk) {
-		pthread_mutex_unlock(&sp->mu);
-		errno = ENOMEM;         /* no done record: the file stays, the removal is tried again */
-		return -1;
-	}
-	mem_drop_locked(sp, n);
-	pthread_mutex_unlock(&sp->mu);
-	if (ticket != 0 && sp->done_wait != NULL && (disk || e->unrecorded))
-		sp->done_wait(sp->done_arg, ticket);
-	return disk ? 0 : 1;
-}
-
 int spool_entry_remove(struct spool *sp, struct spool_entry *e)
 {
 	char path[PATH_MAX], st[PATH_MAX];
-	int r = forget(sp, e);
+	int r = spool_mem_forget(sp, e);
 
 	if (r != 0)
 		return r < 0 ? -1 : 0;
-	if (sub(sp, path, sizeof(path), "queue/%c/%s", bucket_of(e->qid), e->qid) < 0 ||
-	    sub(sp, st, sizeof(st), "queue/%c/%s.st", bucket_of(e->qid), e->qid) < 0)
+	if (spool_sub(sp, path, sizeof(path), "queue/%c/%s", spool_bucket(e->qid), e->qid) < 0 ||
+	    spool_sub(sp, st, sizeof(st), "queue/%c/%s.st", spool_bucket(e->qid), e->qid) < 0)
 		return -1;
 	/* Message first: a log without its message is an orphan spool_scan() removes; a
 	 * message without its log would be delivered again. Both names live in one directory,
@@ -1211,143 +793,6 @@ int spool_entry_remove(struct spool *sp, struct spool_entry *e)
 	if (stateless && !e->unrecorded)
 		return 0;
 	return fs_fsync_parent(path);
-}
-
-/* ---- the memory table (see spool.h) ------------------------------------------------------ */
-
-int spool_mem_adopt(struct spool *sp, struct spool_msg *m, unsigned gen)
-{
-	struct spool_mnode *n = calloc(1, sizeof(*n));
-
-	if (n == NULL || m->fd >= 0 || !m->finished) {
-		free(n);
-		errno = n ? EINVAL : ENOMEM;
-		return -1;
-	}
-	snprintf(n->qid, sizeof(n->qid), "%s", m->qid);
-	n->buf = m->mem;
-	n->len = (size_t)m->pos;
-	n->cap = m->memcap;
-	n->gen = gen;
-	n->state = M_LIVE;
-	free(m);
-	mem_insert(sp, n);
-	return 0;
-}
-
-int spool_mem_recover(struct spool *sp, const char *qid, const void *buf, size_t len, const char *st, size_t stlen,
-                      unsigned gen)
-{
-	struct spool_entry *probe = calloc(1, sizeof(*probe));
-	struct spool_mnode *n = calloc(1, sizeof(*n));
-	FILE *fp = NULL;
-	int r = -1;
-
-	if (probe == NULL || n == NULL || (n->buf = malloc(len ? len : 1)) == NULL ||
-	    (stlen > 0 && (n->st = malloc(stlen)) == NULL) || (fp = fmemopen((void *)buf, len, "r")) == NULL)
-		goto out;
-	probe->fd = -1;
-	if ((r = parse_entry(probe, fp, (off_t)len, 1)) < 0) {
-		errno = r == -2 ? EBADMSG : errno;
-		r = -1;
-		goto out;
-	}
-	snprintf(n->qid, sizeof(n->qid), "%s", qid);
-	memcpy(n->buf, buf, len);
-	n->len = n->cap = len;
-	sp->membytes += (long)len;
-	if (stlen > 0)
-		memcpy(n->st, st, stlen);
-	n->stlen = stlen;
-	n->gen = gen;
-	/* A checkpoint or a state line wrote it to queue/ before the crash: that file and its
-	 * state log are what counts; the table only keeps it until the journal forgets it. */
-	n->state = in_queue(sp, qid, buf, len) ? M_DISK : M_LIVE;
-	mem_insert(sp, n);
-	n = NULL;
-	r = 0;
-out:
-	if (fp != NULL)
-		fclose(fp);
-	spool_entry_free(probe);
-	if (n != NULL) {
-		free(n->buf);
-		free(n->st);
-		free(n);
-	}
-	return r;
-}
-
-void spool_mem_on_done(struct spool *sp, spool_done_fn done, spool_note_fn note, spool_wait_fn wait, void *arg)
-{
-	pthread_mutex_lock(&sp->mu);
-	sp->done = done;
-	sp->note = note;
-	sp->done_wait = wait;
-	sp->done_arg = arg;
-	pthread_mutex_unlock(&sp->mu);
-}
-
-void spool_mem_budget(struct spool *sp, long bytes) { sp->membudget = bytes; }
-
-size_t spool_mem_count(struct spool *sp)
-{
-	pthread_mutex_lock(&sp->mu);
-	size_t n = sp->nmem;
-	pthread_mutex_unlock(&sp->mu);
-	return n;
-}
-
-static int spill_rename(struct spool *sp, const char *qid, const char *suffix, const char *ext)
-{
-	char tmp[PATH_MAX], path[PATH_MAX];
-
-	if (sub(sp, tmp, sizeof(tmp), "tmp/%s%s", qid, suffix) < 0 ||
-	    sub(sp, path, sizeof(path), "queue/%c/%s%s", bucket_of(qid), qid, ext) < 0)
-		return -1;
-	return rename(tmp, path);
-}
-
-int spool_mem_spill(struct spool *sp, int (*commit)(void *arg), void *arg)
-{
-	struct spool_mnode *n;
-	int r = 0;
-
-	pthread_mutex_lock(&sp->mu);
-	/* 1. the data of every message not yet in queue/ (and its state lines), 2. on disk, */
-	for (n = sp->head; n != NULL && r == 0; n = n->next)
-		if (n->state != M_DISK) {
-			char name[SPOOL_QID_MAX + 16];
-			snprintf(name, sizeof(name), "%s.spill", n->qid);
-			if (write_tmp(sp, name, n->buf, n->len, 0, NULL) < 0)
-				r = -1;
-			snprintf(name, sizeof(name), "%s.st.spill", n->qid);
-			if (r == 0 && write_state(sp, name, n->st, n->stlen, 0, NULL) < 0)
-				r = -1;
-		}
-	if (r == 0 && sp->nmem > 0 && syncfs(sp->lockfd) < 0)
-		r = -1;
-	/* 3. their names in queue/, 4. on disk. A runner may be delivering one right now: from
-	 * here on its state lines go beside this file, and its removal removes it. */
-	for (n = sp->head; n != NULL && r == 0; n = n->next) {
-		if (n->state == M_DISK)
-			continue;
-		/* The log first (see restore), then the message. */
-		if (spill_rename(sp, n->qid, ".st.spill", ".st") < 0 ||
-		    spill_rename(sp, n->qid, ".spill", "") < 0)
-			r = -1;
-		else
-			n->state = M_DISK;
-	}
-	if (r == 0 && sp->nmem > 0 && syncfs(sp->lockfd) < 0)
-		r = -1;
-	/* 5. the journal lets go of them, 6. so does the table. On failure the table keeps
-	 * them (some now DISK) and the journal its records: the next checkpoint finishes. */
-	if (r == 0 && commit != NULL && (r = commit(arg)) == 0)
-		while (sp->head != NULL)        /* each drop unlinks the head first */
-			mem_drop_locked(sp, sp->head);  // NOLINT(clang-analyzer-unix.Malloc): not a use after free
-	pthread_mutex_unlock(&sp->mu);
-	return r;
 }
 
 static int qid_cmp(const void *a, const void *b) { return strcmp(a, b); }
@@ -1375,7 +820,7 @@ int spool_scan(struct spool *sp, void (*fn)(void *arg, const char *qid), void *a
 		DIR *d;
 		struct dirent *de;
 
-		if (sub(sp, path, sizeof(path), "queue/%X", b) < 0 || (d = opendir(path)) == NULL) {
+		if (spool_sub(sp, path, sizeof(path), "queue/%X", b) < 0 || (d = opendir(path)) == NULL) {
 			free(mem);
 			return -1;
 		}
@@ -1386,10 +831,10 @@ int spool_scan(struct spool *sp, void (*fn)(void *arg, const char *qid), void *a
 			if (n > 3 && strcmp(de->d_name + n - 3, ".st") == 0) {
 				char msg[PATH_MAX];
 				struct stat st;
-				if (sub(sp, msg, sizeof(msg), "queue/%X/%.*s", b, (int)(n - 3), de->d_name) == 0 &&
+				if (spool_sub(sp, msg, sizeof(msg), "queue/%X/%.*s", b, (int)(n - 3), de->d_name) == 0 &&
 				    stat(msg, &st) < 0 && errno == ENOENT) {
 					char stp[PATH_MAX];
-					if (sub(sp, stp, sizeof(stp), "queue/%X/%s", b, de->d_name) == 0)
+					if (spool_sub(sp, stp, sizeof(stp), "queue/%X/%s", b, de->d_name) == 0)
 						unlink(stp);
 				}
 				continue;

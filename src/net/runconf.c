@@ -1,0 +1,100 @@
+/*
+ * runconf.c - the running configuration: one snapshot of what the config file says, with
+ * what it takes to act on it (users, TLS contexts, the relay's settings, each role's session
+ * settings). A reload (SIGHUP) loads a new one and swaps it in; sessions keep theirs.
+ */
+#include "runconf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void runconf_unref(struct runconf *rc)
+{
+	if (rc == NULL || --rc->refs > 0)
+		return;
+	config_free(rc->cfg);
+	users_free(rc->users);
+	authcache_free(rc->authcache);
+	tls_server_free(rc->tls);
+	relay_conf_clear(&rc->relay);
+	free(rc);
+}
+
+struct runconf *runconf_load(const char *path, struct errlist *errs)
+{
+	static const unsigned policy[ROLE_COUNT] = {
+		[ROLE_SMTP] = 0,    /* STARTTLS added below when a certificate exists */
+		[ROLE_SUBMISSIONS] = SMTP_POLICY_AUTH | SMTP_POLICY_AUTH_REQUIRED,
+		[ROLE_SUBMISSION] = SMTP_POLICY_STARTTLS | SMTP_POLICY_TLS_REQUIRED | SMTP_POLICY_AUTH |
+		                    SMTP_POLICY_AUTH_REQUIRED,
+	};
+	struct runconf *rc = calloc(1, sizeof(*rc));
+
+	if (rc == NULL)
+		return NULL;
+	rc->refs = 1;
+	rc->cfg = config_load(path, errs);
+	if (rc->cfg != NULL)
+		rc->users = users_load(rc->cfg->users, errs);
+	/* A minute: long enough for a client that logs in per message, short enough that a
+	 * changed password (a reload starts a new cache anyway) does not linger. */
+	rc->authcache = authcache_new(60);
+	if (rc->cfg != NULL && rc->cfg->ncerts > 0)
+		rc->tls = tls_server_new(rc->cfg, errs);
+	if (rc->cfg == NULL || rc->users == NULL || (rc->cfg->ncerts > 0 && rc->tls == NULL)) {
+		runconf_unref(rc);
+		return NULL;
+	}
+	if (rc->cfg->resolver != NULL)
+		rc->relay.resolver = strdup(rc->cfg->resolver);
+	{
+		char port[8];
+		snprintf(port, sizeof(port), "%u", rc->cfg->mx_port);
+		rc->relay.mx_port = strdup(port);
+		rc->relay.helo = strdup(rc->cfg->hostname);
+		rc->relay.timeout = (int)rc->cfg->relay_timeout;
+	}
+	if (rc->cfg->smarthost != NULL) {
+		const char *why;
+		if (relay_parse_url(rc->cfg->smarthost, &rc->relay, &why) < 0) {
+			errlist_add(errs, path, 0, "[relay] smarthost %s: %s", rc->cfg->smarthost, why);
+			runconf_unref(rc);
+			return NULL;
+		}
+		rc->relay.user = rc->cfg->relay_user ? strdup(rc->cfg->relay_user) : NULL;
+		rc->relay.password = rc->cfg->relay_password ? strdup(rc->cfg->relay_password) : NULL;
+		rc->relay.ca_file = rc->cfg->relay_ca_file ? strdup(rc->cfg->relay_ca_file) : NULL;
+	}
+	for (int role = 0; role < ROLE_COUNT; role++) {
+		struct smtp_session_conf *sc = &rc->sconf[role];
+		sc->hostname = rc->cfg->hostname;
+		sc->max_message_size = rc->cfg->max_message_size;
+		sc->max_rcpts = rc->cfg->max_recipients;
+		sc->max_errors = rc->cfg->max_errors;
+		sc->policy = policy[role];
+		if (role == ROLE_SMTP && rc->tls != NULL)
+			sc->policy |= SMTP_POLICY_STARTTLS;   /* opportunistic on port 25 (RFC 3207) */
+	}
+	return rc;
+}
+
+void runconf_runner(const struct runconf *rc, struct runner_conf *out)
+{
+	const struct config *c = rc->cfg;
+
+	memset(out, 0, sizeof(*out));
+	out->maildir = c->maildir;
+	out->hostname = c->hostname;
+	out->retry_interval = c->retry_interval;
+	out->relay = &rc->relay;
+	out->retry = c->retry;
+	out->nretry = c->nretry;
+	out->lifetime = c->max_queue_lifetime;
+	out->workers = c->relay_concurrency;
+	out->dest_concurrency = c->dest_concurrency;
+	out->users_path = c->users;
+	out->local_domains = (const char *const *)c->local_domains;
+	out->nlocal_domains = c->nlocal_domains;
+	out->delimiter = c->recipient_delimiter;
+}

@@ -1,0 +1,35 @@
+/*
+ * runconf.h - a snapshot of the running configuration, reference counted: each session holds
+ * one, so a reload never frees what a session in flight still points at (session conf strings
+ * point into cfg; SSLs into tls). Below the rest of src/net: it knows nothing of connections,
+ * listeners or the server.
+ */
+#ifndef MAILPORT_RUNCONF_H
+#define MAILPORT_RUNCONF_H
+
+#include "../auth/authcache.h"
+#include "../auth/users.h"
+#include "../conf/config.h"
+#include "../deliver/relay.h"
+#include "../deliver/runner.h"
+#include "../smtp/session.h"
+#include "../tls/tls.h"
+#include "../util/errlist.h"
+
+struct runconf {
+	int refs;
+	struct config *cfg;
+	struct users *users;
+	struct authcache *authcache;            /* credentials verified lately (this snapshot's users) */
+	struct tls_server *tls;                 /* NULL when [tls] is not configured */
+	struct relay_conf relay;                /* scheme RELAY_NONE without a smarthost */
+	struct smtp_session_conf sconf[ROLE_COUNT];
+};
+
+/* The file at path, loaded and checked (NULL: errs says why), with one reference. */
+struct runconf *runconf_load(const char *path, struct errlist *errs);
+void runconf_unref(struct runconf *rc);
+/* The delivery runner's view of a snapshot (pointers into rc; the runner copies them). */
+void runconf_runner(const struct runconf *rc, struct runner_conf *out);
+
+#endif
