@@ -29,7 +29,7 @@ static void on_read(struct bufferevent *bev, void *arg);
 static void on_write(struct bufferevent *bev, void *arg);
 static void on_event(struct bufferevent *bev, short what, void *arg);
 
-void conn_log_connect(struct conn *c)
+static void conn_log_connect(struct conn *c)
 {
 	if (c->connect_logged)
 		return;
@@ -54,7 +54,7 @@ void conn_free(struct conn *c)
 	if (c->anvil_counted)
 		anvil_disconnect(srv->anvil, c->client_key);
 	if (c->handshaking)
-		server_handshake_end(srv);
+		srv->handshake(srv, 0);
 	if (c->auth_wait != NULL)
 		c->auth_wait->c = NULL;     /* its answer now has no one to go to */
 	if (c->commit_wait != NULL)
@@ -106,7 +106,7 @@ static int start_tls(struct conn *c)
 	c->tls_bev = 1;
 	c->handshaking = 1;
 	clock_gettime(CLOCK_MONOTONIC, &c->hs_start);
-	server_handshake_begin(c->srv);
+	c->srv->handshake(c->srv, 1);
 	/* A client that closes without close_notify is an EOF, not an error. */
 	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
 	/* libevent reserves this much input buffer for each SSL_read and keeps the empty chain
@@ -283,10 +283,13 @@ static void process_input(struct conn *c)
 	conn_after_io(c);
 }
 
-void conn_resume(struct conn *c)
+static void conn_resume(struct conn *c)
 {
 	process_input(c);
 }
+
+/* What policy.c may ask of a connection (server_int.h). */
+static const struct conn_ops conn_ops = { .resume = conn_resume, .log_connect = conn_log_connect };
 
 static void on_read(struct bufferevent *bev, void *arg)
 {
@@ -319,7 +322,7 @@ static void handshake_done(struct conn *c)
 	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
 
 	c->handshaking = 0;
-	server_handshake_end(c->srv);
+	c->srv->handshake(c->srv, 0);
 	tls_describe(ssl, c->tls_desc, sizeof(c->tls_desc));
 	CLOG(log_info, c, "tls established address=%s role=%s %s%s", c->peer_ip, config_role_name(c->role),
 	         c->tls_desc, SSL_session_reused(ssl) ? " resumed=yes" : "");
@@ -479,6 +482,7 @@ void conn_accept(struct listener *l, evutil_socket_t fd, struct sockaddr *sa)
 		evutil_closesocket(fd);
 		return;
 	}
+	c->ops = &conn_ops;
 	c->srv = srv;
 	c->rc = rc;
 	rc->refs++;

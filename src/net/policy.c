@@ -164,7 +164,7 @@ static void auth_done(void *job, int ran)
 	if (c != NULL) {
 		c->auth_wait = NULL;
 		smtp_session_auth_done(c->sess, auth_verdict(c, aw->user, aw->cache_key, ran ? aw->result : -1));
-		conn_resume(c);         /* may free c */
+		c->ops->resume(c);      /* may free c */
 	}
 	runconf_unref(aw->rc);
 	free(aw);
@@ -516,7 +516,7 @@ static void commit_finish(struct commit_wait *cw)
 		smtp_session_commit_done(c->sess, result, cw->qid);
 		if (c->shutdown_after_commit)
 			smtp_session_shutdown(c->sess);
-		conn_resume(c);         /* may free c */
+		c->ops->resume(c);      /* may free c */
 	}
 	free(cw->accepted);
 	free(cw);

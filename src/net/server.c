@@ -212,19 +212,27 @@ static void on_hs_timer(evutil_socket_t fd, short what, void *arg)
 		evtimer_add(srv->ev_hs, &tv);
 }
 
-void server_handshake_begin(struct server *srv)
+static void server_handshake_begin(struct server *srv)
 {
 	if (++srv->handshakes >= MAX_HANDSHAKES && !srv->tls_accept_paused && !srv->stopping &&
 	    fresh_handshakes(srv) >= MAX_HANDSHAKES)
 		tls_listeners(srv, 0);
 }
 
-void server_handshake_end(struct server *srv)
+static void server_handshake_end(struct server *srv)
 {
 	if (srv->handshakes > 0)
 		srv->handshakes--;
 	if (srv->tls_accept_paused && !srv->stopping && fresh_handshakes(srv) <= MAX_HANDSHAKES / 2)
 		tls_listeners(srv, 1);
+}
+
+static void server_handshake(struct server *srv, int begin)
+{
+	if (begin)
+		server_handshake_begin(srv);
+	else
+		server_handshake_end(srv);
 }
 
 /* ---- signals ------------------------------------------------------------------------------ */
@@ -605,6 +613,7 @@ int server_main(const char *config_path)
 
 	memset(&srv, 0, sizeof(srv));
 	srv.config_path = config_path;
+	srv.handshake = server_handshake;
 	srv.rc = runconf_load(config_path, &errs);
 	if (srv.rc == NULL) {
 		errlist_print(&errs, stderr);

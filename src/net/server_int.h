@@ -42,7 +42,17 @@ struct listener {
 	char text[128];
 };
 
+struct conn;
+
+/* What the layer below a connection (policy.c) may ask of it: the connection hands these in,
+ * so the arrows point one way (server.c -> conn.c -> policy.c, never back). */
+struct conn_ops {
+	void (*resume)(struct conn *c);         /* feed input held back for an answer; may free c */
+	void (*log_connect)(struct conn *c);    /* the deferred "connect" line, once */
+};
+
 struct conn {
+	const struct conn_ops *ops;
 	struct conn *prev, *next;
 	struct server *srv;
 	struct runconf *rc;
@@ -105,6 +115,9 @@ struct server {
 	struct event *ev_term, *ev_int, *ev_hup, *ev_grace;
 	struct event *ev_hs;            /* while TLS accepts are paused: looks again every 100 ms */
 	struct event *ev_accept;        /* out of descriptors: every listener rests until it fires */
+	/* A TLS handshake starts (1) or ends, any way (0): conn.c tells the server through this,
+	 * which keeps the number in progress bounded by pausing the implicit-TLS listeners. */
+	void (*handshake)(struct server *srv, int begin);
 	int accept_paused;
 	unsigned long accept_failures;  /* since the last log line about them */
 	struct timespec accept_logged;
@@ -122,12 +135,9 @@ struct server {
 void conn_accept(struct listener *l, evutil_socket_t fd, struct sockaddr *sa);
 /* A session's log lines go through CLOG: its "connect" line is written only before its first
  * other line, so a version probe (a handshake that fails, nothing else) is one line, not three. */
-void conn_log_connect(struct conn *c);
-#define CLOG(logfn, c, ...) (conn_log_connect(c), logfn((c)->id, __VA_ARGS__))
+#define CLOG(logfn, c, ...) ((c)->ops->log_connect(c), logfn((c)->id, __VA_ARGS__))
 void conn_after_io(struct conn *c);
 void conn_free(struct conn *c);
-/* Feed input the session held back (after an asynchronous answer). May free c. */
-void conn_resume(struct conn *c);
 
 /* control.c */
 struct evconnlistener *control_open(struct server *srv, const char *spooldir);
@@ -136,10 +146,6 @@ struct evconnlistener *control_open(struct server *srv, const char *spooldir);
 extern const struct smtp_session_cb policy_session_cb;
 /* The committer thread's work (workpool batch mode). */
 void policy_commit_batch(void **jobs, size_t n, void *arg);
-/* A TLS handshake starts or ends (any way): keeps the number in progress bounded by pausing
- * the implicit-TLS listeners (the kernel's accept queue holds the rest meanwhile). */
-void server_handshake_begin(struct server *srv);
-void server_handshake_end(struct server *srv);
 long policy_commit_idle(void *arg);
 /* A password check waiting in the pool: the connection (NULL once it went away) and the
  * snapshot whose users table the worker reads. */

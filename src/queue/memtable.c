@@ -233,7 +233,9 @@ int spool_mem_recover(struct spool *sp, const char *qid, const void *buf, size_t
 out:
 	if (fp != NULL)
 		fclose(fp);
-	spool_entry_free(probe);
+	if (probe != NULL)
+		spool_entry_clear(probe);
+	free(probe);
 	if (n != NULL) {
 		free(n->buf);
 		free(n->st);

@@ -195,3 +195,19 @@ int spool_parse_entry(struct spool_entry *e, FILE *fp, off_t size, int verify)
 			return -2;
 	return 0;
 }
+
+void spool_entry_clear(struct spool_entry *e)
+{
+	for (size_t i = 0; i < e->nrcpts; i++) {
+		free(e->rcpts[i].target);
+		free(e->rcpts[i].orig);
+		free(e->rcpts[i].intent);
+		free(e->rcpts[i].fail_text);
+	}
+	free(e->rcpts);
+	free(e->sender);
+	free(e->last_error);
+	e->rcpts = NULL;
+	e->nrcpts = 0;
+	e->sender = e->last_error = NULL;
+}

@@ -1,8 +1,9 @@
 /*
- * spool_int.h - what the spool's three files share, and nobody else: spool.c (directories,
- * the commit protocol, entries and their state log), queuefile.c (the queue file and state
- * log formats, read and checked) and memtable.c (accepted messages held in memory for the
- * journal). Everything here is private to src/queue/; the interface is spool.h.
+ * spool_int.h - what the spool's files share, and nobody else, in layers (each calls only
+ * those below it): spoolfs.c (paths and whole-file writes), queuefile.c (the queue file and
+ * state log formats, read and checked), memtable.c (accepted messages held in memory for the
+ * journal), spool.c (directories, the commit protocol, entries and their state log: the
+ * interface, spool.h). Everything here is private to src/queue/.
  *
  * Ownership: a struct spool owns its memory table; a node belongs to the table and to each
  * entry that loaded it (refs), and the last reference frees it. sp->mu guards the table.
@@ -83,7 +84,7 @@ struct spool_msg {
 	char wbuf[SPOOL_WBUF];
 };
 
-/* ---- spool.c ---- */
+/* ---- spoolfs.c (below the rest) ---- */
 /* sp->dir + "/" + fmt into out; -1 (ENAMETOOLONG) when it does not fit. */
 int spool_sub(const struct spool *sp, char *out, size_t outlen, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* The bucket (queue/B/) of a queue id. */
@@ -105,6 +106,8 @@ int spool_restore_file(struct spool *sp, const char *qid, const void *buf, size_
 int spool_parse_entry(struct spool_entry *e, FILE *fp, off_t size, int verify);
 /* Apply the state log lines in fp to e (a torn last line is ignored). */
 void spool_parse_state(struct spool_entry *e, FILE *fp);
+/* Free what parsing put into e (not its fd, its node or e itself). */
+void spool_entry_clear(struct spool_entry *e);
 
 /* ---- memtable.c (all _locked: with sp->mu held) ---- */
 struct spool_mnode *spool_mem_find_locked(struct spool *sp, const char *qid);
