@@ -1,0 +1,166 @@
+/*
+ * bounce.c - bounces (RFC 3464 multipart/report) for recipients that failed for good, queued
+ * as messages from <> so they cannot loop.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../auth/users.h"
+#include "../queue/spool.h"
+#include "../util/duration.h"
+#include "../util/errlist.h"
+#include "../util/log.h"
+#include "agent.h"
+#include "maildir.h"
+#include "mx.h"
+#include "runner_int.h"
+
+/* ---- bounces (RFC 3464) ---------------------------------------------------------------- */
+
+/* Postfix's bounce_size_limit: a larger original comes back as its header only (RFC 3464 2.1
+ * lets the third part be text/rfc822-headers), and the text says so. */
+#define BOUNCE_RETURN_MAX 50000
+#define BOUNCE_RETURN_TEXT "50,000"
+
+static int is_local_domain(const struct settings *st, const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+
+	for (size_t i = 0; at && i < st->nlocal_domains; i++)
+		if (strcasecmp(st->local_domains[i], at + 1) == 0)
+			return 1;
+	return 0;
+}
+
+static int put(struct spool_msg *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int put(struct spool_msg *m, const char *fmt, ...)
+{
+	char buf[2048];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -1;
+	return spool_msg_write(m, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+}
+
+/* The original's header block (up to the empty line, at most 64 KiB), for text/rfc822-headers. */
+static int copy_headers(struct spool_msg *m, const struct spool_entry *e)
+{
+	char buf[64 * 1024];
+	size_t want = e->body_len < sizeof(buf) ? e->body_len : sizeof(buf);
+	ssize_t n = want ? pread(e->fd, buf, want, e->body_off) : 0;
+	char *end;
+
+	if (n < 0)
+		return -1;
+	end = memmem(buf, (size_t)n, "\r\n\r\n", 4);
+	size_t len = end ? (size_t)(end - buf) + 2 : (size_t)n;
+	if (spool_msg_write(m, buf, len) < 0)
+		return -1;
+	return len >= 2 && buf[len - 2] == '\r' ? 0 : spool_msg_write(m, "\r\n", 2);
+}
+
+/* The whole original (at most BOUNCE_RETURN_MAX octets), for message/rfc822. */
+static int copy_message(struct spool_msg *m, const struct spool_entry *e)
+{
+	char buf[16384];
+	int crlf_end = 0;
+
+	for (size_t off = 0; off < e->body_len;) {
+		size_t want = e->body_len - off < sizeof(buf) ? e->body_len - off : sizeof(buf);
+		ssize_t n = pread(e->fd, buf, want, e->body_off + (off_t)off);
+		if (n <= 0 || spool_msg_write(m, buf, (size_t)n) < 0)
+			return -1;
+		off += (size_t)n;
+		crlf_end = n >= 2 && buf[n - 2] == '\r' && buf[n - 1] == '\n';
+	}
+	return crlf_end ? 0 : spool_msg_write(m, "\r\n", 2);
+}
+
+int runner_make_bounce(struct spool *sp, const struct settings *st, const struct spool_entry *e, char *qid_out)
+{
+	struct spool_msg *m = spool_msg_begin(sp, (long long)time(NULL));
+	const struct user *u = NULL;
+	char date[64], arrival[64], target[SMTP_ADDR_MAX + 1];
+	time_t now = time(NULL), arr = (time_t)e->arrival;
+	struct tm tm;
+	int local = is_local_domain(st, e->sender), whole = e->body_len <= BOUNCE_RETURN_MAX;
+
+	if (m == NULL)
+		return -1;
+	snprintf(qid_out, SPOOL_QID_MAX, "%s", spool_msg_qid(m));
+	localtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	localtime_r(&arr, &tm);
+	strftime(arrival, sizeof(arrival), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	if (local && st->users != NULL)
+		u = users_resolve(st->users, e->sender, st->delimiter[0]);
+	snprintf(target, sizeof(target), "%s", u ? u->address : e->sender);
+	if (local && u == NULL) {
+		spool_msg_abort(m);
+		log_warnx(e->qid, "no bounce: the local sender <%s> has no mailbox", e->sender);
+		return 1;
+	}
+	if (spool_msg_sender(m, "") < 0 || spool_msg_rcpt(m, target, e->sender, local) < 0)
+		goto fail;
+	const char *b = spool_msg_qid(m);
+	if (put(m, "Received: by %s (mailport) id %s;\r\n\t%s\r\n", st->hostname, b, date) < 0 ||
+	    put(m, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\nTo: <%s>\r\n", st->hostname, e->sender) < 0 ||
+	    put(m, "Subject: Undelivered Mail Returned to Sender\r\nDate: %s\r\n", date) < 0 ||
+	    put(m, "Message-ID: <%s.bounce@%s>\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n", b,
+	        st->hostname) < 0 ||
+	    put(m, "Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"%s/%s\"\r\n\r\n",
+	        b, st->hostname) < 0 ||
+	    put(m, "This is a MIME-encapsulated message.\r\n\r\n--%s/%s\r\n", b, st->hostname) < 0 ||
+	    put(m, "Content-Type: text/plain; charset=utf-8\r\n\r\nThis is the mail system at %s.\r\n\r\n"
+	        "Your message could not be delivered to one or more recipients. %s\r\n\r\n"
+	        "What happened:\r\n\r\n", st->hostname, whole ? "It is attached below." :
+	        "Its header is attached below (the whole message is larger than the " BOUNCE_RETURN_TEXT
+	        " octets this server returns).") < 0)
+		goto fail;
+	for (size_t i = 0; i < e->nrcpts; i++)
+		if (e->rcpts[i].fail_code && !e->rcpts[i].bounced &&
+		    put(m, "<%s>: %d %s\r\n", e->rcpts[i].orig, e->rcpts[i].fail_code,
+		        e->rcpts[i].fail_text ? e->rcpts[i].fail_text : "") < 0)
+			goto fail;
+	if (put(m, "\r\n--%s/%s\r\nContent-Type: message/delivery-status\r\n\r\n", b, st->hostname) < 0 ||
+	    put(m, "Reporting-MTA: dns; %s\r\nX-Mailport-Queue-ID: %s\r\nArrival-Date: %s\r\n", st->hostname,
+	        e->qid, arrival) < 0)
+		goto fail;
+	for (size_t i = 0; i < e->nrcpts; i++) {
+		const struct spool_rcpt *r = &e->rcpts[i];
+		char status[16] = "5.0.0";
+		if (!r->fail_code || r->bounced)
+			continue;
+		/* The text starts with the enhanced code when the server gave one. */
+		if (r->fail_text && strlen(r->fail_text) >= 5 && (r->fail_text[0] == '4' || r->fail_text[0] == '5') &&
+		    r->fail_text[1] == '.')
+			sscanf(r->fail_text, "%15s", status);
+		if (status[0] == '4')
+			status[0] = '5';        /* expired: a temporary code became final */
+		if (put(m, "\r\nFinal-Recipient: rfc822; %s\r\nOriginal-Recipient: rfc822; %s\r\nAction: failed\r\n"
+		        "Status: %s\r\nDiagnostic-Code: smtp; %d %s\r\n", r->target, r->orig, status, r->fail_code,
+		        r->fail_text ? r->fail_text : "") < 0)
+			goto fail;
+	}
+	if (put(m, "\r\n--%s/%s\r\nContent-Type: %s\r\n\r\n", b, st->hostname,
+	        whole ? "message/rfc822" : "text/rfc822-headers") < 0 ||
+	    (whole ? copy_message(m, e) : copy_headers(m, e)) < 0 || put(m, "\r\n--%s/%s--\r\n", b, st->hostname) < 0)
+		goto fail;
+	return spool_msg_commit(m) < 0 ? -1 : 0;
+fail:
+	spool_msg_abort(m);
+	return -1;
+}

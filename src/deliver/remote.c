@@ -1,0 +1,315 @@
+/*
+ * remote.c - remote recipients: through the smarthost or to each domain's MX hosts, at most
+ * dest_limit connections per destination, kept connections reused between messages.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../auth/users.h"
+#include "../queue/spool.h"
+#include "../util/duration.h"
+#include "../util/errlist.h"
+#include "../util/log.h"
+#include "agent.h"
+#include "maildir.h"
+#include "mx.h"
+#include "runner_int.h"
+
+#define POOL_IDLE 2             /* seconds an unused kept connection stays open */
+
+/* Connection slots per destination (at most dest_limit at once, kept connections included),
+ * and the kept connections themselves, free for any worker going to the same destination.
+ * Returns the cache to deliver with: a kept connection, or an empty one (NULL: no memory). */
+static struct relay_cache *dest_get(struct runner *r, const char *key, unsigned limit)
+{
+	struct relay_cache *got = NULL;
+	int have_slot = 0;
+
+	pthread_mutex_lock(&r->mu);
+	while (!have_slot) {
+		int free_slot = -1, found = -1;
+		for (int i = 0; i < MAX_WORKERS && got == NULL; i++)
+			if (r->pool[i].cache.open && strcmp(r->pool[i].dest, key) == 0 &&
+			    (got = malloc(sizeof(*got))) != NULL) {
+				*got = r->pool[i].cache;        /* it already holds a slot */
+				memset(&r->pool[i], 0, sizeof(r->pool[i]));
+			}
+		if (got != NULL)
+			break;
+		for (int i = 0; i < MAX_WORKERS; i++) {
+			if (r->dests[i].count > 0 && strcmp(r->dests[i].key, key) == 0)
+				found = i;
+			else if (r->dests[i].count == 0 && free_slot < 0)
+				free_slot = i;
+		}
+		if (found >= 0 && r->dests[found].count < limit) {
+			r->dests[found].count++;
+			have_slot = 1;
+		} else if (found < 0 && free_slot >= 0) {
+			snprintf(r->dests[free_slot].key, sizeof(r->dests[free_slot].key), "%s", key);
+			r->dests[free_slot].count = 1;
+			have_slot = 1;
+		} else
+			pthread_cond_wait(&r->dest_cv, &r->mu);
+	}
+	pthread_mutex_unlock(&r->mu);
+	if (got == NULL)
+		got = calloc(1, sizeof(*got));
+	return got;
+}
+
+static void slot_release_locked(struct runner *r, const char *key)
+{
+	for (int i = 0; i < MAX_WORKERS; i++)
+		if (r->dests[i].count > 0 && strcmp(r->dests[i].key, key) == 0) {
+			r->dests[i].count--;
+			break;
+		}
+	pthread_cond_broadcast(&r->dest_cv);
+}
+
+/* After a delivery: an open connection goes to the pool (keeping its slot), else the slot goes. */
+static void dest_put(struct runner *r, const char *key, struct relay_cache *cache)
+{
+	pthread_mutex_lock(&r->mu);
+	for (int i = 0; cache != NULL && cache->open && i < MAX_WORKERS; i++)
+		if (!r->pool[i].cache.open) {
+			r->pool[i].cache = *cache;
+			snprintf(r->pool[i].dest, sizeof(r->pool[i].dest), "%s", key);
+			r->pool[i].idle_since = (long long)time(NULL);
+			cache->open = 0;
+			pthread_cond_broadcast(&r->dest_cv);
+			pthread_mutex_unlock(&r->mu);
+			free(cache);
+			return;
+		}
+	pthread_mutex_unlock(&r->mu);
+	relay_cache_close(cache);       /* no connection kept (or no room): the slot goes back */
+	free(cache);
+	pthread_mutex_lock(&r->mu);
+	slot_release_locked(r, key);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* Close kept connections idle for POOL_IDLE or more (all of them with force). Called with the
+ * lock held; drops it around the network I/O. Returns when the next one expires (0: none). */
+long long runner_pool_expire_locked(struct runner *r, int force)
+{
+	long long now = (long long)time(NULL), next = 0;
+
+	for (int i = 0; i < MAX_WORKERS; i++) {
+		if (!r->pool[i].cache.open)
+			continue;
+		if (force || now - r->pool[i].idle_since >= POOL_IDLE) {
+			struct relay_cache c = r->pool[i].cache;
+			char key[300];
+			snprintf(key, sizeof(key), "%s", r->pool[i].dest);
+			memset(&r->pool[i], 0, sizeof(r->pool[i]));
+			pthread_mutex_unlock(&r->mu);
+			relay_cache_close(&c);
+			pthread_mutex_lock(&r->mu);
+			slot_release_locked(r, key);
+		} else if (next == 0 || r->pool[i].idle_since + POOL_IDLE < next)
+			next = r->pool[i].idle_since + POOL_IDLE;
+	}
+	return next;
+}
+
+/* ---- remote delivery ------------------------------------------------------------------- */
+
+static void fail_rcpt(struct spool *sp, struct spool_entry *e, size_t i, int code, const char *text)
+{
+	if (spool_entry_failed(sp, e, i, code, text) < 0)
+		log_warn(e->qid, "cannot record failure to=<%s>", e->rcpts[i].target);
+	else
+		log_info(e->qid, "bounced to=<%s> reason=\"%d %s\"", e->rcpts[i].target, code, text);
+}
+
+/* Where an attempt went, for the log. */
+struct where {
+	char host[300];
+	char tls[160];
+};
+
+/* Direct delivery of the recipients idx[0..n) of one domain: MX hosts in order, each of their
+ * addresses, until a server decides the recipients. */
+static void deliver_direct(const struct settings *st, const struct spool_entry *e, const size_t *idx, size_t n,
+                           struct smtp_client_result *res, char *err, size_t errlen, struct where *w,
+                           struct relay_cache *cache)
+{
+	struct mx_host *hosts = calloc(MX_MAX_HOSTS, sizeof(*hosts));
+	const char *domain = strrchr(e->rcpts[idx[0]].target, '@') + 1;
+	size_t nhosts = 0;
+	int r;
+
+	if (hosts == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return;
+	}
+	r = mx_lookup(st->relay.resolver, st->relay.timeout * 1000L, domain, hosts, &nhosts, err, errlen);
+	snprintf(w->host, sizeof(w->host), "%s", domain);
+	if (r == MX_NXDOMAIN || r == MX_NULL) {
+		for (size_t k = 0; k < n; k++) {
+			res[k].code = r == MX_NULL ? 556 : 550;
+			snprintf(res[k].esc, sizeof(res[k].esc), "%s", r == MX_NULL ? "5.1.10" : "5.1.2");
+			snprintf(res[k].text, sizeof(res[k].text), "%.500s", err);
+			snprintf(res[k].stage, sizeof(res[k].stage), "dns");
+		}
+		free(hosts);
+		return;
+	}
+	for (size_t h = 0; r == MX_OK && h < nhosts; h++) {
+		for (size_t a = 0; a < hosts[h].naddrs; a++) {
+			struct relay_conf rc = st->relay;
+			char attempt_err[600];
+			rc.scheme = RELAY_OPPORTUNISTIC;
+			rc.host = hosts[h].addrs[a];
+			rc.name = hosts[h].name;
+			rc.port = st->relay.mx_port ? st->relay.mx_port : "25";
+			rc.user = rc.password = NULL;       /* never AUTH to an MX */
+			int rr = relay_deliver(&rc, e, idx, n, res, attempt_err, sizeof(attempt_err), w->tls, sizeof(w->tls),
+			                       cache);
+			if (rr == RELAY_ETLS) {
+				/* RFC 3207 opportunistic TLS failed: the same host in plaintext, as no
+				 * policy requires TLS for this destination. */
+				log_info(e->qid, "tls failed with %s [%s]: retrying in plaintext: %s", hosts[h].name,
+				         hosts[h].addrs[a], attempt_err);
+				rc.scheme = RELAY_PLAIN;
+				relay_deliver(&rc, e, idx, n, res, attempt_err, sizeof(attempt_err), w->tls, sizeof(w->tls),
+				              NULL);
+			}
+			snprintf(w->host, sizeof(w->host), "%s[%s]:%s", hosts[h].name, hosts[h].addrs[a], rc.port);
+			int decided = 0;
+			for (size_t k = 0; k < n; k++)
+				if (res[k].code != 0)
+					decided = 1;
+			if (decided) {
+				err[0] = '\0';
+				free(hosts);
+				return;
+			}
+			snprintf(err, errlen, "%s", attempt_err);   /* this host failed: the next one */
+		}
+	}
+	free(hosts);
+}
+
+void runner_deliver_remote(struct runner *rn, struct spool *sp, const struct settings *st, struct spool_entry *e,
+                           int force)
+{
+	size_t idx[1024], n = 0;
+	long long now = (long long)time(NULL);
+	char err[600], why[900];
+	int temp = 0;
+
+	for (size_t i = 0; i < e->nrcpts && n < 1024; i++)
+		if (!e->rcpts[i].done && e->rcpts[i].fail_code == 0 && !e->rcpts[i].local)
+			idx[n++] = i;
+	if (n == 0)
+		return;
+	if (now - e->arrival >= (long long)st->lifetime) {
+		char span[32];
+		duration_words((long long)st->lifetime, span, sizeof(span));
+		/* What happened, in the bounce's words: for how long, and what the last try met. */
+		snprintf(why, sizeof(why), "4.4.7 not delivered for %s (the longest this server keeps trying); the last "
+		         "attempt: %s", span, e->last_error && e->last_error[0] ? e->last_error : "no answer");
+		for (size_t k = 0; k < n; k++)
+			fail_rcpt(sp, e, idx[k], 500, why);
+		return;
+	}
+	if (!force && e->next_attempt > now)
+		return;
+	/* Recipients of one domain next to each other (insertion sort: n is small). */
+	for (size_t a = 1; a < n; a++)
+		for (size_t b = a; b > 0 && strcasecmp(strrchr(e->rcpts[idx[b - 1]].target, '@'),
+		                                       strrchr(e->rcpts[idx[b]].target, '@')) > 0; b--) {
+			size_t t = idx[b];
+			idx[b] = idx[b - 1];
+			idx[b - 1] = t;
+		}
+	struct smtp_client_result *res = calloc(n, sizeof(*res));
+	if (res == NULL)
+		return;
+	/* When these are the message's only open recipients and all are accepted, the removal
+	 * that follows (made durable) records them: no done record each (see deliver_one). */
+	size_t open_total = 0, accepted = 0;
+	for (size_t i = 0; i < e->nrcpts; i++)
+		if (!e->rcpts[i].done && e->rcpts[i].fail_code == 0)
+			open_total++;
+	int defer_records = open_total == n;
+	err[0] = '\0';
+	/* One attempt per destination: the smarthost takes everyone, direct delivery goes by domain. */
+	for (size_t start = 0; start < n; ) {
+		size_t end = start + 1;
+		struct where w = { "", "" };
+		if (st->relay.scheme != RELAY_NONE)
+			end = n;
+		else {
+			const char *d = strrchr(e->rcpts[idx[start]].target, '@');
+			while (end < n && strcasecmp(strrchr(e->rcpts[idx[end]].target, '@'), d) == 0)
+				end++;
+		}
+		char dest[300];
+		struct relay_cache *cache = NULL;
+		if (st->relay.scheme != RELAY_NONE)
+			snprintf(dest, sizeof(dest), "%s:%s", st->relay.host, st->relay.port);
+		else
+			snprintf(dest, sizeof(dest), "%s", strrchr(e->rcpts[idx[start]].target, '@') + 1);
+		if (rn != NULL)
+			cache = dest_get(rn, dest, st->dest_limit);
+		if (st->relay.scheme != RELAY_NONE) {
+			relay_deliver(&st->relay, e, idx + start, end - start, res + start, err, sizeof(err), w.tls,
+			              sizeof(w.tls), cache);
+			snprintf(w.host, sizeof(w.host), "%s:%s", st->relay.host, st->relay.port);
+		} else
+			deliver_direct(st, e, idx + start, end - start, res + start, err, sizeof(err), &w, cache);
+		if (rn != NULL)
+			dest_put(rn, dest, cache);
+		for (size_t k = start; k < end; k++) {
+			size_t i = idx[k];
+			const struct smtp_client_result *r = &res[k];
+			if (r->code == 250) {
+				accepted++;
+				if (defer_records)
+					e->rcpts[i].done = 1;   /* recorded below, or by the removal */
+				else if (spool_entry_done(sp, e, i) < 0)
+					log_warn(e->qid, "delivered to=<%s> but cannot record it yet", e->rcpts[i].target);
+				log_info(e->qid, "delivered to=<%s> relay=%s tls=%s", e->rcpts[i].target, w.host,
+				         w.tls[0] ? w.tls : "none");
+			} else if (r->code >= 500) {
+				snprintf(why, sizeof(why), "%s%s%s (%s, at %s)", r->esc, r->esc[0] ? " " : "", r->text,
+				         w.host, r->stage);
+				fail_rcpt(sp, e, i, r->code, why);
+			} else {
+				temp = 1;
+				if (r->code)
+					snprintf(why, sizeof(why), "%d %s %s (%s, at %s)", r->code, r->esc, r->text, w.host, r->stage);
+				else
+					snprintf(why, sizeof(why), "%s", err[0] ? err : "no answer");
+				log_info(e->qid, "deferred to=<%s> relay=%s reason=\"%s\"", e->rcpts[i].target, w.host, why);
+			}
+		}
+		start = end;
+	}
+	if (defer_records && accepted == n)
+		e->unrecorded = 1;
+	else if (defer_records)
+		/* Not all done: no removal follows, so each acceptance must be recorded now. */
+		for (size_t k = 0; k < n; k++)
+			if (res[k].code == 250 && spool_entry_done(sp, e, idx[k]) < 0)
+				log_warn(e->qid, "delivered to=<%s> but cannot record it yet", e->rcpts[idx[k]].target);
+	if (temp) {
+		unsigned wait = st->retry[e->attempts < st->nretry ? e->attempts : st->nretry - 1];
+		if (spool_entry_retry(sp, e, now + wait, why) < 0)
+			log_warn(e->qid, "cannot record the attempt");
+	}
+	free(res);
+}
