@@ -1,0 +1,181 @@
+/*
+ * session_auth.c - STARTTLS (RFC 3207) and AUTH PLAIN/LOGIN (RFC 4954) in the server session:
+ * the states between the command and the adapter's answer. Pure: the verdict comes from the
+ * auth callback, asynchronously when it says so.
+ */
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../util/base64.h"
+#include "../util/duration.h"
+#include "session_int.h"
+
+/* ---- STARTTLS and AUTH ----------------------------------------------------------------- */
+
+void sess_do_starttls(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	if (!(s->conf->policy & SMTP_POLICY_STARTTLS)) {
+		sess_do_not_offered(s, c);
+		return;
+	}
+	if (s->tls) {
+		sess_reply(s, 503, "5.5.1", "Error: TLS already active");
+		return;
+	}
+	sess_reply(s, 220, "2.0.0", "Ready to start TLS");
+	/* Stop here: whatever the client sent after this line was sent in plaintext and must
+	 * never be read as if it came through TLS (CVE-2011-0411). */
+	s->state = S_STARTTLS;
+}
+
+static void auth_finish(struct smtp_session *s, const char *authzid, const char *user, char *pass,
+                        size_t passlen)
+{
+	int r;
+
+	if (strlen(user) == 0 || strlen(user) > SMTP_USER_MAX) {
+		explicit_bzero(pass, passlen);
+		s->state = S_CMD;
+		sess_reply(s, 535, "5.7.8", "Authentication credentials invalid");
+		return;
+	}
+	snprintf(s->auth_login, sizeof(s->auth_login), "%s", user);
+	s->state = S_AUTH_WAIT;
+	r = s->cb->auth(s->ctx, authzid, user, pass);
+	explicit_bzero(pass, passlen);
+	if (r != SMTP_AUTH_PENDING)
+		smtp_session_auth_done(s, r);
+}
+
+void smtp_session_auth_retry_after(struct smtp_session *s, unsigned long seconds)
+{
+	s->retry_after = seconds;
+}
+
+void smtp_session_auth_done(struct smtp_session *s, int result)
+{
+	if (s->state != S_AUTH_WAIT)
+		return;
+	s->state = S_CMD;
+	if (result == SMTP_AUTH_OK) {
+		snprintf(s->auth_user, sizeof(s->auth_user), "%s", s->auth_login);
+		sess_reply(s, 235, "2.7.0", "Authentication successful");
+	} else if (result == SMTP_AUTH_LOCKED) {
+		char text[160], span[32];
+		duration_words((long long)s->retry_after, span, sizeof(span));
+		snprintf(text, sizeof(text), "Too many failed authentications from your address; try again %s%s",
+		         s->retry_after ? "in " : "later", s->retry_after ? span : "");
+		sess_close_with(s, 454, "4.7.0", text);
+	} else
+		sess_reply(s, 535, "5.7.8", "Authentication credentials invalid");
+	explicit_bzero(s->auth_login, sizeof(s->auth_login));
+}
+
+/* One base64 response of the AUTH exchange (or the initial response). */
+void sess_auth_response(struct smtp_session *s, const char *b64, size_t len)
+{
+	unsigned char buf[SMTP_AUTH_LINE_MAX];
+	long n;
+
+	if (len == 1 && b64[0] == '*') {
+		s->state = S_CMD;
+		sess_reply(s, 501, "5.0.0", "Authentication cancelled");
+		return;
+	}
+	if (len == 1 && b64[0] == '=')      /* RFC 4954: "=" is an empty initial response */
+		len = 0;
+	n = base64_decode(b64, len, buf);
+	if (n < 0 || (size_t)n >= sizeof(buf)) {
+		s->state = S_CMD;
+		sess_reply(s, 501, "5.5.2", "Cannot decode the response (base64)");
+		return;
+	}
+	buf[n] = '\0';
+	if (s->auth_mech == MECH_PLAIN) {
+		/* RFC 4616: [authzid] NUL authcid NUL passwd */
+		const unsigned char *z1 = memchr(buf, '\0', (size_t)n), *z2;
+		if (z1 == NULL || (z2 = memchr(z1 + 1, '\0', (size_t)(buf + n - (z1 + 1)))) == NULL) {
+			explicit_bzero(buf, sizeof(buf));
+			s->state = S_CMD;
+			sess_reply(s, 501, "5.5.2", "Invalid PLAIN response");
+			return;
+		}
+		auth_finish(s, (const char *)buf, (const char *)z1 + 1, (char *)z2 + 1,
+		            (size_t)(buf + n - (z2 + 1)));
+		explicit_bzero(buf, sizeof(buf));
+		return;
+	}
+	if (memchr(buf, '\0', (size_t)n) != NULL) {
+		explicit_bzero(buf, sizeof(buf));
+		s->state = S_CMD;
+		sess_reply(s, 501, "5.5.2", "Invalid LOGIN response");
+		return;
+	}
+	if (s->auth_step == 0) {
+		snprintf(s->auth_login, sizeof(s->auth_login), "%.*s", (int)SMTP_USER_MAX, (char *)buf);
+		if ((size_t)n > SMTP_USER_MAX)
+			s->auth_login[0] = '\0';      /* too long: fails after the password, as any */
+		s->auth_step = 1;
+		s->state = S_AUTH;
+		sess_reply_raw(s, "334 UGFzc3dvcmQ6\r\n", 18);   /* "Password:" */
+		return;
+	}
+	char user[SMTP_USER_MAX + 1];
+	snprintf(user, sizeof(user), "%s", s->auth_login);
+	auth_finish(s, "", user, (char *)buf, (size_t)n);
+	explicit_bzero(buf, sizeof(buf));
+}
+
+void sess_do_auth(struct smtp_session *s, const struct smtp_cmd *c)
+{
+	const char *sp;
+	size_t mlen;
+
+	if (!(s->conf->policy & SMTP_POLICY_AUTH)) {
+		sess_do_not_offered(s, c);
+		return;
+	}
+	if (!s->tls) {
+		sess_reply(s, 538, "5.7.11", "Encryption required for requested authentication mechanism");
+		return;
+	}
+	if (!s->esmtp) {
+		sess_reply(s, 503, "5.5.1", "Error: send EHLO first");
+		return;
+	}
+	if (s->auth_user[0]) {
+		sess_reply(s, 503, "5.5.1", "Error: already authenticated");
+		return;
+	}
+	if (s->tx != NULL) {
+		sess_reply(s, 503, "5.5.1", "Error: AUTH not allowed during a mail transaction");
+		return;
+	}
+	sp = memchr(c->arg, ' ', c->arglen);
+	mlen = sp ? (size_t)(sp - c->arg) : c->arglen;
+	if (smtp_slice_ieq(c->arg, mlen, "PLAIN"))
+		s->auth_mech = MECH_PLAIN;
+	else if (smtp_slice_ieq(c->arg, mlen, "LOGIN"))
+		s->auth_mech = MECH_LOGIN;
+	else {
+		sess_reply(s, 504, "5.5.4", "Unrecognized authentication mechanism");
+		return;
+	}
+	s->auth_step = 0;
+	s->auth_login[0] = '\0';
+	if (sp != NULL) {
+		const char *ir = sp;
+		while (ir < c->arg + c->arglen && *ir == ' ')
+			ir++;
+		sess_auth_response(s, ir, (size_t)(c->arg + c->arglen - ir));
+		return;
+	}
+	s->state = S_AUTH;
+	if (s->auth_mech == MECH_PLAIN)
+		sess_reply_raw(s, "334 \r\n", 6);
+	else
+		sess_reply_raw(s, "334 VXNlcm5hbWU6\r\n", 18);   /* "Username:" */
+}

@@ -1,0 +1,79 @@
+/*
+ * session_int.h - what the server session's files share, and nobody else, in layers:
+ * session_reply.c (replies, the transaction's end, closing) below session_auth.c (STARTTLS
+ * and AUTH) below session.c (the command table, MAIL/RCPT/DATA, input, lifecycle: the
+ * interface, session.h). Pure like them: no I/O, no policy.
+ */
+#ifndef MAILPORT_SESSION_INT_H
+#define MAILPORT_SESSION_INT_H
+
+#include "data.h"
+#include "parse.h"
+#include "session.h"
+
+#define HELO_MAX  255   /* a domain or address literal */
+/* What makes a message unacceptable (a bare LF is normalised instead, see data.h). */
+#define DATA_REFUSED (SMTP_DATA_BARE_CR | SMTP_DATA_NUL)
+
+enum state {
+	S_NEW,          /* before the greeting */
+	S_CMD,          /* reading commands */
+	S_DATA,         /* inside DATA */
+	S_COMMIT,       /* waiting for the adapter's commit result */
+	S_AUTH,         /* AUTH: waiting for the client's next base64 line */
+	S_AUTH_WAIT,    /* AUTH: waiting for the adapter's verdict */
+	S_STARTTLS,     /* 220 to STARTTLS queued: the adapter must switch to TLS */
+	S_CLOSING,      /* final reply queued; no more input */
+};
+
+enum auth_mech { MECH_PLAIN = 1, MECH_LOGIN };
+
+struct smtp_session {
+	const struct smtp_session_conf *conf;
+	const struct smtp_session_cb *cb;
+	void *ctx;
+	enum state state;
+
+	char line[SMTP_AUTH_LINE_MAX];  /* partial line (no terminator) */
+	size_t line_len;
+	int line_overflow;          /* discarding the rest of an over-long line */
+
+	char helo[HELO_MAX + 1];
+	int esmtp;
+	int tls;
+	char auth_user[SMTP_USER_MAX + 1];  /* "" until AUTH succeeds */
+	enum auth_mech auth_mech;
+	int auth_step;                  /* LOGIN: 0 = username next, 1 = password next */
+	char auth_login[SMTP_USER_MAX + 1];
+	unsigned long retry_after;      /* seconds a lockout lasts (smtp_session_auth_retry_after) */
+	unsigned errors;
+	unsigned messages;
+
+	struct smtp_tx *tx;         /* NULL outside a transaction */
+	struct smtp_data data;
+	int data_open;              /* data_begin succeeded, not yet committed or aborted */
+	int data_too_big, data_io_error;
+};
+
+/* ---- session_reply.c ---- */
+void sess_reply_raw(struct smtp_session *s, const char *buf, size_t len);
+/* The single place a one-line reply is formatted; every 4xx/5xx counts toward max_errors,
+ * except 452 4.5.3 and 421. */
+void sess_reply(struct smtp_session *s, int code, const char *esc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* This reply, then nothing more: the session is closing. */
+void sess_close_with(struct smtp_session *s, int code, const char *esc, const char *text);
+void sess_data_abort(struct smtp_session *s);
+void sess_tx_free(struct smtp_session *s);
+void sess_enter_closing(struct smtp_session *s);
+char *sess_dup_slice(const char *p, size_t n);
+void sess_oom(struct smtp_session *s);
+void sess_do_not_offered(struct smtp_session *s, const struct smtp_cmd *c);
+
+/* ---- session_auth.c ---- */
+void sess_do_starttls(struct smtp_session *s, const struct smtp_cmd *c);
+void sess_do_auth(struct smtp_session *s, const struct smtp_cmd *c);
+/* A line of base64 while in S_AUTH. */
+void sess_auth_response(struct smtp_session *s, const char *b64, size_t len);
+
+#endif
