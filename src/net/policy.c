@@ -488,6 +488,9 @@ long policy_commit_idle(void *arg)
 	return ms;
 }
 
+/* commit_announce's result (smtp_session_commit_done's) as data_commit returns it at once. */
+static int data_commit_code(int result) { return result == 1 ? 0 : result == SMTP_COMMIT_NOSPACE ? -2 : -1; }
+
 /* A commit's outcome, whichever way it was made: logged, and the message to the runner. */
 static int commit_announce(struct server *srv, const char *qid, const char *accepted, int ok, int nospace,
                            const char *note)
@@ -576,7 +579,7 @@ static int cb_data_commit(void *ctx, const struct smtp_tx *tx, char *qid, size_t
 			int result = commit_announce(c->srv, qid, line, cw->ok, cw->nospace, "");
 			free(cw->accepted);
 			free(cw);
-			return result == 1 ? 0 : result == SMTP_COMMIT_NOSPACE ? -2 : -1;
+			return data_commit_code(result);
 		}
 		if (workpool_submit(c->srv->commitpool, cw, NULL, commit_done) == 0) {
 			c->commit_wait = cw;
@@ -588,7 +591,7 @@ static int cb_data_commit(void *ctx, const struct smtp_tx *tx, char *qid, size_t
 	/* No pool (or no memory for the job): make it durable right here. */
 	int ok = spool_msg_commit(m) == 0;
 	int result = commit_announce(c->srv, qid, line, ok, !ok && no_space(errno), "");
-	return result == 1 ? 0 : result == SMTP_COMMIT_NOSPACE ? -2 : -1;
+	return data_commit_code(result);
 }
 
 static void cb_data_abort(void *ctx)

@@ -48,15 +48,18 @@ static void on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct soc
 #define ACCEPT_PAUSE_MS 250
 #define ACCEPT_LOG_S 10
 
-static void listeners_enable(struct server *srv, int on)
+/* Each listener accepts unless a pause holds it: out of descriptors (all of them), or too many
+ * TLS handshakes in progress (the implicit-TLS ones). The one place that applies the two. */
+static void apply_pauses(struct server *srv)
 {
 	for (size_t i = 0; i < srv->nlisteners; i++) {
-		if (srv->listeners[i].l == NULL)
+		struct listener *l = &srv->listeners[i];
+		if (l->l == NULL)
 			continue;
-		if (!on)
-			evconnlistener_disable(srv->listeners[i].l);
-		else if (srv->listeners[i].role != ROLE_SUBMISSIONS || !srv->tls_accept_paused)
-			evconnlistener_enable(srv->listeners[i].l);
+		if (srv->accept_paused || (l->role == ROLE_SUBMISSIONS && srv->tls_accept_paused))
+			evconnlistener_disable(l->l);
+		else
+			evconnlistener_enable(l->l);
 	}
 }
 
@@ -68,7 +71,7 @@ static void on_accept_timer(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	srv->accept_paused = 0;
 	if (!srv->stopping)
-		listeners_enable(srv, 1);
+		apply_pauses(srv);
 }
 
 static void on_accept_error(struct evconnlistener *evl, void *arg)
@@ -98,7 +101,7 @@ static void on_accept_error(struct evconnlistener *evl, void *arg)
 	if (srv->ev_accept == NULL && (srv->ev_accept = evtimer_new(srv->base, on_accept_timer, srv)) == NULL)
 		return;
 	srv->accept_paused = 1;
-	listeners_enable(srv, 0);
+	apply_pauses(srv);
 	evtimer_add(srv->ev_accept, &tv);
 }
 
@@ -168,14 +171,8 @@ static void tls_listeners(struct server *srv, int on)
 {
 	struct timeval tv = { 0, 100 * 1000 };
 
-	for (size_t i = 0; i < srv->nlisteners; i++)
-		if (srv->listeners[i].role == ROLE_SUBMISSIONS && srv->listeners[i].l != NULL) {
-			if (on && !srv->accept_paused)
-				evconnlistener_enable(srv->listeners[i].l);
-			else if (!on)
-				evconnlistener_disable(srv->listeners[i].l);
-		}
 	srv->tls_accept_paused = !on;
+	apply_pauses(srv);
 	if (srv->ev_hs != NULL) {
 		if (on)
 			evtimer_del(srv->ev_hs);
@@ -212,27 +209,19 @@ static void on_hs_timer(evutil_socket_t fd, short what, void *arg)
 		evtimer_add(srv->ev_hs, &tv);
 }
 
-static void server_handshake_begin(struct server *srv)
+/* server.handshake: a TLS handshake begins (1) or ends, any way (0). */
+static void server_handshake(struct server *srv, int begin)
 {
-	if (++srv->handshakes >= MAX_HANDSHAKES && !srv->tls_accept_paused && !srv->stopping &&
-	    fresh_handshakes(srv) >= MAX_HANDSHAKES)
-		tls_listeners(srv, 0);
-}
-
-static void server_handshake_end(struct server *srv)
-{
+	if (begin) {
+		if (++srv->handshakes >= MAX_HANDSHAKES && !srv->tls_accept_paused && !srv->stopping &&
+		    fresh_handshakes(srv) >= MAX_HANDSHAKES)
+			tls_listeners(srv, 0);
+		return;
+	}
 	if (srv->handshakes > 0)
 		srv->handshakes--;
 	if (srv->tls_accept_paused && !srv->stopping && fresh_handshakes(srv) <= MAX_HANDSHAKES / 2)
 		tls_listeners(srv, 1);
-}
-
-static void server_handshake(struct server *srv, int begin)
-{
-	if (begin)
-		server_handshake_begin(srv);
-	else
-		server_handshake_end(srv);
 }
 
 /* ---- signals ------------------------------------------------------------------------------ */

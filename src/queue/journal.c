@@ -9,14 +9,11 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -109,10 +106,9 @@ void journal_on_done(struct journal *j, void (*kick)(void *arg), void *arg)
 	j->kick_arg = arg;
 }
 
-/* One record at j->pos: header, then the payload, in one write. crc: the payload's, when the
- * caller knows it (a message: from its own checksum), else 0 and computed here. */
+/* One record at j->pos: header, then the payload (whose CRC is crc), in one write. */
 static int put_record_crc(struct journal *j, const char *magic, const char *qid, const void *p, size_t len,
-                          int have_crc, uint32_t crc)
+                          uint32_t crc)
 {
 	struct hdr h;
 	struct iovec iov[2];
@@ -120,15 +116,7 @@ static int put_record_crc(struct journal *j, const char *magic, const char *qid,
 
 	if (end > j->size && jr_grow(j, end) < 0)
 		return 1;       /* full until the next checkpoint */
-	memset(&h, 0, HDR);
-	memcpy(h.magic, magic, 4);
-	h.gen = j->gen;
-	h.len = (uint64_t)len;
-	h.crc = have_crc ? crc : (uint32_t)crc32(0L, (const Bytef *)p, (uInt)len);
-	snprintf(h.qid, sizeof(h.qid), "%s", qid);
-	h.batch = j->batch;
-	h.nonce = j->nonce;
-	h.hcrc = jr_hdr_crc(&h);
+	jr_hdr_make(&h, magic, j->gen, j->nonce, j->batch, qid, len, crc);
 	iov[0].iov_base = &h;
 	iov[0].iov_len = HDR;
 	iov[1].iov_base = (void *)p;
@@ -141,7 +129,7 @@ static int put_record_crc(struct journal *j, const char *magic, const char *qid,
 
 static int put_record(struct journal *j, const char *magic, const char *qid, const void *p, size_t len)
 {
-	return put_record_crc(j, magic, qid, p, len, 0, 0);
+	return put_record_crc(j, magic, qid, p, len, (uint32_t)crc32(0L, (const Bytef *)p, (uInt)len));
 }
 
 int journal_append(struct journal *j, struct spool_msg *m)
@@ -157,9 +145,9 @@ int journal_append(struct journal *j, struct spool_msg *m)
 	/* The message already has the CRC of all but its last few octets: one pass, not two. */
 	size_t covered;
 	uint32_t sum = spool_msg_sum(m, &covered);
-	uLong crc = covered <= len ? crc32_combine(sum, crc32(0L, (const Bytef *)p + covered, (uInt)(len - covered)),
-	                                           (z_off_t)(len - covered)) : 0;
-	if ((r = put_record_crc(j, MAGIC, spool_msg_qid(m), p, len, covered <= len, (uint32_t)crc)) == 1)
+	uLong crc = crc32_combine(sum, crc32(0L, (const Bytef *)p + covered, (uInt)(len - covered)),
+	                          (z_off_t)(len - covered));
+	if ((r = put_record_crc(j, MAGIC, spool_msg_qid(m), p, len, (uint32_t)crc)) == 1)
 		return 1;       /* the classic path for this one */
 	if (r < 0 || spool_mem_adopt(j->sp, m, j->gen) < 0) {
 		/* The record may be there: a crash before the checkpoint would deliver a message

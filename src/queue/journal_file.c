@@ -4,16 +4,11 @@
  * steps ahead of the appends, and the marker record that starts a generation.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/stat.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -95,15 +90,31 @@ int jr_grow(struct journal *j, off_t to)
 	return 0;
 }
 
-/* A header of generation gen and tag nonce that can be believed (its own CRC, where the
- * format has one), for a record that fits in the file. */
-int jr_hdr_ok(const struct journal *j, const struct hdr *h, off_t pos, uint32_t gen, uint32_t nonce)
+int jr_hdr_valid(const struct hdr *h, uint32_t gen, uint32_t nonce)
 {
 	return h->gen == gen && h->nonce == nonce && (nonce == 0 || h->hcrc == jr_hdr_crc(h)) &&
 	       (memcmp(h->magic, MAGIC, 4) == 0 || memcmp(h->magic, MAGIC_DONE, 4) == 0 ||
 	        memcmp(h->magic, MAGIC_STATE, 4) == 0 || memcmp(h->magic, MAGIC_GEN, 4) == 0) &&
-	       h->len <= JOURNAL_MAX_MESSAGE + 4096 && pos + HDR + (off_t)h->len <= j->size &&
-	       memchr(h->qid, '\0', sizeof(h->qid)) != NULL;
+	       h->len <= JOURNAL_MAX_MESSAGE + 4096 && memchr(h->qid, '\0', sizeof(h->qid)) != NULL;
+}
+
+int jr_hdr_ok(const struct journal *j, const struct hdr *h, off_t pos, uint32_t gen, uint32_t nonce)
+{
+	return jr_hdr_valid(h, gen, nonce) && pos + HDR + (off_t)h->len <= j->size;
+}
+
+void jr_hdr_make(struct hdr *h, const char *magic, uint32_t gen, uint32_t nonce, uint32_t batch, const char *qid,
+                 size_t len, uint32_t crc)
+{
+	memset(h, 0, HDR);
+	memcpy(h->magic, magic, 4);
+	h->gen = gen;
+	h->nonce = nonce;
+	h->batch = batch;
+	h->len = (uint64_t)len;
+	h->crc = crc;
+	snprintf(h->qid, sizeof(h->qid), "%s", qid);
+	h->hcrc = jr_hdr_crc(h);
 }
 
 int jr_read_hdr(const struct journal *j, off_t pos, struct hdr *h)
@@ -151,12 +162,7 @@ int jr_new_generation(struct journal *j)
 
 	if (j->size < ALIGN && jr_grow(j, ALIGN) < 0)
 		return -1;
-	memset(&h, 0, HDR);
-	memcpy(h.magic, MAGIC_GEN, 4);
-	h.gen = j->gen + 1;
-	h.nonce = new_nonce();
-	h.crc = (uint32_t)crc32(0L, Z_NULL, 0);
-	h.hcrc = jr_hdr_crc(&h);
+	jr_hdr_make(&h, MAGIC_GEN, j->gen + 1, new_nonce(), 0, "", 0, (uint32_t)crc32(0L, Z_NULL, 0));
 	if (fs_pwrite_all(j->fd, &h, HDR, 0) < 0 || fdatasync(j->fd) < 0)
 		return -1;
 	j->gen = h.gen;

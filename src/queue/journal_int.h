@@ -77,8 +77,13 @@ int jr_read_gen(struct journal *j, uint32_t *gen, uint32_t *nonce);
 int jr_write_gen(struct journal *j);
 /* Zeroed blocks ahead of the appends, up to to (rounded to GROW), never over what is there. */
 int jr_grow(struct journal *j, off_t to);
-/* A header of generation gen and tag nonce that can be believed, for a record that fits. */
+/* A header of generation gen and tag nonce that can be believed (its own CRC, where the format
+ * has one); _ok: and its record, at pos, fits in the file. */
+int jr_hdr_valid(const struct hdr *h, uint32_t gen, uint32_t nonce);
 int jr_hdr_ok(const struct journal *j, const struct hdr *h, off_t pos, uint32_t gen, uint32_t nonce);
+/* A whole header, its own CRC included. */
+void jr_hdr_make(struct hdr *h, const char *magic, uint32_t gen, uint32_t nonce, uint32_t batch, const char *qid,
+                 size_t len, uint32_t crc);
 int jr_read_hdr(const struct journal *j, off_t pos, struct hdr *h);
 /* 0: a whole record of the current generation; 1: its header is good, its payload is not;
  * -1: no record here. */

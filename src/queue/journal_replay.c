@@ -5,21 +5,11 @@
  * logged. Writes nothing.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <pthread.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <sys/stat.h>
-#include <sys/uio.h>
 #include <time.h>
-#include <unistd.h>
-#include <zlib.h>
 
-#include "../util/fsutil.h"
 #include "../util/log.h"
 #include "journal_int.h"
 
@@ -32,8 +22,7 @@ static off_t resync(struct journal *j, off_t from, char **payload)
 	if (j->nonce == 0)
 		return -1;
 	for (off_t pos = jr_aligned(from); pos + HDR <= j->size; pos += ALIGN)
-		if (jr_read_hdr(j, pos, &h) == 0 && jr_hdr_ok(j, &h, pos, j->gen, j->nonce) &&
-		    jr_read_record(j, pos, &h, payload) == 0)
+		if (jr_read_record(j, pos, &h, payload) == 0)
 			return pos;
 	return -1;
 }
@@ -46,17 +35,18 @@ static void find_generation(struct journal *j)
 	struct hdr h;
 	uint32_t gen = 0, nonce = 0;
 	int r = jr_read_gen(j, &gen, &nonce);
+	int first = jr_read_hdr(j, 0, &h) == 0 && jr_hdr_ok(j, &h, 0, h.gen, h.nonce);
 
-	if (r < 0)
+	if (r < 0) {
 		log_errx(NULL, "journal: %s/journal.gen is damaged; the generation is taken from the journal itself",
 		         spool_dir(j->sp));
-	if (r < 0)
 		gen = nonce = 0;
+	}
 	/* r == 0 (no journal.gen) with records in the journal: it was lost, the same thing. */
-	if (jr_read_hdr(j, 0, &h) == 0 && h.nonce != 0 && jr_hdr_ok(j, &h, 0, h.gen, h.nonce) && h.gen >= gen) {
+	if (first && h.nonce != 0 && h.gen >= gen) {
 		gen = h.gen;
 		nonce = h.nonce;
-	} else if (r <= 0 && jr_read_hdr(j, 0, &h) == 0 && h.nonce == 0 && jr_hdr_ok(j, &h, 0, h.gen, 0)) {
+	} else if (first && r <= 0 && h.nonce == 0) {
 		gen = h.gen;            /* a journal of the first format */
 	} else if (r <= 0) {
 		for (off_t pos = 0; pos + HDR <= j->size; pos += ALIGN)
@@ -82,8 +72,13 @@ static int note_cmp(const void *a, const void *b)
 
 /* What a replay found. */
 struct replay {
-	off_t *at;              /* whole records, in order */
+	off_t *at;              /* whole message records, in order */
 	size_t nat, atcap;
+	size_t whole;           /* whole records of any kind */
+	char (*done)[SPOOL_QID_MAX];    /* delivered since (done records), sorted once walked */
+	size_t ndone;
+	struct note *notes;     /* state lines, sorted by id and order once walked */
+	size_t nnotes;
 	uint32_t max_batch;
 	size_t restored, skipped;
 	/* damage: acknowledged records that cannot be read */
@@ -116,6 +111,53 @@ static int add_at(struct replay *rp, off_t pos)
 	return 0;
 }
 
+/* A whole record the walk just read: a message's place is kept (read again once every done
+ * record is known), a state line and a done record are taken now. */
+static int take(struct replay *rp, off_t pos, const struct hdr *h, const char *payload)
+{
+	rp->whole++;
+	if (memcmp(h->magic, MAGIC, 4) == 0)
+		return add_at(rp, pos);
+	if (memcmp(h->magic, MAGIC_STATE, 4) == 0) {
+		struct note *nn = realloc(rp->notes, (rp->nnotes + 1) * sizeof(*nn));
+		if (nn == NULL)
+			return -1;
+		rp->notes = nn;
+		struct note *n = &nn[rp->nnotes];
+		snprintf(n->qid, SPOOL_QID_MAX, "%s", h->qid);
+		n->order = rp->nnotes;
+		n->len = h->len;
+		if ((n->line = malloc(h->len ? h->len : 1)) == NULL)
+			return -1;
+		memcpy(n->line, payload, h->len);
+		rp->nnotes++;
+		return 0;
+	}
+	if (memcmp(h->magic, MAGIC_DONE, 4) != 0 || h->len % SPOOL_QID_MAX != 0)
+		return 0;
+	size_t k = h->len / SPOOL_QID_MAX;
+	void *nd = realloc(rp->done, (rp->ndone + k) * SPOOL_QID_MAX + 1);
+	if (nd == NULL)
+		return -1;
+	rp->done = nd;
+	memcpy(rp->done[rp->ndone], payload, h->len);
+	for (size_t d = 0; d < k; d++)
+		rp->done[rp->ndone + d][SPOOL_QID_MAX - 1] = '\0';
+	rp->ndone += k;
+	return 0;
+}
+
+static int delivered(const struct replay *rp, const char *qid)
+{
+	return rp->ndone > 0 && bsearch(qid, rp->done, rp->ndone, SPOOL_QID_MAX, qid_cmp) != NULL;
+}
+
+/* The copy of the damaged journal to keep (keep_aside in journal.c makes it). */
+static void mark_damaged(struct journal *j)
+{
+	snprintf(j->keep, sizeof(j->keep), "journal.%u.%lld", j->gen, (long long)time(NULL));
+}
+
 /* Walk the current generation from offset 0. A bad record is either the torn tail (nothing
  * whole follows it: the last batch, never acknowledged) or damage, and then every whole
  * record after it is still found. Returns where the generation ends (the next append). */
@@ -128,7 +170,7 @@ static off_t walk(struct journal *j, struct replay *rp, struct gap **gaps, size_
 	while (pos + HDR <= j->size) {
 		int r = jr_read_record(j, pos, &h, payload);
 		if (r == 0) {
-			if (add_at(rp, pos) < 0)
+			if (take(rp, pos, &h, *payload) < 0)
 				return -1;
 			if (h.batch > rp->max_batch)
 				rp->max_batch = h.batch;
@@ -160,8 +202,8 @@ static off_t walk(struct journal *j, struct replay *rp, struct gap **gaps, size_
 	}
 	/* Cut short: a record runs past the end, or the records reach the very end of a file that
 	 * was never that long (it grows in whole GROW steps, zeros first). */
-	if ((jr_read_hdr(j, pos, &h) == 0 && j->nonce != 0 && h.gen == j->gen && h.nonce == j->nonce &&
-	     h.hcrc == jr_hdr_crc(&h) && pos + HDR + (off_t)h.len > j->size) ||
+	if ((jr_read_hdr(j, pos, &h) == 0 && j->nonce != 0 && jr_hdr_valid(&h, j->gen, j->nonce) &&
+	     pos + HDR + (off_t)h.len > j->size) ||
 	    (pos + HDR > j->size && j->size % GROW != 0))
 		rp->cut = pos;
 	return pos;
@@ -173,46 +215,17 @@ static off_t walk(struct journal *j, struct replay *rp, struct gap **gaps, size_
 static int replay(struct journal *j, struct replay *rp)
 {
 	struct hdr h;
-	char *payload = NULL, (*done)[SPOOL_QID_MAX] = NULL, *st = NULL;
-	struct note *notes = NULL;
+	char *payload = NULL, *st = NULL;
 	struct gap *gaps = NULL;
-	size_t ndone = 0, nnotes = 0, ngaps = 0;
+	size_t ngaps = 0;
 	int r = -1;
 
 	if ((j->pos = walk(j, rp, &gaps, &ngaps, &payload)) < 0)
 		goto out;
-	for (size_t i = 0; i < rp->nat; i++) {
-		if (jr_read_record(j, rp->at[i], &h, &payload) != 0)
-			goto out;
-		if (memcmp(h.magic, MAGIC_STATE, 4) == 0) {
-			void *nn = realloc(notes, (nnotes + 1) * sizeof(*notes));
-			if (nn == NULL)
-				goto out;
-			notes = nn;
-			snprintf(notes[nnotes].qid, SPOOL_QID_MAX, "%s", h.qid);
-			notes[nnotes].order = nnotes;
-			notes[nnotes].len = h.len;
-			if ((notes[nnotes].line = malloc(h.len ? h.len : 1)) == NULL)
-				goto out;
-			memcpy(notes[nnotes++].line, payload, h.len);
-			continue;
-		}
-		if (memcmp(h.magic, MAGIC_DONE, 4) != 0 || h.len % SPOOL_QID_MAX != 0)
-			continue;
-		size_t k = h.len / SPOOL_QID_MAX;
-		void *nd = realloc(done, (ndone + k) * SPOOL_QID_MAX + 1);
-		if (nd == NULL)
-			goto out;
-		done = nd;
-		memcpy(done[ndone], payload, h.len);
-		for (size_t d = 0; d < k; d++)
-			done[ndone + d][SPOOL_QID_MAX - 1] = '\0';
-		ndone += k;
-	}
-	if (ndone > 0)
-		qsort(done, ndone, SPOOL_QID_MAX, qid_cmp);
-	if (nnotes > 0)
-		qsort(notes, nnotes, sizeof(*notes), note_cmp);
+	if (rp->ndone > 0)
+		qsort(rp->done, rp->ndone, SPOOL_QID_MAX, qid_cmp);
+	if (rp->nnotes > 0)
+		qsort(rp->notes, rp->nnotes, sizeof(*rp->notes), note_cmp);
 	/* The gaps: the last batch torn (never acknowledged), or damage to what was. */
 	for (size_t i = 0; i < ngaps; i++) {
 		struct gap *g = &gaps[i];
@@ -226,7 +239,7 @@ static int replay(struct journal *j, struct replay *rp)
 		rp->gap_last = g->end;
 		rp->gap_octets += g->end - g->start;
 		rp->lost_done += g->done_slots;
-		if (g->qid[0] != '\0' && (ndone == 0 || bsearch(g->qid, done, ndone, SPOOL_QID_MAX, qid_cmp) == NULL)) {
+		if (g->qid[0] != '\0' && !delivered(rp, g->qid)) {
 			if (rp->nlost < LOST_NAMED)
 				snprintf(rp->lost[rp->nlost++], SPOOL_QID_MAX, "%s", g->qid);
 			rp->lost_known++;
@@ -235,15 +248,14 @@ static int replay(struct journal *j, struct replay *rp)
 	for (size_t i = 0; i < rp->nat; i++) {
 		if (jr_read_record(j, rp->at[i], &h, &payload) != 0)
 			goto out;
-		if (memcmp(h.magic, MAGIC, 4) != 0)
-			continue;
 		j->appended++;          /* the checkpoint owes it to queue/ (or to its done record) */
-		if (ndone > 0 && bsearch(h.qid, done, ndone, SPOOL_QID_MAX, qid_cmp) != NULL) {
+		if (delivered(rp, h.qid)) {
 			rp->skipped++;
 			continue;
 		}
 		/* Its state lines, in the order they were written. */
-		size_t stlen = 0, lo = 0, hi = nnotes;
+		const struct note *notes = rp->notes;
+		size_t stlen = 0, lo = 0, hi = rp->nnotes;
 		while (lo < hi) {
 			size_t mid = (lo + hi) / 2;
 			if (strcmp(notes[mid].qid, h.qid) < 0)
@@ -251,7 +263,7 @@ static int replay(struct journal *j, struct replay *rp)
 			else
 				hi = mid;
 		}
-		for (size_t k = lo; k < nnotes && strcmp(notes[k].qid, h.qid) == 0; k++) {
+		for (size_t k = lo; k < rp->nnotes && strcmp(notes[k].qid, h.qid) == 0; k++) {
 			char *ns = realloc(st, stlen + notes[k].len + 1);
 			if (ns == NULL)
 				goto out;
@@ -263,7 +275,7 @@ static int replay(struct journal *j, struct replay *rp)
 			if (errno != EBADMSG)
 				goto out;
 			log_errx(h.qid, "journal: a replayed message failed validation; kept in the damaged journal");
-			snprintf(j->keep, sizeof(j->keep), "journal.%u.%lld", j->gen, (long long)time(NULL));
+			mark_damaged(j);
 			continue;
 		}
 		rp->restored++;
@@ -271,10 +283,8 @@ static int replay(struct journal *j, struct replay *rp)
 	r = 0;
 out:
 	free(payload);
-	free(done);
 	free(st);
 	free(gaps);
-	jr_free_notes(notes, nnotes);
 	return r;
 }
 
@@ -289,17 +299,17 @@ static void report(struct journal *j, const struct replay *rp)
 	if (rp->torn)
 		log_info(NULL, "journal: the last batch was only partly written before the stop (never acknowledged: "
 		         "its clients were not told 250 and send it again)");
-	if (rp->nat == 0 && j->nonce != 0) {
+	if (rp->whole == 0 && j->nonce != 0) {
 		/* journal.gen names a tagged generation, whose first record was written before it:
 		 * a journal without it was emptied or overwritten, not torn. */
-		snprintf(j->keep, sizeof(j->keep), "journal.%u.%lld", j->gen, (long long)time(NULL));
+		mark_damaged(j);
 		log_errx(NULL, "journal damaged: generation=%u not one record of it can be read (%lld octets): every "
 		         "acknowledged message it held is lost. What is left is kept as %s/corrupt/%s", j->gen,
 		         (long long)j->size, spool_dir(j->sp), j->keep);
 		return;
 	}
 	if (rp->cut > 0) {
-		snprintf(j->keep, sizeof(j->keep), "journal.%u.%lld", j->gen, (long long)time(NULL));
+		mark_damaged(j);
 		log_errx(NULL, "journal damaged: generation=%u the file was cut short at offset %lld (%lld octets; it is "
 		         "only ever written in whole MiB): acknowledged messages after that offset are lost. The damaged "
 		         "journal is kept as %s/corrupt/%s", j->gen, (long long)rp->cut, (long long)j->size,
@@ -307,7 +317,7 @@ static void report(struct journal *j, const struct replay *rp)
 	}
 	if (rp->gaps == 0)
 		return;
-	snprintf(j->keep, sizeof(j->keep), "journal.%u.%lld", j->gen, (long long)time(NULL));
+	mark_damaged(j);
 	for (size_t i = 0; i < rp->nlost; i++)
 		o += (size_t)snprintf(ids + o, sizeof(ids) - o, "%s%s", i ? " " : "", rp->lost[i]);
 	log_errx(NULL, "journal damaged: generation=%u %zu region%s between offsets %lld and %lld (%lld octets) cannot "
@@ -335,5 +345,7 @@ int jr_replay(struct journal *j)
 		}
 	}
 	free(rp.at);
+	free(rp.done);
+	jr_free_notes(rp.notes, rp.nnotes);
 	return r;
 }

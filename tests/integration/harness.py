@@ -207,6 +207,16 @@ class Server:
     def maildir(self, user, domain="example.test"):
         return os.path.join(self.dir, "mail", domain, user)
 
+    def block_maildir(self, user, domain="example.test"):
+        """A file where user's Maildir must go: every delivery attempt fails and the mail
+        stays queued, until the test removes it (os.unlink(srv.maildir(user)))."""
+        md = self.maildir(user, domain)
+        os.makedirs(os.path.dirname(md), exist_ok=True)
+        give_to_mail_user(os.path.dirname(md))                      # the server writes Maildirs there
+        give_to_mail_user(os.path.dirname(os.path.dirname(md)))
+        with open(md, "w") as f:
+            f.write("in the way")
+
     def messages(self, user, domain="example.test"):
         new = os.path.join(self.maildir(user, domain), "new")
         if not os.path.isdir(new):

@@ -5,7 +5,7 @@ import signal
 import smtplib
 import time
 
-from harness import give_to_mail_user, Raw, Server
+from harness import Raw, Server
 
 
 def send(srv, seq, rcpt="alice@example.test"):
@@ -35,12 +35,7 @@ def test_sigkill_right_after_250():
 def test_sigkill_with_delivery_blocked_then_restart():
     with Server() as srv:
         srv.start()
-        # A file where bob's Maildir must go: every delivery attempt fails, mail stays queued.
-        os.makedirs(os.path.dirname(srv.maildir("bob")), exist_ok=True)
-        give_to_mail_user(os.path.dirname(srv.maildir("bob")))     # the server writes Maildirs there
-        give_to_mail_user(os.path.dirname(os.path.dirname(srv.maildir("bob"))))
-        with open(srv.maildir("bob"), "w") as f:
-            f.write("in the way")
+        srv.block_maildir("bob")
         for i in range(3):
             send(srv, f"b{i}", "bob@example.test")
         deadline = time.time() + 10

@@ -11,7 +11,7 @@ import subprocess
 import threading
 import time
 
-from harness import BIN, give_to_mail_user, Server, Skip
+from harness import BIN, Server, Skip
 
 USERS = ("alice", "bob")
 
@@ -160,16 +160,6 @@ def test_kill9_under_load_loses_nothing_delivers_nothing_twice():
         assert srv.queue_files() == []
 
 
-def block(srv, user):
-    """A file where user's Maildir must go: every delivery attempt fails, mail stays queued."""
-    md = srv.maildir(user)
-    os.makedirs(os.path.dirname(md), exist_ok=True)
-    give_to_mail_user(os.path.dirname(md))
-    give_to_mail_user(os.path.dirname(os.path.dirname(md)))
-    with open(md, "w") as f:
-        f.write("in the way")
-
-
 def wait_log(srv, text, n=1, timeout=15):
     deadline = time.time() + timeout
     while srv.log(since_start=True).count(text) < n and time.time() < deadline:
@@ -181,7 +171,7 @@ def test_idle_server_checkpoints_what_it_delivered():
     # One session: its commits run on the event loop, not on the committer thread.
     with Server() as srv:
         srv.start()
-        block(srv, "bob")
+        srv.block_maildir("bob")
         with smtplib.SMTP(srv.host, srv.port, timeout=10) as c:
             for i in range(5):
                 c.sendmail("s@remote.test", ["bob@example.test"], message(f"d{i}"))
@@ -200,7 +190,7 @@ def test_idle_server_checkpoints_what_it_delivered():
 def test_deleted_message_stays_deleted_after_kill9():
     with Server() as srv:
         srv.start()
-        block(srv, "bob")
+        srv.block_maildir("bob")
         with smtplib.SMTP(srv.host, srv.port, timeout=10) as c:
             c.sendmail("s@remote.test", ["bob@example.test"], message("gone"))
         wait_log(srv, "delivery deferred")
@@ -248,7 +238,7 @@ def test_full_spool_452_then_crash_and_start():
             raise Skip("cannot mount a tmpfs here")
         try:
             srv.start()
-            block(srv, "bob")
+            srv.block_maildir("bob")
             body = "x" * 998 + "\r\n"
             acked, reply = [], None
             with smtplib.SMTP(srv.host, srv.port, timeout=20) as c:
