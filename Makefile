@@ -2,6 +2,8 @@
 # what is missing first (scripts/install-deps, apt, needs root when something is missing).
 
 CC      ?= cc
+.DEFAULT_GOAL := all
+
 PKGS    := libevent libevent_openssl openssl inih libunbound libcurl jansson libxml-2.0 zlib
 PKGDIR  ?= build/pkg
 CFLAGS  ?= -O2 -g
@@ -33,8 +35,8 @@ UTIL_SRC   := src/util/log.c src/util/fsutil.c src/util/errlist.c
 UTIL_SRC   += src/util/base64.c src/util/keytab.c src/util/netmatch.c src/util/duration.c src/sandbox/sandbox.c
 SMTP_SRC   := src/smtp/parse.c src/smtp/data.c src/smtp/session.c src/smtp/session_reply.c src/smtp/session_auth.c src/smtp/reply.c src/smtp/client.c \
               src/msg/hdrscan.c src/msg/addrlist.c
-CORE_SRC   := $(UTIL_SRC) $(SMTP_SRC) src/conf/config.c src/auth/users.c src/queue/spool.c src/queue/spoolfs.c src/queue/queuefile.c src/queue/memtable.c src/queue/journal.c src/queue/journal_file.c src/queue/journal_replay.c src/queue/admin.c \
-              src/deliver/maildir.c src/deliver/agent.c src/deliver/runner.c src/deliver/local.c src/deliver/remote.c src/deliver/bounce.c src/tls/tls.c src/auth/auth.c src/auth/authcache.c \
+CORE_SRC   := $(UTIL_SRC) $(SMTP_SRC) src/conf/config.c src/conf/listener.c src/auth/users.c src/auth/directory.c src/queue/spool.c src/queue/spoolfs.c src/queue/queuefile.c src/queue/memtable.c src/queue/journal.c src/queue/journal_file.c src/queue/journal_replay.c src/queue/admin.c \
+              src/deliver/maildir.c src/deliver/agent.c src/deliver/runner.c src/deliver/local.c src/deliver/target.c src/deliver/remote.c src/deliver/tlspolicy.c src/deliver/bounce.c src/tls/tls.c src/auth/auth.c src/auth/authcache.c \
               src/client/transport.c src/deliver/relay.c src/deliver/mx.c src/dns/dns.c src/tls/inspect.c \
               src/check/verdict.c src/check/discover.c src/check/probe.c src/check/report.c src/net/anvil.c
 SERVER_SRC := src/net/server.c src/net/conn.c src/net/policy.c src/net/runconf.c src/net/control.c src/net/workpool.c

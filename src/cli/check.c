@@ -124,7 +124,7 @@ static void apply_connect_to(struct check_port *p, const struct connect_to *ct, 
 {
 	char port[8];
 
-	snprintf(p->connect_host, sizeof(p->connect_host), "%s", p->host);
+	snprintf(p->connect_host, sizeof(p->connect_host), "%.*s", (int)sizeof(p->host) - 1, p->host);
 	p->connect_port = p->port;
 	snprintf(port, sizeof(port), "%u", p->port);
 	for (size_t i = 0; i < nct; i++)
@@ -193,7 +193,18 @@ static char *read_password(const char *file)
 	return pw;
 }
 
-int check_main(int argc, char **argv)
+/* What the command line asked for. */
+struct check_args {
+	struct check_opts o;
+	const char *port_list, *password_file;
+	int json;
+	struct connect_to ct[MAX_CONNECT_TO];
+	const char *ct_raw[MAX_CONNECT_TO];
+	size_t nct;
+};
+
+/* Returns -1 to go on, else an exit code (--help: 0). */
+static int parse_args(int argc, char **argv, struct check_args *a)
 {
 	static const struct option opts[] = {
 		{ "port", required_argument, NULL, 'p' }, { "timeout", required_argument, NULL, 't' },
@@ -203,25 +214,12 @@ int check_main(int argc, char **argv)
 		{ "resolver", required_argument, NULL, 'r' }, { "connect-to", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
-	struct check_port ports[MAX_PORTS];
-	struct connect_to ct[MAX_CONNECT_TO];
-	const char *ct_raw[MAX_CONNECT_TO];
-	struct check_opts o = { NULL, NULL, NULL, 10000, NULL, NULL, 0 };
-	struct discovery disc;
-	struct job jobs[MAX_PORTS * (CHECK_NVERSIONS + 1)];
-	const char *port_list = NULL, *password_file = NULL;
-	char helo[256], target[300], rec[2048];
-	char *password = NULL;
-	size_t nports = 0, nct = 0, njobs = 0;
-	int ch, json = 0, is_address, code;
-	struct check_report report;
+	int ch;
 
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "p:t:h", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'p':
-			port_list = optarg;
-			break;
+		case 'p': a->port_list = optarg; break;
 		case 't': {
 			char *end;
 			double s = strtod(optarg, &end);
@@ -229,112 +227,94 @@ int check_main(int argc, char **argv)
 				fprintf(stderr, "mailport check: --timeout: seconds between 0.1 and 600\n");
 				return EX_USAGE;
 			}
-			o.timeout_ms = (long)(s * 1000);
+			a->o.timeout_ms = (long)(s * 1000);
 			break;
 		}
-		case 'C':
-			o.cafile = optarg;
-			break;
-		case 'u':
-			o.user = optarg;
-			break;
-		case 'P':
-			password_file = optarg;
-			break;
-		case 'R':
-			o.relay_test = 1;
-			break;
-		case 'j':
-			json = 1;
-			break;
-		case 'H':
-			o.helo = optarg;
-			break;
-		case 'r':
-			o.resolver = optarg;
-			break;
+		case 'C': a->o.cafile = optarg; break;
+		case 'u': a->o.user = optarg; break;
+		case 'P': a->password_file = optarg; break;
+		case 'R': a->o.relay_test = 1; break;
+		case 'j': a->json = 1; break;
+		case 'H': a->o.helo = optarg; break;
+		case 'r': a->o.resolver = optarg; break;
 		case 'c':
-			if (nct == MAX_CONNECT_TO || parse_connect_to(optarg, &ct[nct]) != 0) {
+			if (a->nct == MAX_CONNECT_TO || parse_connect_to(optarg, &a->ct[a->nct]) != 0) {
 				fprintf(stderr, "mailport check: --connect-to %s: expected HOST:PORT:HOST2:PORT2\n", optarg);
 				return EX_USAGE;
 			}
-			ct_raw[nct++] = optarg;
+			a->ct_raw[a->nct++] = optarg;
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return EX_USAGE;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return EX_USAGE;
 		}
 	}
 	if (optind + 1 != argc) {
 		usage(stderr);
 		return EX_USAGE;
 	}
-	if ((o.user == NULL) != (password_file == NULL)) {
+	if ((a->o.user == NULL) != (a->password_file == NULL)) {
 		fprintf(stderr, "mailport check: --user and --password-file go together\n");
 		return EX_USAGE;
 	}
-	if (password_file != NULL && (password = read_password(password_file)) == NULL) {
-		fprintf(stderr, "mailport check: cannot read a password from %s\n", password_file);
-		return EX_NOINPUT;
+	return -1;
+}
+
+/* The ports to probe for an address: what discovery found (SRV, autoconfig, MX). */
+static size_t ports_of_address(const char *target, const struct check_args *a, struct discovery *disc,
+                               struct check_port *ports)
+{
+	struct discover_opts d = { a->o.resolver, a->o.cafile, a->o.timeout_ms, a->ct_raw, a->nct };
+	size_t nports = 0;
+
+	if (a->port_list != NULL)
+		fprintf(stderr, "mailport check: --port applies to a host, not an address; ignored\n");
+	check_discover(target, &d, disc);
+	for (size_t i = 0; i < disc->ntargets && nports < MAX_PORTS; i++, nports++) {
+		memset(&ports[nports], 0, sizeof(ports[nports]));
+		memcpy(ports[nports].host, disc->targets[i].host, sizeof(ports[nports].host));
+		ports[nports].port = disc->targets[i].port;
+		ports[nports].role = disc->targets[i].role;
+		snprintf(ports[nports].source, sizeof(ports[nports].source), "%s", disc->targets[i].source);
 	}
-	o.password = password;
-	if (o.helo == NULL) {
-		if (gethostname(helo, sizeof(helo)) != 0 || strchr(helo, '.') == NULL)
-			snprintf(helo, sizeof(helo), "mailport-check.localdomain");
-		o.helo = helo;
-	}
-	snprintf(target, sizeof(target), "%s", argv[optind]);
-	if (!printable_utf8(target) || strlen(argv[optind]) >= sizeof(target)) {
-		fprintf(stderr, "mailport check: the host or address must be printable UTF-8, at most %zu octets\n",
-		        sizeof(target) - 1);
-		free(password);
+	return nports;
+}
+
+/* The ports to probe on a host: --port, or 465, 587 and 25. 0 or EX_USAGE. */
+static int ports_of_host(const char *target, const struct check_args *a, struct check_port *ports, size_t *nports)
+{
+	char host[300];
+	size_t hl = strlen(target);
+
+	/* "[::1]" as well as "::1". */
+	if (target[0] == '[' && hl > 2 && target[hl - 1] == ']')
+		snprintf(host, sizeof(host), "%.*s", (int)(hl - 2), target + 1);
+	else
+		snprintf(host, sizeof(host), "%s", target);
+	if (parse_ports(a->port_list ? a->port_list : "465,587,25", ports, nports) != 0) {
+		fprintf(stderr, "mailport check: --port %s: expected PORT[/ROLE][,...] (at most %d)\n", a->port_list,
+		        MAX_PORTS);
 		return EX_USAGE;
 	}
-	is_address = strchr(target, '@') != NULL;
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	xmlInitParser();
-	if (is_address) {
-		struct discover_opts d = { o.resolver, o.cafile, o.timeout_ms, ct_raw, nct };
-		if (port_list != NULL)
-			fprintf(stderr, "mailport check: --port applies to a host, not an address; ignored\n");
-		check_discover(target, &d, &disc);
-		for (size_t i = 0; i < disc.ntargets && nports < MAX_PORTS; i++, nports++) {
-			memset(&ports[nports], 0, sizeof(ports[nports]));
-			memcpy(ports[nports].host, disc.targets[i].host, sizeof(ports[nports].host));
-			ports[nports].port = disc.targets[i].port;
-			ports[nports].role = disc.targets[i].role;
-			snprintf(ports[nports].source, sizeof(ports[nports].source), "%s", disc.targets[i].source);
-		}
-	} else {
-		char host[sizeof(target)];
-		size_t hl = strlen(target);
-		/* "[::1]" as well as "::1". */
-		if (target[0] == '[' && hl > 2 && target[hl - 1] == ']')
-			snprintf(host, sizeof(host), "%.*s", (int)(hl - 2), target + 1);
-		else
-			snprintf(host, sizeof(host), "%s", target);
-		if (parse_ports(port_list ? port_list : "465,587,25", ports, &nports) != 0) {
-			fprintf(stderr, "mailport check: --port %s: expected PORT[/ROLE][,...] (at most %d)\n", port_list,
-			        MAX_PORTS);
-			free(password);
-			return EX_USAGE;
-		}
-		if (strlen(host) >= sizeof(ports[0].host)) {
-			fprintf(stderr, "mailport check: %s: host name too long\n", host);
-			free(password);
-			return EX_USAGE;
-		}
-		for (size_t i = 0; i < nports; i++) {
-			memcpy(ports[i].host, host, strlen(host) + 1);
-			snprintf(ports[i].source, sizeof(ports[i].source), "command-line");
-		}
+	if (strlen(host) >= sizeof(ports[0].host)) {
+		fprintf(stderr, "mailport check: %s: host name too long\n", host);
+		return EX_USAGE;
 	}
+	for (size_t i = 0; i < *nports; i++) {
+		memcpy(ports[i].host, host, strlen(host) + 1);
+		snprintf(ports[i].source, sizeof(ports[i].source), "command-line");
+	}
+	return 0;
+}
+
+/* Every port at once, then every TLS version on every port that spoke TLS, all at once. */
+static void probe_all(struct check_port *ports, size_t nports, const struct check_args *a)
+{
+	struct job jobs[MAX_PORTS * (CHECK_NVERSIONS + 1)];
+	size_t njobs = 0;
+
 	for (size_t i = 0; i < nports; i++) {
-		apply_connect_to(&ports[i], ct, nct);
-		jobs[njobs++] = (struct job){ 0, &ports[i], &o, -1, 0 };
+		apply_connect_to(&ports[i], a->ct, a->nct);
+		jobs[njobs++] = (struct job){ 0, &ports[i], &a->o, -1, 0 };
 	}
 	run_all(jobs, njobs);
 	/* A port given without a role has the role of what it speaks: TLS first is submissions;
@@ -349,48 +329,96 @@ int check_main(int argc, char **argv)
 		         (p->ehlo_tls_seen ? !p->ehlo_tls.auth[0] : p->ehlo_plain_seen && !p->ehlo_plain.starttls))
 			p->role = ROLE_SMTP;
 	}
-	/* Every TLS version, on every port that spoke TLS, all at once. */
 	njobs = 0;
 	for (size_t i = 0; i < nports; i++)
 		if (ports[i].tls_ok || (ports[i].reach == REACH_CONNECTED && (ports[i].speaks == SPEAKS_TLS ||
 		    ports[i].starttls_code == 220))) {
 			ports[i].versions_tested = 1;
 			for (int v = 0; v < CHECK_NVERSIONS; v++)
-				jobs[njobs++] = (struct job){ 0, &ports[i], &o, v, 0 };
+				jobs[njobs++] = (struct job){ 0, &ports[i], &a->o, v, 0 };
 		}
 	run_all(jobs, njobs);
-	for (size_t i = 0; i < nports; i++)
-		check_judge(&ports[i], o.user != NULL);
-	code = check_recommend(ports, nports, rec, sizeof(rec), &report.best);
-	if (is_address && nports == 0) {
-		if (disc.nxdomain)
-			snprintf(rec, sizeof(rec), "The domain %s does not exist (NXDOMAIN): check the spelling of the "
-			         "address.", disc.domain);
-		else if (disc.dns_failed)
-			snprintf(rec, sizeof(rec), "DNS failed, so nothing is known about %s (%s). This is not about the "
-			         "domain: check this machine's network connection and its DNS resolver (/etc/resolv.conf, or "
-			         "--resolver).", disc.domain, disc.dns_error);
-		else
-			snprintf(rec, sizeof(rec), "No mail server was found for %s: no SRV records, no autoconfig file and "
-			         "no MX record.", disc.domain);
+}
+
+/* An address for which no server was found: why, in words. */
+static void no_server_words(const struct discovery *disc, char *rec, size_t reclen)
+{
+	if (disc->nxdomain)
+		snprintf(rec, reclen, "The domain %s does not exist (NXDOMAIN): check the spelling of the address.",
+		         disc->domain);
+	else if (disc->dns_failed)
+		snprintf(rec, reclen, "DNS failed, so nothing is known about %s (%s). This is not about the domain: "
+		         "check this machine's network connection and its DNS resolver (/etc/resolv.conf, or "
+		         "--resolver).", disc->domain, disc->dns_error);
+	else
+		snprintf(rec, reclen, "No mail server was found for %s: no SRV records, no autoconfig file and no MX "
+		         "record.", disc->domain);
+}
+
+int check_main(int argc, char **argv)
+{
+	struct check_args a;
+	struct check_port ports[MAX_PORTS];
+	struct discovery disc;
+	struct check_report report;
+	char helo[256], target[300], rec[2048];
+	char *password = NULL;
+	size_t nports = 0;
+	int is_address, code;
+
+	memset(&a, 0, sizeof(a));
+	a.o = (struct check_opts){ NULL, NULL, NULL, 10000, NULL, NULL, 0 };
+	if ((code = parse_args(argc, argv, &a)) >= 0)
+		return code;
+	if (a.password_file != NULL && (password = read_password(a.password_file)) == NULL) {
+		fprintf(stderr, "mailport check: cannot read a password from %s\n", a.password_file);
+		return EX_NOINPUT;
 	}
+	a.o.password = password;
+	if (a.o.helo == NULL) {
+		if (gethostname(helo, sizeof(helo)) != 0 || strchr(helo, '.') == NULL)
+			snprintf(helo, sizeof(helo), "mailport-check.localdomain");
+		a.o.helo = helo;
+	}
+	snprintf(target, sizeof(target), "%s", argv[optind]);
+	if (!printable_utf8(target) || strlen(argv[optind]) >= sizeof(target)) {
+		fprintf(stderr, "mailport check: the host or address must be printable UTF-8, at most %zu octets\n",
+		        sizeof(target) - 1);
+		code = EX_USAGE;
+		goto done;
+	}
+	is_address = strchr(target, '@') != NULL;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	xmlInitParser();
+	if (is_address)
+		nports = ports_of_address(target, &a, &disc, ports);
+	else if ((code = ports_of_host(target, &a, ports, &nports)) != 0)
+		goto cleanup;
+	probe_all(ports, nports, &a);
+	for (size_t i = 0; i < nports; i++)
+		check_judge(&ports[i], a.o.user != NULL);
+	code = check_recommend(ports, nports, rec, sizeof(rec), &report.best);
+	if (is_address && nports == 0)
+		no_server_words(&disc, rec, sizeof(rec));
 	report.target = target;
 	report.discovery = is_address ? &disc : NULL;
 	report.ports = ports;
 	report.nports = nports;
 	report.recommendation = rec;
 	report.exit_code = code;
-	report.timeout_ms = o.timeout_ms;
-	if (json) {
+	report.timeout_ms = a.o.timeout_ms;
+	if (a.json) {
 		if (check_report_json(stdout, &report) != 0)
 			fprintf(stderr, "mailport check: cannot write the JSON report\n");
 	} else
 		check_report_text(stdout, &report, isatty(STDOUT_FILENO) && getenv("NO_COLOR") == NULL);
+cleanup:
+	xmlCleanupParser();
+	curl_global_cleanup();
+done:
 	if (password) {
 		explicit_bzero(password, strlen(password));
 		free(password);
 	}
-	xmlCleanupParser();
-	curl_global_cleanup();
 	return code;
 }

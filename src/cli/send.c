@@ -69,6 +69,30 @@ static int write_body(struct transport *t, const char *data, size_t len)
 	return r;
 }
 
+/* --tls auto on a port other than 465/587: a greeting within CHECK_GUESS_GREETING_MS means
+ * plaintext (STARTTLS then required; the greeting is in reply), silence means TLS from the first
+ * byte. TLS_DETECT when the connection failed (explained in a). */
+static enum tls_mode detect_mode(const struct send_opts *o, struct transport *t, const char *port,
+                                 struct smtp_reply *reply, int *have_greeting, struct attempt *a)
+{
+	int r;
+
+	transport_set_timeout_ms(t, CHECK_GUESS_GREETING_MS < o->timeout * 1000L ? CHECK_GUESS_GREETING_MS :
+	                            o->timeout * 1000L);
+	r = transport_read_reply(t, reply);
+	transport_set_timeout_ms(t, o->timeout * 1000L);
+	if (r == 0)
+		*have_greeting = 1;
+	else if (r != TRANSPORT_ETIMEOUT) {
+		send_explain_transport(a, t, r, 0, port);
+		return TLS_DETECT;
+	}
+	if (o->verbose)
+		fprintf(stderr, "mailport send: port %s %s\n", port, *have_greeting ?
+		        "greeted in plaintext: STARTTLS required" : "stayed silent: trying TLS from the first byte");
+	return *have_greeting ? TLS_STARTTLS : TLS_IMPLICIT;
+}
+
 /* One session on one port. mode TLS_DETECT: a greeting within CHECK_GUESS_GREETING_MS means
  * plaintext (then STARTTLS is required), silence means TLS from the first byte. */
 static void attempt(const struct send_opts *o, const char *port, enum tls_mode mode, const char *password,
@@ -100,22 +124,8 @@ static void attempt(const struct send_opts *o, const char *port, enum tls_mode m
 		t.trace = trace_server;
 		t.trace_arg = NULL;
 	}
-	if (mode == TLS_DETECT) {
-		transport_set_timeout_ms(&t, CHECK_GUESS_GREETING_MS < o->timeout * 1000L ? CHECK_GUESS_GREETING_MS :
-		                             o->timeout * 1000L);
-		r = transport_read_reply(&t, &reply);
-		transport_set_timeout_ms(&t, o->timeout * 1000L);
-		if (r == 0)
-			have_greeting = 1;
-		else if (r != TRANSPORT_ETIMEOUT) {
-			send_explain_transport(a, &t, r, 0, port);
-			goto out;
-		}
-		mode = have_greeting ? TLS_STARTTLS : TLS_IMPLICIT;
-		if (o->verbose)
-			fprintf(stderr, "mailport send: port %s %s\n", port, have_greeting ?
-			        "greeted in plaintext: STARTTLS required" : "stayed silent: trying TLS from the first byte");
-	}
+	if (mode == TLS_DETECT && (mode = detect_mode(o, &t, port, &reply, &have_greeting, a)) == TLS_DETECT)
+		goto out;
 	conf.tls = mode == TLS_IMPLICIT ? SC_TLS_IMPLICIT : mode == TLS_STARTTLS ? SC_TLS_REQUIRED : SC_TLS_NONE;
 	if (mode == TLS_IMPLICIT && (r = transport_tls(&t, o->host, o->cafile)) != 0) {
 		send_explain_transport(a, &t, r, 1, port);

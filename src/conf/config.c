@@ -117,15 +117,18 @@ static const struct param params[] = {
 	  "DNS server for MX lookups, ADDR or ADDR:PORT (default: /etc/resolv.conf)" },
 	{ "relay", "mx_port", P_UINT, OFF(mx_port), "25", 1, 65535, 0,
 	  "port of the MX hosts (only tests and special setups change it)" },
-	{ "smtp", "listen", P_LISTEN, ROLE_SMTP, NULL, 0, 0, 0,
-	  "port 25 role (MX): ADDR:PORT ..., e.g. 0.0.0.0:25 [::]:25; STARTTLS offered when [tls] is set" },
-	{ "submissions", "listen", P_LISTEN, ROLE_SUBMISSIONS, NULL, 0, 0, 0,
-	  "port 465 role: implicit TLS from the first byte, AUTH required (RFC 8314)" },
-	{ "submission", "listen", P_LISTEN, ROLE_SUBMISSION, NULL, 0, 0, 0,
-	  "port 587 role: STARTTLS required before AUTH or MAIL, AUTH required (RFC 6409)" },
+	/* The listeners' words are listener.c's, the one table of their kinds. */
+	{ "smtp", "listen", P_LISTEN, ROLE_SMTP, NULL, 0, 0, 0, NULL },
+	{ "submissions", "listen", P_LISTEN, ROLE_SUBMISSIONS, NULL, 0, 0, 0, NULL },
+	{ "submission", "listen", P_LISTEN, ROLE_SUBMISSION, NULL, 0, 0, 0, NULL },
 };
 
 #define NPARAMS (sizeof(params) / sizeof(params[0]))
+
+static const char *param_help(const struct param *p)
+{
+	return p->type == P_LISTEN ? listener_kind((enum listener_role)p->off)->help : p->help;
+}
 
 struct load_ctx {
 	struct config *c;
@@ -603,7 +606,7 @@ struct config *config_load(const char *path, struct errlist *errs)
 	for (size_t i = 0; i < NPARAMS; i++)
 		if (params[i].required && !lc.seen[i])
 			errlist_add(errs, path, 0, "[%s] %s is required (%s)", params[i].section,
-			            params[i].key, params[i].help);
+			            params[i].key, param_help(&params[i]));
 	{
 		size_t total = 0;
 		for (int role = 0; role < ROLE_COUNT; role++)
@@ -619,10 +622,10 @@ struct config *config_load(const char *path, struct errlist *errs)
 	if (c->ncerts != c->nkeys)
 		errlist_add(errs, path, c->ncerts ? c->certs[c->ncerts - 1].line : 0,
 		            "[tls] has %zu cert and %zu key entries; give them in pairs", c->ncerts, c->nkeys);
-	for (int role = ROLE_SUBMISSIONS; role <= ROLE_SUBMISSION; role++)
-		if (c->nlisten[role] > 0 && c->ncerts == 0)
+	for (int role = 0; role < ROLE_COUNT; role++)
+		if (c->nlisten[role] > 0 && c->ncerts == 0 && listener_kind((enum listener_role)role)->submission)
 			errlist_add(errs, path, 0, "[%s] needs a certificate: set [tls] cert and key "
-			            "(submission never runs without TLS)", config_role_name(role));
+			            "(submission never runs without TLS)", listener_kind((enum listener_role)role)->name);
 	if (errs->n > nerr0)
 		goto fail;
 	if ((c->lines = malloc(sizeof(lc.seen))) == NULL)
@@ -676,12 +679,6 @@ void config_free(struct config *c)
 	free(c);
 }
 
-const char *config_role_name(enum listener_role role)
-{
-	static const char *names[ROLE_COUNT] = { "smtp", "submissions", "submission" };
-	return role < ROLE_COUNT ? names[role] : "?";
-}
-
 int config_is_local_domain(const struct config *c, const char *domain, size_t len)
 {
 	for (size_t i = 0; i < c->nlocal_domains; i++)
@@ -700,7 +697,7 @@ void config_print_defaults(FILE *out)
 			fprintf(out, "%s[%s]\n", i ? "\n" : "", p->section);
 			section = p->section;
 		}
-		fprintf(out, "# %s%s\n%s%s = %s\n", p->help, p->required ? " (required)" : "",
+		fprintf(out, "# %s%s\n%s%s = %s\n", param_help(p), p->required ? " (required)" : "",
 		        p->def ? "" : "# ", p->key, p->def ? p->def : "");
 	}
 }

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include "../util/errlist.h"
+#include "listener.h"
 
 #define CONFIG_MAX_LISTEN 16
 #define CONFIG_MAX_CERTS  32
@@ -25,9 +26,6 @@ struct config_listen {
 	socklen_t sslen;
 };
 
-/* The roles a listener can have: [smtp] port 25 (MX), [submissions] port 465 (implicit TLS,
- * RFC 8314), [submission] port 587 (STARTTLS required, RFC 6409). */
-enum listener_role { ROLE_SMTP = 0, ROLE_SUBMISSIONS, ROLE_SUBMISSION, ROLE_COUNT };
 
 /* A certificate chain and its key, paired by order in [tls]; the lines where each was given. */
 struct config_cert {
@@ -89,7 +87,6 @@ struct config {
 
 struct config *config_load(const char *path, struct errlist *errs);
 void config_free(struct config *c);
-const char *config_role_name(enum listener_role role);
 /* Parse one listen address: "IPv4:PORT", "[IPv6]:PORT" or "*:PORT". */
 int config_parse_listen(const char *text, struct config_listen *l, const char **why);
 /* The line of the file that set [section] key (its last occurrence), 0 when it has its

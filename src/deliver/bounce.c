@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../auth/users.h"
+#include "../auth/directory.h"
 #include "../queue/spool.h"
 #include "../util/duration.h"
 #include "../util/errlist.h"
@@ -92,7 +92,7 @@ static int copy_message(struct spool_msg *m, const struct spool_entry *e)
 int runner_make_bounce(struct spool *sp, const struct settings *st, const struct spool_entry *e, char *qid_out)
 {
 	struct spool_msg *m = spool_msg_begin(sp, (long long)time(NULL));
-	const struct user *u = NULL;
+	enum dir_result found = DIR_NONE;
 	char date[64], arrival[64], target[SMTP_ADDR_MAX + 1];
 	time_t now = time(NULL), arr = (time_t)e->arrival;
 	struct tm tm;
@@ -105,10 +105,16 @@ int runner_make_bounce(struct spool *sp, const struct settings *st, const struct
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
 	localtime_r(&arr, &tm);
 	strftime(arrival, sizeof(arrival), "%a, %d %b %Y %H:%M:%S %z", &tm);
-	if (local && st->users != NULL)
-		u = users_resolve(st->users, e->sender, st->delimiter[0]);
-	snprintf(target, sizeof(target), "%s", u ? u->address : e->sender);
-	if (local && u == NULL) {
+	if (local && st->dir != NULL)
+		found = directory_mailbox(st->dir, e->sender, st->delimiter[0], target, sizeof(target));
+	if (found != DIR_FOUND)
+		snprintf(target, sizeof(target), "%s", e->sender);
+	if (local && found == DIR_TEMPFAIL) {
+		spool_msg_abort(m);
+		log_warnx(e->qid, "bounce deferred: cannot look up the local sender <%s>", e->sender);
+		return -1;
+	}
+	if (local && found == DIR_NONE) {
 		spool_msg_abort(m);
 		log_warnx(e->qid, "no bounce: the local sender <%s> has no mailbox", e->sender);
 		return 1;

@@ -1,27 +1,15 @@
 /*
- * local.c - a Maildir copy for one recipient, exactly once across crashes (runner.h says how):
- * the copy in tmp/ by the delivery agent, the intent recorded, the move into new/, done.
+ * local.c - one local recipient's copy, exactly once across crashes (runner.h says how): the
+ * copy staged by its target (target.h; a Maildir's tmp/), the intent recorded, the copy
+ * published (into new/), done. Which target, and how it writes, is target.c's.
  */
-#include <errno.h>
 #include <limits.h>
-#include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <strings.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "../auth/users.h"
 #include "../queue/spool.h"
-#include "../util/duration.h"
-#include "../util/errlist.h"
 #include "../util/log.h"
-#include "agent.h"
-#include "maildir.h"
-#include "mx.h"
 #include "runner_int.h"
+#include "target.h"
 
 /* ---- local delivery -------------------------------------------------------------------- */
 
@@ -41,12 +29,12 @@ static int mark_done(struct spool *sp, struct spool_entry *e, size_t i, int last
 int runner_deliver_local(struct spool *sp, const struct settings *st, struct spool_entry *e, size_t i, int last)
 {
 	struct spool_rcpt *r = &e->rcpts[i];
-	char md[PATH_MAX], name[512], tmp[PATH_MAX], newp[PATH_MAX], err[PATH_MAX + 128];
-	const char *qid = e->qid;
+	char handle[PATH_MAX], where[PATH_MAX], err[PATH_MAX + 128];
+	const char *qid = e->qid, *relay = target_name(st->target);
 
 	if (r->intent != NULL) {
-		/* Recovery: step 2 happened before the crash; no tmp file means step 3 did too. */
-		if (agent_publish(st->agent, r->intent, newp, sizeof(newp), err, sizeof(err)) < 0) {
+		/* Recovery: the copy was staged before the crash; "already" means it was published too. */
+		if (target_publish(st->target, r->intent, where, sizeof(where), err, sizeof(err)) < 0) {
 			log_warnx(qid, "delivery deferred to=<%s> reason=\"%s\"", r->target, err);
 			return 0;
 		}
@@ -54,37 +42,31 @@ int runner_deliver_local(struct spool *sp, const struct settings *st, struct spo
 			log_warn(qid, "cannot record delivery to=<%s>", r->target);
 			return 0;
 		}
-		log_info(qid, "delivered to=<%s> relay=maildir recovered=yes", r->target);
+		log_info(qid, "delivered to=<%s> relay=%s recovered=yes", r->target, relay);
 		return 1;
 	}
-	if (strcmp(st->maildir, "discard:") == 0) {
-		/* Postfix's discard transport: the message was durable, the recipient is done. */
+	struct target_copy copy = { r->target, e->qid, i, e->arrival, e->fd, e->body_off, e->body_len, e->sender };
+	if (target_stage(st->target, &copy, handle, sizeof(handle), err, sizeof(err)) < 0) {
+		log_warnx(qid, "delivery deferred to=<%s> reason=\"%s\"", r->target, err);
+		return 0;
+	}
+	if (handle[0] == '\0') {
+		/* Delivered in one step (discard): nothing staged, nothing to publish. */
 		if (mark_done(sp, e, i, last) < 0) {
 			log_warn(qid, "cannot record delivery to=<%s>", r->target);
 			return 0;
 		}
-		log_info(qid, "delivered to=<%s> relay=discard size=%zu", r->target, e->body_len);
+		log_info(qid, "delivered to=<%s> relay=%s size=%zu", r->target, relay, e->body_len);
 		return 1;
 	}
-	if (maildir_expand(st->maildir, r->target, md, sizeof(md)) < 0) {
-		log_warnx(qid, "delivery deferred to=<%s> reason=\"maildir pattern %s gives no valid path\"",
-		          r->target, st->maildir);
-		return 0;
-	}
-	maildir_name(name, sizeof(name), e->arrival, e->qid, i, st->hostname);
-	if (agent_write(st->agent, st->maildir, r->target, name, e->fd, e->body_off, e->body_len, e->sender,
-	                tmp, sizeof(tmp), err, sizeof(err)) < 0) {
-		log_warnx(qid, "delivery deferred to=<%s> reason=\"%s\"", r->target, err);
-		return 0;
-	}
-	if (spool_entry_intent(sp, e, i, tmp) < 0) {
-		/* The tmp/ copy stays: the retry writes the same name over it. */
+	if (spool_entry_intent(sp, e, i, handle) < 0) {
+		/* The staged copy stays: the retry stages the same name over it. */
 		log_warn(qid, "delivery deferred to=<%s>: cannot record intent", r->target);
 		return 0;
 	}
-	if (agent_publish(st->agent, tmp, newp, sizeof(newp), err, sizeof(err)) != 0) {
+	if (target_publish(st->target, handle, where, sizeof(where), err, sizeof(err)) != 0) {
 		if (err[0] == '\0')
-			snprintf(err, sizeof(err), "%s vanished before it reached new/", tmp);
+			snprintf(err, sizeof(err), "%s vanished before it reached new/", handle);
 		log_warnx(qid, "delivery deferred to=<%s> reason=\"%s\"", r->target, err);
 		return 0;
 	}
@@ -92,6 +74,6 @@ int runner_deliver_local(struct spool *sp, const struct settings *st, struct spo
 		log_warn(qid, "delivered to=<%s> but cannot record it yet", r->target);
 		return 0;
 	}
-	log_info(qid, "delivered to=<%s> relay=maildir size=%zu path=%s", r->target, e->body_len, newp);
+	log_info(qid, "delivered to=<%s> relay=%s size=%zu path=%s", r->target, relay, e->body_len, where);
 	return 1;
 }

@@ -152,10 +152,10 @@ void relay_cache_close(struct relay_cache *cache)
 
 /* Talk to the server until the transaction ends. Returns 0 when the server saw it through (the
  * connection may be kept), -1 on failure, RELAY_ETLS when the TLS handshake failed. */
-static int converse(const struct relay_conf *rc, struct transport *t, struct smtp_client *c,
+static int converse(const struct tls_policy *tls, struct transport *t, struct smtp_client *c,
                     const struct spool_entry *e, struct smtp_client_out *out, int keep, char *err, size_t errlen)
 {
-	const char *verify = rc->scheme == RELAY_OPPORTUNISTIC ? NULL : rc->host;
+	const char *verify = tls->level == TLS_LEVEL_VERIFY ? tls->match : NULL;
 	struct smtp_reply reply;
 
 	for (;;) {
@@ -188,7 +188,7 @@ static int converse(const struct relay_conf *rc, struct transport *t, struct smt
 		}
 		smtp_client_reply(c, &reply, out);
 		if (out->step == SC_STARTTLS) {
-			int tr = transport_tls(t, verify, rc->ca_file);
+			int tr = transport_tls(t, verify, tls->ca_file);
 			if (tr != 0) {
 				snprintf(err, errlen, "%s", t->err);
 				return tr == TRANSPORT_ETLS ? RELAY_ETLS : -1;
@@ -198,7 +198,57 @@ static int converse(const struct relay_conf *rc, struct transport *t, struct smt
 	}
 }
 
-int relay_deliver(const struct relay_conf *rc, const struct spool_entry *e, const size_t *idx, size_t n,
+static int is_utf8(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return 1;
+	return 0;
+}
+
+/* The envelope of recipients idx[0..n) of e (rcpts: n slots); SMTPUTF8 when any address needs it. */
+static struct smtp_client_envelope envelope_of(const struct spool_entry *e, const size_t *idx, size_t n,
+                                               const char **rcpts)
+{
+	int smtputf8 = is_utf8(e->sender);
+
+	for (size_t i = 0; i < n; i++) {
+		rcpts[i] = e->rcpts[idx[i]].target;
+		smtputf8 |= is_utf8(rcpts[i]);
+	}
+	return (struct smtp_client_envelope){ e->sender, rcpts, n, e->body_len, smtputf8, 1 };
+}
+
+/* The client settings of a new connection: in the cache's own strings when it may be kept
+ * (the cache outlives rc), else rc's. */
+static void fresh_conf(const struct relay_conf *rc, const struct tls_policy *policy, struct relay_cache *cache,
+                       struct smtp_client_conf *cconf)
+{
+	if (cache) {
+		snprintf(cache->helo, sizeof(cache->helo), "%s", rc->helo ? rc->helo : "localhost");
+		snprintf(cache->user, sizeof(cache->user), "%s", rc->user ? rc->user : "");
+		snprintf(cache->password, sizeof(cache->password), "%s", rc->password ? rc->password : "");
+		*cconf = (struct smtp_client_conf){ cache->helo, SC_TLS_NONE, rc->user ? cache->user : NULL,
+		                                    rc->password ? cache->password : NULL, 0, 0 };
+	} else
+		*cconf = (struct smtp_client_conf){ rc->helo, SC_TLS_NONE, rc->user, rc->password, 0, 0 };
+	cconf->tls = policy->implicit ? SC_TLS_IMPLICIT : policy->level == TLS_LEVEL_VERIFY ? SC_TLS_REQUIRED :
+	             policy->level == TLS_LEVEL_MAY ? SC_TLS_OPPORTUNISTIC : SC_TLS_NONE;
+}
+
+void relay_tlspolicy_conf(const struct relay_conf *rc, struct tlspolicy_conf *out)
+{
+	*out = (struct tlspolicy_conf){ NULL, TLS_LEVEL_NONE, 0, NULL };
+	if (rc->scheme == RELAY_NONE)
+		return;
+	out->smarthost = rc->host;
+	out->smarthost_level = rc->scheme == RELAY_PLAIN ? TLS_LEVEL_NONE : TLS_LEVEL_VERIFY;
+	out->smarthost_implicit = rc->scheme == RELAY_SMTPS;
+	out->smarthost_ca_file = rc->ca_file;
+}
+
+int relay_deliver(const struct relay_conf *rc, const struct tls_policy *policy, const struct spool_entry *e,
+                  const size_t *idx, size_t n,
                   struct smtp_client_result *results, char *err, size_t errlen, char *tls, size_t tlslen,
                   struct relay_cache *cache)
 {
@@ -210,7 +260,7 @@ int relay_deliver(const struct relay_conf *rc, const struct spool_entry *e, cons
 	struct transport local_t, *t = &local_t;
 	char key[600];
 	long long now = (long long)time(NULL);
-	int r = -1, smtputf8 = 0, connected = 0;
+	int r = -1, connected = 0;
 
 	err[0] = '\0';
 	tls[0] = '\0';
@@ -220,17 +270,9 @@ int relay_deliver(const struct relay_conf *rc, const struct spool_entry *e, cons
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	for (size_t i = 0; i < n; i++) {
-		rcpts[i] = e->rcpts[idx[i]].target;
-		for (const char *p = rcpts[i]; *p; p++)
-			if ((unsigned char)*p >= 0x80)
-				smtputf8 = 1;
-	}
-	for (const char *p = e->sender; *p; p++)
-		if ((unsigned char)*p >= 0x80)
-			smtputf8 = 1;
-	env = (struct smtp_client_envelope){ e->sender, rcpts, n, e->body_len, smtputf8, 1 };
-	snprintf(key, sizeof(key), "%d|%s|%s|%s", (int)rc->scheme, rc->host, rc->port, rc->user ? rc->user : "");
+	env = envelope_of(e, idx, n, rcpts);
+	snprintf(key, sizeof(key), "%d%d|%s|%s|%s", (int)policy->level, policy->implicit, rc->host, rc->port,
+	         rc->user ? rc->user : "");
 
 	/* A kept connection to the same destination: RSET and go on. */
 	if (cache && cache->open && (strcmp(cache->key, key) != 0 || now - cache->used > RELAY_CACHE_IDLE))
@@ -244,7 +286,7 @@ int relay_deliver(const struct relay_conf *rc, const struct spool_entry *e, cons
 		c = smtp_client_reuse(cache->last, &cache->conf, &env, &out);
 		if (c != NULL) {
 			snprintf(tls, tlslen, "%s", cache->tls_desc);
-			r = converse(rc, t, c, e, &out, 1, err, errlen);
+			r = converse(policy, t, c, e, &out, 1, err, errlen);
 			int decided = 0;
 			for (size_t i = 0; i < n; i++)
 				decided |= smtp_client_rcpt_result(c, i)->code != 0;
@@ -258,30 +300,18 @@ int relay_deliver(const struct relay_conf *rc, const struct spool_entry *e, cons
 		t = &local_t;
 	}
 
-	if (cache) {
-		t = calloc(1, sizeof(*t));
-		if (t == NULL) {
-			snprintf(err, errlen, "out of memory");
-			goto out;
-		}
-		snprintf(cache->helo, sizeof(cache->helo), "%s", rc->helo ? rc->helo : "localhost");
-		snprintf(cache->user, sizeof(cache->user), "%s", rc->user ? rc->user : "");
-		snprintf(cache->password, sizeof(cache->password), "%s", rc->password ? rc->password : "");
-		*cconf = (struct smtp_client_conf){ cache->helo, SC_TLS_NONE, rc->user ? cache->user : NULL,
-		                                    rc->password ? cache->password : NULL, 0, 0 };
-	} else
-		*cconf = (struct smtp_client_conf){ rc->helo, SC_TLS_NONE, rc->user, rc->password, 0, 0 };
-	cconf->tls = rc->scheme == RELAY_SMTPS ? SC_TLS_IMPLICIT :
-	             rc->scheme == RELAY_STARTTLS ? SC_TLS_REQUIRED :
-	             rc->scheme == RELAY_OPPORTUNISTIC ? SC_TLS_OPPORTUNISTIC : SC_TLS_NONE;
+	if (cache && (t = calloc(1, sizeof(*t))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	fresh_conf(rc, policy, cache, cconf);
 	if (transport_connect_as(t, rc->name, rc->host, rc->port, rc->timeout) != 0) {
 		snprintf(err, errlen, "%s", t->err);
 		goto out;
 	}
 	connected = 1;
-	/* Opportunistic TLS encrypts without authenticating: an MX has no name we could check
-	 * against without DANE or MTA-STS. */
-	if (rc->scheme == RELAY_SMTPS && transport_tls(t, rc->host, rc->ca_file) != 0) {
+	if (policy->implicit &&
+	    transport_tls(t, policy->level == TLS_LEVEL_VERIFY ? policy->match : NULL, policy->ca_file) != 0) {
 		snprintf(err, errlen, "%s", t->err);
 		goto out;
 	}
@@ -292,7 +322,7 @@ int relay_deliver(const struct relay_conf *rc, const struct spool_entry *e, cons
 	}
 	out.step = SC_WRITE;            /* nothing to write: read the greeting first */
 	out.len = 0;
-	r = converse(rc, t, c, e, &out, cache != NULL, err, errlen);
+	r = converse(policy, t, c, e, &out, cache != NULL, err, errlen);
 	snprintf(tls, tlslen, "%s", t->tls_desc);
 	if (cache && r == 0 && !delivered_any(c, n))
 		quit(t);                /* after a refusal, the next message gets a fresh connection */

@@ -1,13 +1,14 @@
 /*
  * relay.h - hand one queued message to a remote SMTP server: the smarthost of [relay]
- * (smtps://, smtp+starttls://, smtp://), with AUTH inside TLS only, the certificate and host
- * name verified against ca_file (or the system store).
+ * (smtps://, smtp+starttls://, smtp://) or an MX host, with AUTH inside TLS only, and the TLS
+ * that the destination's policy (tlspolicy.h) asks for: for the smarthost, the certificate and
+ * host name verified against ca_file (or the system store).
  *
  * relay_deliver() fills one result per requested recipient: code 250 delivered, 5xx refused
  * for good, 4xx or 0 (undecided) try again later; err says what happened at the connection
  * level ("" when the server was reached and answered). It returns 0, -1, or RELAY_ETLS when
- * the TLS handshake itself failed (the only case where an opportunistic sender may retry the
- * same host in plaintext). Blocking: call it from a worker thread.
+ * the TLS handshake itself failed (tlspolicy_fallback() says whether the same host may be tried
+ * again). Blocking: call it from a worker thread.
  */
 #ifndef MAILPORT_RELAY_H
 #define MAILPORT_RELAY_H
@@ -17,13 +18,13 @@
 #include "../client/transport.h"
 #include "../queue/spool.h"
 #include "../smtp/client.h"
+#include "tlspolicy.h"
 
 enum relay_scheme {
 	RELAY_NONE = 0,         /* no smarthost: direct MX delivery */
 	RELAY_SMTPS,            /* implicit TLS, certificate verified */
 	RELAY_STARTTLS,         /* STARTTLS required, certificate verified */
-	RELAY_PLAIN,            /* plaintext by configuration (or after an opportunistic TLS failure) */
-	RELAY_OPPORTUNISTIC,    /* MX on port 25: STARTTLS when offered, not authenticated (RFC 7435) */
+	RELAY_PLAIN,            /* plaintext by configuration */
 };
 
 struct relay_conf {
@@ -63,7 +64,13 @@ struct relay_cache {
 
 void relay_cache_close(struct relay_cache *cache);
 
-int relay_deliver(const struct relay_conf *rc, const struct spool_entry *e, const size_t *idx, size_t n,
+/* The policy of the destination's smarthost. */
+void relay_tlspolicy_conf(const struct relay_conf *rc, struct tlspolicy_conf *out);
+
+/* policy: how this connection must be encrypted (tlspolicy.h), borrowed for the call; tls gets
+ * what was negotiated, for the log. */
+int relay_deliver(const struct relay_conf *rc, const struct tls_policy *policy, const struct spool_entry *e,
+                  const size_t *idx, size_t n,
                   struct smtp_client_result *results, char *err, size_t errlen, char *tls, size_t tlslen,
                   struct relay_cache *cache);
 

@@ -13,7 +13,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../auth/users.h"
 #include "../queue/spool.h"
 #include "../util/duration.h"
 #include "../util/errlist.h"
@@ -167,24 +166,25 @@ static void deliver_direct(const struct settings *st, const struct spool_entry *
 		return;
 	}
 	for (size_t h = 0; r == MX_OK && h < nhosts; h++) {
+		struct tls_policy tls, plain;
+		if (tlspolicy_mx(st->tls, domain, hosts[h].name, &tls, err, errlen) < 0)
+			break;          /* the domain's policy cannot be learned now: all wait */
 		for (size_t a = 0; a < hosts[h].naddrs; a++) {
 			struct relay_conf rc = st->relay;
 			char attempt_err[600];
-			rc.scheme = RELAY_OPPORTUNISTIC;
 			rc.host = hosts[h].addrs[a];
 			rc.name = hosts[h].name;
 			rc.port = st->relay.mx_port ? st->relay.mx_port : "25";
 			rc.user = rc.password = NULL;       /* never AUTH to an MX */
-			int rr = relay_deliver(&rc, e, idx, n, res, attempt_err, sizeof(attempt_err), w->tls, sizeof(w->tls),
-			                       cache);
-			if (rr == RELAY_ETLS) {
+			int rr = relay_deliver(&rc, &tls, e, idx, n, res, attempt_err, sizeof(attempt_err), w->tls,
+			                       sizeof(w->tls), cache);
+			if (rr == RELAY_ETLS && tlspolicy_fallback(&tls, &plain)) {
 				/* RFC 3207 opportunistic TLS failed: the same host in plaintext, as no
 				 * policy requires TLS for this destination. */
 				log_info(e->qid, "tls failed with %s [%s]: retrying in plaintext: %s", hosts[h].name,
 				         hosts[h].addrs[a], attempt_err);
-				rc.scheme = RELAY_PLAIN;
-				relay_deliver(&rc, e, idx, n, res, attempt_err, sizeof(attempt_err), w->tls, sizeof(w->tls),
-				              NULL);
+				relay_deliver(&rc, &plain, e, idx, n, res, attempt_err, sizeof(attempt_err), w->tls,
+				              sizeof(w->tls), NULL);
 			}
 			snprintf(w->host, sizeof(w->host), "%s[%s]:%s", hosts[h].name, hosts[h].addrs[a], rc.port);
 			int decided = 0;
@@ -200,6 +200,33 @@ static void deliver_direct(const struct settings *st, const struct spool_entry *
 		}
 	}
 	free(hosts);
+}
+
+/* What one destination said about recipient i: 1 accepted (recorded now, or marked done
+ * for the removal to record when defer), 0 refused for good, -1 try again (why: the reason). */
+static int judge_rcpt(struct spool *sp, struct spool_entry *e, size_t i, const struct smtp_client_result *r,
+                      const struct where *w, const char *err, int defer, char *why, size_t whylen)
+{
+	if (r->code == 250) {
+		if (defer)
+			e->rcpts[i].done = 1;           /* recorded by the caller, or by the removal */
+		else if (spool_entry_done(sp, e, i) < 0)
+			log_warn(e->qid, "delivered to=<%s> but cannot record it yet", e->rcpts[i].target);
+		log_info(e->qid, "delivered to=<%s> relay=%s tls=%s", e->rcpts[i].target, w->host,
+		         w->tls[0] ? w->tls : "none");
+		return 1;
+	}
+	if (r->code >= 500) {
+		snprintf(why, whylen, "%s%s%s (%s, at %s)", r->esc, r->esc[0] ? " " : "", r->text, w->host, r->stage);
+		fail_rcpt(sp, e, i, r->code, why);
+		return 0;
+	}
+	if (r->code)
+		snprintf(why, whylen, "%d %s %s (%s, at %s)", r->code, r->esc, r->text, w->host, r->stage);
+	else
+		snprintf(why, whylen, "%s", err[0] ? err : "no answer");
+	log_info(e->qid, "deferred to=<%s> relay=%s reason=\"%s\"", e->rcpts[i].target, w->host, why);
+	return -1;
 }
 
 void runner_deliver_remote(struct runner *rn, struct spool *sp, const struct settings *st, struct spool_entry *e,
@@ -266,7 +293,9 @@ void runner_deliver_remote(struct runner *rn, struct spool *sp, const struct set
 		if (rn != NULL)
 			cache = dest_get(rn, dest, st->dest_limit);
 		if (st->relay.scheme != RELAY_NONE) {
-			relay_deliver(&st->relay, e, idx + start, end - start, res + start, err, sizeof(err), w.tls,
+			struct tls_policy tls;
+			tlspolicy_smarthost(st->tls, &tls);
+			relay_deliver(&st->relay, &tls, e, idx + start, end - start, res + start, err, sizeof(err), w.tls,
 			              sizeof(w.tls), cache);
 			snprintf(w.host, sizeof(w.host), "%s:%s", st->relay.host, st->relay.port);
 		} else
@@ -274,28 +303,9 @@ void runner_deliver_remote(struct runner *rn, struct spool *sp, const struct set
 		if (rn != NULL)
 			dest_put(rn, dest, cache);
 		for (size_t k = start; k < end; k++) {
-			size_t i = idx[k];
-			const struct smtp_client_result *r = &res[k];
-			if (r->code == 250) {
-				accepted++;
-				if (defer_records)
-					e->rcpts[i].done = 1;   /* recorded below, or by the removal */
-				else if (spool_entry_done(sp, e, i) < 0)
-					log_warn(e->qid, "delivered to=<%s> but cannot record it yet", e->rcpts[i].target);
-				log_info(e->qid, "delivered to=<%s> relay=%s tls=%s", e->rcpts[i].target, w.host,
-				         w.tls[0] ? w.tls : "none");
-			} else if (r->code >= 500) {
-				snprintf(why, sizeof(why), "%s%s%s (%s, at %s)", r->esc, r->esc[0] ? " " : "", r->text,
-				         w.host, r->stage);
-				fail_rcpt(sp, e, i, r->code, why);
-			} else {
-				temp = 1;
-				if (r->code)
-					snprintf(why, sizeof(why), "%d %s %s (%s, at %s)", r->code, r->esc, r->text, w.host, r->stage);
-				else
-					snprintf(why, sizeof(why), "%s", err[0] ? err : "no answer");
-				log_info(e->qid, "deferred to=<%s> relay=%s reason=\"%s\"", e->rcpts[i].target, w.host, why);
-			}
+			int got = judge_rcpt(sp, e, idx[k], &res[k], &w, err, defer_records, why, sizeof(why));
+			accepted += got > 0;
+			temp |= got < 0;
 		}
 		start = end;
 	}

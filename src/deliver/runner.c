@@ -16,13 +16,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../auth/users.h"
+#include "../auth/directory.h"
 #include "../queue/spool.h"
 #include "../util/duration.h"
 #include "../util/errlist.h"
 #include "../util/log.h"
-#include "agent.h"
-#include "maildir.h"
+#include "target.h"
 #include "mx.h"
 #include "runner_int.h"
 
@@ -32,11 +31,12 @@ static void settings_unref(struct settings *s)
 {
 	if (s == NULL || --s->refs > 0)
 		return;
-	free(s->maildir);
 	free(s->hostname);
 	free(s->delimiter);
 	relay_conf_clear(&s->relay);
-	users_free(s->users);
+	directory_free(s->dir);
+	target_free(s->target);
+	tlspolicy_free(s->tls);
 	for (size_t i = 0; i < s->nlocal_domains; i++)
 		free(s->local_domains[i]);
 	free(s->local_domains);
@@ -50,7 +50,6 @@ static struct settings *settings_new(const struct runner_conf *rc)
 	if (s == NULL)
 		return NULL;
 	s->refs = 1;
-	s->maildir = strdup(rc->maildir);
 	s->hostname = strdup(rc->hostname);
 	s->delimiter = strdup(rc->delimiter ? rc->delimiter : "");
 	s->retry_interval = rc->retry_interval;
@@ -65,17 +64,25 @@ static struct settings *settings_new(const struct runner_conf *rc)
 	}
 	if (rc->relay != NULL)
 		relay_conf_copy(&s->relay, rc->relay);
+	struct tlspolicy_conf tc;
+	relay_tlspolicy_conf(&s->relay, &tc);
+	s->tls = tlspolicy_new(&tc);
 	if (rc->users_path != NULL) {
 		struct errlist errs = { 0 };
-		s->users = users_load(rc->users_path, &errs);
+		struct directory_conf dc = { rc->users_path };
+		s->dir = directory_open(&dc, &errs);
 		errlist_free(&errs);
 	}
-	s->agent = rc->agent;
+	if (s->hostname != NULL) {
+		char err[128];
+		if ((s->target = target_new(rc->maildir, rc->agent, s->hostname, err, sizeof(err))) == NULL)
+			log_warnx(NULL, "local delivery: %s", err);
+	}
 	s->local_domains = calloc(rc->nlocal_domains + 1, sizeof(char *));
 	for (size_t i = 0; s->local_domains && i < rc->nlocal_domains; i++)
 		if ((s->local_domains[i] = strdup(rc->local_domains[i])) != NULL)
 			s->nlocal_domains++;
-	if (s->maildir == NULL || s->hostname == NULL || s->delimiter == NULL || s->local_domains == NULL) {
+	if (s->hostname == NULL || s->target == NULL || s->tls == NULL || s->delimiter == NULL || s->local_domains == NULL) {
 		settings_unref(s);
 		return NULL;
 	}

@@ -12,6 +12,7 @@
 
 #include "../queue/spool.h"
 #include "relay.h"
+#include "tlspolicy.h"
 #include "runner.h"
 
 #define MAX_WORKERS 256
@@ -19,15 +20,16 @@
 /* Settings shared by the workers; replaced whole on reconfigure, freed by the last user. */
 struct settings {
 	int refs;
-	char *maildir, *hostname, *delimiter;
+	char *hostname, *delimiter;
 	unsigned retry_interval, lifetime, dest_limit;
 	unsigned retry[16];
 	size_t nretry;
 	struct relay_conf relay;
-	struct users *users;            /* may be NULL: bounces then go to the relay only */
+	struct tlspolicy *tls;          /* the TLS each remote connection must have */
+	struct directory *dir;          /* may be NULL: bounces then go to the relay only */
 	char **local_domains;
 	size_t nlocal_domains;
-	struct agent *agent;            /* not owned; NULL: Maildirs are written by this process */
+	struct target *target;          /* where local copies go (target.h); it borrows the agent */
 };
 
 struct qnode {

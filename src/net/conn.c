@@ -34,7 +34,7 @@ static void conn_log_connect(struct conn *c)
 	if (c->connect_logged)
 		return;
 	c->connect_logged = 1;
-	log_info(c->id, "connect address=%s port=%d role=%s", c->peer_ip, c->peer_port, config_role_name(c->role));
+	log_info(c->id, "connect address=%s port=%d role=%s", c->peer_ip, c->peer_port, listener_kind(c->role)->name);
 }
 
 void conn_free(struct conn *c)
@@ -246,10 +246,10 @@ static void refuse_tls_hello(struct conn *c)
 	const char *implicit = NULL;
 
 	for (size_t i = 0; i < c->srv->nlisteners && implicit == NULL; i++)
-		if (c->srv->listeners[i].role == ROLE_SUBMISSIONS)
+		if (listener_kind(c->srv->listeners[i].role)->tls == LISTENER_TLS_IMPLICIT)
 			implicit = c->srv->listeners[i].text;
 	CLOG(log_info, c, "client speaks TLS first address=%s role=%s: set it to \"STARTTLS\" for this port%s%s%s",
-	     c->peer_ip, config_role_name(c->role), implicit ? ", or use the implicit-TLS port " : "",
+	     c->peer_ip, listener_kind(c->role)->name, implicit ? ", or use the implicit-TLS port " : "",
 	     implicit ? implicit : "", implicit ? " with \"SSL/TLS\"" : "");
 	smtp_session_refuse(c->sess, 421, "4.7.0", "This port speaks plaintext first: use STARTTLS, or the "
 	                    "implicit-TLS port");
@@ -324,7 +324,7 @@ static void handshake_done(struct conn *c)
 	c->handshaking = 0;
 	c->srv->handshake(c->srv, 0);
 	tls_describe(ssl, c->tls_desc, sizeof(c->tls_desc));
-	CLOG(log_info, c, "tls established address=%s role=%s %s%s", c->peer_ip, config_role_name(c->role),
+	CLOG(log_info, c, "tls established address=%s role=%s %s%s", c->peer_ip, listener_kind(c->role)->name,
 	         c->tls_desc, SSL_session_reused(ssl) ? " resumed=yes" : "");
 	if (smtp_session_wants_tls(c->sess))
 		smtp_session_tls_started(c->sess);
@@ -341,7 +341,7 @@ static void handshake_failed(struct conn *c, const char *why, int probe)
 	if (!c->connect_logged) {
 		c->connect_logged = c->ended_in_one_line = 1;
 		log_info(c->id, "tls handshake failed address=%s port=%d role=%s%s reason=\"%s\"", c->peer_ip,
-		         c->peer_port, config_role_name(c->role), probe ? " probe=yes" : "", why);
+		         c->peer_port, listener_kind(c->role)->name, probe ? " probe=yes" : "", why);
 	} else
 		log_info(c->id, "tls handshake failed address=%s%s reason=\"%s\"", c->peer_ip, probe ? " probe=yes" : "",
 		         why);
@@ -358,7 +358,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
 		if (c->handshaking) {
-			handshake_failed(c, c->role == ROLE_SUBMISSIONS ?
+			handshake_failed(c, listener_kind(c->role)->tls == LISTENER_TLS_IMPLICIT ?
 			                 "timeout: no TLS handshake from the client (one set to STARTTLS or to no encryption "
 			                 "on this implicit-TLS port waits for a greeting that never comes: set it to 'SSL/TLS')" :
 			                 "timeout: the client stopped in the middle of the handshake", 0);
@@ -431,7 +431,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
  * would be garbage to a TLS client: it only sees the close). */
 static void refuse(const struct listener *l, evutil_socket_t fd, const char *why)
 {
-	if (l->role != ROLE_SUBMISSIONS) {
+	if (listener_kind(l->role)->tls != LISTENER_TLS_IMPLICIT) {
 		char msg[300];
 		int n = snprintf(msg, sizeof(msg), "421 4.7.0 %s %s\r\n", l->srv->rc->cfg->hostname, why);
 		(void)!send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -503,7 +503,7 @@ void conn_accept(struct listener *l, evutil_socket_t fd, struct sockaddr *sa)
 		conn_free(c);
 		return;
 	}
-	if (l->role == ROLE_SUBMISSIONS) {
+	if (listener_kind(l->role)->tls == LISTENER_TLS_IMPLICIT) {
 		smtp_session_set_tls(c->sess);
 		if (start_tls(c) < 0)
 			conn_free(c);

@@ -28,18 +28,18 @@ static void set_verdict(struct smtp_verdict *v, int code, const char *esc, const
 	v->text = text;
 }
 
-/* The local user an address belongs to, honouring user+tag. */
-static const struct user *local_user(const struct conn *c, const char *addr)
+/* The local mailbox an address belongs to, honouring user+tag, into mailbox. */
+static enum dir_result local_mailbox(const struct conn *c, const char *addr, char *mailbox, size_t len)
 {
-	return users_resolve(c->rc->users, addr, c->rc->cfg->recipient_delimiter[0]);
+	return directory_mailbox(c->rc->dir, addr, c->rc->cfg->recipient_delimiter[0], mailbox, len);
 }
 
 static void cb_rcpt(void *ctx, const struct smtp_tx *tx, const char *addr, struct smtp_verdict *v)
 {
 	struct conn *c = ctx;
 	const struct config *cfg = c->rc->cfg;
-	const struct user *u;
 	char buf[SMTP_ADDR_MAX + 1];
+	enum dir_result found;
 	const char *at;
 
 	(void)tx;
@@ -69,15 +69,19 @@ static void cb_rcpt(void *ctx, const struct smtp_tx *tx, const char *addr, struc
 		CLOG(log_info, c, "reject rcpt=<%s> reason=relay-denied address=%s", addr, c->peer_ip);
 		return;
 	}
-	u = local_user(c, addr);
-	if (u == NULL) {
+	found = local_mailbox(c, addr, v->target, sizeof(v->target));
+	if (found == DIR_TEMPFAIL) {
+		CLOG(log_warnx, c, "defer rcpt=<%s> reason=directory-unavailable address=%s", addr, c->peer_ip);
+		set_verdict(v, 451, "4.3.0", "Recipient lookup failed, try again later");
+		return;
+	}
+	if (found == DIR_NONE) {
 		/* At RCPT time, not after DATA: no bounce to a forged sender (no backscatter). */
 		set_verdict(v, 550, "5.1.1", "Recipient address rejected: user unknown");
 		CLOG(log_info, c, "reject rcpt=<%s> reason=unknown-user address=%s", addr, c->peer_ip);
 		return;
 	}
 	set_verdict(v, 250, "2.1.5", "Ok");
-	snprintf(v->target, sizeof(v->target), "%s", u->address);
 	v->local = 1;
 }
 
@@ -101,8 +105,14 @@ static void cb_mail(void *ctx, const struct smtp_tx *tx, struct smtp_verdict *v)
 
 	if (user != NULL) {
 		/* An authenticated user sends as itself or one of its aliases, never as anyone else. */
-		const struct user *owner = tx->sender[0] ? local_user(c, tx->sender) : NULL;
-		if (owner == NULL || strcasecmp(owner->address, user) != 0) {
+		char owner[SMTP_ADDR_MAX + 1];
+		enum dir_result found = tx->sender[0] ? local_mailbox(c, tx->sender, owner, sizeof(owner)) : DIR_NONE;
+		if (found == DIR_TEMPFAIL) {
+			CLOG(log_warnx, c, "defer sender=<%s> reason=directory-unavailable address=%s", tx->sender, c->peer_ip);
+			set_verdict(v, 451, "4.3.0", "Sender lookup failed, try again later");
+			return;
+		}
+		if (found == DIR_NONE || strcasecmp(owner, user) != 0) {
 			CLOG(log_info, c, "reject sender=<%s> user=%s reason=not-owned address=%s", tx->sender,
 			         user, c->peer_ip);
 			set_verdict(v, 553, "5.7.1", "Sender address rejected: not owned by the authenticated user");
@@ -144,12 +154,12 @@ static int auth_verdict(struct conn *c, const char *user, const unsigned char *k
 	return SMTP_AUTH_FAIL;
 }
 
-/* On a worker thread: the users table belongs to the snapshot aw holds a reference to. */
+/* On a worker thread: the directory belongs to the snapshot aw holds a reference to. */
 static void auth_run(void *job)
 {
 	struct auth_wait *aw = job;
 
-	aw->result = auth_verify(aw->rc->users, aw->authzid, aw->user, aw->password);
+	aw->result = directory_verify(aw->rc->dir, aw->authzid, aw->user, aw->password);
 	explicit_bzero(aw->password, sizeof(aw->password));
 }
 
@@ -209,7 +219,7 @@ static int cb_auth(void *ctx, const char *authzid, const char *user, const char 
 		runconf_unref(aw->rc);
 	}
 	free(aw);
-	int r = auth_verify(c->rc->users, authzid, user, password);
+	int r = directory_verify(c->rc->dir, authzid, user, password);
 	if (r == 0)
 		authcache_put(c->rc->authcache, ck, now);
 	return auth_verdict(c, user, ck, r);
@@ -265,7 +275,7 @@ static int write_added_headers(struct conn *c, const struct smtp_tx *tx, unsigne
 		n += (size_t)snprintf(hdr + n, sizeof(hdr) - n, "\r\n\tfor <%s>", tx->rcpts[0].addr);
 	if (n < sizeof(hdr))
 		n += (size_t)snprintf(hdr + n, sizeof(hdr) - n, ";\r\n\t%s\r\n", date);
-	if (c->role != ROLE_SMTP) {
+	if (listener_kind(c->role)->submission) {
 		if (!(present & HDR_DATE) && n < sizeof(hdr))
 			n += (size_t)snprintf(hdr + n, sizeof(hdr) - n, "Date: %s\r\n", date);
 		if (!(present & HDR_MESSAGE_ID) && n < sizeof(hdr))
@@ -312,7 +322,7 @@ static int cb_data_begin(void *ctx, const struct smtp_tx *tx)
 		if (spool_msg_rcpt(c->msg, tx->rcpts[i].target, tx->rcpts[i].addr, tx->rcpts[i].local) < 0)
 			goto fail;
 	memset(&c->hs, 0, sizeof(c->hs));
-	c->hold = c->role != ROLE_SMTP;
+	c->hold = listener_kind(c->role)->submission;
 	c->held_len = 0;
 	c->tx = tx;
 	if (!c->hold && write_added_headers(c, tx, 0) < 0)

@@ -14,7 +14,7 @@ void runconf_unref(struct runconf *rc)
 	if (rc == NULL || --rc->refs > 0)
 		return;
 	config_free(rc->cfg);
-	users_free(rc->users);
+	directory_free(rc->dir);
 	authcache_free(rc->authcache);
 	tls_server_free(rc->tls);
 	relay_conf_clear(&rc->relay);
@@ -23,26 +23,22 @@ void runconf_unref(struct runconf *rc)
 
 struct runconf *runconf_load(const char *path, struct errlist *errs)
 {
-	static const unsigned policy[ROLE_COUNT] = {
-		[ROLE_SMTP] = 0,    /* STARTTLS added below when a certificate exists */
-		[ROLE_SUBMISSIONS] = SMTP_POLICY_AUTH | SMTP_POLICY_AUTH_REQUIRED,
-		[ROLE_SUBMISSION] = SMTP_POLICY_STARTTLS | SMTP_POLICY_TLS_REQUIRED | SMTP_POLICY_AUTH |
-		                    SMTP_POLICY_AUTH_REQUIRED,
-	};
 	struct runconf *rc = calloc(1, sizeof(*rc));
 
 	if (rc == NULL)
 		return NULL;
 	rc->refs = 1;
 	rc->cfg = config_load(path, errs);
-	if (rc->cfg != NULL)
-		rc->users = users_load(rc->cfg->users, errs);
+	if (rc->cfg != NULL) {
+		struct directory_conf dc = { rc->cfg->users };
+		rc->dir = directory_open(&dc, errs);
+	}
 	/* A minute: long enough for a client that logs in per message, short enough that a
 	 * changed password (a reload starts a new cache anyway) does not linger. */
 	rc->authcache = authcache_new(60);
 	if (rc->cfg != NULL && rc->cfg->ncerts > 0)
 		rc->tls = tls_server_new(rc->cfg, errs);
-	if (rc->cfg == NULL || rc->users == NULL || (rc->cfg->ncerts > 0 && rc->tls == NULL)) {
+	if (rc->cfg == NULL || rc->dir == NULL || (rc->cfg->ncerts > 0 && rc->tls == NULL)) {
 		runconf_unref(rc);
 		return NULL;
 	}
@@ -72,8 +68,9 @@ struct runconf *runconf_load(const char *path, struct errlist *errs)
 		sc->max_message_size = rc->cfg->max_message_size;
 		sc->max_rcpts = rc->cfg->max_recipients;
 		sc->max_errors = rc->cfg->max_errors;
-		sc->policy = policy[role];
-		if (role == ROLE_SMTP && rc->tls != NULL)
+		const struct listener_kind *k = listener_kind((enum listener_role)role);
+		sc->policy = k->session_policy;
+		if (k->tls == LISTENER_TLS_OFFERED && rc->tls != NULL)
 			sc->policy |= SMTP_POLICY_STARTTLS;   /* opportunistic on port 25 (RFC 3207) */
 	}
 	return rc;

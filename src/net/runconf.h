@@ -8,7 +8,7 @@
 #define MAILPORT_RUNCONF_H
 
 #include "../auth/authcache.h"
-#include "../auth/users.h"
+#include "../auth/directory.h"
 #include "../conf/config.h"
 #include "../deliver/relay.h"
 #include "../deliver/runner.h"
@@ -19,8 +19,8 @@
 struct runconf {
 	int refs;
 	struct config *cfg;
-	struct users *users;
-	struct authcache *authcache;            /* credentials verified lately (this snapshot's users) */
+	struct directory *dir;                  /* mailboxes, aliases, credentials */
+	struct authcache *authcache;            /* credentials verified lately (this snapshot's directory) */
 	struct tls_server *tls;                 /* NULL when [tls] is not configured */
 	struct relay_conf relay;                /* scheme RELAY_NONE without a smarthost */
 	struct smtp_session_conf sconf[ROLE_COUNT];

@@ -56,7 +56,7 @@ static void apply_pauses(struct server *srv)
 		struct listener *l = &srv->listeners[i];
 		if (l->l == NULL)
 			continue;
-		if (srv->accept_paused || (l->role == ROLE_SUBMISSIONS && srv->tls_accept_paused))
+		if (srv->accept_paused || (listener_kind(l->role)->tls == LISTENER_TLS_IMPLICIT && srv->tls_accept_paused))
 			evconnlistener_disable(l->l);
 		else
 			evconnlistener_enable(l->l);
@@ -137,10 +137,8 @@ static int bind_listeners(struct server *srv, const struct config *cfg)
 			}
 			evconnlistener_set_error_cb(l->l, on_accept_error);
 			srv->nlisteners++;
-			log_info(NULL, "listening address=%s role=%s%s", cl->text, config_role_name(l->role),
-			         role == ROLE_SUBMISSIONS ? " tls=implicit" :
-			         role == ROLE_SUBMISSION ? " tls=starttls-required" :
-			         srv->rc->tls ? " tls=starttls-offered" : " tls=none");
+			log_info(NULL, "listening address=%s role=%s tls=%s", cl->text, listener_kind(l->role)->name,
+			         listener_tls_words(listener_kind(l->role), srv->rc->tls != NULL));
 		}
 	}
 	return 0;
@@ -347,7 +345,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	rconf.agent = srv->agent;
 	runner_reconfigure(srv->runner, &rconf);
 	log_info(NULL, "reloaded config=%s users=%zu domains=%zu certs=%zu", srv->config_path,
-	         users_count(rc->users), rc->cfg->nlocal_domains, rc->cfg->ncerts);
+	         directory_count(rc->dir), rc->cfg->nlocal_domains, rc->cfg->ncerts);
 }
 
 /* ---- main ---------------------------------------------------------------------------------- */
@@ -593,10 +591,99 @@ static void raise_fd_limit(unsigned want)
 		          "(ulimit -n) or lower max_connections", (unsigned long long)rl.rlim_cur, want);
 }
 
+/* The committer and the journal's hooks before the runner: a message the journal replayed may
+ * be delivered at once, and its removal must reach the journal. 0 or -1 (logged). */
+static int start_workers(struct server *srv)
+{
+	struct runner_conf rconf;
+
+	srv->commitpool = workpool_new_batch(srv->base, policy_commit_batch, policy_commit_idle, srv, "queue commit");
+	if (srv->commitpool == NULL) {
+		log_errx(NULL, "cannot start the queue committer");
+		return -1;
+	}
+	journal_on_done(srv->journal, kick_committer, srv->commitpool);
+	spool_mem_on_done(srv->spool, journal_done_hook, journal_note_hook, journal_wait_hook, srv->journal);
+	runconf_runner(srv->rc, &rconf);
+	rconf.agent = srv->agent;
+	srv->runner = runner_start(srv->spool, &rconf);
+	srv->authpool = workpool_new(srv->base, 2, "password hashing");
+	if (srv->runner == NULL) {
+		log_errx(NULL, "cannot start the delivery runner");
+		return -1;
+	}
+	return 0;
+}
+
+static void add_signals(struct server *srv)
+{
+	srv->ev_term = evsignal_new(srv->base, SIGTERM, on_stop, srv);
+	srv->ev_int = evsignal_new(srv->base, SIGINT, on_stop, srv);
+	srv->ev_hup = evsignal_new(srv->base, SIGHUP, on_hup, srv);
+	srv->ev_hs = evtimer_new(srv->base, on_hs_timer, srv);
+	srv->ev_chld = evsignal_new(srv->base, SIGCHLD, on_child, srv);
+	evsignal_add(srv->ev_chld, NULL);
+	evsignal_add(srv->ev_term, NULL);
+	evsignal_add(srv->ev_int, NULL);
+	evsignal_add(srv->ev_hup, NULL);
+}
+
+/* After the loop: the parts stop in the order in which each stops needing the next. */
+static void drain(struct server *srv)
+{
+	/* Sessions that outlived the loop (should be none) are closed without a word. */
+	while (srv->conns)
+		conn_free(srv->conns);
+	workpool_free(srv->authpool);       /* after the sessions: its answers find no one */
+	srv->authpool = NULL;
+	/* Deliveries in flight finish while the committer still syncs their done records. */
+	runner_stop(srv->runner);
+	srv->runner = NULL;
+	agent_stop(srv->agent);             /* after the last delivery that could ask it */
+	srv->agent = NULL;
+	workpool_free(srv->commitpool);     /* commits in flight finish (delivered next start) */
+	srv->commitpool = NULL;
+	spool_mem_on_done(srv->spool, NULL, NULL, NULL, NULL);
+	journal_close(srv->journal);        /* the last checkpoint: all of it into queue/ */
+	srv->journal = NULL;
+}
+
+/* Whatever was started, on any path out; each part that drain() stopped is NULL by now. */
+static void free_server(struct server *srv)
+{
+	struct event **evs[] = { &srv->ev_term, &srv->ev_int, &srv->ev_hup, &srv->ev_chld, &srv->ev_grace,
+	                         &srv->ev_hs, &srv->ev_accept };
+
+	runner_stop(srv->runner);
+	agent_stop(srv->agent);
+	workpool_free(srv->authpool);
+	workpool_free(srv->commitpool);
+	spool_mem_on_done(srv->spool, NULL, NULL, NULL, NULL);
+	journal_close(srv->journal);
+	free_listeners(srv);
+	if (srv->control) {
+		char sock[PATH_MAX];
+		evconnlistener_free(srv->control);
+		snprintf(sock, sizeof(sock), "%s/control.sock", srv->rc->cfg->spool);
+		unlink(sock);
+	}
+	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+		if (*evs[i])
+			event_free(*evs[i]);
+	if (srv->base)
+		event_base_free(srv->base);
+	throttle_free(srv->throttle);
+	anvil_free(srv->anvil);
+	spool_close(srv->spool);
+	runconf_unref(srv->rc);
+	libevent_global_shutdown();
+}
+
 int server_main(const char *config_path)
 {
 	struct server srv;
 	struct errlist errs = { 0 };
+	struct passwd *pw;
 	char err[512];
 	int rc = EX_OSERR;
 
@@ -604,13 +691,7 @@ int server_main(const char *config_path)
 	srv.config_path = config_path;
 	srv.handshake = server_handshake;
 	srv.rc = runconf_load(config_path, &errs);
-	if (srv.rc == NULL) {
-		errlist_print(&errs, stderr);
-		errlist_free(&errs);
-		return EX_CONFIG;
-	}
-	struct passwd *pw;
-	if (check_user(srv.rc->cfg, &pw, &errs) != 0) {
+	if (srv.rc == NULL || check_user(srv.rc->cfg, &pw, &errs) != 0) {
 		errlist_print(&errs, stderr);
 		errlist_free(&errs);
 		runconf_unref(srv.rc);
@@ -620,14 +701,8 @@ int server_main(const char *config_path)
 	raise_fd_limit(srv.rc->cfg->max_connections);
 	pthread_mutex_init(&srv.commit_mu, NULL);
 	srv.spool = spool_open(srv.rc->cfg->spool, err, sizeof(err));
-	if (srv.spool == NULL) {
-		log_errx(NULL, "%s", err);
-		runconf_unref(srv.rc);
-		return EX_CANTCREAT;
-	}
 	/* Before anything reads the queue: what the last run accepted into its journal first. */
-	srv.journal = journal_open(srv.spool, err, sizeof(err));
-	if (srv.journal == NULL) {
+	if (srv.spool == NULL || (srv.journal = journal_open(srv.spool, err, sizeof(err))) == NULL) {
 		log_errx(NULL, "%s", err);
 		spool_close(srv.spool);
 		runconf_unref(srv.rc);
@@ -651,91 +726,18 @@ int server_main(const char *config_path)
 		log_info(NULL, "running as user=%s uid=%lu gid=%lu", pw->pw_name, (unsigned long)pw->pw_uid,
 		         (unsigned long)pw->pw_gid);
 	}
-	if (confine(srv.rc) < 0)
+	if (confine(srv.rc) < 0 || start_workers(&srv) < 0)
 		goto out;
-	/* The committer and the journal's hooks before the runner: a message the journal replayed
-	 * may be delivered at once, and its removal must reach the journal. */
-	srv.commitpool = workpool_new_batch(srv.base, policy_commit_batch, policy_commit_idle, &srv, "queue commit");
-	if (srv.commitpool == NULL) {
-		log_errx(NULL, "cannot start the queue committer");
-		goto out;
-	}
-	journal_on_done(srv.journal, kick_committer, srv.commitpool);
-	spool_mem_on_done(srv.spool, journal_done_hook, journal_note_hook, journal_wait_hook, srv.journal);
-	struct runner_conf rconf;
-	runconf_runner(srv.rc, &rconf);
-	rconf.agent = srv.agent;
-	srv.runner = runner_start(srv.spool, &rconf);
-	srv.authpool = workpool_new(srv.base, 2, "password hashing");
-	if (srv.runner == NULL) {
-		log_errx(NULL, "cannot start the delivery runner");
-		goto out;
-	}
 	srv.control = control_open(&srv, srv.rc->cfg->spool);
-	srv.ev_term = evsignal_new(srv.base, SIGTERM, on_stop, &srv);
-	srv.ev_int = evsignal_new(srv.base, SIGINT, on_stop, &srv);
-	srv.ev_hup = evsignal_new(srv.base, SIGHUP, on_hup, &srv);
-	srv.ev_hs = evtimer_new(srv.base, on_hs_timer, &srv);
-	srv.ev_chld = evsignal_new(srv.base, SIGCHLD, on_child, &srv);
-	evsignal_add(srv.ev_chld, NULL);
-	evsignal_add(srv.ev_term, NULL);
-	evsignal_add(srv.ev_int, NULL);
-	evsignal_add(srv.ev_hup, NULL);
+	add_signals(&srv);
 	log_info(NULL, "started hostname=%s spool=%s domains=%zu users=%zu certs=%zu", srv.rc->cfg->hostname,
-	         srv.rc->cfg->spool, srv.rc->cfg->nlocal_domains, users_count(srv.rc->users),
+	         srv.rc->cfg->spool, srv.rc->cfg->nlocal_domains, directory_count(srv.rc->dir),
 	         srv.rc->cfg->ncerts);
 	event_base_dispatch(srv.base);
-	/* Sessions that outlived the loop (should be none) are closed without a word. */
-	while (srv.conns)
-		conn_free(srv.conns);
-	workpool_free(srv.authpool);        /* after the sessions: its answers find no one */
-	srv.authpool = NULL;
-	/* Deliveries in flight finish while the committer still syncs their done records. */
-	runner_stop(srv.runner);
-	srv.runner = NULL;
-	agent_stop(srv.agent);              /* after the last delivery that could ask it */
-	srv.agent = NULL;
-	workpool_free(srv.commitpool);      /* commits in flight finish (delivered next start) */
-	srv.commitpool = NULL;
-	spool_mem_on_done(srv.spool, NULL, NULL, NULL, NULL);
-	journal_close(srv.journal);         /* the last checkpoint: all of it into queue/ */
-	srv.journal = NULL;
+	drain(&srv);
 	rc = srv.exit_status;
 	log_info(NULL, "stopped");
 out:
-	runner_stop(srv.runner);
-	agent_stop(srv.agent);
-	workpool_free(srv.authpool);
-	workpool_free(srv.commitpool);
-	spool_mem_on_done(srv.spool, NULL, NULL, NULL, NULL);
-	journal_close(srv.journal);
-	free_listeners(&srv);
-	if (srv.control) {
-		char sock[PATH_MAX];
-		evconnlistener_free(srv.control);
-		snprintf(sock, sizeof(sock), "%s/control.sock", srv.rc->cfg->spool);
-		unlink(sock);
-	}
-	if (srv.ev_term)
-		event_free(srv.ev_term);
-	if (srv.ev_int)
-		event_free(srv.ev_int);
-	if (srv.ev_hup)
-		event_free(srv.ev_hup);
-	if (srv.ev_chld)
-		event_free(srv.ev_chld);
-	if (srv.ev_grace)
-		event_free(srv.ev_grace);
-	if (srv.ev_hs)
-		event_free(srv.ev_hs);
-	if (srv.ev_accept)
-		event_free(srv.ev_accept);
-	if (srv.base)
-		event_base_free(srv.base);
-	throttle_free(srv.throttle);
-	anvil_free(srv.anvil);
-	spool_close(srv.spool);
-	runconf_unref(srv.rc);
-	libevent_global_shutdown();
+	free_server(&srv);
 	return rc;
 }

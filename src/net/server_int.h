@@ -16,7 +16,6 @@
 #include <openssl/ssl.h>
 
 #include "../auth/auth.h"
-#include "../auth/users.h"
 #include "../conf/config.h"
 #include "../deliver/relay.h"
 #include "../deliver/runner.h"
@@ -148,7 +147,7 @@ extern const struct smtp_session_cb policy_session_cb;
 void policy_commit_batch(void **jobs, size_t n, void *arg);
 long policy_commit_idle(void *arg);
 /* A password check waiting in the pool: the connection (NULL once it went away) and the
- * snapshot whose users table the worker reads. */
+ * snapshot whose directory the worker reads. */
 struct auth_wait {
 	struct conn *c;
 	struct runconf *rc;

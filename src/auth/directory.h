@@ -1,0 +1,46 @@
+/*
+ * directory.h - who has a mailbox here and how they log in: the one interface the server and
+ * the runner ask, whatever keeps the answers. One backend today, the users file (users.h, its
+ * hashes checked by auth.h); Dovecot's auth, PostgreSQL, app passwords and client certificates
+ * come as further backends (struct dir_backend in directory.c), not as new calls in net/ or
+ * deliver/.
+ *
+ * Ownership: directory_open() returns a directory that the caller frees with directory_free()
+ * (NULL is a no-op). Once open it does not change, so any thread may look up and verify at the
+ * same time (the hashing pool verifies while the event loop resolves recipients). Answers are
+ * copied out: nothing returned points into the directory. A reload opens a new directory.
+ */
+#ifndef MAILPORT_DIRECTORY_H
+#define MAILPORT_DIRECTORY_H
+
+#include <stddef.h>
+
+#include "../util/errlist.h"
+
+/* A lookup's answer. DIR_TEMPFAIL: the backend could not answer (a database that is down);
+ * callers answer 4xx then, never 5xx, so that no mail is refused for good by an outage. */
+enum dir_result { DIR_TEMPFAIL = -1, DIR_NONE = 0, DIR_FOUND = 1 };
+
+struct directory;
+
+struct directory_conf {
+	const char *users_file;         /* the file backend: [auth] users */
+};
+
+/* Every problem goes into errs as file:line; NULL when there was any. */
+struct directory *directory_open(const struct directory_conf *dc, struct errlist *errs);
+void directory_free(struct directory *d);
+
+/* The mailbox that addr delivers to (an alias's owner; user+tag@domain as user@domain when
+ * delim is not '\0'), lower case, into mailbox (outlen octets). */
+enum dir_result directory_mailbox(const struct directory *d, const char *addr, char delim, char *mailbox,
+                                  size_t outlen);
+/* SMTP AUTH: 0 when user (a mailbox's own address, not an alias) may log in with password and
+ * act as authzid ("" or itself), else -1. As long as a good check whatever the reason, so the
+ * time taken does not tell which users exist. Blocking (a password hash): not on the event
+ * loop. Never logs or keeps the password. */
+int directory_verify(const struct directory *d, const char *authzid, const char *user, const char *password);
+/* How many mailboxes, for the logs. */
+size_t directory_count(const struct directory *d);
+
+#endif

@@ -1,0 +1,222 @@
+/* test_seams.c - the four interfaces the next features plug into keep their contracts: the
+ * directory (users file backend), the delivery target (Maildir and discard), the outbound TLS
+ * policy, and the table of listener kinds. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "auth/auth.h"
+#include "auth/directory.h"
+#include "conf/listener.h"
+#include "deliver/relay.h"
+#include "deliver/target.h"
+#include "deliver/tlspolicy.h"
+#include "smtp/session.h"
+
+static char dir[] = "/tmp/mailport-test-seams-XXXXXX";
+
+static const char *path_in(const char *name)
+{
+	static char p[PATH_MAX];
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	return p;
+}
+
+static void test_directory_file_backend(void **state)
+{
+	struct errlist errs = { 0 };
+	char *hash = auth_hash_password("correct horse");
+	char mbox[256];
+	FILE *fp;
+
+	(void)state;
+	assert_non_null(hash);
+	fp = fopen(path_in("users"), "w");
+	assert_non_null(fp);
+	fprintf(fp, "alice@example.org:%s:sales@example.org\nbob@example.org:\n", hash);
+	fclose(fp);
+	struct directory_conf dc = { path_in("users") };
+	struct directory *d = directory_open(&dc, &errs);
+	assert_non_null(d);
+	assert_int_equal(directory_count(d), 2);
+	assert_int_equal(directory_mailbox(d, "Sales@EXAMPLE.org", '+', mbox, sizeof(mbox)), DIR_FOUND);
+	assert_string_equal(mbox, "alice@example.org");
+	assert_int_equal(directory_mailbox(d, "alice+list@example.org", '+', mbox, sizeof(mbox)), DIR_FOUND);
+	assert_string_equal(mbox, "alice@example.org");
+	assert_int_equal(directory_mailbox(d, "alice+list@example.org", '\0', mbox, sizeof(mbox)), DIR_NONE);
+	assert_int_equal(directory_mailbox(d, "carol@example.org", '+', mbox, sizeof(mbox)), DIR_NONE);
+	assert_int_equal(directory_verify(d, "", "alice@example.org", "correct horse"), 0);
+	assert_int_equal(directory_verify(d, "", "alice@example.org", "wrong"), -1);
+	assert_int_equal(directory_verify(d, "", "sales@example.org", "correct horse"), -1);   /* an alias */
+	assert_int_equal(directory_verify(d, "bob@example.org", "alice@example.org", "correct horse"), -1);
+	assert_int_equal(directory_verify(d, "", "bob@example.org", ""), -1);                 /* no hash */
+	directory_free(d);
+	directory_free(NULL);
+	free(hash);
+	errlist_free(&errs);
+}
+
+static void test_directory_reports_file_line(void **state)
+{
+	struct errlist errs = { 0 };
+	FILE *fp = fopen(path_in("bad-users"), "w");
+
+	(void)state;
+	assert_non_null(fp);
+	fputs("not an address:x\n", fp);
+	fclose(fp);
+	struct directory_conf dc = { path_in("bad-users") };
+	assert_null(directory_open(&dc, &errs));
+	assert_true(errs.n > 0);
+	assert_non_null(strstr(errs.msgs[0], "bad-users:1"));
+	errlist_free(&errs);
+}
+
+static void test_target_maildir_two_steps(void **state)
+{
+	char err[512], handle[PATH_MAX], where[PATH_MAX], pattern[PATH_MAX];
+	const char msg[] = "Subject: hi\r\n\r\nbody\r\n";
+	int fd = open(path_in("msg"), O_RDWR | O_CREAT | O_TRUNC, 0600);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, msg, sizeof(msg) - 1), (ssize_t)(sizeof(msg) - 1));
+	snprintf(pattern, sizeof(pattern), "%s/mail/%%d/%%u", dir);
+	struct target *t = target_new(pattern, NULL, "mx.example.org", err, sizeof(err));
+	assert_non_null(t);
+	assert_string_equal(target_name(t), "maildir");
+	struct target_copy c = { "alice@example.org", "Q1", 0, 1700000000, fd, 0, sizeof(msg) - 1, "bob@example.net" };
+	assert_int_equal(target_stage(t, &c, handle, sizeof(handle), err, sizeof(err)), 0);
+	assert_true(handle[0] != '\0');
+	assert_non_null(strstr(handle, "/tmp/"));
+	assert_int_equal(access(handle, F_OK), 0);
+	assert_int_equal(target_publish(t, handle, where, sizeof(where), err, sizeof(err)), 0);
+	assert_non_null(strstr(where, "/new/"));
+	assert_int_equal(access(where, F_OK), 0);
+	/* After a crash the recorded handle is published again: "already", not an error. */
+	assert_int_equal(target_publish(t, handle, where, sizeof(where), err, sizeof(err)), 1);
+	/* A pattern that expands to no valid path is refused in words before any write. */
+	target_free(t);
+	snprintf(pattern, sizeof(pattern), "%s/mail/%%u", dir);
+	t = target_new(pattern, NULL, "mx.example.org", err, sizeof(err));
+	c.mailbox = "..@example.org";
+	assert_int_equal(target_stage(t, &c, handle, sizeof(handle), err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "gives no valid path"));
+	target_free(t);
+	target_free(NULL);
+	close(fd);
+}
+
+static void test_target_discard_is_one_step(void **state)
+{
+	char err[128], handle[64] = "x";
+	struct target *t = target_new("discard:", NULL, "mx.example.org", err, sizeof(err));
+	struct target_copy c = { "alice@example.org", "Q1", 0, 0, -1, 0, 0, "" };
+
+	(void)state;
+	assert_non_null(t);
+	assert_string_equal(target_name(t), "discard");
+	assert_int_equal(target_stage(t, &c, handle, sizeof(handle), err, sizeof(err)), 0);
+	assert_string_equal(handle, "");
+	target_free(t);
+}
+
+static void test_tlspolicy(void **state)
+{
+	struct relay_conf rc = { 0 };
+	struct tlspolicy_conf tc;
+	struct tls_policy p, q;
+	char err[128];
+	const char *why;
+
+	(void)state;
+	/* Direct MX: opportunistic, and only that may fall back to plaintext. */
+	relay_tlspolicy_conf(&rc, &tc);
+	struct tlspolicy *tp = tlspolicy_new(&tc);
+	assert_non_null(tp);
+	assert_int_equal(tlspolicy_mx(tp, "example.net", "mx.example.net", &p, err, sizeof(err)), 0);
+	assert_int_equal(p.level, TLS_LEVEL_MAY);
+	assert_null(p.match);
+	assert_int_equal(tlspolicy_fallback(&p, &q), 1);
+	assert_int_equal(q.level, TLS_LEVEL_NONE);
+	assert_int_equal(tlspolicy_fallback(&q, &p), 0);
+	tlspolicy_free(tp);
+	/* A smarthost over smtps:// or smtp+starttls:// is verified against its name, never downgraded. */
+	static const struct { const char *url; enum tls_level level; int implicit; } cases[] = {
+		{ "smtps://relay.example.org", TLS_LEVEL_VERIFY, 1 },
+		{ "smtp+starttls://relay.example.org:2587", TLS_LEVEL_VERIFY, 0 },
+		{ "smtp://127.0.0.1:2525", TLS_LEVEL_NONE, 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&rc, 0, sizeof(rc));
+		assert_int_equal(relay_parse_url(cases[i].url, &rc, &why), 0);
+		relay_tlspolicy_conf(&rc, &tc);
+		tp = tlspolicy_new(&tc);
+		tlspolicy_smarthost(tp, &p);
+		assert_int_equal(p.level, cases[i].level);
+		assert_int_equal(p.implicit, cases[i].implicit);
+		assert_string_equal(p.match, rc.host);
+		assert_string_equal(p.source, "smarthost");
+		assert_int_equal(tlspolicy_fallback(&p, &q), 0);
+		tlspolicy_free(tp);
+		relay_conf_clear(&rc);
+	}
+	tlspolicy_free(NULL);
+}
+
+static void test_listener_table(void **state)
+{
+	(void)state;
+	for (int r = 0; r < ROLE_COUNT; r++)
+		assert_int_equal(listener_kind((enum listener_role)r)->role, r);
+	assert_string_equal(listener_kind(ROLE_SMTP)->name, "smtp");
+	assert_int_equal(listener_kind(ROLE_SUBMISSIONS)->port, 465);
+	assert_int_equal(listener_kind(ROLE_SUBMISSIONS)->tls, LISTENER_TLS_IMPLICIT);
+	assert_int_equal(listener_kind(ROLE_SUBMISSION)->port, 587);
+	/* Submission never without TLS, and never without AUTH (RFC 6409, RFC 8314). */
+	assert_true(listener_kind(ROLE_SUBMISSION)->session_policy & SMTP_POLICY_TLS_REQUIRED);
+	assert_true(listener_kind(ROLE_SUBMISSIONS)->session_policy & SMTP_POLICY_AUTH_REQUIRED);
+	assert_true(listener_kind(ROLE_SUBMISSION)->session_policy & SMTP_POLICY_AUTH_REQUIRED);
+	assert_false(listener_kind(ROLE_SMTP)->session_policy & SMTP_POLICY_AUTH);
+	assert_false(listener_kind(ROLE_SMTP)->submission);
+	assert_string_equal(listener_tls_words(listener_kind(ROLE_SMTP), 0), "none");
+	assert_string_equal(listener_tls_words(listener_kind(ROLE_SMTP), 1), "starttls-offered");
+	assert_string_equal(listener_tls_words(listener_kind(ROLE_SUBMISSION), 1), "starttls-required");
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	return mkdtemp(dir) == NULL ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[PATH_MAX + 16];
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_directory_file_backend),
+		cmocka_unit_test(test_directory_reports_file_line),
+		cmocka_unit_test(test_target_maildir_two_steps),
+		cmocka_unit_test(test_target_discard_is_one_step),
+		cmocka_unit_test(test_tlspolicy),
+		cmocka_unit_test(test_listener_table),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
