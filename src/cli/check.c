@@ -21,7 +21,7 @@
 #include "../check/probe.h"
 #include "../check/report.h"
 #include "../smtp/parse.h"
-#include "../util/fsutil.h"
+#include "secret.h"
 
 #define MAX_PORTS 8
 #define MAX_CONNECT_TO 16
@@ -180,17 +180,6 @@ static int printable_utf8(const char *s)
 		p += n;
 	}
 	return p != (const unsigned char *)s;
-}
-
-/* The first line of the file, as `mailport send` reads its password_file. */
-static char *read_password(const char *file)
-{
-	size_t len;
-	char *pw = fs_read_file(file, 4096, &len, 0);
-
-	if (pw != NULL)
-		pw[strcspn(pw, "\r\n")] = '\0';
-	return pw;
 }
 
 /* What the command line asked for. */
@@ -370,7 +359,7 @@ int check_main(int argc, char **argv)
 	a.o = (struct check_opts){ NULL, NULL, NULL, 10000, NULL, NULL, 0 };
 	if ((code = parse_args(argc, argv, &a)) >= 0)
 		return code;
-	if (a.password_file != NULL && (password = read_password(a.password_file)) == NULL) {
+	if (a.password_file != NULL && (password = secret_read_file("mailport check", a.password_file)) == NULL) {
 		fprintf(stderr, "mailport check: cannot read a password from %s\n", a.password_file);
 		return EX_NOINPUT;
 	}

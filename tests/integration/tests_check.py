@@ -177,6 +177,15 @@ def test_check_wrong_password_and_untrusted_ca():
             assert p["certificate"]["chain_valid"] is False and p["certificate"]["host_match"] is True
             assert "Do not send a password to it" in doc["recommendation"]["text"]
             assert s.log().count("AUTH") == before
+            # The password file is read as send reads it (cli/secret.c): one every user may read
+            # still works, with the same warning and fix.
+            os.chmod(pw, 0o644)
+            r = subprocess.run([BIN, "check", "--json", "--timeout", "3", "--port", f"{s.port465}/submissions",
+                                "--cafile", s.ca, "--user", "alice@example.test", "--password-file", pw, "127.0.0.1"],
+                               capture_output=True, text=True, timeout=120)
+            assert r.returncode == 77, (r.returncode, r.stderr)
+            assert (f"mailport check: warning: {pw} is readable by every user on this machine (mode 0644); "
+                    f"protect it with: chmod 600 {pw}") in r.stderr, r.stderr
         finally:
             shutil.rmtree(d)
         s.stop()
