@@ -118,7 +118,7 @@ static int connect_any(struct check_port *p, const struct check_opts *o, struct 
 static int handshake(struct check_port *p, const struct check_opts *o, struct transport *t, int version,
                      const struct deadline *dl)
 {
-	struct transport_tls_opts to = { p->host, o->cafile, version, 1 };
+	struct transport_tls_opts to = { p->host, o->cafile, version, 1, NULL };
 
 	transport_set_timeout_ms(t, remaining(dl));
 	return transport_tls_ex(t, &to);

@@ -4,6 +4,7 @@
  */
 #include "transport.h"
 
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../dns/dane.h"
 #include "../tls/tls.h"
 
 static int set_err(struct transport *t, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -124,9 +126,32 @@ int transport_connect_as(struct transport *t, const char *name, const char *host
 
 int transport_tls(struct transport *t, const char *verify_host, const char *cafile)
 {
-	struct transport_tls_opts o = { verify_host, cafile, 0, 0 };
+	struct transport_tls_opts o = { verify_host, cafile, 0, 0, NULL };
 
 	return transport_tls_ex(t, &o);
+}
+
+/* The TLSA records on ssl, the MX name as SNI and as the reference identity for DANE-TA(2);
+ * DANE-EE(3) matches the key or certificate alone (RFC 7672 3.1.1: no name check). */
+static int dane_setup(struct transport *t, SSL *ssl, const struct dane_rrset *dane)
+{
+	size_t added = 0;
+
+	if (SSL_dane_enable(ssl, dane->base) <= 0) {
+		set_err(t, TRANSPORT_ETLS, "cannot enable DANE for %s", dane->base);
+		return -1;
+	}
+	SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
+	SSL_set_tlsext_host_name(ssl, dane->base);
+	for (size_t i = 0; i < dane->n; i++)
+		if (SSL_dane_tlsa_add(ssl, dane->rr[i].usage, dane->rr[i].selector, dane->rr[i].mtype,
+		                      dane->rr[i].data, dane->rr[i].len) > 0)
+			added++;
+	if (added == 0) {
+		set_err(t, TRANSPORT_ETLS, "none of the TLSA records of %s is usable by OpenSSL", dane->base);
+		return -1;
+	}
+	return 0;
 }
 
 int transport_tls_ex(struct transport *t, const struct transport_tls_opts *o)
@@ -154,7 +179,13 @@ int transport_tls_ex(struct transport *t, const struct transport_tls_opts *o)
 	} else
 		SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
-	if (verify_host != NULL) {
+	t->dane_match[0] = '\0';
+	if (o->dane != NULL) {
+		/* DANE: the TLSA records are the trust anchors; no CA store, no WebPKI name check. */
+		if (SSL_CTX_dane_enable(ctx) <= 0)
+			return set_err(t, TRANSPORT_ETLS, "cannot enable DANE in OpenSSL");
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	} else if (verify_host != NULL) {
 		if (o->cafile ? SSL_CTX_load_verify_locations(ctx, o->cafile, NULL) != 1 :
 		                SSL_CTX_set_default_verify_paths(ctx) != 1) {
 			char e[256];
@@ -171,9 +202,11 @@ int transport_tls_ex(struct transport *t, const struct transport_tls_opts *o)
 		return set_err(t, TRANSPORT_ETLS, "cannot create TLS session");
 	t->ssl = ssl;
 	SSL_set_fd(ssl, t->fd);
-	if (verify_host != NULL && !is_ip)
+	if (o->dane != NULL && dane_setup(t, ssl, o->dane) != 0)
+		return TRANSPORT_ETLS;
+	if (verify_host != NULL && !is_ip && o->dane == NULL)
 		SSL_set_tlsext_host_name(ssl, verify_host);
-	if (verify_host != NULL && !o->inspect) {
+	if (verify_host != NULL && !o->inspect && o->dane == NULL) {
 		if (is_ip)
 			X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), verify_host);
 		else
@@ -187,6 +220,10 @@ int transport_tls_ex(struct transport *t, const struct transport_tls_opts *o)
 		int se = SSL_get_error(ssl, r), quiet = ERR_peek_error() == 0;
 		enum tls_failure kind = tls_failure_kind(ERR_peek_last_error());
 		char e[256];
+		if (o->dane != NULL && vr != X509_V_OK)
+			return set_err(t, TRANSPORT_EVERIFY, "certificate of %s matches none of its %zu TLSA record%s "
+			               "(DANE): %s", t->peer, o->dane->n, o->dane->n == 1 ? "" : "s",
+			               X509_verify_cert_error_string(vr));
 		if (verify_host != NULL && !o->inspect && vr != X509_V_OK)
 			return set_err(t, TRANSPORT_EVERIFY, "certificate of %s not accepted: %s", t->peer,
 			               X509_verify_cert_error_string(vr));
@@ -209,6 +246,14 @@ int transport_tls_ex(struct transport *t, const struct transport_tls_opts *o)
 		return set_err(t, TRANSPORT_ETLS, "TLS handshake with %s failed: %s", t->peer, e);
 	}
 	tls_describe(ssl, t->tls_desc, sizeof(t->tls_desc));
+	if (o->dane != NULL) {
+		uint8_t usage, selector, mtype;
+		/* Belt and braces: a completed handshake under DANE must name the record that matched. */
+		if (SSL_get0_dane_authority(ssl, NULL, NULL) < 0 ||
+		    SSL_get0_dane_tlsa(ssl, &usage, &selector, &mtype, NULL, NULL) < 0)
+			return set_err(t, TRANSPORT_EVERIFY, "certificate of %s was not matched by a TLSA record", t->peer);
+		snprintf(t->dane_match, sizeof(t->dane_match), "%u %u %u", usage, selector, mtype);
+	}
 	return TRANSPORT_OK;
 }
 

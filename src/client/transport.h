@@ -13,6 +13,8 @@
 
 #include "../smtp/reply.h"
 
+struct dane_rrset;
+
 enum {
 	TRANSPORT_OK = 0,
 	TRANSPORT_EDNS = -1,        /* host name did not resolve */
@@ -54,6 +56,7 @@ struct transport {
 	char tline[SMTP_REPLY_LINE_MAX];
 	size_t tlen;
 	char tls_desc[160];
+	char dane_match[64];        /* after a DANE handshake: the record that matched, "2 1 1" */
 	char err[512];
 };
 
@@ -75,6 +78,9 @@ struct transport_tls_opts {
 	int inspect;                /* finish the handshake whatever the certificate: the chain's
 	                             * verdict is left in transport_ssl()'s verify result (the host
 	                             * name is not checked: tls_inspect does that separately) */
+	const struct dane_rrset *dane;  /* usable TLSA records (dns/dane.h): the certificate must
+	                                 * match one of them (RFC 7672), instead of a CA and name;
+	                                 * SNI is dane->base. NULL: no DANE */
 };
 int transport_tls_ex(struct transport *t, const struct transport_tls_opts *o);
 /* The OpenSSL SSL * of a TLS connection (NULL in plaintext), for inspection only. */

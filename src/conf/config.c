@@ -117,6 +117,12 @@ static const struct param params[] = {
 	  "DNS server for MX lookups, ADDR or ADDR:PORT (default: /etc/resolv.conf)" },
 	{ "relay", "mx_port", P_UINT, OFF(mx_port), "25", 1, 65535, 0,
 	  "port of the MX hosts (only tests and special setups change it)" },
+	{ "relay", "tls_policy", P_TEXT, OFF(tls_policy), "dane", 0, 0, 0,
+	  "TLS to MX hosts: dane (DANE where the MX publishes TLSA records under DNSSEC, else STARTTLS when "
+	  "offered), dane-only, encrypt, may or none; then DOMAIN:LEVEL overrides, e.g. dane example.net:dane-only" },
+	{ "relay", "dnssec_trust_anchor", P_TEXT, OFF(dnssec_trust_anchor), NULL, 0, 0, 0,
+	  "DNSSEC trust anchor file for DANE (DS or DNSKEY records); default: the system root key "
+	  "(/usr/share/dns/root.key) when present; none: no DNSSEC, so no DANE" },
 	/* The listeners' words are listener.c's, the one table of their kinds. */
 	{ "smtp", "listen", P_LISTEN, ROLE_SMTP, NULL, 0, 0, 0, NULL },
 	{ "submissions", "listen", P_LISTEN, ROLE_SUBMISSIONS, NULL, 0, 0, 0, NULL },
@@ -674,6 +680,8 @@ void config_free(struct config *c)
 	}
 	free(c->relay_ca_file);
 	free(c->resolver);
+	free(c->tls_policy);
+	free(c->dnssec_trust_anchor);
 	free(c->tls_ciphers);
 	free(c->tls_ciphersuites);
 	free(c);

@@ -78,6 +78,8 @@ struct config {
 	size_t nretry;
 	unsigned max_queue_lifetime;    /* seconds before undeliverable mail bounces */
 	char *resolver;                 /* DNS server for MX lookups, NULL = /etc/resolv.conf */
+	char *tls_policy;               /* direct MX: "LEVEL [DOMAIN:LEVEL ...]" (deliver/tlspolicy.h) */
+	char *dnssec_trust_anchor;      /* NULL = the system root key if present; "none" = no DNSSEC */
 	unsigned mx_port;
 	/* listeners per role */
 	struct config_listen listen[ROLE_COUNT][CONFIG_MAX_LISTEN];

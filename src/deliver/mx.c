@@ -1,6 +1,6 @@
 /*
  * mx.c - MX, A and AAAA lookups with libunbound, and the RFC 5321/7505 rules on their answers.
- * Not DANE or MTA-STS (policy that requires TLS per destination is future work).
+ * Not DANE or MTA-STS: whether TLS is required is tlspolicy.c's, from what this finds.
  */
 #include "mx.h"
 
@@ -30,14 +30,25 @@ int mx_lookup(const char *resolver, long timeout_ms, const char *domain, struct 
               char *err, size_t errlen)
 {
 	struct dns *ctx = dns_new(resolver, DNS_ASK_ALL, err, errlen);
-	struct ub_result *res = NULL;
-	size_t n = 0, resolved = 0;
 	int r;
 
 	*nhosts = 0;
 	if (ctx == NULL)
 		return MX_TEMP;
 	dns_set_timeout(ctx, timeout_ms);
+	r = mx_lookup_dns(ctx, domain, hosts, nhosts, err, errlen);
+	dns_free(ctx);
+	return r;
+}
+
+int mx_lookup_dns(struct dns *ctx, const char *domain, struct mx_host *hosts, size_t *nhosts, char *err,
+                  size_t errlen)
+{
+	struct ub_result *res = NULL;
+	size_t n = 0, resolved = 0;
+	int r, mx_secure;
+
+	*nhosts = 0;
 	r = query(ctx, domain, DNS_T_MX, &res, err, errlen);
 	if (r == MX_NXDOMAIN) {
 		snprintf(err, errlen, "domain %s does not exist (NXDOMAIN)", domain);
@@ -45,6 +56,7 @@ int mx_lookup(const char *resolver, long timeout_ms, const char *domain, struct 
 	}
 	if (r != MX_OK)
 		goto out;
+	mx_secure = dns_secure(res);
 	for (int i = 0; res->havedata && res->data[i] && n < MX_MAX_HOSTS; i++) {
 		const unsigned char *d = (const unsigned char *)res->data[i];
 		if (res->len[i] < 3)
@@ -78,7 +90,12 @@ int mx_lookup(const char *resolver, long timeout_ms, const char *domain, struct 
 	for (size_t i = 0; i < n; i++) {
 		if (strcmp(hosts[i].name, ".") == 0)
 			continue;
-		dns_addrs(ctx, hosts[i].name, hosts[i].addrs, MX_MAX_ADDRS, &hosts[i].naddrs, err, errlen);
+		int addr_secure;
+		dns_addrs_sec(ctx, hosts[i].name, hosts[i].addrs, MX_MAX_ADDRS, &hosts[i].naddrs, &addr_secure, err,
+		              errlen);
+		/* An implicit MX is the domain's own address records: the MX answer (NODATA) and
+		 * the addresses must both be secure. */
+		hosts[i].secure = mx_secure && addr_secure;
 		if (hosts[i].naddrs > 0)
 			hosts[resolved++] = hosts[i];   /* a host that does not resolve is skipped */
 	}
@@ -90,6 +107,5 @@ int mx_lookup(const char *resolver, long timeout_ms, const char *domain, struct 
 		r = MX_OK;
 out:
 	ub_resolve_free(res);
-	dns_free(ctx);
 	return r;
 }

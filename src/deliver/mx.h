@@ -26,6 +26,8 @@ enum mx_status {
 struct mx_host {
 	char name[256];
 	unsigned preference;
+	int secure;             /* the MX RRset and this host's addresses validated (DNSSEC):
+	                           only then may its TLSA records be used (RFC 7672 2.2) */
 	char addrs[MX_MAX_ADDRS][46];
 	size_t naddrs;
 };
@@ -34,5 +36,10 @@ struct mx_host {
  * is the admin's own DNS. Each query is bounded by timeout_ms (0 = dns.h's default). */
 int mx_lookup(const char *resolver, long timeout_ms, const char *domain, struct mx_host *hosts, size_t *nhosts,
               char *err, size_t errlen);
+/* The same on the caller's context (dns.h: a validating one fills each host's secure);
+ * MX_TEMP also when an answer was bogus (err says so). */
+struct dns;
+int mx_lookup_dns(struct dns *ctx, const char *domain, struct mx_host *hosts, size_t *nhosts, char *err,
+                  size_t errlen);
 
 #endif

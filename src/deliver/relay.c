@@ -152,10 +152,17 @@ void relay_cache_close(struct relay_cache *cache)
 
 /* Talk to the server until the transaction ends. Returns 0 when the server saw it through (the
  * connection may be kept), -1 on failure, RELAY_ETLS when the TLS handshake failed. */
+/* The TLS handshake the policy asks for: a CA and name (verify), TLSA records (DANE), or none. */
+static int start_tls(struct transport *t, const struct tls_policy *tls)
+{
+	struct transport_tls_opts o = { tls->level == TLS_LEVEL_VERIFY ? tls->match : NULL, tls->ca_file, 0, 0,
+	                                tls->level == TLS_LEVEL_DANE ? tls->dane : NULL };
+	return transport_tls_ex(t, &o);
+}
+
 static int converse(const struct tls_policy *tls, struct transport *t, struct smtp_client *c,
                     const struct spool_entry *e, struct smtp_client_out *out, int keep, char *err, size_t errlen)
 {
-	const char *verify = tls->level == TLS_LEVEL_VERIFY ? tls->match : NULL;
 	struct smtp_reply reply;
 
 	for (;;) {
@@ -188,7 +195,7 @@ static int converse(const struct tls_policy *tls, struct transport *t, struct sm
 		}
 		smtp_client_reply(c, &reply, out);
 		if (out->step == SC_STARTTLS) {
-			int tr = transport_tls(t, verify, tls->ca_file);
+			int tr = start_tls(t, tls);
 			if (tr != 0) {
 				snprintf(err, errlen, "%s", t->err);
 				return tr == TRANSPORT_ETLS ? RELAY_ETLS : -1;
@@ -232,13 +239,15 @@ static void fresh_conf(const struct relay_conf *rc, const struct tls_policy *pol
 		                                    rc->password ? cache->password : NULL, 0, 0 };
 	} else
 		*cconf = (struct smtp_client_conf){ rc->helo, SC_TLS_NONE, rc->user, rc->password, 0, 0 };
-	cconf->tls = policy->implicit ? SC_TLS_IMPLICIT : policy->level == TLS_LEVEL_VERIFY ? SC_TLS_REQUIRED :
+	cconf->tls = policy->implicit ? SC_TLS_IMPLICIT : policy->level >= TLS_LEVEL_ENCRYPT ? SC_TLS_REQUIRED :
 	             policy->level == TLS_LEVEL_MAY ? SC_TLS_OPPORTUNISTIC : SC_TLS_NONE;
 }
 
 void relay_tlspolicy_conf(const struct relay_conf *rc, struct tlspolicy_conf *out)
 {
-	*out = (struct tlspolicy_conf){ NULL, TLS_LEVEL_NONE, 0, NULL };
+	*out = (struct tlspolicy_conf){ NULL, TLS_LEVEL_NONE, 0, NULL, NULL, NULL, rc->resolver,
+	                                rc->mx_port ? (unsigned)strtoul(rc->mx_port, NULL, 10) : 25,
+	                                rc->timeout * 1000L };
 	if (rc->scheme == RELAY_NONE)
 		return;
 	out->smarthost = rc->host;
@@ -310,8 +319,7 @@ int relay_deliver(const struct relay_conf *rc, const struct tls_policy *policy, 
 		goto out;
 	}
 	connected = 1;
-	if (policy->implicit &&
-	    transport_tls(t, policy->level == TLS_LEVEL_VERIFY ? policy->match : NULL, policy->ca_file) != 0) {
+	if (policy->implicit && start_tls(t, policy) != 0) {
 		snprintf(err, errlen, "%s", t->err);
 		goto out;
 	}
@@ -323,7 +331,10 @@ int relay_deliver(const struct relay_conf *rc, const struct tls_policy *policy, 
 	out.step = SC_WRITE;            /* nothing to write: read the greeting first */
 	out.len = 0;
 	r = converse(policy, t, c, e, &out, cache != NULL, err, errlen);
-	snprintf(tls, tlslen, "%s", t->tls_desc);
+	if (t->dane_match[0])
+		snprintf(tls, tlslen, "%s, TLSA %s", t->tls_desc, t->dane_match);
+	else
+		snprintf(tls, tlslen, "%s", t->tls_desc);
 	if (cache && r == 0 && !delivered_any(c, n))
 		quit(t);                /* after a refusal, the next message gets a fresh connection */
 	else if (cache && r == 0) {
@@ -332,7 +343,7 @@ int relay_deliver(const struct relay_conf *rc, const struct tls_policy *policy, 
 		cache->t = t;
 		cache->last = c;
 		snprintf(cache->key, sizeof(cache->key), "%s", key);
-		snprintf(cache->tls_desc, sizeof(cache->tls_desc), "%s", t->tls_desc);
+		snprintf(cache->tls_desc, sizeof(cache->tls_desc), "%s", tls);
 		cache->used = now;
 		for (size_t i = 0; i < n; i++)
 			results[i] = *smtp_client_rcpt_result(c, i);

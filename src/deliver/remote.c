@@ -17,8 +17,8 @@
 #include "../util/duration.h"
 #include "../util/errlist.h"
 #include "../util/log.h"
-#include "agent.h"
-#include "maildir.h"
+#include "../dns/dane.h"
+#include "../dns/dns.h"
 #include "mx.h"
 #include "runner_int.h"
 
@@ -135,8 +135,58 @@ static void fail_rcpt(struct spool *sp, struct spool_entry *e, size_t i, int cod
 /* Where an attempt went, for the log. */
 struct where {
 	char host[300];
-	char tls[160];
+	char tls[160];                  /* what was negotiated; "" in plaintext */
+	const char *outcome;            /* tlspolicy_outcome(): the log's tls= word */
 };
+
+static int decided_any(const struct smtp_client_result *res, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		if (res[k].code != 0)
+			return 1;
+	return 0;
+}
+
+/* One MX host under its policy, address by address, until a server decides the recipients.
+ * 1 decided, 0 not (err: what the last address met). */
+static int try_host(const struct settings *st, const struct spool_entry *e, const size_t *idx, size_t n,
+                    struct smtp_client_result *res, const struct mx_host *host, const struct tls_policy *tls,
+                    struct where *w, struct relay_cache *cache, char *err, size_t errlen)
+{
+	for (size_t a = 0; a < host->naddrs; a++) {
+		struct relay_conf rc = st->relay;
+		struct tls_policy plain;
+		const struct tls_policy *used = tls;
+		char attempt_err[600];
+		rc.host = (char *)host->addrs[a];
+		rc.name = host->name;
+		rc.port = st->relay.mx_port ? st->relay.mx_port : "25";
+		rc.user = rc.password = NULL;       /* never AUTH to an MX */
+		int rr = relay_deliver(&rc, tls, e, idx, n, res, attempt_err, sizeof(attempt_err), w->tls, sizeof(w->tls),
+		                       cache);
+		if (rr == RELAY_ETLS && tlspolicy_fallback(tls, &plain)) {
+			/* RFC 3207 opportunistic TLS failed: the same host in plaintext, as no policy
+			 * requires TLS for this destination. */
+			log_info(e->qid, "tls failed with %s [%s]: retrying in plaintext: %s", host->name, host->addrs[a],
+			         attempt_err);
+			used = &plain;
+			relay_deliver(&rc, &plain, e, idx, n, res, attempt_err, sizeof(attempt_err), w->tls, sizeof(w->tls),
+			              NULL);
+		} else if (rr != 0 && tls->level == TLS_LEVEL_DANE && !decided_any(res, n))
+			log_info(e->qid, "dane-failed mx=%s [%s]: not delivered: %s", host->name, host->addrs[a], attempt_err);
+		else if (rr != 0 && tls->level >= TLS_LEVEL_ENCRYPT && !decided_any(res, n))
+			log_info(e->qid, "tls required by policy=%s mx=%s [%s]: not delivered: %s", tls->source, host->name,
+			         host->addrs[a], attempt_err);
+		snprintf(w->host, sizeof(w->host), "%s[%s]:%s", host->name, host->addrs[a], rc.port);
+		w->outcome = tlspolicy_outcome(used, w->tls[0] != '\0');
+		if (decided_any(res, n)) {
+			err[0] = '\0';
+			return 1;
+		}
+		snprintf(err, errlen, "%s", attempt_err);   /* this address failed: the next one */
+	}
+	return 0;
+}
 
 /* Direct delivery of the recipients idx[0..n) of one domain: MX hosts in order, each of their
  * addresses, until a server decides the recipients. */
@@ -145,16 +195,20 @@ static void deliver_direct(const struct settings *st, const struct spool_entry *
                            struct relay_cache *cache)
 {
 	struct mx_host *hosts = calloc(MX_MAX_HOSTS, sizeof(*hosts));
+	struct dane_rrset *dane = calloc(1, sizeof(*dane));
 	const char *domain = strrchr(e->rcpts[idx[0]].target, '@') + 1;
+	struct dns *d = NULL;
 	size_t nhosts = 0;
-	int r;
+	int r = MX_TEMP;
 
-	if (hosts == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return;
-	}
-	r = mx_lookup(st->relay.resolver, st->relay.timeout * 1000L, domain, hosts, &nhosts, err, errlen);
 	snprintf(w->host, sizeof(w->host), "%s", domain);
+	if (hosts == NULL || dane == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if ((d = tlspolicy_dns(st->tls, domain, err, errlen)) == NULL)
+		goto out;
+	r = mx_lookup_dns(d, domain, hosts, &nhosts, err, errlen);
 	if (r == MX_NXDOMAIN || r == MX_NULL) {
 		for (size_t k = 0; k < n; k++) {
 			res[k].code = r == MX_NULL ? 556 : 550;
@@ -162,43 +216,22 @@ static void deliver_direct(const struct settings *st, const struct spool_entry *
 			snprintf(res[k].text, sizeof(res[k].text), "%.500s", err);
 			snprintf(res[k].stage, sizeof(res[k].stage), "dns");
 		}
-		free(hosts);
-		return;
+		goto out;
 	}
 	for (size_t h = 0; r == MX_OK && h < nhosts; h++) {
-		struct tls_policy tls, plain;
-		if (tlspolicy_mx(st->tls, domain, hosts[h].name, &tls, err, errlen) < 0)
-			break;          /* the domain's policy cannot be learned now: all wait */
-		for (size_t a = 0; a < hosts[h].naddrs; a++) {
-			struct relay_conf rc = st->relay;
-			char attempt_err[600];
-			rc.host = hosts[h].addrs[a];
-			rc.name = hosts[h].name;
-			rc.port = st->relay.mx_port ? st->relay.mx_port : "25";
-			rc.user = rc.password = NULL;       /* never AUTH to an MX */
-			int rr = relay_deliver(&rc, &tls, e, idx, n, res, attempt_err, sizeof(attempt_err), w->tls,
-			                       sizeof(w->tls), cache);
-			if (rr == RELAY_ETLS && tlspolicy_fallback(&tls, &plain)) {
-				/* RFC 3207 opportunistic TLS failed: the same host in plaintext, as no
-				 * policy requires TLS for this destination. */
-				log_info(e->qid, "tls failed with %s [%s]: retrying in plaintext: %s", hosts[h].name,
-				         hosts[h].addrs[a], attempt_err);
-				relay_deliver(&rc, &plain, e, idx, n, res, attempt_err, sizeof(attempt_err), w->tls,
-				              sizeof(w->tls), NULL);
-			}
-			snprintf(w->host, sizeof(w->host), "%s[%s]:%s", hosts[h].name, hosts[h].addrs[a], rc.port);
-			int decided = 0;
-			for (size_t k = 0; k < n; k++)
-				if (res[k].code != 0)
-					decided = 1;
-			if (decided) {
-				err[0] = '\0';
-				free(hosts);
-				return;
-			}
-			snprintf(err, errlen, "%s", attempt_err);   /* this host failed: the next one */
+		struct tls_policy tls;
+		if (tlspolicy_mx(st->tls, d, domain, &hosts[h], &tls, dane, err, errlen) < 0) {
+			/* This host cannot be used now (bogus DNSSEC, a failed TLSA lookup, dane-only
+			 * without DANE): the next one, and the mail waits if none is left. */
+			log_info(e->qid, "skipped mx=%s: %s", hosts[h].name, err);
+			continue;
 		}
+		if (try_host(st, e, idx, n, res, &hosts[h], &tls, w, cache, err, errlen))
+			break;
 	}
+out:
+	dns_free(d);
+	free(dane);
 	free(hosts);
 }
 
@@ -212,8 +245,11 @@ static int judge_rcpt(struct spool *sp, struct spool_entry *e, size_t i, const s
 			e->rcpts[i].done = 1;           /* recorded by the caller, or by the removal */
 		else if (spool_entry_done(sp, e, i) < 0)
 			log_warn(e->qid, "delivered to=<%s> but cannot record it yet", e->rcpts[i].target);
-		log_info(e->qid, "delivered to=<%s> relay=%s tls=%s", e->rcpts[i].target, w->host,
-		         w->tls[0] ? w->tls : "none");
+		if (w->tls[0])
+			log_info(e->qid, "delivered to=<%s> relay=%s tls=%s tls_detail=\"%s\"", e->rcpts[i].target, w->host,
+			         w->outcome ? w->outcome : "encrypted", w->tls);
+		else
+			log_info(e->qid, "delivered to=<%s> relay=%s tls=none", e->rcpts[i].target, w->host);
 		return 1;
 	}
 	if (r->code >= 500) {
@@ -276,7 +312,7 @@ void runner_deliver_remote(struct runner *rn, struct spool *sp, const struct set
 	/* One attempt per destination: the smarthost takes everyone, direct delivery goes by domain. */
 	for (size_t start = 0; start < n; ) {
 		size_t end = start + 1;
-		struct where w = { "", "" };
+		struct where w = { "", "", NULL };
 		if (st->relay.scheme != RELAY_NONE)
 			end = n;
 		else {
@@ -297,6 +333,7 @@ void runner_deliver_remote(struct runner *rn, struct spool *sp, const struct set
 			tlspolicy_smarthost(st->tls, &tls);
 			relay_deliver(&st->relay, &tls, e, idx + start, end - start, res + start, err, sizeof(err), w.tls,
 			              sizeof(w.tls), cache);
+			w.outcome = tlspolicy_outcome(&tls, w.tls[0] != '\0');
 			snprintf(w.host, sizeof(w.host), "%s:%s", st->relay.host, st->relay.port);
 		} else
 			deliver_direct(st, e, idx + start, end - start, res + start, err, sizeof(err), &w, cache);

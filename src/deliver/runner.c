@@ -65,8 +65,12 @@ static struct settings *settings_new(const struct runner_conf *rc)
 	if (rc->relay != NULL)
 		relay_conf_copy(&s->relay, rc->relay);
 	struct tlspolicy_conf tc;
+	char perr[300];
 	relay_tlspolicy_conf(&s->relay, &tc);
-	s->tls = tlspolicy_new(&tc);
+	tc.mx_policy = rc->tls_policy;
+	tc.trust_anchor = rc->trust_anchor;
+	if ((s->tls = tlspolicy_new(&tc, perr, sizeof(perr))) == NULL)
+		log_warnx(NULL, "relay: tls_policy: %s", perr);
 	if (rc->users_path != NULL) {
 		struct errlist errs = { 0 };
 		struct directory_conf dc = { rc->users_path };

@@ -47,6 +47,8 @@ struct runner_conf {
 	size_t nlocal_domains;
 	const char *delimiter;          /* recipient_delimiter */
 	struct agent *agent;            /* writes the Maildirs (agent.h); NULL: this process does */
+	const char *tls_policy;         /* [relay] tls_policy (tlspolicy.h); NULL = "dane" */
+	const char *trust_anchor;       /* DNSSEC trust anchor file; NULL = no DNSSEC */
 };
 
 struct runner *runner_start(struct spool *sp, const struct runner_conf *rc);

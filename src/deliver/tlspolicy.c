@@ -1,30 +1,117 @@
 /*
  * tlspolicy.c - the outbound TLS policy (tlspolicy.h): which source decides for a destination,
- * and what a failed handshake allows. No I/O today; a source that needs DNS or HTTPS (DANE,
- * MTA-STS) does it here, on the worker's thread, before relay.c connects.
+ * and what a failed handshake allows. The DNS work DANE needs (DNSSEC, TLSA) is done here, on
+ * the worker's thread, before relay.c connects; the certificate check is transport.c's.
  */
 #include "tlspolicy.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include "../dns/dane.h"
+#include "../dns/dns.h"
+#include "mx.h"
+
+/* The domain levels: the transport levels plus "DANE or nothing". */
+enum mx_level { MX_LEVEL_NONE, MX_LEVEL_MAY, MX_LEVEL_ENCRYPT, MX_LEVEL_DANE, MX_LEVEL_DANE_ONLY };
+
+#define MAX_OVERRIDES 64
 
 struct tlspolicy {
 	char *smarthost;
 	enum tls_level smarthost_level;
 	int smarthost_implicit;
 	char *smarthost_ca_file;
+	enum mx_level mx_default;
+	struct { char *domain; enum mx_level level; } over[MAX_OVERRIDES];
+	size_t nover;
+	char *trust_anchor, *resolver;
+	unsigned mx_port;
+	long timeout_ms;
 };
 
-struct tlspolicy *tlspolicy_new(const struct tlspolicy_conf *conf)
+static int parse_level(const char *w, size_t n, enum mx_level *out)
+{
+	static const struct { const char *name; enum mx_level level; } words[] = {
+		{ "none", MX_LEVEL_NONE }, { "may", MX_LEVEL_MAY }, { "encrypt", MX_LEVEL_ENCRYPT },
+		{ "dane", MX_LEVEL_DANE }, { "dane-only", MX_LEVEL_DANE_ONLY },
+	};
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strlen(words[i].name) == n && strncasecmp(words[i].name, w, n) == 0) {
+			*out = words[i].level;
+			return 0;
+		}
+	return -1;
+}
+
+/* "LEVEL [DOMAIN:LEVEL ...]": 0, or -1 with err naming the bad word. */
+static int parse_mx_policy(struct tlspolicy *tp, const char *text, char *err, size_t errlen)
+{
+	const char *p = text;
+	int have_default = 0;
+
+	tp->mx_default = MX_LEVEL_DANE;
+	while (*p) {
+		p += strspn(p, " \t,");
+		size_t n = strcspn(p, " \t,");
+		if (n == 0)
+			break;
+		const char *colon = memchr(p, ':', n);
+		enum mx_level lv;
+		if (colon == NULL) {
+			if (have_default || parse_level(p, n, &lv) < 0) {
+				snprintf(err, errlen, "\"%.*s\": expected one default level (dane, dane-only, encrypt, may or "
+				         "none) first, then DOMAIN:LEVEL", (int)n, p);
+				return -1;
+			}
+			tp->mx_default = lv;
+			have_default = 1;
+		} else {
+			if (colon == p || parse_level(colon + 1, n - (size_t)(colon - p) - 1, &lv) < 0 ||
+			    tp->nover == MAX_OVERRIDES) {
+				snprintf(err, errlen, "\"%.*s\": expected DOMAIN:LEVEL with a level of dane, dane-only, encrypt, "
+				         "may or none (at most %d domains)", (int)n, p, MAX_OVERRIDES);
+				return -1;
+			}
+			if ((tp->over[tp->nover].domain = strndup(p, (size_t)(colon - p))) == NULL)
+				return -1;
+			tp->over[tp->nover++].level = lv;
+		}
+		p += n;
+	}
+	return 0;
+}
+
+static char *dup_or_null(const char *s, int *failed)
+{
+	char *d = s ? strdup(s) : NULL;
+	if (s && d == NULL)
+		*failed = 1;
+	return d;
+}
+
+struct tlspolicy *tlspolicy_new(const struct tlspolicy_conf *conf, char *err, size_t errlen)
 {
 	struct tlspolicy *tp = calloc(1, sizeof(*tp));
+	int failed = 0;
 
-	if (tp == NULL)
+	if (tp == NULL) {
+		snprintf(err, errlen, "out of memory");
 		return NULL;
+	}
 	tp->smarthost_level = conf->smarthost_level;
 	tp->smarthost_implicit = conf->smarthost_implicit;
-	if ((conf->smarthost != NULL && (tp->smarthost = strdup(conf->smarthost)) == NULL) ||
-	    (conf->smarthost_ca_file != NULL && (tp->smarthost_ca_file = strdup(conf->smarthost_ca_file)) == NULL)) {
+	tp->smarthost = dup_or_null(conf->smarthost, &failed);
+	tp->smarthost_ca_file = dup_or_null(conf->smarthost_ca_file, &failed);
+	tp->trust_anchor = dup_or_null(conf->trust_anchor, &failed);
+	tp->resolver = dup_or_null(conf->resolver, &failed);
+	tp->mx_port = conf->mx_port ? conf->mx_port : 25;
+	tp->timeout_ms = conf->timeout_ms;
+	if (failed)
+		snprintf(err, errlen, "out of memory");
+	if (failed || parse_mx_policy(tp, conf->mx_policy ? conf->mx_policy : "dane", err, errlen) < 0) {
 		tlspolicy_free(tp);
 		return NULL;
 	}
@@ -37,23 +124,93 @@ void tlspolicy_free(struct tlspolicy *tp)
 		return;
 	free(tp->smarthost);
 	free(tp->smarthost_ca_file);
+	free(tp->trust_anchor);
+	free(tp->resolver);
+	for (size_t i = 0; i < tp->nover; i++)
+		free(tp->over[i].domain);
 	free(tp);
 }
 
 void tlspolicy_smarthost(const struct tlspolicy *tp, struct tls_policy *out)
 {
 	*out = (struct tls_policy){ tp->smarthost_level, tp->smarthost_implicit, tp->smarthost,
-	                            tp->smarthost_ca_file, "smarthost" };
+	                            tp->smarthost_ca_file, NULL, "smarthost" };
 }
 
-int tlspolicy_mx(const struct tlspolicy *tp, const char *domain, const char *mx, struct tls_policy *out,
-                 char *err, size_t errlen)
+static enum mx_level domain_level(const struct tlspolicy *tp, const char *domain)
 {
-	(void)tp, (void)domain, (void)mx, (void)err, (void)errlen;
-	/* No policy source for the domain: encrypt without authenticating, as an MX host has no
-	 * name we could check its certificate against without DANE or MTA-STS (RFC 7435). */
-	*out = (struct tls_policy){ TLS_LEVEL_MAY, 0, NULL, NULL, "opportunistic" };
+	for (size_t i = 0; i < tp->nover; i++)
+		if (strcasecmp(tp->over[i].domain, domain) == 0)
+			return tp->over[i].level;
+	return tp->mx_default;
+}
+
+struct dns *tlspolicy_dns(const struct tlspolicy *tp, const char *domain, char *err, size_t errlen)
+{
+	enum mx_level lv = domain_level(tp, domain);
+	struct dns *d;
+
+	if ((lv == MX_LEVEL_DANE || lv == MX_LEVEL_DANE_ONLY) && tp->trust_anchor != NULL)
+		d = dns_new_validating(tp->resolver, DNS_ASK_ALL, tp->trust_anchor, err, errlen);
+	else
+		d = dns_new(tp->resolver, DNS_ASK_ALL, err, errlen);
+	if (d != NULL)
+		dns_set_timeout(d, tp->timeout_ms);
+	return d;
+}
+
+/* A domain without DANE: dane falls back to may, dane-only waits. */
+static int no_dane(enum mx_level lv, const char *mx, const char *why, struct tls_policy *out, char *err,
+                   size_t errlen)
+{
+	if (lv == MX_LEVEL_DANE_ONLY) {
+		snprintf(err, errlen, "tls_policy dane-only, but %s has no DANE: %s", mx, why);
+		return -1;
+	}
+	*out = (struct tls_policy){ TLS_LEVEL_MAY, 0, NULL, NULL, NULL, "opportunistic" };
 	return 0;
+}
+
+int tlspolicy_mx(const struct tlspolicy *tp, struct dns *d, const char *domain, const struct mx_host *mx,
+                 struct tls_policy *out, struct dane_rrset *dane, char *err, size_t errlen)
+{
+	enum mx_level lv = domain_level(tp, domain);
+	const char *why;
+	char derr[600];
+
+	switch (lv) {
+	case MX_LEVEL_NONE:
+		*out = (struct tls_policy){ TLS_LEVEL_NONE, 0, NULL, NULL, NULL, "policy" };
+		return 0;
+	case MX_LEVEL_MAY:
+		*out = (struct tls_policy){ TLS_LEVEL_MAY, 0, NULL, NULL, NULL, "opportunistic" };
+		return 0;
+	case MX_LEVEL_ENCRYPT:
+		*out = (struct tls_policy){ TLS_LEVEL_ENCRYPT, 0, NULL, NULL, NULL, "policy" };
+		return 0;
+	case MX_LEVEL_DANE:
+	case MX_LEVEL_DANE_ONLY:
+		break;
+	}
+	if (!dns_validating(d, &why))
+		return no_dane(lv, mx->name, why, out, err, errlen);
+	if (!mx->secure)
+		return no_dane(lv, mx->name, "its MX or address records are not DNSSEC-signed", out, err, errlen);
+	switch (dane_lookup(d, mx->name, tp->mx_port, dane, derr, sizeof(derr))) {
+	case DANE_USABLE:
+		*out = (struct tls_policy){ TLS_LEVEL_DANE, 0, mx->name, NULL, dane, "dane" };
+		return 0;
+	case DANE_UNUSABLE:
+		/* RFC 7672 2.2: a secure TLSA RRset with no usable record still means TLS. */
+		*out = (struct tls_policy){ TLS_LEVEL_ENCRYPT, 0, NULL, NULL, NULL, "dane-unusable" };
+		return 0;
+	case DANE_NONE:
+		return no_dane(lv, mx->name, derr, out, err, errlen);
+	case DANE_DEFER:
+		break;
+	}
+	snprintf(err, errlen, "dane-failed mx=%s: %s", mx->name, derr);
+	return -1;
 }
 
 int tlspolicy_fallback(const struct tls_policy *p, struct tls_policy *out)
@@ -63,4 +220,18 @@ int tlspolicy_fallback(const struct tls_policy *p, struct tls_policy *out)
 	*out = *p;
 	out->level = TLS_LEVEL_NONE;
 	return 1;
+}
+
+const char *tlspolicy_outcome(const struct tls_policy *p, int encrypted)
+{
+	if (!encrypted)
+		return "none";
+	switch (p->level) {
+	case TLS_LEVEL_DANE: return "dane-verified";
+	case TLS_LEVEL_VERIFY: return "verified";
+	case TLS_LEVEL_ENCRYPT: return "encrypted";
+	case TLS_LEVEL_MAY:
+	case TLS_LEVEL_NONE: break;
+	}
+	return "opportunistic";
 }

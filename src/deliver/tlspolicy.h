@@ -2,15 +2,27 @@
  * tlspolicy.h - how the last hop must be encrypted. For each connection the runner makes (to
  * the smarthost, or to one MX host of a recipient domain) it says what TLS the connection must
  * have and which certificate it must show; relay.c then only carries the policy out.
- * Today: the smarthost's URL (smtps:// and smtp+starttls:// verified against its name,
- * smtp:// plaintext) and opportunistic STARTTLS for MX hosts (RFC 7435: encrypt when offered,
- * try the same host in plaintext when the handshake fails). DANE, MTA-STS and REQUIRETLS are
- * new sources of policy in tlspolicy.c, not new branches in remote.c.
+ *
+ * Sources, strongest first:
+ *   - the smarthost's URL: smtps:// and smtp+starttls:// verified against its name (ca_file or
+ *     the system store), smtp:// plaintext;
+ *   - per recipient domain, [relay] tls_policy (a default level, then DOMAIN:LEVEL overrides):
+ *       dane       DANE (RFC 7672) where the MX host publishes usable TLSA records reached
+ *                  through DNSSEC: TLS mandatory, the certificate matched against them; else
+ *                  "may". The default.
+ *       dane-only  DANE or nothing: no secure TLSA records means the mail waits.
+ *       encrypt    TLS mandatory, the certificate not checked.
+ *       may        STARTTLS when offered, the same host in plaintext when the handshake fails
+ *                  (RFC 7435).
+ *       none       plaintext.
+ * A bogus DNSSEC answer, or a TLSA lookup that fails for a secure MX host, makes that host
+ * unusable for now (RFC 7672 2.2): the next MX host is tried, and the mail waits if none is
+ * left. Mandatory TLS never falls back to plaintext.
  *
  * Ownership: tlspolicy_new() copies what it is given; the caller frees the result with
  * tlspolicy_free() (NULL is a no-op). It does not change once made, so every worker thread
  * may ask it at once. A struct tls_policy it fills borrows strings from the tlspolicy and from
- * the arguments of the call, for as long as both live.
+ * the arguments of the call (the mx_host, the dane_rrset), for as long as they live.
  */
 #ifndef MAILPORT_TLSPOLICY_H
 #define MAILPORT_TLSPOLICY_H
@@ -19,42 +31,61 @@
 
 /* The levels, as Postfix names them (smtp_tls_security_level). */
 enum tls_level {
-	TLS_LEVEL_NONE,                 /* plaintext: smtp:// by configuration, or a "may" after its
+	TLS_LEVEL_NONE,                 /* plaintext: by configuration, or a "may" after its
 	                                   handshake failed */
 	TLS_LEVEL_MAY,                  /* STARTTLS when offered, certificate not checked */
-	TLS_LEVEL_VERIFY,               /* TLS required, certificate valid for match */
+	TLS_LEVEL_ENCRYPT,              /* TLS required, certificate not checked */
+	TLS_LEVEL_VERIFY,               /* TLS required, certificate valid for match (WebPKI) */
+	TLS_LEVEL_DANE,                 /* TLS required, certificate matches one of dane's records */
 };
+
+struct dane_rrset;
 
 struct tls_policy {
 	enum tls_level level;
 	int implicit;                   /* TLS from the first byte (smtps://), not STARTTLS */
 	const char *match;              /* VERIFY: the name the certificate must carry */
 	const char *ca_file;            /* VERIFY: the CAs to trust; NULL: the system store */
-	const char *source;             /* for the log: "smarthost", "opportunistic" */
+	const struct dane_rrset *dane;  /* DANE: the usable TLSA records */
+	const char *source;             /* for the log: "smarthost", "dane", "dane-unusable",
+	                                   "policy" (tls_policy said so), "opportunistic" */
 };
 
-/* What the configuration says about the smarthost; host NULL: none (direct MX delivery). */
 struct tlspolicy_conf {
-	const char *smarthost;
+	const char *smarthost;          /* host name, or NULL: direct MX delivery */
 	enum tls_level smarthost_level;
 	int smarthost_implicit;
 	const char *smarthost_ca_file;
+	const char *mx_policy;          /* [relay] tls_policy; NULL = "dane" */
+	const char *trust_anchor;       /* DNSSEC trust anchor file; NULL = no DNSSEC (no DANE) */
+	const char *resolver;           /* dns.h's resolver */
+	unsigned mx_port;               /* TLSA records are looked up at _PORT._tcp.MX */
+	long timeout_ms;                /* per DNS query */
 };
 
 struct tlspolicy;
+struct dns;
+struct mx_host;
 
-struct tlspolicy *tlspolicy_new(const struct tlspolicy_conf *conf);
+/* NULL with err (the first bad word of tls_policy, in words) when the conf is wrong. */
+struct tlspolicy *tlspolicy_new(const struct tlspolicy_conf *conf, char *err, size_t errlen);
 void tlspolicy_free(struct tlspolicy *tp);
 
 /* The policy for the smarthost. */
 void tlspolicy_smarthost(const struct tlspolicy *tp, struct tls_policy *out);
-/* The policy for MX host mx of domain: 0, or -1 with err when delivery to the domain must
- * wait (reserved for policies that cannot be learned now: a bogus DNSSEC answer, an MTA-STS
- * policy in enforce mode that cannot be fetched). */
-int tlspolicy_mx(const struct tlspolicy *tp, const char *domain, const char *mx, struct tls_policy *out,
-                 char *err, size_t errlen);
+/* A DNS context for domain's MX lookups: validating (DNSSEC) when its level needs DANE and a
+ * trust anchor is configured. The caller frees it with dns_free(). NULL with err. */
+struct dns *tlspolicy_dns(const struct tlspolicy *tp, const char *domain, char *err, size_t errlen);
+/* The policy for MX host mx of domain, found on d: 0, or -1 with err when this host cannot be
+ * used now (bogus DNSSEC, a failed TLSA lookup, dane-only without DANE). dane: storage for the
+ * TLSA records the policy then points at. */
+int tlspolicy_mx(const struct tlspolicy *tp, struct dns *d, const char *domain, const struct mx_host *mx,
+                 struct tls_policy *out, struct dane_rrset *dane, char *err, size_t errlen);
 /* After a failed TLS handshake under p: 1 and the policy to try the same host with once more,
  * or 0 when the host must not be tried without TLS. */
 int tlspolicy_fallback(const struct tls_policy *p, struct tls_policy *out);
+/* The word for the log's tls= after a delivery under p: "none", "opportunistic", "encrypted",
+ * "verified", "dane-verified". */
+const char *tlspolicy_outcome(const struct tls_policy *p, int encrypted);
 
 #endif

@@ -1,6 +1,7 @@
 /*
- * dns.c - libunbound behind the small interface mx.c and check need, plus the RFC 2782 rules
- * for SRV answers. Not DNSSEC policy (nothing here requires validation yet).
+ * dns.c - libunbound behind the small interface mx.c, tlspolicy.c and check need: lookups,
+ * DNSSEC validation from a trust anchor, and the RFC 2782 rules for SRV answers. Not DNSSEC
+ * policy (what an insecure or bogus answer means is the caller's).
  */
 #include "dns.h"
 
@@ -15,6 +16,8 @@
 #include <time.h>
 #include <unbound.h>
 
+#include "../util/log.h"
+
 #define C_IN 1
 #define RCODE_SERVFAIL 2
 #define RCODE_NXDOMAIN 3
@@ -26,6 +29,8 @@
 
 struct dns {
 	struct ub_ctx *ub;
+	int validating;
+	const char *why_not;            /* when not validating: why, for the log */
 	long deadline_ms;               /* monotonic; 0 = each query gets the default */
 	long since_ms;                  /* when the deadline was set */
 };
@@ -38,12 +43,12 @@ struct dns {
  * abort in pthread_mutex_lock in one CI run of mailport check.) */
 static pthread_mutex_t ub_setup = PTHREAD_MUTEX_INITIALIZER;
 
-static struct dns *dns_new_locked(const char *resolver, int flags, char *err, size_t errlen);
+static struct dns *dns_new_locked(const char *resolver, int flags, const char *anchor, char *err, size_t errlen);
 
 struct dns *dns_new(const char *resolver, int flags, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&ub_setup);
-	struct dns *d = dns_new_locked(resolver, flags, err, errlen);
+	struct dns *d = dns_new_locked(resolver, flags, NULL, err, errlen);
 	pthread_mutex_unlock(&ub_setup);
 	return d;
 }
@@ -54,7 +59,7 @@ static void dns_free_locked(struct dns *d)
 	free(d);
 }
 
-static struct dns *dns_new_locked(const char *resolver, int flags, char *err, size_t errlen)
+static struct dns *dns_new_locked(const char *resolver, int flags, const char *anchor, char *err, size_t errlen)
 {
 	struct dns *d = calloc(1, sizeof(*d));
 	int r;
@@ -86,6 +91,11 @@ static struct dns *dns_new_locked(const char *resolver, int flags, char *err, si
 		r = ub_ctx_resolvconf(d->ub, NULL);
 	if (r == 0 && (flags & DNS_HOSTS))
 		r = ub_ctx_hosts(d->ub, NULL);
+	if (r == 0 && anchor != NULL && (r = ub_ctx_add_ta_file(d->ub, anchor)) != 0) {
+		snprintf(err, errlen, "trust anchor %s: %s", anchor, ub_strerror(r));
+		dns_free_locked(d);
+		return NULL;
+	}
 	/* A transparent zone without data lets the query through to the forwarder: the special-use
 	 * names an admin's own DNS may serve (RFC 6761 test. and invalid., RFC 8375 home.arpa.).
 	 * Last: it finalizes the context. */
@@ -98,6 +108,133 @@ static struct dns *dns_new_locked(const char *resolver, int flags, char *err, si
 		return NULL;
 	}
 	return d;
+}
+
+/* The owner name of the first record in a trust-anchor file ("." for the root key). */
+static int anchor_owner(const char *path, char *out, size_t outlen)
+{
+	FILE *fp = fopen(path, "r");
+	char line[1024];
+	int r = -1;
+
+	if (fp == NULL)
+		return -1;
+	while (r < 0 && fgets(line, sizeof(line), fp) != NULL) {
+		char *p = line + strspn(line, " \t");
+		if (*p == ';' || *p == '#' || *p == '\n' || *p == '\0' || *p == '$')
+			continue;
+		size_t n = strcspn(p, " \t\r\n");
+		if (n > 0 && n < outlen) {
+			snprintf(out, outlen, "%.*s", (int)n, p);
+			r = 0;
+		}
+	}
+	fclose(fp);
+	return r;
+}
+
+/* What the last probe of a resolver and anchor found, for PROBE_TTL seconds. */
+#define PROBE_TTL 300
+static pthread_mutex_t probe_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct { char key[600]; long long until; int ok; } probe_memo[8];
+
+static int probe_cached(const char *key, int *ok)
+{
+	long long now = (long long)time(NULL);
+	int found = 0;
+
+	pthread_mutex_lock(&probe_mu);
+	for (size_t i = 0; i < sizeof(probe_memo) / sizeof(probe_memo[0]) && !found; i++)
+		if (probe_memo[i].until > now && strcmp(probe_memo[i].key, key) == 0) {
+			*ok = probe_memo[i].ok;
+			found = 1;
+		}
+	pthread_mutex_unlock(&probe_mu);
+	return found;
+}
+
+static void probe_remember(const char *key, int ok, const char *resolver, const char *owner)
+{
+	long long now = (long long)time(NULL);
+	size_t slot = 0;
+	int changed = 1;
+
+	pthread_mutex_lock(&probe_mu);
+	for (size_t i = 0; i < sizeof(probe_memo) / sizeof(probe_memo[0]); i++) {
+		if (strcmp(probe_memo[i].key, key) == 0) {
+			changed = probe_memo[i].ok != ok;
+			slot = i;
+			break;
+		}
+		if (probe_memo[i].until < probe_memo[slot].until)
+			slot = i;
+	}
+	snprintf(probe_memo[slot].key, sizeof(probe_memo[slot].key), "%s", key);
+	probe_memo[slot].until = now + PROBE_TTL;
+	probe_memo[slot].ok = ok;
+	pthread_mutex_unlock(&probe_mu);
+	if (changed && !ok)
+		log_warnx(NULL, "dnssec unavailable resolver=%s anchor=%s: the resolver returns no validatable DNSKEY "
+		          "for the trust anchor, so answers count as insecure (DANE is not used) until it does",
+		          resolver ? resolver : "system", owner);
+	else if (changed)
+		log_info(NULL, "dnssec validating resolver=%s anchor=%s", resolver ? resolver : "system", owner);
+}
+
+struct dns *dns_new_validating(const char *resolver, int flags, const char *anchor_file, char *err,
+                               size_t errlen)
+{
+	char owner[256], key[600];
+	struct dns *d;
+	int ok = 0, r;
+
+	if (anchor_file == NULL)
+		return dns_new(resolver, flags, err, errlen);
+	if (anchor_owner(anchor_file, owner, sizeof(owner)) < 0) {
+		snprintf(err, errlen, "cannot read a trust anchor from %s", anchor_file);
+		return NULL;
+	}
+	snprintf(key, sizeof(key), "%s|%s", resolver ? resolver : "", anchor_file);
+	int known = probe_cached(key, &ok);
+	if (known && !ok) {
+		if ((d = dns_new(resolver, flags, err, errlen)) != NULL)
+			d->why_not = "the resolver returns no validatable DNSKEY for the trust anchor";
+		return d;
+	}
+	pthread_mutex_lock(&ub_setup);
+	d = dns_new_locked(resolver, flags, anchor_file, err, errlen);
+	pthread_mutex_unlock(&ub_setup);
+	if (d == NULL || known)
+		goto out;
+	/* The probe: the anchor's own keys, validated, or the path cannot do DNSSEC. */
+	struct ub_result *res = NULL;
+	char perr[256];
+	r = dns_query(d, owner, 48 /* DNSKEY */, &res, perr, sizeof(perr));
+	ok = r == DNS_OK && res != NULL && res->secure;
+	dns_result_free(res);
+	probe_remember(key, ok, resolver, owner);
+	if (!ok) {
+		dns_free(d);
+		if ((d = dns_new(resolver, flags, err, errlen)) != NULL)
+			d->why_not = "the resolver returns no validatable DNSKEY for the trust anchor";
+		return d;
+	}
+out:
+	if (d != NULL)
+		d->validating = 1;
+	return d;
+}
+
+int dns_validating(const struct dns *d, const char **why)
+{
+	if (why != NULL)
+		*why = d->validating ? NULL : d->why_not ? d->why_not : "no trust anchor configured";
+	return d->validating;
+}
+
+int dns_secure(const struct ub_result *res)
+{
+	return res != NULL && res->secure && !res->bogus;
 }
 
 void dns_free(struct dns *d)
@@ -194,6 +331,11 @@ int dns_query(struct dns *d, const char *name, int type, struct ub_result **res,
 	if (r == 0)
 		r = a.err;
 	*res = a.res;
+	if (r == 0 && (*res)->bogus) {
+		snprintf(err, errlen, "DNSSEC validation of %s failed (bogus): %s", name,
+		         (*res)->why_bogus ? (*res)->why_bogus : "no reason given");
+		return DNS_BOGUS;
+	}
 	if (r != 0) {
 		ub_resolve_free(*res);
 		*res = NULL;
@@ -215,11 +357,19 @@ int dns_query(struct dns *d, const char *name, int type, struct ub_result **res,
 int dns_addrs(struct dns *d, const char *name, char addrs[][DNS_ADDR_LEN], size_t max, size_t *n,
               char *err, size_t errlen)
 {
+	return dns_addrs_sec(d, name, addrs, max, n, NULL, err, errlen);
+}
+
+int dns_addrs_sec(struct dns *d, const char *name, char addrs[][DNS_ADDR_LEN], size_t max, size_t *n,
+                  int *secure, char *err, size_t errlen)
+{
 	static const int types[] = { DNS_T_AAAA, DNS_T_A };
 	unsigned char bin[16];
-	int status = DNS_OK, answered = 0;
+	int status = DNS_OK, answered = 0, all_secure = 1;
 
 	*n = 0;
+	if (secure != NULL)
+		*secure = 0;
 	if (inet_pton(AF_INET, name, bin) == 1 || inet_pton(AF_INET6, name, bin) == 1) {
 		if (max > 0) {
 			snprintf(addrs[0], DNS_ADDR_LEN, "%s", name);
@@ -232,6 +382,7 @@ int dns_addrs(struct dns *d, const char *name, char addrs[][DNS_ADDR_LEN], size_
 		int r = dns_query(d, name, types[t], &res, err, errlen);
 		if (r == DNS_OK) {
 			answered = 1;
+			all_secure &= dns_secure(res);
 			for (int i = 0; res->havedata && res->data[i] && *n < max; i++)
 				if ((types[t] == DNS_T_A && res->len[i] == 4) || (types[t] == DNS_T_AAAA && res->len[i] == 16))
 					inet_ntop(types[t] == DNS_T_A ? AF_INET : AF_INET6, res->data[i], addrs[(*n)++], DNS_ADDR_LEN);
@@ -239,6 +390,8 @@ int dns_addrs(struct dns *d, const char *name, char addrs[][DNS_ADDR_LEN], size_
 			status = r;
 		ub_resolve_free(res);
 	}
+	if (secure != NULL)
+		*secure = answered && status == DNS_OK && all_secure;
 	if (*n > 0 || answered)
 		return DNS_OK;
 	return status;

@@ -18,12 +18,14 @@ enum dns_status {
 	DNS_OK = 0,
 	DNS_TEMP = -1,          /* SERVFAIL, REFUSED, timeout: try again later */
 	DNS_NXDOMAIN = -2,      /* the name does not exist */
+	DNS_BOGUS = -3,         /* DNSSEC validation failed: a forged or broken answer */
 };
 
 #define DNS_T_A    1
 #define DNS_T_MX   15
 #define DNS_T_AAAA 28
 #define DNS_T_SRV  33
+#define DNS_T_TLSA 52
 #define DNS_ADDR_LEN 46
 
 struct dns;
@@ -33,17 +35,35 @@ struct ub_result;
 #define DNS_ASK_ALL 2
 
 struct dns *dns_new(const char *resolver, int flags, char *err, size_t errlen);
+/* The same, validating DNSSEC against the trust anchors in anchor_file (DS or DNSKEY records
+ * in zone-file form, as Debian's /usr/share/dns/root.key). A resolver path that cannot carry
+ * DNSSEC at all (the anchor's own DNSKEY set does not validate: a forwarder that strips
+ * signatures, a private DNS without them) would make every answer bogus and stop all mail:
+ * then the context does not validate, dns_secure() says why, and every answer is insecure, as
+ * Postfix treats a resolver that sets no AD bit. That verdict is kept for five minutes per
+ * resolver and anchor, and logged once each time it changes. */
+struct dns *dns_new_validating(const char *resolver, int flags, const char *anchor_file, char *err,
+                               size_t errlen);
+/* 1 when answers on d are validated, else 0 and why (a static sentence). */
+int dns_validating(const struct dns *d, const char **why);
+/* Whether the answer res (DNS_OK) was validated as secure: DNSSEC-signed from a trust anchor. */
+int dns_secure(const struct ub_result *res);
+
 /* Every query on d from now on fails as DNS_TEMP ("timed out") once ms have passed; without
  * it each query may take 30 s. */
 void dns_set_timeout(struct dns *d, long ms);
 void dns_free(struct dns *d);
-/* One query; on DNS_OK *res holds the answer (free with dns_result_free, also when not OK). */
+/* One query; on DNS_OK *res holds the answer (DNS_BOGUS: err has libunbound's reason) (free with dns_result_free, also when not OK). */
 int dns_query(struct dns *d, const char *name, int type, struct ub_result **res, char *err, size_t errlen);
 void dns_result_free(struct ub_result *res);
 /* IPv6 then IPv4 addresses of name (a literal address is returned as itself). Returns DNS_OK
  * with *n = 0 when the name exists but has no address. */
 int dns_addrs(struct dns *d, const char *name, char addrs[][DNS_ADDR_LEN], size_t max, size_t *n,
               char *err, size_t errlen);
+
+/* The same; *secure: both answers (AAAA and A) validated as secure. */
+int dns_addrs_sec(struct dns *d, const char *name, char addrs[][DNS_ADDR_LEN], size_t max, size_t *n,
+                  int *secure, char *err, size_t errlen);
 
 /* A domain name in uncompressed wire format (as libunbound returns rdata) into dotted text
  * ("." for the root); returns the octets used, 0 when malformed, too long for out, or not a

@@ -5,9 +5,11 @@
  */
 #include "runconf.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void runconf_unref(struct runconf *rc)
 {
@@ -19,6 +21,40 @@ void runconf_unref(struct runconf *rc)
 	tls_server_free(rc->tls);
 	relay_conf_clear(&rc->relay);
 	free(rc);
+}
+
+/* Debian's dns-root-data: the root zone's key, as unbound-anchor keeps it. */
+#define SYSTEM_ROOT_KEY "/usr/share/dns/root.key"
+
+/* [relay] tls_policy and dnssec_trust_anchor, checked as the runner will read them. */
+static int check_tls_policy(struct runconf *rc, const char *path, struct errlist *errs)
+{
+	const struct config *c = rc->cfg;
+	const char *ta = c->dnssec_trust_anchor;
+	struct tlspolicy_conf tc;
+	struct tlspolicy *tp;
+	char err[300];
+	int bad = 0;
+
+	if (ta == NULL)
+		rc->trust_anchor = access(SYSTEM_ROOT_KEY, R_OK) == 0 ? SYSTEM_ROOT_KEY : NULL;
+	else if (strcmp(ta, "none") == 0)
+		rc->trust_anchor = NULL;
+	else if (ta[0] != '/' || access(ta, R_OK) != 0) {
+		errlist_add(errs, path, config_line(c, "relay", "dnssec_trust_anchor"), "[relay] dnssec_trust_anchor %s: %s",
+		            ta, ta[0] != '/' ? "give an absolute path, or none" : strerror(errno));
+		bad = 1;
+	} else
+		rc->trust_anchor = ta;
+	relay_tlspolicy_conf(&rc->relay, &tc);
+	tc.mx_policy = c->tls_policy;
+	tc.trust_anchor = rc->trust_anchor;
+	if ((tp = tlspolicy_new(&tc, err, sizeof(err))) == NULL) {
+		errlist_add(errs, path, config_line(c, "relay", "tls_policy"), "[relay] tls_policy: %s", err);
+		bad = 1;
+	}
+	tlspolicy_free(tp);
+	return bad ? -1 : 0;
 }
 
 struct runconf *runconf_load(const char *path, struct errlist *errs)
@@ -62,6 +98,10 @@ struct runconf *runconf_load(const char *path, struct errlist *errs)
 		rc->relay.password = rc->cfg->relay_password ? strdup(rc->cfg->relay_password) : NULL;
 		rc->relay.ca_file = rc->cfg->relay_ca_file ? strdup(rc->cfg->relay_ca_file) : NULL;
 	}
+	if (check_tls_policy(rc, path, errs) < 0) {
+		runconf_unref(rc);
+		return NULL;
+	}
 	for (int role = 0; role < ROLE_COUNT; role++) {
 		struct smtp_session_conf *sc = &rc->sconf[role];
 		sc->hostname = rc->cfg->hostname;
@@ -94,4 +134,6 @@ void runconf_runner(const struct runconf *rc, struct runner_conf *out)
 	out->local_domains = (const char *const *)c->local_domains;
 	out->nlocal_domains = c->nlocal_domains;
 	out->delimiter = c->recipient_delimiter;
+	out->tls_policy = c->tls_policy;
+	out->trust_anchor = rc->trust_anchor;
 }

@@ -24,6 +24,7 @@ struct runconf {
 	struct tls_server *tls;                 /* NULL when [tls] is not configured */
 	struct relay_conf relay;                /* scheme RELAY_NONE without a smarthost */
 	struct smtp_session_conf sconf[ROLE_COUNT];
+	const char *trust_anchor;               /* DNSSEC trust anchor file in effect, NULL: none */
 };
 
 /* The file at path, loaded and checked (NULL: errs says why), with one reference. */

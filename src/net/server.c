@@ -522,7 +522,7 @@ static int confine(const struct runconf *rc)
 {
 	static const char *const sys[] = { "/etc", "/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin",
 	                                   "/proc", "/sys", "/dev", "/run" };
-	enum { NSYS = sizeof(sys) / sizeof(sys[0]), MAXR = NSYS + 4 + 2 * CONFIG_MAX_CERTS };
+	enum { NSYS = sizeof(sys) / sizeof(sys[0]), MAXR = NSYS + 5 + 2 * CONFIG_MAX_CERTS };
 	const struct config *cfg = rc->cfg;
 	char (*dirs)[PATH_MAX] = calloc(MAXR, PATH_MAX);
 	const char *rd[MAXR], *wr[1] = { cfg->spool };
@@ -533,6 +533,7 @@ static int confine(const struct runconf *rc)
 	add_dir_of(dirs, &n, MAXR, cfg->path);
 	add_dir_of(dirs, &n, MAXR, cfg->users);
 	add_dir_of(dirs, &n, MAXR, cfg->relay_ca_file);
+	add_dir_of(dirs, &n, MAXR, rc->trust_anchor);     /* DNSSEC: read by each validating lookup */
 	for (size_t i = 0; i < cfg->ncerts; i++) {
 		add_dir_of(dirs, &n, MAXR, cfg->certs[i].cert);
 		add_dir_of(dirs, &n, MAXR, cfg->certs[i].key);

@@ -1,6 +1,6 @@
 /* test_seams.c - the four interfaces the next features plug into keep their contracts: the
  * directory (users file backend), the delivery target (Maildir and discard), the outbound TLS
- * policy, and the table of listener kinds. */
+ * policy (and which TLSA records DANE may use), and the table of listener kinds. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +18,9 @@
 #include "auth/auth.h"
 #include "auth/directory.h"
 #include "conf/listener.h"
+#include "dns/dane.h"
+#include "dns/dns.h"
+#include "deliver/mx.h"
 #include "deliver/relay.h"
 #include "deliver/target.h"
 #include "deliver/tlspolicy.h"
@@ -136,21 +139,51 @@ static void test_tlspolicy(void **state)
 	struct relay_conf rc = { 0 };
 	struct tlspolicy_conf tc;
 	struct tls_policy p, q;
-	char err[128];
+	struct dane_rrset dane;
+	struct mx_host mx = { .name = "mx.example.net", .secure = 1 };
+	char err[300];
 	const char *why;
 
 	(void)state;
-	/* Direct MX: opportunistic, and only that may fall back to plaintext. */
+	/* Direct MX without DNSSEC: opportunistic, and only that may fall back to plaintext. */
 	relay_tlspolicy_conf(&rc, &tc);
-	struct tlspolicy *tp = tlspolicy_new(&tc);
+	struct tlspolicy *tp = tlspolicy_new(&tc, err, sizeof(err));
 	assert_non_null(tp);
-	assert_int_equal(tlspolicy_mx(tp, "example.net", "mx.example.net", &p, err, sizeof(err)), 0);
+	struct dns *d = tlspolicy_dns(tp, "example.net", err, sizeof(err));
+	assert_non_null(d);
+	assert_int_equal(tlspolicy_mx(tp, d, "example.net", &mx, &p, &dane, err, sizeof(err)), 0);
 	assert_int_equal(p.level, TLS_LEVEL_MAY);
 	assert_null(p.match);
 	assert_int_equal(tlspolicy_fallback(&p, &q), 1);
 	assert_int_equal(q.level, TLS_LEVEL_NONE);
 	assert_int_equal(tlspolicy_fallback(&q, &p), 0);
+	assert_string_equal(tlspolicy_outcome(&q, 0), "none");
+	dns_free(d);
 	tlspolicy_free(tp);
+	/* Per-domain levels; dane-only without DNSSEC makes the host unusable, never plaintext. */
+	tc.mx_policy = "may example.org:encrypt Example.NET:dane-only plain.example:none";
+	tp = tlspolicy_new(&tc, err, sizeof(err));
+	assert_non_null(tp);
+	d = tlspolicy_dns(tp, "example.org", err, sizeof(err));
+	assert_int_equal(tlspolicy_mx(tp, d, "example.org", &mx, &p, &dane, err, sizeof(err)), 0);
+	assert_int_equal(p.level, TLS_LEVEL_ENCRYPT);
+	assert_int_equal(tlspolicy_fallback(&p, &q), 0);
+	assert_string_equal(tlspolicy_outcome(&p, 1), "encrypted");
+	assert_int_equal(tlspolicy_mx(tp, d, "example.net", &mx, &p, &dane, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "dane-only"));
+	assert_int_equal(tlspolicy_mx(tp, d, "plain.example", &mx, &p, &dane, err, sizeof(err)), 0);
+	assert_int_equal(p.level, TLS_LEVEL_NONE);
+	assert_int_equal(tlspolicy_mx(tp, d, "other.example", &mx, &p, &dane, err, sizeof(err)), 0);
+	assert_int_equal(p.level, TLS_LEVEL_MAY);
+	dns_free(d);
+	tlspolicy_free(tp);
+	/* Bad words are refused in words. */
+	static const char *const bad[] = { "sometimes", "dane may", "example.org:", ":dane", "dane x.org:maybe" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		tc.mx_policy = bad[i];
+		assert_null(tlspolicy_new(&tc, err, sizeof(err)));
+		assert_non_null(strstr(err, "expected"));
+	}
 	/* A smarthost over smtps:// or smtp+starttls:// is verified against its name, never downgraded. */
 	static const struct { const char *url; enum tls_level level; int implicit; } cases[] = {
 		{ "smtps://relay.example.org", TLS_LEVEL_VERIFY, 1 },
@@ -161,7 +194,7 @@ static void test_tlspolicy(void **state)
 		memset(&rc, 0, sizeof(rc));
 		assert_int_equal(relay_parse_url(cases[i].url, &rc, &why), 0);
 		relay_tlspolicy_conf(&rc, &tc);
-		tp = tlspolicy_new(&tc);
+		tp = tlspolicy_new(&tc, err, sizeof(err));
 		tlspolicy_smarthost(tp, &p);
 		assert_int_equal(p.level, cases[i].level);
 		assert_int_equal(p.implicit, cases[i].implicit);
@@ -172,6 +205,33 @@ static void test_tlspolicy(void **state)
 		relay_conf_clear(&rc);
 	}
 	tlspolicy_free(NULL);
+}
+
+/* RFC 7672 3.1.3: only DANE-TA(2) and DANE-EE(3), with known selectors and digest lengths. */
+static void test_dane_parse(void **state)
+{
+	unsigned char rd[3 + 64];
+	struct dane_tlsa rr;
+
+	(void)state;
+	memset(rd, 0xab, sizeof(rd));
+	rd[0] = 3, rd[1] = 1, rd[2] = 1;
+	assert_int_equal(dane_parse_tlsa(rd, 3 + 32, &rr), 1);
+	assert_int_equal(rr.len, 32);
+	assert_int_equal(dane_parse_tlsa(rd, 3 + 31, &rr), 0);         /* SHA-256 of the wrong length */
+	rd[2] = 2;
+	assert_int_equal(dane_parse_tlsa(rd, 3 + 64, &rr), 1);
+	rd[0] = 2, rd[1] = 0;
+	assert_int_equal(dane_parse_tlsa(rd, 3 + 64, &rr), 1);
+	rd[0] = 1;                                                      /* PKIX-EE */
+	assert_int_equal(dane_parse_tlsa(rd, 3 + 64, &rr), 0);
+	rd[0] = 0;                                                      /* PKIX-TA */
+	assert_int_equal(dane_parse_tlsa(rd, 3 + 64, &rr), 0);
+	rd[0] = 3, rd[1] = 2;                                           /* unknown selector */
+	assert_int_equal(dane_parse_tlsa(rd, 3 + 64, &rr), 0);
+	rd[1] = 0, rd[2] = 3;                                           /* unknown matching type */
+	assert_int_equal(dane_parse_tlsa(rd, 3 + 64, &rr), 0);
+	assert_int_equal(dane_parse_tlsa(rd, 3, &rr), 0);
 }
 
 static void test_listener_table(void **state)
@@ -216,6 +276,7 @@ int main(void)
 		cmocka_unit_test(test_target_maildir_two_steps),
 		cmocka_unit_test(test_target_discard_is_one_step),
 		cmocka_unit_test(test_tlspolicy),
+		cmocka_unit_test(test_dane_parse),
 		cmocka_unit_test(test_listener_table),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
