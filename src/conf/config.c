@@ -123,6 +123,10 @@ static const struct param params[] = {
 	{ "relay", "dnssec_trust_anchor", P_TEXT, OFF(dnssec_trust_anchor), NULL, 0, 0, 0,
 	  "DNSSEC trust anchor file for DANE (DS or DNSKEY records); default: the system root key "
 	  "(/usr/share/dns/root.key) when present; none: no DNSSEC, so no DANE" },
+	{ "relay", "mta_sts_ca_file", P_PATH, OFF(mta_sts_ca_file), NULL, 0, 0, 0,
+	  "CA certificates for MTA-STS: the policy host's and the MX hosts' (default: the system store)" },
+	{ "relay", "mta_sts_port", P_UINT, OFF(mta_sts_port), "443", 1, 65535, 0,
+	  "HTTPS port of mta-sts.DOMAIN (only tests and special setups change it)" },
 	/* The listeners' words are listener.c's, the one table of their kinds. */
 	{ "smtp", "listen", P_LISTEN, ROLE_SMTP, NULL, 0, 0, 0, NULL },
 	{ "submissions", "listen", P_LISTEN, ROLE_SUBMISSIONS, NULL, 0, 0, 0, NULL },
@@ -682,6 +686,7 @@ void config_free(struct config *c)
 	free(c->resolver);
 	free(c->tls_policy);
 	free(c->dnssec_trust_anchor);
+	free(c->mta_sts_ca_file);
 	free(c->tls_ciphers);
 	free(c->tls_ciphersuites);
 	free(c);

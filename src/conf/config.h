@@ -80,6 +80,8 @@ struct config {
 	char *resolver;                 /* DNS server for MX lookups, NULL = /etc/resolv.conf */
 	char *tls_policy;               /* direct MX: "LEVEL [DOMAIN:LEVEL ...]" (deliver/tlspolicy.h) */
 	char *dnssec_trust_anchor;      /* NULL = the system root key if present; "none" = no DNSSEC */
+	char *mta_sts_ca_file;          /* NULL = the system store */
+	unsigned mta_sts_port;
 	unsigned mx_port;
 	/* listeners per role */
 	struct config_listen listen[ROLE_COUNT][CONFIG_MAX_LISTEN];

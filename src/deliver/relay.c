@@ -247,7 +247,7 @@ void relay_tlspolicy_conf(const struct relay_conf *rc, struct tlspolicy_conf *ou
 {
 	*out = (struct tlspolicy_conf){ NULL, TLS_LEVEL_NONE, 0, NULL, NULL, NULL, rc->resolver,
 	                                rc->mx_port ? (unsigned)strtoul(rc->mx_port, NULL, 10) : 25,
-	                                rc->timeout * 1000L };
+	                                rc->timeout * 1000L, NULL, NULL, 0 };
 	if (rc->scheme == RELAY_NONE)
 		return;
 	out->smarthost = rc->host;

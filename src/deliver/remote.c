@@ -19,6 +19,7 @@
 #include "../util/log.h"
 #include "../dns/dane.h"
 #include "../dns/dns.h"
+#include "mtasts.h"
 #include "mx.h"
 #include "runner_int.h"
 
@@ -196,13 +197,14 @@ static void deliver_direct(const struct settings *st, const struct spool_entry *
 {
 	struct mx_host *hosts = calloc(MX_MAX_HOSTS, sizeof(*hosts));
 	struct dane_rrset *dane = calloc(1, sizeof(*dane));
+	struct sts_policy *sts = calloc(1, sizeof(*sts));
 	const char *domain = strrchr(e->rcpts[idx[0]].target, '@') + 1;
 	struct dns *d = NULL;
 	size_t nhosts = 0;
 	int r = MX_TEMP;
 
 	snprintf(w->host, sizeof(w->host), "%s", domain);
-	if (hosts == NULL || dane == NULL) {
+	if (hosts == NULL || dane == NULL || sts == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
@@ -218,9 +220,17 @@ static void deliver_direct(const struct settings *st, const struct spool_entry *
 		}
 		goto out;
 	}
+	if (r == MX_OK) {
+		tlspolicy_sts(st->tls, d, domain, sts, err, errlen);
+		if (err[0])
+			log_info(e->qid, "mta-sts: %s; delivering as without a policy (RFC 8461 5.1)", err);
+		else if (sts->found)
+			log_debug(e->qid, "mta-sts domain=%s id=%s mode=%s from=%s", domain, sts->id, sts_mode_name(sts->mode),
+			          sts->from);
+	}
 	for (size_t h = 0; r == MX_OK && h < nhosts; h++) {
 		struct tls_policy tls;
-		if (tlspolicy_mx(st->tls, d, domain, &hosts[h], &tls, dane, err, errlen) < 0) {
+		if (tlspolicy_mx(st->tls, d, domain, &hosts[h], sts, &tls, dane, err, errlen) < 0) {
 			/* This host cannot be used now (bogus DNSSEC, a failed TLSA lookup, dane-only
 			 * without DANE): the next one, and the mail waits if none is left. */
 			log_info(e->qid, "skipped mx=%s: %s", hosts[h].name, err);
@@ -231,6 +241,7 @@ static void deliver_direct(const struct settings *st, const struct spool_entry *
 	}
 out:
 	dns_free(d);
+	free(sts);
 	free(dane);
 	free(hosts);
 }

@@ -69,6 +69,9 @@ static struct settings *settings_new(const struct runner_conf *rc)
 	relay_tlspolicy_conf(&s->relay, &tc);
 	tc.mx_policy = rc->tls_policy;
 	tc.trust_anchor = rc->trust_anchor;
+	tc.sts_cache_dir = rc->sts_cache_dir;
+	tc.sts_ca_file = rc->sts_ca_file;
+	tc.sts_port = rc->sts_port;
 	if ((s->tls = tlspolicy_new(&tc, perr, sizeof(perr))) == NULL)
 		log_warnx(NULL, "relay: tls_policy: %s", perr);
 	if (rc->users_path != NULL) {

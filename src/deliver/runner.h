@@ -49,6 +49,9 @@ struct runner_conf {
 	struct agent *agent;            /* writes the Maildirs (agent.h); NULL: this process does */
 	const char *tls_policy;         /* [relay] tls_policy (tlspolicy.h); NULL = "dane" */
 	const char *trust_anchor;       /* DNSSEC trust anchor file; NULL = no DNSSEC */
+	const char *sts_cache_dir;      /* MTA-STS policies (SPOOL/sts) */
+	const char *sts_ca_file;        /* NULL = the system store */
+	unsigned sts_port;
 };
 
 struct runner *runner_start(struct spool *sp, const struct runner_conf *rc);

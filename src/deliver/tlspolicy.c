@@ -12,6 +12,8 @@
 
 #include "../dns/dane.h"
 #include "../dns/dns.h"
+#include "../util/log.h"
+#include "mtasts.h"
 #include "mx.h"
 
 /* The domain levels: the transport levels plus "DANE or nothing". */
@@ -30,6 +32,8 @@ struct tlspolicy {
 	char *trust_anchor, *resolver;
 	unsigned mx_port;
 	long timeout_ms;
+	char *sts_cache_dir, *sts_ca_file;
+	unsigned sts_port;
 };
 
 static int parse_level(const char *w, size_t n, enum mx_level *out)
@@ -107,6 +111,9 @@ struct tlspolicy *tlspolicy_new(const struct tlspolicy_conf *conf, char *err, si
 	tp->smarthost_ca_file = dup_or_null(conf->smarthost_ca_file, &failed);
 	tp->trust_anchor = dup_or_null(conf->trust_anchor, &failed);
 	tp->resolver = dup_or_null(conf->resolver, &failed);
+	tp->sts_cache_dir = dup_or_null(conf->sts_cache_dir, &failed);
+	tp->sts_ca_file = dup_or_null(conf->sts_ca_file, &failed);
+	tp->sts_port = conf->sts_port ? conf->sts_port : 443;
 	tp->mx_port = conf->mx_port ? conf->mx_port : 25;
 	tp->timeout_ms = conf->timeout_ms;
 	if (failed)
@@ -126,6 +133,8 @@ void tlspolicy_free(struct tlspolicy *tp)
 	free(tp->smarthost_ca_file);
 	free(tp->trust_anchor);
 	free(tp->resolver);
+	free(tp->sts_cache_dir);
+	free(tp->sts_ca_file);
 	for (size_t i = 0; i < tp->nover; i++)
 		free(tp->over[i].domain);
 	free(tp);
@@ -159,20 +168,47 @@ struct dns *tlspolicy_dns(const struct tlspolicy *tp, const char *domain, char *
 	return d;
 }
 
-/* A domain without DANE: dane falls back to may, dane-only waits. */
-static int no_dane(enum mx_level lv, const char *mx, const char *why, struct tls_policy *out, char *err,
-                   size_t errlen)
+void tlspolicy_sts(const struct tlspolicy *tp, struct dns *d, const char *domain, struct sts_policy *sts,
+                   char *err, size_t errlen)
+{
+	struct sts_conf c = { tp->sts_cache_dir, tp->sts_ca_file, tp->sts_port, tp->timeout_ms };
+
+	memset(sts, 0, sizeof(*sts));
+	err[0] = '\0';
+	if (domain_level(tp, domain) == MX_LEVEL_DANE && sts_get(d, &c, domain, sts, err, errlen) != 0)
+		sts->found = 0;
+}
+
+/* A host without DANE: MTA-STS where the domain has a policy, else may; dane-only waits. */
+static int no_dane(const struct tlspolicy *tp, enum mx_level lv, const char *domain, const struct mx_host *mx,
+                   const struct sts_policy *sts, const char *why, struct tls_policy *out, char *err, size_t errlen)
 {
 	if (lv == MX_LEVEL_DANE_ONLY) {
-		snprintf(err, errlen, "tls_policy dane-only, but %s has no DANE: %s", mx, why);
+		snprintf(err, errlen, "tls_policy dane-only, but %s has no DANE: %s", mx->name, why);
 		return -1;
+	}
+	if (sts != NULL && sts->found && sts->mode != STS_MODE_NONE) {
+		int named = sts_mx_match(sts, mx->name);
+		if (sts->mode == STS_MODE_ENFORCE && !named) {
+			snprintf(err, errlen, "mta-sts-failed mx=%s: not one of the MX hosts that the enforced MTA-STS policy "
+			         "of %s (id %s) names", mx->name, domain, sts->id);
+			return -1;
+		}
+		if (sts->mode == STS_MODE_ENFORCE) {
+			*out = (struct tls_policy){ TLS_LEVEL_VERIFY, 0, mx->name, tp->sts_ca_file, NULL, "mta-sts" };
+			return 0;
+		}
+		if (!named)
+			log_info(NULL, "mta-sts testing domain=%s id=%s: mx=%s is not in the policy (enforce would refuse "
+			         "it)", domain, sts->id, mx->name);
 	}
 	*out = (struct tls_policy){ TLS_LEVEL_MAY, 0, NULL, NULL, NULL, "opportunistic" };
 	return 0;
 }
 
 int tlspolicy_mx(const struct tlspolicy *tp, struct dns *d, const char *domain, const struct mx_host *mx,
-                 struct tls_policy *out, struct dane_rrset *dane, char *err, size_t errlen)
+                 const struct sts_policy *sts, struct tls_policy *out, struct dane_rrset *dane, char *err,
+                 size_t errlen)
 {
 	enum mx_level lv = domain_level(tp, domain);
 	const char *why;
@@ -193,9 +229,10 @@ int tlspolicy_mx(const struct tlspolicy *tp, struct dns *d, const char *domain, 
 		break;
 	}
 	if (!dns_validating(d, &why))
-		return no_dane(lv, mx->name, why, out, err, errlen);
+		return no_dane(tp, lv, domain, mx, sts, why, out, err, errlen);
 	if (!mx->secure)
-		return no_dane(lv, mx->name, "its MX or address records are not DNSSEC-signed", out, err, errlen);
+		return no_dane(tp, lv, domain, mx, sts, "its MX or address records are not DNSSEC-signed", out, err,
+		               errlen);
 	switch (dane_lookup(d, mx->name, tp->mx_port, dane, derr, sizeof(derr))) {
 	case DANE_USABLE:
 		*out = (struct tls_policy){ TLS_LEVEL_DANE, 0, mx->name, NULL, dane, "dane" };
@@ -205,7 +242,7 @@ int tlspolicy_mx(const struct tlspolicy *tp, struct dns *d, const char *domain, 
 		*out = (struct tls_policy){ TLS_LEVEL_ENCRYPT, 0, NULL, NULL, NULL, "dane-unusable" };
 		return 0;
 	case DANE_NONE:
-		return no_dane(lv, mx->name, derr, out, err, errlen);
+		return no_dane(tp, lv, domain, mx, sts, derr, out, err, errlen);
 	case DANE_DEFER:
 		break;
 	}
@@ -228,7 +265,7 @@ const char *tlspolicy_outcome(const struct tls_policy *p, int encrypted)
 		return "none";
 	switch (p->level) {
 	case TLS_LEVEL_DANE: return "dane-verified";
-	case TLS_LEVEL_VERIFY: return "verified";
+	case TLS_LEVEL_VERIFY: return strcmp(p->source, "mta-sts") == 0 ? "mta-sts-verified" : "verified";
 	case TLS_LEVEL_ENCRYPT: return "encrypted";
 	case TLS_LEVEL_MAY:
 	case TLS_LEVEL_NONE: break;

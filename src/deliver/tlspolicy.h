@@ -9,7 +9,11 @@
  *   - per recipient domain, [relay] tls_policy (a default level, then DOMAIN:LEVEL overrides):
  *       dane       DANE (RFC 7672) where the MX host publishes usable TLSA records reached
  *                  through DNSSEC: TLS mandatory, the certificate matched against them; else
- *                  "may". The default.
+ *                  MTA-STS (RFC 8461) where the domain publishes a policy: in mode enforce,
+ *                  only MX hosts its mx patterns name, TLS mandatory with a WebPKI
+ *                  certificate valid for the MX name; in mode testing, delivered as "may"
+ *                  and what enforce would have refused is logged; else "may". DANE wins
+ *                  where both exist (RFC 8461 2). The default.
  *       dane-only  DANE or nothing: no secure TLSA records means the mail waits.
  *       encrypt    TLS mandatory, the certificate not checked.
  *       may        STARTTLS when offered, the same host in plaintext when the handshake fails
@@ -48,7 +52,7 @@ struct tls_policy {
 	const char *ca_file;            /* VERIFY: the CAs to trust; NULL: the system store */
 	const struct dane_rrset *dane;  /* DANE: the usable TLSA records */
 	const char *source;             /* for the log: "smarthost", "dane", "dane-unusable",
-	                                   "policy" (tls_policy said so), "opportunistic" */
+	                                   "mta-sts", "policy" (tls_policy said so), "opportunistic" */
 };
 
 struct tlspolicy_conf {
@@ -61,11 +65,15 @@ struct tlspolicy_conf {
 	const char *resolver;           /* dns.h's resolver */
 	unsigned mx_port;               /* TLSA records are looked up at _PORT._tcp.MX */
 	long timeout_ms;                /* per DNS query */
+	const char *sts_cache_dir;      /* MTA-STS policies cached here (SPOOL/sts); NULL: none */
+	const char *sts_ca_file;        /* CAs for MTA-STS (policy host, MX certificates); NULL: system */
+	unsigned sts_port;              /* the policy host's HTTPS port; 0 = 443 */
 };
 
 struct tlspolicy;
 struct dns;
 struct mx_host;
+struct sts_policy;
 
 /* NULL with err (the first bad word of tls_policy, in words) when the conf is wrong. */
 struct tlspolicy *tlspolicy_new(const struct tlspolicy_conf *conf, char *err, size_t errlen);
@@ -76,16 +84,23 @@ void tlspolicy_smarthost(const struct tlspolicy *tp, struct tls_policy *out);
 /* A DNS context for domain's MX lookups: validating (DNSSEC) when its level needs DANE and a
  * trust anchor is configured. The caller frees it with dns_free(). NULL with err. */
 struct dns *tlspolicy_dns(const struct tlspolicy *tp, const char *domain, char *err, size_t errlen);
+/* The domain's MTA-STS policy (mtasts.h) when its level asks for one, once per delivery:
+ * sts->found 0 when there is none. A policy announced but not to be had is logged by the
+ * caller from err and counts as none (RFC 8461 5.1). */
+void tlspolicy_sts(const struct tlspolicy *tp, struct dns *d, const char *domain, struct sts_policy *sts,
+                   char *err, size_t errlen);
 /* The policy for MX host mx of domain, found on d: 0, or -1 with err when this host cannot be
- * used now (bogus DNSSEC, a failed TLSA lookup, dane-only without DANE). dane: storage for the
- * TLSA records the policy then points at. */
+ * used now (bogus DNSSEC, a failed TLSA lookup, dane-only without DANE, an MTA-STS policy in
+ * enforce mode that does not name it). dane: storage for the TLSA records the policy then
+ * points at; sts: from tlspolicy_sts(). */
 int tlspolicy_mx(const struct tlspolicy *tp, struct dns *d, const char *domain, const struct mx_host *mx,
-                 struct tls_policy *out, struct dane_rrset *dane, char *err, size_t errlen);
+                 const struct sts_policy *sts, struct tls_policy *out, struct dane_rrset *dane, char *err,
+                 size_t errlen);
 /* After a failed TLS handshake under p: 1 and the policy to try the same host with once more,
  * or 0 when the host must not be tried without TLS. */
 int tlspolicy_fallback(const struct tls_policy *p, struct tls_policy *out);
 /* The word for the log's tls= after a delivery under p: "none", "opportunistic", "encrypted",
- * "verified", "dane-verified". */
+ * "verified", "mta-sts-verified", "dane-verified". */
 const char *tlspolicy_outcome(const struct tls_policy *p, int encrypted);
 
 #endif

@@ -46,6 +46,7 @@ static int check_tls_policy(struct runconf *rc, const char *path, struct errlist
 		bad = 1;
 	} else
 		rc->trust_anchor = ta;
+	snprintf(rc->sts_cache_dir, sizeof(rc->sts_cache_dir), "%s/sts", c->spool);
 	relay_tlspolicy_conf(&rc->relay, &tc);
 	tc.mx_policy = c->tls_policy;
 	tc.trust_anchor = rc->trust_anchor;
@@ -136,4 +137,7 @@ void runconf_runner(const struct runconf *rc, struct runner_conf *out)
 	out->delimiter = c->recipient_delimiter;
 	out->tls_policy = c->tls_policy;
 	out->trust_anchor = rc->trust_anchor;
+	out->sts_cache_dir = rc->sts_cache_dir;
+	out->sts_ca_file = c->mta_sts_ca_file;
+	out->sts_port = c->mta_sts_port;
 }

@@ -25,6 +25,7 @@ struct runconf {
 	struct relay_conf relay;                /* scheme RELAY_NONE without a smarthost */
 	struct smtp_session_conf sconf[ROLE_COUNT];
 	const char *trust_anchor;               /* DNSSEC trust anchor file in effect, NULL: none */
+	char sts_cache_dir[4096];               /* SPOOL/sts: the MTA-STS policy cache */
 };
 
 /* The file at path, loaded and checked (NULL: errs says why), with one reference. */

@@ -13,6 +13,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <sys/stat.h>
+#include <curl/curl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -522,7 +523,7 @@ static int confine(const struct runconf *rc)
 {
 	static const char *const sys[] = { "/etc", "/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin",
 	                                   "/proc", "/sys", "/dev", "/run" };
-	enum { NSYS = sizeof(sys) / sizeof(sys[0]), MAXR = NSYS + 5 + 2 * CONFIG_MAX_CERTS };
+	enum { NSYS = sizeof(sys) / sizeof(sys[0]), MAXR = NSYS + 6 + 2 * CONFIG_MAX_CERTS };
 	const struct config *cfg = rc->cfg;
 	char (*dirs)[PATH_MAX] = calloc(MAXR, PATH_MAX);
 	const char *rd[MAXR], *wr[1] = { cfg->spool };
@@ -534,6 +535,7 @@ static int confine(const struct runconf *rc)
 	add_dir_of(dirs, &n, MAXR, cfg->users);
 	add_dir_of(dirs, &n, MAXR, cfg->relay_ca_file);
 	add_dir_of(dirs, &n, MAXR, rc->trust_anchor);     /* DNSSEC: read by each validating lookup */
+	add_dir_of(dirs, &n, MAXR, cfg->mta_sts_ca_file);
 	for (size_t i = 0; i < cfg->ncerts; i++) {
 		add_dir_of(dirs, &n, MAXR, cfg->certs[i].cert);
 		add_dir_of(dirs, &n, MAXR, cfg->certs[i].key);
@@ -678,6 +680,7 @@ static void free_server(struct server *srv)
 	spool_close(srv->spool);
 	runconf_unref(srv->rc);
 	libevent_global_shutdown();
+	curl_global_cleanup();
 }
 
 int server_main(const char *config_path)
@@ -699,6 +702,8 @@ int server_main(const char *config_path)
 		return EX_CONFIG;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* Before any thread: libcurl's global set-up is not thread-safe (MTA-STS fetches). */
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 	raise_fd_limit(srv.rc->cfg->max_connections);
 	pthread_mutex_init(&srv.commit_mu, NULL);
 	srv.spool = spool_open(srv.rc->cfg->spool, err, sizeof(err));

@@ -36,6 +36,9 @@ int fs_path_clean(const char *path);
  * after a crash (the spool deletes tmp/ at start; a Maildir tmp/ copy is re-published under
  * the same name). */
 int fs_rename_durable(const char *from, const char *to);
+/* The whole of buf as path, durably: a temporary file beside it (O_EXCL, mode), written,
+ * fsynced and closed, then fs_rename_durable. 0, or -1 with errno (the temporary is gone). */
+int fs_write_file_durable(const char *path, const void *buf, size_t len, mode_t mode);
 /* Read a whole small file into a NUL-terminated malloc'd buffer; *len excludes the NUL. */
 #define FS_REGULAR 1   /* refuse anything but a regular file (EINVAL): a FIFO, a device */
 char *fs_read_file(const char *path, size_t max, size_t *len, int flags);

@@ -33,10 +33,21 @@ def need(tool):
     return path
 
 
+_GIVEN = set()
+
+
 def free_port(family=socket.AF_INET, host="127.0.0.1"):
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A port nothing listens on, never one handed out before in this run: two calls in a row
+    can otherwise get the same port back before either is bound (seen once: a server's 25 and
+    465 listeners on one port)."""
+    for _ in range(100):
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
+    raise AssertionError("no fresh port in 100 tries")
 
 
 def crypt_hash(password):

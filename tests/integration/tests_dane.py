@@ -95,9 +95,9 @@ def tamper_tlsa(signed):
 class AuthDNS:
     """unbound serving the zone files authoritatively (auth-zone) on a loopback port."""
 
-    def __init__(self, d, zones):
+    def __init__(self, d, zones, probe=("good.dane.test", "MX", "mx-good.dane.test."), port=None):
         need("unbound")
-        self.port = free_port()
+        self.port = port or free_port()
         conf = os.path.join(d, "unbound.conf")
         with open(conf, "w") as f:
             f.write(f"""server:
@@ -126,8 +126,8 @@ remote-control:
         deadline = time.time() + 10
         while time.time() < deadline:
             r = subprocess.run(["dig", "+short", "+time=1", "+tries=1", "-p", str(self.port), "@127.0.0.1",
-                                "good.dane.test", "MX"], capture_output=True, text=True)
-            if "mx-good.dane.test." in r.stdout:
+                                probe[0], probe[1]], capture_output=True, text=True)
+            if probe[2] in r.stdout:
                 return
             if self.proc.poll() is not None:
                 raise AssertionError("unbound exited: " + self.proc.stderr.read().decode())

@@ -151,7 +151,7 @@ static void test_tlspolicy(void **state)
 	assert_non_null(tp);
 	struct dns *d = tlspolicy_dns(tp, "example.net", err, sizeof(err));
 	assert_non_null(d);
-	assert_int_equal(tlspolicy_mx(tp, d, "example.net", &mx, &p, &dane, err, sizeof(err)), 0);
+	assert_int_equal(tlspolicy_mx(tp, d, "example.net", &mx, NULL, &p, &dane, err, sizeof(err)), 0);
 	assert_int_equal(p.level, TLS_LEVEL_MAY);
 	assert_null(p.match);
 	assert_int_equal(tlspolicy_fallback(&p, &q), 1);
@@ -165,15 +165,15 @@ static void test_tlspolicy(void **state)
 	tp = tlspolicy_new(&tc, err, sizeof(err));
 	assert_non_null(tp);
 	d = tlspolicy_dns(tp, "example.org", err, sizeof(err));
-	assert_int_equal(tlspolicy_mx(tp, d, "example.org", &mx, &p, &dane, err, sizeof(err)), 0);
+	assert_int_equal(tlspolicy_mx(tp, d, "example.org", &mx, NULL, &p, &dane, err, sizeof(err)), 0);
 	assert_int_equal(p.level, TLS_LEVEL_ENCRYPT);
 	assert_int_equal(tlspolicy_fallback(&p, &q), 0);
 	assert_string_equal(tlspolicy_outcome(&p, 1), "encrypted");
-	assert_int_equal(tlspolicy_mx(tp, d, "example.net", &mx, &p, &dane, err, sizeof(err)), -1);
+	assert_int_equal(tlspolicy_mx(tp, d, "example.net", &mx, NULL, &p, &dane, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "dane-only"));
-	assert_int_equal(tlspolicy_mx(tp, d, "plain.example", &mx, &p, &dane, err, sizeof(err)), 0);
+	assert_int_equal(tlspolicy_mx(tp, d, "plain.example", &mx, NULL, &p, &dane, err, sizeof(err)), 0);
 	assert_int_equal(p.level, TLS_LEVEL_NONE);
-	assert_int_equal(tlspolicy_mx(tp, d, "other.example", &mx, &p, &dane, err, sizeof(err)), 0);
+	assert_int_equal(tlspolicy_mx(tp, d, "other.example", &mx, NULL, &p, &dane, err, sizeof(err)), 0);
 	assert_int_equal(p.level, TLS_LEVEL_MAY);
 	dns_free(d);
 	tlspolicy_free(tp);
