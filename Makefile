@@ -38,7 +38,7 @@ SMTP_SRC   := src/smtp/parse.c src/smtp/data.c src/smtp/session.c src/smtp/sessi
 CORE_SRC   := $(UTIL_SRC) $(SMTP_SRC) src/conf/config.c src/conf/listener.c src/auth/users.c src/auth/directory.c src/queue/spool.c src/queue/spoolfs.c src/queue/queuefile.c src/queue/memtable.c src/queue/journal.c src/queue/journal_file.c src/queue/journal_replay.c src/queue/admin.c \
               src/deliver/maildir.c src/deliver/agent.c src/deliver/runner.c src/deliver/local.c src/deliver/target.c src/deliver/remote.c src/deliver/tlspolicy.c src/deliver/mtasts.c src/deliver/bounce.c src/tls/tls.c src/auth/auth.c src/auth/authcache.c \
               src/client/transport.c src/client/https.c src/deliver/relay.c src/deliver/mx.c src/dns/dns.c src/dns/dane.c src/tls/inspect.c \
-              src/check/verdict.c src/check/discover.c src/check/probe.c src/check/report.c src/net/anvil.c
+              src/check/verdict.c src/check/discover.c src/check/probe.c src/check/report.c src/check/mxpolicy.c src/net/anvil.c
 SERVER_SRC := src/net/server.c src/net/conn.c src/net/policy.c src/net/runconf.c src/net/control.c src/net/workpool.c
 MAIN_SRC   := src/cli/main.c src/cli/send.c src/cli/send_account.c src/cli/send_msg.c src/cli/send_explain.c src/cli/check.c src/cli/secret.c src/cli/ctl.c
 ALL_SRC    := $(CORE_SRC) $(SERVER_SRC) $(MAIN_SRC)

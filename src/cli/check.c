@@ -18,6 +18,7 @@
 
 #include "../check/check.h"
 #include "../check/discover.h"
+#include "../check/mxpolicy.h"
 #include "../check/probe.h"
 #include "../check/report.h"
 #include "../smtp/parse.h"
@@ -54,9 +55,17 @@ static void usage(FILE *out)
 	        "                         connect to HOST2:PORT2 whenever HOST:PORT is meant (as curl's\n"
 	        "                         option); names and certificates are still checked for HOST\n"
 	        "\n"
+	        "\n"
+	        "mailport check --mx DOMAIN: how mailport serve would deliver to DOMAIN's MX hosts: DNSSEC,\n"
+	        "DANE (TLSA), MTA-STS, the policy decided per host and a STARTTLS probe under it.\n"
+	        "  --trust-anchor FILE|none  DNSSEC trust anchor (default /usr/share/dns/root.key)\n"
+	        "  --port N                  the MX port (default 25); --cafile: CAs for MTA-STS\n"
+	        "  --https-port N            the MTA-STS policy host's port (default 443)\n"
+	        "\n"
 	        "Exit status: 0 a secure way to submit mail exists, 1 only insecure ones, 2 none,\n"
 	        "77 a secure way exists but it refused the --user login (the server works; the password\n"
-	        "or user name does not).\n");
+	        "or user name does not). With --mx: 0 every MX host usable and its probe passed, 1 some,\n"
+	        "2 none.\n");
 }
 
 /* One field of a HOST:PORT:HOST2:PORT2 rule; IPv6 addresses in brackets. */
@@ -186,7 +195,9 @@ static int printable_utf8(const char *s)
 struct check_args {
 	struct check_opts o;
 	const char *port_list, *password_file;
-	int json;
+	int json, mx;
+	const char *trust_anchor;
+	unsigned https_port;
 	struct connect_to ct[MAX_CONNECT_TO];
 	const char *ct_raw[MAX_CONNECT_TO];
 	size_t nct;
@@ -201,7 +212,9 @@ static int parse_args(int argc, char **argv, struct check_args *a)
 		{ "password-file", required_argument, NULL, 'P' }, { "relay-test", no_argument, NULL, 'R' },
 		{ "json", no_argument, NULL, 'j' }, { "helo", required_argument, NULL, 'H' },
 		{ "resolver", required_argument, NULL, 'r' }, { "connect-to", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "help", no_argument, NULL, 'h' }, { "mx", no_argument, NULL, 'M' },
+		{ "trust-anchor", required_argument, NULL, 'A' }, { "https-port", required_argument, NULL, 'S' },
+		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
 
@@ -233,6 +246,9 @@ static int parse_args(int argc, char **argv, struct check_args *a)
 			}
 			a->ct_raw[a->nct++] = optarg;
 			break;
+		case 'M': a->mx = 1; break;
+		case 'A': a->trust_anchor = optarg; break;
+		case 'S': a->https_port = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return EX_USAGE;
 		}
@@ -344,6 +360,36 @@ static void no_server_words(const struct discovery *disc, char *rec, size_t recl
 		         "record.", disc->domain);
 }
 
+/* --mx: the delivery view of one domain. */
+static int check_mx(const char *target, const struct check_args *a)
+{
+	const char *at = strrchr(target, '@');
+	const char *ta = a->trust_anchor;
+	struct mxp_report *r = calloc(1, sizeof(*r));
+	int code;
+
+	if (r == NULL)
+		return EX_OSERR;
+	if (ta == NULL)
+		ta = access("/usr/share/dns/root.key", R_OK) == 0 ? "/usr/share/dns/root.key" : NULL;
+	else if (strcmp(ta, "none") == 0)
+		ta = NULL;
+	unsigned port = a->port_list ? (unsigned)strtoul(a->port_list, NULL, 10) : 25;
+	struct mxp_opts o = { a->o.resolver, ta, a->o.cafile, a->https_port ? a->https_port : 443, port ? port : 25,
+	                      a->o.timeout_ms, a->o.helo, NULL };
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	check_mx_policy(at ? at + 1 : target, &o, r);
+	if (a->json) {
+		if (check_mx_report_json(stdout, r) != 0)
+			fprintf(stderr, "mailport check: cannot write the JSON report\n");
+	} else
+		check_mx_report_text(stdout, r);
+	code = check_mx_exit(r);
+	curl_global_cleanup();
+	free(r);
+	return code;
+}
+
 int check_main(int argc, char **argv)
 {
 	struct check_args a;
@@ -374,6 +420,10 @@ int check_main(int argc, char **argv)
 		fprintf(stderr, "mailport check: the host or address must be printable UTF-8, at most %zu octets\n",
 		        sizeof(target) - 1);
 		code = EX_USAGE;
+		goto done;
+	}
+	if (a.mx) {
+		code = check_mx(target, &a);
 		goto done;
 	}
 	is_address = strchr(target, '@') != NULL;

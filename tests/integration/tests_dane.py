@@ -8,6 +8,7 @@ The cases: a TLSA match (delivered, tls=dane-verified), a TLSA mismatch (deferre
 in plaintext), a bogus signature (deferred), an insecure zone (falls back to opportunistic
 STARTTLS), STARTTLS stripped on a DANE host (deferred), and dane-only for a domain without
 DANE (deferred)."""
+import json
 import os
 import shutil
 import smtplib
@@ -16,7 +17,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import Server, crypt_hash, free_port, need
+from harness import BIN, Server, crypt_hash, free_port, need
 from pki import path
 
 
@@ -159,6 +160,16 @@ def delv(dns, anchor, root, name, rtype):
     return r.stdout + r.stderr
 
 
+def check_mx(*args):
+    """mailport check --mx --json: (exit code, document)."""
+    r = subprocess.run([BIN, "check", "--mx", "--json", "--timeout", "5", *args], capture_output=True, text=True,
+                       timeout=60)
+    assert "Sanitizer" not in r.stderr and "runtime error" not in r.stderr, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["schema"] == "mailport-check-mx" and doc["exit"] == r.returncode, (doc, r.returncode)
+    return r.returncode, doc
+
+
 def submit(srv, rcpts):
     ctx = ssl.create_default_context(cafile=srv.ca)
     with smtplib.SMTP_SSL("127.0.0.1", srv.port465, context=ctx, timeout=10) as c:
@@ -249,6 +260,24 @@ def test_dane_delivery_match_mismatch_bogus_insecure_stripped():
             assert "MAIL FROM" not in strip.log() and "mail from=" not in strip.log().lower()
             assert len(a.queue_files()) == 1
             assert a.stop() == 0
+        # check --mx says the same, with the same code, before any mail is sent.
+        common = ["--resolver", f"127.0.0.1:{dns.port}", "--trust-anchor", anchor, "--port", str(port)]
+        rc, doc = check_mx(*common, "good.dane.test")
+        h = doc["hosts"][0]
+        assert rc == 0 and doc["dnssec_validating"] and h["dnssec_secure"], doc
+        assert h["policy"] == "dane" and h["level"] == "dane" and h["tls_ok"], h
+        assert "dane-verified" in h["probe"] and "TLSA 3 1 1" in h["probe"] and "1 usable TLSA" in h["dane"], h
+        rc, doc = check_mx(*common, "u@mismatch.dane.test")
+        assert rc == 2 and not doc["hosts"][0]["tls_ok"] and "matches none" in doc["hosts"][0]["probe"], doc
+        rc, doc = check_mx(*common, "bogus.test")
+        assert rc == 2 and not doc["hosts"][0]["usable"] and "bogus" in doc["hosts"][0]["not_usable_why"], doc
+        rc, doc = check_mx(*common, "insecure.test")
+        assert rc == 0 and doc["hosts"][0]["policy"] == "opportunistic", doc
+        rc, doc = check_mx(*common, "strip.dane.test")
+        assert rc == 2 and "STARTTLS not offered: delivery waits" in doc["hosts"][0]["probe"], doc
+        text = subprocess.run([BIN, "check", "--mx", *common, "good.dane.test"], capture_output=True, text=True,
+                              timeout=60).stdout
+        assert "DNSSEC:  validating" in text and "policy: dane (dane)" in text and "dane-verified" in text, text
     finally:
         dns.close()
         for s in (mx, strip):

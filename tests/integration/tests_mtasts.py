@@ -15,7 +15,7 @@ import time
 
 from harness import Server, crypt_hash, free_port, need
 from pki import make_cert, path, pki
-from tests_dane import AuthDNS, submit, wait_log
+from tests_dane import AuthDNS, check_mx, submit, wait_log
 
 POLICIES = {
     "sts.test": "version: STSv1\nmode: enforce\nmx: mx.example.test\nmax_age: 86400\n",
@@ -131,6 +131,22 @@ def test_mta_sts_enforce_testing_cache_and_new_id():
                 assert f.read().count("mta-sts.sts.test ") == 2
             assert len(mx.messages("u", "sts.test")) == 2
             assert a.stop() == 0
+        common = ["--resolver", f"127.0.0.1:{dns.port}", "--trust-anchor", "none", "--port", str(mport),
+                  "--cafile", path("ca.pem"), "--https-port", str(hport)]
+        rc, doc = check_mx(*common, "stsbadcert.test")
+        assert doc["mta_sts"]["mode"] == "enforce" and doc["hosts"][0]["policy"] == "mta-sts", doc
+        assert rc == 2 and "not accepted" in doc["hosts"][0]["probe"], doc
+        rc, doc = check_mx(*common, "stsx.test")
+        assert rc == 2 and not doc["hosts"][0]["usable"] and not doc["hosts"][0]["mta_sts_named"], doc
+        rc, doc = check_mx(*common, "ststest.test")
+        assert rc == 0 and doc["mta_sts"]["mode"] == "testing" and doc["hosts"][0]["policy"] == "opportunistic", doc
+        with open(os.path.join(web, "sts.test"), "w") as f:
+            f.write(POLICIES["sts.test"])
+        dns.close()
+        dns = AuthDNS(d, zones(d, {"sts.test": "3"}), probe=("_mta-sts.sts.test", "TXT", "id=3"), port=dns.port)
+        rc, doc = check_mx(*common, "sts.test")
+        h = doc["hosts"][0]
+        assert rc == 0 and h["policy"] == "mta-sts" and h["tls_ok"] and "mta-sts-verified" in h["probe"], doc
     finally:
         https.terminate()
         https.wait(10)

@@ -1,0 +1,200 @@
+/*
+ * mxpolicy.c - the `check --mx` report (mxpolicy.h): the runner's own policy code asked about
+ * each MX host, then one STARTTLS probe per host under the policy decided. Not the delivery
+ * (deliver/remote.c) and not the submission-port probes (probe.c).
+ */
+#include "mxpolicy.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../client/transport.h"
+#include "../deliver/mtasts.h"
+#include "../deliver/tlspolicy.h"
+#include "../dns/dane.h"
+#include "../dns/dns.h"
+#include "../smtp/reply.h"
+
+static const char *level_name(enum tls_level l)
+{
+	static const char *const names[] = { "none", "may", "encrypt", "verify", "dane" };
+	return l <= TLS_LEVEL_DANE ? names[l] : "?";
+}
+
+/* Greeting, EHLO, STARTTLS and the handshake the policy asks for; QUIT. */
+static void probe(const struct mxp_opts *o, struct mxp_host *h, const struct tls_policy *pol)
+{
+	struct transport t;
+	struct smtp_reply rep;
+	struct smtp_caps caps;
+	char ehlo[300];
+
+	h->probed = 1;
+	memset(&t, 0, sizeof(t));
+	char port[8];
+	snprintf(port, sizeof(port), "%u", o->port);
+	if (transport_connect_as(&t, h->name, h->addr, port, (int)((o->timeout_ms + 999) / 1000)) != 0) {
+		snprintf(h->probe, sizeof(h->probe), "%.600s", t.err);
+		return;
+	}
+	snprintf(ehlo, sizeof(ehlo), "EHLO %s\r\n", o->helo ? o->helo : "localhost");
+	if (transport_read_reply(&t, &rep) != 0 || rep.code != 220 || transport_write(&t, ehlo, strlen(ehlo)) != 0 ||
+	    transport_read_reply(&t, &rep) != 0 || rep.code != 250) {
+		snprintf(h->probe, sizeof(h->probe), "no SMTP greeting and EHLO: %.500s", t.err[0] ? t.err : rep.text);
+		goto out;
+	}
+	smtp_caps_parse(&rep, &caps);
+	if (pol->level == TLS_LEVEL_NONE) {
+		snprintf(h->probe, sizeof(h->probe), "plaintext by policy; STARTTLS %s", caps.starttls ? "offered" :
+		         "not offered");
+		h->tls_ok = 1;
+		goto out;
+	}
+	if (!caps.starttls) {
+		snprintf(h->probe, sizeof(h->probe), "STARTTLS not offered%s", pol->level >= TLS_LEVEL_ENCRYPT ?
+		         ": delivery waits (TLS is required)" : ": delivery would go in plaintext");
+		h->tls_ok = pol->level < TLS_LEVEL_ENCRYPT;
+		goto out;
+	}
+	if (transport_write(&t, "STARTTLS\r\n", 10) != 0 || transport_read_reply(&t, &rep) != 0 || rep.code != 220) {
+		snprintf(h->probe, sizeof(h->probe), "STARTTLS refused: %d %.500s", rep.code, rep.text);
+		goto out;
+	}
+	struct transport_tls_opts to = { pol->level == TLS_LEVEL_VERIFY ? pol->match : NULL, pol->ca_file, 0, 0,
+	                                 pol->level == TLS_LEVEL_DANE ? pol->dane : NULL };
+	if (transport_tls_ex(&t, &to) != 0) {
+		snprintf(h->probe, sizeof(h->probe), "%.600s%s", t.err, pol->level == TLS_LEVEL_MAY ?
+		         " (delivery would retry in plaintext)" : " (delivery waits)");
+		h->tls_ok = pol->level == TLS_LEVEL_MAY;
+		goto out;
+	}
+	h->tls_ok = 1;
+	snprintf(h->probe, sizeof(h->probe), "%s: %s%s%s", tlspolicy_outcome(pol, 1), t.tls_desc,
+	         t.dane_match[0] ? ", TLSA " : "", t.dane_match);
+	transport_write(&t, "QUIT\r\n", 6);
+out:
+	transport_close(&t);
+}
+
+void check_mx_policy(const char *domain, const struct mxp_opts *o, struct mxp_report *r)
+{
+	struct tlspolicy_conf tc = { NULL, TLS_LEVEL_NONE, 0, NULL, o->tls_policy, o->trust_anchor, o->resolver,
+	                             o->port, o->timeout_ms, NULL, o->sts_ca_file, o->sts_port };
+	struct mx_host *hosts = calloc(MX_MAX_HOSTS, sizeof(*hosts));
+	struct dane_rrset *dane = calloc(1, sizeof(*dane));
+	struct sts_policy sts;
+	struct tlspolicy *tp;
+	struct dns *d = NULL;
+	const char *why;
+	size_t n = 0;
+
+	memset(r, 0, sizeof(*r));
+	snprintf(r->domain, sizeof(r->domain), "%s", domain);
+	r->mx_status = MX_TEMP;
+	if (hosts == NULL || dane == NULL || (tp = tlspolicy_new(&tc, r->mx_error, sizeof(r->mx_error))) == NULL)
+		goto out;
+	if ((d = tlspolicy_dns(tp, domain, r->mx_error, sizeof(r->mx_error))) == NULL)
+		goto done;
+	r->validating = dns_validating(d, &why);
+	if (!r->validating)
+		snprintf(r->dnssec, sizeof(r->dnssec), "%s", why);
+	if ((r->mx_status = mx_lookup_dns(d, domain, hosts, &n, r->mx_error, sizeof(r->mx_error))) != MX_OK)
+		goto done;
+	tlspolicy_sts(tp, d, domain, &sts, r->sts_error, sizeof(r->sts_error));
+	if ((r->sts_found = sts.found)) {
+		snprintf(r->sts_mode, sizeof(r->sts_mode), "%s", sts_mode_name(sts.mode));
+		snprintf(r->sts_id, sizeof(r->sts_id), "%s", sts.id);
+		snprintf(r->sts_from, sizeof(r->sts_from), "%s", sts.from ? sts.from : "");
+		for (size_t i = 0, o2 = 0; i < sts.nmx && o2 < sizeof(r->sts_mx); i++)
+			o2 += (size_t)snprintf(r->sts_mx + o2, sizeof(r->sts_mx) - o2, "%s%s", i ? ", " : "", sts.mx[i]);
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct mxp_host *h = &r->hosts[r->nhosts++];
+		struct tls_policy pol;
+		snprintf(h->name, sizeof(h->name), "%s", hosts[i].name);
+		snprintf(h->addr, sizeof(h->addr), "%s", hosts[i].addrs[0]);
+		h->preference = hosts[i].preference;
+		h->secure = hosts[i].secure;
+		h->sts_named = sts.found && sts_mx_match(&sts, hosts[i].name);
+		if (r->validating && h->secure)
+			(void)dane_lookup(d, hosts[i].name, o->port, dane, h->dane, sizeof(h->dane));
+		if (tlspolicy_mx(tp, d, domain, &hosts[i], &sts, &pol, dane, h->why, sizeof(h->why)) != 0)
+			continue;
+		h->usable = 1;
+		snprintf(h->policy, sizeof(h->policy), "%s", pol.source);
+		snprintf(h->level, sizeof(h->level), "%s", level_name(pol.level));
+		probe(o, h, &pol);
+	}
+done:
+	dns_free(d);
+	tlspolicy_free(tp);
+out:
+	free(dane);
+	free(hosts);
+}
+
+int check_mx_exit(const struct mxp_report *r)
+{
+	size_t good = 0;
+
+	for (size_t i = 0; i < r->nhosts; i++)
+		good += r->hosts[i].usable && r->hosts[i].tls_ok;
+	return good == 0 ? 2 : good == r->nhosts ? 0 : 1;
+}
+
+void check_mx_report_text(FILE *out, const struct mxp_report *r)
+{
+	fprintf(out, "Delivery to %s, as mailport serve would do it\n", r->domain);
+	fprintf(out, "  DNSSEC:  %s%s\n", r->validating ? "validating" : "not validating: ", r->validating ? "" : r->dnssec);
+	if (r->mx_status != MX_OK) {
+		fprintf(out, "  MX:      %s\n", r->mx_error);
+		return;
+	}
+	if (r->sts_found)
+		fprintf(out, "  MTA-STS: mode %s, id %s (%s), mx: %s\n", r->sts_mode, r->sts_id, r->sts_from, r->sts_mx);
+	else
+		fprintf(out, "  MTA-STS: %s\n", r->sts_error[0] ? r->sts_error : "no policy");
+	for (size_t i = 0; i < r->nhosts; i++) {
+		const struct mxp_host *h = &r->hosts[i];
+		fprintf(out, "\n  %s (preference %u) [%s], DNSSEC %s%s\n", h->name, h->preference, h->addr,
+		        h->secure ? "signed" : "not signed", r->sts_found ? h->sts_named ? ", named by MTA-STS" :
+		        ", not named by MTA-STS" : "");
+		if (h->dane[0])
+			fprintf(out, "    DANE:   %s\n", h->dane);
+		if (!h->usable) {
+			fprintf(out, "    policy: not used now: %s\n", h->why);
+			continue;
+		}
+		fprintf(out, "    policy: %s (%s)\n", h->level, h->policy);
+		fprintf(out, "    probe:  %s%s\n", h->tls_ok ? "" : "FAILED: ", h->probe);
+	}
+}
+
+int check_mx_report_json(FILE *out, const struct mxp_report *r)
+{
+	json_t *hosts = json_array(), *doc;
+	int rc;
+
+	for (size_t i = 0; i < r->nhosts; i++) {
+		const struct mxp_host *h = &r->hosts[i];
+		json_array_append_new(hosts, json_pack("{s:s, s:i, s:s, s:b, s:s, s:b, s:b, s:s, s:s, s:s, s:b, s:s}",
+		                                       "name", h->name, "preference", (int)h->preference, "address", h->addr,
+		                                       "dnssec_secure", h->secure, "dane", h->dane, "mta_sts_named",
+		                                       h->sts_named, "usable", h->usable, "policy", h->policy, "level",
+		                                       h->level, "not_usable_why", h->why, "tls_ok", h->tls_ok, "probe",
+		                                       h->probe));
+	}
+	doc = json_pack("{s:s, s:i, s:s, s:b, s:s, s:s, s:o, s:o, s:i}", "schema", "mailport-check-mx", "version", 1,
+	                "domain", r->domain, "dnssec_validating", r->validating, "dnssec_why_not", r->dnssec,
+	                "mx_error", r->mx_status == MX_OK ? "" : r->mx_error,
+	                "mta_sts", r->sts_found ? json_pack("{s:s, s:s, s:s, s:s}", "mode", r->sts_mode, "id", r->sts_id,
+	                                                    "from", r->sts_from, "mx", r->sts_mx) :
+	                json_pack("{s:s}", "error", r->sts_error), "hosts", hosts, "exit", check_mx_exit(r));
+	if (doc == NULL)
+		return -1;
+	rc = json_dumpf(doc, out, JSON_INDENT(2)) == 0 && fputc('\n', out) != EOF ? 0 : -1;
+	json_decref(doc);
+	return rc;
+}
