@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../client/https.h"
 #include "../deliver/mx.h"
 #include "../dns/dns.h"
 
@@ -203,48 +204,18 @@ int autoconfig_parse(const char *xml, size_t len, const char *domain, struct che
 	return 0;
 }
 
-struct body {
-	char *buf;
-	size_t len;
-};
-
-static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
-{
-	struct body *b = arg;
-	size_t n = size * nmemb;
-	char *nb;
-
-	if (b->len + n > AUTOCONFIG_MAX)
-		return 0;               /* abort: no autoconfig document is this big */
-	if ((nb = realloc(b->buf, b->len + n + 1)) == NULL)
-		return 0;
-	b->buf = nb;
-	memcpy(b->buf + b->len, p, n);
-	b->len += n;
-	b->buf[b->len] = '\0';
-	return n;
-}
-
 /* Fetch one autoconfig URL; 0 when it gave servers. */
 static int fetch(struct discovery *d, const struct discover_opts *o, const char *host, const char *url)
 {
-	CURL *curl = curl_easy_init();
-	struct curl_slist *connect_to = NULL, *resolve = NULL;
-	struct body b = { NULL, 0 };
-	char errbuf[CURL_ERROR_SIZE] = "", err[256] = "", addrs[8][DNS_ADDR_LEN];
+	char err[400] = "", addrs[8][DNS_ADDR_LEN];
 	struct check_target found[DISCOVER_MAX_TARGETS];
+	struct https_resp resp = { 0 };
 	size_t naddrs = 0, nfound = 0;
-	long status = 0;
 	int rc = -1, mapped = 0;
-	CURLcode cr;
 
-	if (curl == NULL)
-		return -1;
-	for (size_t i = 0; i < o->nconnect_to; i++) {
-		connect_to = curl_slist_append(connect_to, o->connect_to[i]);
+	for (size_t i = 0; i < o->nconnect_to; i++)
 		if (strncasecmp(o->connect_to[i], host, strlen(host)) == 0 && o->connect_to[i][strlen(host)] == ':')
 			mapped = 1;
-	}
 	if (!mapped) {
 		/* Resolve with our resolver too, so DNS answers are the same for SRV, MX and HTTPS. */
 		struct dns *dns = dns_new(o->resolver, DNS_HOSTS | DNS_ASK_ALL, err, sizeof(err));
@@ -255,45 +226,20 @@ static int fetch(struct discovery *d, const struct discover_opts *o, const char 
 		if (r != DNS_OK || naddrs == 0) {
 			step(d, "autoconfig", url, "%s", r == DNS_NXDOMAIN ? "the host does not exist" :
 			     r == DNS_OK ? "the host has no address" : err);
-			goto out;
+			return -1;
 		}
-		char line[600];
-		size_t lo = (size_t)snprintf(line, sizeof(line), "%s:443:", host);
-		for (size_t i = 0; i < naddrs && lo < sizeof(line); i++)
-			lo += (size_t)snprintf(line + lo, sizeof(line) - lo, "%s%s%s%s", i ? "," : "",
-			                       strchr(addrs[i], ':') ? "[" : "", addrs[i], strchr(addrs[i], ':') ? "]" : "");
-		resolve = curl_slist_append(NULL, line);
-		curl_easy_setopt(curl, CURLOPT_RESOLVE, resolve);
 	}
-	curl_easy_setopt(curl, CURLOPT_URL, url);
-	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "https");
-	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 3L);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, o->timeout_ms);
-	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
-	curl_easy_setopt(curl, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-	if (o->cafile)
-		curl_easy_setopt(curl, CURLOPT_CAINFO, o->cafile);
-	if (connect_to)
-		curl_easy_setopt(curl, CURLOPT_CONNECT_TO, connect_to);
-	curl_easy_setopt(curl, CURLOPT_USERAGENT, "mailport-check");
-	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
-	cr = curl_easy_perform(curl);
-	if (cr != CURLE_OK) {
-		step(d, "autoconfig", url, "%s", errbuf[0] ? errbuf : curl_easy_strerror(cr));
+	struct https_req req = { url, host, 443, (const char (*)[46])addrs, naddrs, o->cafile, o->timeout_ms,
+	                         AUTOCONFIG_MAX, 1, "mailport-check", o->connect_to, o->nconnect_to };
+	if (https_get(&req, &resp, err, sizeof(err)) != 0) {
+		step(d, "autoconfig", url, "%s", err);
+		return -1;
+	}
+	if (resp.status != 200) {
+		step(d, "autoconfig", url, "HTTP status %ld", resp.status);
 		goto out;
 	}
-	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-	if (status != 200) {
-		step(d, "autoconfig", url, "HTTP status %ld", status);
-		goto out;
-	}
-	if (autoconfig_parse(b.buf ? b.buf : "", b.len, d->domain, found, DISCOVER_MAX_TARGETS, &nfound) != 0) {
+	if (autoconfig_parse(resp.body, resp.len, d->domain, found, DISCOVER_MAX_TARGETS, &nfound) != 0) {
 		step(d, "autoconfig", url, "not an autoconfig document (not well-formed, or no clientConfig)");
 		goto out;
 	}
@@ -315,10 +261,7 @@ static int fetch(struct discovery *d, const struct discover_opts *o, const char 
 	}
 	rc = 0;
 out:
-	free(b.buf);
-	curl_slist_free_all(connect_to);
-	curl_slist_free_all(resolve);
-	curl_easy_cleanup(curl);
+	free(resp.body);
 	return rc;
 }
 

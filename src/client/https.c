@@ -45,7 +45,7 @@ static struct curl_slist *pin(const struct https_req *req)
 int https_get(const struct https_req *req, struct https_resp *resp, char *err, size_t errlen)
 {
 	CURL *curl = curl_easy_init();
-	struct curl_slist *resolve = NULL;
+	struct curl_slist *resolve = NULL, *connect_to = NULL;
 	struct sink b = { NULL, 0, req->max_bytes };
 	char errbuf[CURL_ERROR_SIZE] = "";
 	const char *ct = NULL;
@@ -58,6 +58,10 @@ int https_get(const struct https_req *req, struct https_resp *resp, char *err, s
 	}
 	if (req->naddrs > 0 && (resolve = pin(req)) != NULL)
 		curl_easy_setopt(curl, CURLOPT_RESOLVE, resolve);
+	for (size_t i = 0; i < req->nconnect_to; i++)
+		connect_to = curl_slist_append(connect_to, req->connect_to[i]);
+	if (connect_to)
+		curl_easy_setopt(curl, CURLOPT_CONNECT_TO, connect_to);
 	curl_easy_setopt(curl, CURLOPT_URL, req->url);
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https");
 	curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "https");
@@ -76,10 +80,11 @@ int https_get(const struct https_req *req, struct https_resp *resp, char *err, s
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
 	cr = curl_easy_perform(curl);
 	if (cr != CURLE_OK) {
-		snprintf(err, errlen, "%s: %s", req->url, cr == CURLE_WRITE_ERROR ? "the document is too large" :
+		snprintf(err, errlen, "%s", cr == CURLE_WRITE_ERROR ? "the document is too large" :
 		         errbuf[0] ? errbuf : curl_easy_strerror(cr));
 		free(b.buf);
 		curl_slist_free_all(resolve);
+		curl_slist_free_all(connect_to);
 		curl_easy_cleanup(curl);
 		return -1;
 	}
@@ -89,6 +94,7 @@ int https_get(const struct https_req *req, struct https_resp *resp, char *err, s
 	resp->body = b.buf ? b.buf : calloc(1, 1);
 	resp->len = b.len;
 	curl_slist_free_all(resolve);
+	curl_slist_free_all(connect_to);
 	curl_easy_cleanup(curl);
 	return 0;
 }

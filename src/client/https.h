@@ -24,6 +24,8 @@ struct https_req {
 	size_t max_bytes;               /* a larger body fails the request */
 	int follow_redirects;
 	const char *user_agent;
+	const char *const *connect_to;  /* curl's CONNECT_TO entries, HOST:PORT:HOST2:PORT2 */
+	size_t nconnect_to;
 };
 
 struct https_resp {

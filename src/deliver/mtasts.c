@@ -264,9 +264,12 @@ static int fetch(struct dns *d, const struct sts_conf *c, const char *domain, st
 	else
 		snprintf(url, sizeof(url), "https://%s:%u/.well-known/mta-sts.txt", host, c->https_port);
 	struct https_req req = { url, host, c->https_port, (const char (*)[46])addrs, naddrs, c->ca_file,
-	                         c->timeout_ms, STS_MAX_BYTES, 0, "mailport (MTA-STS)" };
-	if (https_get(&req, &resp, err, errlen) != 0)
+	                         c->timeout_ms, STS_MAX_BYTES, 0, "mailport (MTA-STS)", NULL, 0 };
+	char herr[400];
+	if (https_get(&req, &resp, herr, sizeof(herr)) != 0) {
+		snprintf(err, errlen, "%.250s: %.300s", url, herr);
 		return -1;
+	}
 	if (resp.status != 200 || strncasecmp(resp.content_type, "text/plain", 10) != 0) {
 		if (resp.status != 200)
 			snprintf(err, errlen, "%s: HTTP status %ld", url, resp.status);

@@ -19,6 +19,7 @@ import time
 
 from harness import BIN, Server, crypt_hash, free_port, need
 from pki import path
+from unbound import Unbound
 
 
 def spki_sha256(cert):
@@ -93,51 +94,14 @@ def tamper_tlsa(signed):
         f.write("\n".join(out) + "\n")
 
 
-class AuthDNS:
+class AuthDNS(Unbound):
     """unbound serving the zone files authoritatively (auth-zone) on a loopback port."""
 
     def __init__(self, d, zones, probe=("good.dane.test", "MX", "mx-good.dane.test."), port=None):
-        need("unbound")
-        self.port = port or free_port()
-        conf = os.path.join(d, "unbound.conf")
-        with open(conf, "w") as f:
-            f.write(f"""server:
-  interface: 127.0.0.1
-  port: {self.port}
-  do-daemonize: no
-  username: ""
-  chroot: ""
-  directory: "{d}"
-  pidfile: ""
-  use-syslog: no
-  logfile: ""
-  verbosity: 0
-  do-not-query-localhost: no
-  access-control: 127.0.0.0/8 allow
-  module-config: "iterator"
-  local-zone: "test." nodefault
-remote-control:
-  control-enable: no
-""")
-            for name, file in zones:
-                f.write(f'auth-zone:\n  name: "{name}."\n  zonefile: "{file}"\n  for-downstream: yes\n'
-                        f'  for-upstream: no\n  fallback-enabled: no\n')
-        self.proc = subprocess.Popen([shutil.which("unbound"), "-d", "-c", conf], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            r = subprocess.run(["dig", "+short", "+time=1", "+tries=1", "-p", str(self.port), "@127.0.0.1",
-                                probe[0], probe[1]], capture_output=True, text=True)
-            if probe[2] in r.stdout:
-                return
-            if self.proc.poll() is not None:
-                raise AssertionError("unbound exited: " + self.proc.stderr.read().decode())
-            time.sleep(0.2)
-        raise AssertionError("unbound did not answer")
-
-    def close(self):
-        self.proc.terminate()
-        self.proc.wait(10)
+        # "test." is one of unbound's own local zones unless told otherwise.
+        tail = "".join(f'auth-zone:\n  name: "{name}."\n  zonefile: "{file}"\n  for-downstream: yes\n'
+                       f'  for-upstream: no\n  fallback-enabled: no\n' for name, file in zones)
+        super().__init__(d, server_extra='  local-zone: "test." nodefault', tail=tail, probe=probe, port=port)
 
 
 def delv_anchor(ds_lines, file):

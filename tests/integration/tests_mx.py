@@ -9,6 +9,7 @@ import subprocess
 import time
 
 from harness import Server, Skip, crypt_hash, free_port, need
+from unbound import Unbound
 
 ZONE = """
   local-zone: "." static
@@ -22,48 +23,11 @@ ZONE = """
 """
 
 
-class DNS:
+class DNS(Unbound):
     """unbound on a loopback port answering only zone; probe = (name, type, expected) to wait for."""
 
     def __init__(self, directory, zone=ZONE, probe=("remote.example", "MX", "mx1.remote.example.")):
-        need("unbound")
-        self.port = free_port()
-        conf = os.path.join(directory, "unbound.conf")
-        with open(conf, "w") as f:
-            f.write(f"""server:
-  interface: 127.0.0.1
-  port: {self.port}
-  do-daemonize: no
-  username: ""
-  chroot: ""
-  directory: "{directory}"
-  pidfile: ""
-  use-syslog: no
-  logfile: ""
-  verbosity: 0
-  do-not-query-localhost: no
-  access-control: 127.0.0.0/8 allow
-  module-config: "iterator"
-{zone}
-remote-control:
-  control-enable: no
-""")
-        self.proc = subprocess.Popen([shutil.which("unbound"), "-d", "-c", conf], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            r = subprocess.run(["dig", "+short", "+time=1", "+tries=1", "-p", str(self.port), "@127.0.0.1",
-                                probe[0], probe[1]], capture_output=True, text=True)
-            if probe[2] in r.stdout:
-                return
-            if self.proc.poll() is not None:
-                raise AssertionError("unbound exited: " + self.proc.stderr.read().decode())
-            time.sleep(0.2)
-        raise AssertionError("unbound did not answer")
-
-    def close(self):
-        self.proc.terminate()
-        self.proc.wait(10)
+        super().__init__(directory, server_extra=zone, probe=probe)
 
 
 def test_direct_mx_delivery():
