@@ -72,21 +72,21 @@ def dir_empty(path):
 class Mailport:
     name = "mailport"
 
-    def __init__(self, maildir, relay=None):
+    def __init__(self, maildir, relay=None, domains="example.test", relay_extra=""):
         self.dir = tempfile.mkdtemp(prefix="mailport-bench-")
         give_to_mail_user(self.dir)     # as root, mailport becomes MAIL_USER after binding
         self.p25, self.p465, self.p587 = free_port(), free_port(), free_port()
         self.rcpt = "sink@example.test"
         h = sh(MAILPORT, "passwd", input=PASSWORD + "\n").stdout.strip()
         with open(os.path.join(self.dir, "users"), "w") as f:
-            f.write(f"sink@example.test:{h}\n")
+            f.write("".join(f"sink@{d}:{h}\n" for d in domains.split()))
         md = "discard:" if not maildir else os.path.join(self.dir, "mail/%d/%u")
         with open(os.path.join(self.dir, "mailport.conf"), "w") as f:
             f.write(f"""[server]
 {f"user = {MAIL_USER}" if os.geteuid() == 0 else ""}
 hostname = mx.example.test
 spool = {self.dir}/spool
-local_domains = example.test
+local_domains = {domains}
 maildir = {md}
 timeout = 60s
 max_connections = 20000
@@ -96,7 +96,7 @@ users = {self.dir}/users
 cert = {pki_path('server.pem')}
 key = {pki_path('server.key')}
 [relay]
-resolver = 127.0.0.1:9
+{relay_extra or "resolver = 127.0.0.1:9"}
 {f"smarthost = {relay}" if relay else ""}
 concurrency = 20
 destination_concurrency = 20
@@ -269,6 +269,67 @@ def rss_kib(pid):
     return 0
 
 
+def dane_delivery(n, rounds):
+    """Direct MX delivery to a mailport sink with maildir = discard:, the same sink behind a
+    DNSSEC-signed zone with a TLSA record (DANE: validation, TLSA lookup, certificate check)
+    and behind an unsigned zone (opportunistic STARTTLS), interleaved; one message first to
+    warm the caches. Rate = messages / (first injection to the sink's last delivery)."""
+    from tests_dane import AuthDNS, dane_zone, insecure_zone, sign, spki_sha256
+    d = tempfile.mkdtemp(prefix="mailport-bench-dane-")
+    os.chmod(d, 0o755)
+    out = {"dane": [], "insecure": []}
+    sink = dns = None
+    try:
+        sink = Mailport(False, domains="good.dane.test insecure.test")
+        good = spki_sha256(pki_path("server.pem"))
+        ds = sign(d, "dane.test", dane_zone(sink.p25, good, good))
+        with open(os.path.join(d, "insecure.test"), "w") as f:
+            f.write("$ORIGIN insecure.test.\n" + insecure_zone(sink.p25, good))
+        anchor = os.path.join(d, "anchor.ds")
+        with open(anchor, "w") as f:
+            f.write(ds + "\n")
+        os.chmod(anchor, 0o644)
+        dns = AuthDNS(d, [("dane.test", os.path.join(d, "dane.test.signed")),
+                          ("insecure.test", os.path.join(d, "insecure.test"))])
+        extra = (f"resolver = 127.0.0.1:{dns.port}\nmx_port = {sink.p25}\ndnssec_trust_anchor = {anchor}\n"
+                 "retry_schedule = 1s\n")
+        for _ in range(rounds):
+            for kind, rcpt in (("dane", "sink@good.dane.test"), ("insecure", "sink@insecure.test")):
+                sender = Mailport(False, relay_extra=extra)
+                try:
+                    settle()
+                    base = delivered(sink)
+                    run_bench(sender.p465, "implicit", 1, 1, 1024, 1, "auth", rcpt)
+                    wait_delivered(sink, base + 1)
+                    base = delivered(sink)
+                    t0 = time.time()
+                    r = run_bench(sender.p465, "implicit", 16, 50, 1024, n, "auth", rcpt)
+                    wait_delivered(sink, base + int(r.get("msgs", 0)))
+                    out[kind].append(r.get("msgs", 0) / (time.time() - t0))
+                    print(f"  {kind:9} {out[kind][-1]:9.0f} msg/s delivered to the sink ({int(r.get('msgs', 0))} msgs)",
+                          flush=True)
+                finally:
+                    sender.close()
+    finally:
+        if dns:
+            dns.close()
+        if sink:
+            sink.close()
+        shutil.rmtree(d, ignore_errors=True)
+    return out
+
+
+def delivered(srv):
+    with open(os.path.join(srv.dir, "log"), errors="replace") as f:
+        return f.read().count(" relay=discard ")
+
+
+def wait_delivered(srv, n, timeout=300):
+    deadline = time.time() + timeout
+    while time.time() < deadline and delivered(srv) < n:
+        time.sleep(0.05)
+
+
 def relay_throughput(pf_root, n):
     """Queue to smtp-sink: n messages injected, time until the queue is empty again."""
     out = {}
@@ -350,9 +411,13 @@ def main():
     ap.add_argument("--quick", action="store_true", help="one round, fewer messages (a smoke run)")
     ap.add_argument("--only", nargs="*", default=[])
     ap.add_argument("--no-maildir", action="store_true")
+    ap.add_argument("--dane-row", action="store_true", help="only the DANE delivery row, printed (not written)")
     args = ap.parse_args()
     rounds = 1 if args.quick else args.rounds
     scale = 0.2 if args.quick else 1.0
+    if args.dane_row:
+        print(dane_delivery(500 if args.quick else 2000, rounds))
+        return
     r = sh(os.path.join(REPO, "scripts", "peer-postfix"), timeout=600)
     if r.returncode != 0:
         sys.exit("bench: cannot unpack Postfix: " + r.stderr)
@@ -422,6 +487,8 @@ def main():
     extra = {}
     print("== outbound: queue to smtp-sink", flush=True)
     extra["relay"] = relay_throughput(pf_root, 500 if args.quick else 3000)
+    print("== outbound: DANE-protected MX vs unprotected", flush=True)
+    extra["dane"] = dane_delivery(500 if args.quick else 2000, rounds)
     print("== mailport send vs msmtp (one message over 465)", flush=True)
     extra["send"] = send_vs_msmtp(5 if args.quick else 20)
     print(f"  {extra['send']}", flush=True)
@@ -523,6 +590,12 @@ plot "{out}/results.dat" using 2:xtic(1) title "mailport" lc rgb "#2c7fb8", "" u
             f.write(f"| outbound: queue → smtp-sink ({int(rel['mailport']['msgs']):,} messages, injection to empty "
                     f"queue) | {rel['mailport']['rate']:,.0f} msg/s | {rel['Postfix']['rate']:,.0f} msg/s | "
                     f"{ratio:.2f}× | ≥ 2×{' ✔' if ratio >= 2 else ' ✘'} |\n")
+        dn = extra.get("dane", {})
+        if dn.get("dane") and dn.get("insecure"):
+            a, b = statistics.median(dn["dane"]), statistics.median(dn["insecure"])
+            f.write(f"| outbound: direct MX delivery with DANE (DNSSEC, TLSA, certificate matched) vs the same "
+                    f"MX unprotected (opportunistic STARTTLS), caches warm | {fmt_range(dn['dane'])} msg/s | "
+                    f"{fmt_range(dn['insecure'])} msg/s | {a / b:.2f}× | |\n")
         snd = extra.get("send", {})
         if snd.get("msmtp"):
             f.write(f"| one message over 465 to a local server (median wall time, login included) | "
