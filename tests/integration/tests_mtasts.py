@@ -84,11 +84,12 @@ def test_mta_sts_enforce_testing_cache_and_new_id():
     hport, mport = free_port(), free_port()
     https = subprocess.Popen([sys.executable, "-c", SERVER, web, str(hport), cert, key], stdout=subprocess.PIPE,
                              text=True)
-    assert https.stdout.readline().strip() == "ready"
-    dns = AuthDNS(d, zones(d, {}), probe=("sts.test", "MX", "mx.example.test."))
     doms = list(POLICIES)
     mx = Server(tls=True, listen=f"127.0.0.1:{mport}", domains=" ".join(doms), users=[f"u@{x}:{h}" for x in doms])
+    dns = None
     try:
+        assert https.stdout.readline().strip() == "ready"
+        dns = AuthDNS(d, zones(d, {}), probe=("sts.test", "MX", "mx.example.test."))
         mx.start()
         extra = (f"\n[relay]\nmx_port = {mport}\nretry_schedule = 1s\ntimeout = 5s\ndnssec_trust_anchor = none\n"
                  f"mta_sts_port = {hport}\nmta_sts_ca_file = {path('ca.pem')}\n")
@@ -150,7 +151,8 @@ def test_mta_sts_enforce_testing_cache_and_new_id():
     finally:
         https.terminate()
         https.wait(10)
-        dns.close()
+        if dns:
+            dns.close()
         mx.stop()
         mx.cleanup()
         shutil.rmtree(d, ignore_errors=True)
