@@ -12,6 +12,7 @@
 
 #include "../client/transport.h"
 #include "../deliver/mtasts.h"
+#include "../deliver/relay.h"
 #include "../deliver/tlspolicy.h"
 #include "../dns/dane.h"
 #include "../dns/dns.h"
@@ -62,9 +63,7 @@ static void probe(const struct mxp_opts *o, struct mxp_host *h, const struct tls
 		snprintf(h->probe, sizeof(h->probe), "STARTTLS refused: %d %.500s", rep.code, rep.text);
 		goto out;
 	}
-	struct transport_tls_opts to = { pol->level == TLS_LEVEL_VERIFY ? pol->match : NULL, pol->ca_file, 0, 0,
-	                                 pol->level == TLS_LEVEL_DANE ? pol->dane : NULL };
-	if (transport_tls_ex(&t, &to) != 0) {
+	if (relay_start_tls(&t, pol) != 0) {
 		snprintf(h->probe, sizeof(h->probe), "%.600s%s", t.err, pol->level == TLS_LEVEL_MAY ?
 		         " (delivery would retry in plaintext)" : " (delivery waits)");
 		h->tls_ok = pol->level == TLS_LEVEL_MAY;
@@ -118,9 +117,11 @@ void check_mx_policy(const char *domain, const struct mxp_opts *o, struct mxp_re
 		h->preference = hosts[i].preference;
 		h->secure = hosts[i].secure;
 		h->sts_named = sts.found && sts_mx_match(&sts, hosts[i].name);
-		if (r->validating && h->secure)
-			(void)dane_lookup(d, hosts[i].name, o->port, dane, h->dane, sizeof(h->dane));
-		if (tlspolicy_mx(tp, d, domain, &hosts[i], &sts, &pol, dane, h->why, sizeof(h->why)) != 0)
+		/* The runner's own decision; what its TLSA lookup found (if it made one) is in dane. */
+		dane->words[0] = '\0';
+		int used = tlspolicy_mx(tp, d, domain, &hosts[i], &sts, &pol, dane, h->why, sizeof(h->why));
+		snprintf(h->dane, sizeof(h->dane), "%s", dane->words);
+		if (used != 0)
 			continue;
 		h->usable = 1;
 		snprintf(h->policy, sizeof(h->policy), "%s", pol.source);

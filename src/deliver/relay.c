@@ -150,16 +150,15 @@ void relay_cache_close(struct relay_cache *cache)
 	cache->open = 0;
 }
 
-/* Talk to the server until the transaction ends. Returns 0 when the server saw it through (the
- * connection may be kept), -1 on failure, RELAY_ETLS when the TLS handshake failed. */
-/* The TLS handshake the policy asks for: a CA and name (verify), TLSA records (DANE), or none. */
-static int start_tls(struct transport *t, const struct tls_policy *tls)
+int relay_start_tls(struct transport *t, const struct tls_policy *tls)
 {
 	struct transport_tls_opts o = { tls->level == TLS_LEVEL_VERIFY ? tls->match : NULL, tls->ca_file, 0, 0,
 	                                tls->level == TLS_LEVEL_DANE ? tls->dane : NULL };
 	return transport_tls_ex(t, &o);
 }
 
+/* Talk to the server until the transaction ends. Returns 0 when the server saw it through (the
+ * connection may be kept), -1 on failure, RELAY_ETLS when the TLS handshake failed. */
 static int converse(const struct tls_policy *tls, struct transport *t, struct smtp_client *c,
                     const struct spool_entry *e, struct smtp_client_out *out, int keep, char *err, size_t errlen)
 {
@@ -195,7 +194,7 @@ static int converse(const struct tls_policy *tls, struct transport *t, struct sm
 		}
 		smtp_client_reply(c, &reply, out);
 		if (out->step == SC_STARTTLS) {
-			int tr = start_tls(t, tls);
+			int tr = relay_start_tls(t, tls);
 			if (tr != 0) {
 				snprintf(err, errlen, "%s", t->err);
 				return tr == TRANSPORT_ETLS ? RELAY_ETLS : -1;
@@ -319,7 +318,7 @@ int relay_deliver(const struct relay_conf *rc, const struct tls_policy *policy, 
 		goto out;
 	}
 	connected = 1;
-	if (policy->implicit && start_tls(t, policy) != 0) {
+	if (policy->implicit && relay_start_tls(t, policy) != 0) {
 		snprintf(err, errlen, "%s", t->err);
 		goto out;
 	}

@@ -64,6 +64,11 @@ struct relay_cache {
 
 void relay_cache_close(struct relay_cache *cache);
 
+/* The TLS handshake on t that the policy asks for: a CA and name (verify), TLSA records (DANE),
+ * or none checked (may, encrypt). transport.h's codes. Also `check --mx`'s probe, so it checks
+ * exactly as delivery does. */
+int relay_start_tls(struct transport *t, const struct tls_policy *tls);
+
 /* The policy of the destination's smarthost. */
 void relay_tlspolicy_conf(const struct relay_conf *rc, struct tlspolicy_conf *out);
 

@@ -49,14 +49,17 @@ enum dane_status dane_lookup(struct dns *d, const char *mx, unsigned port, struc
 		int proven = dns_secure(res);
 		dns_result_free(res);
 		snprintf(err, errlen, "no TLSA records at %s (%s)", name, proven ? "secure NXDOMAIN" : "insecure");
+		snprintf(out->words, sizeof(out->words), "%s", err);
 		return DANE_NONE;
 	}
 	if (r != DNS_OK) {
 		dns_result_free(res);
+		snprintf(out->words, sizeof(out->words), "%s", err);
 		return DANE_DEFER;      /* bogus or failed: err says which */
 	}
 	if (!dns_secure(res) || !res->havedata) {
 		snprintf(err, errlen, "no TLSA records at %s (%s)", name, dns_secure(res) ? "secure, none" : "insecure");
+		snprintf(out->words, sizeof(out->words), "%s", err);
 		dns_result_free(res);
 		return DANE_NONE;
 	}
@@ -70,5 +73,6 @@ enum dane_status dane_lookup(struct dns *d, const char *mx, unsigned port, struc
 	dns_result_free(res);
 	snprintf(err, errlen, "%zu usable TLSA record%s at %s (%zu unusable)", out->n, out->n == 1 ? "" : "s", name,
 	         out->unusable);
+	snprintf(out->words, sizeof(out->words), "%s", err);
 	return out->n > 0 ? DANE_USABLE : DANE_UNUSABLE;
 }

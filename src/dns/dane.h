@@ -26,6 +26,7 @@ struct dane_rrset {
 	struct dane_tlsa rr[DANE_MAX_RECORDS];
 	size_t n;                       /* usable records */
 	size_t unusable;
+	char words[300];                /* what the lookup found, for reports ("" before one) */
 };
 
 enum dane_status {
