@@ -181,47 +181,51 @@ static void probe_remember(const char *key, int ok, const char *resolver, const 
 		log_info(NULL, "dnssec validating resolver=%s anchor=%s", resolver ? resolver : "system", owner);
 }
 
+/* A context that does not validate, saying why. */
+static struct dns *not_validating(const char *resolver, int flags, char *err, size_t errlen)
+{
+	struct dns *d = dns_new(resolver, flags, err, errlen);
+
+	if (d != NULL)
+		d->why_not = "the resolver returns no validatable DNSKEY for the trust anchor";
+	return d;
+}
+
 struct dns *dns_new_validating(const char *resolver, int flags, const char *anchor_file, char *err,
                                size_t errlen)
 {
-	char owner[256], key[600];
+	char owner[256], key[600], perr[256];
+	struct ub_result *res = NULL;
 	struct dns *d;
-	int ok = 0, r;
+	int ok = 0;
 
 	if (anchor_file == NULL)
 		return dns_new(resolver, flags, err, errlen);
-	if (anchor_owner(anchor_file, owner, sizeof(owner)) < 0) {
-		snprintf(err, errlen, "cannot read a trust anchor from %s", anchor_file);
-		return NULL;
-	}
 	snprintf(key, sizeof(key), "%s|%s", resolver ? resolver : "", anchor_file);
 	int known = probe_cached(key, &ok);
-	if (known && !ok) {
-		if ((d = dns_new(resolver, flags, err, errlen)) != NULL)
-			d->why_not = "the resolver returns no validatable DNSKEY for the trust anchor";
-		return d;
-	}
+	if (known && !ok)
+		return not_validating(resolver, flags, err, errlen);
 	pthread_mutex_lock(&ub_setup);
 	d = dns_new_locked(resolver, flags, anchor_file, err, errlen);
 	pthread_mutex_unlock(&ub_setup);
-	if (d == NULL || known)
-		goto out;
-	/* The probe: the anchor's own keys, validated, or the path cannot do DNSSEC. */
-	struct ub_result *res = NULL;
-	char perr[256];
-	r = dns_query(d, owner, 48 /* DNSKEY */, &res, perr, sizeof(perr));
-	ok = r == DNS_OK && res != NULL && res->secure;
-	dns_result_free(res);
-	probe_remember(key, ok, resolver, owner);
-	if (!ok) {
-		dns_free(d);
-		if ((d = dns_new(resolver, flags, err, errlen)) != NULL)
-			d->why_not = "the resolver returns no validatable DNSKEY for the trust anchor";
-		return d;
+	if (d == NULL)
+		return NULL;
+	if (!known) {
+		/* The probe: the anchor's own keys, validated, or the path cannot do DNSSEC. */
+		if (anchor_owner(anchor_file, owner, sizeof(owner)) < 0) {
+			snprintf(err, errlen, "cannot read a trust anchor from %s", anchor_file);
+			dns_free(d);
+			return NULL;
+		}
+		ok = dns_query(d, owner, 48 /* DNSKEY */, &res, perr, sizeof(perr)) == DNS_OK && res->secure;
+		dns_result_free(res);
+		probe_remember(key, ok, resolver, owner);
+		if (!ok) {
+			dns_free(d);
+			return not_validating(resolver, flags, err, errlen);
+		}
 	}
-out:
-	if (d != NULL)
-		d->validating = 1;
+	d->validating = 1;
 	return d;
 }
 
