@@ -94,14 +94,14 @@ void check_mx_policy(const char *domain, const struct mxp_opts *o, struct mxp_re
 	r->mx_status = MX_TEMP;
 	if (hosts == NULL || dane == NULL || (tp = tlspolicy_new(&tc, r->mx_error, sizeof(r->mx_error))) == NULL)
 		goto out;
-	if ((d = tlspolicy_dns(tp, domain, r->mx_error, sizeof(r->mx_error))) == NULL)
+	if ((d = tlspolicy_dns(tp, domain, 0, r->mx_error, sizeof(r->mx_error))) == NULL)
 		goto done;
 	r->validating = dns_validating(d, &why);
 	if (!r->validating)
 		snprintf(r->dnssec, sizeof(r->dnssec), "%s", why);
 	if ((r->mx_status = mx_lookup_dns(d, domain, hosts, &n, r->mx_error, sizeof(r->mx_error))) != MX_OK)
 		goto done;
-	tlspolicy_sts(tp, d, domain, &sts, r->sts_error, sizeof(r->sts_error));
+	tlspolicy_sts(tp, d, domain, 0, &sts, r->sts_error, sizeof(r->sts_error));
 	if ((r->sts_found = sts.found)) {
 		snprintf(r->sts_mode, sizeof(r->sts_mode), "%s", sts_mode_name(sts.mode));
 		snprintf(r->sts_id, sizeof(r->sts_id), "%s", sts.id);
@@ -119,7 +119,7 @@ void check_mx_policy(const char *domain, const struct mxp_opts *o, struct mxp_re
 		h->sts_named = sts.found && sts_mx_match(&sts, hosts[i].name);
 		/* The runner's own decision; what its TLSA lookup found (if it made one) is in dane. */
 		dane->words[0] = '\0';
-		int used = tlspolicy_mx(tp, d, domain, &hosts[i], &sts, &pol, dane, h->why, sizeof(h->why));
+		int used = tlspolicy_mx(tp, d, domain, &hosts[i], &sts, 0, &pol, dane, h->why, sizeof(h->why));
 		snprintf(h->dane, sizeof(h->dane), "%s", dane->words);
 		if (used != 0)
 			continue;

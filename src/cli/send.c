@@ -209,6 +209,8 @@ static void usage(FILE *out)
 	        "  --from ADDR, -f ADDR   envelope sender (default: the message's From:, else Sender:, else\n"
 	        "                  --user when it is an address, else from = of the account)\n"
 	        "  -F NAME         display name for an added From:\n"
+	        "  --requiretls    every hop to the recipients must use verified TLS, or the message comes back\n"
+	        "                  (RFC 8689; the server must offer REQUIRETLS, else nothing is sent)\n"
 	        "  -t   recipients from To/Cc/Bcc (Bcc is removed)   -i, -oi   a lone \".\" line is content\n"
 	        "  -v   show the conversation (credentials masked)   --version\n"
 	        "  -bp [-C FILE]   list the local server's queue (as mailq); other -o, -B, -N, -R, -V, -L, -U,\n"
@@ -261,7 +263,7 @@ static int sendmail_words(int argc, char **argv, struct send_opts *o, int *list_
 static int parse_options(int argc, char **argv, struct send_opts *o)
 {
 	enum { O_HOST = 256, O_PORT, O_TLS, O_USER, O_PWFILE, O_PWCMD, O_CAFILE, O_ACCOUNT, O_CONFIG, O_TIMEOUT,
-	       O_AUTOPORTS, O_VERSION };
+	       O_AUTOPORTS, O_VERSION, O_REQUIRETLS };
 	static const struct option opts[] = {
 		{ "host", required_argument, NULL, O_HOST }, { "port", required_argument, NULL, O_PORT },
 		{ "tls", required_argument, NULL, O_TLS }, { "user", required_argument, NULL, O_USER },
@@ -271,6 +273,7 @@ static int parse_options(int argc, char **argv, struct send_opts *o)
 		{ "config", required_argument, NULL, O_CONFIG }, { "from", required_argument, NULL, 'f' },
 		{ "timeout", required_argument, NULL, O_TIMEOUT }, { "help", no_argument, NULL, 'h' },
 		{ "auto-ports", required_argument, NULL, O_AUTOPORTS }, { "version", no_argument, NULL, O_VERSION },
+		{ "requiretls", no_argument, NULL, O_REQUIRETLS },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -303,6 +306,7 @@ static int parse_options(int argc, char **argv, struct send_opts *o)
 				return EX_USAGE;
 			}
 			break;
+		case O_REQUIRETLS: o->requiretls = 1; break;
 		case 'i': o->dot_ends = 0; break;
 		case 't': o->extract = 1; break;
 		case 'v': o->verbose = 1; break;
@@ -441,7 +445,7 @@ int send_main(int argc, char **argv)
 	}
 	for (const char *p = sender; *p; p++)
 		utf8 |= (unsigned char)*p >= 0x80;
-	struct smtp_client_envelope env = { sender, m.rcpts, m.nrcpts, dlen, utf8, 1 };
+	struct smtp_client_envelope env = { sender, m.rcpts, m.nrcpts, dlen, utf8, 1, o.requiretls };
 	submit(&o, password, &env, whence, data, dlen, &a);
 	if (a.exit != 0 && a.why[0])
 		send_say("%s", a.why);

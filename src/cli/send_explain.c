@@ -170,7 +170,9 @@ void send_judge_transaction(struct attempt *a, const struct send_opts *o, const 
 		else
 			temp++;
 		send_say("<%s>: %d %s %s%s", env->rcpts[i], res->code, res->esc, res->text,
-		    res->code == 552 ? " (the message is too large for this server)" : "");
+		    res->code == 552 ? " (the message is too large for this server)" :
+		    strcmp(res->esc, "5.7.30") == 0 && strcmp(res->stage, "local") == 0 ?
+		    " (nothing was sent: without --requiretls the server delivers as it can)" : "");
 	}
 	a->exit = perm ? EX_UNAVAILABLE : temp ? EX_TEMPFAIL : 0;
 	if (a->exit)

@@ -32,6 +32,7 @@ struct send_opts {
 	int tls_set;
 	int timeout;
 	int extract, dot_ends, verbose;
+	int requiretls;                 /* --requiretls: MAIL ... REQUIRETLS (RFC 8689) */
 	char *fullname;
 	char auto_ports[2][8];          /* --tls auto: implicit TLS port, then STARTTLS port */
 };

@@ -72,6 +72,32 @@ static int copy_headers(struct spool_msg *m, const struct spool_entry *e)
 	return len >= 2 && buf[len - 2] == '\r' ? 0 : spool_msg_write(m, "\r\n", 2);
 }
 
+/* Of a REQUIRETLS original, only the fields that let its sender tell which message it was:
+ * the bounce goes from <> without REQUIRETLS (RFC 8689 4.2.1 does not hold it to it), so it
+ * carries none of the content and none of the other header fields (RFC 8689 5). */
+static int copy_redacted(struct spool_msg *m, const struct spool_entry *e)
+{
+	char buf[64 * 1024];
+	size_t want = e->body_len < sizeof(buf) ? e->body_len : sizeof(buf);
+	ssize_t n = want ? pread(e->fd, buf, want, e->body_off) : 0;
+	int keep = 0;
+
+	if (n <= 0)
+		return n < 0 ? -1 : 0;
+	char *end = memmem(buf, (size_t)n, "\r\n\r\n", 4);
+	size_t len = end ? (size_t)(end - buf) + 2 : (size_t)n;
+	for (size_t at = 0; at < len;) {
+		char *nl = memchr(buf + at, '\n', len - at);
+		size_t ll = nl ? (size_t)(nl - (buf + at)) + 1 : len - at;
+		if (buf[at] != ' ' && buf[at] != '\t')
+			keep = strncasecmp(buf + at, "Message-ID:", 11) == 0 || strncasecmp(buf + at, "Date:", 5) == 0;
+		if (keep && spool_msg_write(m, buf + at, ll) < 0)
+			return -1;
+		at += ll;
+	}
+	return 0;
+}
+
 /* The whole original (at most BOUNCE_RETURN_MAX octets), for message/rfc822. */
 static int copy_message(struct spool_msg *m, const struct spool_entry *e)
 {
@@ -96,7 +122,8 @@ int runner_make_bounce(struct spool *sp, const struct settings *st, const struct
 	char date[64], arrival[64], target[SMTP_ADDR_MAX + 1];
 	time_t now = time(NULL), arr = (time_t)e->arrival;
 	struct tm tm;
-	int local = is_local_domain(st, e->sender), whole = e->body_len <= BOUNCE_RETURN_MAX;
+	int local = is_local_domain(st, e->sender), redact = (e->flags & SPOOL_F_REQUIRETLS) != 0;
+	int whole = !redact && e->body_len <= BOUNCE_RETURN_MAX;
 
 	if (m == NULL)
 		return -1;
@@ -132,7 +159,9 @@ int runner_make_bounce(struct spool *sp, const struct settings *st, const struct
 	    put(m, "This is a MIME-encapsulated message.\r\n\r\n--%s/%s\r\n", b, st->hostname) < 0 ||
 	    put(m, "Content-Type: text/plain; charset=utf-8\r\n\r\nThis is the mail system at %s.\r\n\r\n"
 	        "Your message could not be delivered to one or more recipients. %s\r\n\r\n"
-	        "What happened:\r\n\r\n", st->hostname, whole ? "It is attached below." :
+	        "What happened:\r\n\r\n", st->hostname, whole ? "It is attached below." : redact ?
+	        "It was sent with REQUIRETLS, so only its Date and Message-ID are returned (RFC 8689): this "
+	        "notice is not sent under REQUIRETLS." :
 	        "Its header is attached below (the whole message is larger than the " BOUNCE_RETURN_TEXT
 	        " octets this server returns).") < 0)
 		goto fail;
@@ -163,7 +192,7 @@ int runner_make_bounce(struct spool *sp, const struct settings *st, const struct
 	}
 	if (put(m, "\r\n--%s/%s\r\nContent-Type: %s\r\n\r\n", b, st->hostname,
 	        whole ? "message/rfc822" : "text/rfc822-headers") < 0 ||
-	    (whole ? copy_message(m, e) : copy_headers(m, e)) < 0 || put(m, "\r\n--%s/%s--\r\n", b, st->hostname) < 0)
+	    (whole ? copy_message(m, e) : redact ? copy_redacted(m, e) : copy_headers(m, e)) < 0 || put(m, "\r\n--%s/%s--\r\n", b, st->hostname) < 0)
 		goto fail;
 	return spool_msg_commit(m) < 0 ? -1 : 0;
 fail:

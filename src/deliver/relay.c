@@ -212,7 +212,8 @@ static int is_utf8(const char *s)
 	return 0;
 }
 
-/* The envelope of recipients idx[0..n) of e (rcpts: n slots); SMTPUTF8 when any address needs it. */
+/* The envelope of recipients idx[0..n) of e (rcpts: n slots); SMTPUTF8 when any address needs
+ * it, REQUIRETLS when the message was tagged with it. */
 static struct smtp_client_envelope envelope_of(const struct spool_entry *e, const size_t *idx, size_t n,
                                                const char **rcpts)
 {
@@ -222,7 +223,9 @@ static struct smtp_client_envelope envelope_of(const struct spool_entry *e, cons
 		rcpts[i] = e->rcpts[idx[i]].target;
 		smtputf8 |= is_utf8(rcpts[i]);
 	}
-	return (struct smtp_client_envelope){ e->sender, rcpts, n, e->body_len, smtputf8, 1 };
+	/* RFC 8689 4.2.1: a bounce (null reverse-path) of a REQUIRETLS message is not held to it. */
+	return (struct smtp_client_envelope){ e->sender, rcpts, n, e->body_len, smtputf8, 1,
+	                                      (e->flags & SPOOL_F_REQUIRETLS) && e->sender[0] };
 }
 
 /* The client settings of a new connection: in the cache's own strings when it may be kept

@@ -189,6 +189,15 @@ static int try_host(const struct settings *st, const struct spool_entry *e, cons
 	return 0;
 }
 
+/* Did the client core refuse to send (REQUIRETLS not offered, or no TLS) rather than a server? */
+static int requiretls_refused(const struct smtp_client_result *res, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		if (strcmp(res[k].esc, "5.7.30") != 0 || strcmp(res[k].stage, "local") != 0)
+			return 0;
+	return n > 0;
+}
+
 /* Direct delivery of the recipients idx[0..n) of one domain: MX hosts in order, each of their
  * addresses, until a server decides the recipients. */
 static void deliver_direct(const struct settings *st, const struct spool_entry *e, const size_t *idx, size_t n,
@@ -200,15 +209,18 @@ static void deliver_direct(const struct settings *st, const struct spool_entry *
 	struct sts_policy *sts = calloc(1, sizeof(*sts));
 	const char *domain = strrchr(e->rcpts[idx[0]].target, '@') + 1;
 	struct dns *d = NULL;
-	size_t nhosts = 0;
+	size_t nhosts = 0, unauthenticated = 0;
 	int r = MX_TEMP;
+	unsigned want = (e->flags & SPOOL_F_REQUIRETLS) && e->sender[0] ? TLSPOLICY_REQUIRETLS :
+	                (e->flags & SPOOL_F_TLS_OPTIONAL) ? TLSPOLICY_TLS_OPTIONAL : 0;
+	struct smtp_client_result *saved = NULL;
 
 	snprintf(w->host, sizeof(w->host), "%s", domain);
 	if (hosts == NULL || dane == NULL || sts == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	if ((d = tlspolicy_dns(st->tls, domain, err, errlen)) == NULL)
+	if ((d = tlspolicy_dns(st->tls, domain, want, err, errlen)) == NULL)
 		goto out;
 	r = mx_lookup_dns(d, domain, hosts, &nhosts, err, errlen);
 	if (r == MX_NXDOMAIN || r == MX_NULL) {
@@ -221,25 +233,50 @@ static void deliver_direct(const struct settings *st, const struct spool_entry *
 		goto out;
 	}
 	if (r == MX_OK) {
-		tlspolicy_sts(st->tls, d, domain, sts, err, errlen);
+		tlspolicy_sts(st->tls, d, domain, want, sts, err, errlen);
 		if (err[0])
 			log_info(e->qid, "mta-sts: %s; delivering as without a policy (RFC 8461 5.1)", err);
 		else if (sts->found)
 			log_debug(e->qid, "mta-sts domain=%s id=%s mode=%s from=%s", domain, sts->id, sts_mode_name(sts->mode),
 			          sts->from);
 	}
+	if (want & TLSPOLICY_TLS_OPTIONAL)
+		log_info(e->qid, "tls-required=no: the recipient's DANE and MTA-STS do not hold this message back "
+		         "(RFC 8689 5)");
 	for (size_t h = 0; r == MX_OK && h < nhosts; h++) {
 		struct tls_policy tls;
-		if (tlspolicy_mx(st->tls, d, domain, &hosts[h], sts, &tls, dane, err, errlen) < 0) {
+		int pr = tlspolicy_mx(st->tls, d, domain, &hosts[h], sts, want, &tls, dane, err, errlen);
+		if (pr < 0) {
 			/* This host cannot be used now (bogus DNSSEC, a failed TLSA lookup, dane-only
-			 * without DANE): the next one, and the mail waits if none is left. */
+			 * without DANE), or not for this message (REQUIRETLS): the next one, and the mail
+			 * waits if none is left. */
 			log_info(e->qid, "skipped mx=%s: %s", hosts[h].name, err);
+			unauthenticated += pr == TLSPOLICY_EREQUIRETLS;
 			continue;
 		}
-		if (try_host(st, e, idx, n, res, &hosts[h], &tls, w, cache, err, errlen))
+		if (!try_host(st, e, idx, n, res, &hosts[h], &tls, w, cache, err, errlen))
+			continue;
+		if (!(want & TLSPOLICY_REQUIRETLS) || !requiretls_refused(res, n))
 			break;
+		/* RFC 8689 4.2.1: a host without REQUIRETLS is passed over for the next one; its
+		 * answer stands if no other host takes the message. */
+		log_info(e->qid, "skipped mx=%s: %s", hosts[h].name, res[0].text);
+		if (saved == NULL && (saved = malloc(n * sizeof(*saved))) != NULL)
+			memcpy(saved, res, n * sizeof(*saved));
+		memset(res, 0, n * sizeof(*res));
 	}
+	if (r == MX_OK && !decided_any(res, n) && saved != NULL)
+		memcpy(res, saved, n * sizeof(*res));
+	else if (r == MX_OK && !decided_any(res, n) && unauthenticated == nhosts && nhosts > 0)
+		/* Not one host of the domain can be authenticated: that does not change by waiting. */
+		for (size_t k = 0; k < n; k++) {
+			res[k].code = 550;
+			snprintf(res[k].esc, sizeof(res[k].esc), "5.7.30");
+			snprintf(res[k].text, sizeof(res[k].text), "%.500s", err);
+			snprintf(res[k].stage, sizeof(res[k].stage), "policy");
+		}
 out:
+	free(saved);
 	dns_free(d);
 	free(sts);
 	free(dane);

@@ -146,7 +146,7 @@ void tlspolicy_smarthost(const struct tlspolicy *tp, struct tls_policy *out)
 	                            tp->smarthost_ca_file, NULL, "smarthost" };
 }
 
-static enum mx_level domain_level(const struct tlspolicy *tp, const char *domain)
+static enum mx_level configured_level(const struct tlspolicy *tp, const char *domain)
 {
 	for (size_t i = 0; i < tp->nover; i++)
 		if (strcasecmp(tp->over[i].domain, domain) == 0)
@@ -154,9 +154,25 @@ static enum mx_level domain_level(const struct tlspolicy *tp, const char *domain
 	return tp->mx_default;
 }
 
-struct dns *tlspolicy_dns(const struct tlspolicy *tp, const char *domain, char *err, size_t errlen)
+/* The level for this message: REQUIRETLS needs what DANE's path looks up (DNSSEC, TLSA,
+ * MTA-STS) even where tls_policy asks for less; "TLS-Required: No" turns the recipient's
+ * policies (the dane level's DANE and MTA-STS) into "may", and leaves the admin's own
+ * dane-only, encrypt and none as they are. */
+static enum mx_level domain_level(const struct tlspolicy *tp, const char *domain, unsigned want)
 {
-	enum mx_level lv = domain_level(tp, domain);
+	enum mx_level lv = configured_level(tp, domain);
+
+	if (want & TLSPOLICY_REQUIRETLS)
+		return lv == MX_LEVEL_DANE_ONLY ? lv : MX_LEVEL_DANE;
+	if ((want & TLSPOLICY_TLS_OPTIONAL) && lv == MX_LEVEL_DANE)
+		return MX_LEVEL_MAY;
+	return lv;
+}
+
+struct dns *tlspolicy_dns(const struct tlspolicy *tp, const char *domain, unsigned want, char *err,
+                          size_t errlen)
+{
+	enum mx_level lv = domain_level(tp, domain, want);
 	struct dns *d;
 
 	if ((lv == MX_LEVEL_DANE || lv == MX_LEVEL_DANE_ONLY) && tp->trust_anchor != NULL)
@@ -168,14 +184,14 @@ struct dns *tlspolicy_dns(const struct tlspolicy *tp, const char *domain, char *
 	return d;
 }
 
-void tlspolicy_sts(const struct tlspolicy *tp, struct dns *d, const char *domain, struct sts_policy *sts,
-                   char *err, size_t errlen)
+void tlspolicy_sts(const struct tlspolicy *tp, struct dns *d, const char *domain, unsigned want,
+                   struct sts_policy *sts, char *err, size_t errlen)
 {
 	struct sts_conf c = { tp->sts_cache_dir, tp->sts_ca_file, tp->sts_port, tp->timeout_ms };
 
 	memset(sts, 0, sizeof(*sts));
 	err[0] = '\0';
-	if (domain_level(tp, domain) == MX_LEVEL_DANE && sts_get(d, &c, domain, sts, err, errlen) != 0)
+	if (domain_level(tp, domain, want) == MX_LEVEL_DANE && sts_get(d, &c, domain, sts, err, errlen) != 0)
 		sts->found = 0;
 }
 
@@ -206,11 +222,33 @@ static int no_dane(const struct tlspolicy *tp, enum mx_level lv, const char *dom
 	return 0;
 }
 
-int tlspolicy_mx(const struct tlspolicy *tp, struct dns *d, const char *domain, const struct mx_host *mx,
-                 const struct sts_policy *sts, struct tls_policy *out, struct dane_rrset *dane, char *err,
-                 size_t errlen)
+/* RFC 8689 4.2.1 for a host whose policy p came out: its name authenticated by DNSSEC (the MX
+ * lookup was secure) or by MTA-STS (a policy of the domain names it), its certificate verified
+ * by DANE or else as WebPKI for that name. */
+static int requiretls(const struct tlspolicy *tp, struct dns *d, const char *domain, const struct mx_host *mx,
+                      const struct sts_policy *sts, struct tls_policy *p, char *err, size_t errlen)
 {
-	enum mx_level lv = domain_level(tp, domain);
+	const char *why;
+
+	if (p->level == TLS_LEVEL_DANE || (p->level == TLS_LEVEL_VERIFY && strcmp(p->source, "mta-sts") == 0))
+		return 0;
+	if (dns_validating(d, &why) && mx->secure) {
+		*p = (struct tls_policy){ TLS_LEVEL_VERIFY, 0, mx->name, tp->sts_ca_file, NULL, "requiretls" };
+		return 0;
+	}
+	if (sts != NULL && sts->found && sts->mode != STS_MODE_NONE && sts_mx_match(sts, mx->name)) {
+		*p = (struct tls_policy){ TLS_LEVEL_VERIFY, 0, mx->name, tp->sts_ca_file, NULL, "mta-sts" };
+		return 0;
+	}
+	snprintf(err, errlen, "REQUIRETLS needed: nothing authenticates mx=%s: its MX lookup is not DNSSEC-signed and no "
+	         "MTA-STS policy of %s names it (RFC 8689 4.2.1)", mx->name, domain);
+	return TLSPOLICY_EREQUIRETLS;
+}
+
+static int policy_mx(const struct tlspolicy *tp, struct dns *d, const char *domain, const struct mx_host *mx,
+                     const struct sts_policy *sts, enum mx_level lv, struct tls_policy *out,
+                     struct dane_rrset *dane, char *err, size_t errlen)
+{
 	const char *why;
 	char derr[600];
 
@@ -248,6 +286,17 @@ int tlspolicy_mx(const struct tlspolicy *tp, struct dns *d, const char *domain, 
 	}
 	snprintf(err, errlen, "dane-failed mx=%s: %s", mx->name, derr);
 	return -1;
+}
+
+int tlspolicy_mx(const struct tlspolicy *tp, struct dns *d, const char *domain, const struct mx_host *mx,
+                 const struct sts_policy *sts, unsigned want, struct tls_policy *out, struct dane_rrset *dane,
+                 char *err, size_t errlen)
+{
+	int r = policy_mx(tp, d, domain, mx, sts, domain_level(tp, domain, want), out, dane, err, errlen);
+
+	if (r == 0 && (want & TLSPOLICY_REQUIRETLS))
+		r = requiretls(tp, d, domain, mx, sts, out, err, errlen);
+	return r;
 }
 
 int tlspolicy_fallback(const struct tls_policy *p, struct tls_policy *out)

@@ -79,23 +79,34 @@ struct sts_policy;
 struct tlspolicy *tlspolicy_new(const struct tlspolicy_conf *conf, char *err, size_t errlen);
 void tlspolicy_free(struct tlspolicy *tp);
 
+/* What the message asks of the last hop (RFC 8689), the want argument below. */
+#define TLSPOLICY_REQUIRETLS   0x01  /* REQUIRETLS: only a hop whose name DNSSEC or MTA-STS
+                                        authenticates, its certificate verified (DANE or
+                                        WebPKI), whatever tls_policy says for the domain */
+#define TLSPOLICY_TLS_OPTIONAL 0x02  /* "TLS-Required: No": the recipient's DANE and MTA-STS
+                                        do not hold it back; tls_policy's own words still do */
+/* tlspolicy_mx() for a REQUIRETLS message and a host that cannot be authenticated: the mail
+ * is not to wait for it (RFC 8689 4.2.1 bounces it with 5.7.30 when no host is left). */
+#define TLSPOLICY_EREQUIRETLS (-2)
+
 /* The policy for the smarthost. */
 void tlspolicy_smarthost(const struct tlspolicy *tp, struct tls_policy *out);
 /* A DNS context for domain's MX lookups: validating (DNSSEC) when its level needs DANE and a
  * trust anchor is configured. The caller frees it with dns_free(). NULL with err. */
-struct dns *tlspolicy_dns(const struct tlspolicy *tp, const char *domain, char *err, size_t errlen);
+struct dns *tlspolicy_dns(const struct tlspolicy *tp, const char *domain, unsigned want, char *err,
+                          size_t errlen);
 /* The domain's MTA-STS policy (mtasts.h) when its level asks for one, once per delivery:
  * sts->found 0 when there is none. A policy announced but not to be had is logged by the
  * caller from err and counts as none (RFC 8461 5.1). */
-void tlspolicy_sts(const struct tlspolicy *tp, struct dns *d, const char *domain, struct sts_policy *sts,
-                   char *err, size_t errlen);
+void tlspolicy_sts(const struct tlspolicy *tp, struct dns *d, const char *domain, unsigned want,
+                   struct sts_policy *sts, char *err, size_t errlen);
 /* The policy for MX host mx of domain, found on d: 0, or -1 with err when this host cannot be
  * used now (bogus DNSSEC, a failed TLSA lookup, dane-only without DANE, an MTA-STS policy in
- * enforce mode that does not name it). dane: storage for the TLSA records the policy then
- * points at; sts: from tlspolicy_sts(). */
+ * enforce mode that does not name it), or TLSPOLICY_EREQUIRETLS. dane: storage for the TLSA
+ * records the policy then points at; sts: from tlspolicy_sts(). */
 int tlspolicy_mx(const struct tlspolicy *tp, struct dns *d, const char *domain, const struct mx_host *mx,
-                 const struct sts_policy *sts, struct tls_policy *out, struct dane_rrset *dane, char *err,
-                 size_t errlen);
+                 const struct sts_policy *sts, unsigned want, struct tls_policy *out, struct dane_rrset *dane,
+                 char *err, size_t errlen);
 /* After a failed TLS handshake under p: 1 and the policy to try the same host with once more,
  * or 0 when the host must not be tried without TLS. */
 int tlspolicy_fallback(const struct tls_policy *p, struct tls_policy *out);

@@ -10,6 +10,7 @@
 
 #define HDR_DATE        0x01
 #define HDR_MESSAGE_ID  0x02
+#define HDR_TLS_OPTIONAL 0x04   /* "TLS-Required: No" (RFC 8689 5) */
 
 struct hdrscan {
 	int state;
@@ -17,6 +18,9 @@ struct hdrscan {
 	unsigned seen;              /* HDR_* */
 	char name[16];
 	size_t nlen;
+	char value[8];              /* the start of a TLS-Required field's value */
+	size_t vlen;
+	int in_tlsreq;
 	size_t octets;              /* header octets up to and including the empty line */
 };
 

@@ -360,6 +360,8 @@ static int cb_data_write(void *ctx, const char *p, size_t n)
 				goto fail;
 		}
 	}
+	else if (!c->hs.done)
+		(void)hdrscan_feed(&c->hs, p, n);       /* for TLS-Required only: nothing is added */
 	if (n > 0 && spool_msg_write(c->msg, p, n) < 0)
 		goto fail;
 	return 0;
@@ -558,15 +560,19 @@ static int cb_data_commit(void *ctx, const struct smtp_tx *tx, char *qid, size_t
 		c->msg = NULL;
 		return -1;
 	}
+	/* RFC 8689 4.1: REQUIRETLS tags the message, and makes a TLS-Required field moot. */
+	unsigned flags = tx->requiretls ? SPOOL_F_REQUIRETLS : (c->hs.seen & HDR_TLS_OPTIONAL) ? SPOOL_F_TLS_OPTIONAL : 0;
+	spool_msg_flags(m, flags);
 	size = spool_msg_size(m);
 	c->msg = NULL;
 	snprintf(qid, qidsz, "%s", spool_msg_qid(m));
 	to[0] = '\0';
 	for (size_t i = 0; i < tx->nrcpts && o + 4 < sizeof(to); i++)
 		o += (size_t)snprintf(to + o, sizeof(to) - o, "%s<%s>", i ? "," : "", tx->rcpts[i].addr);
-	snprintf(line, sizeof(line), "accepted session=%s address=%s from=<%s> to=%s nrcpt=%zu size=%zu%s%s", c->id,
+	snprintf(line, sizeof(line), "accepted session=%s address=%s from=<%s> to=%s nrcpt=%zu size=%zu%s%s%s", c->id,
 	         c->peer_ip, tx->sender, to, tx->nrcpts, size, smtp_session_auth_user(c->sess) ? " user=" : "",
-	         smtp_session_auth_user(c->sess) ? smtp_session_auth_user(c->sess) : "");
+	         smtp_session_auth_user(c->sess) ? smtp_session_auth_user(c->sess) : "",
+	         flags & SPOOL_F_REQUIRETLS ? " requiretls=yes" : flags & SPOOL_F_TLS_OPTIONAL ? " tls-required=no" : "");
 	cw = calloc(1, sizeof(*cw));
 	if (cw != NULL && (cw->accepted = strdup(line)) != NULL) {
 		cw->c = c;

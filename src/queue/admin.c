@@ -75,7 +75,9 @@ static void describe(const struct spool_entry *e, struct admin_out *o)
 	long long now = (long long)time(NULL), age = now - e->arrival;
 	char state[1200];
 
-	admin_printf(o, "%s  %5lldm  %8zu  <%s>\n", e->qid, age / 60, e->body_len, e->sender);
+	admin_printf(o, "%s  %5lldm  %8zu  <%s>%s\n", e->qid, age / 60, e->body_len, e->sender,
+	             e->flags & SPOOL_F_REQUIRETLS ? "  REQUIRETLS (only over authenticated TLS)" :
+	             e->flags & SPOOL_F_TLS_OPTIONAL ? "  TLS-Required: No" : "");
 	for (size_t i = 0; i < e->nrcpts; i++)
 		admin_printf(o, "    <%s>  %s\n", e->rcpts[i].target, rcpt_state(e, &e->rcpts[i], now, state, sizeof(state)));
 }

@@ -149,6 +149,13 @@ int spool_parse_entry(struct spool_entry *e, FILE *fp, off_t size, int verify)
 			summed = 1;
 			free(p);
 			break;
+		case 'P':
+			/* A word this version does not know is ignored. */
+			for (char *w = strtok(p, " "); w != NULL; w = strtok(NULL, " "))
+				e->flags |= strcmp(w, "REQUIRETLS") == 0 ? SPOOL_F_REQUIRETLS :
+				            strcmp(w, "TLS-OPTIONAL") == 0 ? SPOOL_F_TLS_OPTIONAL : 0;
+			free(p);
+			break;
 		case 'T':
 			e->arrival = atoll(p);
 			free(p);
@@ -210,4 +217,5 @@ void spool_entry_clear(struct spool_entry *e)
 	e->rcpts = NULL;
 	e->nrcpts = 0;
 	e->sender = e->last_error = NULL;
+	e->flags = 0;
 }

@@ -262,6 +262,11 @@ int spool_msg_sender(struct spool_msg *m, const char *sender)
 	return record(m, 'S', sender, strlen(sender));
 }
 
+void spool_msg_flags(struct spool_msg *m, unsigned flags)
+{
+	m->flags = flags;
+}
+
 int spool_msg_rcpt(struct spool_msg *m, const char *target, const char *orig, int local)
 {
 	if (record(m, 'R', target, strlen(target)) < 0 || record(m, 'O', orig, strlen(orig)) < 0)
@@ -291,7 +296,19 @@ int spool_msg_finish(struct spool_msg *m)
 		return 0;
 	if (!m->in_body && spool_msg_write(m, "", 0) < 0)
 		return -1;
-	if (wput(m, "\n", 1) < 0 || wflush(m) < 0)
+	if (wput(m, "\n", 1) < 0)
+		return -1;
+	if (m->flags) {
+		char words[64];
+		int wn = snprintf(words, sizeof(words), "%s%s", m->flags & SPOOL_F_REQUIRETLS ? "REQUIRETLS" : "",
+		                  m->flags & SPOOL_F_TLS_OPTIONAL ? (m->flags & SPOOL_F_REQUIRETLS ? " TLS-OPTIONAL" :
+		                  "TLS-OPTIONAL") : "");
+		char head[16];
+		int hn = snprintf(head, sizeof(head), "P %d\n", wn);
+		if (wput(m, head, (size_t)hn) < 0 || wput(m, words, (size_t)wn) < 0 || wput(m, "\n", 1) < 0)
+			return -1;
+	}
+	if (wflush(m) < 0)
 		return -1;
 	snprintf(digits, sizeof(digits), "%0*zu", SPOOL_LEN_DIGITS, m->body_len);
 	if (m->fd < 0)

@@ -11,7 +11,9 @@
  *
  * Message file: "MAILPORT-QUEUE 1\n" then records "<T> <len>\n<payload>\n" with T in
  * T (arrival, epoch seconds) S (sender) R (recipient target) O (its original address)
- * L (1 if delivered locally, 0 if relayed) M (message) K (CRC-32 of every octet before this
+ * L (1 if delivered locally, 0 if relayed) M (message) P (after M: how the message must
+ * travel, words: REQUIRETLS (RFC 8689), TLS-OPTIONAL (it said "TLS-Required: No"); absent when
+ * neither) K (CRC-32 of every octet before this
  * record, 8 hex digits: damage at rest is caught before delivery, and the file goes to
  * corrupt/) E (end, length 0). E is required and must be last: a torn or truncated file never
  * validates.
@@ -57,6 +59,10 @@ const char *spool_msg_qid(const struct spool_msg *m);
 size_t spool_msg_size(const struct spool_msg *m);
 int spool_msg_sender(struct spool_msg *m, const char *sender);
 int spool_msg_rcpt(struct spool_msg *m, const char *target, const char *orig, int local);
+/* How the message must travel (written with its end, so a header seen in the data counts). */
+#define SPOOL_F_REQUIRETLS   0x01   /* MAIL carried REQUIRETLS: only to authenticated TLS hops */
+#define SPOOL_F_TLS_OPTIONAL 0x02   /* "TLS-Required: No": DANE and MTA-STS do not hold it back */
+void spool_msg_flags(struct spool_msg *m, unsigned flags);
 /* Message octets; the first call closes the envelope. */
 int spool_msg_write(struct spool_msg *m, const char *p, size_t n);
 /* Make it durable: flush, fsync, close, rename into queue/, fsync the directory. Frees m
@@ -123,6 +129,7 @@ struct spool_entry {
 	char qid[SPOOL_QID_MAX];
 	long long arrival;
 	char *sender;
+	unsigned flags;         /* SPOOL_F_* */
 	struct spool_rcpt *rcpts;
 	size_t nrcpts;
 	int fd;                 /* message file, open for reading */

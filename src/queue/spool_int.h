@@ -74,6 +74,7 @@ struct spool_msg {
 	size_t memcap;
 	int in_body;
 	int finished;           /* spool_msg_finish() done */
+	unsigned flags;         /* SPOOL_F_*, the P record */
 	off_t len_off;          /* offset of the M record's length digits */
 	uint32_t sum;           /* finished: CRC-32 of the first summed octets (the K record's) */
 	size_t summed;

@@ -98,6 +98,14 @@ static void send_mail(struct smtp_client *c, struct smtp_client_out *out)
 		quit(c, out);
 		return;
 	}
+	if (c->env->requiretls && (!c->tls || !c->caps.requiretls)) {
+		/* RFC 8689 4.2.1: the server must offer REQUIRETLS after TLS, or it gets nothing. */
+		for (size_t i = 0; i < c->env->nrcpts; i++)
+			result_set(&c->res[i], 550, "5.7.30", c->tls ? "REQUIRETLS needed: the receiving server does not "
+			           "offer it (RFC 8689)" : "REQUIRETLS needed: the receiving server offered no TLS", "local");
+		quit(c, out);
+		return;
+	}
 	if (c->caps.size && c->env->size > c->caps.size) {
 		for (size_t i = 0; i < c->env->nrcpts; i++)
 			result_set(&c->res[i], 552, "5.3.4", "message larger than the receiving server's SIZE limit", "local");
@@ -109,7 +117,9 @@ static void send_mail(struct smtp_client *c, struct smtp_client_out *out)
 	if (c->esmtp && c->env->body8 && c->caps.eightbitmime)
 		n += (size_t)snprintf(params + n, sizeof(params) - n, " BODY=8BITMIME");
 	if (c->env->smtputf8)
-		snprintf(params + n, sizeof(params) - n, " SMTPUTF8");
+		n += (size_t)snprintf(params + n, sizeof(params) - n, " SMTPUTF8");
+	if (c->env->requiretls)
+		snprintf(params + n, sizeof(params) - n, " REQUIRETLS");
 	c->state = C_MAIL;
 	emit(out, SC_WRITE, "MAIL FROM:<%s>%s\r\n", c->env->sender, params);
 }

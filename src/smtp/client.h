@@ -45,6 +45,9 @@ struct smtp_client_envelope {
 	size_t nrcpts;
 	size_t size;                    /* for SIZE= (RFC 1870) */
 	int smtputf8, body8;
+	int requiretls;                 /* MAIL ... REQUIRETLS (RFC 8689): inside TLS, to a server
+	                                   offering it, or not at all (550 5.7.30, stage "local");
+	                                   that the TLS is authenticated is the caller's part */
 };
 
 enum smtp_client_step { SC_WRITE, SC_STARTTLS, SC_BODY, SC_DONE, SC_FAIL };

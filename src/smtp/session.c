@@ -70,6 +70,9 @@ static void do_helo(struct smtp_session *s, const struct smtp_cmd *c)
 	/* AUTH is never advertised in plaintext: a client must not even be tempted. */
 	if ((s->conf->policy & SMTP_POLICY_AUTH) && s->tls)
 		len += snprintf(buf + len, sizeof(buf) - (size_t)len, "250-AUTH PLAIN LOGIN\r\n");
+	/* RFC 8689 2: REQUIRETLS only inside TLS, where the promise it makes can be kept. */
+	if (s->tls)
+		len += snprintf(buf + len, sizeof(buf) - (size_t)len, "250-REQUIRETLS\r\n");
 	len += snprintf(buf + len, sizeof(buf) - (size_t)len,
 	                "250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n");
 	sess_reply_raw(s, buf, (size_t)len);
@@ -123,7 +126,7 @@ static void do_mail(struct smtp_session *s, const struct smtp_cmd *c)
 	struct smtp_param params[SMTP_PARAMS_MAX];
 	size_t nparams = SMTP_PARAMS_MAX, size = 0;
 	struct smtp_path path;
-	int r, utf8 = 0, body = 0, have_size = 0;
+	int r, utf8 = 0, body = 0, have_size = 0, requiretls = 0;
 
 	r = smtp_parse_mail_arg(c->arg, c->arglen, "FROM:", SMTP_PATH_ALLOW_NULL, &path, params, &nparams);
 	if (r != 0) {
@@ -160,6 +163,18 @@ static void do_mail(struct smtp_session *s, const struct smtp_cmd *c)
 				return;
 			}
 			utf8 = 1;
+		} else if (smtp_slice_ieq(p->key, p->key_len, "REQUIRETLS")) {
+			if (requiretls || p->value != NULL) {
+				sess_reply(s, 501, "5.5.4", "Bad REQUIRETLS parameter: once, without a value");
+				return;
+			}
+			if (!s->tls) {
+				/* Not advertised outside TLS (RFC 8689 2): a client asking for it here has
+				 * lost its TLS on the way, and the message must not go on in plaintext. */
+				sess_reply(s, 530, "5.7.10", "REQUIRETLS needs a TLS session: STARTTLS first");
+				return;
+			}
+			requiretls = 1;
 		} else {
 			sess_reply(s, 555, "5.5.4", "Unsupported parameter %.*s", (int)(p->key_len > 64 ? 64 : p->key_len), p->key);
 			return;
@@ -178,6 +193,7 @@ static void do_mail(struct smtp_session *s, const struct smtp_cmd *c)
 	tx->declared_size = size;
 	tx->smtputf8 = utf8;
 	tx->body_8bit = body == 8;
+	tx->requiretls = requiretls;
 	s->tx = tx;
 	if (s->cb->mail != NULL) {
 		struct smtp_verdict v;

@@ -64,6 +64,7 @@ struct smtp_tx {
 	size_t declared_size;       /* SIZE=, 0 when absent */
 	unsigned smtputf8 : 1;      /* MAIL carried SMTPUTF8 */
 	unsigned body_8bit : 1;     /* BODY=8BITMIME */
+	unsigned requiretls : 1;    /* MAIL carried REQUIRETLS (RFC 8689), inside TLS */
 };
 
 /* What the recipient policy answers. code 250 accepts; target must then be filled. */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "msg/hdrscan.h"
 #include "smtp/data.h"
 
 struct out {
@@ -108,10 +109,38 @@ static void test_cases(void **state)
 	}
 }
 
+/* RFC 8689 5: "TLS-Required: No" tags the message, in any case and chunking; other values, the
+ * field in the body, or a longer name do not. */
+static void test_tls_required(void **state)
+{
+	static const struct { const char *msg; unsigned seen; } tr[] = {
+		{ "Subject: x\r\nTLS-Required: No\r\n\r\nbody\r\n", HDR_TLS_OPTIONAL },
+		{ "tls-required:no  \r\nDate: x\r\n\r\n", HDR_TLS_OPTIONAL | HDR_DATE },
+		{ "TLS-Required: Yes\r\n\r\n", 0 },
+		{ "TLS-Required: Nope\r\n\r\n", 0 },
+		{ "TLS-Required: No thanks\r\n\r\n", 0 },
+		{ "X-TLS-Required: No\r\n\r\n", 0 },
+		{ "Subject: x\r\n\r\nTLS-Required: No\r\n", 0 },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(tr) / sizeof(tr[0]); i++)
+		for (size_t step = 1; step <= 64; step *= 4) {
+			struct hdrscan h;
+			const char *m = tr[i].msg;
+			size_t len = strlen(m);
+			memset(&h, 0, sizeof(h));
+			for (size_t off = 0; off < len; off += step)
+				(void)hdrscan_feed(&h, m + off, len - off < step ? len - off : step);
+			if (h.seen != tr[i].seen)
+				fail_msg("case %zu step %zu: seen %u", i, step, h.seen);
+		}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cases),
+		cmocka_unit_test(test_tls_required),
 	};
 	return cmocka_run_group_tests_name("data", tests, NULL, NULL);
 }

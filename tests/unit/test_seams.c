@@ -23,6 +23,7 @@
 #include "deliver/mx.h"
 #include "deliver/relay.h"
 #include "deliver/target.h"
+#include "deliver/mtasts.h"
 #include "deliver/tlspolicy.h"
 #include "smtp/session.h"
 
@@ -149,9 +150,9 @@ static void test_tlspolicy(void **state)
 	relay_tlspolicy_conf(&rc, &tc);
 	struct tlspolicy *tp = tlspolicy_new(&tc, err, sizeof(err));
 	assert_non_null(tp);
-	struct dns *d = tlspolicy_dns(tp, "example.net", err, sizeof(err));
+	struct dns *d = tlspolicy_dns(tp, "example.net", 0, err, sizeof(err));
 	assert_non_null(d);
-	assert_int_equal(tlspolicy_mx(tp, d, "example.net", &mx, NULL, &p, &dane, err, sizeof(err)), 0);
+	assert_int_equal(tlspolicy_mx(tp, d, "example.net", &mx, NULL, 0, &p, &dane, err, sizeof(err)), 0);
 	assert_int_equal(p.level, TLS_LEVEL_MAY);
 	assert_null(p.match);
 	assert_int_equal(tlspolicy_fallback(&p, &q), 1);
@@ -164,17 +165,36 @@ static void test_tlspolicy(void **state)
 	tc.mx_policy = "may example.org:encrypt Example.NET:dane-only plain.example:none";
 	tp = tlspolicy_new(&tc, err, sizeof(err));
 	assert_non_null(tp);
-	d = tlspolicy_dns(tp, "example.org", err, sizeof(err));
-	assert_int_equal(tlspolicy_mx(tp, d, "example.org", &mx, NULL, &p, &dane, err, sizeof(err)), 0);
+	d = tlspolicy_dns(tp, "example.org", 0, err, sizeof(err));
+	assert_int_equal(tlspolicy_mx(tp, d, "example.org", &mx, NULL, 0, &p, &dane, err, sizeof(err)), 0);
 	assert_int_equal(p.level, TLS_LEVEL_ENCRYPT);
 	assert_int_equal(tlspolicy_fallback(&p, &q), 0);
 	assert_string_equal(tlspolicy_outcome(&p, 1), "encrypted");
-	assert_int_equal(tlspolicy_mx(tp, d, "example.net", &mx, NULL, &p, &dane, err, sizeof(err)), -1);
+	assert_int_equal(tlspolicy_mx(tp, d, "example.net", &mx, NULL, 0, &p, &dane, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "dane-only"));
-	assert_int_equal(tlspolicy_mx(tp, d, "plain.example", &mx, NULL, &p, &dane, err, sizeof(err)), 0);
+	assert_int_equal(tlspolicy_mx(tp, d, "plain.example", &mx, NULL, 0, &p, &dane, err, sizeof(err)), 0);
 	assert_int_equal(p.level, TLS_LEVEL_NONE);
-	assert_int_equal(tlspolicy_mx(tp, d, "other.example", &mx, NULL, &p, &dane, err, sizeof(err)), 0);
+	assert_int_equal(tlspolicy_mx(tp, d, "other.example", &mx, NULL, 0, &p, &dane, err, sizeof(err)), 0);
 	assert_int_equal(p.level, TLS_LEVEL_MAY);
+	/* REQUIRETLS (RFC 8689): without DNSSEC or an MTA-STS policy naming the host, no level of
+	 * tls_policy lets it go there; with a policy in testing mode that names it, WebPKI. */
+	struct sts_policy sts = { .found = 1, .mode = STS_MODE_TESTING, .nmx = 1 };
+	snprintf(sts.mx[0], sizeof(sts.mx[0]), "*.example.net");
+	static const char *const any[] = { "example.org", "plain.example", "other.example" };
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(tlspolicy_mx(tp, d, any[i], &mx, NULL, TLSPOLICY_REQUIRETLS, &p, &dane, err,
+		                              sizeof(err)), TLSPOLICY_EREQUIRETLS);
+		assert_non_null(strstr(err, "REQUIRETLS"));
+	}
+	assert_int_equal(tlspolicy_mx(tp, d, "other.example", &mx, &sts, TLSPOLICY_REQUIRETLS, &p, &dane, err,
+	                              sizeof(err)), 0);
+	assert_int_equal(p.level, TLS_LEVEL_VERIFY);
+	assert_string_equal(p.match, "mx.example.net");
+	assert_int_equal(tlspolicy_fallback(&p, &q), 0);
+	/* "TLS-Required: No" leaves the admin's own levels alone. */
+	assert_int_equal(tlspolicy_mx(tp, d, "example.org", &mx, NULL, TLSPOLICY_TLS_OPTIONAL, &p, &dane, err,
+	                              sizeof(err)), 0);
+	assert_int_equal(p.level, TLS_LEVEL_ENCRYPT);
 	dns_free(d);
 	tlspolicy_free(tp);
 	/* Bad words are refused in words. */

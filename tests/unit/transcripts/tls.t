@@ -57,6 +57,7 @@ S: 250-mx.example.org
 S: 250-PIPELINING
 S: 250-SIZE 1000
 S: 250-AUTH PLAIN LOGIN
+S: 250-REQUIRETLS
 S: 250-ENHANCEDSTATUSCODES
 S: 250-8BITMIME
 S: 250 SMTPUTF8
@@ -106,6 +107,7 @@ C: EHLO c
 S: 250-mx.example.org
 S: 250-PIPELINING
 S: 250-SIZE 1000
+S: 250-REQUIRETLS
 S: 250-ENHANCEDSTATUSCODES
 S: 250-8BITMIME
 S: 250 SMTPUTF8
@@ -129,3 +131,34 @@ C: MAIL FROM:<a@remote.example>
 S: 250 2.1.0 Ok
 C: RCPT TO:<alice@example.org>
 S: 250 2.1.5 Ok
+
+=== 25: REQUIRETLS (RFC 8689) only inside TLS, without a value
+O: size=1000 rcpts=100 errors=10 policy=1 tls=0
+S: 220 mx.example.org ESMTP mailport
+C: EHLO c
+S: 250-mx.example.org
+S: 250-PIPELINING
+S: 250-SIZE 1000
+S: 250-STARTTLS
+S: 250-ENHANCEDSTATUSCODES
+S: 250-8BITMIME
+S: 250 SMTPUTF8
+C: MAIL FROM:<a@remote.example> REQUIRETLS
+S: 530 5.7.10 REQUIRETLS needs a TLS session: STARTTLS first
+C: STARTTLS
+S: 220 2.0.0 Ready to start TLS
+E: tls
+C: EHLO c
+S: 250-mx.example.org
+S: 250-PIPELINING
+S: 250-SIZE 1000
+S: 250-REQUIRETLS
+S: 250-ENHANCEDSTATUSCODES
+S: 250-8BITMIME
+S: 250 SMTPUTF8
+C: MAIL FROM:<a@remote.example> REQUIRETLS=YES
+S: 501 5.5.4 Bad REQUIRETLS parameter: once, without a value
+C: MAIL FROM:<a@remote.example> REQUIRETLS REQUIRETLS
+S: 501 5.5.4 Bad REQUIRETLS parameter: once, without a value
+C: MAIL FROM:<a@remote.example> requiretls SMTPUTF8
+S: 250 2.1.0 Ok
