@@ -230,7 +230,7 @@ static int fetch(struct discovery *d, const struct discover_opts *o, const char 
 		}
 	}
 	struct https_req req = { url, host, 443, (const char (*)[46])addrs, naddrs, o->cafile, o->timeout_ms,
-	                         AUTOCONFIG_MAX, 1, "mailport-check", o->connect_to, o->nconnect_to };
+	                         AUTOCONFIG_MAX, 1, "mailport-check", o->connect_to, o->nconnect_to, NULL, 0, NULL };
 	if (https_get(&req, &resp, err, sizeof(err)) != 0) {
 		step(d, "autoconfig", url, "%s", err);
 		return -1;

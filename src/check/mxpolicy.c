@@ -14,6 +14,7 @@
 #include "../deliver/mtasts.h"
 #include "../deliver/relay.h"
 #include "../deliver/tlspolicy.h"
+#include "../deliver/tlsrpt.h"
 #include "../dns/dane.h"
 #include "../dns/dns.h"
 #include "../smtp/reply.h"
@@ -102,6 +103,7 @@ void check_mx_policy(const char *domain, const struct mxp_opts *o, struct mxp_re
 	if ((r->mx_status = mx_lookup_dns(d, domain, hosts, &n, r->mx_error, sizeof(r->mx_error))) != MX_OK)
 		goto done;
 	tlspolicy_sts(tp, d, domain, 0, &sts, r->sts_error, sizeof(r->sts_error));
+	tlsrpt_rua(d, domain, r->tlsrpt, sizeof(r->tlsrpt));
 	if ((r->sts_found = sts.found)) {
 		snprintf(r->sts_mode, sizeof(r->sts_mode), "%s", sts_mode_name(sts.mode));
 		snprintf(r->sts_id, sizeof(r->sts_id), "%s", sts.id);
@@ -157,6 +159,8 @@ void check_mx_report_text(FILE *out, const struct mxp_report *r)
 		fprintf(out, "  MTA-STS: mode %s, id %s (%s), mx: %s\n", r->sts_mode, r->sts_id, r->sts_from, r->sts_mx);
 	else
 		fprintf(out, "  MTA-STS: %s\n", r->sts_error[0] ? r->sts_error : "no policy");
+	fprintf(out, "  TLS-RPT: %s\n", r->tlsrpt[0] ? r->tlsrpt : "no _smtp._tls record: this server keeps its "
+	        "reports for the domain to itself");
 	for (size_t i = 0; i < r->nhosts; i++) {
 		const struct mxp_host *h = &r->hosts[i];
 		fprintf(out, "\n  %s (preference %u) [%s], DNSSEC %s%s\n", h->name, h->preference, h->addr,
@@ -187,12 +191,13 @@ int check_mx_report_json(FILE *out, const struct mxp_report *r)
 		                                       h->level, "not_usable_why", h->why, "tls_ok", h->tls_ok, "probe",
 		                                       h->probe));
 	}
-	doc = json_pack("{s:s, s:i, s:s, s:b, s:s, s:s, s:o, s:o, s:i}", "schema", "mailport-check-mx", "version", 1,
+	doc = json_pack("{s:s, s:i, s:s, s:b, s:s, s:s, s:o, s:s, s:o, s:i}", "schema", "mailport-check-mx", "version", 1,
 	                "domain", r->domain, "dnssec_validating", r->validating, "dnssec_why_not", r->dnssec,
 	                "mx_error", r->mx_status == MX_OK ? "" : r->mx_error,
 	                "mta_sts", r->sts_found ? json_pack("{s:s, s:s, s:s, s:s}", "mode", r->sts_mode, "id", r->sts_id,
 	                                                    "from", r->sts_from, "mx", r->sts_mx) :
-	                json_pack("{s:s}", "error", r->sts_error), "hosts", hosts, "exit", check_mx_exit(r));
+	                json_pack("{s:s}", "error", r->sts_error), "tlsrpt_rua", r->tlsrpt, "hosts", hosts, "exit",
+	                check_mx_exit(r));
 	if (doc == NULL)
 		return -1;
 	rc = json_dumpf(doc, out, JSON_INDENT(2)) == 0 && fputc('\n', out) != EOF ? 0 : -1;

@@ -2,7 +2,7 @@
  * mxpolicy.h - `mailport check DOMAIN --mx`: what `mailport serve` would do when delivering to
  * DOMAIN, host by host, with the same code the runner uses (deliver/tlspolicy.h): DNSSEC, the
  * TLSA records and what DANE makes of them, the MTA-STS policy and whether each MX host is
- * named in it, the policy decided, and a STARTTLS probe of each host under that policy (the
+ * named in it, where TLS-RPT reports go, the policy decided, and a STARTTLS probe of each host under that policy (the
  * certificate checked as delivery would check it). Never sends mail.
  *
  * A struct mxp_report is a plain value filled by check_mx_policy(); nothing to free.
@@ -50,6 +50,7 @@ struct mxp_report {
 	char sts_mode[16], sts_id[33], sts_from[16];
 	char sts_mx[600];               /* the patterns, comma-separated */
 	char sts_error[600];
+	char tlsrpt[1024];              /* the rua of _smtp._tls (TLS-RPT), "" when none */
 	struct mxp_host hosts[MX_MAX_HOSTS];
 	size_t nhosts;
 };

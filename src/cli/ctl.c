@@ -166,3 +166,38 @@ int auth_main(int argc, char **argv)
 	auth_usage(stderr);
 	return EX_USAGE;
 }
+
+static void tlsrpt_usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: mailport tlsrpt [--config FILE] send [today|yesterday|YYYY-MM-DD]\n"
+	        "\n"
+	        "Send the TLS-RPT reports (RFC 8460) of one UTC day now: for every domain this server\n"
+	        "delivered to under DANE or MTA-STS that day and that publishes _smtp._tls, the day's\n"
+	        "aggregate report goes to its rua (mailto: through the queue, https: as a POST). The\n"
+	        "server sends yesterday's by itself after midnight UTC; the log says what went where.\n"
+	        "The default day is yesterday. Talks to the running server over its spool's\n"
+	        "control.sock. FILE defaults to %s.\n", MAILPORT_DEFAULT_CONFIG);
+}
+
+int tlsrpt_main(int argc, char **argv)
+{
+	const char *config;
+	char line[64];
+	int i;
+
+	if (wants_help(argc, argv)) {
+		tlsrpt_usage(stdout);
+		return 0;
+	}
+	i = config_arg(argc, argv, &config);
+	if ((i + 1 == argc || i + 2 == argc) && strcmp(argv[i], "send") == 0) {
+		const char *day = i + 2 == argc ? argv[i + 1] : "yesterday";
+		if (strlen(day) < 32 && strcspn(day, " \t\r\n") == strlen(day)) {
+			snprintf(line, sizeof(line), "TLSRPT %s", day);
+			return ctl_request("mailport tlsrpt", config, line);
+		}
+	}
+	tlsrpt_usage(stderr);
+	return EX_USAGE;
+}

@@ -30,6 +30,7 @@ static void usage(FILE *out)
 	        "       mailport check [options] HOST | user@domain\n"
 	        "       mailport queue [--config FILE] list | show ID | flush | delete ID | bounce ID\n"
 	        "       mailport auth [--config FILE] status | unlock IP|ADDRESS\n"
+	        "       mailport tlsrpt [--config FILE] send [today|yesterday|YYYY-MM-DD]\n"
 	        "       mailport passwd\n"
 	        "       mailport version\n"
 	        "\n"
@@ -45,6 +46,7 @@ static void usage(FILE *out)
 	        "        return it to its sender; talks to the running server (spool/control.sock).\n"
 	        "        Also as \"mailq\" and \"sendmail -bp\".\n"
 	        "auth    failed logins and lockouts per client address; unlock one.\n"
+	        "tlsrpt  send one day's TLS-RPT reports (RFC 8460) now; the server does it daily.\n"
 	        "passwd  read a password on standard input (twice, without echo, on a terminal) and\n"
 	        "        print its yescrypt hash for the users file.\n"
 	        "\n"
@@ -214,6 +216,8 @@ int main(int argc, char **argv)
 		return queue_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "auth") == 0)
 		return auth_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "tlsrpt") == 0)
+		return tlsrpt_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("mailport %s\n", MAILPORT_VERSION);
 		return 0;

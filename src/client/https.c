@@ -78,7 +78,18 @@ int https_get(const struct https_req *req, struct https_resp *resp, char *err, s
 	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
+	struct curl_slist *headers = NULL;
+	if (req->post != NULL) {
+		char ctype[160];
+		snprintf(ctype, sizeof(ctype), "Content-Type: %s", req->post_type ? req->post_type :
+		         "application/octet-stream");
+		headers = curl_slist_append(NULL, ctype);
+		curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req->post);
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->post_len);
+	}
 	cr = curl_easy_perform(curl);
+	curl_slist_free_all(headers);
 	if (cr != CURLE_OK) {
 		snprintf(err, errlen, "%s", cr == CURLE_WRITE_ERROR ? "the document is too large" :
 		         errbuf[0] ? errbuf : curl_easy_strerror(cr));

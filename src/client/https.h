@@ -1,7 +1,7 @@
 /*
- * https.h - one HTTPS GET with libcurl for the parts that need a document from the web: the
- * MTA-STS policy (RFC 8461) today. Certificate and host name always verified, TLS 1.2 or
- * newer, bounded in size and time, the host's addresses given by the caller (so the same DNS
+ * https.h - one HTTPS request with libcurl for the parts that talk to the web: the MTA-STS
+ * policy (RFC 8461) and autoconfig GETs, the TLS-RPT report POST (RFC 8460). Certificate
+ * and host name always verified, TLS 1.2 or newer, bounded in size and time, the host's addresses given by the caller (so the same DNS
  * answers everything), redirects refused unless asked for.
  *
  * https_get() fills resp on 0 (any HTTP status) and says why in err on -1. The caller frees
@@ -26,6 +26,9 @@ struct https_req {
 	const char *user_agent;
 	const char *const *connect_to;  /* curl's CONNECT_TO entries, HOST:PORT:HOST2:PORT2 */
 	size_t nconnect_to;
+	const void *post;               /* non-NULL: a POST of these post_len octets */
+	size_t post_len;
+	const char *post_type;          /* its Content-Type */
 };
 
 struct https_resp {
@@ -35,6 +38,7 @@ struct https_resp {
 	size_t len;
 };
 
+/* A GET, or a POST when req->post is set. */
 int https_get(const struct https_req *req, struct https_resp *resp, char *err, size_t errlen);
 
 #endif

@@ -127,6 +127,11 @@ static const struct param params[] = {
 	  "CA certificates for MTA-STS: the policy host's and the MX hosts' (default: the system store)" },
 	{ "relay", "mta_sts_port", P_UINT, OFF(mta_sts_port), "443", 1, 65535, 0,
 	  "HTTPS port of mta-sts.DOMAIN (only tests and special setups change it)" },
+	{ "relay", "tlsrpt", P_TEXT, OFF(tlsrpt), "yes", 0, 0, 0,
+	  "yes: record the TLS of every delivery under DANE or MTA-STS and send each such domain that "
+	  "publishes _smtp._tls a daily report (RFC 8460) to its rua; no: neither" },
+	{ "relay", "tlsrpt_contact", P_TEXT, OFF(tlsrpt_contact), NULL, 0, 0, 0,
+	  "the address the reports name as contact and come from (default: postmaster@hostname)" },
 	/* The listeners' words are listener.c's, the one table of their kinds. */
 	{ "smtp", "listen", P_LISTEN, ROLE_SMTP, NULL, 0, 0, 0, NULL },
 	{ "submissions", "listen", P_LISTEN, ROLE_SUBMISSIONS, NULL, 0, 0, 0, NULL },
@@ -687,6 +692,8 @@ void config_free(struct config *c)
 	free(c->tls_policy);
 	free(c->dnssec_trust_anchor);
 	free(c->mta_sts_ca_file);
+	free(c->tlsrpt);
+	free(c->tlsrpt_contact);
 	free(c->tls_ciphers);
 	free(c->tls_ciphersuites);
 	free(c);

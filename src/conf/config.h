@@ -82,6 +82,8 @@ struct config {
 	char *dnssec_trust_anchor;      /* NULL = the system root key if present; "none" = no DNSSEC */
 	char *mta_sts_ca_file;          /* NULL = the system store */
 	unsigned mta_sts_port;
+	char *tlsrpt;                   /* "yes" or "no": TLS-RPT reports (RFC 8460) sent daily */
+	char *tlsrpt_contact;           /* their contact-info and sender; NULL = postmaster@hostname */
 	unsigned mx_port;
 	/* listeners per role */
 	struct config_listen listen[ROLE_COUNT][CONFIG_MAX_LISTEN];

@@ -5,6 +5,7 @@
 #include "mtasts.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include "../client/https.h"
 #include "../dns/dns.h"
 #include "../util/fsutil.h"
+#include "../util/log.h"
 
 #define DNS_T_TXT 16
 
@@ -169,17 +171,7 @@ static int announced(struct dns *d, const char *domain, char *id, size_t idlen, 
 	}
 	for (int i = 0; res->data[i] != NULL; i++) {
 		char txt[1024];
-		size_t tl = 0;
-		const unsigned char *p = (const unsigned char *)res->data[i];
-		/* One record is one or more character-strings, joined. */
-		for (int o = 0; o < res->len[i];) {
-			size_t l = p[o++];
-			if (o + (int)l > res->len[i] || tl + l >= sizeof(txt))
-				break;
-			memcpy(txt + tl, p + o, l);
-			tl += l;
-			o += (int)l;
-		}
+		size_t tl = dns_txt_string(res, i, txt, sizeof(txt));
 		if (tl >= 7 && strncmp(txt, "v=STSv1", 7) == 0) {
 			if (found++ || sts_txt_id(txt, tl, id, idlen) != 0) {
 				found = 2;      /* two records, or a broken one: no policy (RFC 8461 3.1) */
@@ -264,7 +256,7 @@ static int fetch(struct dns *d, const struct sts_conf *c, const char *domain, st
 	else
 		snprintf(url, sizeof(url), "https://%s:%u/.well-known/mta-sts.txt", host, c->https_port);
 	struct https_req req = { url, host, c->https_port, (const char (*)[46])addrs, naddrs, c->ca_file,
-	                         c->timeout_ms, STS_MAX_BYTES, 0, "mailport (MTA-STS)", NULL, 0 };
+	                         c->timeout_ms, STS_MAX_BYTES, 0, "mailport (MTA-STS)", NULL, 0, NULL, 0, NULL };
 	char herr[400];
 	if (https_get(&req, &resp, herr, sizeof(herr)) != 0) {
 		snprintf(err, errlen, "%.250s: %.300s", url, herr);
@@ -322,4 +314,42 @@ int sts_get(struct dns *d, const struct sts_conf *c, const char *domain, struct 
 	}
 	snprintf(err, errlen, "MTA-STS policy of %s announced (id %s) but not fetched: %s", domain, id, ferr);
 	return -1;
+}
+
+int sts_refresh(struct dns *d, const struct sts_conf *c)
+{
+	DIR *dir = c->cache_dir ? opendir(c->cache_dir) : NULL;
+	struct dirent *de;
+	int renewed = 0;
+
+	if (dir == NULL)
+		return 0;
+	while ((de = readdir(dir)) != NULL) {
+		struct sts_policy cached, fresh;
+		char id[33] = "", err[600] = "";
+		long long now = (long long)time(NULL);
+		char *doc = NULL;
+		size_t doclen = 0;
+		if (de->d_name[0] == '.' || strstr(de->d_name, ".tmp.") || cache_load(c, de->d_name, &cached) != 0)
+			continue;
+		long long due = cached.max_age / 2 < 86400 ? cached.max_age / 2 : 86400;
+		if (now >= cached.fetched + cached.max_age || now - cached.fetched < due)
+			continue;               /* expired (the next delivery fetches), or not due */
+		if (announced(d, de->d_name, id, sizeof(id), err, sizeof(err)) != 1)
+			continue;               /* gone, or DNS failed: the cache holds until it expires */
+		if (fetch(d, c, de->d_name, &fresh, &doc, &doclen, err, sizeof(err)) != 0) {
+			log_info(NULL, "mta-sts refresh domain=%s: %s; the cached policy holds until it expires", de->d_name,
+			         err);
+			continue;
+		}
+		snprintf(fresh.id, sizeof(fresh.id), "%s", id);
+		fresh.fetched = now;
+		cache_store(c, de->d_name, &fresh, doc, doclen);
+		free(doc);
+		log_info(NULL, "mta-sts refreshed domain=%s id=%s mode=%s max_age=%lld", de->d_name, id,
+		         sts_mode_name(fresh.mode), fresh.max_age);
+		renewed++;
+	}
+	closedir(dir);
+	return renewed;
 }

@@ -46,6 +46,12 @@ struct dns;
  * domain as without policy (RFC 8461 5.1) and report it. */
 int sts_get(struct dns *d, const struct sts_conf *c, const char *domain, struct sts_policy *out, char *err,
             size_t errlen);
+/* The background refresh (RFC 8461 5.1: fetch again before max_age runs out, so that a policy
+ * is there when mail comes, and a change that kept its id is seen): every cached policy older
+ * than half its max_age (at most a day) is fetched again while its domain still announces
+ * one; one that cannot be had stays until it expires. Returns how many were renewed; the log
+ * names each. */
+int sts_refresh(struct dns *d, const struct sts_conf *c);
 /* Whether MX host name mx matches one of the policy's mx patterns (RFC 8461 4.1). */
 int sts_mx_match(const struct sts_policy *p, const char *mx);
 

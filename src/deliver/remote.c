@@ -22,6 +22,7 @@
 #include "mtasts.h"
 #include "mx.h"
 #include "runner_int.h"
+#include "tlsrpt.h"
 
 #define POOL_IDLE 2             /* seconds an unused kept connection stays open */
 
@@ -189,6 +190,53 @@ static int try_host(const struct settings *st, const struct spool_entry *e, cons
 	return 0;
 }
 
+/* One attempt under a DANE or MTA-STS policy, for TLS-RPT (tlsrpt.h); others are not kept.
+ * ok: TLS was had; else err says what failed (not counted unless it was TLS). */
+static void note_session(const struct settings *st, const char *domain, const struct tls_policy *tls,
+                         const struct sts_policy *sts, const struct mx_host *mx, const char *where, int ok,
+                         const char *err)
+{
+	struct tlsrpt_session s = { domain, NULL, { 0 }, 0, { 0 }, 0, mx->name, "", NULL, "" };
+	char strs[TLSRPT_STRINGS_MAX][600], ip[64] = "";
+	const char *lb = strchr(where, '['), *rb = lb ? strchr(lb, ']') : NULL;
+
+	if (st->tlsrpt_dir == NULL)
+		return;
+	if (lb && rb && rb - lb < (long)sizeof(ip))
+		snprintf(ip, sizeof(ip), "%.*s", (int)(rb - lb - 1), lb + 1);
+	s.ip = ip;
+	if (!ok && (s.result = tlsrpt_classify(err)) == NULL)
+		return;
+	s.reason = ok ? "" : err;
+	if (tls != NULL && tls->level == TLS_LEVEL_DANE && tls->dane != NULL) {
+		s.type = "tlsa";
+		for (size_t i = 0; i < tls->dane->n && i < TLSRPT_STRINGS_MAX; i++) {
+			const struct dane_tlsa *r = &tls->dane->rr[i];
+			int o = snprintf(strs[i], sizeof(strs[i]), "%u %u %u ", r->usage, r->selector, r->mtype);
+			for (size_t k = 0; k < r->len && o + 3 < (int)sizeof(strs[i]); k++)
+				o += snprintf(strs[i] + o, sizeof(strs[i]) - (size_t)o, "%02x", r->data[k]);
+			s.strings[s.nstrings++] = strs[i];
+		}
+	} else if (sts != NULL && sts->found && sts->mode != STS_MODE_NONE) {
+		/* policy-string: the policy's lines (RFC 8460 4.3), as it was parsed. */
+		size_t k = 0;
+		s.type = "sts";
+		snprintf(strs[k++], sizeof(strs[0]), "version: STSv1");
+		snprintf(strs[k++], sizeof(strs[0]), "mode: %s", sts_mode_name(sts->mode));
+		for (size_t i = 0; i < sts->nmx && k + 1 < TLSRPT_STRINGS_MAX; i++) {
+			snprintf(strs[k++], sizeof(strs[0]), "mx: %s", sts->mx[i]);
+			s.mx_patterns[s.npatterns++] = sts->mx[i];
+		}
+		snprintf(strs[k++], sizeof(strs[0]), "max_age: %lld", sts->max_age);
+		for (s.nstrings = 0; s.nstrings < k; s.nstrings++)
+			s.strings[s.nstrings] = strs[s.nstrings];
+	} else if (!ok && err != NULL && strncmp(err, "dane-failed", 11) == 0)
+		s.type = "tlsa";                /* the TLSA RRset could not be had: no strings */
+	else
+		return;
+	tlsrpt_note(st->tlsrpt_dir, &s);
+}
+
 /* Did the client core refuse to send (REQUIRETLS not offered, or no TLS) rather than a server? */
 static int requiretls_refused(const struct smtp_client_result *res, size_t n)
 {
@@ -252,9 +300,13 @@ static void deliver_direct(const struct settings *st, const struct spool_entry *
 			 * waits if none is left. */
 			log_info(e->qid, "skipped mx=%s: %s", hosts[h].name, err);
 			unauthenticated += pr == TLSPOLICY_EREQUIRETLS;
+			if (pr != TLSPOLICY_EREQUIRETLS)
+				note_session(st, domain, NULL, sts, &hosts[h], "", 0, err);
 			continue;
 		}
-		if (!try_host(st, e, idx, n, res, &hosts[h], &tls, w, cache, err, errlen))
+		int decided = try_host(st, e, idx, n, res, &hosts[h], &tls, w, cache, err, errlen);
+		note_session(st, domain, &tls, sts, &hosts[h], w->host, decided && w->tls[0], err);
+		if (!decided)
 			continue;
 		if (!(want & TLSPOLICY_REQUIRETLS) || !requiretls_refused(res, n))
 			break;

@@ -13,16 +13,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../auth/directory.h"
+#include "../dns/dns.h"
 #include "../queue/spool.h"
 #include "../util/duration.h"
 #include "../util/errlist.h"
 #include "../util/log.h"
 #include "target.h"
+#include "mtasts.h"
 #include "mx.h"
+#include "tlsrpt.h"
 #include "runner_int.h"
 
 /* ---- settings -------------------------------------------------------------------------- */
@@ -33,6 +37,10 @@ static void settings_unref(struct settings *s)
 		return;
 	free(s->hostname);
 	free(s->delimiter);
+	free(s->tlsrpt_dir);
+	free(s->tlsrpt_contact);
+	free(s->sts_ca_file);
+	free(s->sts_cache_dir);
 	relay_conf_clear(&s->relay);
 	directory_free(s->dir);
 	target_free(s->target);
@@ -72,6 +80,15 @@ static struct settings *settings_new(const struct runner_conf *rc)
 	tc.sts_cache_dir = rc->sts_cache_dir;
 	tc.sts_ca_file = rc->sts_ca_file;
 	tc.sts_port = rc->sts_port;
+	if (rc->tlsrpt_dir != NULL) {
+		s->tlsrpt_dir = strdup(rc->tlsrpt_dir);
+		s->tlsrpt_contact = strdup(rc->tlsrpt_contact ? rc->tlsrpt_contact : "postmaster");
+	}
+	if (rc->sts_ca_file != NULL)
+		s->sts_ca_file = strdup(rc->sts_ca_file);
+	if (rc->sts_cache_dir != NULL)
+		s->sts_cache_dir = strdup(rc->sts_cache_dir);
+	s->sts_port = rc->sts_port;
 	if ((s->tls = tlspolicy_new(&tc, perr, sizeof(perr))) == NULL)
 		log_warnx(NULL, "relay: tls_policy: %s", perr);
 	if (rc->users_path != NULL) {
@@ -217,6 +234,110 @@ void runner_run_once(struct spool *sp, const struct runner_conf *rc)
 	settings_unref(st);
 }
 
+/* ---- background jobs: TLS-RPT reports (tlsrpt.h), the MTA-STS refresh (mtasts.h) ---------- */
+
+#define STS_REFRESH_EVERY 3600          /* seconds; and once at start */
+
+enum bg_kind { BG_TLSRPT = 1, BG_STS = 2 };
+
+struct bg_job {
+	struct runner *r;
+	struct settings *st;
+	enum bg_kind kind;
+	char day[11];
+};
+
+static void tlsrpt_queued(void *arg, const char *qid)
+{
+	runner_wake(arg, qid);
+}
+
+static void *bg_main(void *arg)
+{
+	struct bg_job *j = arg;
+	struct settings *st = j->st;
+	char err[300];
+	long timeout_ms = (long)(st->relay.timeout ? st->relay.timeout : 30) * 1000L;
+	struct dns *d = dns_new(st->relay.resolver, DNS_ASK_ALL, err, sizeof(err));
+
+	if (d == NULL)
+		log_warnx(NULL, "%s: %s", j->kind == BG_TLSRPT ? "tlsrpt" : "mta-sts refresh", err);
+	else if (j->kind == BG_TLSRPT) {
+		struct tlsrpt_send_conf c = { st->tlsrpt_dir, st->hostname, st->tlsrpt_contact, st->sts_ca_file, timeout_ms,
+		                              j->r->sp, tlsrpt_queued, j->r };
+		dns_set_timeout(d, timeout_ms);
+		int n = tlsrpt_send_day(&c, d, j->day, 1);
+		log_info(NULL, "tlsrpt day=%s: %d report%s sent", j->day, n < 0 ? 0 : n, n == 1 ? "" : "s");
+	} else {
+		struct sts_conf c = { st->sts_cache_dir, st->sts_ca_file, st->sts_port ? st->sts_port : 443, timeout_ms };
+		dns_set_timeout(d, timeout_ms);
+		(void)sts_refresh(d, &c);
+	}
+	dns_free(d);
+	pthread_mutex_lock(&j->r->mu);
+	j->r->bg_busy &= ~(unsigned)j->kind;
+	settings_unref(st);
+	pthread_mutex_unlock(&j->r->mu);
+	free(j);
+	return NULL;
+}
+
+/* With r->mu held; one job of a kind at a time. The thread is detached: runner_stop() waits
+ * for bg_busy to clear. */
+static void bg_start_locked(struct runner *r, enum bg_kind kind, const char *day)
+{
+	struct bg_job *j;
+	pthread_t t;
+	pthread_attr_t at;
+
+	if ((r->bg_busy & (unsigned)kind) || (j = calloc(1, sizeof(*j))) == NULL)
+		return;
+	j->r = r;
+	j->st = r->set;
+	j->st->refs++;
+	j->kind = kind;
+	snprintf(j->day, sizeof(j->day), "%s", day ? day : "");
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &at, bg_main, j) != 0) {
+		j->st->refs--;
+		free(j);
+	} else
+		r->bg_busy |= (unsigned)kind;
+	pthread_attr_destroy(&at);
+}
+
+void runner_tlsrpt(struct runner *r, const char *day)
+{
+	pthread_mutex_lock(&r->mu);
+	if (r->set->tlsrpt_dir != NULL)
+		bg_start_locked(r, BG_TLSRPT, day);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* At each scan: yesterday's reports once (unless a .sent mark says they went, also before a
+ * restart), and the MTA-STS refresh hourly. */
+static void bg_due_locked(struct runner *r)
+{
+	char day[11], mark[4200];
+	struct stat sb;
+	long long now = (long long)time(NULL);
+
+	if (r->set->sts_cache_dir != NULL && now >= r->sts_next) {
+		r->sts_next = now + STS_REFRESH_EVERY;
+		bg_start_locked(r, BG_STS, NULL);
+	}
+	if (r->set->tlsrpt_dir == NULL || tlsrpt_day("yesterday", day) != 0 || strcmp(day, r->tlsrpt_checked) == 0)
+		return;
+	snprintf(r->tlsrpt_checked, sizeof(r->tlsrpt_checked), "%s", day);
+	snprintf(mark, sizeof(mark), "%s/%s", r->set->tlsrpt_dir, day);
+	if (stat(mark, &sb) != 0)
+		return;                 /* nothing recorded that day */
+	snprintf(mark, sizeof(mark), "%s/%s.sent", r->set->tlsrpt_dir, day);
+	if (stat(mark, &sb) != 0)
+		bg_start_locked(r, BG_TLSRPT, day);
+}
+
 struct worker_arg {
 	struct runner *r;
 	unsigned id;
@@ -252,6 +373,7 @@ static void *worker_main(void *arg)
 			r->scan_now = 0;
 			r->scanning = 1;
 			r->next_scan = (long long)time(NULL) + st->retry_interval;
+			bg_due_locked(r);
 			pthread_mutex_unlock(&r->mu);
 			struct scan_ctx sc = { r, r->sp, st };
 			spool_scan(r->sp, scan_cb, &sc);
@@ -375,6 +497,14 @@ void runner_stop(struct runner *r)
 	pthread_mutex_unlock(&r->mu);
 	for (unsigned i = 0; i < r->nthreads; i++)
 		pthread_join(r->threads[i], NULL);
+	/* A background job holds the runner: its DNS and HTTPS timeouts bound the wait. */
+	pthread_mutex_lock(&r->mu);
+	while (r->bg_busy) {
+		pthread_mutex_unlock(&r->mu);
+		usleep(20000);
+		pthread_mutex_lock(&r->mu);
+	}
+	pthread_mutex_unlock(&r->mu);
 	while (r->head) {
 		struct qnode *n = r->head;
 		r->head = n->next;

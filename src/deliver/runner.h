@@ -52,11 +52,16 @@ struct runner_conf {
 	const char *sts_cache_dir;      /* MTA-STS policies (SPOOL/sts) */
 	const char *sts_ca_file;        /* NULL = the system store */
 	unsigned sts_port;
+	const char *tlsrpt_dir;         /* TLS-RPT (tlsrpt.h): SPOOL/tlsrpt, NULL = off */
+	const char *tlsrpt_contact;
 };
 
 struct runner *runner_start(struct spool *sp, const struct runner_conf *rc);
 /* Deliver qid soon (it was just committed). */
 void runner_wake(struct runner *r, const char *qid);
+/* Send day's TLS-RPT reports (tlsrpt.h) now, on a thread of their own; the log says how it
+ * went. The runner does it by itself for yesterday, once, after midnight UTC. */
+void runner_tlsrpt(struct runner *r, const char *day);
 /* Retry every deferred message now, ignoring their next-attempt times. */
 void runner_flush(struct runner *r);
 /* Take new settings (SIGHUP); copied. */

@@ -30,6 +30,10 @@ struct settings {
 	char **local_domains;
 	size_t nlocal_domains;
 	struct target *target;          /* where local copies go (target.h); it borrows the agent */
+	char *tlsrpt_dir, *tlsrpt_contact;      /* NULL: no TLS-RPT */
+	char *sts_ca_file;              /* also for TLS-RPT's https: endpoints */
+	char *sts_cache_dir;            /* NULL: no MTA-STS cache to refresh */
+	unsigned sts_port;
 };
 
 struct qnode {
@@ -48,6 +52,9 @@ struct runner {
 	char inflight[MAX_WORKERS][SPOOL_QID_MAX];
 	int stop, scan_now, scanning, force;
 	long long next_scan;
+	char tlsrpt_checked[11];        /* the last day whose reports were looked at */
+	long long sts_next;             /* when the MTA-STS refresh runs next (0: at the first scan) */
+	unsigned bg_busy;               /* background jobs running, by kind (runner.c) */
 	struct settings *set;
 	/* connections open per destination (smarthost host:port, or MX domain) */
 	pthread_cond_t dest_cv;

@@ -461,3 +461,20 @@ void dns_srv_order(struct dns_srv *s, size_t n, unsigned (*rnd)(unsigned))
 		start = end;
 	}
 }
+
+size_t dns_txt_string(const struct ub_result *res, int i, char *out, size_t outlen)
+{
+	const unsigned char *p = (const unsigned char *)res->data[i];
+	size_t tl = 0;
+
+	for (int o = 0; o < res->len[i];) {
+		size_t l = p[o++];
+		if (o + (int)l > res->len[i] || tl + l >= outlen)
+			break;
+		memcpy(out + tl, p + o, l);
+		tl += l;
+		o += (int)l;
+	}
+	out[tl] = '\0';
+	return tl;
+}

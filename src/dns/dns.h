@@ -55,6 +55,9 @@ void dns_set_timeout(struct dns *d, long ms);
 void dns_free(struct dns *d);
 /* One query; on DNS_OK *res holds the answer (DNS_BOGUS: err has libunbound's reason) (free with dns_result_free, also when not OK). */
 int dns_query(struct dns *d, const char *name, int type, struct ub_result **res, char *err, size_t errlen);
+/* Answer i of a TXT result, its character-strings joined, NUL-terminated in out: its length,
+ * or what fits of it. */
+size_t dns_txt_string(const struct ub_result *res, int i, char *out, size_t outlen);
 void dns_result_free(struct ub_result *res);
 /* IPv6 then IPv4 addresses of name (a literal address is returned as itself). Returns DNS_OK
  * with *n = 0 when the name exists but has no address. */

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "../auth/auth.h"
+#include "../deliver/tlsrpt.h"
 #include "../queue/admin.h"
 #include "../util/duration.h"
 #include "../util/log.h"
@@ -126,13 +127,22 @@ static void ctl_read(struct bufferevent *bev, void *arg)
 		runner_flush(srv->runner);
 		log_info(NULL, "queue flush requested by the operator");
 		admin_printf(&o, "flush: every deferred message is being retried now\n");
+	} else if (strcmp(cmd, "TLSRPT") == 0) {
+		char day[11];
+		if (tlsrpt_day(id[0] ? id : "yesterday", day) != 0)
+			admin_printf(&o, "error: the day is today, yesterday or YYYY-MM-DD\n");
+		else {
+			runner_tlsrpt(srv->runner, day);
+			log_info(NULL, "tlsrpt reports for %s requested by the operator", day);
+			admin_printf(&o, "tlsrpt: the reports for %s are being sent; the log says where\n", day);
+		}
 	} else if (strcmp(cmd, "AUTH-STATUS") == 0)
 		auth_status(srv, &o);
 	else if (strcmp(cmd, "AUTH-UNLOCK") == 0 && id[0] != '\0')
 		auth_unlock(srv, id, &o);
 	else
 		admin_printf(&o, "error: unknown command (LIST, SHOW id, FLUSH, DELETE id, BOUNCE id, AUTH-STATUS, "
-		             "AUTH-UNLOCK what)\n");
+		             "AUTH-UNLOCK what, TLSRPT day)\n");
 	bufferevent_disable(bev, EV_READ);
 	if (o.len)
 		bufferevent_write(bev, o.buf, o.len);

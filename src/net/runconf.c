@@ -47,6 +47,21 @@ static int check_tls_policy(struct runconf *rc, const char *path, struct errlist
 	} else
 		rc->trust_anchor = ta;
 	snprintf(rc->sts_cache_dir, sizeof(rc->sts_cache_dir), "%s/sts", c->spool);
+	if (strcmp(c->tlsrpt, "yes") == 0)
+		snprintf(rc->tlsrpt_dir, sizeof(rc->tlsrpt_dir), "%s/tlsrpt", c->spool);
+	else if (strcmp(c->tlsrpt, "no") != 0) {
+		errlist_add(errs, path, config_line(c, "relay", "tlsrpt"), "[relay] tlsrpt: \"%s\": expected yes or no",
+		            c->tlsrpt);
+		bad = 1;
+	}
+	if (c->tlsrpt_contact == NULL)
+		snprintf(rc->tlsrpt_contact, sizeof(rc->tlsrpt_contact), "postmaster@%s", c->hostname);
+	else if (strchr(c->tlsrpt_contact, '@') == NULL || strpbrk(c->tlsrpt_contact, " <>\t\"") != NULL) {
+		errlist_add(errs, path, config_line(c, "relay", "tlsrpt_contact"),
+		            "[relay] tlsrpt_contact: \"%s\" is not an address", c->tlsrpt_contact);
+		bad = 1;
+	} else
+		snprintf(rc->tlsrpt_contact, sizeof(rc->tlsrpt_contact), "%s", c->tlsrpt_contact);
 	relay_tlspolicy_conf(&rc->relay, &tc);
 	tc.mx_policy = c->tls_policy;
 	tc.trust_anchor = rc->trust_anchor;
@@ -140,4 +155,6 @@ void runconf_runner(const struct runconf *rc, struct runner_conf *out)
 	out->sts_cache_dir = rc->sts_cache_dir;
 	out->sts_ca_file = c->mta_sts_ca_file;
 	out->sts_port = c->mta_sts_port;
+	out->tlsrpt_dir = rc->tlsrpt_dir[0] ? rc->tlsrpt_dir : NULL;
+	out->tlsrpt_contact = rc->tlsrpt_contact;
 }

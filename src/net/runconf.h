@@ -26,6 +26,8 @@ struct runconf {
 	struct smtp_session_conf sconf[ROLE_COUNT];
 	const char *trust_anchor;               /* DNSSEC trust anchor file in effect, NULL: none */
 	char sts_cache_dir[4096];               /* SPOOL/sts: the MTA-STS policy cache */
+	char tlsrpt_dir[4096];                  /* SPOOL/tlsrpt: TLS-RPT sessions; "" when off */
+	char tlsrpt_contact[300];
 };
 
 /* The file at path, loaded and checked (NULL: errs says why), with one reference. */

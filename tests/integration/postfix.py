@@ -40,7 +40,7 @@ class Postfix:
         self.env = dict(os.environ, LD_LIBRARY_PATH=lib, MAIL_CONFIG=os.path.join(d, "etc"))
         self.log_path = os.path.join(d, "maillog")
         with open(os.path.join(d, "etc", "main.cf"), "w") as f:
-            f.write(f"""compatibility_level = 3.6
+            base = (f"""compatibility_level = 3.6
 queue_directory = {d}/spool
 data_directory = {d}/data
 command_directory = {self.root}/usr/sbin
@@ -68,7 +68,12 @@ smtpd_tls_key_file = {d}/tls/server.key
 smtpd_tls_security_level = may
 smtpd_tls_loglevel = 1
 smtpd_relay_restrictions = reject_unauth_destination
-""" + extra_main.replace("@DIR@", d))
+""")
+            # A key in extra_main replaces the base one (Postfix would warn about each duplicate).
+            extra = extra_main.replace("@DIR@", d)
+            keys = {ln.split("=", 1)[0].strip() for ln in extra.splitlines() if "=" in ln and not ln.startswith(" ")}
+            base = "".join(ln + "\n" for ln in base.splitlines() if ln.split("=", 1)[0].strip() not in keys)
+            f.write(base + extra)
         with open(os.path.join(d, "etc", "master.cf"), "w") as f:
             if plain:
                 f.write(f"127.0.0.1:{self.port_plain} inet n - n - - smtpd\n")

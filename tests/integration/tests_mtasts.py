@@ -5,7 +5,8 @@ several domains, unbound serving the zones (auth-zone) on a loopback port, and a
 The cases: enforce with the MX named (delivered, its certificate verified: tls=mta-sts-verified),
 enforce with the MX not named (deferred), enforce with an MX whose certificate is for another
 name (deferred, never plaintext), testing (delivered, logged), the policy cached in the spool
-and used again without a fetch, and a new policy id fetched again."""
+and used again without a fetch, a new policy id fetched again, and the background refresh
+of a policy past half its max_age."""
 import os
 import shutil
 import subprocess
@@ -131,6 +132,23 @@ def test_mta_sts_enforce_testing_cache_and_new_id():
             with open(os.path.join(web, "requests")) as f:
                 assert f.read().count("mta-sts.sts.test ") == 2
             assert len(mx.messages("u", "sts.test")) == 2
+            # The background refresh (at start, then hourly): a policy older than half its
+            # max_age is fetched again even though its id did not change.
+            assert a.stop() == 0
+            cache = os.path.join(a.dir, "spool", "sts", "sts.test")
+            with open(cache) as f:
+                cid, _, rest = f.read().split("\n", 2)
+            with open(cache, "w") as f:
+                f.write(f"{cid}\n{int(time.time()) - 50000}\n{rest}")
+            with open(os.path.join(web, "sts.test"), "w") as f:
+                f.write("version: STSv1\nmode: testing\nmx: other.example.test\nmax_age: 86400\n")
+            a.start()
+            wait_log(a, "mta-sts refreshed domain=sts.test id=2 mode=testing max_age=86400")
+            with open(cache) as f:
+                assert "mode: testing" in f.read()
+            with open(os.path.join(web, "requests")) as f:
+                assert f.read().count("mta-sts.sts.test ") == 3
+            assert "mta-sts refreshed domain=sts" not in a.log().replace("domain=sts.test", ""), a.log()[-2000:]
             assert a.stop() == 0
         common = ["--resolver", f"127.0.0.1:{dns.port}", "--trust-anchor", "none", "--port", str(mport),
                   "--cafile", path("ca.pem"), "--https-port", str(hport)]

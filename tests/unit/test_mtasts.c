@@ -5,9 +5,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "deliver/mtasts.h"
+#include "deliver/tlsrpt.h"
 
 static void test_policy(void **state)
 {
@@ -65,11 +69,72 @@ static void test_txt_id(void **state)
 	assert_int_equal(sts_txt_id("id=abc; v=STSv1", 15, id, sizeof(id)), -1);   /* v= first */
 }
 
+/* TLS-RPT (RFC 8460 4): sessions of one domain grouped by policy, failures by what they met;
+ * other domains' lines and torn ones are left out. */
+static void test_tlsrpt_report(void **state)
+{
+	static const char lines[] =
+		"a.example\tsts\tversion: STSv1|mode: enforce|mx: *.a.example|max_age: 86400\t*.a.example\tmx1.a.example\t"
+		"192.0.2.1\t-\t\n"
+		"a.example\tsts\tversion: STSv1|mode: enforce|mx: *.a.example|max_age: 86400\t*.a.example\tmx1.a.example\t"
+		"192.0.2.1\tcertificate-expired\tcertificate of mx1 not accepted: certificate has expired\n"
+		"A.example\tsts\tversion: STSv1|mode: enforce|mx: *.a.example|max_age: 86400\t*.a.example\tmx1.a.example\t"
+		"192.0.2.1\tcertificate-expired\tcertificate of mx1 not accepted: certificate has expired\n"
+		"a.example\ttlsa\t3 1 1 ab\t\tmx2.a.example\t192.0.2.2\t-\t\n"
+		"b.example\ttlsa\t3 1 1 cd\t\tmx.b.example\t192.0.2.3\t-\t\n"
+		"a.example\ttlsa\t3 1";
+	struct tlsrpt_report r = { "mx.example.org", "postmaster@example.org", "2026-12-04", "a.example" };
+	char *out = tlsrpt_json(&r, lines, strlen(lines));
+	json_t *doc = json_loads(out, 0, NULL), *sts, *tlsa;
+
+	(void)state;
+	assert_non_null(doc);
+	assert_string_equal(json_string_value(json_object_get(doc, "report-id")), "2026-12-04_a.example@mx.example.org");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(doc, "date-range"), "end-datetime")),
+	                    "2026-12-04T23:59:59Z");
+	assert_int_equal(json_array_size(json_object_get(doc, "policies")), 2);
+	sts = json_array_get(json_object_get(doc, "policies"), 0);
+	tlsa = json_array_get(json_object_get(doc, "policies"), 1);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(sts, "policy"), "policy-type")), "sts");
+	assert_int_equal(json_array_size(json_object_get(json_object_get(sts, "policy"), "policy-string")), 4);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(json_object_get(sts, "policy"), "mx-host"),
+	                                                     0)), "*.a.example");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(sts, "summary"),
+	                                                    "total-successful-session-count")), 1);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(sts, "summary"),
+	                                                    "total-failure-session-count")), 2);
+	json_t *f = json_array_get(json_object_get(sts, "failure-details"), 0);
+	assert_int_equal(json_array_size(json_object_get(sts, "failure-details")), 1);
+	assert_string_equal(json_string_value(json_object_get(f, "result-type")), "certificate-expired");
+	assert_int_equal(json_integer_value(json_object_get(f, "failed-session-count")), 2);
+	assert_null(json_object_get(tlsa, "failure-details"));
+	assert_null(json_object_get(json_object_get(tlsa, "policy"), "mx-host"));
+	json_decref(doc);
+	free(out);
+	r.domain = "c.example";
+	assert_null(tlsrpt_json(&r, lines, strlen(lines)));
+	/* What an attempt met, in RFC 8460's words; not TLS at all: not counted. */
+	assert_string_equal(tlsrpt_classify("STARTTLS is required but the server does not offer it"),
+	                    "starttls-not-supported");
+	assert_string_equal(tlsrpt_classify("certificate of x matches none of its 1 TLSA record (DANE): y"), "tlsa-invalid");
+	assert_string_equal(tlsrpt_classify("certificate of x not accepted: Hostname mismatch"),
+	                    "certificate-host-mismatch");
+	assert_string_equal(tlsrpt_classify("certificate of x not accepted: unable to get local issuer certificate"),
+	                    "certificate-not-trusted");
+	assert_null(tlsrpt_classify("cannot connect to 192.0.2.1:25: Connection refused"));
+	char day[11];
+	assert_int_equal(tlsrpt_day("2026-12-04", day), 0);
+	assert_int_equal(tlsrpt_day("2026-1204", day), -1);
+	assert_int_equal(tlsrpt_day("today", day), 0);
+	assert_int_equal(strlen(day), 10);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_policy),
 		cmocka_unit_test(test_txt_id),
+		cmocka_unit_test(test_tlsrpt_report),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
