@@ -22,6 +22,7 @@ struct script {
 	const char *lines[40];
 	int results[4];                 /* expected code per recipient; -1 = unused */
 	const char *fail_stage;         /* expected failure stage, or NULL */
+	int requiretls;                 /* the envelope asks for REQUIRETLS (RFC 8689) */
 };
 
 static const char *rcpts[] = { "a@remote.example", "b@remote.example", "c@remote.example" };
@@ -87,6 +88,15 @@ static const struct script scripts[] = {
 	{ "old server without EHLO", SC_TLS_NONE, NULL, {
 		"S: 220 mx", "C: EHLO me.example", "S: 502 5.5.1 what", "C: HELO me.example", "S: 250 hi",
 		"C: MAIL FROM:<s@me.example>", NULL }, { -1, -1, -1, -1 }, NULL },
+	{ "REQUIRETLS: a plaintext server gets nothing, even when it claims REQUIRETLS", SC_TLS_OPPORTUNISTIC, NULL, {
+		"S: 220 mx", "C: EHLO me.example", "S: 250-mx", "S: 250 REQUIRETLS", "A: done", "C: QUIT", NULL },
+		{ 550, 550, 550, -1 }, NULL, 1 },
+	{ "REQUIRETLS: TLS, but the server does not offer it", SC_TLS_REQUIRED, NULL, {
+		"S: 220 mx", "C: EHLO me.example", EHLO_TLS, "C: STARTTLS", "S: 220 go", "A: starttls", "T",
+		"C: EHLO me.example", EHLO_PLAIN, "A: done", "C: QUIT", NULL }, { 550, 550, 550, -1 }, NULL, 1 },
+	{ "REQUIRETLS passed on", SC_TLS_IMPLICIT, NULL, {
+		"S: 220 mx", "C: EHLO me.example", "S: 250-mx", "S: 250 REQUIRETLS",
+		"C: MAIL FROM:<s@me.example> REQUIRETLS", NULL }, { -1, -1, -1, -1 }, NULL, 1 },
 	{ "too large for the server's SIZE", SC_TLS_NONE, NULL, {
 		"S: 220 mx", "C: EHLO me.example", "S: 250-mx", "S: 250 SIZE 10", "A: done", NULL },
 		{ 552, 552, 552, -1 }, NULL },
@@ -95,7 +105,7 @@ static const struct script scripts[] = {
 static void run_script(const struct script *s)
 {
 	struct smtp_client_conf conf = { "me.example", s->tls, s->user, "pw", 0, 0 };
-	struct smtp_client_envelope env = { "s@me.example", rcpts, 3, 100, 0, 0 };
+	struct smtp_client_envelope env = { "s@me.example", rcpts, 3, 100, 0, 0, s->requiretls };
 	struct smtp_client *c = smtp_client_new(&conf, &env);
 	struct smtp_reply_parser p;
 	struct smtp_client_out out;
