@@ -248,6 +248,14 @@ class Server:
         raise AssertionError(f"expected {n} messages for {user}, have {len(self.messages(user, domain))}\n"
                              + self.log()[-4000:])
 
+    def wait_queue(self, n, timeout=10):
+        """The queue holds exactly n messages, waiting for it: a message just delivered into a
+        Maildir (the test saw it) leaves the queue a moment later."""
+        deadline = time.time() + timeout
+        while time.time() < deadline and len(self.queue_files()) != n:
+            time.sleep(0.05)
+        return len(self.queue_files())
+
     def queue_files(self):
         """Messages the server holds. While it runs, its own answer (`mailport queue`'s LIST over
         the control socket): accepted messages wait in memory and the journal until delivered,
