@@ -72,7 +72,7 @@ def dir_empty(path):
 class Mailport:
     name = "mailport"
 
-    def __init__(self, maildir, relay=None, domains="example.test", relay_extra=""):
+    def __init__(self, maildir, relay=None, domains="example.test", relay_extra="", extra=""):
         self.dir = tempfile.mkdtemp(prefix="mailport-bench-")
         give_to_mail_user(self.dir)     # as root, mailport becomes MAIL_USER after binding
         self.p25, self.p465, self.p587 = free_port(), free_port(), free_port()
@@ -106,7 +106,7 @@ listen = 127.0.0.1:{self.p25}
 listen = 127.0.0.1:{self.p465}
 [submission]
 listen = 127.0.0.1:{self.p587}
-""")
+{extra}""")
         self.log = open(os.path.join(self.dir, "log"), "wb")
         self.proc = subprocess.Popen([MAILPORT, "serve", "--config", os.path.join(self.dir, "mailport.conf")],
                                      stdout=self.log, stderr=self.log)
@@ -319,6 +319,39 @@ def dane_delivery(n, rounds):
     return out
 
 
+def dkim_submission(n, rounds):
+    """Submission over 465 (AUTH, implicit TLS, 16 clients, 10 messages a connection) to a
+    server that DKIM-signs with ed25519, with rsa-2048, with both, or not at all, interleaved;
+    maildir = discard:. The signing runs on the authpool's threads, not on the event loop."""
+    d = tempfile.mkdtemp(prefix="mailport-bench-dkim-")
+    give_to_mail_user(d)
+    keys = {}
+    for sel, t in (("br", "rsa"), ("be", "ed25519")):
+        r = sh(MAILPORT, "dkim", "keygen", "example.test", sel, "--type", t, "--dir", d)
+        if r.returncode != 0:
+            raise RuntimeError("dkim keygen: " + r.stderr)
+        path = os.path.join(d, f"example.test.{sel}.key")
+        if os.geteuid() == 0:
+            shutil.chown(path, MAIL_USER)
+        keys[t] = f"sign = example.test {sel} {path}\n"
+    kinds = {"unsigned": "", "ed25519": keys["ed25519"], "rsa": keys["rsa"], "both": keys["rsa"] + keys["ed25519"]}
+    out = {k: [] for k in kinds}
+    try:
+        for _ in range(rounds):
+            for kind, lines in kinds.items():
+                srv = Mailport(False, extra="[dkim]\n" + lines if lines else "")
+                try:
+                    settle()
+                    r = run_bench(srv.p465, "implicit", 16, 10, 1024, n, "auth", srv.rcpt)
+                    out[kind].append(r.get("msgs_per_s", 0))
+                    print(f"  {kind:9} {out[kind][-1]:9.0f} msg/s", flush=True)
+                finally:
+                    srv.close()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    return out
+
+
 def delivered(srv):
     with open(os.path.join(srv.dir, "log"), errors="replace") as f:
         return f.read().count(" relay=discard ")
@@ -412,11 +445,15 @@ def main():
     ap.add_argument("--only", nargs="*", default=[])
     ap.add_argument("--no-maildir", action="store_true")
     ap.add_argument("--dane-row", action="store_true", help="only the DANE delivery row, printed (not written)")
+    ap.add_argument("--dkim-row", action="store_true", help="only the DKIM signing rows, printed (not written)")
     args = ap.parse_args()
     rounds = 1 if args.quick else args.rounds
     scale = 0.2 if args.quick else 1.0
     if args.dane_row:
         print(dane_delivery(500 if args.quick else 2000, rounds))
+        return
+    if args.dkim_row:
+        print(dkim_submission(400 if args.quick else 2000, rounds))
         return
     r = sh(os.path.join(REPO, "scripts", "peer-postfix"), timeout=600)
     if r.returncode != 0:
@@ -489,6 +526,8 @@ def main():
     extra["relay"] = relay_throughput(pf_root, 500 if args.quick else 3000)
     print("== outbound: DANE-protected MX vs unprotected", flush=True)
     extra["dane"] = dane_delivery(500 if args.quick else 2000, rounds)
+    print("== DKIM-signed submission vs unsigned", flush=True)
+    extra["dkim"] = dkim_submission(400 if args.quick else 2000, rounds)
     print("== mailport send vs msmtp (one message over 465)", flush=True)
     extra["send"] = send_vs_msmtp(5 if args.quick else 20)
     print(f"  {extra['send']}", flush=True)
@@ -596,6 +635,15 @@ plot "{out}/results.dat" using 2:xtic(1) title "mailport" lc rgb "#2c7fb8", "" u
             f.write(f"| outbound: direct MX delivery with DANE (DNSSEC, TLSA, certificate matched) vs the same "
                     f"MX unprotected (opportunistic STARTTLS), caches warm | {fmt_range(dn['dane'])} msg/s | "
                     f"{fmt_range(dn['insecure'])} msg/s | {a / b:.2f}× | |\n")
+        dk = extra.get("dkim", {})
+        if dk.get("unsigned"):
+            base = statistics.median(dk["unsigned"])
+            for kind, words in (("ed25519", "ed25519-sha256"), ("rsa", "rsa-sha256 (2048 bits)"),
+                                ("both", "rsa-sha256 and ed25519-sha256 side by side")):
+                if dk.get(kind):
+                    f.write(f"| submission over 465 (AUTH, C16 K10) DKIM-signed with {words} vs unsigned "
+                            f"({fmt_range(dk['unsigned'])} msg/s) | {fmt_range(dk[kind])} msg/s | – | "
+                            f"{statistics.median(dk[kind]) / base:.2f}× of unsigned | |\n")
         snd = extra.get("send", {})
         if snd.get("msmtp"):
             f.write(f"| one message over 465 to a local server (median wall time, login included) | "

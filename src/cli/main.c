@@ -17,6 +17,7 @@
 #include "../net/server.h"
 #include "check.h"
 #include "ctl.h"
+#include "dkim.h"
 #include "send.h"
 #include "version.h"
 
@@ -31,6 +32,7 @@ static void usage(FILE *out)
 	        "       mailport queue [--config FILE] list | show ID | flush | delete ID | bounce ID\n"
 	        "       mailport auth [--config FILE] status | unlock IP|ADDRESS\n"
 	        "       mailport tlsrpt [--config FILE] send [today|yesterday|YYYY-MM-DD]\n"
+	        "       mailport dkim keygen DOMAIN SELECTOR [--type rsa|ed25519]\n"
 	        "       mailport passwd\n"
 	        "       mailport version\n"
 	        "\n"
@@ -47,6 +49,7 @@ static void usage(FILE *out)
 	        "        Also as \"mailq\" and \"sendmail -bp\".\n"
 	        "auth    failed logins and lockouts per client address; unlock one.\n"
 	        "tlsrpt  send one day's TLS-RPT reports (RFC 8460) now; the server does it daily.\n"
+	        "dkim    make a DKIM signing key and print the TXT record to publish.\n"
 	        "passwd  read a password on standard input (twice, without echo, on a terminal) and\n"
 	        "        print its yescrypt hash for the users file.\n"
 	        "\n"
@@ -218,6 +221,8 @@ int main(int argc, char **argv)
 		return auth_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "tlsrpt") == 0)
 		return tlsrpt_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "dkim") == 0)
+		return dkim_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("mailport %s\n", MAILPORT_VERSION);
 		return 0;

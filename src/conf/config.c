@@ -25,7 +25,7 @@
 #include "../smtp/session.h"
 
 enum ptype { P_STRING, P_TEXT, P_PATH, P_PATTERN, P_DOMAINS, P_SIZE, P_DURATION, P_UINT, P_LISTEN,
-             P_DELIM, P_CERT, P_KEY, P_TLSVER, P_URL, P_SECRET_FILE, P_DURATIONS, P_NETS, P_USER };
+             P_DELIM, P_CERT, P_KEY, P_TLSVER, P_URL, P_SECRET_FILE, P_DURATIONS, P_NETS, P_USER, P_DKIM };
 
 struct param {
 	const char *section, *key;
@@ -132,6 +132,10 @@ static const struct param params[] = {
 	  "publishes _smtp._tls a daily report (RFC 8460) to its rua; no: neither" },
 	{ "relay", "tlsrpt_contact", P_TEXT, OFF(tlsrpt_contact), NULL, 0, 0, 0,
 	  "the address the reports name as contact and come from (default: postmaster@hostname)" },
+	{ "dkim", "sign", P_DKIM, 0, NULL, 0, 0, 0,
+	  "DOMAIN SELECTOR KEYFILE [active|standby]: mail submitted with a From: of DOMAIN is DKIM-signed "
+	  "with every active key of it (rsa-sha256 and ed25519-sha256 side by side; `mailport dkim keygen` "
+	  "makes keys); a standby key is published for a rotation but does not sign; repeat for more" },
 	/* The listeners' words are listener.c's, the one table of their kinds. */
 	{ "smtp", "listen", P_LISTEN, ROLE_SMTP, NULL, 0, 0, 0, NULL },
 	{ "submissions", "listen", P_LISTEN, ROLE_SUBMISSIONS, NULL, 0, 0, 0, NULL },
@@ -293,6 +297,36 @@ static void set_param(struct load_ctx *lc, const struct param *p, const char *v)
 
 #define ERR(...) errlist_add(lc->errs, lc->file, lc->line, __VA_ARGS__)
 	switch (p->type) {
+	case P_DKIM: {
+		char dom[256], sel[64], file[PATH_MAX], mode[16] = "active";
+		struct config_dkim *k = &c->dkim[c->ndkim];
+		int nw = sscanf(v, "%255s %63s %4095s %15s", dom, sel, file, mode);
+		if (c->ndkim == CONFIG_MAX_DKIM) {
+			ERR("[%s] %s: more than %d keys", p->section, p->key, CONFIG_MAX_DKIM);
+			return;
+		}
+		if (nw < 3 || (strcmp(mode, "active") != 0 && strcmp(mode, "standby") != 0)) {
+			ERR("[%s] %s: expected DOMAIN SELECTOR KEYFILE [active|standby]", p->section, p->key);
+			return;
+		}
+		if (!smtp_domain_valid(dom, strlen(dom), 0) || strspn(sel, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		                                                      "0123456789-.") != strlen(sel)) {
+			ERR("[%s] %s: \"%s\" / \"%s\" is not a domain and a selector", p->section, p->key, dom, sel);
+			return;
+		}
+		if ((k->path = resolve_path(lc, file)) == NULL || (k->domain = strdup(dom)) == NULL ||
+		    (k->selector = strdup(sel)) == NULL) {
+			free(k->path);
+			free(k->domain);
+			memset(k, 0, sizeof(*k));
+			ERR("[%s] %s: out of memory or path too long", p->section, p->key);
+			return;
+		}
+		k->active = strcmp(mode, "active") == 0;
+		k->line = lc->line;
+		c->ndkim++;
+		return;
+	}
 	case P_CERT:
 	case P_KEY: {
 		size_t *count = p->type == P_CERT ? &c->ncerts : &c->nkeys;
@@ -525,7 +559,7 @@ static int handler(void *user, const char *section, const char *name, const char
 		if (strcmp(params[i].key, name) != 0)
 			continue;
 		if (lc->seen[i] && params[i].type != P_DOMAINS && params[i].type != P_LISTEN &&
-		    params[i].type != P_CERT && params[i].type != P_KEY)
+		    params[i].type != P_CERT && params[i].type != P_KEY && params[i].type != P_DKIM)
 			errlist_add(lc->errs, lc->file, lc->line, "[%s] %s given twice", section, name);
 		lc->seen[i] = lc->line;
 		set_param(lc, &params[i], value);
@@ -694,6 +728,11 @@ void config_free(struct config *c)
 	free(c->mta_sts_ca_file);
 	free(c->tlsrpt);
 	free(c->tlsrpt_contact);
+	for (size_t i = 0; i < c->ndkim; i++) {
+		free(c->dkim[i].domain);
+		free(c->dkim[i].selector);
+		free(c->dkim[i].path);
+	}
 	free(c->tls_ciphers);
 	free(c->tls_ciphersuites);
 	free(c);

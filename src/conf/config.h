@@ -28,6 +28,13 @@ struct config_listen {
 
 
 /* A certificate chain and its key, paired by order in [tls]; the lines where each was given. */
+#define CONFIG_MAX_DKIM 32
+struct config_dkim {                /* [dkim] sign = DOMAIN SELECTOR FILE [active|standby] */
+	char *domain, *selector, *path;
+	int active;
+	unsigned line;
+};
+
 struct config_cert {
 	char *cert, *key;
 	int line, key_line;
@@ -61,6 +68,8 @@ struct config {
 	unsigned max_failures;          /* AUTH failures per client IP within failure_window */
 	unsigned failure_window;        /* seconds */
 	/* [tls] */
+	struct config_dkim dkim[CONFIG_MAX_DKIM];
+	size_t ndkim;
 	struct config_cert certs[CONFIG_MAX_CERTS];
 	size_t ncerts, nkeys;
 	char *tls_min_version;          /* "TLSv1.2" or "TLSv1.3" */

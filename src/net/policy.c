@@ -249,6 +249,33 @@ static void rfc5322_date(char *buf, size_t len, time_t t)
 
 /* The trace header (RFC 5321 4.4), and on submission ports the fields RFC 6409 8.2/8.3 say a
  * submission server adds when the client left them out. */
+/* Message octets into the spool, and to the DKIM signer when the message is being signed. */
+static int msg_write(struct conn *c, const char *p, size_t n)
+{
+	if (c->dkim != NULL && dkim_signer_feed(c->dkim, p, n) < 0) {
+		CLOG(log_warnx, c, "dkim: the signer refused the message; it goes unsigned");
+		dkim_signer_free(c->dkim);
+		c->dkim = NULL;
+	}
+	return spool_msg_write(c->msg, p, n);
+}
+
+/* Submission: sign when a key of the From: domain is configured and the envelope sender (which
+ * the login was allowed to use) is of that domain too, so no user signs for another's domain. */
+static void dkim_begin(struct conn *c, const struct smtp_tx *tx)
+{
+	const char *at = strrchr(tx->sender, '@');
+	char err[300];
+
+	if (c->rc->dkim == NULL || at == NULL ||
+	    dkim_from_domain(c->held ? c->held : "", c->held_len, c->dkim_domain, sizeof(c->dkim_domain)) < 0 ||
+	    strcasecmp(c->dkim_domain, at + 1) != 0 || dkim_keys_for(c->rc->dkim, c->dkim_domain) == 0)
+		return;
+	c->dkim = dkim_signer_new(c->rc->dkim, c->dkim_domain, spool_msg_qid(c->msg), err, sizeof(err));
+	if (c->dkim == NULL)
+		CLOG(log_warnx, c, "dkim: %s; the message goes unsigned", err);
+}
+
 static int write_added_headers(struct conn *c, const struct smtp_tx *tx, unsigned present)
 {
 	char hdr[2048], helo[300], date[64];
@@ -284,7 +311,7 @@ static int write_added_headers(struct conn *c, const struct smtp_tx *tx, unsigne
 	}
 	if (n >= sizeof(hdr))
 		return -1;
-	return spool_msg_write(c->msg, hdr, n);
+	return msg_write(c, hdr, n);
 }
 
 /* Write the held header block behind the added headers; from then on octets go straight on. */
@@ -293,9 +320,10 @@ static int release_held(struct conn *c, const struct smtp_tx *tx)
 	int r;
 
 	c->hold = 0;
+	dkim_begin(c, tx);
 	r = write_added_headers(c, tx, c->hs.seen);
 	if (r == 0 && c->held_len > 0)
-		r = spool_msg_write(c->msg, c->held, c->held_len);
+		r = msg_write(c, c->held, c->held_len);
 	free(c->held);
 	c->held = NULL;
 	c->held_len = 0;
@@ -362,7 +390,7 @@ static int cb_data_write(void *ctx, const char *p, size_t n)
 	}
 	else if (!c->hs.done)
 		(void)hdrscan_feed(&c->hs, p, n);       /* for TLS-Required only: nothing is added */
-	if (n > 0 && spool_msg_write(c->msg, p, n) < 0)
+	if (n > 0 && msg_write(c, p, n) < 0)
 		goto fail;
 	return 0;
 fail:;
@@ -546,6 +574,39 @@ static void commit_done(void *job, int ran)
 	commit_finish(cw);
 }
 
+/* On an authpool thread: the signature (RSA takes about a millisecond, never on the event
+ * loop) in front of the message, before it becomes durable. A signing failure leaves the
+ * message unsigned and accepted: the mail is not lost for a signature. */
+static void dkim_run(void *job)
+{
+	struct commit_wait *cw = job;
+	char err[300] = "";
+	char *sig = dkim_sign_finish(cw->dkim, err, sizeof(err));
+
+	if (sig == NULL || spool_msg_prepend(cw->m, sig, strlen(sig)) < 0) {
+		if (sig != NULL)
+			snprintf(err, sizeof(err), "cannot write the signature: %s", strerror(errno));
+		log_warnx(cw->qid, "dkim: %s; the message goes unsigned", err);
+		cw->dkim_failed = 1;
+	}
+	free(sig);
+	dkim_signer_free(cw->dkim);
+	cw->dkim = NULL;
+}
+
+/* Back on the loop: now the commit, as for any message. */
+static void dkim_done(void *job, int ran)
+{
+	struct commit_wait *cw = job;
+
+	if (!ran)
+		dkim_run(cw);
+	if (cw->srv->commitpool != NULL && workpool_submit(cw->srv->commitpool, cw, NULL, commit_done) == 0)
+		return;
+	commit_classic(cw);
+	commit_finish(cw);
+}
+
 static int cb_data_commit(void *ctx, const struct smtp_tx *tx, char *qid, size_t qidsz)
 {
 	struct conn *c = ctx;
@@ -558,6 +619,8 @@ static int cb_data_commit(void *ctx, const struct smtp_tx *tx, char *qid, size_t
 		CLOG(log_warn, c, "cannot write queue file");
 		spool_msg_abort(m);
 		c->msg = NULL;
+		dkim_signer_free(c->dkim);
+		c->dkim = NULL;
 		return -1;
 	}
 	/* RFC 8689 4.1: REQUIRETLS tags the message, and makes a TLS-Required field moot. */
@@ -569,16 +632,26 @@ static int cb_data_commit(void *ctx, const struct smtp_tx *tx, char *qid, size_t
 	to[0] = '\0';
 	for (size_t i = 0; i < tx->nrcpts && o + 4 < sizeof(to); i++)
 		o += (size_t)snprintf(to + o, sizeof(to) - o, "%s<%s>", i ? "," : "", tx->rcpts[i].addr);
-	snprintf(line, sizeof(line), "accepted session=%s address=%s from=<%s> to=%s nrcpt=%zu size=%zu%s%s%s", c->id,
-	         c->peer_ip, tx->sender, to, tx->nrcpts, size, smtp_session_auth_user(c->sess) ? " user=" : "",
+	snprintf(line, sizeof(line), "accepted session=%s address=%s from=<%s> to=%s nrcpt=%zu size=%zu%s%s%s%s%s",
+	         c->id, c->peer_ip, tx->sender, to, tx->nrcpts, size, smtp_session_auth_user(c->sess) ? " user=" : "",
 	         smtp_session_auth_user(c->sess) ? smtp_session_auth_user(c->sess) : "",
-	         flags & SPOOL_F_REQUIRETLS ? " requiretls=yes" : flags & SPOOL_F_TLS_OPTIONAL ? " tls-required=no" : "");
+	         flags & SPOOL_F_REQUIRETLS ? " requiretls=yes" : flags & SPOOL_F_TLS_OPTIONAL ? " tls-required=no" : "",
+	         c->dkim ? " dkim=" : "", c->dkim ? c->dkim_domain : "");
 	cw = calloc(1, sizeof(*cw));
 	if (cw != NULL && (cw->accepted = strdup(line)) != NULL) {
 		cw->c = c;
 		cw->srv = c->srv;
 		cw->m = m;
 		snprintf(cw->qid, sizeof(cw->qid), "%s", qid);
+		if (c->dkim != NULL) {
+			cw->dkim = c->dkim;
+			c->dkim = NULL;
+			if (c->srv->authpool != NULL && workpool_submit(c->srv->authpool, cw, dkim_run, dkim_done) == 0) {
+				c->commit_wait = cw;
+				return 1;       /* signed on a worker thread, then committed */
+			}
+			dkim_run(cw);       /* no pool: here */
+		}
 		if (c->srv->nconns == 1 && pthread_mutex_trylock(&c->srv->commit_mu) == 0) {
 			/* A lone session: no one else waits on this loop, and the hop to the committer
 			 * and back is a good part of a lone client's wait (measured: C1 K10 10-15 % faster). */
@@ -604,6 +677,8 @@ static int cb_data_commit(void *ctx, const struct smtp_tx *tx, char *qid, size_t
 		free(cw->accepted);
 	}
 	free(cw);
+	dkim_signer_free(c->dkim);      /* no memory for the job: unsigned rather than lost */
+	c->dkim = NULL;
 	/* No pool (or no memory for the job): make it durable right here. */
 	int ok = spool_msg_commit(m) == 0;
 	int result = commit_announce(c->srv, qid, line, ok, !ok && no_space(errno), "");
@@ -616,6 +691,8 @@ static void cb_data_abort(void *ctx)
 
 	spool_msg_abort(c->msg);
 	c->msg = NULL;
+	dkim_signer_free(c->dkim);
+	c->dkim = NULL;
 	free(c->held);
 	c->held = NULL;
 	c->held_len = 0;

@@ -20,7 +20,27 @@ void runconf_unref(struct runconf *rc)
 	authcache_free(rc->authcache);
 	tls_server_free(rc->tls);
 	relay_conf_clear(&rc->relay);
+	dkim_keys_free(rc->dkim);
 	free(rc);
+}
+
+/* [dkim] sign: every key read and checked now, so a bad one is a config error (file:line, 78),
+ * not a failure per message. */
+static int load_dkim(struct runconf *rc, const char *path, struct errlist *errs)
+{
+	struct dkim_key_conf kc[CONFIG_MAX_DKIM];
+	const struct config *c = rc->cfg;
+	char err[600];
+	unsigned line;
+
+	for (size_t i = 0; i < c->ndkim; i++)
+		kc[i] = (struct dkim_key_conf){ c->dkim[i].domain, c->dkim[i].selector, c->dkim[i].path, c->dkim[i].active,
+		                                c->dkim[i].line };
+	if ((rc->dkim = dkim_keys_load(kc, c->ndkim, err, sizeof(err), &line)) == NULL) {
+		errlist_add(errs, path, line, "[dkim] sign: %s", err);
+		return -1;
+	}
+	return 0;
 }
 
 /* Debian's dns-root-data: the root zone's key, as unbound-anchor keeps it. */
@@ -114,7 +134,7 @@ struct runconf *runconf_load(const char *path, struct errlist *errs)
 		rc->relay.password = rc->cfg->relay_password ? strdup(rc->cfg->relay_password) : NULL;
 		rc->relay.ca_file = rc->cfg->relay_ca_file ? strdup(rc->cfg->relay_ca_file) : NULL;
 	}
-	if (check_tls_policy(rc, path, errs) < 0) {
+	if (check_tls_policy(rc, path, errs) < 0 || load_dkim(rc, path, errs) < 0) {
 		runconf_unref(rc);
 		return NULL;
 	}

@@ -12,6 +12,7 @@
 #include "../conf/config.h"
 #include "../deliver/relay.h"
 #include "../deliver/runner.h"
+#include "../msg/dkim.h"
 #include "../smtp/session.h"
 #include "../tls/tls.h"
 #include "../util/errlist.h"
@@ -28,6 +29,7 @@ struct runconf {
 	char sts_cache_dir[4096];               /* SPOOL/sts: the MTA-STS policy cache */
 	char tlsrpt_dir[4096];                  /* SPOOL/tlsrpt: TLS-RPT sessions; "" when off */
 	char tlsrpt_contact[300];
+	struct dkim_keys *dkim;                 /* [dkim] sign keys, loaded (never NULL once loaded) */
 };
 
 /* The file at path, loaded and checked (NULL: errs says why), with one reference. */

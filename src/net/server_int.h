@@ -29,6 +29,7 @@
 #include "../queue/journal.h"
 #include "anvil.h"
 #include "runconf.h"
+#include "../msg/dkim.h"
 
 #define HEADER_HOLD_MAX (100 * 1024)   /* header block held back for submission hygiene */
 
@@ -79,6 +80,8 @@ struct conn {
 	struct hdrscan hs;
 	char *held;
 	size_t held_len;
+	struct dkim_signer *dkim;       /* submission: signing this message (msg/dkim.h), or NULL */
+	char dkim_domain[256];
 	char id[20];
 	char peer_ip[INET6_ADDRSTRLEN];
 	char client_key[64];            /* throttle_key() of peer_ip: connection limits and AUTH throttle */
@@ -165,6 +168,8 @@ struct commit_wait {
 	int journaled;                  /* durable in the journal (else in queue/) */
 	char qid[64];
 	char *accepted;                 /* the "accepted ..." log line, written once it is durable */
+	struct dkim_signer *dkim;       /* to sign on a worker thread before the commit, or NULL */
+	int dkim_failed;
 };
 
 #endif

@@ -288,6 +288,44 @@ int spool_msg_write(struct spool_msg *m, const char *p, size_t n)
 	return wput(m, p, n);
 }
 
+int spool_msg_prepend(struct spool_msg *m, const char *p, size_t n)
+{
+	off_t start = m->len_off + SPOOL_LEN_DIGITS + 1, old = m->pos;
+
+	if (m->finished || !m->in_body || m->failed) {
+		errno = EINVAL;
+		return -1;
+	}
+	/* Room for n more octets first (in memory, or the message moves to tmp/ now). */
+	if (m->fd < 0 && wput(m, p, n) < 0)
+		return -1;
+	if (m->fd < 0) {
+		memmove(m->mem + start + n, m->mem + start, (size_t)(old - start));
+		memcpy(m->mem + start, p, n);
+		m->body_len += n;
+		return 0;
+	}
+	if (wflush(m) < 0)
+		return -1;
+	/* In the file: the body moves up by n, from its end down, then p goes in front. */
+	for (off_t end = old; end > start;) {
+		size_t k = end - start < (off_t)sizeof(m->wbuf) ? (size_t)(end - start) : sizeof(m->wbuf);
+		if (pread(m->fd, m->wbuf, k, end - (off_t)k) != (ssize_t)k ||
+		    fs_pwrite_all(m->fd, m->wbuf, k, end - (off_t)k + (off_t)n) < 0) {
+			m->failed = 1;
+			return -1;
+		}
+		end -= (off_t)k;
+	}
+	if (fs_pwrite_all(m->fd, p, n, start) < 0) {
+		m->failed = 1;
+		return -1;
+	}
+	m->pos = old + (off_t)n;
+	m->body_len += n;
+	return 0;
+}
+
 int spool_msg_finish(struct spool_msg *m)
 {
 	char digits[SPOOL_LEN_DIGITS + 1];

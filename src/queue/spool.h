@@ -65,6 +65,9 @@ int spool_msg_rcpt(struct spool_msg *m, const char *target, const char *orig, in
 void spool_msg_flags(struct spool_msg *m, unsigned flags);
 /* Message octets; the first call closes the envelope. */
 int spool_msg_write(struct spool_msg *m, const char *p, size_t n);
+/* Octets in front of the message written so far (a DKIM-Signature made once the whole
+ * message was seen); before the commit. */
+int spool_msg_prepend(struct spool_msg *m, const char *p, size_t n);
 /* Make it durable: flush, fsync, close, rename into queue/, fsync the directory. Frees m
  * whatever the outcome; on failure nothing is left behind. */
 int spool_msg_commit(struct spool_msg *m);

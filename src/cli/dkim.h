@@ -1,0 +1,9 @@
+/*
+ * dkim.h - the `mailport dkim` verb (keygen).
+ */
+#ifndef MAILPORT_CLI_DKIM_H
+#define MAILPORT_CLI_DKIM_H
+
+int dkim_main(int argc, char **argv);
+
+#endif

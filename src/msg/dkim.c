@@ -1,0 +1,531 @@
+/*
+ * dkim.c - DKIM signing (dkim.h): relaxed/relaxed canonicalisation (RFC 6376 3.4.2, 3.4.4)
+ * streamed over the message, the header hash input, and the signature with OpenSSL. Written
+ * here rather than with Debian's libopendkim: its ed25519-sha256 signing path (2.11.0~beta2)
+ * leaks about 470 bytes per message (seen under AddressSanitizer), and the canonicalisation is
+ * small, pure and judged by an independent verifier (python3-dkim) in the tests.
+ */
+#include "dkim.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "../util/base64.h"
+#include "../util/fsutil.h"
+
+#define HEADER_MAX (256 * 1024)         /* a larger header block is not signed */
+
+/* RFC 6376 5.4.1's recommended fields and the MIME ones; From once more than it occurs
+ * (over-signed), so that a From added later breaks the signature. */
+static const char *const sign_hdrs[] = {
+	"from", "to", "cc", "subject", "date", "message-id", "reply-to", "in-reply-to", "references",
+	"mime-version", "content-type", "content-transfer-encoding", "content-disposition", "list-id",
+	"list-unsubscribe", NULL,
+};
+
+struct key {
+	char *domain, *selector;
+	EVP_PKEY *pk;
+	int ed25519;
+	int active;
+};
+
+struct dkim_keys {
+	struct key k[DKIM_MAX_KEYS];
+	size_t n;
+};
+
+struct dkim_signer {
+	const struct dkim_keys *keys;
+	char domain[256];
+	/* the header block, kept whole (it is hashed by field, in the h= order) */
+	char *hdr;
+	size_t hlen, hcap;
+	int in_body, eoh;               /* eoh: how much of CRLF CRLF was seen at a line start */
+	int failed;
+	/* relaxed body canonicalisation, streamed */
+	EVP_MD_CTX *body;
+	int wsp, any_content, cr;
+	unsigned long pending_crlf;
+	unsigned char out[4096];
+	size_t outlen;
+};
+
+void dkim_keys_free(struct dkim_keys *k)
+{
+	if (k == NULL)
+		return;
+	for (size_t i = 0; i < k->n; i++) {
+		free(k->k[i].domain);
+		free(k->k[i].selector);
+		EVP_PKEY_free(k->k[i].pk);
+	}
+	free(k);
+}
+
+/* The key file, after the checks: RSA of 2048 bits or more (RFC 8301), or Ed25519. */
+static EVP_PKEY *read_key(const char *path, int *ed25519, char *err, size_t errlen)
+{
+	struct stat sb;
+	size_t len = 0;
+	char *text;
+
+	if (stat(path, &sb) != 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (sb.st_mode & 007) {
+		snprintf(err, errlen, "%s can be read by every user (mode %04o): a signing key must be private (chmod "
+		         "600, owned by the mail user)", path, (unsigned)(sb.st_mode & 07777));
+		return NULL;
+	}
+	if ((text = fs_read_file(path, 65536, &len, FS_REGULAR)) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	BIO *bio = BIO_new_mem_buf(text, (int)len);
+	EVP_PKEY *pk = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+	BIO_free(bio);
+	explicit_bzero(text, len);
+	free(text);
+	int type = pk ? EVP_PKEY_get_base_id(pk) : 0, bits = pk ? EVP_PKEY_get_bits(pk) : 0;
+	if ((type == EVP_PKEY_RSA && bits >= 2048) || type == EVP_PKEY_ED25519) {
+		*ed25519 = type == EVP_PKEY_ED25519;
+		return pk;
+	}
+	snprintf(err, errlen, "%s: %s", path, pk == NULL ? "not a PEM private key" :
+	         type == EVP_PKEY_RSA ? "an RSA key shorter than 2048 bits (RFC 8301)" : "neither RSA nor Ed25519");
+	EVP_PKEY_free(pk);
+	return NULL;
+}
+
+struct dkim_keys *dkim_keys_load(const struct dkim_key_conf *c, size_t n, char *err, size_t errlen,
+                                 unsigned *bad_line)
+{
+	struct dkim_keys *k = calloc(1, sizeof(*k));
+
+	*bad_line = 0;
+	if (k == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	for (size_t i = 0; i < n && i < DKIM_MAX_KEYS; i++) {
+		struct key *e = &k->k[k->n];
+		if ((e->pk = read_key(c[i].path, &e->ed25519, err, errlen)) == NULL) {
+			*bad_line = c[i].line;
+			dkim_keys_free(k);
+			return NULL;
+		}
+		k->n++;
+		e->domain = strdup(c[i].domain);
+		e->selector = strdup(c[i].selector);
+		e->active = c[i].active;
+		if (e->domain == NULL || e->selector == NULL) {
+			snprintf(err, errlen, "out of memory");
+			dkim_keys_free(k);
+			return NULL;
+		}
+	}
+	return k;
+}
+
+size_t dkim_keys_for(const struct dkim_keys *k, const char *domain)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; k && i < k->n; i++)
+		n += k->k[i].active && strcasecmp(k->k[i].domain, domain) == 0;
+	return n;
+}
+
+int dkim_key_public(const char *path, char *p, size_t plen, const char **ktype, char *err, size_t errlen)
+{
+	size_t len = 0;
+	char *text = fs_read_file(path, 65536, &len, FS_REGULAR);
+	BIO *bio = text ? BIO_new_mem_buf(text, (int)len) : NULL;
+	EVP_PKEY *pk = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+	unsigned char der[1024], *q = der;
+	int r = -1;
+
+	BIO_free(bio);
+	if (text) {
+		explicit_bzero(text, len);
+		free(text);
+	}
+	if (pk == NULL) {
+		snprintf(err, errlen, "%s: not a readable PEM private key", path);
+		return -1;
+	}
+	if (EVP_PKEY_get_base_id(pk) == EVP_PKEY_ED25519) {
+		/* RFC 8463 4.2: p= is the raw 32-octet public key. */
+		size_t rl = sizeof(der);
+		if (EVP_PKEY_get_raw_public_key(pk, der, &rl) == 1 && (rl + 2) / 3 * 4 < plen) {
+			base64_encode(der, rl, p);
+			*ktype = "ed25519";
+			r = 0;
+		}
+	} else {
+		/* RFC 6376 3.6.1: the SubjectPublicKeyInfo, DER. */
+		int dl = i2d_PUBKEY(pk, NULL);
+		if (dl > 0 && (size_t)dl <= sizeof(der) && ((size_t)dl + 2) / 3 * 4 < plen && i2d_PUBKEY(pk, &q) == dl) {
+			base64_encode(der, (size_t)dl, p);
+			*ktype = "rsa";
+			r = 0;
+		}
+	}
+	EVP_PKEY_free(pk);
+	if (r != 0)
+		snprintf(err, errlen, "%s: cannot encode its public key", path);
+	return r;
+}
+
+struct dkim_signer *dkim_signer_new(const struct dkim_keys *k, const char *domain, const char *id, char *err,
+                                    size_t errlen)
+{
+	struct dkim_signer *s;
+
+	(void)id;
+	err[0] = '\0';
+	if (dkim_keys_for(k, domain) == 0)
+		return NULL;
+	if ((s = calloc(1, sizeof(*s))) == NULL || (s->body = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(s->body, EVP_sha256(), NULL) != 1) {
+		snprintf(err, errlen, "out of memory");
+		dkim_signer_free(s);
+		return NULL;
+	}
+	s->keys = k;
+	snprintf(s->domain, sizeof(s->domain), "%s", domain);
+	s->eoh = 2;                     /* at a line start: the empty line ends the header */
+	return s;
+}
+
+static void body_out(struct dkim_signer *s, const void *p, size_t n)
+{
+	if (s->outlen + n > sizeof(s->out)) {
+		EVP_DigestUpdate(s->body, s->out, s->outlen);
+		s->outlen = 0;
+	}
+	memcpy(s->out + s->outlen, p, n);
+	s->outlen += n;
+}
+
+/* One content octet of a line: the CRLFs held back and a WSP run (as one SP) go first. */
+static void body_content(struct dkim_signer *s, char c)
+{
+	for (; s->pending_crlf > 0; s->pending_crlf--)
+		body_out(s, "\r\n", 2);
+	if (s->wsp)
+		body_out(s, " ", 1);
+	s->wsp = 0;
+	body_out(s, &c, 1);
+	s->any_content = 1;
+}
+
+/* RFC 6376 3.4.4: WSP runs become one SP, WSP at a line's end goes, and empty lines at the
+ * end of the body go; CRLFs are held back until content follows them. */
+static void body_feed(struct dkim_signer *s, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+		int after_cr = s->cr;
+		s->cr = 0;
+		if (after_cr && c != '\n')
+			body_content(s, '\r');         /* a CR without LF is content (none is stored) */
+		if (c == '\r')
+			s->cr = 1;
+		else if (c == '\n' && after_cr) {
+			s->wsp = 0;                     /* WSP at the end of a line goes */
+			s->pending_crlf++;
+		} else if (c == ' ' || c == '\t')
+			s->wsp = 1;
+		else
+			body_content(s, c);
+	}
+}
+
+int dkim_signer_feed(struct dkim_signer *s, const char *p, size_t n)
+{
+	if (s->failed)
+		return -1;
+	if (!s->in_body) {
+		/* The header block up to and with its empty line; the rest is body. */
+		size_t i = 0;
+		for (; i < n && !s->in_body; i++) {
+			char c = p[i];
+			if (c == '\n')
+				s->eoh = s->eoh == 3 ? 4 : 2;
+			else if (c == '\r' && s->eoh == 2)
+				s->eoh = 3;
+			else
+				s->eoh = c == '\r' ? 1 : 0;
+			if (s->eoh == 4)
+				s->in_body = 1;
+		}
+		if (s->hlen + i > HEADER_MAX) {
+			s->failed = 1;
+			return -1;
+		}
+		if (s->hlen + i > s->hcap) {
+			size_t cap = s->hcap ? s->hcap : 4096;
+			while (cap < s->hlen + i)
+				cap *= 2;
+			char *nh = realloc(s->hdr, cap);
+			if (nh == NULL) {
+				s->failed = 1;
+				return -1;
+			}
+			s->hdr = nh;
+			s->hcap = cap;
+		}
+		memcpy(s->hdr + s->hlen, p, i);
+		s->hlen += i;
+		p += i;
+		n -= i;
+	}
+	if (n > 0)
+		body_feed(s, p, n);
+	return 0;
+}
+
+/* Header field number idx (0-based, in message order) named name: its start and length with
+ * its folded lines (and final CRLF), or -1. */
+struct field { size_t off, len; };
+
+static size_t fields_named(const struct dkim_signer *s, const char *name, struct field *out, size_t max)
+{
+	size_t nl = strlen(name), n = 0;
+
+	for (size_t at = 0; at < s->hlen;) {
+		size_t end = at;
+		do {
+			const char *e = memchr(s->hdr + end, '\n', s->hlen - end);
+			end = e ? (size_t)(e - s->hdr) + 1 : s->hlen;
+		} while (end < s->hlen && (s->hdr[end] == ' ' || s->hdr[end] == '\t'));
+		if (end - at > nl && strncasecmp(s->hdr + at, name, nl) == 0) {
+			size_t k = at + nl;
+			while (k < end && (s->hdr[k] == ' ' || s->hdr[k] == '\t'))
+				k++;
+			if (k < end && s->hdr[k] == ':' && n < max)
+				out[n++] = (struct field){ at, end - at };
+		}
+		at = end;
+	}
+	return n;
+}
+
+/* RFC 6376 3.4.2: the name in lower case, no WSP around the colon, the value unfolded with
+ * WSP runs as one SP and none at either end; then CRLF (crlf) or nothing. */
+static size_t canon_header(const char *f, size_t len, char *out, size_t outlen, int crlf)
+{
+	size_t o = 0, i = 0;
+	int wsp = 0, started = 0;
+
+	while (i < len && f[i] != ':' && o + 1 < outlen) {
+		if (f[i] != ' ' && f[i] != '\t')
+			out[o++] = (char)tolower((unsigned char)f[i]);
+		i++;
+	}
+	if (o + 1 < outlen)
+		out[o++] = ':';
+	for (i++; i < len && o + 3 < outlen; i++) {
+		char c = f[i];
+		if (c == '\r' || c == '\n')
+			continue;
+		if (c == ' ' || c == '\t') {
+			wsp = 1;
+			continue;
+		}
+		if (wsp && started)
+			out[o++] = ' ';
+		wsp = 0;
+		started = 1;
+		out[o++] = c;
+	}
+	if (crlf && o + 2 < outlen) {
+		out[o++] = '\r';
+		out[o++] = '\n';
+	}
+	return o;
+}
+
+static int append(char **buf, size_t *len, size_t *cap, const char *p, size_t n)
+{
+	if (*len + n + 1 > *cap) {
+		size_t c = *cap ? *cap : 1024;
+		while (c < *len + n + 1)
+			c *= 2;
+		char *nb = realloc(*buf, c);
+		if (nb == NULL)
+			return -1;
+		*buf = nb;
+		*cap = c;
+	}
+	memcpy(*buf + *len, p, n);
+	*len += n;
+	(*buf)[*len] = '\0';
+	return 0;
+}
+
+/* One DKIM-Signature field for key e, appended to out. */
+static int sign_one(const struct dkim_signer *s, const struct key *e, const char *bh, char **out, size_t *olen,
+                    size_t *ocap, char *err, size_t errlen)
+{
+	char h[1024] = "", head[2048];
+	size_t hn = 0, hl = 0, hcap = 0;
+	char *data = NULL;
+	struct field fs[64];
+
+	/* h=: each listed field as often as it occurs (verifiers take instances from the bottom
+	 * up, RFC 6376 5.4.2), From once more; the hash input in the same order. */
+	for (size_t i = 0; sign_hdrs[i] != NULL; i++) {
+		size_t nf = fields_named(s, sign_hdrs[i], fs, 64), extra = strcmp(sign_hdrs[i], "from") == 0;
+		for (size_t k = 0; k < nf + extra && hn + strlen(sign_hdrs[i]) + 2 < sizeof(h); k++) {
+			hn += (size_t)snprintf(h + hn, sizeof(h) - hn, "%s%s", hn ? ":" : "", sign_hdrs[i]);
+			if (k < nf) {
+				char c[8192];
+				const struct field *f = &fs[nf - 1 - k];
+				size_t cl = canon_header(s->hdr + f->off, f->len, c, sizeof(c), 1);
+				if (append(&data, &hl, &hcap, c, cl) < 0)
+					goto oom;
+			}
+		}
+	}
+	int n = snprintf(head, sizeof(head), "DKIM-Signature: v=1; a=%s; c=relaxed/relaxed; d=%s; s=%s;\r\n\tt=%lld; "
+	                 "bh=%s;\r\n\th=%s;\r\n\tb=", e->ed25519 ? "ed25519-sha256" : "rsa-sha256", e->domain, e->selector,
+	                 (long long)time(NULL), bh, h);
+	if (n <= 0 || (size_t)n >= sizeof(head))
+		goto oom;
+	char c[4096];
+	size_t cl = canon_header(head, (size_t)n, c, sizeof(c), 0);
+	if (append(&data, &hl, &hcap, c, cl) < 0)
+		goto oom;
+	unsigned char sig[1024], digest[32];
+	size_t sl = sizeof(sig);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int ok;
+	if (e->ed25519)
+		/* RFC 8463 3: PureEdDSA over the SHA-256 hash of the hash input. */
+		ok = ctx != NULL && EVP_Digest(data, hl, digest, NULL, EVP_sha256(), NULL) == 1 &&
+		     EVP_DigestSignInit(ctx, NULL, NULL, NULL, e->pk) == 1 && EVP_DigestSign(ctx, sig, &sl, digest, 32) == 1;
+	else
+		ok = ctx != NULL && EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, e->pk) == 1 &&
+		     EVP_DigestSign(ctx, sig, &sl, (const unsigned char *)data, hl) == 1;
+	EVP_MD_CTX_free(ctx);
+	free(data);
+	data = NULL;
+	if (!ok) {
+		snprintf(err, errlen, "OpenSSL could not sign with %s (selector %s)", e->domain, e->selector);
+		return -1;
+	}
+	char b64[1400];
+	size_t bl = base64_encode(sig, sl, b64);
+	if (append(out, olen, ocap, head, (size_t)n) < 0)
+		goto oom;
+	for (size_t o = 0; o < bl; o += 64)
+		if ((o && append(out, olen, ocap, "\r\n\t ", 4) < 0) ||
+		    append(out, olen, ocap, b64 + o, bl - o < 64 ? bl - o : 64) < 0)
+			goto oom;
+	if (append(out, olen, ocap, "\r\n", 2) < 0)
+		goto oom;
+	return 0;
+oom:
+	free(data);
+	snprintf(err, errlen, "out of memory, or a header too large to sign");
+	return -1;
+}
+
+char *dkim_sign_finish(struct dkim_signer *s, char *err, size_t errlen)
+{
+	unsigned char digest[32];
+	char bh[64], *out = NULL;
+	size_t olen = 0, ocap = 0;
+
+	if (s->failed || !s->in_body) {
+		if (!s->in_body && !s->failed) {
+			/* a message that is all header: the body is empty */
+			s->in_body = 1;
+		} else {
+			snprintf(err, errlen, "the header block is too large to sign");
+			return NULL;
+		}
+	}
+	if (s->cr)
+		body_content(s, '\r');
+	if (s->any_content)
+		body_out(s, "\r\n", 2);       /* the last line's CRLF; trailing empty lines are gone */
+	if (EVP_DigestUpdate(s->body, s->out, s->outlen) != 1 || EVP_DigestFinal_ex(s->body, digest, NULL) != 1) {
+		snprintf(err, errlen, "cannot hash the body");
+		return NULL;
+	}
+	s->outlen = 0;
+	base64_encode(digest, sizeof(digest), bh);
+	for (size_t i = 0; i < s->keys->n; i++) {
+		const struct key *e = &s->keys->k[i];
+		if (e->active && strcasecmp(e->domain, s->domain) == 0 &&
+		    sign_one(s, e, bh, &out, &olen, &ocap, err, errlen) < 0) {
+			free(out);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+void dkim_signer_free(struct dkim_signer *s)
+{
+	if (s == NULL)
+		return;
+	EVP_MD_CTX_free(s->body);
+	free(s->hdr);
+	free(s);
+}
+
+int dkim_from_domain(const char *hdr, size_t len, char *out, size_t outlen)
+{
+	for (size_t at = 0; at < len;) {
+		const char *line = hdr + at;
+		const char *nl = memchr(line, '\n', len - at);
+		size_t ll = nl ? (size_t)(nl - line) + 1 : len - at;
+		if (ll >= 5 && strncasecmp(line, "from:", 5) == 0) {
+			/* The field with its folded continuation lines. */
+			size_t end = at + ll;
+			while (end < len && (hdr[end] == ' ' || hdr[end] == '\t')) {
+				const char *n2 = memchr(hdr + end, '\n', len - end);
+				end = n2 ? (size_t)(n2 - hdr) + 1 : len;
+			}
+			/* The first address: inside <...> when there is one, else the bare addr-spec. */
+			const char *f = line + 5, *fe = hdr + end;
+			const char *lt = memchr(f, '<', (size_t)(fe - f));
+			const char *a = lt ? lt + 1 : f;
+			const char *stop = lt ? memchr(a, '>', (size_t)(fe - a)) : NULL;
+			if (stop == NULL)
+				for (stop = a; stop < fe && *stop != ',' && *stop != ';' && *stop != '\r' && *stop != '\n'; stop++)
+					;       /* the buffer has no NUL: bounded by the field's end */
+			const char *atsign = NULL;
+			for (const char *q = a; q < stop; q++)
+				if (*q == '@')
+					atsign = q;
+			if (atsign == NULL)
+				return -1;
+			size_t n = 0;
+			for (const char *q = atsign + 1; q < stop && n + 1 < outlen; q++) {
+				if (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n' || *q == ')' || *q == '(')
+					break;
+				out[n++] = (char)tolower((unsigned char)*q);
+			}
+			out[n] = '\0';
+			return n > 0 ? 0 : -1;
+		}
+		at += ll;
+	}
+	return -1;
+}
