@@ -18,6 +18,7 @@
 #include "check.h"
 #include "ctl.h"
 #include "dkim.h"
+#include "dns.h"
 #include "send.h"
 #include "version.h"
 
@@ -33,6 +34,7 @@ static void usage(FILE *out)
 	        "       mailport auth [--config FILE] status | unlock IP|ADDRESS\n"
 	        "       mailport tlsrpt [--config FILE] send [today|yesterday|YYYY-MM-DD]\n"
 	        "       mailport dkim keygen DOMAIN SELECTOR [--type rsa|ed25519]\n"
+	        "       mailport dns DOMAIN --config FILE [--json]\n"
 	        "       mailport passwd\n"
 	        "       mailport version\n"
 	        "\n"
@@ -50,6 +52,7 @@ static void usage(FILE *out)
 	        "auth    failed logins and lockouts per client address; unlock one.\n"
 	        "tlsrpt  send one day's TLS-RPT reports (RFC 8460) now; the server does it daily.\n"
 	        "dkim    make a DKIM signing key and print the TXT record to publish.\n"
+	        "dns     every DNS record DOMAIN needs for this server, ready for a zone file.\n"
 	        "passwd  read a password on standard input (twice, without echo, on a terminal) and\n"
 	        "        print its yescrypt hash for the users file.\n"
 	        "\n"
@@ -223,6 +226,8 @@ int main(int argc, char **argv)
 		return tlsrpt_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "dkim") == 0)
 		return dkim_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "dns") == 0)
+		return dns_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("mailport %s\n", MAILPORT_VERSION);
 		return 0;

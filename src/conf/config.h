@@ -27,7 +27,6 @@ struct config_listen {
 };
 
 
-/* A certificate chain and its key, paired by order in [tls]; the lines where each was given. */
 #define CONFIG_MAX_DKIM 32
 struct config_dkim {                /* [dkim] sign = DOMAIN SELECTOR FILE [active|standby] */
 	char *domain, *selector, *path;
@@ -35,6 +34,7 @@ struct config_dkim {                /* [dkim] sign = DOMAIN SELECTOR FILE [activ
 	unsigned line;
 };
 
+/* A certificate chain and its key, paired by order in [tls]; the lines where each was given. */
 struct config_cert {
 	char *cert, *key;
 	int line, key_line;
@@ -67,9 +67,10 @@ struct config {
 	char *users;
 	unsigned max_failures;          /* AUTH failures per client IP within failure_window */
 	unsigned failure_window;        /* seconds */
-	/* [tls] */
+	/* [dkim] */
 	struct config_dkim dkim[CONFIG_MAX_DKIM];
 	size_t ndkim;
+	/* [tls] */
 	struct config_cert certs[CONFIG_MAX_CERTS];
 	size_t ncerts, nkeys;
 	char *tls_min_version;          /* "TLSv1.2" or "TLSv1.3" */
