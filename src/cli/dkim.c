@@ -99,7 +99,16 @@ int dkim_main(int argc, char **argv)
 		fprintf(stderr, "mailport dkim: OpenSSL could not make the key\n");
 		goto out;
 	}
-	if (fs_mkdir_p(dir, 0750) < 0 || (fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0 ||
+	struct stat dst;
+	int made_dir = stat(dir, &dst) != 0;
+	struct passwd *pw = owner ? getpwnam(owner) : NULL;
+	if (owner != NULL && pw == NULL) {
+		fprintf(stderr, "mailport dkim: the server's user %s does not exist\n", owner);
+		goto out;
+	}
+	/* A directory made here is the server's too, or it could not reach the key in it. */
+	if (fs_mkdir_p(dir, 0750) < 0 || (made_dir && pw != NULL && chown(dir, pw->pw_uid, pw->pw_gid) != 0) ||
+	    (fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0 ||
 	    (fp = fdopen(fd, "w")) == NULL) {
 		fprintf(stderr, "mailport dkim: %s: %s%s\n", path, strerror(errno),
 		        errno == EEXIST ? " (a key is never overwritten: choose a new selector to rotate)" : "");
@@ -114,14 +123,10 @@ int dkim_main(int argc, char **argv)
 		goto out;
 	}
 	fclose(fp);
-	if (owner != NULL) {
-		struct passwd *pw = getpwnam(owner);
-		if (pw == NULL || chown(path, pw->pw_uid, pw->pw_gid) != 0) {
-			fprintf(stderr, "mailport dkim: cannot give %s to the user %s: %s\n", path, owner,
-			        pw == NULL ? "no such user" : strerror(errno));
-			unlink(path);
-			goto out;
-		}
+	if (pw != NULL && chown(path, pw->pw_uid, pw->pw_gid) != 0) {
+		fprintf(stderr, "mailport dkim: cannot give %s to the user %s: %s\n", path, owner, strerror(errno));
+		unlink(path);
+		goto out;
 	}
 	(void)fs_fsync_parent(path);
 	if (dkim_key_public(path, p, sizeof(p), &ktype, err, sizeof(err)) != 0) {

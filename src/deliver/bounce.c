@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../auth/directory.h"
+#include "../msg/dkim.h"
 #include "../queue/spool.h"
 #include "../util/duration.h"
 #include "../util/errlist.h"
@@ -40,8 +41,23 @@ static int is_local_domain(const struct settings *st, const char *addr)
 	return 0;
 }
 
-static int put(struct spool_msg *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int put(struct spool_msg *m, const char *fmt, ...)
+/* The bounce being written, and its DKIM signer when the host's domain has a key. */
+struct bmsg {
+	struct spool_msg *m;
+	struct dkim_signer *dkim;
+};
+
+static int bwrite(struct bmsg *b, const char *p, size_t n)
+{
+	if (b->dkim != NULL && dkim_signer_feed(b->dkim, p, n) < 0) {
+		dkim_signer_free(b->dkim);
+		b->dkim = NULL;
+	}
+	return spool_msg_write(b->m, p, n);
+}
+
+static int put(struct bmsg *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int put(struct bmsg *m, const char *fmt, ...)
 {
 	char buf[2048];
 	va_list ap;
@@ -52,11 +68,11 @@ static int put(struct spool_msg *m, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		return -1;
-	return spool_msg_write(m, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+	return bwrite(m, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }
 
 /* The original's header block (up to the empty line, at most 64 KiB), for text/rfc822-headers. */
-static int copy_headers(struct spool_msg *m, const struct spool_entry *e)
+static int copy_headers(struct bmsg *m, const struct spool_entry *e)
 {
 	char buf[64 * 1024];
 	size_t want = e->body_len < sizeof(buf) ? e->body_len : sizeof(buf);
@@ -67,15 +83,15 @@ static int copy_headers(struct spool_msg *m, const struct spool_entry *e)
 		return -1;
 	end = memmem(buf, (size_t)n, "\r\n\r\n", 4);
 	size_t len = end ? (size_t)(end - buf) + 2 : (size_t)n;
-	if (spool_msg_write(m, buf, len) < 0)
+	if (bwrite(m, buf, len) < 0)
 		return -1;
-	return len >= 2 && buf[len - 2] == '\r' ? 0 : spool_msg_write(m, "\r\n", 2);
+	return len >= 2 && buf[len - 2] == '\r' ? 0 : bwrite(m, "\r\n", 2);
 }
 
 /* Of a REQUIRETLS original, only the fields that let its sender tell which message it was:
  * the bounce goes from <> without REQUIRETLS (RFC 8689 4.2.1 does not hold it to it), so it
  * carries none of the content and none of the other header fields (RFC 8689 5). */
-static int copy_redacted(struct spool_msg *m, const struct spool_entry *e)
+static int copy_redacted(struct bmsg *m, const struct spool_entry *e)
 {
 	char buf[64 * 1024];
 	size_t want = e->body_len < sizeof(buf) ? e->body_len : sizeof(buf);
@@ -91,7 +107,7 @@ static int copy_redacted(struct spool_msg *m, const struct spool_entry *e)
 		size_t ll = nl ? (size_t)(nl - (buf + at)) + 1 : len - at;
 		if (buf[at] != ' ' && buf[at] != '\t')
 			keep = strncasecmp(buf + at, "Message-ID:", 11) == 0 || strncasecmp(buf + at, "Date:", 5) == 0;
-		if (keep && spool_msg_write(m, buf + at, ll) < 0)
+		if (keep && bwrite(m, buf + at, ll) < 0)
 			return -1;
 		at += ll;
 	}
@@ -99,7 +115,7 @@ static int copy_redacted(struct spool_msg *m, const struct spool_entry *e)
 }
 
 /* The whole original (at most BOUNCE_RETURN_MAX octets), for message/rfc822. */
-static int copy_message(struct spool_msg *m, const struct spool_entry *e)
+static int copy_message(struct bmsg *m, const struct spool_entry *e)
 {
 	char buf[16384];
 	int crlf_end = 0;
@@ -107,12 +123,12 @@ static int copy_message(struct spool_msg *m, const struct spool_entry *e)
 	for (size_t off = 0; off < e->body_len;) {
 		size_t want = e->body_len - off < sizeof(buf) ? e->body_len - off : sizeof(buf);
 		ssize_t n = pread(e->fd, buf, want, e->body_off + (off_t)off);
-		if (n <= 0 || spool_msg_write(m, buf, (size_t)n) < 0)
+		if (n <= 0 || bwrite(m, buf, (size_t)n) < 0)
 			return -1;
 		off += (size_t)n;
 		crlf_end = n >= 2 && buf[n - 2] == '\r' && buf[n - 1] == '\n';
 	}
-	return crlf_end ? 0 : spool_msg_write(m, "\r\n", 2);
+	return crlf_end ? 0 : bwrite(m, "\r\n", 2);
 }
 
 int runner_make_bounce(struct spool *sp, const struct settings *st, const struct spool_entry *e, char *qid_out)
@@ -124,6 +140,9 @@ int runner_make_bounce(struct spool *sp, const struct settings *st, const struct
 	struct tm tm;
 	int local = is_local_domain(st, e->sender), redact = (e->flags & SPOOL_F_REQUIRETLS) != 0;
 	int whole = !redact && e->body_len <= BOUNCE_RETURN_MAX;
+
+	struct bmsg bm = { m, NULL }, *bp = &bm;
+	char derr[300];
 
 	if (m == NULL)
 		return -1;
@@ -148,16 +167,20 @@ int runner_make_bounce(struct spool *sp, const struct settings *st, const struct
 	}
 	if (spool_msg_sender(m, "") < 0 || spool_msg_rcpt(m, target, e->sender, local) < 0)
 		goto fail;
+	/* Signed like submitted mail, as the nearest parent of the host name with a key. */
+	const char *dd = dkim_keys_domain_of(st->dkim, st->hostname);
+	if (dd != NULL)
+		bm.dkim = dkim_signer_new(st->dkim, dd, e->qid, derr, sizeof(derr));
 	const char *b = spool_msg_qid(m);
-	if (put(m, "Received: by %s (mailport) id %s;\r\n\t%s\r\n", st->hostname, b, date) < 0 ||
-	    put(m, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\nTo: <%s>\r\n", st->hostname, e->sender) < 0 ||
-	    put(m, "Subject: Undelivered Mail Returned to Sender\r\nDate: %s\r\n", date) < 0 ||
-	    put(m, "Message-ID: <%s.bounce@%s>\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n", b,
+	if (put(bp, "Received: by %s (mailport) id %s;\r\n\t%s\r\n", st->hostname, b, date) < 0 ||
+	    put(bp, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\nTo: <%s>\r\n", st->hostname, e->sender) < 0 ||
+	    put(bp, "Subject: Undelivered Mail Returned to Sender\r\nDate: %s\r\n", date) < 0 ||
+	    put(bp, "Message-ID: <%s.bounce@%s>\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n", b,
 	        st->hostname) < 0 ||
-	    put(m, "Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"%s/%s\"\r\n\r\n",
+	    put(bp, "Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"%s/%s\"\r\n\r\n",
 	        b, st->hostname) < 0 ||
-	    put(m, "This is a MIME-encapsulated message.\r\n\r\n--%s/%s\r\n", b, st->hostname) < 0 ||
-	    put(m, "Content-Type: text/plain; charset=utf-8\r\n\r\nThis is the mail system at %s.\r\n\r\n"
+	    put(bp, "This is a MIME-encapsulated message.\r\n\r\n--%s/%s\r\n", b, st->hostname) < 0 ||
+	    put(bp, "Content-Type: text/plain; charset=utf-8\r\n\r\nThis is the mail system at %s.\r\n\r\n"
 	        "Your message could not be delivered to one or more recipients. %s\r\n\r\n"
 	        "What happened:\r\n\r\n", st->hostname, whole ? "It is attached below." : redact ?
 	        "It was sent with REQUIRETLS, so only its Date and Message-ID are returned (RFC 8689): this "
@@ -167,11 +190,11 @@ int runner_make_bounce(struct spool *sp, const struct settings *st, const struct
 		goto fail;
 	for (size_t i = 0; i < e->nrcpts; i++)
 		if (e->rcpts[i].fail_code && !e->rcpts[i].bounced &&
-		    put(m, "<%s>: %d %s\r\n", e->rcpts[i].orig, e->rcpts[i].fail_code,
+		    put(bp, "<%s>: %d %s\r\n", e->rcpts[i].orig, e->rcpts[i].fail_code,
 		        e->rcpts[i].fail_text ? e->rcpts[i].fail_text : "") < 0)
 			goto fail;
-	if (put(m, "\r\n--%s/%s\r\nContent-Type: message/delivery-status\r\n\r\n", b, st->hostname) < 0 ||
-	    put(m, "Reporting-MTA: dns; %s\r\nX-Mailport-Queue-ID: %s\r\nArrival-Date: %s\r\n", st->hostname,
+	if (put(bp, "\r\n--%s/%s\r\nContent-Type: message/delivery-status\r\n\r\n", b, st->hostname) < 0 ||
+	    put(bp, "Reporting-MTA: dns; %s\r\nX-Mailport-Queue-ID: %s\r\nArrival-Date: %s\r\n", st->hostname,
 	        e->qid, arrival) < 0)
 		goto fail;
 	for (size_t i = 0; i < e->nrcpts; i++) {
@@ -185,17 +208,25 @@ int runner_make_bounce(struct spool *sp, const struct settings *st, const struct
 			sscanf(r->fail_text, "%15s", status);
 		if (status[0] == '4')
 			status[0] = '5';        /* expired: a temporary code became final */
-		if (put(m, "\r\nFinal-Recipient: rfc822; %s\r\nOriginal-Recipient: rfc822; %s\r\nAction: failed\r\n"
+		if (put(bp, "\r\nFinal-Recipient: rfc822; %s\r\nOriginal-Recipient: rfc822; %s\r\nAction: failed\r\n"
 		        "Status: %s\r\nDiagnostic-Code: smtp; %d %s\r\n", r->target, r->orig, status, r->fail_code,
 		        r->fail_text ? r->fail_text : "") < 0)
 			goto fail;
 	}
-	if (put(m, "\r\n--%s/%s\r\nContent-Type: %s\r\n\r\n", b, st->hostname,
+	if (put(bp, "\r\n--%s/%s\r\nContent-Type: %s\r\n\r\n", b, st->hostname,
 	        whole ? "message/rfc822" : "text/rfc822-headers") < 0 ||
-	    (whole ? copy_message(m, e) : redact ? copy_redacted(m, e) : copy_headers(m, e)) < 0 || put(m, "\r\n--%s/%s--\r\n", b, st->hostname) < 0)
+	    (whole ? copy_message(bp, e) : redact ? copy_redacted(bp, e) : copy_headers(bp, e)) < 0 || put(bp, "\r\n--%s/%s--\r\n", b, st->hostname) < 0)
 		goto fail;
+	if (bm.dkim != NULL) {
+		char *sig = dkim_sign_finish(bm.dkim, derr, sizeof(derr));
+		if (sig == NULL || spool_msg_prepend(m, sig, strlen(sig)) < 0)
+			log_warnx(e->qid, "dkim: the bounce goes unsigned: %s", sig ? strerror(errno) : derr);
+		free(sig);
+		dkim_signer_free(bm.dkim);
+	}
 	return spool_msg_commit(m) < 0 ? -1 : 0;
 fail:
+	dkim_signer_free(bm.dkim);
 	spool_msg_abort(m);
 	return -1;
 }

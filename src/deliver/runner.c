@@ -19,6 +19,7 @@
 
 #include "../auth/directory.h"
 #include "../dns/dns.h"
+#include "../msg/dkim.h"
 #include "../queue/spool.h"
 #include "../util/duration.h"
 #include "../util/errlist.h"
@@ -41,6 +42,7 @@ static void settings_unref(struct settings *s)
 	free(s->tlsrpt_contact);
 	free(s->sts_ca_file);
 	free(s->sts_cache_dir);
+	dkim_keys_free(s->dkim);
 	relay_conf_clear(&s->relay);
 	directory_free(s->dir);
 	target_free(s->target);
@@ -88,6 +90,12 @@ static struct settings *settings_new(const struct runner_conf *rc)
 		s->sts_ca_file = strdup(rc->sts_ca_file);
 	if (rc->sts_cache_dir != NULL)
 		s->sts_cache_dir = strdup(rc->sts_cache_dir);
+	if (rc->ndkim > 0) {
+		char derr[300];
+		unsigned line;
+		if ((s->dkim = dkim_keys_load(rc->dkim, rc->ndkim, derr, sizeof(derr), &line)) == NULL)
+			log_warnx(NULL, "bounces go unsigned: [dkim] sign: %s", derr);
+	}
 	s->sts_port = rc->sts_port;
 	if ((s->tls = tlspolicy_new(&tc, perr, sizeof(perr))) == NULL)
 		log_warnx(NULL, "relay: tls_policy: %s", perr);

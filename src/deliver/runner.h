@@ -31,6 +31,7 @@
 struct spool;
 struct runner;
 struct agent;
+struct dkim_key_conf;
 
 struct runner_conf {
 	const char *maildir;            /* pattern with %d/%u */
@@ -53,6 +54,8 @@ struct runner_conf {
 	const char *sts_ca_file;        /* NULL = the system store */
 	unsigned sts_port;
 	const char *tlsrpt_dir;         /* TLS-RPT (tlsrpt.h): SPOOL/tlsrpt, NULL = off */
+	const struct dkim_key_conf *dkim;       /* [dkim] sign: bounces are signed too */
+	size_t ndkim;
 	const char *tlsrpt_contact;
 };
 

@@ -147,6 +147,15 @@ size_t dkim_keys_for(const struct dkim_keys *k, const char *domain)
 	return n;
 }
 
+const char *dkim_keys_domain_of(const struct dkim_keys *k, const char *host)
+{
+	for (const char *h = host; h != NULL && *h; h = strchr(h, '.') ? strchr(h, '.') + 1 : NULL)
+		for (size_t i = 0; k && i < k->n; i++)
+			if (k->k[i].active && strcasecmp(k->k[i].domain, h) == 0)
+				return k->k[i].domain;
+	return NULL;
+}
+
 int dkim_key_public(const char *path, char *p, size_t plen, const char **ktype, char *err, size_t errlen)
 {
 	size_t len = 0;

@@ -37,6 +37,9 @@ struct dkim_keys *dkim_keys_load(const struct dkim_key_conf *c, size_t n, char *
 void dkim_keys_free(struct dkim_keys *k);
 /* How many active keys sign for domain. */
 size_t dkim_keys_for(const struct dkim_keys *k, const char *domain);
+/* The domain with active keys that is host or the nearest parent of it (a bounce from
+ * MAILER-DAEMON@mx.example.org is signed as example.org: DMARC's relaxed alignment), or NULL. */
+const char *dkim_keys_domain_of(const struct dkim_keys *k, const char *host);
 
 /* The public key of a key file as the TXT record's p= (base64), and its k= ("rsa" or
  * "ed25519"): 0, or -1 with err. */

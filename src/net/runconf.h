@@ -30,6 +30,8 @@ struct runconf {
 	char tlsrpt_dir[4096];                  /* SPOOL/tlsrpt: TLS-RPT sessions; "" when off */
 	char tlsrpt_contact[300];
 	struct dkim_keys *dkim;                 /* [dkim] sign keys, loaded (never NULL once loaded) */
+	struct dkim_key_conf dkim_conf[CONFIG_MAX_DKIM];        /* the same, for the runner (bounces) */
+	size_t ndkim;
 };
 
 /* The file at path, loaded and checked (NULL: errs says why), with one reference. */

@@ -523,7 +523,7 @@ static int confine(const struct runconf *rc)
 {
 	static const char *const sys[] = { "/etc", "/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin",
 	                                   "/proc", "/sys", "/dev", "/run" };
-	enum { NSYS = sizeof(sys) / sizeof(sys[0]), MAXR = NSYS + 6 + 2 * CONFIG_MAX_CERTS };
+	enum { NSYS = sizeof(sys) / sizeof(sys[0]), MAXR = NSYS + 6 + 2 * CONFIG_MAX_CERTS + CONFIG_MAX_DKIM };
 	const struct config *cfg = rc->cfg;
 	char (*dirs)[PATH_MAX] = calloc(MAXR, PATH_MAX);
 	const char *rd[MAXR], *wr[1] = { cfg->spool };
@@ -540,6 +540,8 @@ static int confine(const struct runconf *rc)
 		add_dir_of(dirs, &n, MAXR, cfg->certs[i].cert);
 		add_dir_of(dirs, &n, MAXR, cfg->certs[i].key);
 	}
+	for (size_t i = 0; i < cfg->ndkim; i++)
+		add_dir_of(dirs, &n, MAXR, cfg->dkim[i].path);  /* the runner and a reload read the keys */
 	for (size_t i = 0; i < NSYS; i++)
 		rd[i] = sys[i];
 	for (size_t i = 0; i < n; i++)

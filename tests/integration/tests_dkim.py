@@ -9,6 +9,7 @@ import re
 import smtplib
 import ssl
 import subprocess
+import time
 
 from harness import BIN, MAIL_USER, Server, Skip
 
@@ -80,7 +81,7 @@ def test_dkim_signing_verified_by_python3_dkim():
         with open(records, "w") as f:
             f.write(rsa_out + "\n;;\n" + ed_out)
         with open(s.conf, "a") as f:
-            f.write(f"\n[dkim]\n{rsa_line}\n{ed_line}\n")
+            f.write(f"\n[dkim]\n{rsa_line}\n{ed_line}\n\n[relay]\ntimeout = 2s\n")
         s.start()
         ctx = ssl.create_default_context(cafile=s.ca)
         with smtplib.SMTP_SSL("127.0.0.1", s.port465, context=ctx, timeout=10) as c:
@@ -113,6 +114,21 @@ def test_dkim_signing_verified_by_python3_dkim():
         foreign = [m for m in got if b"foreign" in m][0]
         assert b"DKIM-Signature" not in foreign
         assert s.log().count(" dkim=example.test") == len(MESSAGES), s.log()[-3000:]
+        # A bounce (here the operator's) is signed too, as the host name's parent domain.
+        with smtplib.SMTP_SSL("127.0.0.1", s.port465, context=ctx, timeout=10) as c:
+            c.login("alice@example.test", "secret")
+            c.sendmail("alice@example.test", ["x@remote.example"], b"From: alice@example.test\r\n\r\nx\r\n")
+        deadline = time.time() + 20
+        while time.time() < deadline and "deferred to=<x@remote.example>" not in s.log():
+            time.sleep(0.1)
+        qid = re.search(r"info (\w+) accepted [^\n]*to=<x@remote.example>", s.log()).group(1)
+        r = subprocess.run([BIN, "queue", "--config", s.conf, "bounce", qid], capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 0, r.stderr
+        bounce = s.wait_messages("alice", 1)[0].replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        assert b"MAILER-DAEMON@mx.example.test" in bounce and b"d=example.test;" in bounce, bounce[:800]
+        n, verdicts = verify(records, bounce)
+        assert n == 2 and verdicts == ["True", "True"], (n, verdicts, [ln for ln in s.log().splitlines() if "unsigned" in ln])
         assert s.stop() == 0
 
 
