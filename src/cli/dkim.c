@@ -61,8 +61,8 @@ int dkim_main(int argc, char **argv)
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
-		case 't': type = optarg; break;
-		case 'd': dir = optarg; break;
+		case 't': type = optarg ? optarg : type; break;
+		case 'd': dir = optarg ? optarg : dir; break;
 		case 'c': config = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return EX_USAGE;
