@@ -159,3 +159,22 @@ def test_dkim_key_problems_are_config_errors():
         r = subprocess.run([BIN, "serve", "--check-config", "--config", s.conf], capture_output=True, text=True,
                            timeout=30)
         assert r.returncode == 0, r.stderr
+
+
+def test_opendkim_verifies_our_signatures():
+    """A second verifier, OpenDKIM's own (opendkim-testmsg from opendkim-tools), for rsa and
+    ed25519 in turn, with the keys `mailport dns` published; inside a network and mount
+    namespace of its own, since it asks only resolv.conf's resolver on port 53."""
+    import shutil
+    import sys
+    if shutil.which("opendkim-testmsg") is None and not os.path.exists("/usr/sbin/opendkim-testmsg"):
+        raise Skip("opendkim-tools not installed")
+    if os.geteuid() != 0:
+        raise Skip("needs root for its own network namespace")
+    if subprocess.run(["unshare", "--net", "--mount", "true"], capture_output=True).returncode != 0:
+        raise Skip("cannot make a network namespace here")
+    inner = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dkim_opendkim_inner.py")
+    env = dict(os.environ, PATH=os.environ.get("PATH", "") + ":/usr/sbin")
+    r = subprocess.run(["unshare", "--net", "--mount", sys.executable, inner], capture_output=True, text=True,
+                       timeout=240, env=env)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-1500:]
