@@ -178,3 +178,52 @@ def test_opendkim_verifies_our_signatures():
     r = subprocess.run(["unshare", "--net", "--mount", sys.executable, inner], capture_output=True, text=True,
                        timeout=240, env=env)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-1500:]
+
+
+def test_dkim_keys_reload_on_sighup():
+    """A rotation as an admin does it: a second selector added and the first marked standby,
+    then SIGHUP; the running server signs with the new key only. A broken key on reload keeps
+    the old configuration (and says why)."""
+    import signal
+    with Server(tls=True) as s:
+        out1, line1 = keygen(s, "old", "ed25519")
+        out2, line2 = keygen(s, "new", "ed25519")
+        records = os.path.join(s.dir, "records")
+        with open(records, "w") as f:
+            f.write(out1 + "\n;;\n" + out2)
+        with open(s.conf, "a") as f:
+            f.write(f"\n[dkim]\n{line1}\n")
+        s.start()
+
+        def send(subject):
+            ctx = ssl.create_default_context(cafile=s.ca)
+            with smtplib.SMTP_SSL("127.0.0.1", s.port465, context=ctx, timeout=10) as c:
+                c.login("alice@example.test", "secret")
+                c.sendmail("alice@example.test", ["bob@example.test"],
+                           f"From: alice@example.test\r\nSubject: {subject}\r\n\r\nx\r\n".encode())
+
+        send("before")
+        with open(s.conf) as f:
+            text = f.read()
+        with open(s.conf, "w") as f:
+            f.write(text.replace(line1, f"{line1} standby\n{line2}"))
+        s.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while time.time() < deadline and s.log().count("reloaded config=") < 1:
+            time.sleep(0.1)
+        send("after")
+        msgs = {(b"before" in m): m.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n") for m in s.wait_messages("bob", 2)}
+        assert b"s=old;" in msgs[True] and b"s=new;" not in msgs[True]
+        assert b"s=new;" in msgs[False] and b"s=old;" not in msgs[False], msgs[False][:600]
+        assert verify(records, msgs[False]) == (1, ["True"])
+        # A key every user can read: the reload is refused and the running keys stay.
+        os.chmod(line2.split()[4], 0o644)
+        s.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while time.time() < deadline and "can be read by every user" not in s.log():
+            time.sleep(0.1)
+        assert "can be read by every user" in s.log(), s.log()[-2000:]
+        send("still")
+        m = [x for x in s.wait_messages("bob", 3) if b"still" in x][0]
+        assert b"s=new;" in m
+        assert s.stop() == 0
