@@ -40,8 +40,6 @@ static void settings_unref(struct settings *s)
 	free(s->delimiter);
 	free(s->tlsrpt_dir);
 	free(s->tlsrpt_contact);
-	free(s->sts_ca_file);
-	free(s->sts_cache_dir);
 	dkim_keys_free(s->dkim);
 	relay_conf_clear(&s->relay);
 	directory_free(s->dir);
@@ -86,17 +84,7 @@ static struct settings *settings_new(const struct runner_conf *rc)
 		s->tlsrpt_dir = strdup(rc->tlsrpt_dir);
 		s->tlsrpt_contact = strdup(rc->tlsrpt_contact ? rc->tlsrpt_contact : "postmaster");
 	}
-	if (rc->sts_ca_file != NULL)
-		s->sts_ca_file = strdup(rc->sts_ca_file);
-	if (rc->sts_cache_dir != NULL)
-		s->sts_cache_dir = strdup(rc->sts_cache_dir);
-	if (rc->ndkim > 0) {
-		char derr[300];
-		unsigned line;
-		if ((s->dkim = dkim_keys_load(rc->dkim, rc->ndkim, derr, sizeof(derr), &line)) == NULL)
-			log_warnx(NULL, "bounces go unsigned: [dkim] sign: %s", derr);
-	}
-	s->sts_port = rc->sts_port;
+	s->dkim = dkim_keys_ref(rc->dkim);
 	if ((s->tls = tlspolicy_new(&tc, perr, sizeof(perr))) == NULL)
 		log_warnx(NULL, "relay: tls_policy: %s", perr);
 	if (rc->users_path != NULL) {
@@ -264,24 +252,24 @@ static void *bg_main(void *arg)
 {
 	struct bg_job *j = arg;
 	struct settings *st = j->st;
+	struct sts_conf sc;
 	char err[300];
-	long timeout_ms = (long)(st->relay.timeout ? st->relay.timeout : 30) * 1000L;
-	struct dns *d = dns_new(st->relay.resolver, DNS_ASK_ALL, err, sizeof(err));
 
+	tlspolicy_sts_conf(st->tls, &sc);
+	struct dns *d = dns_new(st->relay.resolver, DNS_ASK_ALL, err, sizeof(err));
 	if (d == NULL)
 		log_warnx(NULL, "%s: %s", j->kind == BG_TLSRPT ? "tlsrpt" : "mta-sts refresh", err);
-	else if (j->kind == BG_TLSRPT) {
-		struct tlsrpt_send_conf c = { st->tlsrpt_dir, st->hostname, st->tlsrpt_contact, st->sts_ca_file, timeout_ms,
-		                              j->r->sp, tlsrpt_queued, j->r };
-		dns_set_timeout(d, timeout_ms);
-		int n = tlsrpt_send_day(&c, d, j->day, 1);
-		log_info(NULL, "tlsrpt day=%s: %d report%s sent", j->day, n < 0 ? 0 : n, n == 1 ? "" : "s");
-	} else {
-		struct sts_conf c = { st->sts_cache_dir, st->sts_ca_file, st->sts_port ? st->sts_port : 443, timeout_ms };
-		dns_set_timeout(d, timeout_ms);
-		(void)sts_refresh(d, &c);
+	else {
+		dns_set_timeout(d, sc.timeout_ms);
+		if (j->kind == BG_TLSRPT) {
+			struct tlsrpt_send_conf c = { st->tlsrpt_dir, st->hostname, st->tlsrpt_contact, sc.ca_file,
+			                              sc.timeout_ms, j->r->sp, tlsrpt_queued, j->r };
+			int n = tlsrpt_send_day(&c, d, j->day, 1);
+			log_info(NULL, "tlsrpt day=%s: %d report%s sent", j->day, n < 0 ? 0 : n, n == 1 ? "" : "s");
+		} else
+			(void)sts_refresh(d, &sc);
+		dns_free(d);
 	}
-	dns_free(d);
 	pthread_mutex_lock(&j->r->mu);
 	j->r->bg_busy &= ~(unsigned)j->kind;
 	settings_unref(st);
@@ -330,8 +318,10 @@ static void bg_due_locked(struct runner *r)
 	char day[11], mark[4200];
 	struct stat sb;
 	long long now = (long long)time(NULL);
+	struct sts_conf sc;
 
-	if (r->set->sts_cache_dir != NULL && now >= r->sts_next) {
+	tlspolicy_sts_conf(r->set->tls, &sc);
+	if (sc.cache_dir != NULL && now >= r->sts_next) {
 		r->sts_next = now + STS_REFRESH_EVERY;
 		bg_start_locked(r, BG_STS, NULL);
 	}

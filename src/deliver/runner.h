@@ -31,7 +31,7 @@
 struct spool;
 struct runner;
 struct agent;
-struct dkim_key_conf;
+struct dkim_keys;
 
 struct runner_conf {
 	const char *maildir;            /* pattern with %d/%u */
@@ -54,8 +54,8 @@ struct runner_conf {
 	const char *sts_ca_file;        /* NULL = the system store */
 	unsigned sts_port;
 	const char *tlsrpt_dir;         /* TLS-RPT (tlsrpt.h): SPOOL/tlsrpt, NULL = off */
-	const struct dkim_key_conf *dkim;       /* [dkim] sign: bounces are signed too */
-	size_t ndkim;
+	struct dkim_keys *dkim;         /* [dkim] sign (msg/dkim.h): bounces are signed too; the
+	                                   runner takes its own reference */
 	const char *tlsrpt_contact;
 };
 

@@ -31,10 +31,7 @@ struct settings {
 	size_t nlocal_domains;
 	struct target *target;          /* where local copies go (target.h); it borrows the agent */
 	char *tlsrpt_dir, *tlsrpt_contact;      /* NULL: no TLS-RPT */
-	char *sts_ca_file;              /* also for TLS-RPT's https: endpoints */
-	char *sts_cache_dir;            /* NULL: no MTA-STS cache to refresh */
 	struct dkim_keys *dkim;         /* bounces are signed with these (msg/dkim.h); may be NULL */
-	unsigned sts_port;
 };
 
 struct qnode {

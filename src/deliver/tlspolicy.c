@@ -184,11 +184,17 @@ struct dns *tlspolicy_dns(const struct tlspolicy *tp, const char *domain, unsign
 	return d;
 }
 
+void tlspolicy_sts_conf(const struct tlspolicy *tp, struct sts_conf *out)
+{
+	*out = (struct sts_conf){ tp->sts_cache_dir, tp->sts_ca_file, tp->sts_port, tp->timeout_ms };
+}
+
 void tlspolicy_sts(const struct tlspolicy *tp, struct dns *d, const char *domain, unsigned want,
                    struct sts_policy *sts, char *err, size_t errlen)
 {
-	struct sts_conf c = { tp->sts_cache_dir, tp->sts_ca_file, tp->sts_port, tp->timeout_ms };
+	struct sts_conf c;
 
+	tlspolicy_sts_conf(tp, &c);
 	memset(sts, 0, sizeof(*sts));
 	err[0] = '\0';
 	if (domain_level(tp, domain, want) == MX_LEVEL_DANE && sts_get(d, &c, domain, sts, err, errlen) != 0)

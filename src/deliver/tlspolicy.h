@@ -89,6 +89,11 @@ void tlspolicy_free(struct tlspolicy *tp);
  * is not to wait for it (RFC 8689 4.2.1 bounces it with 5.7.30 when no host is left). */
 #define TLSPOLICY_EREQUIRETLS (-2)
 
+/* Where and how MTA-STS policies are fetched and cached (mtasts.h's conf), for the background
+ * refresh; its CAs and timeout serve TLS-RPT's https: endpoints too. */
+struct sts_conf;
+void tlspolicy_sts_conf(const struct tlspolicy *tp, struct sts_conf *out);
+
 /* The policy for the smarthost. */
 void tlspolicy_smarthost(const struct tlspolicy *tp, struct tls_policy *out);
 /* A DNS context for domain's MX lookups: validating (DNSSEC) when its level needs DANE and a

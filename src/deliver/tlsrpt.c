@@ -147,19 +147,16 @@ static json_t *split(const char *field)
 /* The policies entry for (type, strings, patterns), made on first sight. */
 static json_t *policy_of(json_t *policies, const char *domain, char *const f[FIELDS])
 {
+	char key[4096];
 	size_t i;
 	json_t *p;
 
+	snprintf(key, sizeof(key), "%s\t%s\t%s", f[1], f[2], f[3]);
 	json_array_foreach(policies, i, p) {
-		json_t *pol = json_object_get(p, "policy");
-		const char *k = json_string_value(json_object_get(pol, "x-key"));
-		char key[4096];
-		snprintf(key, sizeof(key), "%s\t%s\t%s", f[1], f[2], f[3]);
+		const char *k = json_string_value(json_object_get(json_object_get(p, "policy"), "x-key"));
 		if (k && strcmp(k, key) == 0)
 			return p;
 	}
-	char key[4096];
-	snprintf(key, sizeof(key), "%s\t%s\t%s", f[1], f[2], f[3]);
 	json_t *pol = json_pack("{s:s, s:o, s:s, s:s}", "policy-type", f[1], "policy-string", split(f[2]), "policy-domain",
 	                        domain, "x-key", key);
 	if (pol && strcmp(f[1], "sts") == 0)
@@ -419,22 +416,29 @@ int tlsrpt_send_day(const struct tlsrpt_send_conf *c, struct dns *d, const char 
 	snprintf(mark, sizeof(mark), "%s.sent", path);
 	if ((!force && stat(mark, &sb) == 0) || (text = fs_read_file(path, DAY_MAX, &len, FS_REGULAR)) == NULL)
 		return -1;
-	/* Each domain once, in the order first seen. */
+	/* Each domain once, in the order first seen: one pass over the day for the list (a busy
+	 * day has many lines and few policy domains), then one report each. */
+	char (*domains)[256] = NULL;
+	size_t nd = 0, cap = 0;
 	for (const char *p = text; p < text + len;) {
 		const char *nl = memchr(p, '\n', (size_t)(text + len - p));
-		size_t dl = strcspn(p, "\t\n");
-		char domain[256];
-		snprintf(domain, sizeof(domain), "%.*s", (int)(dl < sizeof(domain) ? dl : sizeof(domain) - 1), p);
-		int seen = 0;
-		for (const char *q = text; q < p && !seen;) {
-			seen = strncasecmp(q, domain, strlen(domain)) == 0 && q[strlen(domain)] == '\t';
-			const char *qn = memchr(q, '\n', (size_t)(p - q));
-			q = qn ? qn + 1 : p;
+		size_t dl = strcspn(p, "\t\n"), k = 0;
+		while (k < nd && !(strlen(domains[k]) == dl && strncasecmp(domains[k], p, dl) == 0))
+			k++;
+		if (k == nd && dl > 0 && dl < sizeof(domains[0])) {
+			if (nd == cap) {
+				char (*nd2)[256] = realloc(domains, (cap = cap ? cap * 2 : 16) * sizeof(*domains));
+				if (nd2 == NULL)
+					break;
+				domains = nd2;
+			}
+			snprintf(domains[nd++], sizeof(domains[0]), "%.*s", (int)dl, p);
 		}
-		if (!seen && domain[0])
-			sent += send_domain(c, d, day, domain, text, len);
 		p = nl ? nl + 1 : text + len;
 	}
+	for (size_t k = 0; k < nd; k++)
+		sent += send_domain(c, d, day, domains[k], text, len);
+	free(domains);
 	free(text);
 	if (fs_write_file_durable(mark, "", 0, 0600) < 0)
 		log_warn(NULL, "tlsrpt: cannot mark %s as sent", day);

@@ -40,6 +40,7 @@ struct key {
 };
 
 struct dkim_keys {
+	_Atomic int refs;               /* the runconf that loaded it, and the runner's settings */
 	struct key k[DKIM_MAX_KEYS];
 	size_t n;
 };
@@ -60,16 +61,27 @@ struct dkim_signer {
 	size_t outlen;
 };
 
-void dkim_keys_free(struct dkim_keys *k)
+struct dkim_keys *dkim_keys_ref(struct dkim_keys *k)
 {
-	if (k == NULL)
-		return;
+	if (k != NULL)
+		k->refs++;
+	return k;
+}
+
+static void keys_destroy(struct dkim_keys *k)
+{
 	for (size_t i = 0; i < k->n; i++) {
 		free(k->k[i].domain);
 		free(k->k[i].selector);
 		EVP_PKEY_free(k->k[i].pk);
 	}
 	free(k);
+}
+
+void dkim_keys_free(struct dkim_keys *k)
+{
+	if (k != NULL && --k->refs == 0)
+		keys_destroy(k);
 }
 
 /* The key file, after the checks: RSA of 2048 bits or more (RFC 8301), or Ed25519. */
@@ -118,11 +130,12 @@ struct dkim_keys *dkim_keys_load(const struct dkim_key_conf *c, size_t n, char *
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	k->refs = 1;
 	for (size_t i = 0; i < n && i < DKIM_MAX_KEYS; i++) {
 		struct key *e = &k->k[k->n];
 		if ((e->pk = read_key(c[i].path, &e->ed25519, err, errlen)) == NULL) {
 			*bad_line = c[i].line;
-			dkim_keys_free(k);
+			keys_destroy(k);
 			return NULL;
 		}
 		k->n++;
@@ -131,7 +144,7 @@ struct dkim_keys *dkim_keys_load(const struct dkim_key_conf *c, size_t n, char *
 		e->active = c[i].active;
 		if (e->domain == NULL || e->selector == NULL) {
 			snprintf(err, errlen, "out of memory");
-			dkim_keys_free(k);
+			keys_destroy(k);
 			return NULL;
 		}
 	}

@@ -9,8 +9,9 @@
  * dot-unstuffed); the RSA signature is made in dkim_sign_finish(), which the server calls on
  * its commit thread, never on the event loop.
  *
- * Ownership: dkim_keys_load() returns a set the caller frees with dkim_keys_free(); a
- * dkim_signer borrows it and is freed with dkim_signer_free() (NULL is a no-op).
+ * Ownership: dkim_keys_load() returns a set with one reference; dkim_keys_ref() takes another
+ * (from any thread) and dkim_keys_free() drops one, freeing the set with the last. A
+ * dkim_signer borrows the set and is freed with dkim_signer_free() (NULL is a no-op).
  */
 #ifndef MAILPORT_DKIM_H
 #define MAILPORT_DKIM_H
@@ -34,6 +35,7 @@ struct dkim_signer;
  * file:line from *bad_line). n == 0 gives an empty set, not NULL. */
 struct dkim_keys *dkim_keys_load(const struct dkim_key_conf *c, size_t n, char *err, size_t errlen,
                                  unsigned *bad_line);
+struct dkim_keys *dkim_keys_ref(struct dkim_keys *k);
 void dkim_keys_free(struct dkim_keys *k);
 /* How many active keys sign for domain. */
 size_t dkim_keys_for(const struct dkim_keys *k, const char *domain);

@@ -269,10 +269,11 @@ static void dkim_begin(struct conn *c, const struct smtp_tx *tx)
 
 	if (c->rc->dkim == NULL || at == NULL ||
 	    dkim_from_domain(c->held ? c->held : "", c->held_len, c->dkim_domain, sizeof(c->dkim_domain)) < 0 ||
-	    strcasecmp(c->dkim_domain, at + 1) != 0 || dkim_keys_for(c->rc->dkim, c->dkim_domain) == 0)
+	    strcasecmp(c->dkim_domain, at + 1) != 0)
 		return;
+	/* NULL with err empty: no key signs for the domain. */
 	c->dkim = dkim_signer_new(c->rc->dkim, c->dkim_domain, spool_msg_qid(c->msg), err, sizeof(err));
-	if (c->dkim == NULL)
+	if (c->dkim == NULL && err[0])
 		CLOG(log_warnx, c, "dkim: %s; the message goes unsigned", err);
 }
 
@@ -587,7 +588,6 @@ static void dkim_run(void *job)
 		if (sig != NULL)
 			snprintf(err, sizeof(err), "cannot write the signature: %s", strerror(errno));
 		log_warnx(cw->qid, "dkim: %s; the message goes unsigned", err);
-		cw->dkim_failed = 1;
 	}
 	free(sig);
 	dkim_signer_free(cw->dkim);

@@ -28,7 +28,7 @@ void runconf_unref(struct runconf *rc)
  * not a failure per message. */
 static int load_dkim(struct runconf *rc, const char *path, struct errlist *errs)
 {
-	struct dkim_key_conf *kc = rc->dkim_conf;
+	struct dkim_key_conf kc[CONFIG_MAX_DKIM];
 	const struct config *c = rc->cfg;
 	char err[600];
 	unsigned line;
@@ -36,7 +36,6 @@ static int load_dkim(struct runconf *rc, const char *path, struct errlist *errs)
 	for (size_t i = 0; i < c->ndkim; i++)
 		kc[i] = (struct dkim_key_conf){ c->dkim[i].domain, c->dkim[i].selector, c->dkim[i].path, c->dkim[i].active,
 		                                c->dkim[i].line };
-	rc->ndkim = c->ndkim;
 	if ((rc->dkim = dkim_keys_load(kc, c->ndkim, err, sizeof(err), &line)) == NULL) {
 		errlist_add(errs, path, line, "[dkim] sign: %s", err);
 		return -1;
@@ -177,7 +176,6 @@ void runconf_runner(const struct runconf *rc, struct runner_conf *out)
 	out->sts_ca_file = c->mta_sts_ca_file;
 	out->sts_port = c->mta_sts_port;
 	out->tlsrpt_dir = rc->tlsrpt_dir[0] ? rc->tlsrpt_dir : NULL;
-	out->dkim = rc->dkim_conf;
-	out->ndkim = rc->ndkim;
+	out->dkim = rc->dkim;
 	out->tlsrpt_contact = rc->tlsrpt_contact;
 }

@@ -29,9 +29,8 @@ struct runconf {
 	char sts_cache_dir[4096];               /* SPOOL/sts: the MTA-STS policy cache */
 	char tlsrpt_dir[4096];                  /* SPOOL/tlsrpt: TLS-RPT sessions; "" when off */
 	char tlsrpt_contact[300];
-	struct dkim_keys *dkim;                 /* [dkim] sign keys, loaded (never NULL once loaded) */
-	struct dkim_key_conf dkim_conf[CONFIG_MAX_DKIM];        /* the same, for the runner (bounces) */
-	size_t ndkim;
+	struct dkim_keys *dkim;                 /* [dkim] sign keys, loaded (never NULL once loaded); the
+	                                           runner takes a reference for bounces */
 };
 
 /* The file at path, loaded and checked (NULL: errs says why), with one reference. */

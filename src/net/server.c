@@ -541,7 +541,7 @@ static int confine(const struct runconf *rc)
 		add_dir_of(dirs, &n, MAXR, cfg->certs[i].key);
 	}
 	for (size_t i = 0; i < cfg->ndkim; i++)
-		add_dir_of(dirs, &n, MAXR, cfg->dkim[i].path);  /* the runner and a reload read the keys */
+		add_dir_of(dirs, &n, MAXR, cfg->dkim[i].path);  /* a reload reads the keys again */
 	for (size_t i = 0; i < NSYS; i++)
 		rd[i] = sys[i];
 	for (size_t i = 0; i < n; i++)

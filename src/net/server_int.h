@@ -169,7 +169,6 @@ struct commit_wait {
 	char qid[64];
 	char *accepted;                 /* the "accepted ..." log line, written once it is durable */
 	struct dkim_signer *dkim;       /* to sign on a worker thread before the commit, or NULL */
-	int dkim_failed;
 };
 
 #endif

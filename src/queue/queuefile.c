@@ -11,6 +11,22 @@
 #include "../util/log.h"
 #include "spool_int.h"
 
+/* The P record's words, one table for its writer and its reader. */
+static const struct { unsigned flag; const char *word; } flag_words[] = {
+	{ SPOOL_F_REQUIRETLS, "REQUIRETLS" }, { SPOOL_F_TLS_OPTIONAL, "TLS-OPTIONAL" },
+};
+
+size_t spool_flags_words(unsigned flags, char *out, size_t outlen)
+{
+	size_t n = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < sizeof(flag_words) / sizeof(flag_words[0]); i++)
+		if ((flags & flag_words[i].flag) && n + strlen(flag_words[i].word) + 2 <= outlen)
+			n += (size_t)snprintf(out + n, outlen - n, "%s%s", n ? " " : "", flag_words[i].word);
+	return n;
+}
+
 /* ---- reading ------------------------------------------------------------------------- */
 
 static int read_head(FILE *fp, char *type, size_t *len)
@@ -152,8 +168,9 @@ int spool_parse_entry(struct spool_entry *e, FILE *fp, off_t size, int verify)
 		case 'P':
 			/* A word this version does not know is ignored. */
 			for (char *w = strtok(p, " "); w != NULL; w = strtok(NULL, " "))
-				e->flags |= strcmp(w, "REQUIRETLS") == 0 ? SPOOL_F_REQUIRETLS :
-				            strcmp(w, "TLS-OPTIONAL") == 0 ? SPOOL_F_TLS_OPTIONAL : 0;
+				for (size_t i = 0; i < sizeof(flag_words) / sizeof(flag_words[0]); i++)
+					if (strcmp(w, flag_words[i].word) == 0)
+						e->flags |= flag_words[i].flag;
 			free(p);
 			break;
 		case 'T':

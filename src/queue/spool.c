@@ -338,9 +338,7 @@ int spool_msg_finish(struct spool_msg *m)
 		return -1;
 	if (m->flags) {
 		char words[64];
-		int wn = snprintf(words, sizeof(words), "%s%s", m->flags & SPOOL_F_REQUIRETLS ? "REQUIRETLS" : "",
-		                  m->flags & SPOOL_F_TLS_OPTIONAL ? (m->flags & SPOOL_F_REQUIRETLS ? " TLS-OPTIONAL" :
-		                  "TLS-OPTIONAL") : "");
+		int wn = (int)spool_flags_words(m->flags, words, sizeof(words));
 		char head[16];
 		int hn = snprintf(head, sizeof(head), "P %d\n", wn);
 		if (wput(m, head, (size_t)hn) < 0 || wput(m, words, (size_t)wn) < 0 || wput(m, "\n", 1) < 0)

@@ -102,6 +102,8 @@ int spool_in_queue(struct spool *sp, const char *qid, const void *buf, size_t le
 int spool_restore_file(struct spool *sp, const char *qid, const void *buf, size_t len, const char *st, size_t stlen);
 
 /* ---- queuefile.c ---- */
+/* The P record's payload for flags (SPOOL_F_*): its words, space-separated; their length. */
+size_t spool_flags_words(unsigned flags, char *out, size_t outlen);
 /* Parse a queue file from fp (size octets in all); with verify, its checksum (K) too, where
  * it has one. 0, -1 (errno) or -2 (it is corrupt). */
 int spool_parse_entry(struct spool_entry *e, FILE *fp, off_t size, int verify);
