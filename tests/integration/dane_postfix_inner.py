@@ -2,35 +2,23 @@
 --mount` (a network namespace of its own, so port 25 and 53 on its loopback are ours, and a
 private /etc/resolv.conf, because Postfix's resolver reads nothing else). Exits 0 when every
 check held, else prints what did not and exits 1."""
-import fcntl
 import os
 import smtplib
-import socket
-import struct
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import Server, crypt_hash  # noqa: E402
+from netns import inner_main, private_resolv  # noqa: E402
 from pki import path  # noqa: E402
 from postfix import Postfix  # noqa: E402
 from tests_dane import SOA, AuthDNS, sign, spki_sha256, wait_log  # noqa: E402
 from unbound import Unbound  # noqa: E402
 
 
-def loopback_up():
-    """ip link set lo up, without iproute2 (not on a minimal Debian)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    flags = struct.unpack("16sH", fcntl.ioctl(s, 0x8913, struct.pack("16sH", b"lo", 0)))[1]   # SIOCGIFFLAGS
-    fcntl.ioctl(s, 0x8914, struct.pack("16sH", b"lo", flags | 1))                             # SIOCSIFFLAGS, IFF_UP
-    s.close()
-
-
 def main(d):
-    loopback_up()
     good, wrong = spki_sha256(path("server.pem")), spki_sha256(path("other.pem"))
     zone = SOA.format(z="pf-dane.test") + f"""
 good 300 IN MX 10 mx-good
@@ -54,11 +42,8 @@ _25._tcp.mx-bad 300 IN TLSA 3 1 1 {wrong}
                                    '  local-zone: "test." nodefault\n  val-log-level: 2\n',
                   tail=f'stub-zone:\n  name: "pf-dane.test."\n  stub-addr: 127.0.0.1@{auth.port}\n',
                   probe=("good.pf-dane.test", "MX", "mx-good.pf-dane.test."), port=53)
-    resolv = os.path.join(d, "resolv.conf")
-    with open(resolv, "w") as f:
-        f.write("nameserver 127.0.0.1\noptions trust-ad\n")
-    subprocess.run(["mount", "--bind", resolv, "/etc/resolv.conf"], check=True)
-    r = subprocess.run(["dig", "+dnssec", "@127.0.0.1", f"_25._tcp.mx-good.pf-dane.test", "TLSA"],
+    private_resolv(d, options="trust-ad")
+    r = subprocess.run(["dig", "+dnssec", "@127.0.0.1", "_25._tcp.mx-good.pf-dane.test", "TLSA"],
                        capture_output=True, text=True)
     assert " ad" in r.stdout.split("flags:")[1].split(";")[0], r.stdout
     h = crypt_hash("secret")
@@ -117,11 +102,4 @@ smtp_tls_loglevel = 1
 
 
 if __name__ == "__main__":
-    with tempfile.TemporaryDirectory(prefix="mailport-pfdane-") as d:
-        os.chmod(d, 0o755)
-        try:
-            main(d)
-        except AssertionError as e:
-            print("FAILED:", str(e)[-3000:])
-            sys.exit(1)
-    sys.exit(0)
+    inner_main(main, "mailport-pfdane-")

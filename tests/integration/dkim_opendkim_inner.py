@@ -7,24 +7,19 @@ import smtplib
 import ssl
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from dane_postfix_inner import loopback_up  # noqa: E402
 from harness import BIN, Server  # noqa: E402
+from netns import inner_main, private_resolv  # noqa: E402
 from tests_dane import AuthDNS  # noqa: E402
-from tests_dkim import MESSAGES, keygen  # noqa: E402
+from tests_dkim import MESSAGES, dkim_keys  # noqa: E402
 from tests_dns import SOA  # noqa: E402
 
 
 def main(d):
-    loopback_up()
     with Server(tls=True) as s:
-        _, rsa = keygen(s, "r1", "rsa")
-        _, ed = keygen(s, "e1", "ed25519")
-        with open(s.conf, "a") as f:
-            f.write(f"\n[dkim]\n{rsa}\n{ed}\n")
+        dkim_keys(s, ("r1", "rsa"), ("e1", "ed25519"))
         text = subprocess.run([BIN, "dns", "example.test", "--config", s.conf], capture_output=True, text=True,
                               check=True).stdout
         zone = os.path.join(d, "example.test")
@@ -32,10 +27,7 @@ def main(d):
             f.write(SOA + text)
         dns = AuthDNS(d, [("example.test", zone)], probe=("example.test", "MX", "mx.example.test."), port=53)
         try:
-            resolv = os.path.join(d, "resolv.conf")
-            with open(resolv, "w") as f:
-                f.write("nameserver 127.0.0.1\n")
-            subprocess.run(["mount", "--bind", resolv, "/etc/resolv.conf"], check=True)
+            private_resolv(d)
             s.start()
             ctx = ssl.create_default_context(cafile=s.ca)
             with smtplib.SMTP_SSL("127.0.0.1", s.port465, context=ctx, timeout=10) as c:
@@ -67,11 +59,4 @@ def main(d):
 
 
 if __name__ == "__main__":
-    with tempfile.TemporaryDirectory(prefix="mailport-odkim-") as d:
-        os.chmod(d, 0o755)
-        try:
-            main(d)
-        except AssertionError as e:
-            print("FAILED:", str(e)[-3000:])
-            sys.exit(1)
-    sys.exit(0)
+    inner_main(main, "mailport-odkim-")

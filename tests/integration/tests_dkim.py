@@ -45,6 +45,24 @@ def verify(records, msg):
     return int(n), verdicts
 
 
+def dkim_keys(srv, *specs, configure=True):
+    """Keys made by `mailport dkim keygen` for each (selector, type), their TXT records in
+    SRV.dir/records (for verify()), and, with configure, their sign lines in a [dkim] section.
+    Returns (records path, [sign lines])."""
+    outs, lines = [], []
+    for selector, ktype in specs:
+        out, line = keygen(srv, selector, ktype)
+        outs.append(out)
+        lines.append(line)
+    records = os.path.join(srv.dir, "records")
+    with open(records, "w") as f:
+        f.write("\n;;\n".join(outs))
+    if configure:
+        with open(srv.conf, "a") as f:
+            f.write("\n[dkim]\n" + "".join(ln + "\n" for ln in lines))
+    return records, lines
+
+
 def keygen(srv, selector, ktype):
     r = subprocess.run([BIN, "dkim", "keygen", "example.test", selector, "--type", ktype, "--dir",
                         os.path.join(srv.dir, "dkim"), "--config", srv.conf], capture_output=True, text=True,
@@ -69,19 +87,14 @@ MESSAGES = {
 
 def test_dkim_signing_verified_by_python3_dkim():
     with Server(tls=True) as s:
-        d = os.path.join(s.dir, "dkim")
-        rsa_out, rsa_line = keygen(s, "r2026", "rsa")
-        ed_out, ed_line = keygen(s, "e2026", "ed25519")
-        st = os.stat(os.path.join(d, "example.test.r2026.key"))
+        records, _ = dkim_keys(s, ("r2026", "rsa"), ("e2026", "ed25519"))
+        with open(s.conf, "a") as f:
+            f.write("\n[relay]\ntimeout = 2s\n")
+        st = os.stat(os.path.join(s.dir, "dkim", "example.test.r2026.key"))
         assert oct(st.st_mode & 0o777) == "0o600", oct(st.st_mode)
         if os.geteuid() == 0:
             import pwd
             assert st.st_uid == pwd.getpwnam(MAIL_USER).pw_uid
-        records = os.path.join(s.dir, "records")
-        with open(records, "w") as f:
-            f.write(rsa_out + "\n;;\n" + ed_out)
-        with open(s.conf, "a") as f:
-            f.write(f"\n[dkim]\n{rsa_line}\n{ed_line}\n\n[relay]\ntimeout = 2s\n")
         s.start()
         ctx = ssl.create_default_context(cafile=s.ca)
         with smtplib.SMTP_SSL("127.0.0.1", s.port465, context=ctx, timeout=10) as c:
@@ -166,18 +179,10 @@ def test_opendkim_verifies_our_signatures():
     ed25519 in turn, with the keys `mailport dns` published; inside a network and mount
     namespace of its own, since it asks only resolv.conf's resolver on port 53."""
     import shutil
-    import sys
+    from netns import run_inner
     if shutil.which("opendkim-testmsg") is None and not os.path.exists("/usr/sbin/opendkim-testmsg"):
         raise Skip("opendkim-tools not installed")
-    if os.geteuid() != 0:
-        raise Skip("needs root for its own network namespace")
-    if subprocess.run(["unshare", "--net", "--mount", "true"], capture_output=True).returncode != 0:
-        raise Skip("cannot make a network namespace here")
-    inner = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dkim_opendkim_inner.py")
-    env = dict(os.environ, PATH=os.environ.get("PATH", "") + ":/usr/sbin")
-    r = subprocess.run(["unshare", "--net", "--mount", sys.executable, inner], capture_output=True, text=True,
-                       timeout=240, env=env)
-    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-1500:]
+    run_inner("dkim_opendkim_inner.py")
 
 
 def test_dkim_keys_reload_on_sighup():
@@ -186,11 +191,7 @@ def test_dkim_keys_reload_on_sighup():
     the old configuration (and says why)."""
     import signal
     with Server(tls=True) as s:
-        out1, line1 = keygen(s, "old", "ed25519")
-        out2, line2 = keygen(s, "new", "ed25519")
-        records = os.path.join(s.dir, "records")
-        with open(records, "w") as f:
-            f.write(out1 + "\n;;\n" + out2)
+        records, (line1, line2) = dkim_keys(s, ("old", "ed25519"), ("new", "ed25519"), configure=False)
         with open(s.conf, "a") as f:
             f.write(f"\n[dkim]\n{line1}\n")
         s.start()

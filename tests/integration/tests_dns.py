@@ -13,7 +13,7 @@ import tempfile
 from harness import BIN, Server, need
 from pki import path
 from tests_dane import AuthDNS, spki_sha256
-from tests_dkim import keygen
+from tests_dkim import dkim_keys
 
 SOA = ("$ORIGIN example.test.\n@ 300 IN SOA ns.example.test. admin.example.test. 1 3600 600 86400 300\n"
        "@ 300 IN NS ns.example.test.\nns 300 IN A 127.0.0.1\n")
@@ -36,10 +36,7 @@ def test_dns_records_load_serve_and_verify():
     need("ldns-read-zone")
     need("dig")
     with Server(tls=True) as s:
-        _, rsa = keygen(s, "r1", "rsa")
-        _, ed = keygen(s, "e1", "ed25519")
-        with open(s.conf, "a") as f:
-            f.write(f"\n[dkim]\n{rsa}\n{ed}\n")
+        dkim_keys(s, ("r1", "rsa"), ("e1", "ed25519"))
         r = subprocess.run([BIN, "dns", "example.test", "--config", s.conf], capture_output=True, text=True,
                            timeout=30)
         assert r.returncode == 0, r.stderr
