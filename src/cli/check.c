@@ -18,6 +18,7 @@
 
 #include "../check/check.h"
 #include "../check/discover.h"
+#include "../check/domain.h"
 #include "../check/mxpolicy.h"
 #include "../check/probe.h"
 #include "../check/report.h"
@@ -26,10 +27,6 @@
 
 #define MAX_PORTS 8
 #define MAX_CONNECT_TO 16
-
-struct connect_to {
-	char host[256], port[8], chost[256], cport[8];
-};
 
 static void usage(FILE *out)
 {
@@ -56,6 +53,13 @@ static void usage(FILE *out)
 	        "                         option); names and certificates are still checked for HOST\n"
 	        "\n"
 	        "\n"
+	        "mailport check --domain DOMAIN [--config FILE]: the DNS records DOMAIN publishes, judged:\n"
+	        "MX, the host's address, SPF (syntax, the 10-lookup limit, whether it lets the mail host send),\n"
+	        "DMARC, the submission SRV records, TLS-RPT, MTA-STS, autoconfig, and TLSA records against the\n"
+	        "certificate each port presents. With --config (which implies --domain), against what this\n"
+	        "server needs (the records `mailport dns` prints), DKIM keys against their key files too.\n"
+	        "  --resolver, --connect-to, --timeout as above\n"
+	        "\n"
 	        "mailport check --mx DOMAIN: how mailport serve would deliver to DOMAIN's MX hosts: DNSSEC,\n"
 	        "DANE (TLSA), MTA-STS, the policy decided per host and a STARTTLS probe under it.\n"
 	        "  --trust-anchor FILE|none  DNSSEC trust anchor (default /usr/share/dns/root.key)\n"
@@ -65,7 +69,7 @@ static void usage(FILE *out)
 	        "Exit status: 0 a secure way to submit mail exists, 1 only insecure ones, 2 none,\n"
 	        "77 a secure way exists but it refused the --user login (the server works; the password\n"
 	        "or user name does not). With --mx: 0 every MX host usable and its probe passed, 1 some,\n"
-	        "2 none.\n");
+	        "2 none. With --domain: 0 all is well, 1 something to improve, 2 something broken.\n");
 }
 
 /* One field of a HOST:PORT:HOST2:PORT2 rule; IPv6 addresses in brackets. */
@@ -92,7 +96,7 @@ static const char *field(const char *s, char *out, size_t len, int last)
 	return s[n] == ':' ? s + n + 1 : s + n;
 }
 
-static int parse_connect_to(const char *s, struct connect_to *c)
+static int parse_connect_to(const char *s, struct dom_connect *c)
 {
 	const char *p = s;
 
@@ -129,7 +133,7 @@ static int parse_ports(const char *s, struct check_port *ports, size_t *n)
 	return *n > 0 ? 0 : -1;
 }
 
-static void apply_connect_to(struct check_port *p, const struct connect_to *ct, size_t nct)
+static void apply_connect_to(struct check_port *p, const struct dom_connect *ct, size_t nct)
 {
 	char port[8];
 
@@ -195,10 +199,10 @@ static int printable_utf8(const char *s)
 struct check_args {
 	struct check_opts o;
 	const char *port_list, *password_file;
-	int json, mx;
-	const char *trust_anchor;
+	int json, mx, domain;
+	const char *trust_anchor, *config;
 	unsigned https_port;
-	struct connect_to ct[MAX_CONNECT_TO];
+	struct dom_connect ct[MAX_CONNECT_TO];
 	const char *ct_raw[MAX_CONNECT_TO];
 	size_t nct;
 };
@@ -214,6 +218,7 @@ static int parse_args(int argc, char **argv, struct check_args *a)
 		{ "resolver", required_argument, NULL, 'r' }, { "connect-to", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' }, { "mx", no_argument, NULL, 'M' },
 		{ "trust-anchor", required_argument, NULL, 'A' }, { "https-port", required_argument, NULL, 'S' },
+		{ "domain", no_argument, NULL, 'D' }, { "config", required_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -247,6 +252,8 @@ static int parse_args(int argc, char **argv, struct check_args *a)
 			a->ct_raw[a->nct++] = optarg;
 			break;
 		case 'M': a->mx = 1; break;
+		case 'D': a->domain = 1; break;
+		case 'f': a->config = optarg; a->domain = 1; break;
 		case 'A': a->trust_anchor = optarg; break;
 		case 'S': a->https_port = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'h': usage(stdout); return 0;
@@ -360,6 +367,29 @@ static void no_server_words(const struct discovery *disc, char *rec, size_t recl
 		         "record.", disc->domain);
 }
 
+/* --domain: what the domain publishes in DNS, against what it needs. */
+static int check_domain_records(const char *target, const struct check_args *a)
+{
+	struct dom_report *r = calloc(1, sizeof(*r));
+	int code;
+
+	if (r == NULL)
+		return EX_OSERR;
+	struct dom_opts o = { a->o.resolver, a->o.timeout_ms, a->o.helo, a->config, a->ct, a->nct };
+	if (check_domain(target, &o, r) < 0) {
+		free(r);
+		return EX_CONFIG;
+	}
+	if (a->json) {
+		if (check_domain_json(stdout, r) != 0)
+			fprintf(stderr, "mailport check: cannot write the JSON report\n");
+	} else
+		check_domain_text(stdout, r);
+	code = check_domain_exit(r);
+	free(r);
+	return code;
+}
+
 /* --mx: the delivery view of one domain. */
 static int check_mx(const char *target, const struct check_args *a)
 {
@@ -424,6 +454,11 @@ int check_main(int argc, char **argv)
 	}
 	if (a.mx) {
 		code = check_mx(target, &a);
+		goto done;
+	}
+	if (a.domain) {
+		const char *at = strrchr(target, '@');
+		code = check_domain_records(at ? at + 1 : target, &a);
 		goto done;
 	}
 	is_address = strchr(target, '@') != NULL;

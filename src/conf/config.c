@@ -114,7 +114,7 @@ static const struct param params[] = {
 	{ "relay", "max_queue_lifetime", P_DURATION, OFF(max_queue_lifetime), "5d", 60, 90 * 86400, 0,
 	  "after this, mail still undelivered is bounced to its sender" },
 	{ "relay", "resolver", P_TEXT, OFF(resolver), NULL, 0, 0, 0,
-	  "DNS server for MX lookups, ADDR or ADDR:PORT (default: /etc/resolv.conf)" },
+	  "DNS server for MX lookups and the sender checks of [smtp], ADDR or ADDR:PORT (default: /etc/resolv.conf)" },
 	{ "relay", "mx_port", P_UINT, OFF(mx_port), "25", 1, 65535, 0,
 	  "port of the MX hosts (only tests and special setups change it)" },
 	{ "relay", "tls_policy", P_TEXT, OFF(tls_policy), "dane", 0, 0, 0,
@@ -138,6 +138,13 @@ static const struct param params[] = {
 	  "makes keys); a standby key is published for a rotation but does not sign; repeat for more" },
 	/* The listeners' words are listener.c's, the one table of their kinds. */
 	{ "smtp", "listen", P_LISTEN, ROLE_SMTP, NULL, 0, 0, 0, NULL },
+	{ "smtp", "sender_checks", P_TEXT, OFF(sender_checks), "yes", 0, 0, 0,
+	  "yes: mail received here is checked with SPF (RFC 7208), DKIM (RFC 6376) and DMARC (RFC 7489) and "
+	  "the results added as Authentication-Results: (RFC 8601) before it is delivered; the DNS server is "
+	  "[relay] resolver's; no: neither" },
+	{ "smtp", "dmarc_reject", P_TEXT, OFF(dmarc_reject), "no", 0, 0, 0,
+	  "yes: refuse (550 5.7.1) a message that fails DMARC when its From: domain publishes p=reject; no: "
+	  "accept it and say so in Authentication-Results: (the default: a failure is often a forwarder's)" },
 	{ "submissions", "listen", P_LISTEN, ROLE_SUBMISSIONS, NULL, 0, 0, 0, NULL },
 	{ "submission", "listen", P_LISTEN, ROLE_SUBMISSION, NULL, 0, 0, 0, NULL },
 };
@@ -728,6 +735,8 @@ void config_free(struct config *c)
 	free(c->mta_sts_ca_file);
 	free(c->tlsrpt);
 	free(c->tlsrpt_contact);
+	free(c->sender_checks);
+	free(c->dmarc_reject);
 	for (size_t i = 0; i < c->ndkim; i++) {
 		free(c->dkim[i].domain);
 		free(c->dkim[i].selector);

@@ -95,6 +95,9 @@ struct config {
 	char *tlsrpt;                   /* "yes" or "no": TLS-RPT reports (RFC 8460) sent daily */
 	char *tlsrpt_contact;           /* their contact-info and sender; NULL = postmaster@hostname */
 	unsigned mx_port;
+	/* [smtp] (port 25) */
+	char *sender_checks;            /* "yes"/"no": SPF, DKIM, DMARC and Authentication-Results */
+	char *dmarc_reject;             /* "yes"/"no": 550 for a DMARC failure under p=reject */
 	/* listeners per role */
 	struct config_listen listen[ROLE_COUNT][CONFIG_MAX_LISTEN];
 	size_t nlisten[ROLE_COUNT];

@@ -1,6 +1,6 @@
 /*
- * dkim.h - DKIM signing (RFC 6376, ed25519 RFC 8463) of a message as it is stored, with Debian's
- * libopendkim (canonicalisation, hashing, the signature header) over OpenSSL (the keys).
+ * dkim.h - DKIM signing (RFC 6376, ed25519 RFC 8463) of a message as it is stored: our own
+ * canonicalisation (dkimcanon.h) and OpenSSL for the keys and signatures.
  *
  * Keys: [dkim] sign = DOMAIN SELECTOR FILE [active|standby], loaded once (dkim_keys_load) and
  * shared read-only by every thread. A message is signed by every active key of the domain of

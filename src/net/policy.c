@@ -16,7 +16,9 @@
 #include "../deliver/runner.h"
 #include "../tls/tls.h"
 #include "../util/duration.h"
+#include "../msg/authres.h"
 #include "../util/log.h"
+#include "inbound.h"
 #include "server_int.h"
 
 /* ---- recipients and senders ------------------------------------------------------------ */
@@ -321,7 +323,16 @@ static int release_held(struct conn *c, const struct smtp_tx *tx)
 	int r;
 
 	c->hold = 0;
-	dkim_begin(c, tx);
+	if (listener_kind(c->role)->submission)
+		dkim_begin(c, tx);
+	else if (c->held_len > 0) {
+		/* Port 25 held it for this: only we may say what we found (RFC 8601 5). */
+		unsigned removed = 0;
+		c->held_len = authres_strip_own(c->held, c->held_len, c->rc->cfg->hostname, &removed);
+		if (removed)
+			CLOG(log_info, c, "removed %u Authentication-Results field%s that claimed to be ours (%s) address=%s",
+			     removed, removed == 1 ? "" : "s", c->rc->cfg->hostname, c->peer_ip);
+	}
 	r = write_added_headers(c, tx, c->hs.seen);
 	if (r == 0 && c->held_len > 0)
 		r = msg_write(c, c->held, c->held_len);
@@ -352,6 +363,15 @@ static int cb_data_begin(void *ctx, const struct smtp_tx *tx)
 			goto fail;
 	memset(&c->hs, 0, sizeof(c->hs));
 	c->hold = listener_kind(c->role)->submission;
+	/* Port 25: who sent it (SPF, DKIM, DMARC), judged on the octets as they arrive; the header
+	 * block is held to take out forged Authentication-Results fields. */
+	if (!c->hold && c->rc->sender_checks && smtp_session_auth_user(c->sess) == NULL) {
+		c->inbound = inbound_begin(c->rc->cfg->resolver, c->rc->cfg->hostname, c->rc->dmarc_reject, c->peer_ip,
+		                           smtp_session_helo(c->sess), tx->sender);
+		if (c->inbound == NULL)
+			CLOG(log_warnx, c, "sender checks: out of memory; the message goes on unchecked");
+		c->hold = 1;
+	}
 	c->held_len = 0;
 	c->tx = tx;
 	if (!c->hold && write_added_headers(c, tx, 0) < 0)
@@ -361,6 +381,8 @@ fail:
 	CLOG(log_warn, c, "cannot write queue file");
 	spool_msg_abort(c->msg);
 	c->msg = NULL;
+	inbound_free(c->inbound);
+	c->inbound = NULL;
 	return -1;
 }
 
@@ -368,6 +390,8 @@ static int cb_data_write(void *ctx, const char *p, size_t n)
 {
 	struct conn *c = ctx;
 
+	if (c->inbound != NULL)
+		inbound_feed(c->inbound, p, n);
 	if (c->hold) {
 		size_t hdr = hdrscan_feed(&c->hs, p, n);
 		if (c->held_len + hdr > HEADER_HOLD_MAX) {
@@ -549,15 +573,31 @@ static int commit_announce(struct server *srv, const char *qid, const char *acce
 	return nospace ? SMTP_COMMIT_NOSPACE : 0;
 }
 
+/* A message the sender checks refused: thrown away, never acknowledged. */
+static void refuse_drop(struct commit_wait *cw)
+{
+	spool_msg_abort(cw->m);
+	cw->m = NULL;
+	log_info(cw->qid, "refused %s reason=\"%s\"", cw->accepted + strlen("accepted "), cw->refuse);
+}
+
+/* The outcome to the session (250, 451, 452, or the checks' 550), if it is still there. */
 static void commit_finish(struct commit_wait *cw)
 {
 	struct conn *c = cw->c;
+	int result = 0;
 
-	int result = commit_announce(cw->srv, cw->qid, cw->accepted, cw->ok, cw->nospace,
-	                             c ? "" : " (client gone before the reply)");
+	if (cw->refused)
+		refuse_drop(cw);
+	else
+		result = commit_announce(cw->srv, cw->qid, cw->accepted, cw->ok, cw->nospace,
+		                         c ? "" : " (client gone before the reply)");
 	if (c != NULL) {
 		c->commit_wait = NULL;
-		smtp_session_commit_done(c->sess, result, cw->qid);
+		if (cw->refused)
+			smtp_session_commit_refuse(c->sess, cw->refuse);
+		else
+			smtp_session_commit_done(c->sess, result, cw->qid);
 		if (c->shutdown_after_commit)
 			smtp_session_shutdown(c->sess);
 		c->ops->resume(c);      /* may free c */
@@ -575,32 +615,53 @@ static void commit_done(void *job, int ran)
 	commit_finish(cw);
 }
 
-/* On an authpool thread: the signature (RSA takes about a millisecond, never on the event
- * loop) in front of the message, before it becomes durable. A signing failure leaves the
- * message unsigned and accepted: the mail is not lost for a signature. */
-static void dkim_run(void *job)
+/* On an authpool thread, before the message becomes durable: the DKIM signature (RSA takes
+ * about a millisecond, never on the event loop) or port 25's sender checks (DNS lookups) in
+ * front of it. A signing or checking failure leaves the message as it is, accepted: mail is not
+ * lost for a signature or a verdict. */
+static void precommit_run(void *job)
 {
 	struct commit_wait *cw = job;
 	char err[300] = "";
-	char *sig = dkim_sign_finish(cw->dkim, err, sizeof(err));
 
-	if (sig == NULL || spool_msg_prepend(cw->m, sig, strlen(sig)) < 0) {
-		if (sig != NULL)
-			snprintf(err, sizeof(err), "cannot write the signature: %s", strerror(errno));
-		log_warnx(cw->qid, "dkim: %s; the message goes unsigned", err);
+	if (cw->dkim != NULL) {
+		char *sig = dkim_sign_finish(cw->dkim, err, sizeof(err));
+		if (sig == NULL || spool_msg_prepend(cw->m, sig, strlen(sig)) < 0) {
+			if (sig != NULL)
+				snprintf(err, sizeof(err), "cannot write the signature: %s", strerror(errno));
+			log_warnx(cw->qid, "dkim: %s; the message goes unsigned", err);
+		}
+		free(sig);
+		dkim_signer_free(cw->dkim);
+		cw->dkim = NULL;
 	}
-	free(sig);
-	dkim_signer_free(cw->dkim);
-	cw->dkim = NULL;
+	if (cw->inbound != NULL) {
+		char *hdr = NULL, sum[600], *line = NULL;
+		cw->refused = inbound_run(cw->inbound, &hdr, sum, sizeof(sum), cw->refuse, sizeof(cw->refuse));
+		if (!cw->refused && (hdr == NULL || spool_msg_prepend(cw->m, hdr, strlen(hdr)) < 0))
+			log_warnx(cw->qid, "sender checks: cannot write Authentication-Results: %s; the message goes on "
+			          "without it", hdr ? strerror(errno) : "out of memory");
+		if (asprintf(&line, "%s %s", cw->accepted, sum) > 0) {
+			free(cw->accepted);
+			cw->accepted = line;
+		}
+		free(hdr);
+		inbound_free(cw->inbound);
+		cw->inbound = NULL;
+	}
 }
 
 /* Back on the loop: now the commit, as for any message. */
-static void dkim_done(void *job, int ran)
+static void precommit_done(void *job, int ran)
 {
 	struct commit_wait *cw = job;
 
 	if (!ran)
-		dkim_run(cw);
+		precommit_run(cw);
+	if (cw->refused) {
+		commit_finish(cw);
+		return;
+	}
 	if (cw->srv->commitpool != NULL && workpool_submit(cw->srv->commitpool, cw, NULL, commit_done) == 0)
 		return;
 	commit_classic(cw);
@@ -621,6 +682,8 @@ static int cb_data_commit(void *ctx, const struct smtp_tx *tx, char *qid, size_t
 		c->msg = NULL;
 		dkim_signer_free(c->dkim);
 		c->dkim = NULL;
+		inbound_free(c->inbound);
+		c->inbound = NULL;
 		return -1;
 	}
 	/* RFC 8689 4.1: REQUIRETLS tags the message, and makes a TLS-Required field moot. */
@@ -643,14 +706,23 @@ static int cb_data_commit(void *ctx, const struct smtp_tx *tx, char *qid, size_t
 		cw->srv = c->srv;
 		cw->m = m;
 		snprintf(cw->qid, sizeof(cw->qid), "%s", qid);
-		if (c->dkim != NULL) {
+		if (c->dkim != NULL || c->inbound != NULL) {
 			cw->dkim = c->dkim;
+			cw->inbound = c->inbound;
 			c->dkim = NULL;
-			if (c->srv->authpool != NULL && workpool_submit(c->srv->authpool, cw, dkim_run, dkim_done) == 0) {
+			c->inbound = NULL;
+			if (c->srv->authpool != NULL && workpool_submit(c->srv->authpool, cw, precommit_run, precommit_done) == 0) {
 				c->commit_wait = cw;
-				return 1;       /* signed on a worker thread, then committed */
+				return 1;       /* signed or checked on a worker thread, then committed */
 			}
-			dkim_run(cw);       /* no pool: here */
+			precommit_run(cw);  /* no pool: here */
+			if (cw->refused) {
+				refuse_drop(cw);
+				snprintf(qid, qidsz, "%s", cw->refuse);
+				free(cw->accepted);
+				free(cw);
+				return -3;      /* the 550 with its reason, in qid */
+			}
 		}
 		if (c->srv->nconns == 1 && pthread_mutex_trylock(&c->srv->commit_mu) == 0) {
 			/* A lone session: no one else waits on this loop, and the hop to the committer
@@ -679,6 +751,8 @@ static int cb_data_commit(void *ctx, const struct smtp_tx *tx, char *qid, size_t
 	free(cw);
 	dkim_signer_free(c->dkim);      /* no memory for the job: unsigned rather than lost */
 	c->dkim = NULL;
+	inbound_free(c->inbound);
+	c->inbound = NULL;
 	/* No pool (or no memory for the job): make it durable right here. */
 	int ok = spool_msg_commit(m) == 0;
 	int result = commit_announce(c->srv, qid, line, ok, !ok && no_space(errno), "");
@@ -693,6 +767,8 @@ static void cb_data_abort(void *ctx)
 	c->msg = NULL;
 	dkim_signer_free(c->dkim);
 	c->dkim = NULL;
+	inbound_free(c->inbound);
+	c->inbound = NULL;
 	free(c->held);
 	c->held = NULL;
 	c->held_len = 0;

@@ -46,6 +46,18 @@ static int load_dkim(struct runconf *rc, const char *path, struct errlist *errs)
 /* Debian's dns-root-data: the root zone's key, as unbound-anchor keeps it. */
 #define SYSTEM_ROOT_KEY "/usr/share/dns/root.key"
 
+/* A yes/no parameter: 0 with *out set, or -1 (file:line in errs). */
+static int yes_no(const struct config *c, const char *path, const char *section, const char *key, const char *v,
+                  int *out, struct errlist *errs)
+{
+	if (strcmp(v, "yes") == 0 || strcmp(v, "no") == 0) {
+		*out = v[0] == 'y';
+		return 0;
+	}
+	errlist_add(errs, path, config_line(c, section, key), "[%s] %s: \"%s\": expected yes or no", section, key, v);
+	return -1;
+}
+
 /* [relay] tls_policy and dnssec_trust_anchor, checked as the runner will read them. */
 static int check_tls_policy(struct runconf *rc, const char *path, struct errlist *errs)
 {
@@ -67,13 +79,12 @@ static int check_tls_policy(struct runconf *rc, const char *path, struct errlist
 	} else
 		rc->trust_anchor = ta;
 	snprintf(rc->sts_cache_dir, sizeof(rc->sts_cache_dir), "%s/sts", c->spool);
-	if (strcmp(c->tlsrpt, "yes") == 0)
+	int tlsrpt = 0;
+	bad |= yes_no(c, path, "relay", "tlsrpt", c->tlsrpt, &tlsrpt, errs) < 0;
+	if (tlsrpt)
 		snprintf(rc->tlsrpt_dir, sizeof(rc->tlsrpt_dir), "%s/tlsrpt", c->spool);
-	else if (strcmp(c->tlsrpt, "no") != 0) {
-		errlist_add(errs, path, config_line(c, "relay", "tlsrpt"), "[relay] tlsrpt: \"%s\": expected yes or no",
-		            c->tlsrpt);
-		bad = 1;
-	}
+	bad |= yes_no(c, path, "smtp", "sender_checks", c->sender_checks, &rc->sender_checks, errs) < 0;
+	bad |= yes_no(c, path, "smtp", "dmarc_reject", c->dmarc_reject, &rc->dmarc_reject, errs) < 0;
 	if (c->tlsrpt_contact == NULL)
 		snprintf(rc->tlsrpt_contact, sizeof(rc->tlsrpt_contact), "postmaster@%s", c->hostname);
 	else if (strchr(c->tlsrpt_contact, '@') == NULL || strpbrk(c->tlsrpt_contact, " <>\t\"") != NULL) {

@@ -29,6 +29,8 @@ struct runconf {
 	char sts_cache_dir[4096];               /* SPOOL/sts: the MTA-STS policy cache */
 	char tlsrpt_dir[4096];                  /* SPOOL/tlsrpt: TLS-RPT sessions; "" when off */
 	char tlsrpt_contact[300];
+	int sender_checks;                      /* [smtp] sender_checks = yes */
+	int dmarc_reject;                       /* [smtp] dmarc_reject = yes */
 	struct dkim_keys *dkim;                 /* [dkim] sign keys, loaded (never NULL once loaded); the
 	                                           runner takes a reference for bounces */
 };

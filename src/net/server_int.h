@@ -82,6 +82,7 @@ struct conn {
 	size_t held_len;
 	struct dkim_signer *dkim;       /* submission: signing this message (msg/dkim.h), or NULL */
 	char dkim_domain[256];
+	struct inbound_job *inbound;    /* port 25: the sender checks of this message (inbound.h), or NULL */
 	char id[20];
 	char peer_ip[INET6_ADDRSTRLEN];
 	char client_key[64];            /* throttle_key() of peer_ip: connection limits and AUTH throttle */
@@ -169,6 +170,9 @@ struct commit_wait {
 	char qid[64];
 	char *accepted;                 /* the "accepted ..." log line, written once it is durable */
 	struct dkim_signer *dkim;       /* to sign on a worker thread before the commit, or NULL */
+	struct inbound_job *inbound;    /* port 25's sender checks, likewise, or NULL */
+	int refused;                    /* the checks refused it: not committed, 550 refuse */
+	char refuse[300];
 };
 
 #endif

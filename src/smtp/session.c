@@ -453,7 +453,7 @@ static void data_sink(void *ctx, const char *p, size_t n)
 
 static void data_end(struct smtp_session *s)
 {
-	char qid[SMTP_QID_MAX] = "";
+	char qid[320] = "";       /* a queue id, or the text of a -3 refusal */
 	int r;
 
 	s->state = S_CMD;
@@ -478,6 +478,10 @@ static void data_end(struct smtp_session *s)
 			s->state = S_COMMIT;
 			return;
 		}
+		if (r == -3) {
+			smtp_session_commit_refuse(s, qid);
+			return;
+		}
 		smtp_session_commit_done(s, r == 0 ? 1 : r == -2 ? SMTP_COMMIT_NOSPACE : 0, qid);
 		return;
 	}
@@ -499,6 +503,15 @@ void smtp_session_commit_done(struct smtp_session *s, int ok, const char *qid)
 		sess_reply(s, 452, "4.3.1", "Insufficient system storage; message not queued, try again later");
 	else
 		sess_reply(s, 451, "4.3.0", "Local error: message not queued, try again later");
+	sess_tx_free(s);
+}
+
+void smtp_session_commit_refuse(struct smtp_session *s, const char *text)
+{
+	if (s->state == S_CLOSING)
+		return;
+	s->state = S_CMD;
+	sess_reply(s, 550, "5.7.1", "%s", text);
 	sess_tx_free(s);
 }
 

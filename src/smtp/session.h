@@ -89,6 +89,7 @@ struct smtp_session_cb {
 	 * (-2: 452 4.3.1, no space). */
 	int (*data_write)(void *ctx, const char *p, size_t n);
 	/* Make the message durable. 0 = done, qid filled; -1 = 451; -2 = 452 4.3.1 (no space);
+	 * -3 = refused by a content check, 550 5.7.1 with the text in qid;
 	 * 1 = pending: the adapter calls smtp_session_commit_done() later and the session reads no
 	 * input until then. */
 	int (*data_commit)(void *ctx, const struct smtp_tx *tx, char *qid, size_t qidsz);
@@ -121,6 +122,9 @@ void smtp_session_refuse(struct smtp_session *s, int code, const char *esc, cons
  * (452 4.3.1: the client tries again later, as RFC 3463 means it). */
 #define SMTP_COMMIT_NOSPACE (-2)
 void smtp_session_commit_done(struct smtp_session *s, int ok, const char *qid);
+/* The pending commit did not happen because a content check refused the message (the adapter
+ * threw the spool file away): 550 5.7.1 with text. */
+void smtp_session_commit_refuse(struct smtp_session *s, const char *text);
 /* The client went away: aborts an open message (data_abort) and marks the session closed. */
 void smtp_session_eof(struct smtp_session *s);
 

@@ -50,6 +50,21 @@ def free_port(family=socket.AF_INET, host="127.0.0.1"):
     raise AssertionError("no fresh port in 100 tries")
 
 
+def dns_answers(port, probe, proc, timeout=10):
+    """Wait until the DNS server on 127.0.0.1:port (process proc) answers probe = (name, type,
+    expected text) as dig sees it: True, or False when it exited or the time ran out."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        r = subprocess.run(["dig", "+short", "+time=1", "+tries=1", "-p", str(port), "@127.0.0.1", probe[0],
+                            probe[1]], capture_output=True, text=True)
+        if probe[2] in r.stdout:
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.1)
+    return False
+
+
 def crypt_hash(password):
     out = subprocess.run(["openssl", "passwd", "-6", password], capture_output=True, text=True, check=True)
     return out.stdout.strip()
@@ -82,7 +97,7 @@ class Server:
     """One mailport instance in its own temporary directory."""
 
     def __init__(self, users=None, extra_server="", listen=None, domains="example.test", tls=False,
-                 extra="", resolver=None):
+                 extra="", resolver=None, sender_checks=False):
         global DEMO_HASH
         if DEMO_HASH is None:
             DEMO_HASH = crypt_hash("secret")
@@ -121,6 +136,10 @@ class Server:
         with open(self.conf, "w") as f:
             f.write("[server]\n" + "".join(f"{k} = {v}\n" for k, v in settings.items()))
             f.write(f"\n[auth]\nusers = users\n\n[smtp]\nlisten = {self.listen}\n")
+            # Port 25's SPF/DKIM/DMARC checks ask DNS before the 250: only the tests of them
+            # (tests_inbound) give the server a DNS that answers; the others keep them off, or
+            # each server's first message would wait out the dead resolver below.
+            f.write(f"sender_checks = {'yes' if sender_checks else 'no'}\n")
             # Direct MX lookups go to a DNS server on loopback (a test's own, or nothing):
             # no test ever sends a query off this machine.
             f.write(f"\n[relay]\nresolver = {resolver or '127.0.0.1:9'}\n")

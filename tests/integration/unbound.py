@@ -3,9 +3,8 @@ authoritative zone files, signed or not (tests_dane, tests_mtasts)."""
 import os
 import shutil
 import subprocess
-import time
 
-from harness import free_port, need
+from harness import dns_answers, free_port, need
 
 
 class Unbound:
@@ -37,15 +36,10 @@ remote-control:
 {tail}""")
         self.proc = subprocess.Popen([shutil.which("unbound"), "-d", "-c", conf], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            r = subprocess.run(["dig", "+short", "+time=1", "+tries=1", "-p", str(self.port), "@127.0.0.1",
-                                probe[0], probe[1]], capture_output=True, text=True)
-            if probe[2] in r.stdout:
-                return
-            if self.proc.poll() is not None:
-                raise AssertionError("unbound exited: " + self.proc.stderr.read().decode())
-            time.sleep(0.2)
+        if dns_answers(self.port, probe, self.proc):
+            return
+        if self.proc.poll() is not None:
+            raise AssertionError("unbound exited: " + self.proc.stderr.read().decode())
         self.close()
         raise AssertionError("unbound did not answer")
 

@@ -1,0 +1,203 @@
+/*
+ * inbound.c - port 25's sender checks (inbound.h): the lookups of msg/lookup.h answered
+ * through dns/dns.h, and the verdict turned into a header field and a refusal. Not the rules
+ * (msg/spf.c, msg/dkimverify.c, msg/dmarc.c) and not the session (policy.c).
+ */
+#include "inbound.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../dns/dns.h"
+#include "../dns/dnslookup.h"
+#include "../msg/authres.h"
+#include "../util/log.h"
+
+#define CHECK_TIMEOUT_MS 10000      /* every lookup of one message together */
+#define DEAD_SECONDS 60             /* after a check ran out of time, later ones skip DNS this long */
+
+struct inbound_job {
+	struct dkim_verifier *v;
+	char *resolver, *authserv_id, *ip, *helo, *mail_from;
+	int dmarc_reject;
+};
+
+/* One libunbound context per worker thread, kept: its cache serves the next messages (the same
+ * senders' SPF and DKIM records come again and again), and its record of a server that does not
+ * answer makes the next lookups fail at once. Made again when the resolver setting changes. */
+struct thread_dns {
+	struct dns *d;
+	char resolver[300];
+};
+
+static pthread_key_t dns_key;
+static pthread_once_t dns_key_once = PTHREAD_ONCE_INIT;
+
+static void thread_dns_free(void *p)
+{
+	struct thread_dns *t = p;
+
+	dns_free(t->d);
+	free(t);
+}
+
+static void dns_key_make(void) { (void)pthread_key_create(&dns_key, thread_dns_free); }
+
+static struct dns *thread_dns(const char *resolver, char *err, size_t errlen)
+{
+	struct thread_dns *t;
+
+	pthread_once(&dns_key_once, dns_key_make);
+	if ((t = pthread_getspecific(dns_key)) == NULL) {
+		if ((t = calloc(1, sizeof(*t))) == NULL || pthread_setspecific(dns_key, t) != 0) {
+			free(t);
+			snprintf(err, errlen, "out of memory");
+			return NULL;
+		}
+	}
+	if (t->d != NULL && strcmp(t->resolver, resolver ? resolver : "") == 0)
+		return t->d;
+	dns_free(t->d);
+	snprintf(t->resolver, sizeof(t->resolver), "%s", resolver ? resolver : "");
+	t->d = dns_new(resolver, DNS_ASK_ALL, err, errlen);
+	return t->d;
+}
+
+/* The DNS server that did not answer in time lately (process-wide): mail meanwhile is
+ * checked without lookups, so a dead resolver costs one message CHECK_TIMEOUT_MS, not each. */
+static pthread_mutex_t dead_mu = PTHREAD_MUTEX_INITIALIZER;
+static char dead_resolver[300];
+static long long dead_until;
+
+static int resolver_dead(const char *resolver, long long now)
+{
+	pthread_mutex_lock(&dead_mu);
+	int dead = now < dead_until && strcmp(dead_resolver, resolver ? resolver : "") == 0;
+	pthread_mutex_unlock(&dead_mu);
+	return dead;
+}
+
+static void resolver_mark_dead(const char *resolver, long long now)
+{
+	pthread_mutex_lock(&dead_mu);
+	snprintf(dead_resolver, sizeof(dead_resolver), "%s", resolver ? resolver : "");
+	dead_until = now + DEAD_SECONDS;
+	pthread_mutex_unlock(&dead_mu);
+}
+
+/* The lookups when DNS is known not to answer: each a temporary failure, at once. */
+static int dead_txt(void *arg, const char *name, char *buf, size_t buflen, size_t *n)
+{
+	(void)arg;
+	(void)name;
+	(void)buf;
+	(void)buflen;
+	*n = 0;
+	return LOOKUP_TEMP;
+}
+
+static int dead_addrs(void *arg, const char *name, int v6, char out[][LOOKUP_ADDR_MAX], size_t max, size_t *n)
+{
+	(void)arg;
+	(void)name;
+	(void)v6;
+	(void)out;
+	(void)max;
+	*n = 0;
+	return LOOKUP_TEMP;
+}
+
+static int dead_names(void *arg, const char *name, char out[][LOOKUP_NAME_MAX], size_t max, size_t *n)
+{
+	(void)arg;
+	(void)name;
+	(void)out;
+	(void)max;
+	*n = 0;
+	return LOOKUP_TEMP;
+}
+
+static char *dup_or_empty(const char *s) { return strdup(s ? s : ""); }
+
+struct inbound_job *inbound_begin(const char *resolver, const char *authserv_id, int dmarc_reject, const char *ip,
+                                  const char *helo, const char *mail_from)
+{
+	struct inbound_job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		return NULL;
+	j->v = dkim_verifier_new();
+	j->resolver = resolver ? strdup(resolver) : NULL;
+	j->authserv_id = dup_or_empty(authserv_id);
+	j->ip = dup_or_empty(ip);
+	j->helo = dup_or_empty(helo);
+	j->mail_from = dup_or_empty(mail_from);
+	j->dmarc_reject = dmarc_reject;
+	if (j->v == NULL || (resolver && !j->resolver) || !j->authserv_id || !j->ip || !j->helo || !j->mail_from) {
+		inbound_free(j);
+		return NULL;
+	}
+	return j;
+}
+
+void inbound_feed(struct inbound_job *j, const char *p, size_t n)
+{
+	dkim_verifier_feed(j->v, p, n);
+}
+
+int inbound_run(struct inbound_job *j, char **hdr, char *sum, size_t sumlen, char *refuse, size_t refuselen)
+{
+	struct authres_in in = { j->authserv_id, j->ip, j->helo, j->mail_from };
+	struct authres *r = calloc(1, sizeof(*r));
+	char err[300];
+	long long now = (long long)time(NULL);
+	int dead = resolver_dead(j->resolver, now);
+	struct dns *d = dead ? NULL : thread_dns(j->resolver, err, sizeof(err));
+	int refused = 0;
+
+	*hdr = NULL;
+	snprintf(sum, sumlen, "checks=failed");
+	if (r == NULL || (d == NULL && !dead)) {
+		log_warnx(NULL, "sender checks: %s; the message goes on unchecked", r ? err : "out of memory");
+		free(r);
+		return 0;
+	}
+	struct lookup lk;
+	dns_lookup_init(&lk, d);
+	if (dead)
+		lk = (struct lookup){ NULL, dead_txt, dead_addrs, dead_names, dead_names };
+	else
+		dns_set_timeout(d, CHECK_TIMEOUT_MS);
+	authres_evaluate(&lk, j->v, &in, now, arc4random_uniform(100), r);
+	if (!dead && (long long)time(NULL) - now >= CHECK_TIMEOUT_MS / 1000) {
+		log_warnx(NULL, "sender checks: the DNS server %s did not answer within %d s; for the next %d s mail is "
+		          "checked without DNS (temperror)", j->resolver ? j->resolver : "of /etc/resolv.conf",
+		          CHECK_TIMEOUT_MS / 1000, DEAD_SECONDS);
+		resolver_mark_dead(j->resolver, (long long)time(NULL));
+	}
+	*hdr = authres_header(&in, r);
+	authres_summary(r, sum, sumlen);
+	if (j->dmarc_reject && r->dmarc.result == DMARC_FAIL && r->dmarc.reject) {
+		snprintf(refuse, refuselen, "Message refused: %.200s publishes a DMARC policy of reject, and neither SPF "
+		         "nor DKIM passed for it (RFC 7489)", r->dmarc.from_domain);
+		refused = 1;
+	}
+	free(r);
+	return refused;
+}
+
+void inbound_free(struct inbound_job *j)
+{
+	if (j == NULL)
+		return;
+	dkim_verifier_free(j->v);
+	free(j->resolver);
+	free(j->authserv_id);
+	free(j->ip);
+	free(j->helo);
+	free(j->mail_from);
+	free(j);
+}

@@ -1,0 +1,490 @@
+/* test_authres.c - port 25's sender checks without DNS: SPF (RFC 7208, its 7.4 macro examples,
+ * the limits of 4.6.4), DKIM verification of our own signer's output (and of it changed), DMARC
+ * records and alignment, and the Authentication-Results field (written, and forged ones taken
+ * out). Every lookup is answered from a table. Peers judge the same code in tests_inbound.py. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "msg/authres.h"
+#include "msg/dkim.h"
+
+/* ---- a table of DNS answers ------------------------------------------------------------- */
+
+struct rr { const char *name; char type; const char *value; };     /* type: T(XT) A 6(AAAA) M(X) N(XDOMAIN) F(ail) */
+
+static const struct rr *table;
+static char queried[64][300];
+static size_t nqueried;
+
+static int find(const char *name, char type, const char **vals, size_t max, size_t *n)
+{
+	int exists = 0;
+
+	*n = 0;
+	if (nqueried < 64)
+		snprintf(queried[nqueried++], sizeof(queried[0]), "%c %s", type, name);
+	for (const struct rr *r = table; r->name; r++) {
+		if (strcasecmp(r->name, name) != 0)
+			continue;
+		if (r->type == 'F')
+			return LOOKUP_TEMP;
+		exists = 1;
+		if (r->type == type && *n < max)
+			vals[(*n)++] = r->value;
+	}
+	return exists ? LOOKUP_OK : LOOKUP_NXDOMAIN;
+}
+
+static int t_txt(void *arg, const char *name, char *buf, size_t buflen, size_t *n)
+{
+	const char *v[16];
+	size_t o = 0, k;
+	int r = find(name, 'T', v, 16, &k);
+
+	(void)arg;
+	*n = 0;
+	for (size_t i = 0; i < k && o + strlen(v[i]) + 1 < buflen; i++) {
+		strcpy(buf + o, v[i]);
+		o += strlen(v[i]) + 1;
+		(*n)++;
+	}
+	return r;
+}
+
+static int t_addrs(void *arg, const char *name, int v6, char out[][LOOKUP_ADDR_MAX], size_t max, size_t *n)
+{
+	const char *v[16];
+	int r = find(name, v6 ? '6' : 'A', v, max < 16 ? max : 16, n);
+
+	(void)arg;
+	for (size_t i = 0; i < *n; i++)
+		snprintf(out[i], LOOKUP_ADDR_MAX, "%s", v[i]);
+	return r;
+}
+
+static int t_mx(void *arg, const char *name, char out[][LOOKUP_NAME_MAX], size_t max, size_t *n)
+{
+	const char *v[16];
+	int r = find(name, 'M', v, max < 16 ? max : 16, n);
+
+	(void)arg;
+	for (size_t i = 0; i < *n; i++)
+		snprintf(out[i], LOOKUP_NAME_MAX, "%s", v[i]);
+	return r;
+}
+
+static int t_ptr(void *arg, const char *ip, char out[][LOOKUP_NAME_MAX], size_t max, size_t *n)
+{
+	const char *v[16];
+	int r = find(ip, 'P', v, max < 16 ? max : 16, n);
+
+	(void)arg;
+	for (size_t i = 0; i < *n; i++)
+		snprintf(out[i], LOOKUP_NAME_MAX, "%s", v[i]);
+	return r;
+}
+
+static const struct lookup LK = { NULL, t_txt, t_addrs, t_mx, t_ptr };
+
+static enum spf_result spf(const char *ip, const char *domain, const char *sender)
+{
+	char why[200];
+
+	nqueried = 0;
+	return spf_check(&LK, ip, domain, sender, "helo.example", why, sizeof(why));
+}
+
+static int was_queried(const char *what)
+{
+	for (size_t i = 0; i < nqueried; i++)
+		if (strcmp(queried[i], what) == 0)
+			return 1;
+	return 0;
+}
+
+/* ---- SPF ---------------------------------------------------------------------------------- */
+
+static void test_spf_mechanisms(void **state)
+{
+	static const struct rr t[] = {
+		{ "ip.example", 'T', "v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 -all" },
+		{ "ip.example", 'T', "google-site-verification=abc" },
+		{ "soft.example", 'T', "v=spf1 ~all" },
+		{ "neutral.example", 'T', "v=spf1" },
+		{ "a.example", 'T', "v=spf1 a -all" },
+		{ "a.example", 'A', "192.0.2.10" },
+		{ "a24.example", 'T', "v=spf1 a/24 a:v6.example//64 -all" },
+		{ "a24.example", 'A', "198.51.100.1" },
+		{ "v6.example", '6', "2001:db8:1:2::1" },
+		{ "mx.example", 'T', "v=spf1 mx -all" },
+		{ "mx.example", 'M', "mail.mx.example" },
+		{ "mail.mx.example", 'A', "203.0.113.5" },
+		{ "inc.example", 'T', "v=spf1 include:soft.example include:ip.example -all" },
+		{ "incnone.example", 'T', "v=spf1 include:nothing.example -all" },
+		{ "red.example", 'T', "v=spf1 redirect=ip.example" },
+		{ "rednone.example", 'T', "v=spf1 redirect=nothing.example" },
+		{ "two.example", 'T', "v=spf1 -all" },
+		{ "two.example", 'T', "v=spf1 +all" },
+		{ "bad.example", 'T', "v=spf1 ip4:192.0.2.300 -all" },
+		{ "badmech.example", 'T', "v=spf1 foo:bar -all" },
+		{ "tmp.example", 'T', "v=spf1 include:broken.example -all" },
+		{ "broken.example", 'F', "" },
+		{ "ptr.example", 'T', "v=spf1 ptr -all" },
+		{ "192.0.2.77", 'P', "host.ptr.example" },
+		{ "host.ptr.example", 'A', "192.0.2.77" },
+		{ "case.example", 'T', "V=SPF1 IP4:192.0.2.1 -ALL" },
+		{ "unknown.example", 'T', "v=spf1 foo=bar ip4:192.0.2.1 -all" },
+		{ "spf10.example", 'T', "v=spf1 a:x1.example a:x2.example a:x3.example a:x4.example a:x5.example "
+		                        "a:x6.example a:x7.example a:x8.example a:x9.example a:x10.example a:x11.example -all" },
+		{ "void.example", 'T', "v=spf1 a:n1.example a:n2.example a:n3.example ?all" },
+		{ "void2.example", 'T', "v=spf1 a:n1.example a:n2.example ?all" },
+		{ "ex.example", 'T', "v=spf1 exists:%{ir}.%{l}._e.%{d} -all" },
+		{ "1.2.0.192.a._e.ex.example", 'A', "127.0.0.2" },
+		{ NULL, 0, NULL },
+	};
+	(void)state;
+	table = t;
+	assert_int_equal(spf("192.0.2.1", "ip.example", "a@ip.example"), SPF_PASS);
+	assert_int_equal(spf("2001:db8::5", "ip.example", "a@ip.example"), SPF_PASS);
+	assert_int_equal(spf("::ffff:192.0.2.1", "ip.example", "a@ip.example"), SPF_PASS);
+	assert_int_equal(spf("198.51.100.1", "ip.example", "a@ip.example"), SPF_FAIL);
+	assert_int_equal(spf("198.51.100.1", "soft.example", "a@soft.example"), SPF_SOFTFAIL);
+	assert_int_equal(spf("198.51.100.1", "neutral.example", "a@x"), SPF_NEUTRAL);
+	assert_int_equal(spf("198.51.100.1", "nothing.example", "a@nothing.example"), SPF_NONE);
+	assert_int_equal(spf("192.0.2.10", "a.example", "a@a.example"), SPF_PASS);
+	assert_int_equal(spf("192.0.2.11", "a.example", "a@a.example"), SPF_FAIL);
+	assert_int_equal(spf("198.51.100.200", "a24.example", "a@a24.example"), SPF_PASS);
+	assert_int_equal(spf("2001:db8:1:2::99", "a24.example", "a@a24.example"), SPF_PASS);
+	assert_int_equal(spf("2001:db8:1:3::99", "a24.example", "a@a24.example"), SPF_FAIL);
+	assert_int_equal(spf("203.0.113.5", "mx.example", "a@mx.example"), SPF_PASS);
+	assert_int_equal(spf("203.0.113.6", "mx.example", "a@mx.example"), SPF_FAIL);
+	assert_int_equal(spf("192.0.2.1", "inc.example", "a@inc.example"), SPF_PASS);
+	assert_int_equal(spf("203.0.113.6", "inc.example", "a@inc.example"), SPF_FAIL);  /* include's softfail: no match */
+	assert_int_equal(spf("192.0.2.1", "incnone.example", "a@incnone.example"), SPF_PERMERROR);
+	assert_int_equal(spf("192.0.2.1", "red.example", "a@red.example"), SPF_PASS);
+	assert_int_equal(spf("198.51.100.1", "red.example", "a@red.example"), SPF_FAIL);
+	assert_int_equal(spf("192.0.2.1", "rednone.example", "a@rednone.example"), SPF_PERMERROR);
+	assert_int_equal(spf("192.0.2.1", "two.example", "a@two.example"), SPF_PERMERROR);
+	assert_int_equal(spf("192.0.2.1", "bad.example", "a@bad.example"), SPF_PERMERROR);
+	assert_int_equal(spf("192.0.2.1", "badmech.example", "a@badmech.example"), SPF_PERMERROR);
+	assert_int_equal(spf("192.0.2.1", "tmp.example", "a@tmp.example"), SPF_TEMPERROR);
+	assert_int_equal(spf("192.0.2.1", "broken.example", "a@broken.example"), SPF_TEMPERROR);
+	assert_int_equal(spf("192.0.2.77", "ptr.example", "a@ptr.example"), SPF_PASS);
+	assert_int_equal(spf("192.0.2.78", "ptr.example", "a@ptr.example"), SPF_FAIL);
+	assert_int_equal(spf("192.0.2.1", "case.example", "a@case.example"), SPF_PASS);
+	assert_int_equal(spf("192.0.2.1", "ex.example", "a@ex.example"), SPF_PASS);
+	assert_int_equal(spf("192.0.2.1", "ex.example", "b@ex.example"), SPF_FAIL);
+	assert_int_equal(spf("192.0.2.1", "unknown.example", "a@unknown.example"), SPF_PASS);
+	/* 4.6.4: the eleventh DNS-querying term, and the third void lookup, are permerror */
+	assert_int_equal(spf("192.0.2.1", "spf10.example", "a@spf10.example"), SPF_PERMERROR);
+	assert_int_equal(spf("192.0.2.1", "void.example", "a@void.example"), SPF_PERMERROR);
+	assert_int_equal(spf("192.0.2.1", "void2.example", "a@void2.example"), SPF_NEUTRAL);
+	/* 4.3: not a domain at all */
+	assert_int_equal(spf("192.0.2.1", "nodot", "a@nodot"), SPF_NONE);
+	assert_int_equal(spf("192.0.2.1", "a..example", "a@a..example"), SPF_NONE);
+}
+
+/* RFC 7208 7.4's examples, seen as the name an exists: mechanism asks for. */
+static void test_spf_macros(void **state)
+{
+	static const struct { const char *macro, *want, *ip; } ex[] = {
+		{ "%{s}", "strong-bad@email.example.com", "192.0.2.3" },
+		{ "%{o}", "email.example.com", "192.0.2.3" },
+		{ "%{d}", "email.example.com", "192.0.2.3" },
+		{ "%{d4}", "email.example.com", "192.0.2.3" },
+		{ "%{d3}", "email.example.com", "192.0.2.3" },
+		{ "%{d2}", "example.com", "192.0.2.3" },
+		{ "%{d1}", "com", "192.0.2.3" },
+		{ "%{dr}", "com.example.email", "192.0.2.3" },
+		{ "%{d2r}", "example.email", "192.0.2.3" },
+		{ "%{l}", "strong-bad", "192.0.2.3" },
+		{ "%{l-}", "strong.bad", "192.0.2.3" },
+		{ "%{lr}", "strong-bad", "192.0.2.3" },
+		{ "%{lr-}", "bad.strong", "192.0.2.3" },
+		{ "%{l1r-}", "strong", "192.0.2.3" },
+		{ "%{ir}.%{v}._spf.%{d2}", "3.2.0.192.in-addr._spf.example.com", "192.0.2.3" },
+		{ "%{lr-}.lp._spf.%{d2}", "bad.strong.lp._spf.example.com", "192.0.2.3" },
+		{ "%{lr-}.lp.%{ir}.%{v}._spf.%{d2}", "bad.strong.lp.3.2.0.192.in-addr._spf.example.com", "192.0.2.3" },
+		{ "%{ir}.%{v}.%{l1r-}.lp._spf.%{d2}", "3.2.0.192.in-addr.strong.lp._spf.example.com", "192.0.2.3" },
+		{ "%{d2}.trusted-domains.example.net", "example.com.trusted-domains.example.net", "192.0.2.3" },
+		{ "%{ir}.%{v}._spf.%{d2}",
+		  "1.0.b.c.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6._spf.example.com", "2001:db8::cb01" },
+		{ "%%%-.%{h}", "%%20.helo.example", "192.0.2.3" },
+	};
+	char rec[300], want[400];
+	struct rr rows[3] = { { "email.example.com", 'T', rec }, { NULL, 0, NULL }, { NULL, 0, NULL } };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ex) / sizeof(ex[0]); i++) {
+		snprintf(rec, sizeof(rec), "v=spf1 exists:%s -all", ex[i].macro);
+		table = rows;
+		(void)spf(ex[i].ip, "email.example.com", "strong-bad@email.example.com");
+		snprintf(want, sizeof(want), "A %s", ex[i].want);
+		if (!was_queried(want)) {
+			for (size_t k = 0; k < nqueried; k++)
+				print_message("queried: %s\n", queried[k]);
+			fail_msg("%s should ask for %s", ex[i].macro, ex[i].want);
+		}
+	}
+	/* a bad macro is a syntax error: permerror */
+	snprintf(rec, sizeof(rec), "v=spf1 exists:%%{q}.example -all");
+	assert_int_equal(spf("192.0.2.3", "email.example.com", "a@email.example.com"), SPF_PERMERROR);
+}
+
+static void test_spf_record_syntax(void **state)
+{
+	unsigned n;
+	char why[200];
+
+	(void)state;
+	assert_int_equal(spf_record_syntax("v=spf1 mx a include:_spf.example.net ip4:192.0.2.0/24 -all", &n, why,
+	                                   sizeof(why)), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(spf_record_syntax("v=spf1 redirect=_spf.example.net", &n, why, sizeof(why)), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(spf_record_syntax("v=spf1 ip4:1.2.3.4/33 -all", &n, why, sizeof(why)), -1);
+	assert_int_equal(spf_record_syntax("v=spf2 -all", &n, why, sizeof(why)), -1);
+	assert_int_equal(spf_record_syntax("v=spf1 redirect=a.example redirect=b.example", &n, why, sizeof(why)), -1);
+	assert_int_equal(spf_record_syntax("v=spf1 include -all", &n, why, sizeof(why)), -1);
+}
+
+/* ---- DKIM: our signer's output, verified ---------------------------------------------------- */
+
+static char pub_txt[2][1200];
+
+static struct dkim_keys *make_keys(char paths[2][64])
+{
+	struct dkim_key_conf kc[2];
+	static const int types[2] = { EVP_PKEY_RSA, EVP_PKEY_ED25519 };
+	static const char *const sel[2] = { "r", "e" };
+	char err[200];
+	unsigned line;
+
+	for (int i = 0; i < 2; i++) {
+		EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_id(types[i], NULL);
+		EVP_PKEY *pk = NULL;
+		snprintf(paths[i], 64, "/tmp/mailport-authres-%d-%d.key", (int)getpid(), i);
+		assert_int_equal(EVP_PKEY_keygen_init(ctx), 1);
+		if (i == 0)
+			assert_int_equal(EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, 2048), 1);
+		assert_int_equal(EVP_PKEY_keygen(ctx, &pk), 1);
+		FILE *fp = fopen(paths[i], "w");
+		assert_non_null(fp);
+		assert_int_equal(PEM_write_PrivateKey(fp, pk, NULL, NULL, 0, NULL, NULL), 1);
+		fclose(fp);
+		chmod(paths[i], 0600);
+		EVP_PKEY_free(pk);
+		EVP_PKEY_CTX_free(ctx);
+		const char *kt;
+		char p[1100];
+		assert_int_equal(dkim_key_public(paths[i], p, sizeof(p), &kt, err, sizeof(err)), 0);
+		snprintf(pub_txt[i], sizeof(pub_txt[i]), "v=DKIM1; k=%s; p=%s", kt, p);
+		kc[i] = (struct dkim_key_conf){ "example.org", sel[i], paths[i], 1, 1 };
+	}
+	struct dkim_keys *k = dkim_keys_load(kc, 2, err, sizeof(err), &line);
+	assert_non_null(k);
+	return k;
+}
+
+static void verify_msg(const char *msg, size_t step, enum dkim_vresult want0, enum dkim_vresult want1)
+{
+	struct dkim_verifier *v = dkim_verifier_new();
+	struct dkim_vsig out[DKIM_VERIFY_MAX];
+	size_t len = strlen(msg);
+	static const struct rr t[] = {
+		{ "r._domainkey.example.org", 'T', pub_txt[0] },
+		{ "e._domainkey.example.org", 'T', pub_txt[1] },
+		{ NULL, 0, NULL },
+	};
+
+	table = t;
+	for (size_t o = 0; o < len; o += step)
+		dkim_verifier_feed(v, msg + o, len - o < step ? len - o : step);
+	size_t n = dkim_verify_finish(v, &LK, 1800000000LL, out, DKIM_VERIFY_MAX);
+	assert_int_equal(n, 2);
+	if (out[0].result != want0 || out[1].result != want1)
+		fail_msg("got %s (%s), %s (%s)", dkim_vresult_name(out[0].result), out[0].why,
+		         dkim_vresult_name(out[1].result), out[1].why);
+	assert_string_equal(out[0].domain, "example.org");
+	dkim_verifier_free(v);
+}
+
+static void test_dkim_round_trip(void **state)
+{
+	char paths[2][64], err[200];
+	struct dkim_keys *k = make_keys(paths);
+	static const char *const bodies[] = {
+		"From: A <a@example.org>\r\nTo: b@example.net\r\nSubject: folded\r\n  subject line\r\n\r\nbody  line \t\r\n\r\n\r\n",
+		"From: a@example.org\r\nSubject: empty\r\n\r\n",
+		"From: a@example.org\r\nSubject: all header\r\n",
+		"From: a@example.org\r\nSubject: 8bit\r\n\r\nK\xc3\xb6ln\r\n.dot\r\n",
+	};
+
+	(void)state;
+	for (size_t b = 0; b < sizeof(bodies) / sizeof(bodies[0]); b++) {
+		struct dkim_signer *s = dkim_signer_new(k, "example.org", "t", err, sizeof(err));
+		assert_non_null(s);
+		assert_int_equal(dkim_signer_feed(s, bodies[b], strlen(bodies[b])), 0);
+		char *sig = dkim_sign_finish(s, err, sizeof(err));
+		assert_non_null(sig);
+		dkim_signer_free(s);
+		size_t need = strlen(sig) + strlen(bodies[b]) + 16;
+		char *msg = malloc(need);
+		snprintf(msg, need, "%s%s", sig, bodies[b]);
+		verify_msg(msg, 1, DKIM_V_PASS, DKIM_V_PASS);
+		verify_msg(msg, 7, DKIM_V_PASS, DKIM_V_PASS);
+		verify_msg(msg, 100000, DKIM_V_PASS, DKIM_V_PASS);
+		/* a signed field changed: both fail; an unsigned field added: both still pass */
+		char *subj = strstr(msg, "Subject: ");
+		subj[9] ^= 0x20;
+		verify_msg(msg, 100000, DKIM_V_FAIL, DKIM_V_FAIL);
+		subj[9] ^= 0x20;
+		snprintf(msg, need, "%sX-Added: yes\r\n%s", sig, bodies[b]);
+		verify_msg(msg, 100000, DKIM_V_PASS, DKIM_V_PASS);
+		/* a second From above (over-signed): fails */
+		snprintf(msg, need, "%sFrom: evil@example.org\r\n%s", sig, bodies[b]);
+		verify_msg(msg, 100000, DKIM_V_FAIL, DKIM_V_FAIL);
+		free(msg);
+		free(sig);
+	}
+	unlink(paths[0]);
+	unlink(paths[1]);
+	dkim_keys_free(k);
+}
+
+/* ---- DMARC ------------------------------------------------------------------------------ */
+
+static void test_dmarc(void **state)
+{
+	struct dmarc_record r;
+	struct dmarc_eval e;
+	char why[200], org[256];
+	struct dkim_vsig sig = { .result = DKIM_V_PASS, .domain = "mail.example.org" };
+	static const struct rr t[] = {
+		{ "_dmarc.example.org", 'T', "v=DMARC1; p=reject; sp=quarantine; rua=mailto:d@example.org" },
+		{ "_dmarc.strict.example", 'T', "v=DMARC1; p=reject; adkim=s; aspf=s" },
+		{ "_dmarc.pct.example", 'T', "v=DMARC1; p=reject; pct=10" },
+		{ "_dmarc.two.example", 'T', "v=DMARC1; p=reject" },
+		{ "_dmarc.two.example", 'T', "v=DMARC1; p=none" },
+		{ "_dmarc.tmp.example", 'F', "" },
+		{ NULL, 0, NULL },
+	};
+
+	(void)state;
+	assert_int_equal(dmarc_record_parse("v=DMARC1; p=quarantine; pct=50; adkim=s", &r, why, sizeof(why)), 0);
+	assert_string_equal(r.p, "quarantine");
+	assert_int_equal(r.pct, 50);
+	assert_int_equal(r.adkim_strict, 1);
+	assert_int_equal(dmarc_record_parse("v=DMARC1; rua=mailto:x@example.org", &r, why, sizeof(why)), 0);
+	assert_string_equal(r.p, "none");
+	assert_int_equal(dmarc_record_parse("v=DMARC1", &r, why, sizeof(why)), -1);
+	assert_int_equal(dmarc_record_parse("p=reject; v=DMARC1", &r, why, sizeof(why)), -1);
+	assert_int_equal(dmarc_record_parse("v=DMARC1; p=block", &r, why, sizeof(why)), -1);
+	assert_int_equal(dmarc_record_parse("v=DMARC1; p=none; pct=101", &r, why, sizeof(why)), -1);
+
+	dmarc_org_domain("Mail.Example.ORG.", org, sizeof(org));
+	assert_string_equal(org, "example.org");
+	dmarc_org_domain("a.b.example.co.uk", org, sizeof(org));
+	assert_string_equal(org, "example.co.uk");
+	assert_int_equal(dmarc_aligned("bounce.example.org", "example.org", 0), 1);
+	assert_int_equal(dmarc_aligned("bounce.example.org", "example.org", 1), 0);
+	assert_int_equal(dmarc_aligned("example.co.uk", "other.co.uk", 0), 0);
+
+	table = t;
+	dmarc_check(&LK, "example.org", "bounce.example.org", 1, NULL, 0, 0, &e);
+	assert_int_equal(e.result, DMARC_PASS);
+	dmarc_check(&LK, "example.org", "evil.example", 0, &sig, 1, 0, &e);
+	assert_int_equal(e.result, DMARC_PASS);
+	dmarc_check(&LK, "example.org", "evil.example", 1, NULL, 0, 0, &e);
+	assert_int_equal(e.result, DMARC_FAIL);
+	assert_string_equal(e.policy, "reject");
+	assert_int_equal(e.reject, 1);
+	/* a subdomain without its own record: the organizational domain's sp= */
+	dmarc_check(&LK, "news.example.org", "evil.example", 0, NULL, 0, 0, &e);
+	assert_int_equal(e.result, DMARC_FAIL);
+	assert_string_equal(e.policy, "quarantine");
+	assert_int_equal(e.reject, 0);
+	dmarc_check(&LK, "strict.example", "bounce.strict.example", 1, NULL, 0, 0, &e);
+	assert_int_equal(e.result, DMARC_FAIL);
+	/* pct=10: a message outside the sample gets quarantine, not reject */
+	dmarc_check(&LK, "pct.example", "evil.example", 0, NULL, 0, 50, &e);
+	assert_int_equal(e.result, DMARC_FAIL);
+	assert_int_equal(e.reject, 0);
+	dmarc_check(&LK, "pct.example", "evil.example", 0, NULL, 0, 5, &e);
+	assert_int_equal(e.reject, 1);
+	dmarc_check(&LK, "two.example", "evil.example", 0, NULL, 0, 0, &e);
+	assert_int_equal(e.result, DMARC_NONE);
+	dmarc_check(&LK, "none.example", "evil.example", 0, NULL, 0, 0, &e);
+	assert_int_equal(e.result, DMARC_NONE);
+	dmarc_check(&LK, "tmp.example", "evil.example", 0, NULL, 0, 0, &e);
+	assert_int_equal(e.result, DMARC_TEMPERROR);
+	dmarc_check(&LK, NULL, "evil.example", 0, NULL, 0, 0, &e);
+	assert_int_equal(e.result, DMARC_PERMERROR);
+}
+
+/* ---- the header field ------------------------------------------------------------------- */
+
+static void test_header_and_strip(void **state)
+{
+	struct authres_in in = { "mx.example.net", "192.0.2.1", "helo.example", "user@example.org" };
+	struct authres r;
+	unsigned removed;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	r.spf = SPF_PASS;
+	snprintf(r.spf_domain, sizeof(r.spf_domain), "example.org");
+	snprintf(r.spf_why, sizeof(r.spf_why), "example.org: ip4:192.0.2.0/24 (a comment)");
+	r.nsigs = 1;
+	r.sigs[0] = (struct dkim_vsig){ DKIM_V_FAIL, "example.org", "sel", "rsa-sha256", "AbCdEfGh", "body hash \"x\"" };
+	r.dmarc.result = DMARC_PASS;
+	snprintf(r.dmarc.from_domain, sizeof(r.dmarc.from_domain), "example.org");
+	snprintf(r.dmarc.policy, sizeof(r.dmarc.policy), "reject");
+	char *h = authres_header(&in, &r);
+	assert_non_null(h);
+	assert_string_equal(h, "Authentication-Results: mx.example.net;\r\n"
+	                       "\tspf=pass (example.org: ip4:192.0.2.0/24 _a comment_) smtp.mailfrom=user@example.org;\r\n"
+	                       "\tdkim=fail reason=\"body hash \\\"x\\\"\" header.d=example.org header.s=sel "
+	                       "header.a=rsa-sha256 header.b=AbCdEfGh;\r\n"
+	                       "\tdmarc=pass (p=reject) header.from=example.org\r\n");
+	free(h);
+
+	char hdr[] = "Authentication-Results: MX.example.net; spf=pass\r\n"
+	             "Received: from x\r\n"
+	             "Authentication-Results: (c) mx.example.net;\r\n\tdkim=pass\r\n"
+	             "Authentication-Results: mx.example.net.evil; dkim=pass\r\n"
+	             "Authentication-Results: other.example; dkim=pass\r\n"
+	             "\r\n";
+	size_t n = authres_strip_own(hdr, strlen(hdr), "mx.example.net", &removed);
+	hdr[n] = '\0';
+	assert_int_equal(removed, 2);
+	assert_string_equal(hdr, "Received: from x\r\n"
+	                         "Authentication-Results: mx.example.net.evil; dkim=pass\r\n"
+	                         "Authentication-Results: other.example; dkim=pass\r\n"
+	                         "\r\n");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_spf_mechanisms),
+		cmocka_unit_test(test_spf_macros),
+		cmocka_unit_test(test_spf_record_syntax),
+		cmocka_unit_test(test_dkim_round_trip),
+		cmocka_unit_test(test_dmarc),
+		cmocka_unit_test(test_header_and_strip),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
