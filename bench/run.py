@@ -72,7 +72,8 @@ def dir_empty(path):
 class Mailport:
     name = "mailport"
 
-    def __init__(self, maildir, relay=None, domains="example.test", relay_extra="", extra=""):
+    def __init__(self, maildir, relay=None, domains="example.test", relay_extra="", extra="", checks=False):
+        # checks: port 25's SPF/DKIM/DMARC (off in the rows against Postfix, which does none here)
         self.dir = tempfile.mkdtemp(prefix="mailport-bench-")
         give_to_mail_user(self.dir)     # as root, mailport becomes MAIL_USER after binding
         self.p25, self.p465, self.p587 = free_port(), free_port(), free_port()
@@ -102,6 +103,7 @@ concurrency = 20
 destination_concurrency = 20
 [smtp]
 listen = 127.0.0.1:{self.p25}
+sender_checks = {"yes" if checks else "no"}
 [submissions]
 listen = 127.0.0.1:{self.p465}
 [submission]
@@ -352,6 +354,39 @@ def dkim_submission(n, rounds):
     return out
 
 
+def sender_checks(n, rounds):
+    """Mail on port 25 (plain, 16 clients, 10 messages a connection, maildir = discard:) with the
+    sender checks on (SPF, DKIM, DMARC for the MAIL FROM and From: domain, answered by a local
+    unbound; caches warm after the first message) vs off, interleaved."""
+    from unbound import Unbound
+    d = tempfile.mkdtemp(prefix="mailport-bench-checks-")
+    os.chmod(d, 0o755)
+    zone = ('  local-zone: "." static\n'
+            '  local-data: \'example.test. 3600 IN TXT "v=spf1 ip4:127.0.0.0/8 include:_spf.example.test -all"\'\n'
+            '  local-data: \'_spf.example.test. 3600 IN TXT "v=spf1 mx -all"\'\n'
+            '  local-data: "example.test. 3600 IN MX 10 mx.example.test."\n'
+            '  local-data: "mx.example.test. 3600 IN A 127.0.0.1"\n'
+            '  local-data: \'_dmarc.example.test. 3600 IN TXT "v=DMARC1; p=reject"\'\n')
+    dns = Unbound(d, server_extra=zone, probe=("example.test", "MX", "mx.example.test."))
+    out = {"checked": [], "unchecked": []}
+    try:
+        for _ in range(rounds):
+            for kind in out:
+                srv = Mailport(False, relay_extra=f"resolver = 127.0.0.1:{dns.port}", checks=kind == "checked")
+                try:
+                    settle()
+                    run_bench(srv.p25, "plain", 1, 1, 1024, 1, "", srv.rcpt)        # caches warm
+                    r = run_bench(srv.p25, "plain", 16, 10, 1024, n, "", srv.rcpt)
+                    out[kind].append(r.get("msgs_per_s", 0))
+                    print(f"  {kind:9} {out[kind][-1]:9.0f} msg/s", flush=True)
+                finally:
+                    srv.close()
+    finally:
+        dns.close()
+        shutil.rmtree(d, ignore_errors=True)
+    return out
+
+
 def delivered(srv):
     with open(os.path.join(srv.dir, "log"), errors="replace") as f:
         return f.read().count(" relay=discard ")
@@ -446,6 +481,7 @@ def main():
     ap.add_argument("--no-maildir", action="store_true")
     ap.add_argument("--dane-row", action="store_true", help="only the DANE delivery row, printed (not written)")
     ap.add_argument("--dkim-row", action="store_true", help="only the DKIM signing rows, printed (not written)")
+    ap.add_argument("--checks-row", action="store_true", help="only the port-25 sender checks row, printed")
     args = ap.parse_args()
     rounds = 1 if args.quick else args.rounds
     scale = 0.2 if args.quick else 1.0
@@ -454,6 +490,9 @@ def main():
         return
     if args.dkim_row:
         print(dkim_submission(400 if args.quick else 2000, rounds))
+        return
+    if args.checks_row:
+        print(sender_checks(1000 if args.quick else 5000, rounds))
         return
     r = sh(os.path.join(REPO, "scripts", "peer-postfix"), timeout=600)
     if r.returncode != 0:
@@ -528,6 +567,8 @@ def main():
     extra["dane"] = dane_delivery(500 if args.quick else 2000, rounds)
     print("== DKIM-signed submission vs unsigned", flush=True)
     extra["dkim"] = dkim_submission(400 if args.quick else 2000, rounds)
+    print("== port 25 with SPF, DKIM and DMARC checks vs without", flush=True)
+    extra["checks"] = sender_checks(1000 if args.quick else 5000, rounds)
     print("== mailport send vs msmtp (one message over 465)", flush=True)
     extra["send"] = send_vs_msmtp(5 if args.quick else 20)
     print(f"  {extra['send']}", flush=True)
@@ -644,6 +685,11 @@ plot "{out}/results.dat" using 2:xtic(1) title "mailport" lc rgb "#2c7fb8", "" u
                     f.write(f"| submission over 465 (AUTH, C16 K10) DKIM-signed with {words} vs unsigned "
                             f"({fmt_range(dk['unsigned'])} msg/s) | {fmt_range(dk[kind])} msg/s | – | "
                             f"{statistics.median(dk[kind]) / base:.2f}× of unsigned | |\n")
+        ck = extra.get("checks", {})
+        if ck.get("checked") and ck.get("unchecked"):
+            f.write(f"| port 25 (C16 K10, discard) with SPF, DKIM and DMARC checked (local DNS, caches warm) vs "
+                    f"unchecked ({fmt_range(ck['unchecked'])} msg/s) | {fmt_range(ck['checked'])} msg/s | – | "
+                    f"{statistics.median(ck['checked']) / statistics.median(ck['unchecked']):.2f}× of unchecked | |\n")
         snd = extra.get("send", {})
         if snd.get("msmtp"):
             f.write(f"| one message over 465 to a local server (median wall time, login included) | "

@@ -615,7 +615,7 @@ static void commit_done(void *job, int ran)
 	commit_finish(cw);
 }
 
-/* On an authpool thread, before the message becomes durable: the DKIM signature (RSA takes
+/* On a worker thread (authpool, checkpool), before the message becomes durable: the DKIM signature (RSA takes
  * about a millisecond, never on the event loop) or port 25's sender checks (DNS lookups) in
  * front of it. A signing or checking failure leaves the message as it is, accepted: mail is not
  * lost for a signature or a verdict. */
@@ -711,7 +711,8 @@ static int cb_data_commit(void *ctx, const struct smtp_tx *tx, char *qid, size_t
 			cw->inbound = c->inbound;
 			c->dkim = NULL;
 			c->inbound = NULL;
-			if (c->srv->authpool != NULL && workpool_submit(c->srv->authpool, cw, precommit_run, precommit_done) == 0) {
+			struct workpool *pool = cw->inbound != NULL ? c->srv->checkpool : c->srv->authpool;
+			if (pool != NULL && workpool_submit(pool, cw, precommit_run, precommit_done) == 0) {
 				c->commit_wait = cw;
 				return 1;       /* signed or checked on a worker thread, then committed */
 			}

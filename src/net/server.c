@@ -613,6 +613,8 @@ static int start_workers(struct server *srv)
 	rconf.agent = srv->agent;
 	srv->runner = runner_start(srv->spool, &rconf);
 	srv->authpool = workpool_new(srv->base, 2, "password hashing");
+	/* More threads than cores: they wait on DNS answers, not on the CPU. */
+	srv->checkpool = workpool_new(srv->base, CHECK_THREADS, "sender checks");
 	if (srv->runner == NULL) {
 		log_errx(NULL, "cannot start the delivery runner");
 		return -1;
@@ -641,6 +643,8 @@ static void drain(struct server *srv)
 		conn_free(srv->conns);
 	workpool_free(srv->authpool);       /* after the sessions: its answers find no one */
 	srv->authpool = NULL;
+	workpool_free(srv->checkpool);
+	srv->checkpool = NULL;
 	/* Deliveries in flight finish while the committer still syncs their done records. */
 	runner_stop(srv->runner);
 	srv->runner = NULL;
@@ -662,6 +666,7 @@ static void free_server(struct server *srv)
 	runner_stop(srv->runner);
 	agent_stop(srv->agent);
 	workpool_free(srv->authpool);
+	workpool_free(srv->checkpool);
 	workpool_free(srv->commitpool);
 	spool_mem_on_done(srv->spool, NULL, NULL, NULL, NULL);
 	journal_close(srv->journal);

@@ -32,6 +32,7 @@
 #include "../msg/dkim.h"
 
 #define HEADER_HOLD_MAX (100 * 1024)   /* header block held back for submission hygiene */
+#define CHECK_THREADS 8                 /* port 25's sender checks at once (server.c's checkpool) */
 
 struct server;
 
@@ -105,7 +106,8 @@ struct server {
 	struct runner *runner;
 	struct throttle *throttle;
 	struct anvil *anvil;            /* per-client connection limits */
-	struct workpool *authpool;     /* password hashing */
+	struct workpool *authpool;     /* password hashing, DKIM signing */
+	struct workpool *checkpool;    /* port 25's sender checks: threads that mostly wait on DNS */
 	struct workpool *commitpool;   /* the committer: group commit through the journal */
 	struct journal *journal;
 	struct timespec last_checkpoint, last_sync, last_checkpoint_warning;
