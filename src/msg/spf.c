@@ -193,10 +193,13 @@ static int expand(const struct spf *s, const char *domain, const char *p, const 
 
 /* ---- parsing ----------------------------------------------------------------------------- */
 
-/* "/N" and "//M" at the end of arg (a, mx) or of an address (ip4, ip6): cut off and stored. */
+/* "/N" and "//M" at the end of arg (a, mx: v4ok and v6ok, dual-cidr-length), or "/N" of an
+ * address (ip4: v4ok only; ip6: v6ok only): cut off and stored. */
 static int take_cidr(char *arg, struct term *t, int v4ok, int v6ok)
 {
 	char *dd = strstr(arg, "//");
+	if (dd != NULL && !v4ok)
+		return -1;                      /* ip6:ADDR//N is not the syntax */
 	if (dd != NULL) {
 		char *e;
 		long m = strtol(dd + 2, &e, 10);

@@ -95,7 +95,8 @@ import dkim, sys
 key, sel, algo, canon = sys.argv[1], sys.argv[2].encode(), sys.argv[3].encode(), sys.argv[4].encode()
 msg = sys.stdin.buffer.read()
 sig = dkim.sign(msg, sel, b"example.net", open(key, "rb").read(), canonicalize=tuple(canon.split(b"/")),
-                signature_algorithm=algo, include_headers=[b"from", b"to", b"subject", b"date"])
+                signature_algorithm=algo, include_headers=[b"from", b"to", b"subject", b"date"],
+                length=len(sys.argv) > 5)
 sys.stdout.buffer.write(sig + msg)
 """
 
@@ -153,8 +154,10 @@ def message(sender_domain, subject="hi", body="Hello.\r\n"):
             f"\r\n{body}").encode()
 
 
-def sign(msg, key, selector, algo, canon):
-    r = subprocess.run([PY, "-c", SIGN, key, selector, algo, canon], input=msg, capture_output=True, timeout=60)
+def sign(msg, key, selector, algo, canon, length=False):
+    """msg signed by python3-dkim; length: with l= (the body length signed)."""
+    r = subprocess.run([PY, "-c", SIGN, key, selector, algo, canon] + (["l"] if length else []), input=msg,
+                       capture_output=True, timeout=60)
     assert r.returncode == 0, r.stderr.decode()
     return r.stdout
 
@@ -264,7 +267,11 @@ def test_dkim_signatures_of_python3_dkim_verified():
         signed = sign(message("example.net", subject="unknown selector"), env.keys["rsa"][0], "nosuch",
                       "rsa-sha256", "relaxed/relaxed")
         env.send("x@example.net", signed)
-        msgs = env.srv.wait_messages("bob", len(cases) + 4)
+        # l=: text appended after the signed length (a list footer) keeps the signature valid
+        signed = sign(message("example.net", subject="with l"), env.keys["rsa"][0], "rsa", "rsa-sha256",
+                      "simple/simple", length=True)
+        env.send("x@forged.example", signed + b"-- \r\nfooter added by a list\r\n")
+        msgs = env.srv.wait_messages("bob", len(cases) + 5)
         lines = parse_ar(msgs)
         by_subject = {}
         for m, line in zip(msgs, lines):
@@ -279,6 +286,7 @@ def test_dkim_signatures_of_python3_dkim_verified():
         assert "dkim=fail" in by_subject["changed Subject"], by_subject["changed Subject"]
         assert "dkim=permerror" in by_subject["revoked"], by_subject["revoked"]
         assert "dkim=permerror" in by_subject["unknown selector"], by_subject["unknown selector"]
+        assert "dkim=pass" in by_subject["with l"] and "dmarc=pass" in by_subject["with l"], by_subject["with l"]
         # The reason is said in words, readable by RFC 8601 parsers.
         raw = [m for m in msgs if b"changed body" in m][0].decode()
         assert 'reason="body hash did not verify"' in raw, raw[:800]

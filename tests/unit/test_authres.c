@@ -258,6 +258,9 @@ static void test_spf_record_syntax(void **state)
 	assert_int_equal(spf_record_syntax("v=spf2 -all", &n, why, sizeof(why)), -1);
 	assert_int_equal(spf_record_syntax("v=spf1 redirect=a.example redirect=b.example", &n, why, sizeof(why)), -1);
 	assert_int_equal(spf_record_syntax("v=spf1 include -all", &n, why, sizeof(why)), -1);
+	assert_int_equal(spf_record_syntax("v=spf1 ip6:2001:db8::/32 a/24//64 mx//48 -all", &n, why, sizeof(why)), 0);
+	assert_int_equal(spf_record_syntax("v=spf1 ip6:2001:db8:://32 -all", &n, why, sizeof(why)), -1);
+	assert_int_equal(spf_record_syntax("v=spf1 ip4:192.0.2.0//24 -all", &n, why, sizeof(why)), -1);
 }
 
 /* ---- DKIM: our signer's output, verified ---------------------------------------------------- */
