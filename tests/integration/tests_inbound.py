@@ -10,7 +10,7 @@ import smtplib
 import subprocess
 import time
 
-from harness import Server, Skip, need
+from harness import BIN, Server, Skip, need
 from unbound import Unbound
 
 PY = "/usr/bin/python3"
@@ -385,3 +385,21 @@ def test_dead_dns_gives_temperror_and_keeps_mail():
         assert srv.log().count("did not answer within") == 1, srv.log()[-3000:]
     finally:
         srv.cleanup()
+
+
+def test_sender_check_settings_are_checked():
+    """A value that is neither yes nor no is a config error naming file:line (exit 78)."""
+    for key in ("sender_checks", "dmarc_reject"):
+        srv = Server()
+        try:
+            with open(srv.conf) as f:
+                conf = f.read()
+            with open(srv.conf, "w") as f:
+                f.write(conf.replace("sender_checks = no", f"sender_checks = {'maybe' if key == 'sender_checks' else 'no'}"
+                                     + ("\ndmarc_reject = maybe" if key == "dmarc_reject" else "")))
+            r = subprocess.run([BIN, "serve", "--config", srv.conf], capture_output=True, text=True, timeout=30)
+            assert r.returncode == 78, (r.returncode, r.stderr)
+            assert f"mailport.conf:{srv.conf_line(key + ' = maybe')}: [smtp] {key}: \"maybe\": expected yes or no" \
+                in r.stderr, r.stderr
+        finally:
+            srv.cleanup()
