@@ -1,9 +1,9 @@
 /*
  * dkim.c - DKIM signing (dkim.h): the header hash input in h= order and the signature with
- * OpenSSL, over the canonicalisations of dkimcanon.c. Written
- * here rather than with Debian's libopendkim: its ed25519-sha256 signing path (2.11.0~beta2)
- * leaks about 470 bytes per message (seen under AddressSanitizer), and the canonicalisation is
- * small, pure and judged by an independent verifier (python3-dkim) in the tests.
+ * OpenSSL, over the canonicalisations of dkimcanon.c. Written here rather than with Debian's
+ * libopendkim: its ed25519-sha256 signing path (2.11.0~beta2) leaks about 470 bytes per
+ * message (seen under AddressSanitizer), and the canonicalisation is small, pure and judged by
+ * independent verifiers (python3-dkim, opendkim-testmsg) in the tests.
  */
 #include "dkim.h"
 
@@ -20,9 +20,8 @@
 #include <openssl/pem.h>
 
 #include "../util/base64.h"
-#include "dkimcanon.h"
 #include "../util/fsutil.h"
-
+#include "dkimcanon.h"
 
 /* RFC 6376 5.4.1's recommended fields and the MIME ones; From once more than it occurs
  * (over-signed), so that a From added later breaks the signature. */

@@ -14,9 +14,9 @@
 #include <time.h>
 
 #include "../deliver/runner.h"
+#include "../msg/authres.h"
 #include "../tls/tls.h"
 #include "../util/duration.h"
-#include "../msg/authres.h"
 #include "../util/log.h"
 #include "inbound.h"
 #include "server_int.h"
@@ -615,10 +615,10 @@ static void commit_done(void *job, int ran)
 	commit_finish(cw);
 }
 
-/* On a worker thread (authpool, checkpool), before the message becomes durable: the DKIM signature (RSA takes
- * about a millisecond, never on the event loop) or port 25's sender checks (DNS lookups) in
- * front of it. A signing or checking failure leaves the message as it is, accepted: mail is not
- * lost for a signature or a verdict. */
+/* On a worker thread before the message becomes durable, never on the event loop: the DKIM
+ * signature (authpool; RSA takes about a millisecond) or port 25's sender checks (checkpool;
+ * DNS lookups) in front of it. A signing or checking failure leaves the message as it is,
+ * accepted: mail is not lost for a signature or a verdict. */
 static void precommit_run(void *job)
 {
 	struct commit_wait *cw = job;
