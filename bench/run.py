@@ -27,7 +27,7 @@ from pki import path as pki_path  # noqa: E402
 
 BENCH = os.path.join(REPO, "build", "smtpbench")
 MAILPORT = os.path.join(REPO, "build", "mailport")
-PASSWORD = "bench-password"
+PASSWORD = "bench quartz lantern 47 meadow"  # mailport passwd refuses weak ones
 
 # name, mode, concurrency, messages per connection, size, messages per run, flags
 SCENARIOS = [

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../util/log.h"
 #include "auth.h"
 #include "users.h"
 
@@ -67,6 +68,12 @@ struct directory *directory_open(const struct directory_conf *dc, struct errlist
 		free(d);
 		return NULL;
 	}
+	const char *list;
+	unsigned md5 = users_weak_hashes(d->be, &list);
+	if (md5 > 0 && !dc->quiet)
+		log_warnx(NULL, "%s: %u mailbox%s MD5-crypt hashes, which a graphics card tries billions a second against: "
+		          "%s; set new passwords with mailport passwd (yescrypt)", dc->users_file, md5,
+		          md5 == 1 ? " has" : "es have", list);
 	return d;
 }
 

@@ -25,6 +25,7 @@ struct directory;
 
 struct directory_conf {
 	const char *users_file;         /* the file backend: [auth] users */
+	int quiet;                      /* log no warning (a second reader of what the server loaded) */
 };
 
 /* Every problem goes into errs as file:line; NULL when there was any. */

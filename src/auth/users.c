@@ -27,6 +27,8 @@ struct users {
 	size_t nusers;
 	struct key *keys;
 	size_t nkeys;
+	unsigned md5_users;             /* mailboxes with an MD5-crypt hash */
+	char md5_list[1400];            /* the first five of them */
 };
 
 static char *lower_dup(const char *s, size_t n)
@@ -81,6 +83,8 @@ struct users *users_load(const char *path, struct errlist *errs)
 	size_t len, nerr0 = errs->n;
 	char *buf, *line, *next;
 	int lineno = 0;
+	unsigned md5_users = 0;
+	char md5_list[1400] = "";
 
 	if (u == NULL)
 		return NULL;
@@ -120,10 +124,20 @@ struct users *users_load(const char *path, struct errlist *errs)
 			continue;
 		}
 		const char *hash = f[1];
+		if (strlen(hash) == 13 && strspn(hash, "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") == 13) {
+			errlist_add(errs, path, lineno, "a DES-crypt hash: it keeps only 8 characters of the password and is "
+			            "cracked in hours; set a new password with mailport passwd");
+			continue;
+		}
 		if (*hash != '\0' && *hash != '!' && *hash != '*' && *hash != '$') {
 			errlist_add(errs, path, lineno, "password must be a crypt(3) hash (see mailport passwd)");
 			continue;
 		}
+		if (strncmp(hash, "$1$", 3) == 0 && md5_users < 5)
+			snprintf(md5_list + strlen(md5_list), sizeof(md5_list) - strlen(md5_list), "%s%s", md5_users++ ? ", " : "",
+			         f[0]);
+		else if (strncmp(hash, "$1$", 3) == 0)
+			md5_users++;
 		struct user *nu = realloc(u->users, (u->nusers + 1) * sizeof(*nu));
 		if (nu == NULL)
 			goto oom;
@@ -172,6 +186,11 @@ struct users *users_load(const char *path, struct errlist *errs)
 		users_free(u);
 		return NULL;
 	}
+	u->md5_users = md5_users;
+	memcpy(u->md5_list, md5_list, sizeof(md5_list));
+	size_t ml = strlen(u->md5_list);
+	if (md5_users > 5 && ml + 5 < sizeof(u->md5_list))
+		memcpy(u->md5_list + ml, " ...", 5);
 	return u;
 oom:
 	errlist_add(errs, path, lineno, "out of memory");
@@ -223,6 +242,12 @@ const struct user *users_resolve(const struct users *u, const char *addr, char d
 			usr = users_lookup(u, base, (size_t)n);
 	}
 	return usr;
+}
+
+unsigned users_weak_hashes(const struct users *u, const char **list)
+{
+	*list = u->md5_list;
+	return u->md5_users;
 }
 
 size_t users_count(const struct users *u)

@@ -32,5 +32,8 @@ const struct user *users_lookup(const struct users *u, const char *addr, size_t 
  * the recipient delimiter; '\0' disables it). */
 const struct user *users_resolve(const struct users *u, const char *addr, char delim);
 size_t users_count(const struct users *u);
+/* How many mailboxes have an MD5-crypt hash ($1$, crackable at billions a second), and the
+ * first five of them, comma-separated, in *list (valid while u is). DES-crypt is refused. */
+unsigned users_weak_hashes(const struct users *u, const char **list);
 
 #endif

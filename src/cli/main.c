@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "../auth/auth.h"
+#include "../auth/pwquality.h"
 #include "../conf/config.h"
 #include "../deliver/agent.h"
 #include "../net/server.h"
@@ -35,7 +36,7 @@ static void usage(FILE *out)
 	        "       mailport tlsrpt [--config FILE] send [today|yesterday|YYYY-MM-DD]\n"
 	        "       mailport dkim keygen DOMAIN SELECTOR [--type rsa|ed25519]\n"
 	        "       mailport dns DOMAIN --config FILE [--json]\n"
-	        "       mailport passwd\n"
+	        "       mailport passwd [--user ADDRESS] [--allow-weak]\n"
 	        "       mailport version\n"
 	        "\n"
 	        "serve   run the SMTP server in the foreground (logs on stderr).\n"
@@ -54,7 +55,7 @@ static void usage(FILE *out)
 	        "dkim    make a DKIM signing key and print the TXT record to publish.\n"
 	        "dns     every DNS record DOMAIN needs for this server, ready for a zone file.\n"
 	        "passwd  read a password on standard input (twice, without echo, on a terminal) and\n"
-	        "        print its yescrypt hash for the users file.\n"
+	        "        print its yescrypt hash for the users file; a weak one is refused, with why.\n"
 	        "\n"
 	        "Every verb takes --help.\n");
 }
@@ -139,22 +140,54 @@ static int read_secret(const char *prompt, char *buf, size_t len)
 	return r;
 }
 
+static void passwd_usage(FILE *out)
+{
+	fprintf(out, "usage: mailport passwd [--user ADDRESS] [--allow-weak] < password\n"
+	             "Reads a password on standard input (twice and without echo on a terminal) and prints its\n"
+	             "yescrypt hash, for the second field of the users file ([auth] users). A weak password is\n"
+	             "refused with the reason: fewer than %d characters, one of the most common passwords or\n"
+	             "words, a keyboard pattern, sequence, repetition or date, or (with --user) the address or\n"
+	             "domain it is for; zxcvbn's estimate must reach 2^%.0f guesses.\n"
+	             "  --user ADDRESS   the mailbox the password is for (its parts are refused in it)\n"
+	             "  --allow-weak     hash it anyway, saying why it is weak: for tests only\n",
+	        PWQ_MIN_LENGTH, PWQ_MIN_BITS);
+}
+
 static int cmd_passwd(int argc, char **argv)
 {
-	char pw[1024], again[1024];
+	static const struct option opts[] = {
+		{ "user", required_argument, NULL, 'u' }, { "allow-weak", no_argument, NULL, 'w' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+	};
+	char pw[1024], again[1024], why[400];
+	const char *user = NULL;
+	int allow_weak = 0, ch;
 	char *hash;
 
-	if (argc > 1) {
-		int help = strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0;
-		fprintf(help ? stdout : stderr,
-		        "usage: mailport passwd < password\n"
-		        "Reads a password on standard input (twice and without echo on a terminal) and prints its\n"
-		        "yescrypt hash, for the second field of the users file ([auth] users).\n");
-		return help ? 0 : EX_USAGE;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'u': user = optarg; break;
+		case 'w': allow_weak = 1; break;
+		case 'h': passwd_usage(stdout); return 0;
+		default: passwd_usage(stderr); return EX_USAGE;
+		}
+	}
+	if (optind != argc) {
+		passwd_usage(stderr);
+		return EX_USAGE;
 	}
 	if (read_secret("Password: ", pw, sizeof(pw)) < 0 || pw[0] == '\0') {
 		fprintf(stderr, "mailport passwd: no password given\n");
 		return EX_DATAERR;
+	}
+	if (pwquality_check(pw, user, why, sizeof(why), NULL) != 0) {
+		if (!allow_weak) {
+			explicit_bzero(pw, sizeof(pw));
+			fprintf(stderr, "mailport passwd: this password is too weak: %s\n", why);
+			return EX_DATAERR;
+		}
+		fprintf(stderr, "mailport passwd: --allow-weak (for tests only): hashing a weak password: %s\n", why);
 	}
 	if (isatty(STDIN_FILENO)) {
 		if (read_secret("Again: ", again, sizeof(again)) < 0 || strcmp(pw, again) != 0) {

@@ -113,7 +113,7 @@ struct runconf *runconf_load(const char *path, struct errlist *errs)
 	rc->refs = 1;
 	rc->cfg = config_load(path, errs);
 	if (rc->cfg != NULL) {
-		struct directory_conf dc = { rc->cfg->users };
+		struct directory_conf dc = { rc->cfg->users, 0 };
 		rc->dir = directory_open(&dc, errs);
 	}
 	/* A minute: long enough for a client that logs in per message, short enough that a

@@ -278,12 +278,13 @@ def test_auth_bruteforce_lockout():
 
 def test_yescrypt_user_from_mailport_passwd():
     from harness import BIN, DEMO_HASH
-    h = subprocess.run([BIN, "passwd"], input="correct horse\n", capture_output=True, text=True, check=True).stdout.strip()
+    h = subprocess.run([BIN, "passwd"], input="correct horse battery staple\n", capture_output=True, text=True,
+                       check=True).stdout.strip()
     assert h.startswith("$y$")
     with Server(tls=True, users=[f"carol@example.test:{h}", f"bob@example.test:{DEMO_HASH}"]) as srv:
         srv.start()
         with smtplib.SMTP_SSL("127.0.0.1", srv.port465, context=ctx(srv.ca), timeout=10) as c:
-            c.login("carol@example.test", "correct horse")
+            c.login("carol@example.test", "correct horse battery staple")
             c.sendmail("carol@example.test", ["bob@example.test"], "Subject: y\r\n\r\nyescrypt\r\n")
         srv.wait_messages("bob", 1)
         assert srv.stop() == 0

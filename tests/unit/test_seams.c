@@ -49,7 +49,7 @@ static void test_directory_file_backend(void **state)
 	assert_non_null(fp);
 	fprintf(fp, "alice@example.org:%s:sales@example.org\nbob@example.org:\n", hash);
 	fclose(fp);
-	struct directory_conf dc = { path_in("users") };
+	struct directory_conf dc = { path_in("users"), 0 };
 	struct directory *d = directory_open(&dc, &errs);
 	assert_non_null(d);
 	assert_int_equal(directory_count(d), 2);
@@ -79,7 +79,7 @@ static void test_directory_reports_file_line(void **state)
 	assert_non_null(fp);
 	fputs("not an address:x\n", fp);
 	fclose(fp);
-	struct directory_conf dc = { path_in("bad-users") };
+	struct directory_conf dc = { path_in("bad-users"), 0 };
 	assert_null(directory_open(&dc, &errs));
 	assert_true(errs.n > 0);
 	assert_non_null(strstr(errs.msgs[0], "bad-users:1"));
