@@ -52,19 +52,34 @@ static int hash_matches(const char *password, const char *hash)
 	return ok;
 }
 
-int auth_verify(const struct users *u, const char *authzid, const char *user, const char *password)
+int auth_verify(const struct users *u, const struct apppw *ap, const char *authzid, const char *user,
+                const char *password, const struct apppw_entry **via)
 {
 	const struct user *usr = users_lookup(u, user, strlen(user));
 	int can_login = usr != NULL && usr->hash[0] == '$';
 	/* Login is by the mailbox's own address, not an alias: an alias lookup returns its owner. */
 	int is_address = usr != NULL && strcasecmp(usr->address, user) == 0;
-	int ok = hash_matches(password, can_login && is_address ? usr->hash : get_dummy_hash());
+	char np[APPPW_LEN + 1];
+	const struct apppw_entry *e = NULL;
+	const char *hash;
+	int ok;
 
-	if (!can_login || !is_address)
+	*via = NULL;
+	/* One hash, whatever the path: an app password by its id, else the main password (unless
+	 * the mailbox takes app passwords only), else the dummy. */
+	if (can_login && is_address && apppw_normalize(password, np) == 0 && (e = apppw_find(ap, usr->address, np)) != NULL)
+		ok = hash_matches(np, e->hash);
+	else {
+		hash = can_login && is_address && !usr->app_only ? usr->hash : get_dummy_hash();
+		ok = hash_matches(password, hash) && hash != get_dummy_hash();
+	}
+	explicit_bzero(np, sizeof(np));
+	if (!can_login || !is_address || !ok)
 		return -1;
 	if (authzid[0] != '\0' && strcasecmp(authzid, usr->address) != 0)
 		return -1;      /* acting for someone else is not something we offer */
-	return ok ? 0 : -1;
+	*via = e;
+	return 0;
 }
 
 char *auth_hash_password(const char *password)

@@ -1,8 +1,8 @@
 /*
  * auth.h - checking SMTP AUTH credentials and throttling those who guess.
  *
- * auth_verify() checks a password against the users file with crypt(3) from libxcrypt
- * (yescrypt, bcrypt, sha512-crypt ...). An unknown user or a user that cannot log in costs a
+ * auth_verify() checks a password against the users file, or a mailbox's app passwords, with
+ * crypt(3) from libxcrypt (yescrypt, bcrypt, sha512-crypt ...). An unknown user or a user that cannot log in costs a
  * full hash computation too, so response time does not reveal which users exist. It returns
  * 0 when the credentials are good, -1 otherwise; it never logs or keeps the password.
  *
@@ -16,11 +16,15 @@
 
 #include <stddef.h>
 
+#include "apppw.h"
 #include "users.h"
 
 #define THROTTLE_MAX_KEYS 65536
 
-int auth_verify(const struct users *u, const char *authzid, const char *user, const char *password);
+/* ap: the mailbox's app passwords (apppw.h; NULL = none). 0 when good, with *via the app
+ * password that matched (NULL: the main password). */
+int auth_verify(const struct users *u, const struct apppw *ap, const char *authzid, const char *user,
+                const char *password, const struct apppw_entry **via);
 
 /* A new yescrypt hash of password for the users file (mailport passwd). NULL on failure;
  * the caller frees. */

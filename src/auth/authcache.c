@@ -20,6 +20,7 @@ struct authcache {
 	EVP_MAC *mac;           /* fetched once: a fetch per AUTH would be a provider lookup each */
 	unsigned char secret[32];
 	unsigned ttl;
+	unsigned generation;    /* one more at each clear */
 	struct slot slots[AUTHCACHE_SLOTS];
 };
 
@@ -92,4 +93,17 @@ void authcache_put(struct authcache *c, const unsigned char key[AUTHCACHE_KEY], 
 	s = (struct slot *)slot_of(c, key);
 	memcpy(s->key, key, AUTHCACHE_KEY);
 	s->expires = now + c->ttl;
+}
+
+void authcache_clear(struct authcache *c)
+{
+	if (c == NULL)
+		return;
+	memset(c->slots, 0, sizeof(c->slots));
+	c->generation++;
+}
+
+unsigned authcache_generation(const struct authcache *c)
+{
+	return c ? c->generation : 0;
 }

@@ -24,5 +24,9 @@ void authcache_key(const struct authcache *c, const char *authzid, const char *u
                    unsigned char key[AUTHCACHE_KEY]);
 int authcache_hit(const struct authcache *c, const unsigned char key[AUTHCACHE_KEY], long long now);
 void authcache_put(struct authcache *c, const unsigned char key[AUTHCACHE_KEY], long long now);
+/* Forget every entry (credentials were revoked). */
+void authcache_clear(struct authcache *c);
+/* Changes with every clear: a check that began before one must not put its answer. */
+unsigned authcache_generation(const struct authcache *c);
 
 #endif

@@ -6,17 +6,22 @@
  */
 #include "directory.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "../util/log.h"
+#include "apppw.h"
 #include "auth.h"
 #include "users.h"
 
 struct dir_backend {
 	enum dir_result (*mailbox)(const void *be, const char *addr, char delim, char *out, size_t outlen);
-	int (*verify)(const void *be, const char *authzid, const char *user, const char *password);
+	int (*verify)(void *be, const struct dir_login *l, char *via, size_t vialen);
+	int (*refresh)(void *be);
 	size_t (*count)(const void *be);
 	void (*free)(void *be);
 };
@@ -26,11 +31,20 @@ struct directory {
 	void *be;
 };
 
-/* ---- the users file ------------------------------------------------------------------------ */
+/* ---- the users file and the app-password store ----------------------------------------------- */
+
+struct file_dir {
+	struct users *users;            /* immutable: a new snapshot comes with a reload */
+	char *apppw_path, *used_dir;
+	pthread_mutex_t mu;             /* ap and its file's identity: refresh (the loop) vs verify */
+	struct apppw *ap;
+	struct stat st;                 /* of the store when ap was read; st_ino 0: there was none */
+};
 
 static enum dir_result file_mailbox(const void *be, const char *addr, char delim, char *out, size_t outlen)
 {
-	const struct user *u = users_resolve(be, addr, delim);
+	const struct file_dir *fd = be;
+	const struct user *u = users_resolve(fd->users, addr, delim);
 
 	if (u == NULL)
 		return DIR_NONE;
@@ -38,38 +52,107 @@ static enum dir_result file_mailbox(const void *be, const char *addr, char delim
 	return DIR_FOUND;
 }
 
-static int file_verify(const void *be, const char *authzid, const char *user, const char *password)
+static int file_verify(void *be, const struct dir_login *l, char *via, size_t vialen)
 {
-	return auth_verify(be, authzid, user, password);
+	struct file_dir *fd = be;
+	const struct apppw_entry *e;
+
+	pthread_mutex_lock(&fd->mu);
+	struct apppw *ap = apppw_ref(fd->ap);
+	pthread_mutex_unlock(&fd->mu);
+	int r = auth_verify(fd->users, ap, l->authzid, l->user, l->password, &e);
+	if (via != NULL && vialen > 0)
+		snprintf(via, vialen, "%s%s", r == 0 && e ? "app-password=" : "", r == 0 && e ? e->label : "");
+	if (r == 0 && e != NULL && fd->used_dir != NULL &&
+	    apppw_note_use(fd->used_dir, e->address, e->id, (long long)time(NULL), l->client_ip ? l->client_ip : "-") < 0)
+		log_warn(NULL, "app passwords: cannot note the use of %s's %s in %s", e->address, e->id, fd->used_dir);
+	apppw_unref(ap);
+	return r;
+}
+
+/* The store again when its file changed (another inode, size or time): 1 swapped, 0 not, -1 a
+ * store that does not load (logged; the old one stays). */
+static int file_refresh(void *be)
+{
+	struct file_dir *fd = be;
+	struct stat st;
+	struct errlist errs = { 0 };
+
+	if (fd->apppw_path == NULL)
+		return 0;
+	if (stat(fd->apppw_path, &st) != 0)
+		memset(&st, 0, sizeof(st));
+	if (st.st_ino == fd->st.st_ino && st.st_size == fd->st.st_size && st.st_mtim.tv_sec == fd->st.st_mtim.tv_sec &&
+	    st.st_mtim.tv_nsec == fd->st.st_mtim.tv_nsec && st.st_dev == fd->st.st_dev)
+		return 0;
+	struct apppw *ap = apppw_load(fd->apppw_path, &errs);
+	if (ap == NULL) {
+		log_warnx(NULL, "app passwords not reloaded (the ones loaded before stay): %s",
+		          errs.n > 0 ? errs.msgs[0] : "out of memory");
+		errlist_free(&errs);
+		fd->st = st;                    /* said once, not at every login */
+		return -1;
+	}
+	pthread_mutex_lock(&fd->mu);
+	struct apppw *old = fd->ap;
+	fd->ap = ap;
+	fd->st = st;
+	pthread_mutex_unlock(&fd->mu);
+	apppw_unref(old);
+	return 1;
 }
 
 static size_t file_count(const void *be)
 {
-	return users_count(be);
+	return users_count(((const struct file_dir *)be)->users);
 }
 
 static void file_free(void *be)
 {
-	users_free(be);
+	struct file_dir *fd = be;
+
+	users_free(fd->users);
+	apppw_unref(fd->ap);
+	free(fd->apppw_path);
+	free(fd->used_dir);
+	pthread_mutex_destroy(&fd->mu);
+	free(fd);
 }
 
-static const struct dir_backend file_backend = { file_mailbox, file_verify, file_count, file_free };
+static const struct dir_backend file_backend = { file_mailbox, file_verify, file_refresh, file_count, file_free };
 
 /* ---- the interface ------------------------------------------------------------------------- */
 
 struct directory *directory_open(const struct directory_conf *dc, struct errlist *errs)
 {
 	struct directory *d = calloc(1, sizeof(*d));
+	struct file_dir *fd = calloc(1, sizeof(*fd));
 
-	if (d == NULL)
-		return NULL;
-	d->ops = &file_backend;
-	if ((d->be = users_load(dc->users_file, errs)) == NULL) {
+	if (d == NULL || fd == NULL) {
 		free(d);
+		free(fd);
 		return NULL;
 	}
+	pthread_mutex_init(&fd->mu, NULL);
+	d->ops = &file_backend;
+	d->be = fd;
+	if ((fd->users = users_load(dc->users_file, errs)) == NULL) {
+		directory_free(d);
+		return NULL;
+	}
+	if (dc->app_passwords != NULL) {
+		struct stat st;
+		if (stat(dc->app_passwords, &st) == 0)
+			fd->st = st;
+		if ((fd->apppw_path = strdup(dc->app_passwords)) == NULL ||
+		    (dc->used_dir != NULL && (fd->used_dir = strdup(dc->used_dir)) == NULL) ||
+		    (fd->ap = apppw_load(dc->app_passwords, errs)) == NULL) {
+			directory_free(d);
+			return NULL;
+		}
+	}
 	const char *list;
-	unsigned md5 = users_weak_hashes(d->be, &list);
+	unsigned md5 = users_weak_hashes(fd->users, &list);
 	if (md5 > 0 && !dc->quiet)
 		log_warnx(NULL, "%s: %u mailbox%s MD5-crypt hashes, which a graphics card tries billions a second against: "
 		          "%s; set new passwords with mailport passwd (yescrypt)", dc->users_file, md5,
@@ -91,9 +174,14 @@ enum dir_result directory_mailbox(const struct directory *d, const char *addr, c
 	return d->ops->mailbox(d->be, addr, delim, mailbox, outlen);
 }
 
-int directory_verify(const struct directory *d, const char *authzid, const char *user, const char *password)
+int directory_verify(const struct directory *d, const struct dir_login *l, char *via, size_t vialen)
 {
-	return d->ops->verify(d->be, authzid, user, password);
+	return d->ops->verify(d->be, l, via, vialen);
+}
+
+int directory_refresh(struct directory *d)
+{
+	return d->ops->refresh(d->be);
 }
 
 size_t directory_count(const struct directory *d)

@@ -26,6 +26,16 @@ struct directory;
 struct directory_conf {
 	const char *users_file;         /* the file backend: [auth] users */
 	int quiet;                      /* log no warning (a second reader of what the server loaded) */
+	const char *app_passwords;      /* the app-password store (auth/apppw.h); NULL: none */
+	const char *used_dir;           /* where their last use is noted; NULL: not noted */
+};
+
+/* One login attempt. The password is borrowed, never kept or logged. */
+struct dir_login {
+	const char *authzid;            /* "" when not given */
+	const char *user;
+	const char *password;
+	const char *client_ip;          /* for the app passwords' last use; may be NULL */
 };
 
 /* Every problem goes into errs as file:line; NULL when there was any. */
@@ -37,10 +47,16 @@ void directory_free(struct directory *d);
 enum dir_result directory_mailbox(const struct directory *d, const char *addr, char delim, char *mailbox,
                                   size_t outlen);
 /* SMTP AUTH: 0 when user (a mailbox's own address, not an alias) may log in with password and
- * act as authzid ("" or itself), else -1. As long as a good check whatever the reason, so the
- * time taken does not tell which users exist. Blocking (a password hash): not on the event
- * loop. Never logs or keeps the password. */
-int directory_verify(const struct directory *d, const char *authzid, const char *user, const char *password);
+ * act as authzid ("" or itself), else -1. The password is the mailbox's main one (unless its
+ * users-file line says login=app-passwords) or one of its app passwords; via gets
+ * "app-password=LABEL" for the latter, "" for the former (NULL: not wanted). As long as a good
+ * check whatever the reason, so the time taken does not tell which users exist. Blocking (a
+ * password hash, a durable note of an app password's use): not on the event loop. */
+int directory_verify(const struct directory *d, const struct dir_login *l, char *via, size_t vialen);
+/* Event loop, before a login: reads the app-password store again when its file changed (a
+ * revocation takes effect for the next AUTH). 1 when it did (the caller forgets cached
+ * logins), 0 when nothing changed, -1 when the new store did not load (the old one stays). */
+int directory_refresh(struct directory *d);
 /* How many mailboxes, for the logs. */
 size_t directory_count(const struct directory *d);
 

@@ -94,7 +94,7 @@ struct users *users_load(const char *path, struct errlist *errs)
 		goto fail;
 	}
 	for (line = buf; line != NULL && *line; line = next) {
-		char *f[3] = { NULL, NULL, NULL };
+		char *f[4] = { NULL, NULL, NULL, NULL };
 		int nf = 0;
 
 		lineno++;
@@ -106,9 +106,9 @@ struct users *users_load(const char *path, struct errlist *errs)
 			line++;
 		if (*line == '\0' || *line == '#')
 			continue;
-		for (char *p = line; nf < 3; ) {
+		for (char *p = line; nf < 4; ) {
 			f[nf++] = p;
-			if (nf == 3)
+			if (nf == 4)
 				break;
 			p = strchr(p, ':');
 			if (p == NULL)
@@ -116,8 +116,18 @@ struct users *users_load(const char *path, struct errlist *errs)
 			*p++ = '\0';
 		}
 		if (nf < 2) {
-			errlist_add(errs, path, lineno, "expected address:crypt-hash[:alias,...]");
+			errlist_add(errs, path, lineno, "expected address:crypt-hash[:alias,...[:login=...]]");
 			continue;
+		}
+		int app_only = 0;
+		if (nf == 4 && f[3][0] != '\0') {
+			if (strcmp(f[3], "login=app-passwords") == 0)
+				app_only = 1;
+			else if (strcmp(f[3], "login=any") != 0) {
+				errlist_add(errs, path, lineno, "\"%s\": the fourth field is login=app-passwords (only app "
+				            "passwords log in) or login=any", f[3]);
+				continue;
+			}
 		}
 		if (!address_ok(f[0], strlen(f[0]))) {
 			errlist_add(errs, path, lineno, "\"%s\" is not a valid address", f[0]);
@@ -145,6 +155,7 @@ struct users *users_load(const char *path, struct errlist *errs)
 		struct user *usr = &u->users[u->nusers];
 		usr->address = lower_dup(f[0], strlen(f[0]));
 		usr->hash = strdup(hash);
+		usr->app_only = app_only;
 		if (usr->address == NULL || usr->hash == NULL) {
 			free(usr->address);
 			free(usr->hash);
@@ -156,7 +167,7 @@ struct users *users_load(const char *path, struct errlist *errs)
 			free(k);
 			goto oom;
 		}
-		if (nf == 3) {
+		if (nf >= 3) {
 			for (char *a = f[2]; a && *a; ) {
 				size_t alen;
 				while (*a == ',' || *a == ' ')

@@ -2,8 +2,10 @@
  * users.h - the users file: who has a mailbox here, their aliases, and (for AUTH) their
  * crypt(3) hash. Format, one per line, '#' starts a comment:
  *
- *     address:crypt-hash[:alias,alias...]
+ *     address:crypt-hash[:alias,alias...[:login=app-passwords|login=any]]
  *
+ * login=app-passwords: only the mailbox's app passwords (apppw.h) log in, never its main
+ * password, so the main secret never has to be typed into a mail client.
  * An empty hash, or one starting with '!' or '*', never logs in (a mailbox-only user such as
  * postmaster). Lookups are case-insensitive in the whole address, as Postfix does.
  *
@@ -22,6 +24,7 @@ struct users;
 struct user {
 	char *address;      /* canonical, lower case */
 	char *hash;         /* crypt(3) string; "" when the user cannot log in */
+	int app_only;       /* login=app-passwords */
 };
 
 struct users *users_load(const char *path, struct errlist *errs);

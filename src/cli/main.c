@@ -21,6 +21,7 @@
 #include "dkim.h"
 #include "dns.h"
 #include "send.h"
+#include "user.h"
 #include "version.h"
 
 
@@ -37,6 +38,7 @@ static void usage(FILE *out)
 	        "       mailport dkim keygen DOMAIN SELECTOR [--type rsa|ed25519]\n"
 	        "       mailport dns DOMAIN --config FILE [--json]\n"
 	        "       mailport passwd [--user ADDRESS] [--allow-weak]\n"
+	        "       mailport user app-password add|list|revoke ... [--config FILE]\n"
 	        "       mailport version\n"
 	        "\n"
 	        "serve   run the SMTP server in the foreground (logs on stderr).\n"
@@ -54,6 +56,7 @@ static void usage(FILE *out)
 	        "tlsrpt  send one day's TLS-RPT reports (RFC 8460) now; the server does it daily.\n"
 	        "dkim    make a DKIM signing key and print the TXT record to publish.\n"
 	        "dns     every DNS record DOMAIN needs for this server, ready for a zone file.\n"
+	        "user    a mailbox's app passwords: add (generated, shown once), list, revoke.\n"
 	        "passwd  read a password on standard input (twice, without echo, on a terminal) and\n"
 	        "        print its yescrypt hash for the users file; a weak one is refused, with why.\n"
 	        "\n"
@@ -259,6 +262,8 @@ int main(int argc, char **argv)
 		return tlsrpt_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "dkim") == 0)
 		return dkim_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "user") == 0)
+		return user_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "dns") == 0)
 		return dns_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {

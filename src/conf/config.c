@@ -80,7 +80,10 @@ static const struct param params[] = {
 	{ "server", "min_free_space", P_SIZE, OFF(min_free_space), "32M", 0, 1ULL << 50, 0,
 	  "free space the spool file system keeps; below it new mail gets 452 4.3.1 (0 disables)" },
 	{ "auth", "users", P_PATH, OFF(users), NULL, 0, 0, 1,
-	  "users file: address:crypt-hash[:alias,alias...] per line" },
+	  "users file: address:crypt-hash[:alias,alias...[:login=app-passwords]] per line" },
+	{ "auth", "app_passwords", P_PATH, OFF(app_passwords), NULL, 0, 0, 0,
+	  "the app passwords (mailport user app-password writes it; read again at the next login when it changes); "
+	  "default SPOOL/app-passwords" },
 	{ "auth", "max_failures", P_UINT, OFF(max_failures), "5", 1, 1000, 0,
 	  "failed AUTH attempts from one client IP before every AUTH from it gets 454 and a close" },
 	{ "auth", "failure_window", P_DURATION, OFF(failure_window), "10m", 1, 86400, 0,
@@ -736,6 +739,7 @@ void config_free(struct config *c)
 	free(c->tlsrpt);
 	free(c->tlsrpt_contact);
 	free(c->sender_checks);
+	free(c->app_passwords);
 	free(c->dmarc_reject);
 	for (size_t i = 0; i < c->ndkim; i++) {
 		free(c->dkim[i].domain);

@@ -65,6 +65,7 @@ struct config {
 	size_t min_free_space;          /* octets the spool keeps free; new mail gets 452 below it */
 	/* [auth] */
 	char *users;
+	char *app_passwords;            /* NULL = SPOOL/app-passwords */
 	unsigned max_failures;          /* AUTH failures per client IP within failure_window */
 	unsigned failure_window;        /* seconds */
 	/* [dkim] */

@@ -130,13 +130,13 @@ static void cb_mail(void *ctx, const struct smtp_tx *tx, struct smtp_verdict *v)
 /* ---- AUTH -------------------------------------------------------------------------------- */
 
 /* Log a verdict, count a failure against the client's address, map it for the session. */
-static int auth_verdict(struct conn *c, const char *user, const unsigned char *key, int result)
+static int auth_verdict(struct conn *c, const char *user, const char *via, const unsigned char *key, int result)
 {
 	long long until;
 	char when[32];
 
 	if (result == 0) {
-		CLOG(log_info, c, "auth ok user=%s address=%s", user, c->peer_ip);
+		CLOG(log_info, c, "auth ok user=%s address=%s%s%s", user, c->peer_ip, via[0] ? " " : "", via);
 		return SMTP_AUTH_OK;
 	}
 	if (c->failed_once && memcmp(c->failed_key, key, sizeof(c->failed_key)) == 0) {
@@ -160,8 +160,9 @@ static int auth_verdict(struct conn *c, const char *user, const unsigned char *k
 static void auth_run(void *job)
 {
 	struct auth_wait *aw = job;
+	struct dir_login l = { aw->authzid, aw->user, aw->password, aw->client_ip };
 
-	aw->result = directory_verify(aw->rc->dir, aw->authzid, aw->user, aw->password);
+	aw->result = directory_verify(aw->rc->dir, &l, aw->via, sizeof(aw->via));
 	explicit_bzero(aw->password, sizeof(aw->password));
 }
 
@@ -171,11 +172,11 @@ static void auth_done(void *job, int ran)
 	struct conn *c = aw->c;
 
 	explicit_bzero(aw->password, sizeof(aw->password));
-	if (ran && aw->result == 0)
+	if (ran && aw->result == 0 && aw->generation == authcache_generation(aw->rc->authcache))
 		authcache_put(aw->rc->authcache, aw->cache_key, (long long)time(NULL));
 	if (c != NULL) {
 		c->auth_wait = NULL;
-		smtp_session_auth_done(c->sess, auth_verdict(c, aw->user, aw->cache_key, ran ? aw->result : -1));
+		smtp_session_auth_done(c->sess, auth_verdict(c, aw->user, aw->via, aw->cache_key, ran ? aw->result : -1));
 		c->ops->resume(c);      /* may free c */
 	}
 	runconf_unref(aw->rc);
@@ -194,6 +195,10 @@ static int cb_auth(void *ctx, const char *authzid, const char *user, const char 
 		smtp_session_auth_retry_after(c->sess, (unsigned long)(until - now));
 		return SMTP_AUTH_LOCKED;
 	}
+	/* A revoked app password is refused from the next AUTH on: the store is read again when its
+	 * file changed, and what the cache remembers of it is forgotten. */
+	if (directory_refresh(c->rc->dir) == 1)
+		authcache_clear(c->rc->authcache);
 	unsigned char ck[AUTHCACHE_KEY];
 	authcache_key(c->rc->authcache, authzid, user, password, ck);
 	if (authcache_hit(c->rc->authcache, ck, now)) {
@@ -212,6 +217,8 @@ static int cb_auth(void *ctx, const char *authzid, const char *user, const char 
 		memcpy(aw->user, user, strlen(user) + 1);
 		memcpy(aw->authzid, authzid, strlen(authzid) + 1);
 		memcpy(aw->password, password, strlen(password) + 1);
+		snprintf(aw->client_ip, sizeof(aw->client_ip), "%s", c->peer_ip);
+		aw->generation = authcache_generation(c->rc->authcache);
 		c->rc->refs++;
 		if (workpool_submit(srv->authpool, aw, auth_run, auth_done) == 0) {
 			c->auth_wait = aw;
@@ -221,10 +228,12 @@ static int cb_auth(void *ctx, const char *authzid, const char *user, const char 
 		runconf_unref(aw->rc);
 	}
 	free(aw);
-	int r = directory_verify(c->rc->dir, authzid, user, password);
+	struct dir_login l = { authzid, user, password, c->peer_ip };
+	char via[96] = "";
+	int r = directory_verify(c->rc->dir, &l, via, sizeof(via));
 	if (r == 0)
 		authcache_put(c->rc->authcache, ck, now);
-	return auth_verdict(c, user, ck, r);
+	return auth_verdict(c, user, via, ck, r);
 }
 
 /* ---- spooling ---------------------------------------------------------------------------- */

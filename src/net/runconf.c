@@ -104,6 +104,15 @@ static int check_tls_policy(struct runconf *rc, const char *path, struct errlist
 	return bad ? -1 : 0;
 }
 
+void runconf_apppw_paths(const struct config *c, char *store, size_t storelen, char *used, size_t usedlen)
+{
+	if (c->app_passwords != NULL)
+		snprintf(store, storelen, "%s", c->app_passwords);
+	else
+		snprintf(store, storelen, "%s/app-passwords", c->spool);
+	snprintf(used, usedlen, "%s/app-passwords.used", c->spool);
+}
+
 struct runconf *runconf_load(const char *path, struct errlist *errs)
 {
 	struct runconf *rc = calloc(1, sizeof(*rc));
@@ -113,7 +122,9 @@ struct runconf *runconf_load(const char *path, struct errlist *errs)
 	rc->refs = 1;
 	rc->cfg = config_load(path, errs);
 	if (rc->cfg != NULL) {
-		struct directory_conf dc = { rc->cfg->users, 0 };
+		char ap[4200], used[4200];
+		runconf_apppw_paths(rc->cfg, ap, sizeof(ap), used, sizeof(used));
+		struct directory_conf dc = { rc->cfg->users, 0, ap, used };
 		rc->dir = directory_open(&dc, errs);
 	}
 	/* A minute: long enough for a client that logs in per message, short enough that a

@@ -35,6 +35,8 @@ struct runconf {
 	                                           runner takes a reference for bounces */
 };
 
+/* Where the app passwords of c are kept, and where their last use is noted (in the spool). */
+void runconf_apppw_paths(const struct config *c, char *store, size_t storelen, char *used, size_t usedlen);
 /* The file at path, loaded and checked (NULL: errs says why), with one reference. */
 struct runconf *runconf_load(const char *path, struct errlist *errs);
 void runconf_unref(struct runconf *rc);

@@ -160,6 +160,9 @@ struct auth_wait {
 	int result;
 	unsigned char cache_key[32];    /* authcache key of these credentials */
 	char authzid[256], user[256], password[512];
+	char client_ip[64];
+	char via[96];                   /* "app-password=LABEL" when one of those matched */
+	unsigned generation;            /* authcache_generation() when the check began */
 };
 /* A message in the commit pool: the connection (NULL once it went away) waits for its 250. */
 struct commit_wait {

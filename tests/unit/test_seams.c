@@ -36,6 +36,15 @@ static const char *path_in(const char *name)
 	return p;
 }
 
+/* directory_verify() with the login's parts as arguments. */
+static int verify(const struct directory *d, const char *authzid, const char *user, const char *password)
+{
+	struct dir_login l = { authzid, user, password, "192.0.2.1" };
+	char via[96];
+
+	return directory_verify(d, &l, via, sizeof(via));
+}
+
 static void test_directory_file_backend(void **state)
 {
 	struct errlist errs = { 0 };
@@ -49,7 +58,7 @@ static void test_directory_file_backend(void **state)
 	assert_non_null(fp);
 	fprintf(fp, "alice@example.org:%s:sales@example.org\nbob@example.org:\n", hash);
 	fclose(fp);
-	struct directory_conf dc = { path_in("users"), 0 };
+	struct directory_conf dc = { path_in("users"), 0, NULL, NULL };
 	struct directory *d = directory_open(&dc, &errs);
 	assert_non_null(d);
 	assert_int_equal(directory_count(d), 2);
@@ -59,11 +68,11 @@ static void test_directory_file_backend(void **state)
 	assert_string_equal(mbox, "alice@example.org");
 	assert_int_equal(directory_mailbox(d, "alice+list@example.org", '\0', mbox, sizeof(mbox)), DIR_NONE);
 	assert_int_equal(directory_mailbox(d, "carol@example.org", '+', mbox, sizeof(mbox)), DIR_NONE);
-	assert_int_equal(directory_verify(d, "", "alice@example.org", "correct horse"), 0);
-	assert_int_equal(directory_verify(d, "", "alice@example.org", "wrong"), -1);
-	assert_int_equal(directory_verify(d, "", "sales@example.org", "correct horse"), -1);   /* an alias */
-	assert_int_equal(directory_verify(d, "bob@example.org", "alice@example.org", "correct horse"), -1);
-	assert_int_equal(directory_verify(d, "", "bob@example.org", ""), -1);                 /* no hash */
+	assert_int_equal(verify(d, "", "alice@example.org", "correct horse"), 0);
+	assert_int_equal(verify(d, "", "alice@example.org", "wrong"), -1);
+	assert_int_equal(verify(d, "", "sales@example.org", "correct horse"), -1);   /* an alias */
+	assert_int_equal(verify(d, "bob@example.org", "alice@example.org", "correct horse"), -1);
+	assert_int_equal(verify(d, "", "bob@example.org", ""), -1);                 /* no hash */
 	directory_free(d);
 	directory_free(NULL);
 	free(hash);
@@ -79,7 +88,7 @@ static void test_directory_reports_file_line(void **state)
 	assert_non_null(fp);
 	fputs("not an address:x\n", fp);
 	fclose(fp);
-	struct directory_conf dc = { path_in("bad-users"), 0 };
+	struct directory_conf dc = { path_in("bad-users"), 0, NULL, NULL };
 	assert_null(directory_open(&dc, &errs));
 	assert_true(errs.n > 0);
 	assert_non_null(strstr(errs.msgs[0], "bad-users:1"));
