@@ -82,6 +82,13 @@ const char *check_version_name(int i);                  /* "TLSv1" .. "TLSv1.3" 
 int check_role_parse(const char *s, enum check_role *r);
 enum check_role check_role_for_port(unsigned port);
 
+/* How strong an AUTH mechanism is: "strongest" (SCRAM ...-PLUS: channel binding), "strong"
+ * (SCRAM, EXTERNAL), "token" (OAUTHBEARER, XOAUTH2, GSSAPI), "password" (PLAIN, LOGIN: the
+ * password inside TLS), "weak" (CRAM-MD5, DIGEST-MD5, NTLM) or "unknown". */
+const char *check_mech_strength(const char *mech);
+/* The mechanisms of an EHLO AUTH line grouped by strength, in words, strongest first. */
+void check_mech_words(const char *auth, char *out, size_t outlen);
+
 /* Verdict and reasons from the findings (pure). */
 void check_judge(struct check_port *p, int login_requested);
 

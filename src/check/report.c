@@ -99,13 +99,16 @@ void check_report_text(FILE *out, const struct check_report *r, int colour)
 
 static json_t *caps_json(const struct smtp_caps *c)
 {
-	json_t *auth = json_array();
+	json_t *auth = json_array(), *strength = json_object();
 	char mechs[sizeof(c->auth)], *save = NULL;
 
 	snprintf(mechs, sizeof(mechs), "%s", c->auth);
-	for (char *m = strtok_r(mechs, " ", &save); m != NULL; m = strtok_r(NULL, " ", &save))
+	for (char *m = strtok_r(mechs, " ", &save); m != NULL; m = strtok_r(NULL, " ", &save)) {
 		json_array_append_new(auth, json_string(m));
-	return json_pack("{s:o, s:o, s:b, s:b, s:b, s:b, s:b, s:b, s:b}", "auth", auth, "size",
+		json_object_set_new(strength, m, json_string(check_mech_strength(m)));
+	}
+	return json_pack("{s:o, s:o, s:o, s:b, s:b, s:b, s:b, s:b, s:b, s:b}", "auth", auth, "auth_strength", strength,
+	                 "size",
 	                 c->has_size ? json_integer((json_int_t)c->size) : json_null(), "starttls", c->starttls,
 	                 "pipelining", c->pipelining, "8bitmime", c->eightbitmime, "smtputf8", c->smtputf8,
 	                 "chunking", c->chunking, "requiretls", c->requiretls, "enhancedstatuscodes",

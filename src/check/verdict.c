@@ -187,6 +187,47 @@ static void judge_role_tls(struct check_port *p)
 	       "it to \"SSL/TLS\" for this port", p->port);
 }
 
+const char *check_mech_strength(const char *mech)
+{
+	static const struct { const char *name; const char *strength; } t[] = {
+		{ "SCRAM-SHA-256-PLUS", "strongest" }, { "SCRAM-SHA-512-PLUS", "strongest" }, { "SCRAM-SHA-1-PLUS", "strong" },
+		{ "SCRAM-SHA-256", "strong" }, { "SCRAM-SHA-512", "strong" }, { "SCRAM-SHA-1", "strong" },
+		{ "EXTERNAL", "strong" }, { "OAUTHBEARER", "token" }, { "XOAUTH2", "token" }, { "GSSAPI", "token" },
+		{ "PLAIN", "password" }, { "LOGIN", "password" },
+		{ "CRAM-MD5", "weak" }, { "DIGEST-MD5", "weak" }, { "NTLM", "weak" },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (strcasecmp(t[i].name, mech) == 0)
+			return t[i].strength;
+	return "unknown";
+}
+
+void check_mech_words(const char *auth, char *out, size_t outlen)
+{
+	static const struct { const char *strength, *words; } w[] = {
+		{ "strongest", "the password never crosses the network and the login is bound to this TLS connection" },
+		{ "strong", "the password never crosses the network (SCRAM) or a client certificate logs in (EXTERNAL)" },
+		{ "token", "a token from an identity provider, not a password" },
+		{ "password", "the password itself, protected only by TLS: fine inside TLS with a verified certificate" },
+		{ "weak", "obsolete: the server keeps a password-equivalent, and a weak hash crosses the network" },
+		{ "unknown", "unknown to this check" },
+	};
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (size_t k = 0; k < sizeof(w) / sizeof(w[0]) && o < outlen; k++) {
+		char names[200] = "";
+		size_t nl = 0;
+		char copy[256];
+		snprintf(copy, sizeof(copy), "%s", auth);
+		for (char *sv = NULL, *m = strtok_r(copy, " ", &sv); m != NULL; m = strtok_r(NULL, " ", &sv))
+			if (strcmp(check_mech_strength(m), w[k].strength) == 0 && nl < sizeof(names))
+				nl += (size_t)snprintf(names + nl, sizeof(names) - nl, "%s%s", nl ? ", " : "", m);
+		if (nl > 0)
+			o += (size_t)snprintf(out + o, outlen - o, "%s%s (%s)", o ? "; " : "", names, w[k].words);
+	}
+}
+
 void check_judge(struct check_port *p, int login_requested)
 {
 	enum check_severity sub_sev = is_submission(p) ? SEV_BROKEN : SEV_WARNING;
@@ -248,6 +289,11 @@ void check_judge(struct check_port *p, int login_requested)
 		judge_tls(p);
 	if (p->tls_ok && p->error[0] && !p->ehlo_tls_seen && !(p->login_tested && !p->login_ok))
 		reason(p, SEV_BROKEN, "after-tls", "the session failed after TLS: %s", p->error);
+	if (login_requested && is_submission(p) && p->ehlo_tls_seen && p->ehlo_tls.auth[0]) {
+		char words[300];
+		check_mech_words(p->ehlo_tls.auth, words, sizeof(words));
+		reason(p, SEV_INFO, "auth-mechanisms", "login methods after TLS: %s", words);
+	}
 	if (is_submission(p) && p->ehlo_tls_seen && !p->ehlo_tls.auth[0])
 		reason(p, SEV_WARNING, "no-auth",
 		       "no AUTH after TLS: this port will not take a login (it may accept mail only from known addresses)");

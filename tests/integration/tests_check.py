@@ -126,7 +126,10 @@ def test_check_mailport_all_ports_and_login():
         for p in (p465, p587):
             assert p["ehlo_after_tls"]["auth"] == ["PLAIN", "LOGIN"], p["ehlo_after_tls"]
             assert p["login"]["tested"] and p["login"]["ok"] and p["login"]["code"] == 235, p["login"]
-            assert codes(p) == {"login-ok": "info"}, p["reasons"]
+            assert codes(p) == {"login-ok": "info", "auth-mechanisms": "info"}, p["reasons"]
+            assert p["ehlo_after_tls"]["auth_strength"] == {"PLAIN": "password", "LOGIN": "password"}
+            words = [r["text"] for r in p["reasons"] if r["code"] == "auth-mechanisms"][0]
+            assert "PLAIN, LOGIN (the password itself, protected only by TLS" in words, words
         assert p25["ehlo_after_tls"]["auth"] == [] and p25["login"] == {"tested": False, "why_not": None}
         assert p25["relay_test"]["tested"] and not p25["relay_test"]["open"], p25["relay_test"]
         assert p25["relay_test"]["code"] == 550 and codes(p25) == {"no-open-relay": "info"}

@@ -410,6 +410,32 @@ static void test_client_probe_mode(void **state)
 	smtp_client_free(c);
 }
 
+/* The login methods a submission port offers, rated (issue 19: check --user says which are strong). */
+static void test_auth_mechanism_strength(void **state)
+{
+	char words[400];
+
+	(void)state;
+	assert_string_equal(check_mech_strength("SCRAM-SHA-256-PLUS"), "strongest");
+	assert_string_equal(check_mech_strength("scram-sha-256"), "strong");
+	assert_string_equal(check_mech_strength("EXTERNAL"), "strong");
+	assert_string_equal(check_mech_strength("PLAIN"), "password");
+	assert_string_equal(check_mech_strength("CRAM-MD5"), "weak");
+	assert_string_equal(check_mech_strength("X-FOO"), "unknown");
+	check_mech_words("PLAIN LOGIN SCRAM-SHA-256 CRAM-MD5", words, sizeof(words));
+	assert_non_null(strstr(words, "SCRAM-SHA-256 (the password never crosses the network"));
+	assert_non_null(strstr(words, "PLAIN, LOGIN (the password itself, protected only by TLS"));
+	assert_non_null(strstr(words, "CRAM-MD5 (obsolete"));
+	assert_true(strstr(words, "SCRAM") < strstr(words, "PLAIN"));          /* strongest first */
+
+	struct check_port p = good(465, ROLE_SUBMISSIONS);
+	check_judge(&p, 1);                 /* with --user: the login methods are rated */
+	int found = 0;
+	for (size_t i = 0; i < p.nreasons; i++)
+		found |= strcmp(p.reasons[i].code, "auth-mechanisms") == 0 && p.reasons[i].severity == SEV_INFO;
+	assert_true(found);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -421,6 +447,7 @@ int main(void)
 		cmocka_unit_test(test_autoconfig_parse),
 		cmocka_unit_test(test_srv_order_and_wire_names),
 		cmocka_unit_test(test_client_probe_mode),
+		cmocka_unit_test(test_auth_mechanism_strength),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
