@@ -22,6 +22,7 @@
 #include "../check/mxpolicy.h"
 #include "../check/probe.h"
 #include "../check/report.h"
+#include "../dns/dns.h"
 #include "../smtp/parse.h"
 #include "secret.h"
 
@@ -390,6 +391,28 @@ static int check_domain_records(const char *target, const struct check_args *a)
 	return code;
 }
 
+/* A name with MX records but no address of its own is a mail domain, not a host to probe
+ * (example.org, whose mail goes to mx.example.org): 1 then, else 0 (a host, an address, a name
+ * that does not exist, or DNS that did not answer: the host probe says what it finds). */
+static int mail_domain_only(const char *target, const struct check_args *a)
+{
+	char addrs[4][DNS_ADDR_LEN], err[300];
+	struct ub_result *res = NULL;
+	size_t n = 0;
+	int domain = 0;
+	struct dns *d = dns_new(a->o.resolver, DNS_HOSTS | DNS_ASK_ALL, err, sizeof(err));
+
+	if (d == NULL)
+		return 0;
+	dns_set_timeout(d, a->o.timeout_ms);
+	if (dns_addrs(d, target, addrs, 4, &n, err, sizeof(err)) == DNS_OK && n == 0 &&
+	    dns_query(d, target, DNS_T_MX, &res, err, sizeof(err)) == DNS_OK)
+		domain = dns_has_data(res);
+	dns_result_free(res);
+	dns_free(d);
+	return domain;
+}
+
 /* --mx: the delivery view of one domain. */
 static int check_mx(const char *target, const struct check_args *a)
 {
@@ -462,6 +485,12 @@ int check_main(int argc, char **argv)
 		goto done;
 	}
 	is_address = strchr(target, '@') != NULL;
+	if (!is_address && a.port_list == NULL && mail_domain_only(target, &a)) {
+		fprintf(stderr, "mailport check: %s has MX records but no address: checking it as a mail domain (the same "
+		        "as --domain; check its MX host to probe ports)\n", target);
+		code = check_domain_records(target, &a);
+		goto done;
+	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	xmlInitParser();
 	if (is_address)

@@ -252,6 +252,8 @@ void dns_free(struct dns *d)
 
 void dns_result_free(struct ub_result *res) { ub_resolve_free(res); }
 
+int dns_has_data(const struct ub_result *res) { return res != NULL && res->havedata; }
+
 size_t dns_wire_name(const unsigned char *p, size_t len, char *out, size_t outlen)
 {
 	size_t i = 0, o = 0;

@@ -59,6 +59,8 @@ int dns_query(struct dns *d, const char *name, int type, struct ub_result **res,
  * or what fits of it. */
 size_t dns_txt_string(const struct ub_result *res, int i, char *out, size_t outlen);
 void dns_result_free(struct ub_result *res);
+/* Whether an answer (DNS_OK) has at least one record. */
+int dns_has_data(const struct ub_result *res);
 /* IPv6 then IPv4 addresses of name (a literal address is returned as itself). Returns DNS_OK
  * with *n = 0 when the name exists but has no address. */
 int dns_addrs(struct dns *d, const char *name, char addrs[][DNS_ADDR_LEN], size_t max, size_t *n,

@@ -67,6 +67,16 @@ def test_check_domain_against_knot():
                                   for p, q in ((25, s.port), (465, s.port465), (587, s.port587))],
                                   capture_output=True, text=True, timeout=120).stdout
             assert "Verdict: every record example.test needs is published and right." in text, text
+            # The bare name, no --config, no --domain: it has MX records and no address of its own,
+            # so it is a mail domain: what it publishes, judged on its own (DKIM selectors unknown).
+            r = subprocess.run([BIN, "check", "example.test", "--resolver", f"127.0.0.1:{knot.port}", "--json"] +
+                               [f"--connect-to=mx.example.test:{p}:127.0.0.1:{q}"
+                                for p, q in ((25, s.port), (465, s.port465), (587, s.port587))],
+                               capture_output=True, text=True, timeout=120)
+            doc = json.loads(r.stdout)
+            assert r.returncode == 0 and doc["schema"] == "mailport-check-domain", (r.returncode, r.stdout)
+            assert "checking it as a mail domain" in r.stderr, r.stderr
+            assert {"mx-ok", "spf-ok", "dmarc-ok", "tlsa-ok", "dkim-not-checked"} <= codes(doc), codes(doc)
 
             other_key = subprocess.run(["openssl", "genpkey", "-algorithm", "ED25519"], capture_output=True,
                                        check=True).stdout
