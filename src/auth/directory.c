@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -22,6 +23,7 @@ struct dir_backend {
 	enum dir_result (*mailbox)(const void *be, const char *addr, char delim, char *out, size_t outlen);
 	int (*verify)(void *be, const struct dir_login *l, char *via, size_t vialen);
 	int (*refresh)(void *be);
+	int (*scram)(const void *be, const char *user, struct scram_creds *out);
 	size_t (*count)(const void *be);
 	void (*free)(void *be);
 };
@@ -102,6 +104,17 @@ static int file_refresh(void *be)
 	return 1;
 }
 
+static int file_scram(const void *be, const char *user, struct scram_creds *out)
+{
+	const struct file_dir *fd = be;
+	const struct user *u = users_lookup(fd->users, user, strlen(user));
+
+	if (u == NULL || strcasecmp(u->address, user) != 0 || u->hash[0] != '$' || u->app_only || !u->has_scram)
+		return -1;
+	*out = u->scram;
+	return 0;
+}
+
 static size_t file_count(const void *be)
 {
 	return users_count(((const struct file_dir *)be)->users);
@@ -119,7 +132,8 @@ static void file_free(void *be)
 	free(fd);
 }
 
-static const struct dir_backend file_backend = { file_mailbox, file_verify, file_refresh, file_count, file_free };
+static const struct dir_backend file_backend = { file_mailbox, file_verify, file_refresh, file_scram, file_count,
+	                                              file_free };
 
 /* ---- the interface ------------------------------------------------------------------------- */
 
@@ -177,6 +191,11 @@ enum dir_result directory_mailbox(const struct directory *d, const char *addr, c
 int directory_verify(const struct directory *d, const struct dir_login *l, char *via, size_t vialen)
 {
 	return d->ops->verify(d->be, l, via, vialen);
+}
+
+int directory_scram(const struct directory *d, const char *user, struct scram_creds *out)
+{
+	return d->ops->scram(d->be, user, out);
 }
 
 int directory_refresh(struct directory *d)

@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #include "../util/errlist.h"
+#include "scram.h"
 
 /* A lookup's answer. DIR_TEMPFAIL: the backend could not answer (a database that is down);
  * callers answer 4xx then, never 5xx, so that no mail is refused for good by an outage. */
@@ -53,6 +54,10 @@ enum dir_result directory_mailbox(const struct directory *d, const char *addr, c
  * check whatever the reason, so the time taken does not tell which users exist. Blocking (a
  * password hash, a durable note of an app password's use): not on the event loop. */
 int directory_verify(const struct directory *d, const struct dir_login *l, char *via, size_t vialen);
+/* SCRAM-SHA-256: the stored credentials of user (a mailbox's own address that may log in with
+ * its main password and has scram= credentials) into out: 0, or -1 (none: the caller makes up
+ * some). A lookup, no hashing. */
+int directory_scram(const struct directory *d, const char *user, struct scram_creds *out);
 /* Event loop, before a login: reads the app-password store again when its file changed (a
  * revocation takes effect for the next AUTH). 1 when it did (the caller forgets cached
  * logins), 0 when nothing changed, -1 when the new store did not load (the old one stays). */

@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "../smtp/parse.h"
+#include "scram.h"
 #include "../util/fsutil.h"
 
 #define USERS_FILE_MAX (64u * 1024 * 1024)
@@ -119,16 +120,25 @@ struct users *users_load(const char *path, struct errlist *errs)
 			errlist_add(errs, path, lineno, "expected address:crypt-hash[:alias,...[:login=...]]");
 			continue;
 		}
-		int app_only = 0;
-		if (nf == 4 && f[3][0] != '\0') {
-			if (strcmp(f[3], "login=app-passwords") == 0)
+		int app_only = 0, has_scram = 0, bad_opt = 0;
+		struct scram_creds scram;
+		memset(&scram, 0, sizeof(scram));
+		for (char *sv = NULL, *o = nf == 4 ? strtok_r(f[3], " \t", &sv) : NULL; o != NULL && !bad_opt;
+		     o = strtok_r(NULL, " \t", &sv)) {
+			if (strcmp(o, "login=app-passwords") == 0)
 				app_only = 1;
-			else if (strcmp(f[3], "login=any") != 0) {
-				errlist_add(errs, path, lineno, "\"%s\": the fourth field is login=app-passwords (only app "
-				            "passwords log in) or login=any", f[3]);
-				continue;
+			else if (strcmp(o, "login=any") == 0)
+				app_only = 0;
+			else if (strncmp(o, "scram=", 6) == 0 && scram_creds_parse(o + 6, &scram) == 0)
+				has_scram = 1;
+			else {
+				errlist_add(errs, path, lineno, "\"%.40s\": the fourth field holds login=app-passwords (only app "
+				            "passwords log in), login=any, and scram=... (from mailport passwd --scram)", o);
+				bad_opt = 1;
 			}
 		}
+		if (bad_opt)
+			continue;
 		if (!address_ok(f[0], strlen(f[0]))) {
 			errlist_add(errs, path, lineno, "\"%s\" is not a valid address", f[0]);
 			continue;
@@ -156,6 +166,8 @@ struct users *users_load(const char *path, struct errlist *errs)
 		usr->address = lower_dup(f[0], strlen(f[0]));
 		usr->hash = strdup(hash);
 		usr->app_only = app_only;
+		usr->has_scram = has_scram;
+		usr->scram = scram;
 		if (usr->address == NULL || usr->hash == NULL) {
 			free(usr->address);
 			free(usr->hash);

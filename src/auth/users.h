@@ -2,7 +2,10 @@
  * users.h - the users file: who has a mailbox here, their aliases, and (for AUTH) their
  * crypt(3) hash. Format, one per line, '#' starts a comment:
  *
- *     address:crypt-hash[:alias,alias...[:login=app-passwords|login=any]]
+ *     address:crypt-hash[:alias,alias...[:OPTION OPTION...]]
+ *
+ * OPTIONs: login=app-passwords or login=any; scram=ITER,SALT,STOREDKEY,SERVERKEY (SCRAM-SHA-256
+ * credentials of the same password, from mailport passwd --scram).
  *
  * login=app-passwords: only the mailbox's app passwords (apppw.h) log in, never its main
  * password, so the main secret never has to be typed into a mail client.
@@ -18,6 +21,7 @@
 #include <stddef.h>
 
 #include "../util/errlist.h"
+#include "scram.h"
 
 struct users;
 
@@ -25,6 +29,8 @@ struct user {
 	char *address;      /* canonical, lower case */
 	char *hash;         /* crypt(3) string; "" when the user cannot log in */
 	int app_only;       /* login=app-passwords */
+	int has_scram;      /* scram=...: SCRAM-SHA-256 credentials */
+	struct scram_creds scram;
 };
 
 struct users *users_load(const char *path, struct errlist *errs);

@@ -13,6 +13,7 @@
 
 #include "../auth/auth.h"
 #include "../auth/pwquality.h"
+#include "../auth/scram.h"
 #include "../conf/config.h"
 #include "../deliver/agent.h"
 #include "../net/server.h"
@@ -145,13 +146,15 @@ static int read_secret(const char *prompt, char *buf, size_t len)
 
 static void passwd_usage(FILE *out)
 {
-	fprintf(out, "usage: mailport passwd [--user ADDRESS] [--allow-weak] < password\n"
+	fprintf(out, "usage: mailport passwd [--user ADDRESS] [--scram] [--allow-weak] < password\n"
 	             "Reads a password on standard input (twice and without echo on a terminal) and prints its\n"
 	             "yescrypt hash, for the second field of the users file ([auth] users). A weak password is\n"
 	             "refused with the reason: fewer than %d characters, one of the most common passwords or\n"
 	             "words, a keyboard pattern, sequence, repetition or date, or (with --user) the address or\n"
 	             "domain it is for; zxcvbn's estimate must reach 2^%.0f guesses.\n"
 	             "  --user ADDRESS   the mailbox the password is for (its parts are refused in it)\n"
+	             "  --scram          also print scram=... (SCRAM-SHA-256 keys of the same password) for\n"
+	             "                   the fourth field: ADDRESS:HASH:ALIASES:scram=...\n"
 	             "  --allow-weak     hash it anyway, saying why it is weak: for tests only\n",
 	        PWQ_MIN_LENGTH, PWQ_MIN_BITS);
 }
@@ -160,18 +163,19 @@ static int cmd_passwd(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "user", required_argument, NULL, 'u' }, { "allow-weak", no_argument, NULL, 'w' },
-		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "scram", no_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	char pw[1024], again[1024], why[400];
 	const char *user = NULL;
-	int allow_weak = 0, ch;
-	char *hash;
+	int allow_weak = 0, scram = 0, ch;
+	char *hash, scram_text[300] = "";
 
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'u': user = optarg; break;
 		case 'w': allow_weak = 1; break;
+		case 's': scram = 1; break;
 		case 'h': passwd_usage(stdout); return 0;
 		default: passwd_usage(stderr); return EX_USAGE;
 		}
@@ -202,12 +206,21 @@ static int cmd_passwd(int argc, char **argv)
 		explicit_bzero(again, sizeof(again));
 	}
 	hash = auth_hash_password(pw);
+	struct scram_creds sc;
+	if (scram && (scram_creds_make(pw, SCRAM_ITER, &sc) < 0 || scram_creds_format(&sc, scram_text,
+	                                                                            sizeof(scram_text)) < 0)) {
+		free(hash);
+		hash = NULL;
+	}
 	explicit_bzero(pw, sizeof(pw));
+	explicit_bzero(&sc, sizeof(sc));
 	if (hash == NULL) {
 		fprintf(stderr, "mailport passwd: hashing failed\n");
 		return EX_SOFTWARE;
 	}
 	printf("%s\n", hash);
+	if (scram)
+		printf("scram=%s\n", scram_text);
 	free(hash);
 	return 0;
 }

@@ -84,6 +84,10 @@ static const struct param params[] = {
 	{ "auth", "app_passwords", P_PATH, OFF(app_passwords), NULL, 0, 0, 0,
 	  "the app passwords (mailport user app-password writes it; read again at the next login when it changes); "
 	  "default SPOOL/app-passwords" },
+	{ "auth", "scram", P_TEXT, OFF(scram), "no", 0, 0, 0,
+	  "yes: offer SCRAM-SHA-256 (RFC 7677: the password never crosses the network) beside PLAIN and LOGIN; "
+	  "give every mailbox scram= credentials first (mailport passwd --scram), since a client that picks SCRAM "
+	  "does not fall back to PLAIN" },
 	{ "auth", "max_failures", P_UINT, OFF(max_failures), "5", 1, 1000, 0,
 	  "failed AUTH attempts from one client IP before every AUTH from it gets 454 and a close" },
 	{ "auth", "failure_window", P_DURATION, OFF(failure_window), "10m", 1, 86400, 0,
@@ -740,6 +744,7 @@ void config_free(struct config *c)
 	free(c->tlsrpt_contact);
 	free(c->sender_checks);
 	free(c->app_passwords);
+	free(c->scram);
 	free(c->dmarc_reject);
 	for (size_t i = 0; i < c->ndkim; i++) {
 		free(c->dkim[i].domain);

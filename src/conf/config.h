@@ -66,6 +66,7 @@ struct config {
 	/* [auth] */
 	char *users;
 	char *app_passwords;            /* NULL = SPOOL/app-passwords */
+	char *scram;                    /* "yes"/"no": offer SCRAM-SHA-256 */
 	unsigned max_failures;          /* AUTH failures per client IP within failure_window */
 	unsigned failure_window;        /* seconds */
 	/* [dkim] */

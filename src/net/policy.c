@@ -139,13 +139,15 @@ static int auth_verdict(struct conn *c, const char *user, const char *via, const
 		CLOG(log_info, c, "auth ok user=%s address=%s%s%s", user, c->peer_ip, via[0] ? " " : "", via);
 		return SMTP_AUTH_OK;
 	}
-	if (c->failed_once && memcmp(c->failed_key, key, sizeof(c->failed_key)) == 0) {
+	if (key != NULL && c->failed_once && memcmp(c->failed_key, key, sizeof(c->failed_key)) == 0) {
 		CLOG(log_info, c, "auth failed user=%s address=%s counted=no (the same credentials again)", user,
 		         c->peer_ip);
 		return SMTP_AUTH_FAIL;
 	}
-	memcpy(c->failed_key, key, sizeof(c->failed_key));
-	c->failed_once = 1;
+	if (key != NULL) {
+		memcpy(c->failed_key, key, sizeof(c->failed_key));
+		c->failed_once = 1;
+	}
 	CLOG(log_info, c, "auth failed user=%s address=%s", user, c->peer_ip);
 	if ((until = throttle_failure(c->srv->throttle, c->client_key, user, (long long)time(NULL))) != 0) {
 		time_utc(until, when, sizeof(when));
@@ -234,6 +236,28 @@ static int cb_auth(void *ctx, const char *authzid, const char *user, const char 
 	if (r == 0)
 		authcache_put(c->rc->authcache, ck, now);
 	return auth_verdict(c, user, via, ck, r);
+}
+
+/* SCRAM-SHA-256: a locked-out client is refused before anything is computed; a user without
+ * credentials gets made-up ones (the exchange then fails at the proof, like a wrong password). */
+static int cb_scram_creds(void *ctx, const char *user, struct scram_creds *out)
+{
+	struct conn *c = ctx;
+	long long now = (long long)time(NULL), until;
+
+	if ((until = throttle_locked_until(c->srv->throttle, c->client_key, now)) != 0) {
+		CLOG(log_debug, c, "auth refused address=%s reason=locked-out", c->peer_ip);
+		smtp_session_auth_retry_after(c->sess, (unsigned long)(until - now));
+		return SMTP_AUTH_LOCKED;
+	}
+	if (directory_scram(c->rc->dir, user, out) < 0 && scram_creds_fake(c->srv->scram_secret, user, out) < 0)
+		memset(out, 0, sizeof(*out));
+	return SMTP_AUTH_OK;
+}
+
+static int cb_auth_outcome(void *ctx, const char *user, int ok)
+{
+	return auth_verdict(ctx, user, "mechanism=SCRAM-SHA-256", NULL, ok ? 0 : -1);
 }
 
 /* ---- spooling ---------------------------------------------------------------------------- */
@@ -800,4 +824,6 @@ const struct smtp_session_cb policy_session_cb = {
 	.data_commit = cb_data_commit,
 	.data_abort = cb_data_abort,
 	.auth = cb_auth,
+	.scram_creds = cb_scram_creds,
+	.auth_outcome = cb_auth_outcome,
 };

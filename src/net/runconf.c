@@ -85,6 +85,7 @@ static int check_tls_policy(struct runconf *rc, const char *path, struct errlist
 		snprintf(rc->tlsrpt_dir, sizeof(rc->tlsrpt_dir), "%s/tlsrpt", c->spool);
 	bad |= yes_no(c, path, "smtp", "sender_checks", c->sender_checks, &rc->sender_checks, errs) < 0;
 	bad |= yes_no(c, path, "smtp", "dmarc_reject", c->dmarc_reject, &rc->dmarc_reject, errs) < 0;
+	bad |= yes_no(c, path, "auth", "scram", c->scram, &rc->scram, errs) < 0;
 	if (c->tlsrpt_contact == NULL)
 		snprintf(rc->tlsrpt_contact, sizeof(rc->tlsrpt_contact), "postmaster@%s", c->hostname);
 	else if (strchr(c->tlsrpt_contact, '@') == NULL || strpbrk(c->tlsrpt_contact, " <>\t\"") != NULL) {
@@ -168,6 +169,8 @@ struct runconf *runconf_load(const char *path, struct errlist *errs)
 		sc->max_errors = rc->cfg->max_errors;
 		const struct listener_kind *k = listener_kind((enum listener_role)role);
 		sc->policy = k->session_policy;
+		if ((sc->policy & SMTP_POLICY_AUTH) && rc->scram)
+			sc->policy |= SMTP_POLICY_SCRAM;
 		if (k->tls == LISTENER_TLS_OFFERED && rc->tls != NULL)
 			sc->policy |= SMTP_POLICY_STARTTLS;   /* opportunistic on port 25 (RFC 3207) */
 	}

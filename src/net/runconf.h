@@ -31,6 +31,7 @@ struct runconf {
 	char tlsrpt_contact[300];
 	int sender_checks;                      /* [smtp] sender_checks = yes */
 	int dmarc_reject;                       /* [smtp] dmarc_reject = yes */
+	int scram;                              /* [auth] scram = yes */
 	struct dkim_keys *dkim;                 /* [dkim] sign keys, loaded (never NULL once loaded); the
 	                                           runner takes a reference for bounces */
 };

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <curl/curl.h>
 #include <signal.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -614,6 +615,8 @@ static int start_workers(struct server *srv)
 	rconf.agent = srv->agent;
 	srv->runner = runner_start(srv->spool, &rconf);
 	srv->authpool = workpool_new(srv->base, 2, "password hashing");
+	if (RAND_bytes(srv->scram_secret, sizeof(srv->scram_secret)) != 1)
+		log_warnx(NULL, "no random bytes for SCRAM's made-up salts");
 	/* More threads than cores: they wait on DNS answers, not on the CPU. */
 	srv->checkpool = workpool_new(srv->base, CHECK_THREADS, "sender checks");
 	if (srv->runner == NULL) {

@@ -108,6 +108,7 @@ struct server {
 	struct anvil *anvil;            /* per-client connection limits */
 	struct workpool *authpool;     /* password hashing, DKIM signing */
 	struct workpool *checkpool;    /* port 25's sender checks: threads that mostly wait on DNS */
+	unsigned char scram_secret[32]; /* made-up SCRAM salts for unknown users (random at start) */
 	struct workpool *commitpool;   /* the committer: group commit through the journal */
 	struct journal *journal;
 	struct timespec last_checkpoint, last_sync, last_checkpoint_warning;

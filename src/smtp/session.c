@@ -69,7 +69,8 @@ static void do_helo(struct smtp_session *s, const struct smtp_cmd *c)
 		len += snprintf(buf + len, sizeof(buf) - (size_t)len, "250-STARTTLS\r\n");
 	/* AUTH is never advertised in plaintext: a client must not even be tempted. */
 	if ((s->conf->policy & SMTP_POLICY_AUTH) && s->tls)
-		len += snprintf(buf + len, sizeof(buf) - (size_t)len, "250-AUTH PLAIN LOGIN\r\n");
+		len += snprintf(buf + len, sizeof(buf) - (size_t)len, "250-AUTH PLAIN LOGIN%s\r\n",
+		                s->conf->policy & SMTP_POLICY_SCRAM ? " SCRAM-SHA-256" : "");
 	/* RFC 8689 2: REQUIRETLS only inside TLS, where the promise it makes can be kept. */
 	if (s->tls)
 		len += snprintf(buf + len, sizeof(buf) - (size_t)len, "250-REQUIRETLS\r\n");
@@ -606,6 +607,7 @@ void smtp_session_free(struct smtp_session *s)
 	if (s == NULL)
 		return;
 	sess_tx_free(s);
+	sess_scram_end(s);
 	/* The line buffer may have held an AUTH exchange. */
 	explicit_bzero(s, sizeof(*s));
 	free(s);

@@ -33,6 +33,7 @@
 #define SMTP_POLICY_TLS_REQUIRED  0x02  /* MAIL, RCPT, DATA, AUTH, VRFY need TLS: 530 5.7.0 */
 #define SMTP_POLICY_AUTH          0x04  /* offer AUTH PLAIN LOGIN, and only inside TLS */
 #define SMTP_POLICY_AUTH_REQUIRED 0x08  /* MAIL needs a successful AUTH: 530 5.7.0 */
+#define SMTP_POLICY_SCRAM         0x10  /* with AUTH: offer SCRAM-SHA-256 too ([auth] scram) */
 
 /* Results of the auth callback. */
 #define SMTP_AUTH_OK       0
@@ -41,6 +42,7 @@
 #define SMTP_AUTH_PENDING  1        /* answer comes through smtp_session_auth_done() */
 
 struct smtp_session;
+struct scram_creds;
 
 struct smtp_session_conf {
 	const char *hostname;       /* in the greeting and EHLO reply */
@@ -98,6 +100,13 @@ struct smtp_session_cb {
 	/* Check credentials (SMTP_AUTH_*). authzid is "" when not given. The core wipes the
 	 * password after the call: copy it if the answer is pending. */
 	int (*auth)(void *ctx, const char *authzid, const char *user, const char *password);
+	/* SCRAM-SHA-256 (SMTP_POLICY_SCRAM): the stored credentials of user into out (made-up ones
+	 * for a user without any, so the exchange looks the same) and SMTP_AUTH_OK, or
+	 * SMTP_AUTH_LOCKED. Synchronous: a lookup, no hashing. */
+	int (*scram_creds)(void *ctx, const char *user, struct scram_creds *out);
+	/* The outcome of a SCRAM exchange (ok: the proof was good) for logs and the throttle:
+	 * SMTP_AUTH_OK or SMTP_AUTH_FAIL. Synchronous. */
+	int (*auth_outcome)(void *ctx, const char *user, int ok);
 };
 
 struct smtp_session *smtp_session_new(const struct smtp_session_conf *conf,

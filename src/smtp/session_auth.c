@@ -1,5 +1,6 @@
 /*
- * session_auth.c - STARTTLS (RFC 3207) and AUTH PLAIN/LOGIN (RFC 4954) in the server session:
+ * session_auth.c - STARTTLS (RFC 3207) and AUTH PLAIN, LOGIN and SCRAM-SHA-256 (RFC 4954, RFC
+ * 5802, RFC 7677) in the server session:
  * the states between the command and the adapter's answer. Pure: the verdict comes from the
  * auth callback, asynchronously when it says so.
  */
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../auth/scram.h"
 #include "../util/base64.h"
 #include "../util/duration.h"
 #include "session_int.h"
@@ -74,6 +76,107 @@ void smtp_session_auth_done(struct smtp_session *s, int result)
 	explicit_bzero(s->auth_login, sizeof(s->auth_login));
 }
 
+void sess_scram_end(struct smtp_session *s)
+{
+	if (s->scram != NULL) {
+		scram_server_clear(s->scram);
+		free(s->scram);
+		s->scram = NULL;
+	}
+}
+
+/* 334 with data, base64-encoded. */
+static void reply_334(struct smtp_session *s, const char *data)
+{
+	char b64[2 * SCRAM_MSG_MAX];
+	size_t n = base64_encode((const unsigned char *)data, strlen(data), b64 + 4);
+
+	memcpy(b64, "334 ", 4);
+	memcpy(b64 + 4 + n, "\r\n", 2);
+	sess_reply_raw(s, b64, n + 6);
+}
+
+/* The end of a SCRAM exchange: the adapter logs and counts it; 235 or 535. */
+static void scram_done(struct smtp_session *s, const char *user, int ok)
+{
+	int r = s->cb->auth_outcome(s->ctx, user, ok);
+
+	sess_scram_end(s);
+	snprintf(s->auth_login, sizeof(s->auth_login), "%s", user);
+	s->state = S_AUTH_WAIT;
+	smtp_session_auth_done(s, ok && r == SMTP_AUTH_OK ? SMTP_AUTH_OK : SMTP_AUTH_FAIL);
+}
+
+/* RFC 5802 over RFC 4954: client-first -> 334 server-first; client-final -> 334 server-final
+ * (or 535); an empty line -> 235. A malformed message ends it with 501. */
+static void scram_step(struct smtp_session *s, const char *msg, size_t len)
+{
+	char out[SCRAM_MSG_MAX], why[120];
+
+	if (s->scram == NULL && (s->scram = calloc(1, sizeof(*s->scram))) == NULL) {
+		s->state = S_CMD;
+		sess_reply(s, 454, "4.7.0", "Temporary authentication failure");
+		return;
+	}
+	if (s->auth_step == 0) {
+		char user[SMTP_USER_MAX + 1];
+		struct scram_creds creds;
+		if (scram_server_first(s->scram, msg, len, user, sizeof(user), why, sizeof(why)) < 0) {
+			sess_scram_end(s);
+			s->state = S_CMD;
+			sess_reply(s, 501, "5.5.2", "SCRAM: %s", why);
+			return;
+		}
+		snprintf(s->auth_login, sizeof(s->auth_login), "%s", user);
+		int r = s->cb->scram_creds(s->ctx, user, &creds);
+		if (r == SMTP_AUTH_LOCKED) {
+			sess_scram_end(s);
+			s->state = S_AUTH_WAIT;
+			smtp_session_auth_done(s, SMTP_AUTH_LOCKED);
+			return;
+		}
+		int c = scram_server_challenge(s->scram, &creds, out, sizeof(out));
+		explicit_bzero(&creds, sizeof(creds));
+		if (c < 0) {
+			sess_scram_end(s);
+			s->state = S_CMD;
+			sess_reply(s, 454, "4.7.0", "Temporary authentication failure");
+			return;
+		}
+		s->auth_step = 1;
+		s->state = S_AUTH;
+		reply_334(s, out);
+		return;
+	}
+	char user[SMTP_USER_MAX + 1];
+	snprintf(user, sizeof(user), "%s", s->auth_login);
+	if (s->auth_step == 1) {
+		int r = scram_server_final(s->scram, msg, len, out, sizeof(out), why, sizeof(why));
+		if (r < 0) {
+			sess_scram_end(s);
+			s->state = S_CMD;
+			sess_reply(s, 501, "5.5.2", "SCRAM: %s", why);
+			return;
+		}
+		if (r == 0) {
+			scram_done(s, user, 0);
+			return;
+		}
+		/* RFC 4954 4: the server's last data goes in a 334; the client answers with an empty line. */
+		s->auth_step = 2;
+		s->state = S_AUTH;
+		reply_334(s, out);
+		return;
+	}
+	if (len != 0) {
+		sess_scram_end(s);
+		s->state = S_CMD;
+		sess_reply(s, 501, "5.5.2", "SCRAM: expected an empty response");
+		return;
+	}
+	scram_done(s, user, 1);
+}
+
 /* One base64 response of the AUTH exchange (or the initial response). */
 void sess_auth_response(struct smtp_session *s, const char *b64, size_t len)
 {
@@ -81,6 +184,7 @@ void sess_auth_response(struct smtp_session *s, const char *b64, size_t len)
 	long n;
 
 	if (len == 1 && b64[0] == '*') {
+		sess_scram_end(s);
 		s->state = S_CMD;
 		sess_reply(s, 501, "5.0.0", "Authentication cancelled");
 		return;
@@ -94,6 +198,11 @@ void sess_auth_response(struct smtp_session *s, const char *b64, size_t len)
 		return;
 	}
 	buf[n] = '\0';
+	if (s->auth_mech == MECH_SCRAM) {
+		scram_step(s, (const char *)buf, (size_t)n);
+		explicit_bzero(buf, sizeof(buf));
+		return;
+	}
 	if (s->auth_mech == MECH_PLAIN) {
 		/* RFC 4616: [authzid] NUL authcid NUL passwd */
 		const unsigned char *z1 = memchr(buf, '\0', (size_t)n), *z2;
@@ -160,6 +269,9 @@ void sess_do_auth(struct smtp_session *s, const struct smtp_cmd *c)
 		s->auth_mech = MECH_PLAIN;
 	else if (smtp_slice_ieq(c->arg, mlen, "LOGIN"))
 		s->auth_mech = MECH_LOGIN;
+	else if (smtp_slice_ieq(c->arg, mlen, "SCRAM-SHA-256") && (s->conf->policy & SMTP_POLICY_SCRAM) &&
+	         s->cb->scram_creds != NULL && s->cb->auth_outcome != NULL)
+		s->auth_mech = MECH_SCRAM;
 	else {
 		sess_reply(s, 504, "5.5.4", "Unrecognized authentication mechanism");
 		return;
@@ -174,7 +286,7 @@ void sess_do_auth(struct smtp_session *s, const struct smtp_cmd *c)
 		return;
 	}
 	s->state = S_AUTH;
-	if (s->auth_mech == MECH_PLAIN)
+	if (s->auth_mech == MECH_PLAIN || s->auth_mech == MECH_SCRAM)
 		sess_reply_raw(s, "334 \r\n", 6);
 	else
 		sess_reply_raw(s, "334 VXNlcm5hbWU6\r\n", 18);   /* "Username:" */

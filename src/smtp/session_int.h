@@ -26,7 +26,7 @@ enum state {
 	S_CLOSING,      /* final reply queued; no more input */
 };
 
-enum auth_mech { MECH_PLAIN = 1, MECH_LOGIN };
+enum auth_mech { MECH_PLAIN = 1, MECH_LOGIN, MECH_SCRAM };
 
 struct smtp_session {
 	const struct smtp_session_conf *conf;
@@ -43,7 +43,9 @@ struct smtp_session {
 	int tls;
 	char auth_user[SMTP_USER_MAX + 1];  /* "" until AUTH succeeds */
 	enum auth_mech auth_mech;
-	int auth_step;                  /* LOGIN: 0 = username next, 1 = password next */
+	int auth_step;                  /* LOGIN: 0 = username next, 1 = password next; SCRAM: 0
+	                                   client-first, 1 client-final, 2 the empty line after ours */
+	struct scram_server *scram;     /* during a SCRAM exchange, else NULL */
 	char auth_login[SMTP_USER_MAX + 1];
 	unsigned long retry_after;      /* seconds a lockout lasts (smtp_session_auth_retry_after) */
 	unsigned errors;
@@ -75,5 +77,7 @@ void sess_do_starttls(struct smtp_session *s, const struct smtp_cmd *c);
 void sess_do_auth(struct smtp_session *s, const struct smtp_cmd *c);
 /* A line of base64 while in S_AUTH. */
 void sess_auth_response(struct smtp_session *s, const char *b64, size_t len);
+/* Wipe and free a SCRAM exchange's state (none: no-op). */
+void sess_scram_end(struct smtp_session *s);
 
 #endif

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/scram.h"
 #include "smtp/session.h"
 
 struct world {
@@ -128,14 +129,34 @@ static int w_auth(void *ctx, const char *authzid, const char *user, const char *
 	return strcmp(password, "pw") == 0 ? SMTP_AUTH_OK : SMTP_AUTH_FAIL;
 }
 
-static const struct smtp_session_cb cb = { w_reply, w_mail, w_rcpt, w_begin, w_write, w_commit, w_abort, w_auth };
+static int w_scram_creds(void *ctx, const char *user, struct scram_creds *out)
+{
+	static const unsigned char secret[32];
+
+	(void)ctx;
+	assert(strlen(user) <= SMTP_USER_MAX);
+	if (user[0] == 'l')
+		return SMTP_AUTH_LOCKED;
+	return scram_creds_fake(secret, user, out) == 0 ? SMTP_AUTH_OK : SMTP_AUTH_FAIL;
+}
+
+static int w_outcome(void *ctx, const char *user, int ok)
+{
+	(void)ctx;
+	assert(strlen(user) <= SMTP_USER_MAX);
+	return ok ? SMTP_AUTH_OK : SMTP_AUTH_FAIL;
+}
+
+static const struct smtp_session_cb cb = { w_reply, w_mail, w_rcpt, w_begin, w_write, w_commit, w_abort, w_auth,
+	                                       w_scram_creds, w_outcome };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	/* The first octet also picks the listener policy and implicit TLS, so every port's
 	 * rules are fuzzed. */
-	struct smtp_session_conf conf = { "mx.fuzz.example", 4096, 100, 10, size ? (data[0] >> 4) & 0xf : 0 };
+	struct smtp_session_conf conf = { "mx.fuzz.example", 4096, 100, 10,
+	                                  size ? ((data[0] >> 4) & 0xf) | (data[0] & 0x01 ? SMTP_POLICY_SCRAM : 0) : 0 };
 	struct world w;
 	struct smtp_session *s;
 	size_t i = 1, step;

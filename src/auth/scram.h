@@ -1,0 +1,64 @@
+/*
+ * scram.h - SCRAM-SHA-256 (RFC 5802, RFC 7677) for SMTP AUTH, server side: the password never
+ * crosses the network, and the server keeps only StoredKey and ServerKey, which do not log in
+ * anywhere. Pure (OpenSSL for HMAC, SHA-256 and PBKDF2); no I/O.
+ *
+ * Stored credentials, in the users file's fourth field as scram=ITER,SALT,STOREDKEY,SERVERKEY
+ * (base64), made by `mailport passwd --scram`. Passwords are used as given (ASCII passwords
+ * are unchanged by SASLprep; others must be typed the same way on every client).
+ *
+ * A struct scram_server is zero-filled by its owner; nothing to free.
+ */
+#ifndef MAILPORT_SCRAM_H
+#define MAILPORT_SCRAM_H
+
+#include <stddef.h>
+
+#define SCRAM_ITER 4096             /* RFC 7677's minimum; the client pays it, not the server */
+#define SCRAM_MSG_MAX 1024
+
+struct scram_creds {
+	unsigned iter;
+	unsigned char salt[32];
+	size_t saltlen;
+	unsigned char stored[32], server[32];
+};
+
+/* New credentials for password (a random salt). 0 or -1. */
+int scram_creds_make(const char *password, unsigned iter, struct scram_creds *out);
+/* The same with the salt given. */
+int scram_creds_derive(const char *password, const unsigned char *salt, size_t saltlen, unsigned iter,
+                       struct scram_creds *out);
+/* Credentials for a user who has none (or does not exist): the salt a stable function of the
+ * name under secret, the keys random, so no proof ever matches and the exchange looks alike. */
+int scram_creds_fake(const unsigned char secret[32], const char *user, struct scram_creds *out);
+/* "ITER,SALT,STOREDKEY,SERVERKEY" into out: 0, or -1 when it does not fit. */
+int scram_creds_format(const struct scram_creds *c, char *out, size_t outlen);
+/* The reverse: 0, or -1 when malformed. */
+int scram_creds_parse(const char *text, struct scram_creds *out);
+
+struct scram_server {
+	int step;                       /* 0: client-first next, 1: client-final next, 2: done */
+	char gs2[64];                   /* the gs2 header as sent ("n,,", "y,,", "n,a=...,") */
+	char first_bare[SCRAM_MSG_MAX]; /* client-first-message-bare */
+	char server_first[SCRAM_MSG_MAX];
+	char nonce[256];                /* client nonce + ours */
+	struct scram_creds creds;
+};
+
+/* The client's first message: its user name (authcid, unescaped) into user. 0, or -1 with why
+ * (the exchange ends with 501/535). */
+int scram_server_first(struct scram_server *s, const char *msg, size_t len, char *user, size_t userlen, char *why,
+                       size_t whylen);
+/* Our first message for these credentials (real ones, or an unknown user's made-up ones), with
+ * a random nonce of ours; _nonce takes it given (RFC 7677's test vector). 0 or -1. */
+int scram_server_challenge(struct scram_server *s, const struct scram_creds *c, char *out, size_t outlen);
+int scram_server_challenge_nonce(struct scram_server *s, const struct scram_creds *c, const char *nonce, char *out,
+                                 size_t outlen);
+/* The client's final message: 1 proof good (out: our final message "v=..."), 0 proof wrong,
+ * -1 malformed (why). */
+int scram_server_final(struct scram_server *s, const char *msg, size_t len, char *out, size_t outlen, char *why,
+                       size_t whylen);
+void scram_server_clear(struct scram_server *s);
+
+#endif

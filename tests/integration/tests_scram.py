@@ -1,0 +1,78 @@
+"""SCRAM-SHA-256 (RFC 5802, RFC 7677; issue 19): the password never crosses the network. msmtp,
+through GNU SASL, logs in with it over 465 and over 587 after STARTTLS, with the keys `mailport
+passwd --scram` made; a wrong password and a mailbox without SCRAM keys fail the same way (535),
+and the latter still logs in with PLAIN; without [auth] scram = yes it is neither offered nor
+accepted."""
+import os
+import smtplib
+import ssl
+import subprocess
+import tempfile
+
+from harness import BIN, Server, need
+
+PW = "mountain river quietly 47 lamps"
+
+
+def passwd_scram(pw):
+    r = subprocess.run([BIN, "passwd", "--scram"], input=pw + "\n", capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    hash_, scram = r.stdout.split()
+    assert scram.startswith("scram=4096,"), scram
+    return hash_, scram
+
+
+def msmtp(srv, port, starttls, user, password, to="bob@example.test"):
+    d = tempfile.mkdtemp(prefix="mailport-msmtp-")
+    conf = os.path.join(d, "msmtprc")
+    with open(conf, "w") as f:
+        f.write(f"account t\nhost 127.0.0.1\nport {port}\ntls on\ntls_starttls {'on' if starttls else 'off'}\n"
+                f"tls_trust_file {srv.ca}\ntls_certcheck on\nauth scram-sha-256\nuser {user}\n"
+                f"password {password}\nfrom {user}\nlogfile {d}/log\n")
+    os.chmod(conf, 0o600)
+    r = subprocess.run(["msmtp", "-C", conf, "-a", "t", to], input=f"From: {user}\nSubject: scram\n\nno password "
+                       "sent\n", capture_output=True, text=True, timeout=60)
+    return r
+
+
+def test_scram_sha_256_with_msmtp():
+    need("msmtp")
+    h, scram = passwd_scram(PW)
+    with Server(tls=True, users=[f"alice@example.test:{h}::{scram}", f"bob@example.test:{h}"],
+                extra="\n[auth]\nscram = yes\n") as srv:
+        srv.start()
+        with smtplib.SMTP_SSL("127.0.0.1", srv.port465, context=ssl.create_default_context(cafile=srv.ca),
+                              timeout=30) as c:
+            c.ehlo("c")
+            assert c.esmtp_features["auth"].split() == ["PLAIN", "LOGIN", "SCRAM-SHA-256"], c.esmtp_features
+        r = msmtp(srv, srv.port465, False, "alice@example.test", PW)
+        assert r.returncode == 0, r.stderr
+        r = msmtp(srv, srv.port587, True, "alice@example.test", PW)
+        assert r.returncode == 0, r.stderr
+        srv.wait_messages("bob", 2)
+        log = srv.log()
+        assert log.count("auth ok user=alice@example.test address=127.0.0.1 mechanism=SCRAM-SHA-256") == 2, log
+        # a wrong password, and a mailbox without SCRAM keys: both fail at the proof
+        r = msmtp(srv, srv.port465, False, "alice@example.test", "not the password at all")
+        assert r.returncode != 0 and "535" in r.stderr, r.stderr
+        r = msmtp(srv, srv.port465, False, "bob@example.test", PW)
+        assert r.returncode != 0 and "535" in r.stderr, r.stderr
+        assert "auth failed user=bob@example.test" in srv.log()
+        with smtplib.SMTP_SSL("127.0.0.1", srv.port465, context=ssl.create_default_context(cafile=srv.ca),
+                              timeout=30) as c:
+            c.login("bob@example.test", PW)          # PLAIN still works for bob
+        assert PW not in srv.log()
+        assert srv.stop() == 0
+
+
+def test_scram_not_offered_unless_configured():
+    h, scram = passwd_scram(PW)
+    with Server(tls=True, users=[f"alice@example.test:{h}::{scram}"]) as srv:
+        srv.start()
+        with smtplib.SMTP_SSL("127.0.0.1", srv.port465, context=ssl.create_default_context(cafile=srv.ca),
+                              timeout=30) as c:
+            c.ehlo("c")
+            assert "SCRAM" not in c.esmtp_features["auth"]
+            code, text = c.docmd("AUTH", "SCRAM-SHA-256")
+            assert code == 504, (code, text)
+        assert srv.stop() == 0
