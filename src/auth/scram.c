@@ -289,3 +289,91 @@ int scram_creds_fake(const unsigned char secret[32], const char *user, struct sc
 		return -1;
 	return 0;
 }
+
+int scram_client_first(struct scram_client *c, const char *user, const char *nonce, char *out, size_t outlen)
+{
+	char name[600];
+	size_t o = 0;
+
+	memset(c, 0, sizeof(*c));
+	for (const char *p = user; *p && o + 4 < sizeof(name); p++) {
+		if (*p == ',' || *p == '=') {
+			o += (size_t)snprintf(name + o, sizeof(name) - o, "=%s", *p == ',' ? "2C" : "3D");
+			continue;
+		}
+		name[o++] = *p;
+	}
+	name[o] = '\0';
+	if (strlen(nonce) >= sizeof(c->nonce) || strchr(nonce, ',') != NULL)
+		return -1;
+	snprintf(c->nonce, sizeof(c->nonce), "%s", nonce);
+	int n = snprintf(c->first_bare, sizeof(c->first_bare), "n=%s,r=%s", name, nonce);
+	if (n <= 0 || (size_t)n >= sizeof(c->first_bare))
+		return -1;
+	n = snprintf(out, outlen, "n,,%s", c->first_bare);
+	return n > 0 && (size_t)n < outlen ? 0 : -1;
+}
+
+int scram_client_final(struct scram_client *c, const char *password, const char *server_first, size_t len, char *out,
+                       size_t outlen, char *why, size_t whylen)
+{
+	char sf[SCRAM_MSG_MAX], without[SCRAM_MSG_MAX], authmsg[3 * SCRAM_MSG_MAX], proof64[64];
+	unsigned char salt[64], salted[32], ckey[32], stored[32], csig[32], skey[32], proof[32];
+	int r = -1;
+
+	if (len >= sizeof(sf) || memchr(server_first, '\0', len) != NULL)
+		goto bad;
+	memcpy(sf, server_first, len);
+	sf[len] = '\0';
+	/* r=NONCE,s=SALT,i=ITER[,extensions] */
+	char *rp = sf, *sp = strstr(sf, ",s="), *ip = strstr(sf, ",i=");
+	if (strncmp(rp, "r=", 2) != 0 || sp == NULL || ip == NULL || ip < sp)
+		goto bad;
+	size_t nl = (size_t)(sp - rp - 2);
+	if (nl <= strlen(c->nonce) || strncmp(rp + 2, c->nonce, strlen(c->nonce)) != 0) {
+		snprintf(why, whylen, "the server did not extend our nonce");
+		return -1;
+	}
+	long sl = b64_field(sp + 3, (size_t)(ip - sp - 3), salt, sizeof(salt), 0);
+	char *end;
+	unsigned long iter = strtoul(ip + 3, &end, 10);
+	if (sl <= 0 || (*end != '\0' && *end != ','))
+		goto bad;
+	if (iter < 4096 || iter > 1000000) {
+		snprintf(why, whylen, "the server asks for %lu iterations (4096 to 1000000 accepted)", iter);
+		return -1;
+	}
+	int wn = snprintf(without, sizeof(without), "c=biws,r=%.*s", (int)nl, rp + 2);   /* biws = base64("n,,") */
+	int an = snprintf(authmsg, sizeof(authmsg), "%s,%s,%s", c->first_bare, sf, without);
+	if (wn <= 0 || (size_t)wn >= sizeof(without) || an <= 0 || (size_t)an >= sizeof(authmsg))
+		goto bad;
+	if (PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, (int)sl, (int)iter, EVP_sha256(), 32, salted) != 1 ||
+	    hmac(salted, 32, "Client Key", 10, ckey) < 0 || EVP_Digest(ckey, 32, stored, NULL, EVP_sha256(), NULL) != 1 ||
+	    hmac(stored, 32, authmsg, (size_t)an, csig) < 0 || hmac(salted, 32, "Server Key", 10, skey) < 0 ||
+	    hmac(skey, 32, authmsg, (size_t)an, c->server_sig) < 0)
+		goto out;
+	for (int i = 0; i < 32; i++)
+		proof[i] = ckey[i] ^ csig[i];
+	base64_encode(proof, 32, proof64);
+	int n = snprintf(out, outlen, "%s,p=%s", without, proof64);
+	r = n > 0 && (size_t)n < outlen ? 0 : -1;
+out:
+	OPENSSL_cleanse(salted, sizeof(salted));
+	OPENSSL_cleanse(ckey, sizeof(ckey));
+	OPENSSL_cleanse(skey, sizeof(skey));
+	if (r < 0)
+		snprintf(why, whylen, "cannot compute the proof");
+	return r;
+bad:
+	snprintf(why, whylen, "a malformed first message from the server");
+	return -1;
+}
+
+int scram_client_verify(const struct scram_client *c, const char *server_final, size_t len)
+{
+	unsigned char v[32];
+
+	if (len < 3 || strncmp(server_final, "v=", 2) != 0 || b64_field(server_final + 2, len - 2, v, 32, 32) < 0)
+		return -1;
+	return CRYPTO_memcmp(v, c->server_sig, 32) == 0 ? 0 : -1;
+}

@@ -61,4 +61,21 @@ int scram_server_final(struct scram_server *s, const char *msg, size_t len, char
                        size_t whylen);
 void scram_server_clear(struct scram_server *s);
 
+/* The client's side (mailport send): our first message, our proof for the server's first
+ * message, and the server's proof that it knows the keys (mutual authentication). */
+struct scram_client {
+	char first_bare[SCRAM_MSG_MAX];
+	char nonce[128];
+	unsigned char server_sig[32];
+};
+
+/* "n,,n=USER,r=NONCE" into out (nonce: printable, no ','). 0 or -1. */
+int scram_client_first(struct scram_client *c, const char *user, const char *nonce, char *out, size_t outlen);
+/* Our final message for the server's first one: 0, or -1 with why (a nonce that is not ours
+ * extended, a malformed message, too few or too many iterations). */
+int scram_client_final(struct scram_client *c, const char *password, const char *server_first, size_t len, char *out,
+                       size_t outlen, char *why, size_t whylen);
+/* 0 when the server's final message carries the signature only the real keys make. */
+int scram_client_verify(const struct scram_client *c, const char *server_final, size_t len);
+
 #endif

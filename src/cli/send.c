@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "../msg/addrlist.h"
 #include "../smtp/client.h"
 #include "../smtp/data.h"
+#include "../util/base64.h"
 #include "ctl.h"
 #include "send_int.h"
 #include "version.h"
@@ -36,9 +38,13 @@ static void verbose_line(const struct send_opts *o, const char *dir, const char 
 	for (size_t i = 0; i < sizeof(safe) / sizeof(safe[0]); i++)
 		if (len >= strlen(safe[i]) && strncasecmp(buf, safe[i], strlen(safe[i])) == 0)
 			known = 1;
-	/* AUTH and its base64 continuation lines carry credentials: never shown. */
-	if (!known)
-		fprintf(stderr, "%s %s ********\n", dir, len >= 4 && strncasecmp(buf, "AUTH", 4) == 0 ? "AUTH" : "");
+	/* AUTH's data and its base64 continuation lines carry credentials: never shown; the
+	 * mechanism is (the word after AUTH, letters, digits and '-' only). */
+	if (!known && len >= 5 && strncasecmp(buf, "AUTH ", 5) == 0) {
+		size_t m = strspn(buf + 5, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-");
+		fprintf(stderr, "%s AUTH %.*s ********\n", dir, (int)(m < 32 ? m : 32), buf + 5);
+	} else if (!known)
+		fprintf(stderr, "%s  ********\n", dir);
 	else
 		fprintf(stderr, "%s %.*s\n", dir, (int)(len >= 2 ? len - 2 : len), buf);
 }
@@ -99,7 +105,9 @@ static void attempt(const struct send_opts *o, const char *port, enum tls_mode m
                     const struct smtp_client_envelope *env, const char *whence, const char *data, size_t len,
                     struct attempt *a)
 {
-	struct smtp_client_conf conf = { NULL, SC_TLS_NONE, o->user, password, 0, 0 };
+	struct smtp_client_conf conf = { NULL, SC_TLS_NONE, o->user, password, 0, 0, NULL, o->scram_only };
+	unsigned char rnd[18];
+	char nonce[32];
 	struct transport t;
 	struct smtp_client *c = NULL;
 	struct smtp_client_out out;
@@ -112,6 +120,11 @@ static void attempt(const struct send_opts *o, const char *port, enum tls_mode m
 	if (!smtp_domain_valid(helo, strlen(helo), 0))
 		snprintf(helo, sizeof(helo), "localhost");
 	conf.helo = helo;
+	/* SCRAM-SHA-256 whenever the server offers it: the password then never crosses the network. */
+	if (getrandom(rnd, sizeof(rnd), 0) == (ssize_t)sizeof(rnd)) {
+		base64_encode(rnd, sizeof(rnd), nonce);
+		conf.scram_nonce = nonce;
+	}
 	if (o->verbose)
 		fprintf(stderr, "mailport send: connecting to %s port %s (%s)\n", o->host, port,
 		        mode == TLS_IMPLICIT ? "implicit TLS" : mode == TLS_STARTTLS ? "STARTTLS required" :
@@ -209,6 +222,9 @@ static void usage(FILE *out)
 	        "  --from ADDR, -f ADDR   envelope sender (default: the message's From:, else Sender:, else\n"
 	        "                  --user when it is an address, else from = of the account)\n"
 	        "  -F NAME         display name for an added From:\n"
+	        "  --auth any|scram  SCRAM-SHA-256 when the server offers it (the password never crosses the\n"
+	        "                  network), else PLAIN or LOGIN inside TLS (any, the default); scram: never\n"
+	        "                  send the password itself (also auth = scram in the account file)\n"
 	        "  --requiretls    every hop to the recipients must use verified TLS, or the message comes back\n"
 	        "                  (RFC 8689; the server must offer REQUIRETLS, else nothing is sent)\n"
 	        "  -t   recipients from To/Cc/Bcc (Bcc is removed)   -i, -oi   a lone \".\" line is content\n"
@@ -263,7 +279,7 @@ static int sendmail_words(int argc, char **argv, struct send_opts *o, int *list_
 static int parse_options(int argc, char **argv, struct send_opts *o)
 {
 	enum { O_HOST = 256, O_PORT, O_TLS, O_USER, O_PWFILE, O_PWCMD, O_CAFILE, O_ACCOUNT, O_CONFIG, O_TIMEOUT,
-	       O_AUTOPORTS, O_VERSION, O_REQUIRETLS };
+	       O_AUTOPORTS, O_VERSION, O_REQUIRETLS, O_AUTH };
 	static const struct option opts[] = {
 		{ "host", required_argument, NULL, O_HOST }, { "port", required_argument, NULL, O_PORT },
 		{ "tls", required_argument, NULL, O_TLS }, { "user", required_argument, NULL, O_USER },
@@ -273,7 +289,7 @@ static int parse_options(int argc, char **argv, struct send_opts *o)
 		{ "config", required_argument, NULL, O_CONFIG }, { "from", required_argument, NULL, 'f' },
 		{ "timeout", required_argument, NULL, O_TIMEOUT }, { "help", no_argument, NULL, 'h' },
 		{ "auto-ports", required_argument, NULL, O_AUTOPORTS }, { "version", no_argument, NULL, O_VERSION },
-		{ "requiretls", no_argument, NULL, O_REQUIRETLS },
+		{ "requiretls", no_argument, NULL, O_REQUIRETLS }, { "auth", required_argument, NULL, O_AUTH },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -307,6 +323,13 @@ static int parse_options(int argc, char **argv, struct send_opts *o)
 			}
 			break;
 		case O_REQUIRETLS: o->requiretls = 1; break;
+		case O_AUTH:
+			if (send_parse_auth(optarg, &o->scram_only) != 0) {
+				send_say("--auth must be any or scram");
+				return EX_USAGE;
+			}
+			o->auth_set = 1;
+			break;
 		case 'i': o->dot_ends = 0; break;
 		case 't': o->extract = 1; break;
 		case 'v': o->verbose = 1; break;

@@ -65,7 +65,12 @@ static int acct_handler(void *user, const char *section, const char *name, const
 	else if (strcmp(name, "password_command") == 0) set_if_unset(&o->password_command, value);
 	else if (strcmp(name, "cafile") == 0) set_if_unset(&o->cafile, value);
 	else if (strcmp(name, "from") == 0) set_if_unset(&o->acct_from, value);
-	else if (strcmp(name, "tls") == 0) {
+	else if (strcmp(name, "auth") == 0) {
+		if (!o->auth_set && send_parse_auth(value, &o->scram_only) != 0) {
+			fprintf(stderr, "mailport send: %s:%d: auth must be any or scram\n", a->file, a->line);
+			a->errors++;
+		}
+	} else if (strcmp(name, "tls") == 0) {
 		if (!o->tls_set) {
 			if (send_parse_tls_mode(value, &o->tls) != 0) {
 				fprintf(stderr, "mailport send: %s:%d: tls must be auto, implicit, starttls or none\n", a->file, a->line);
@@ -155,4 +160,13 @@ char *send_get_password(const struct send_opts *o)
 	if (pw)
 		pw[strcspn(pw, "\r\n")] = '\0';
 	return pw;
+}
+
+int send_parse_auth(const char *v, int *scram_only)
+{
+	if (strcmp(v, "any") == 0 || strcmp(v, "scram") == 0) {
+		*scram_only = v[0] == 's';
+		return 0;
+	}
+	return -1;
 }

@@ -33,6 +33,7 @@ struct send_opts {
 	int timeout;
 	int extract, dot_ends, verbose;
 	int requiretls;                 /* --requiretls: MAIL ... REQUIRETLS (RFC 8689) */
+	int scram_only, auth_set;       /* --auth scram / auth = scram: never PLAIN or LOGIN */
 	char *fullname;
 	char auto_ports[2][8];          /* --tls auto: implicit TLS port, then STARTTLS port */
 };
@@ -89,6 +90,8 @@ static inline void send_say(const char *fmt, ...)
 int send_parse_tls_mode(const char *arg, enum tls_mode *mode);
 /* Fills what the options left unset. 0, or EX_CONFIG after printing every error as file:line. */
 int send_load_account(struct send_opts *o);
+/* "any" (SCRAM-SHA-256 when offered, else PLAIN or LOGIN) or "scram" (SCRAM or nothing): 0, or -1. */
+int send_parse_auth(const char *v, int *scram_only);
 /* The password from password_file or password_command, malloc'd (the caller wipes and frees it),
  * or NULL after saying why. */
 char *send_get_password(const struct send_opts *o);

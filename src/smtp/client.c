@@ -9,10 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../auth/scram.h"
 #include "../util/base64.h"
 
 enum cstate {
-	C_GREETING, C_RSET, C_EHLO, C_HELO, C_STARTTLS, C_AUTH, C_AUTH_USER, C_AUTH_PASS,
+	C_GREETING, C_RSET, C_EHLO, C_HELO, C_STARTTLS, C_AUTH, C_AUTH_USER, C_AUTH_PASS, C_SCRAM1, C_SCRAM2,
 	C_MAIL, C_RCPT, C_DATA, C_BODY, C_QUIT, C_END,
 };
 
@@ -28,6 +29,7 @@ struct smtp_client {
 	int caps_plain_seen;
 	struct smtp_client_result fail, greeting, auth;
 	struct smtp_client_result *res;
+	struct scram_client scram;
 };
 
 static void result_set(struct smtp_client_result *r, int code, const char *esc, const char *text,
@@ -136,6 +138,21 @@ static void send_auth(struct smtp_client *c, struct smtp_client_out *out)
 		fail(c, out, 0, "4.7.0", "refusing to send credentials without TLS", "auth");
 		return;
 	}
+	if (c->caps.auth_scram && c->conf->scram_nonce != NULL) {
+		char first[SCRAM_MSG_MAX];
+		if (scram_client_first(&c->scram, u, c->conf->scram_nonce, first, sizeof(first)) == 0 &&
+		    strlen(first) / 3 * 4 + 30 < sizeof(b64)) {
+			base64_encode((const unsigned char *)first, strlen(first), b64);
+			c->state = C_SCRAM1;
+			emit(out, SC_WRITE, "AUTH SCRAM-SHA-256 %s\r\n", b64);
+			return;
+		}
+	}
+	if (c->conf->scram_only) {
+		fail(c, out, 0, "4.7.0", "the account says auth = scram, and the server does not offer SCRAM-SHA-256: "
+		     "the password was not sent", "auth");
+		return;
+	}
 	if (c->caps.auth_plain && ul + pl + 2 < sizeof(raw) / 4 * 3 - 1) {
 		raw[0] = '\0';
 		memcpy(raw + 1, u, ul);
@@ -156,6 +173,47 @@ static void send_auth(struct smtp_client *c, struct smtp_client_out *out)
 	}
 	fail(c, out, 0, "4.7.0", c->caps.auth[0] ? "the server offers no AUTH mechanism we use (PLAIN, LOGIN)" :
 	     "the server does not offer AUTH", "auth");
+}
+
+/* SCRAM-SHA-256's 334s: the server's first message, then its proof (checked: a server that
+ * cannot make it does not have this account's keys), then an empty line for its 235. */
+static void scram_reply(struct smtp_client *c, const struct smtp_reply *r, struct smtp_client_out *out)
+{
+	unsigned char data[SCRAM_MSG_MAX];
+	char msg[SCRAM_MSG_MAX], b64[SMTP_AUTH_LINE_MAX], why[160];
+	const char *t = r->text;
+	size_t tl = strcspn(t, "\r\n");
+	long n = r->code == 334 && tl / 4 * 3 < sizeof(data) ? base64_decode(t, tl, data) : -1;
+
+	if (r->code != 334) {
+		result_set(&c->auth, r->code, r->esc, r->text, "auth");
+		fail(c, out, r->code, r->esc, r->text, "auth");
+		return;
+	}
+	if (n < 0) {
+		fail(c, out, 0, "5.7.0", "the server's SCRAM message is not base64", "auth");
+		return;
+	}
+	if (c->state == C_SCRAM1) {
+		int ok = scram_client_final(&c->scram, c->conf->password ? c->conf->password : "", (const char *)data,
+		                            (size_t)n, msg, sizeof(msg), why, sizeof(why)) == 0;
+		if (!ok || strlen(msg) / 3 * 4 + 8 >= sizeof(b64)) {
+			fail(c, out, 0, "5.7.0", ok ? "SCRAM message too long" : why, "auth");
+			return;
+		}
+		base64_encode((const unsigned char *)msg, strlen(msg), b64);
+		explicit_bzero(msg, sizeof(msg));
+		c->state = C_SCRAM2;
+		emit(out, SC_WRITE, "%s\r\n", b64);
+		return;
+	}
+	if (scram_client_verify(&c->scram, (const char *)data, (size_t)n) != 0) {
+		fail(c, out, 0, "5.7.0", "the server's SCRAM proof is wrong: it does not know this account's keys (is it the "
+		     "server it claims to be?)", "auth");
+		return;
+	}
+	c->state = C_AUTH;
+	emit(out, SC_WRITE, "\r\n");
 }
 
 /* After EHLO (or HELO): TLS first, then AUTH, then the transaction. */
@@ -251,6 +309,10 @@ void smtp_client_reply(struct smtp_client *c, const struct smtp_reply *r, struct
 			return;
 		}
 		fail(c, out, r->code, r->esc, r->text, "auth");
+		return;
+	case C_SCRAM1:
+	case C_SCRAM2:
+		scram_reply(c, r, out);
 		return;
 	case C_AUTH_USER:
 		if (r->code == 334) {

@@ -33,10 +33,13 @@ enum smtp_client_tls {
 struct smtp_client_conf {
 	const char *helo;
 	enum smtp_client_tls tls;
-	const char *user, *password;    /* AUTH PLAIN (or LOGIN) when user is set */
+	const char *user, *password;    /* AUTH when user is set: SCRAM-SHA-256 when the server offers
+	                                   it and scram_nonce is given, else PLAIN (or LOGIN) */
 	/* `mailport check`: probe stops where MAIL would be sent (after TLS and AUTH) and may have
 	 * no recipients; rcpt_only stops after the RCPT replies and never sends DATA (relay test). */
 	unsigned probe : 1, rcpt_only : 1;
+	const char *scram_nonce;        /* random, printable, no ','; NULL: no SCRAM */
+	int scram_only;                 /* never PLAIN or LOGIN: SCRAM-SHA-256 or nothing */
 };
 
 struct smtp_client_envelope {

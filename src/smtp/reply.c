@@ -180,6 +180,7 @@ void smtp_caps_parse(const struct smtp_reply *ehlo, struct smtp_caps *caps)
 					me++;
 				if (word_is(m, (size_t)(me - m), "PLAIN")) caps->auth_plain = 1;
 				if (word_is(m, (size_t)(me - m), "LOGIN")) caps->auth_login = 1;
+				if (word_is(m, (size_t)(me - m), "SCRAM-SHA-256")) caps->auth_scram = 1;
 				m = me;
 			}
 		}

@@ -45,7 +45,7 @@ int smtp_reply_pending(const struct smtp_reply_parser *p);
 /* EHLO capabilities (RFC 5321 §4.1.1.1 and the extensions' RFCs). */
 struct smtp_caps {
 	unsigned starttls : 1, pipelining : 1, smtputf8 : 1, eightbitmime : 1, chunking : 1,
-	         requiretls : 1, enhancedstatuscodes : 1, auth_plain : 1, auth_login : 1,
+	         requiretls : 1, enhancedstatuscodes : 1, auth_plain : 1, auth_login : 1, auth_scram : 1,
 	         has_size : 1;
 	unsigned long long size;        /* SIZE limit, 0 = none announced */
 	char auth[256];                 /* the AUTH mechanisms as announced */

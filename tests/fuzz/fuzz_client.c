@@ -16,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *rcpts[] = { "a@x.example", "b@y.example" };
-	struct smtp_client_conf conf = { "me.example", SC_TLS_NONE, NULL, "pw", 0, 0 };
+	struct smtp_client_conf conf = { "me.example", SC_TLS_NONE, NULL, "pw", 0, 0, NULL, 0 };
 	struct smtp_client_envelope env = { "s@me.example", rcpts, 2, 100, 0, 1 };
 	struct smtp_reply_parser p;
 	struct smtp_client *c;

@@ -76,3 +76,46 @@ def test_scram_not_offered_unless_configured():
             code, text = c.docmd("AUTH", "SCRAM-SHA-256")
             assert code == 504, (code, text)
         assert srv.stop() == 0
+
+
+def test_mailport_send_prefers_scram_and_auth_scram_refuses_plain():
+    """mailport send uses SCRAM-SHA-256 when the server offers it (mutual: it checks the server's
+    proof too); with --auth scram it refuses a server that offers only PLAIN and LOGIN, sending
+    nothing; the same account file line (auth = scram) works as the option does."""
+    h, scram = passwd_scram(PW)
+    d = tempfile.mkdtemp(prefix="mailport-send-scram-")
+    pwfile = os.path.join(d, "pw")
+    with open(pwfile, "w") as f:
+        f.write(PW + "\n")
+    os.chmod(pwfile, 0o600)
+
+    def send(srv, *extra):
+        return subprocess.run([BIN, "send", "--host", "127.0.0.1", "--port", str(srv.port465), "--tls", "implicit",
+                               "--cafile", srv.ca, "--user", "alice@example.test", "--password-file", pwfile,
+                               "-f", "alice@example.test", "-v", *extra, "bob@example.test"],
+                              input="Subject: scram\n\nvia mailport send\n", capture_output=True, text=True,
+                              timeout=60)
+    with Server(tls=True, users=[f"alice@example.test:{h}::{scram}", f"bob@example.test:{h}"],
+                extra="\n[auth]\nscram = yes\n") as srv:
+        srv.start()
+        r = send(srv)
+        assert r.returncode == 0, r.stderr
+        assert "-> AUTH SCRAM-SHA-256 ********" in r.stderr and "-> AUTH PLAIN" not in r.stderr, r.stderr
+        srv.wait_messages("bob", 1)
+        assert "mechanism=SCRAM-SHA-256" in srv.log()
+        assert srv.stop() == 0
+    with Server(tls=True, users=[f"alice@example.test:{h}::{scram}", f"bob@example.test:{h}"]) as srv:
+        srv.start()
+        r = send(srv, "--auth", "scram")
+        assert r.returncode != 0 and "does not offer SCRAM-SHA-256: the password was not sent" in r.stderr, r.stderr
+        assert "-> AUTH" not in r.stderr and "auth ok" not in srv.log() and "auth failed" not in srv.log()
+        acct = os.path.join(d, "send.conf")
+        with open(acct, "w") as f:
+            f.write(f"[account a]\nhost = 127.0.0.1\nport = {srv.port465}\ntls = implicit\ncafile = {srv.ca}\n"
+                    f"user = alice@example.test\npassword_file = {pwfile}\nauth = scram\n")
+        r = subprocess.run([BIN, "send", "--config", acct, "--account", "a", "-f", "alice@example.test",
+                            "bob@example.test"], input="Subject: x\n\nx\n", capture_output=True, text=True, timeout=60)
+        assert r.returncode != 0 and "does not offer SCRAM-SHA-256" in r.stderr, r.stderr
+        r = send(srv)                                   # any: PLAIN inside TLS
+        assert r.returncode == 0, r.stderr
+        assert srv.stop() == 0

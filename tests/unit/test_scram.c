@@ -63,6 +63,28 @@ static void test_rfc7677_exchange(void **state)
 	assert_int_equal(scram_creds_parse("4096,W22ZaJ0SNY7soEsUEjb6gQ==,short", &back), -1);
 }
 
+/* The client's side of the same exchange: the same final message, and the server's proof. */
+static void test_rfc7677_client(void **state)
+{
+	struct scram_client c;
+	char out[SCRAM_MSG_MAX], why[100];
+
+	(void)state;
+	assert_int_equal(scram_client_first(&c, "user", "rOprNGfwEbeRWgbNEkqO", out, sizeof(out)), 0);
+	assert_string_equal(out, CFIRST);
+	assert_int_equal(scram_client_final(&c, "pencil", SFIRST, strlen(SFIRST), out, sizeof(out), why, sizeof(why)), 0);
+	assert_string_equal(out, CFINAL);
+	assert_int_equal(scram_client_verify(&c, SFINAL, strlen(SFINAL)), 0);
+	assert_int_equal(scram_client_verify(&c, "v=AAAA", 6), -1);
+	/* a nonce that is not ours, too few iterations */
+	assert_int_equal(scram_client_first(&c, "user", "abc", out, sizeof(out)), 0);
+	assert_int_equal(scram_client_final(&c, "pencil", SFIRST, strlen(SFIRST), out, sizeof(out), why, sizeof(why)), -1);
+	assert_int_equal(scram_client_first(&c, "user", "rOprNGfwEbeRWgbNEkqO", out, sizeof(out)), 0);
+	const char *few = "r=rOprNGfwEbeRWgbNEkqOxx,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=1";
+	assert_int_equal(scram_client_final(&c, "pencil", few, strlen(few), out, sizeof(out), why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "iterations"));
+}
+
 static void test_malformed_first(void **state)
 {
 	struct scram_server s;
@@ -85,6 +107,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rfc7677_exchange),
+		cmocka_unit_test(test_rfc7677_client),
 		cmocka_unit_test(test_malformed_first),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
