@@ -1,7 +1,7 @@
 /*
  * fuzz_client.c - the client side: arbitrary server bytes through the reply parser into the
- * client state machine. The first octet picks the TLS mode, whether to log in, and check's
- * probe and relay-test modes. Invariants: AUTH is never written before TLS; with TLS required,
+ * client state machine. The first octet picks the TLS mode, whether to log in (and with
+ * SCRAM-SHA-256), and check's probe and relay-test modes. Invariants: AUTH is never written before TLS; with TLS required,
  * nothing but EHLO, STARTTLS and QUIT is written before TLS; every write ends in CRLF; results
  * stay in range; a probe never writes MAIL, a relay test never writes DATA.
  */
@@ -34,6 +34,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	conf.rcpt_only = (data[0] & 32) != 0;
 	if (conf.probe && (data[0] & 64))
 		env.nrcpts = 0;
+	if (data[0] & 128) {            /* SCRAM-SHA-256 when offered; with probe also SCRAM only */
+		conf.scram_nonce = "fuzzNONCE";
+		conf.scram_only = conf.probe;
+	}
 	c = smtp_client_new(&conf, &env);
 	if (c == NULL)
 		return 0;
