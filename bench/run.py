@@ -321,6 +321,22 @@ def dane_delivery(n, rounds):
     return out
 
 
+def interleaved(rounds, kinds, start, measure):
+    """Each round, each kind in turn: a server start(kind), settled, measured by measure(server)
+    (a run_bench result); {kind: [msg/s per round]}."""
+    out = {k: [] for k in kinds}
+    for _ in range(rounds):
+        for kind in kinds:
+            srv = start(kind)
+            try:
+                settle()
+                out[kind].append(measure(srv).get("msgs_per_s", 0))
+                print(f"  {kind:9} {out[kind][-1]:9.0f} msg/s", flush=True)
+            finally:
+                srv.close()
+    return out
+
+
 def dkim_submission(n, rounds):
     """Submission over 465 (AUTH, implicit TLS, 16 clients, 10 messages a connection) to a
     server that DKIM-signs with ed25519, with rsa-2048, with both, or not at all, interleaved;
@@ -337,21 +353,11 @@ def dkim_submission(n, rounds):
             shutil.chown(path, MAIL_USER)
         keys[t] = f"sign = example.test {sel} {path}\n"
     kinds = {"unsigned": "", "ed25519": keys["ed25519"], "rsa": keys["rsa"], "both": keys["rsa"] + keys["ed25519"]}
-    out = {k: [] for k in kinds}
     try:
-        for _ in range(rounds):
-            for kind, lines in kinds.items():
-                srv = Mailport(False, extra="[dkim]\n" + lines if lines else "")
-                try:
-                    settle()
-                    r = run_bench(srv.p465, "implicit", 16, 10, 1024, n, "auth", srv.rcpt)
-                    out[kind].append(r.get("msgs_per_s", 0))
-                    print(f"  {kind:9} {out[kind][-1]:9.0f} msg/s", flush=True)
-                finally:
-                    srv.close()
+        return interleaved(rounds, kinds, lambda k: Mailport(False, extra="[dkim]\n" + kinds[k] if kinds[k] else ""),
+                           lambda srv: run_bench(srv.p465, "implicit", 16, 10, 1024, n, "auth", srv.rcpt))
     finally:
         shutil.rmtree(d, ignore_errors=True)
-    return out
 
 
 def sender_checks(n, rounds):
@@ -368,23 +374,16 @@ def sender_checks(n, rounds):
             '  local-data: "mx.example.test. 3600 IN A 127.0.0.1"\n'
             '  local-data: \'_dmarc.example.test. 3600 IN TXT "v=DMARC1; p=reject"\'\n')
     dns = Unbound(d, server_extra=zone, probe=("example.test", "MX", "mx.example.test."))
-    out = {"checked": [], "unchecked": []}
+    def measure(srv):
+        run_bench(srv.p25, "plain", 1, 1, 1024, 1, "", srv.rcpt)        # caches warm
+        return run_bench(srv.p25, "plain", 16, 10, 1024, n, "", srv.rcpt)
     try:
-        for _ in range(rounds):
-            for kind in out:
-                srv = Mailport(False, relay_extra=f"resolver = 127.0.0.1:{dns.port}", checks=kind == "checked")
-                try:
-                    settle()
-                    run_bench(srv.p25, "plain", 1, 1, 1024, 1, "", srv.rcpt)        # caches warm
-                    r = run_bench(srv.p25, "plain", 16, 10, 1024, n, "", srv.rcpt)
-                    out[kind].append(r.get("msgs_per_s", 0))
-                    print(f"  {kind:9} {out[kind][-1]:9.0f} msg/s", flush=True)
-                finally:
-                    srv.close()
+        return interleaved(rounds, ["checked", "unchecked"],
+                           lambda k: Mailport(False, relay_extra=f"resolver = 127.0.0.1:{dns.port}",
+                                              checks=k == "checked"), measure)
     finally:
         dns.close()
         shutil.rmtree(d, ignore_errors=True)
-    return out
 
 
 def delivered(srv):
