@@ -72,7 +72,7 @@ static int file_verify(void *be, const struct dir_login *l, char *via, size_t vi
 	return r;
 }
 
-/* The store again when its file changed (another inode, size or time): 1 swapped, 0 not, -1 a
+/* The store again when its file changed (another inode, size, mtime or ctime): 1 swapped, 0 not, -1 a
  * store that does not load (logged; the old one stays). */
 static int file_refresh(void *be)
 {
@@ -84,8 +84,11 @@ static int file_refresh(void *be)
 		return 0;
 	if (stat(fd->apppw_path, &st) != 0)
 		memset(&st, 0, sizeof(st));
+	/* ctime too: `mailport user` gives the new file to the server's user after the rename, and a
+	 * login between the two must not make an unreadable store look read for good. */
 	if (st.st_ino == fd->st.st_ino && st.st_size == fd->st.st_size && st.st_mtim.tv_sec == fd->st.st_mtim.tv_sec &&
-	    st.st_mtim.tv_nsec == fd->st.st_mtim.tv_nsec && st.st_dev == fd->st.st_dev)
+	    st.st_mtim.tv_nsec == fd->st.st_mtim.tv_nsec && st.st_ctim.tv_sec == fd->st.st_ctim.tv_sec &&
+	    st.st_ctim.tv_nsec == fd->st.st_ctim.tv_nsec && st.st_dev == fd->st.st_dev)
 		return 0;
 	struct apppw *ap = apppw_load(fd->apppw_path, &errs);
 	if (ap == NULL) {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -149,6 +150,9 @@ int scram_server_first(struct scram_server *s, const char *msg, size_t len, char
 	const char *c2 = memchr(msg + 2, ',', len - 2);
 	if (c2 == NULL || (c2 != msg + 2 && strncmp(msg + 2, "a=", 2) != 0))
 		goto bad;
+	char authzid[SCRAM_MSG_MAX] = "";
+	if (c2 != msg + 2 && saslname(msg + 4, (size_t)(c2 - msg - 4), authzid, sizeof(authzid)) < 0)
+		goto bad;
 	size_t gl = (size_t)(c2 + 1 - msg);
 	if (gl >= sizeof(s->gs2))
 		goto bad;
@@ -174,6 +178,11 @@ int scram_server_first(struct scram_server *s, const char *msg, size_t len, char
 			goto bad;
 	memcpy(s->nonce, nonce, nl);
 	s->nonce[nl] = '\0';
+	/* Acting for someone else is not something we offer (as with PLAIN's authzid). */
+	if (authzid[0] && strcasecmp(authzid, user) != 0) {
+		snprintf(why, whylen, "acting for another user (a=%.60s) is not offered", authzid);
+		return -1;
+	}
 	s->step = 1;
 	return 0;
 bad:

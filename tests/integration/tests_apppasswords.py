@@ -127,3 +127,27 @@ def test_guessing_app_passwords_is_locked_out():
         assert code == 454, (code, text)            # even the right one, while locked out
         assert "auth lockout" in srv.log()
         assert srv.stop() == 0
+
+
+def test_store_given_to_the_server_after_the_rename_is_read():
+    """`mailport user` renames the new store into place and then gives it to the server's user;
+    a login in between finds it unreadable. The store must be read once it is readable, even
+    though its size and time did not change (a revocation must not be missed for good)."""
+    from harness import MAIL_USER, Skip
+    import pwd
+    if os.geteuid() != 0:
+        raise Skip("needs root: the store changes owner")
+    h = crypt_hash(MAIN)
+    with Server(tls=True, users=[f"alice@example.test:{h}"]) as srv:
+        srv.start()
+        add(srv, "alice@example.test", "phone")
+        assert smtplib_login(srv, "alice@example.test", MAIN, "PLAIN") == 235       # the store is read
+        laptop = add(srv, "alice@example.test", "laptop")
+        store = os.path.join(srv.dir, "spool", "app-passwords")
+        os.chown(store, 0, 0)                                   # as between the rename and the chown
+        assert smtplib_login(srv, "alice@example.test", laptop, "PLAIN") == 535
+        assert "app passwords not reloaded" in srv.log()
+        pw = pwd.getpwnam(MAIL_USER)
+        os.chown(store, pw.pw_uid, pw.pw_gid)
+        assert smtplib_login(srv, "alice@example.test", laptop, "PLAIN") == 235
+        assert srv.stop() == 0

@@ -101,6 +101,10 @@ static void test_malformed_first(void **state)
 	assert_string_equal(user, "a,b=c");
 	assert_int_equal(scram_server_first(&s, "y,a=alice@example.org,n=alice@example.org,r=xyz", 47, user, sizeof(user),
 	                                    why, sizeof(why)), 0);
+	/* an authzid other than the user: refused, as PLAIN's is */
+	assert_int_equal(scram_server_first(&s, "n,a=bob@example.org,n=alice@example.org,r=xyz", 45, user, sizeof(user),
+	                                    why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "acting for another user"));
 }
 
 int main(void)
