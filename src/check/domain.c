@@ -471,20 +471,29 @@ static void check_autoconfig(struct ctx *c)
 /* ---- TLSA ---------------------------------------------------------------------------------- */
 
 /* Where to connect for host:port (--connect-to). */
+const struct dom_connect *dom_connect_find(const struct dom_connect *ct, size_t n, const char *host, unsigned port)
+{
+	char p[8];
+
+	snprintf(p, sizeof(p), "%u", port);
+	for (size_t i = 0; i < n; i++)
+		if ((ct[i].host[0] == '\0' || strcasecmp(ct[i].host, host) == 0) &&
+		    (ct[i].port[0] == '\0' || strcmp(ct[i].port, p) == 0))
+			return &ct[i];
+	return NULL;
+}
+
 static void route(const struct ctx *c, const char *host, unsigned port, char *chost, size_t chl, char *cport,
                   size_t cpl)
 {
+	const struct dom_connect *m = dom_connect_find(c->o->connect, c->o->nconnect, host, port);
+
 	/* the address our DNS gave, not the system resolver's idea of the name */
-	snprintf(chost, chl, "%s", c->r->address[0] ? c->r->address : host);
-	snprintf(cport, cpl, "%u", port);
-	for (size_t i = 0; i < c->o->nconnect; i++) {
-		const struct dom_connect *m = &c->o->connect[i];
-		if (same_host(m->host, host) && (unsigned)atoi(m->port) == port) {
-			snprintf(chost, chl, "%s", m->chost);
-			snprintf(cport, cpl, "%s", m->cport);
-			return;
-		}
-	}
+	snprintf(chost, chl, "%s", m && m->chost[0] ? m->chost : c->r->address[0] ? c->r->address : host);
+	if (m && m->cport[0])
+		snprintf(cport, cpl, "%s", m->cport);
+	else
+		snprintf(cport, cpl, "%u", port);
 }
 
 /* Greeting, EHLO, STARTTLS (not for implicit TLS), then the handshake checked against rrset. */

@@ -19,6 +19,10 @@ struct dom_connect {                /* --connect-to HOST:PORT:HOST2:PORT2 */
 	char host[256], port[8], chost[256], cport[8];
 };
 
+/* The first rule for host:port (an empty host or port matches any, as curl's option), or NULL.
+ * An empty HOST2 or PORT2 in the rule keeps the original. */
+const struct dom_connect *dom_connect_find(const struct dom_connect *ct, size_t n, const char *host, unsigned port);
+
 struct dom_opts {
 	const char *resolver;           /* dns.h's; NULL = /etc/resolv.conf */
 	long timeout_ms;

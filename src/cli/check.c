@@ -136,20 +136,11 @@ static int parse_ports(const char *s, struct check_port *ports, size_t *n)
 
 static void apply_connect_to(struct check_port *p, const struct dom_connect *ct, size_t nct)
 {
-	char port[8];
+	const struct dom_connect *m = dom_connect_find(ct, nct, p->host, p->port);
 
-	snprintf(p->connect_host, sizeof(p->connect_host), "%.*s", (int)sizeof(p->host) - 1, p->host);
-	p->connect_port = p->port;
-	snprintf(port, sizeof(port), "%u", p->port);
-	for (size_t i = 0; i < nct; i++)
-		if ((ct[i].host[0] == '\0' || strcasecmp(ct[i].host, p->host) == 0) &&
-		    (ct[i].port[0] == '\0' || strcmp(ct[i].port, port) == 0)) {
-			if (ct[i].chost[0])
-				snprintf(p->connect_host, sizeof(p->connect_host), "%s", ct[i].chost);
-			if (ct[i].cport[0])
-				p->connect_port = (unsigned)strtoul(ct[i].cport, NULL, 10);
-			return;
-		}
+	snprintf(p->connect_host, sizeof(p->connect_host), "%.*s", (int)sizeof(p->host) - 1,
+	         m && m->chost[0] ? m->chost : p->host);
+	p->connect_port = m && m->cport[0] ? (unsigned)strtoul(m->cport, NULL, 10) : p->port;
 }
 
 struct job {
