@@ -24,6 +24,7 @@ struct dir_backend {
 	int (*verify)(void *be, const struct dir_login *l, char *via, size_t vialen);
 	int (*refresh)(void *be);
 	int (*scram)(const void *be, const char *user, struct scram_creds *out);
+	int (*cert_policy)(const void *be, const char *user);
 	size_t (*count)(const void *be);
 	void (*free)(void *be);
 };
@@ -118,6 +119,14 @@ static int file_scram(const void *be, const char *user, struct scram_creds *out)
 	return 0;
 }
 
+static int file_cert_policy(const void *be, const char *user)
+{
+	const struct file_dir *fd = be;
+	const struct user *u = users_lookup(fd->users, user, strlen(user));
+
+	return u == NULL || strcasecmp(u->address, user) != 0 ? -1 : u->cert;
+}
+
 static size_t file_count(const void *be)
 {
 	return users_count(((const struct file_dir *)be)->users);
@@ -135,7 +144,8 @@ static void file_free(void *be)
 	free(fd);
 }
 
-static const struct dir_backend file_backend = { file_mailbox, file_verify, file_refresh, file_scram, file_count,
+static const struct dir_backend file_backend = { file_mailbox, file_verify, file_refresh, file_scram,
+	                                              file_cert_policy, file_count,
 	                                              file_free };
 
 /* ---- the interface ------------------------------------------------------------------------- */
@@ -194,6 +204,11 @@ enum dir_result directory_mailbox(const struct directory *d, const char *addr, c
 int directory_verify(const struct directory *d, const struct dir_login *l, char *via, size_t vialen)
 {
 	return d->ops->verify(d->be, l, via, vialen);
+}
+
+int directory_cert_policy(const struct directory *d, const char *user)
+{
+	return d->ops->cert_policy(d->be, user);
 }
 
 int directory_scram(const struct directory *d, const char *user, struct scram_creds *out)

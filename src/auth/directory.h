@@ -58,6 +58,9 @@ int directory_verify(const struct directory *d, const struct dir_login *l, char 
  * its main password and has scram= credentials) into out: 0, or -1 (none: the caller makes up
  * some). A lookup, no hashing. */
 int directory_scram(const struct directory *d, const char *user, struct scram_creds *out);
+/* How user (a mailbox's own address) logs in: USER_CERT_NO (passwords), USER_CERT_ONLY (a
+ * client certificate, EXTERNAL), USER_CERT_AND_PASSWORD; -1 when there is no such mailbox. */
+int directory_cert_policy(const struct directory *d, const char *user);
 /* Event loop, before a login: reads the app-password store again when its file changed (a
  * revocation takes effect for the next AUTH). 1 when it did (the caller forgets cached
  * logins), 0 when nothing changed, -1 when the new store did not load (the old one stays). */

@@ -135,23 +135,52 @@ static int saslname(const char *p, size_t len, char *out, size_t outlen)
 	return o > 0 ? 0 : -1;
 }
 
-int scram_server_first(struct scram_server *s, const char *msg, size_t len, char *user, size_t userlen, char *why,
-                       size_t whylen)
+int scram_server_first(struct scram_server *s, int plus, const unsigned char *cb, const char *msg, size_t len,
+                       char *user, size_t userlen, char *why, size_t whylen)
 {
 	memset(s, 0, sizeof(*s));
 	if (len >= SCRAM_MSG_MAX || memchr(msg, '\0', len) != NULL)
 		goto bad;
-	/* gs2-header: "n" or "y" (no channel binding), then [a=authzid], then the bare message */
-	if (len < 3 || (msg[0] != 'n' && msg[0] != 'y') || msg[1] != ',') {
-		snprintf(why, whylen, "%s", len > 0 && msg[0] == 'p' ? "channel binding is not offered here" :
-		         "a malformed first message");
-		return -1;
-	}
-	const char *c2 = memchr(msg + 2, ',', len - 2);
-	if (c2 == NULL || (c2 != msg + 2 && strncmp(msg + 2, "a=", 2) != 0))
+	/* gs2-header: "n", "y" or "p=TYPE", then [a=authzid], then the bare message */
+	const char *c1 = memchr(msg, ',', len);
+	if (c1 == NULL || c1 == msg)
+		goto bad;
+	size_t fl = (size_t)(c1 - msg);
+	if (msg[0] == 'p' && fl > 2 && msg[1] == '=') {
+		if (!plus) {
+			snprintf(why, whylen, "channel binding needs SCRAM-SHA-256-PLUS");
+			return -1;
+		}
+		if (fl - 2 != strlen(SCRAM_CB_TYPE) || strncmp(msg + 2, SCRAM_CB_TYPE, fl - 2) != 0) {
+			snprintf(why, whylen, "channel binding type %.*s is not supported (" SCRAM_CB_TYPE " is)",
+			         (int)(fl - 2 > 40 ? 40 : fl - 2), msg + 2);
+			return -1;
+		}
+		if (cb == NULL) {
+			snprintf(why, whylen, "no channel binding on this connection");
+			return -1;
+		}
+		memcpy(s->cbind, cb, SCRAM_CB_LEN);
+		s->cblen = SCRAM_CB_LEN;
+	} else if (fl == 1 && (msg[0] == 'n' || msg[0] == 'y')) {
+		if (plus) {
+			snprintf(why, whylen, "SCRAM-SHA-256-PLUS needs channel binding (p=" SCRAM_CB_TYPE ")");
+			return -1;
+		}
+		/* RFC 5802 6: "y" says the client binds when the server can; we offered -PLUS on this
+		 * connection, so someone removed it from the EHLO reply on the way */
+		if (msg[0] == 'y' && cb != NULL) {
+			snprintf(why, whylen, "the client supports channel binding and so do we: "
+			         "SCRAM-SHA-256-PLUS was offered (was it removed on the way?)");
+			return -1;
+		}
+	} else
+		goto bad;
+	const char *c2 = memchr(c1 + 1, ',', len - fl - 1);
+	if (c2 == NULL || (c2 != c1 + 1 && strncmp(c1 + 1, "a=", 2) != 0))
 		goto bad;
 	char authzid[SCRAM_MSG_MAX] = "";
-	if (c2 != msg + 2 && saslname(msg + 4, (size_t)(c2 - msg - 4), authzid, sizeof(authzid)) < 0)
+	if (c2 != c1 + 1 && saslname(c1 + 3, (size_t)(c2 - c1 - 3), authzid, sizeof(authzid)) < 0)
 		goto bad;
 	size_t gl = (size_t)(c2 + 1 - msg);
 	if (gl >= sizeof(s->gs2))
@@ -221,8 +250,8 @@ int scram_server_challenge(struct scram_server *s, const struct scram_creds *c, 
 int scram_server_final(struct scram_server *s, const char *msg, size_t len, char *out, size_t outlen, char *why,
                        size_t whylen)
 {
-	char copy[SCRAM_MSG_MAX], cb[128], authmsg[3 * SCRAM_MSG_MAX];
-	unsigned char proof[32], sig[32], ckey[32], stored[32], ssig[32];
+	char copy[SCRAM_MSG_MAX], cb[480], authmsg[3 * SCRAM_MSG_MAX];
+	unsigned char proof[32], sig[32], ckey[32], stored[32], ssig[32], cbin[320 + SCRAM_CB_LEN];
 
 	if (s->step != 1 || len >= sizeof(copy) || memchr(msg, '\0', len) != NULL)
 		goto bad;
@@ -236,9 +265,15 @@ int scram_server_final(struct scram_server *s, const char *msg, size_t len, char
 	const char *r = strchr(copy, ',');
 	if (r == NULL || strncmp(r, ",r=", 3) != 0)
 		goto bad;
-	base64_encode((const unsigned char *)s->gs2, strlen(s->gs2), cb);
+	/* c= is the gs2 header again and, with "p", the binding of the connection the client sees:
+	 * a man in the middle's TLS has another one */
+	size_t gl = strlen(s->gs2);
+	memcpy(cbin, s->gs2, gl);
+	memcpy(cbin + gl, s->cbind, s->cblen);
+	base64_encode(cbin, gl + s->cblen, cb);
 	if ((size_t)(r - copy - 2) != strlen(cb) || strncmp(copy + 2, cb, strlen(cb)) != 0) {
-		snprintf(why, whylen, "the channel binding does not match the first message");
+		snprintf(why, whylen, s->cblen ? "the channel binding does not match: the client's TLS connection does "
+		         "not end here" : "the channel binding does not match the first message");
 		return -1;
 	}
 	size_t nl = strcspn(r + 3, ",");
@@ -299,7 +334,8 @@ int scram_creds_fake(const unsigned char secret[32], const char *user, struct sc
 	return 0;
 }
 
-int scram_client_first(struct scram_client *c, const char *user, const char *nonce, char *out, size_t outlen)
+int scram_client_first(struct scram_client *c, const char *user, const char *nonce, enum scram_bind bind,
+                       const unsigned char *cb, char *out, size_t outlen)
 {
 	char name[600];
 	size_t o = 0;
@@ -316,18 +352,25 @@ int scram_client_first(struct scram_client *c, const char *user, const char *non
 	if (strlen(nonce) >= sizeof(c->nonce) || strchr(nonce, ',') != NULL)
 		return -1;
 	snprintf(c->nonce, sizeof(c->nonce), "%s", nonce);
+	if (bind == SCRAM_BIND_USE) {
+		if (cb == NULL)
+			return -1;
+		memcpy(c->cbind, cb, SCRAM_CB_LEN);
+		c->cblen = SCRAM_CB_LEN;
+	}
+	snprintf(c->gs2, sizeof(c->gs2), "%s,,", bind == SCRAM_BIND_USE ? "p=" SCRAM_CB_TYPE : bind == SCRAM_BIND_CAN ? "y" : "n");
 	int n = snprintf(c->first_bare, sizeof(c->first_bare), "n=%s,r=%s", name, nonce);
 	if (n <= 0 || (size_t)n >= sizeof(c->first_bare))
 		return -1;
-	n = snprintf(out, outlen, "n,,%s", c->first_bare);
+	n = snprintf(out, outlen, "%s%s", c->gs2, c->first_bare);
 	return n > 0 && (size_t)n < outlen ? 0 : -1;
 }
 
 int scram_client_final(struct scram_client *c, const char *password, const char *server_first, size_t len, char *out,
                        size_t outlen, char *why, size_t whylen)
 {
-	char sf[SCRAM_MSG_MAX], without[SCRAM_MSG_MAX], authmsg[3 * SCRAM_MSG_MAX], proof64[64];
-	unsigned char salt[64], salted[32], ckey[32], stored[32], csig[32], skey[32], proof[32];
+	char sf[SCRAM_MSG_MAX], without[SCRAM_MSG_MAX], authmsg[3 * SCRAM_MSG_MAX], proof64[64], cb64[128];
+	unsigned char salt[64], salted[32], ckey[32], stored[32], csig[32], skey[32], proof[32], cbin[96];
 	int r = -1;
 
 	if (len >= sizeof(sf) || memchr(server_first, '\0', len) != NULL)
@@ -352,7 +395,11 @@ int scram_client_final(struct scram_client *c, const char *password, const char 
 		snprintf(why, whylen, "the server asks for %lu iterations (4096 to 1000000 accepted)", iter);
 		return -1;
 	}
-	int wn = snprintf(without, sizeof(without), "c=biws,r=%.*s", (int)nl, rp + 2);   /* biws = base64("n,,") */
+	size_t gl = strlen(c->gs2);
+	memcpy(cbin, c->gs2, gl);
+	memcpy(cbin + gl, c->cbind, c->cblen);
+	base64_encode(cbin, gl + c->cblen, cb64);
+	int wn = snprintf(without, sizeof(without), "c=%s,r=%.*s", cb64, (int)nl, rp + 2);
 	int an = snprintf(authmsg, sizeof(authmsg), "%s,%s,%s", c->first_bare, sf, without);
 	if (wn <= 0 || (size_t)wn >= sizeof(without) || an <= 0 || (size_t)an >= sizeof(authmsg))
 		goto bad;

@@ -120,7 +120,7 @@ struct users *users_load(const char *path, struct errlist *errs)
 			errlist_add(errs, path, lineno, "expected address:crypt-hash[:alias,...[:login=...]]");
 			continue;
 		}
-		int app_only = 0, has_scram = 0, bad_opt = 0;
+		int app_only = 0, has_scram = 0, bad_opt = 0, cert = USER_CERT_NO;
 		struct scram_creds scram;
 		memset(&scram, 0, sizeof(scram));
 		for (char *sv = NULL, *o = nf == 4 ? strtok_r(f[3], " \t", &sv) : NULL; o != NULL && !bad_opt;
@@ -131,9 +131,16 @@ struct users *users_load(const char *path, struct errlist *errs)
 				app_only = 0;
 			else if (strncmp(o, "scram=", 6) == 0 && scram_creds_parse(o + 6, &scram) == 0)
 				has_scram = 1;
+			else if (strcmp(o, "auth=password") == 0)
+				cert = USER_CERT_NO;
+			else if (strcmp(o, "auth=certificate") == 0)
+				cert = USER_CERT_ONLY;
+			else if (strcmp(o, "auth=certificate+password") == 0)
+				cert = USER_CERT_AND_PASSWORD;
 			else {
 				errlist_add(errs, path, lineno, "\"%.40s\": the fourth field holds login=app-passwords (only app "
-				            "passwords log in), login=any, and scram=... (from mailport passwd --scram)", o);
+				            "passwords log in), login=any, scram=... (from mailport passwd --scram), and "
+				            "auth=password, auth=certificate or auth=certificate+password", o);
 				bad_opt = 1;
 			}
 		}
@@ -166,6 +173,7 @@ struct users *users_load(const char *path, struct errlist *errs)
 		usr->address = lower_dup(f[0], strlen(f[0]));
 		usr->hash = strdup(hash);
 		usr->app_only = app_only;
+		usr->cert = cert;
 		usr->has_scram = has_scram;
 		usr->scram = scram;
 		if (usr->address == NULL || usr->hash == NULL) {

@@ -5,7 +5,9 @@
  *     address:crypt-hash[:alias,alias...[:OPTION OPTION...]]
  *
  * OPTIONs: login=app-passwords or login=any; scram=ITER,SALT,STOREDKEY,SERVERKEY (SCRAM-SHA-256
- * credentials of the same password, from mailport passwd --scram).
+ * credentials of the same password, from mailport passwd --scram); auth=password (the default),
+ * auth=certificate (only a TLS client certificate naming the mailbox logs in, with SASL
+ * EXTERNAL) or auth=certificate+password (both: the certificate, then the password).
  *
  * login=app-passwords: only the mailbox's app passwords (apppw.h) log in, never its main
  * password, so the main secret never has to be typed into a mail client.
@@ -25,11 +27,14 @@
 
 struct users;
 
+enum { USER_CERT_NO, USER_CERT_ONLY, USER_CERT_AND_PASSWORD };
+
 struct user {
 	char *address;      /* canonical, lower case */
 	char *hash;         /* crypt(3) string; "" when the user cannot log in */
 	int app_only;       /* login=app-passwords */
 	int has_scram;      /* scram=...: SCRAM-SHA-256 credentials */
+	int cert;           /* USER_CERT_* (auth=...) */
 	struct scram_creds scram;
 };
 

@@ -105,7 +105,10 @@ static void attempt(const struct send_opts *o, const char *port, enum tls_mode m
                     const struct smtp_client_envelope *env, const char *whence, const char *data, size_t len,
                     struct attempt *a)
 {
-	struct smtp_client_conf conf = { NULL, SC_TLS_NONE, o->user, password, 0, 0, NULL, o->scram_only };
+	struct smtp_client_conf conf = { NULL, SC_TLS_NONE, o->user, password, 0, 0, NULL, o->scram_only,
+	                                 o->cert != NULL && o->user == NULL };
+	struct transport_tls_opts to = { o->host, o->cafile, 0, 0, NULL, o->cert, o->key };
+	unsigned char cb[32];
 	unsigned char rnd[18];
 	char nonce[32];
 	struct transport t;
@@ -140,7 +143,7 @@ static void attempt(const struct send_opts *o, const char *port, enum tls_mode m
 	if (mode == TLS_DETECT && (mode = detect_mode(o, &t, port, &reply, &have_greeting, a)) == TLS_DETECT)
 		goto out;
 	conf.tls = mode == TLS_IMPLICIT ? SC_TLS_IMPLICIT : mode == TLS_STARTTLS ? SC_TLS_REQUIRED : SC_TLS_NONE;
-	if (mode == TLS_IMPLICIT && (r = transport_tls(&t, o->host, o->cafile)) != 0) {
+	if (mode == TLS_IMPLICIT && (r = transport_tls_ex(&t, &to)) != 0) {
 		send_explain_transport(a, &t, r, 1, port);
 		if (r == TRANSPORT_ETLS)
 			send_explain_old_tls(a, o, &t, port, 0, helo);
@@ -153,6 +156,10 @@ static void attempt(const struct send_opts *o, const char *port, enum tls_mode m
 		a->exit = EX_OSERR;
 		goto out;
 	}
+	/* SCRAM-SHA-256-PLUS ties the login to this TLS connection: a man in the middle with a
+	 * certificate we trust still cannot use what it sees */
+	if (mode == TLS_IMPLICIT)
+		smtp_client_tls_binding(c, transport_channel_binding(&t, cb) == 0 ? cb : NULL);
 	for (;;) {
 		if (have_greeting)
 			have_greeting = 0;      /* already read by the detection */
@@ -167,7 +174,7 @@ static void attempt(const struct send_opts *o, const char *port, enum tls_mode m
 		greeted = 1;
 		smtp_client_reply(c, &reply, &out);
 		if (out.step == SC_STARTTLS) {
-			if ((r = transport_tls(&t, o->host, o->cafile)) != 0) {
+			if ((r = transport_tls_ex(&t, &to)) != 0) {
 				send_explain_transport(a, &t, r, 0, port);
 				if (r == TRANSPORT_ETLS)
 					send_explain_old_tls(a, o, &t, port, 1, helo);
@@ -176,6 +183,7 @@ static void attempt(const struct send_opts *o, const char *port, enum tls_mode m
 			}
 			if (o->verbose)
 				fprintf(stderr, "mailport send: TLS established: %s\n", t.tls_desc);
+			smtp_client_tls_binding(c, transport_channel_binding(&t, cb) == 0 ? cb : NULL);
 			smtp_client_tls_started(c, &out);
 		}
 		if (out.step == SC_BODY) {
@@ -217,6 +225,8 @@ static void usage(FILE *out)
 	        "  --auto-ports A,B   the ports --tls auto tries (implicit TLS, then STARTTLS); default 465,587\n"
 	        "  --user USER --password-file FILE | --password-command CMD\n"
 	        "  --cafile FILE   trust this CA (default: the system store); certificates are always verified\n"
+	        "  --cert FILE [--key FILE]   a TLS client certificate (PEM; key default: in FILE): without\n"
+	        "                  --user it logs in by itself (AUTH EXTERNAL), with --user beside the password\n"
 	        "  --account NAME  [account NAME] of ~/.config/mailport/send.conf or /etc/mailport/send.conf\n"
 	        "  --config FILE   the account file to read instead\n"
 	        "  --from ADDR, -f ADDR   envelope sender (default: the message's From:, else Sender:, else\n"
@@ -279,7 +289,7 @@ static int sendmail_words(int argc, char **argv, struct send_opts *o, int *list_
 static int parse_options(int argc, char **argv, struct send_opts *o)
 {
 	enum { O_HOST = 256, O_PORT, O_TLS, O_USER, O_PWFILE, O_PWCMD, O_CAFILE, O_ACCOUNT, O_CONFIG, O_TIMEOUT,
-	       O_AUTOPORTS, O_VERSION, O_REQUIRETLS, O_AUTH };
+	       O_AUTOPORTS, O_VERSION, O_REQUIRETLS, O_AUTH, O_CERT, O_KEY };
 	static const struct option opts[] = {
 		{ "host", required_argument, NULL, O_HOST }, { "port", required_argument, NULL, O_PORT },
 		{ "tls", required_argument, NULL, O_TLS }, { "user", required_argument, NULL, O_USER },
@@ -290,6 +300,7 @@ static int parse_options(int argc, char **argv, struct send_opts *o)
 		{ "timeout", required_argument, NULL, O_TIMEOUT }, { "help", no_argument, NULL, 'h' },
 		{ "auto-ports", required_argument, NULL, O_AUTOPORTS }, { "version", no_argument, NULL, O_VERSION },
 		{ "requiretls", no_argument, NULL, O_REQUIRETLS }, { "auth", required_argument, NULL, O_AUTH },
+		{ "cert", required_argument, NULL, O_CERT }, { "key", required_argument, NULL, O_KEY },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -310,6 +321,8 @@ static int parse_options(int argc, char **argv, struct send_opts *o)
 		case O_PWFILE: free(o->password_file); o->password_file = strdup(optarg); break;
 		case O_PWCMD: free(o->password_command); o->password_command = strdup(optarg); break;
 		case O_CAFILE: free(o->cafile); o->cafile = strdup(optarg); break;
+		case O_CERT: free(o->cert); o->cert = strdup(optarg); break;
+		case O_KEY: free(o->key); o->key = strdup(optarg); break;
 		case O_ACCOUNT: o->account = optarg; break;
 		case O_CONFIG: o->config = optarg; break;
 		case 'C': o->mta_config = optarg; break;
@@ -483,6 +496,6 @@ done:
 	free(m.buf);
 	free(data);
 	free(o.host); free(o.port); free(o.user); free(o.password_file); free(o.password_command);
-	free(o.cafile); free(o.from); free(o.acct_from);
+	free(o.cafile); free(o.cert); free(o.key); free(o.from); free(o.acct_from);
 	return rc;
 }

@@ -64,6 +64,8 @@ static int acct_handler(void *user, const char *section, const char *name, const
 	else if (strcmp(name, "password_file") == 0) set_if_unset(&o->password_file, value);
 	else if (strcmp(name, "password_command") == 0) set_if_unset(&o->password_command, value);
 	else if (strcmp(name, "cafile") == 0) set_if_unset(&o->cafile, value);
+	else if (strcmp(name, "cert") == 0) set_if_unset(&o->cert, value);
+	else if (strcmp(name, "key") == 0) set_if_unset(&o->key, value);
 	else if (strcmp(name, "from") == 0) set_if_unset(&o->acct_from, value);
 	else if (strcmp(name, "auth") == 0) {
 		if (!o->auth_set && send_parse_auth(value, &o->scram_only) != 0) {

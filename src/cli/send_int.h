@@ -26,6 +26,7 @@ enum tls_mode { TLS_AUTO, TLS_IMPLICIT, TLS_STARTTLS, TLS_NONE, TLS_DETECT };
 
 struct send_opts {
 	char *host, *port, *user, *password_file, *password_command, *cafile, *from, *account, *config;
+	char *cert, *key;               /* --cert/--key: a TLS client certificate (EXTERNAL without --user) */
 	char *acct_from;                /* from = of the account: the last choice for the sender */
 	const char *mta_config;         /* sendmail -C FILE: the server's configuration, for -bp */
 	enum tls_mode tls;

@@ -23,6 +23,7 @@
 #include "../net/runconf.h"
 #include "../util/errlist.h"
 #include "ctl.h"
+#include "usercert.h"
 
 static void usage(FILE *out)
 {
@@ -30,13 +31,24 @@ static void usage(FILE *out)
 	        "usage: mailport user app-password add ADDRESS --label LABEL [--config FILE]\n"
 	        "       mailport user app-password list [ADDRESS] [--config FILE]\n"
 	        "       mailport user app-password revoke ADDRESS ID|LABEL [--config FILE]\n"
+	        "       mailport user cert ca [--days N] [--config FILE]\n"
+	        "       mailport user cert issue ADDRESS --label LABEL [--days N] [--out DIR] [--config FILE]\n"
+	        "       mailport user cert list [ADDRESS] [--config FILE]\n"
+	        "       mailport user cert revoke ADDRESS SERIAL|LABEL [--config FILE]\n"
 	        "\n"
 	        "App passwords: one per device or program, generated (138 bits), shown once, stored only\n"
 	        "as a yescrypt hash, each revocable on its own; the running server refuses a revoked one\n"
 	        "from the next login on. A mailbox whose users-file line ends in :login=app-passwords\n"
 	        "logs in with app passwords only, so its main password never goes into a mail client.\n"
 	        "list shows each one's id, label, when it was made and when and from where it was last\n"
-	        "used. FILE defaults to " MAILPORT_DEFAULT_CONFIG ".\n");
+	        "used.\n"
+	        "\n"
+	        "Client certificates ([auth] client_ca and client_ca_key): ca creates the CA (3650 days) and\n"
+	        "an empty CRL; issue makes a device's key and certificate (730 days) as DIR/ADDRESS-LABEL\n"
+	        "(.crt and .key in PEM, .p12 for mail clients, its password shown once); revoke adds it\n"
+	        "to the CRL, which the running server reads again at the next connection. A mailbox\n"
+	        "logs in with one when its users-file line says auth=certificate or\n"
+	        "auth=certificate+password. FILE defaults to " MAILPORT_DEFAULT_CONFIG ".\n");
 }
 
 struct ctx {
@@ -231,13 +243,45 @@ static int cmd_revoke(struct ctx *x, const char *address, const char *which)
 	return rc;
 }
 
+static int cert_main(const char *config, int rest, char **a, const char *label, int days, const char *outdir)
+{
+	const char *verb = a[1];
+	int ok_args = (strcmp(verb, "ca") == 0 && rest == 2) || (strcmp(verb, "issue") == 0 && rest == 3) ||
+	              (strcmp(verb, "list") == 0 && rest <= 3) || (strcmp(verb, "revoke") == 0 && rest == 4);
+	struct usercert_ctx uc;
+	struct ctx x;
+	char box[300];
+
+	if (!ok_args || days < 0) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+	int rc = ctx_load(&x, config);
+	if (rc != 0)
+		return rc;
+	memset(&uc, 0, sizeof(uc));
+	uc.cfg = x.cfg;
+	uc.uid = x.uid;
+	uc.gid = x.gid;
+	runconf_clientca_paths(x.cfg, uc.crl, sizeof(uc.crl), uc.index, sizeof(uc.index));
+	if (strcmp(verb, "issue") == 0 && mailbox(&x, a[2], box, sizeof(box)) < 0)
+		rc = EX_DATAERR;
+	else
+		rc = usercert_run(&uc, verb, strcmp(verb, "issue") == 0 ? box : rest >= 3 ? a[2] : NULL, rest == 4 ? a[3] : NULL,
+		                  label, days, outdir);
+	ctx_free(&x);
+	return rc;
+}
+
 int user_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' }, { "label", required_argument, NULL, 'l' },
-		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "help", no_argument, NULL, 'h' }, { "days", required_argument, NULL, 'd' },
+		{ "out", required_argument, NULL, 'o' }, { NULL, 0, NULL, 0 },
 	};
-	const char *config = MAILPORT_DEFAULT_CONFIG, *label = NULL;
+	const char *config = MAILPORT_DEFAULT_CONFIG, *label = NULL, *outdir = NULL;
+	int days = 0;
 	struct ctx x;
 	int ch;
 
@@ -246,17 +290,21 @@ int user_main(int argc, char **argv)
 		switch (ch) {
 		case 'c': case 'C': config = optarg; break;
 		case 'l': label = optarg; break;
+		case 'd': days = atoi(optarg) > 0 ? atoi(optarg) : -1; break;
+		case 'o': outdir = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return EX_USAGE;
 		}
 	}
 	int rest = argc - optind;
 	char **a = argv + optind;
-	if (rest < 2 || strcmp(a[0], "app-password") != 0) {
+	if (rest < 2 || (strcmp(a[0], "app-password") != 0 && strcmp(a[0], "cert") != 0)) {
 		usage(stderr);
 		return EX_USAGE;
 	}
 	const char *verb = a[1];
+	if (strcmp(a[0], "cert") == 0)
+		return cert_main(config, rest, a, label, days, outdir);
 	int ok_args = (strcmp(verb, "add") == 0 && rest == 3) || (strcmp(verb, "list") == 0 && rest <= 3) ||
 	              (strcmp(verb, "revoke") == 0 && rest == 4);
 	if (!ok_args) {

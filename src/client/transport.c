@@ -126,7 +126,7 @@ int transport_connect_as(struct transport *t, const char *name, const char *host
 
 int transport_tls(struct transport *t, const char *verify_host, const char *cafile)
 {
-	struct transport_tls_opts o = { verify_host, cafile, 0, 0, NULL };
+	struct transport_tls_opts o = { verify_host, cafile, 0, 0, NULL, NULL, NULL };
 
 	return transport_tls_ex(t, &o);
 }
@@ -179,6 +179,16 @@ int transport_tls_ex(struct transport *t, const struct transport_tls_opts *o)
 	} else
 		SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+	if (o->cert_file != NULL) {
+		const char *key = o->key_file != NULL ? o->key_file : o->cert_file;
+		if (SSL_CTX_use_certificate_chain_file(ctx, o->cert_file) != 1 ||
+		    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+			char e[256];
+			tls_last_error(e, sizeof(e));
+			return set_err(t, TRANSPORT_ETLS, "cannot use the client certificate %s with key %s: %s", o->cert_file,
+			               key, e);
+		}
+	}
 	t->dane_match[0] = '\0';
 	if (o->dane != NULL) {
 		/* DANE: the TLSA records are the trust anchors; no CA store, no WebPKI name check. */
@@ -255,6 +265,11 @@ int transport_tls_ex(struct transport *t, const struct transport_tls_opts *o)
 		snprintf(t->dane_match, sizeof(t->dane_match), "%u %u %u", usage, selector, mtype);
 	}
 	return TRANSPORT_OK;
+}
+
+int transport_channel_binding(struct transport *t, unsigned char out[32])
+{
+	return t->ssl != NULL ? tls_channel_binding(t->ssl, out) : -1;
 }
 
 void *transport_ssl(struct transport *t) { return t->ssl; }

@@ -81,10 +81,13 @@ struct transport_tls_opts {
 	const struct dane_rrset *dane;  /* usable TLSA records (dns/dane.h): the certificate must
 	                                 * match one of them (RFC 7672), instead of a CA and name;
 	                                 * SNI is dane->base. NULL: no DANE */
+	const char *cert_file, *key_file;   /* our client certificate (PEM chain) and key; NULL: none */
 };
 int transport_tls_ex(struct transport *t, const struct transport_tls_opts *o);
 /* The OpenSSL SSL * of a TLS connection (NULL in plaintext), for inspection only. */
 void *transport_ssl(struct transport *t);
+/* The connection's tls-exporter channel binding (tls_channel_binding() in tls/tls.h): 0 or -1. */
+int transport_channel_binding(struct transport *t, unsigned char out[32]);
 /* Per-read and per-write timeout from now on (a deadline shrinking across a probe). */
 void transport_set_timeout_ms(struct transport *t, long ms);
 int transport_write(struct transport *t, const void *buf, size_t len);

@@ -88,6 +88,14 @@ static const struct param params[] = {
 	  "yes: offer SCRAM-SHA-256 (RFC 7677: the password never crosses the network) beside PLAIN and LOGIN; "
 	  "give every mailbox scram= credentials first (mailport passwd --scram), since a client that picks SCRAM "
 	  "does not fall back to PLAIN" },
+	{ "auth", "client_ca", P_PATH, OFF(client_ca), NULL, 0, 0, 0,
+	  "PEM CA certificate of TLS client certificates: set, the submission ports ask for one and offer EXTERNAL "
+	  "(mailport user cert ca creates it, mailport user cert issue a device's certificate)" },
+	{ "auth", "client_ca_key", P_PATH, OFF(client_ca_key), NULL, 0, 0, 0,
+	  "the client CA's private key, used by mailport user cert issue and revoke (the server never reads it)" },
+	{ "auth", "client_crl", P_PATH, OFF(client_crl), NULL, 0, 0, 0,
+	  "revoked client certificates (mailport user cert revoke writes it; read again when it changes); "
+	  "default SPOOL/client-certs.crl" },
 	{ "auth", "max_failures", P_UINT, OFF(max_failures), "5", 1, 1000, 0,
 	  "failed AUTH attempts from one client IP before every AUTH from it gets 454 and a close" },
 	{ "auth", "failure_window", P_DURATION, OFF(failure_window), "10m", 1, 86400, 0,
@@ -745,6 +753,9 @@ void config_free(struct config *c)
 	free(c->sender_checks);
 	free(c->app_passwords);
 	free(c->scram);
+	free(c->client_ca);
+	free(c->client_ca_key);
+	free(c->client_crl);
 	free(c->dmarc_reject);
 	for (size_t i = 0; i < c->ndkim; i++) {
 		free(c->dkim[i].domain);

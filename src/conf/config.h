@@ -67,6 +67,9 @@ struct config {
 	char *users;
 	char *app_passwords;            /* NULL = SPOOL/app-passwords */
 	char *scram;                    /* "yes"/"no": offer SCRAM-SHA-256 */
+	char *client_ca;                /* PEM CA(s) of TLS client certificates; NULL: none asked for */
+	char *client_ca_key;            /* its key, for mailport user cert (the server never reads it) */
+	char *client_crl;               /* NULL = SPOOL/client-certs.crl */
 	unsigned max_failures;          /* AUTH failures per client IP within failure_window */
 	unsigned failure_window;        /* seconds */
 	/* [dkim] */

@@ -153,7 +153,7 @@ void relay_cache_close(struct relay_cache *cache)
 int relay_start_tls(struct transport *t, const struct tls_policy *tls)
 {
 	struct transport_tls_opts o = { tls->level == TLS_LEVEL_VERIFY ? tls->match : NULL, tls->ca_file, 0, 0,
-	                                tls->level == TLS_LEVEL_DANE ? tls->dane : NULL };
+	                                tls->level == TLS_LEVEL_DANE ? tls->dane : NULL, NULL, NULL };
 	return transport_tls_ex(t, &o);
 }
 
@@ -238,9 +238,9 @@ static void fresh_conf(const struct relay_conf *rc, const struct tls_policy *pol
 		snprintf(cache->user, sizeof(cache->user), "%s", rc->user ? rc->user : "");
 		snprintf(cache->password, sizeof(cache->password), "%s", rc->password ? rc->password : "");
 		*cconf = (struct smtp_client_conf){ cache->helo, SC_TLS_NONE, rc->user ? cache->user : NULL,
-		                                    rc->password ? cache->password : NULL, 0, 0, NULL, 0 };
+		                                    rc->password ? cache->password : NULL, 0, 0, NULL, 0, 0 };
 	} else
-		*cconf = (struct smtp_client_conf){ rc->helo, SC_TLS_NONE, rc->user, rc->password, 0, 0, NULL, 0 };
+		*cconf = (struct smtp_client_conf){ rc->helo, SC_TLS_NONE, rc->user, rc->password, 0, 0, NULL, 0, 0 };
 	cconf->tls = policy->implicit ? SC_TLS_IMPLICIT : policy->level >= TLS_LEVEL_ENCRYPT ? SC_TLS_REQUIRED :
 	             policy->level == TLS_LEVEL_MAY ? SC_TLS_OPPORTUNISTIC : SC_TLS_NONE;
 }

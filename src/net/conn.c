@@ -64,6 +64,7 @@ void conn_free(struct conn *c)
 	smtp_session_free(c->sess);    /* aborts an open message through data_abort */
 	spool_msg_abort(c->msg);
 	free(c->held);
+	free(c->cert);
 	if (c->bev)
 		bufferevent_free(c->bev);
 	if (!c->tls_bev)
@@ -95,6 +96,12 @@ static int start_tls(struct conn *c)
 		char err[256];
 		tls_last_error(err, sizeof(err));
 		CLOG(log_warnx, c, "cannot create TLS session: %s", err);
+		return -1;
+	}
+	/* Client certificates are asked for where people log in, never on the MX port. */
+	if (c->rc->clientca != NULL && (c->rc->sconf[c->role].policy & SMTP_POLICY_AUTH) &&
+	    clientca_request(c->rc->clientca, ssl) < 0) {
+		SSL_free(ssl);
 		return -1;
 	}
 	c->bev = bufferevent_openssl_socket_new(c->srv->base, c->fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
@@ -317,6 +324,29 @@ static void on_write(struct bufferevent *bev, void *arg)
 	}
 }
 
+/* What the client's certificate is worth, said once in the log: a bad one is ignored (the
+ * client may still log in with a password), never a reason to drop the connection. */
+static void client_cert(struct conn *c, SSL *ssl)
+{
+	struct clientca_id id;
+	char why[200] = "";
+
+	if (c->rc->clientca == NULL || !(c->rc->sconf[c->role].policy & SMTP_POLICY_AUTH))
+		return;
+	enum clientca_result r = clientca_check(c->rc->clientca, ssl, &id, why, sizeof(why));
+	if (r == CLIENTCA_NONE)
+		return;
+	if (r == CLIENTCA_BAD) {
+		CLOG(log_info, c, "client certificate refused address=%s serial=%s%s%s reason=\"%s\"", c->peer_ip, id.serial,
+		         id.n ? " mailbox=" : "", id.n ? id.mailbox[0] : "", why);
+		return;
+	}
+	if ((c->cert = malloc(sizeof(*c->cert))) == NULL)
+		return;
+	*c->cert = id;
+	CLOG(log_info, c, "client certificate address=%s mailbox=%s serial=%s", c->peer_ip, id.mailbox[0], id.serial);
+}
+
 static void handshake_done(struct conn *c)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
@@ -326,6 +356,11 @@ static void handshake_done(struct conn *c)
 	tls_describe(ssl, c->tls_desc, sizeof(c->tls_desc));
 	CLOG(log_info, c, "tls established address=%s role=%s %s%s", c->peer_ip, listener_kind(c->role)->name,
 	         c->tls_desc, SSL_session_reused(ssl) ? " resumed=yes" : "");
+	client_cert(c, ssl);
+	unsigned char cb[32];
+	int have_cb = tls_channel_binding(ssl, cb) == 0;
+	smtp_session_tls_peer(c->sess, have_cb ? cb : NULL, c->cert != NULL);
+	OPENSSL_cleanse(cb, sizeof(cb));
 	if (smtp_session_wants_tls(c->sess))
 		smtp_session_tls_started(c->sess);
 	else

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "../deliver/runner.h"
+#include "../auth/users.h"
 #include "../msg/authres.h"
 #include "../tls/tls.h"
 #include "../util/duration.h"
@@ -185,24 +186,52 @@ static void auth_done(void *job, int ran)
 	free(aw);
 }
 
+/* A mailbox's auth= policy before any password is looked at: auth=certificate never logs in
+ * with a password, auth=certificate+password only from a connection whose verified client
+ * certificate names it. 0 go on; -1 refused (logged, counted as a failure). */
+static int cert_gate(struct conn *c, const char *user)
+{
+	int p = directory_cert_policy(c->rc->dir, user);
+	const char *why = NULL;
+
+	if (p == USER_CERT_ONLY)
+		why = "certificate-only";
+	else if (p == USER_CERT_AND_PASSWORD && (c->cert == NULL || !clientca_names(c->cert, user)))
+		why = c->cert == NULL ? "certificate-required" : "certificate-names-another-mailbox";
+	if (why == NULL)
+		return 0;
+	CLOG(log_info, c, "auth refused user=%s address=%s reason=%s", user, c->peer_ip, why);
+	return -1;
+}
+
+static int locked_out(struct conn *c)
+{
+	long long now = (long long)time(NULL), until;
+
+	if ((until = throttle_locked_until(c->srv->throttle, c->client_key, now)) == 0)
+		return 0;
+	/* The lockout itself was logged once, with its end, when it began. */
+	CLOG(log_debug, c, "auth refused address=%s reason=locked-out", c->peer_ip);
+	smtp_session_auth_retry_after(c->sess, (unsigned long)(until - now));
+	return 1;
+}
+
 static int cb_auth(void *ctx, const char *authzid, const char *user, const char *password)
 {
 	struct conn *c = ctx;
 	struct server *srv = c->srv;
-	long long now = (long long)time(NULL), until;
+	long long now = (long long)time(NULL);
 
-	if ((until = throttle_locked_until(srv->throttle, c->client_key, now)) != 0) {
-		/* The lockout itself was logged once, with its end, when it began. */
-		CLOG(log_debug, c, "auth refused address=%s reason=locked-out", c->peer_ip);
-		smtp_session_auth_retry_after(c->sess, (unsigned long)(until - now));
+	if (locked_out(c))
 		return SMTP_AUTH_LOCKED;
-	}
 	/* A revoked app password is refused from the next AUTH on: the store is read again when its
 	 * file changed, and what the cache remembers of it is forgotten. */
 	if (directory_refresh(c->rc->dir) == 1)
 		authcache_clear(c->rc->authcache);
 	unsigned char ck[AUTHCACHE_KEY];
 	authcache_key(c->rc->authcache, authzid, user, password, ck);
+	if (cert_gate(c, user) < 0)
+		return auth_verdict(c, user, "", ck, -1);
 	if (authcache_hit(c->rc->authcache, ck, now)) {
 		/* The same credentials passed a full check within the last minute. */
 		CLOG(log_info, c, "auth ok user=%s address=%s cached=yes", user, c->peer_ip);
@@ -243,21 +272,52 @@ static int cb_auth(void *ctx, const char *authzid, const char *user, const char 
 static int cb_scram_creds(void *ctx, const char *user, struct scram_creds *out)
 {
 	struct conn *c = ctx;
-	long long now = (long long)time(NULL), until;
 
-	if ((until = throttle_locked_until(c->srv->throttle, c->client_key, now)) != 0) {
-		CLOG(log_debug, c, "auth refused address=%s reason=locked-out", c->peer_ip);
-		smtp_session_auth_retry_after(c->sess, (unsigned long)(until - now));
+	if (locked_out(c))
 		return SMTP_AUTH_LOCKED;
-	}
-	if (directory_scram(c->rc->dir, user, out) < 0 && scram_creds_fake(c->srv->scram_secret, user, out) < 0)
+	/* refused by its auth= policy: made-up keys, so the proof fails (and is counted) as any */
+	if ((cert_gate(c, user) < 0 || directory_scram(c->rc->dir, user, out) < 0) &&
+	    scram_creds_fake(c->srv->scram_secret, user, out) < 0)
 		memset(out, 0, sizeof(*out));
 	return SMTP_AUTH_OK;
 }
 
-static int cb_auth_outcome(void *ctx, const char *user, int ok)
+static int cb_auth_outcome(void *ctx, const char *user, int ok, const char *mech)
 {
-	return auth_verdict(ctx, user, "mechanism=SCRAM-SHA-256", NULL, ok ? 0 : -1);
+	char via[64];
+
+	snprintf(via, sizeof(via), "mechanism=%s", mech);
+	return auth_verdict(ctx, user, via, NULL, ok ? 0 : -1);
+}
+
+/* EXTERNAL: the verified certificate is the credential; it logs in as the mailbox it names
+ * (the one asked for, or its first) when that mailbox says auth=certificate. */
+static int cb_auth_external(void *ctx, const char *authzid, char *user, size_t userlen)
+{
+	struct conn *c = ctx;
+
+	if (locked_out(c))
+		return SMTP_AUTH_LOCKED;
+	if (c->cert == NULL)
+		return SMTP_AUTH_FAIL;
+	const char *want = authzid[0] ? authzid : c->cert->mailbox[0];
+	snprintf(user, userlen, "%s", want);
+	const char *why = NULL;
+	int p = directory_cert_policy(c->rc->dir, want);
+	if (!clientca_names(c->cert, want))
+		why = "certificate-names-another-mailbox";
+	else if (p < 0)
+		why = "no-such-mailbox";
+	else if (p == USER_CERT_NO)
+		why = "mailbox-says-auth=password";
+	else if (p == USER_CERT_AND_PASSWORD)
+		why = "mailbox-says-auth=certificate+password";
+	if (why != NULL)
+		CLOG(log_info, c, "auth refused user=%s address=%s mechanism=EXTERNAL serial=%s reason=%s", want, c->peer_ip,
+		         c->cert->serial, why);
+	char via[96];
+	snprintf(via, sizeof(via), "mechanism=EXTERNAL serial=%s", c->cert->serial);
+	return auth_verdict(c, want, via, NULL, why == NULL ? 0 : -1);
 }
 
 /* ---- spooling ---------------------------------------------------------------------------- */
@@ -826,4 +886,5 @@ const struct smtp_session_cb policy_session_cb = {
 	.auth = cb_auth,
 	.scram_creds = cb_scram_creds,
 	.auth_outcome = cb_auth_outcome,
+	.auth_external = cb_auth_external,
 };

@@ -19,6 +19,7 @@ void runconf_unref(struct runconf *rc)
 	directory_free(rc->dir);
 	authcache_free(rc->authcache);
 	tls_server_free(rc->tls);
+	clientca_free(rc->clientca);
 	relay_conf_clear(&rc->relay);
 	dkim_keys_free(rc->dkim);
 	free(rc);
@@ -114,6 +115,15 @@ void runconf_apppw_paths(const struct config *c, char *store, size_t storelen, c
 	snprintf(used, usedlen, "%s/app-passwords.used", c->spool);
 }
 
+void runconf_clientca_paths(const struct config *c, char *crl, size_t crllen, char *index, size_t indexlen)
+{
+	if (c->client_crl != NULL)
+		snprintf(crl, crllen, "%s", c->client_crl);
+	else
+		snprintf(crl, crllen, "%s/client-certs.crl", c->spool);
+	snprintf(index, indexlen, "%s/client-certs", c->spool);
+}
+
 struct runconf *runconf_load(const char *path, struct errlist *errs)
 {
 	struct runconf *rc = calloc(1, sizeof(*rc));
@@ -136,6 +146,17 @@ struct runconf *runconf_load(const char *path, struct errlist *errs)
 	if (rc->cfg == NULL || rc->dir == NULL || (rc->cfg->ncerts > 0 && rc->tls == NULL)) {
 		runconf_unref(rc);
 		return NULL;
+	}
+	if (rc->cfg->client_ca != NULL) {
+		char crl[4200], index[4200], why[300];
+		runconf_clientca_paths(rc->cfg, crl, sizeof(crl), index, sizeof(index));
+		if ((rc->clientca = clientca_new(rc->cfg->client_ca, crl, why, sizeof(why))) == NULL ||
+		    rc->tls == NULL) {
+			errlist_add(errs, path, config_line(rc->cfg, "auth", "client_ca"), "[auth] client_ca: %s",
+			            rc->tls == NULL ? "client certificates need [tls] cert and key" : why);
+			runconf_unref(rc);
+			return NULL;
+		}
 	}
 	if (rc->cfg->resolver != NULL)
 		rc->relay.resolver = strdup(rc->cfg->resolver);

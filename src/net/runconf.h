@@ -14,6 +14,7 @@
 #include "../deliver/runner.h"
 #include "../msg/dkim.h"
 #include "../smtp/session.h"
+#include "../tls/clientca.h"
 #include "../tls/tls.h"
 #include "../util/errlist.h"
 
@@ -23,6 +24,7 @@ struct runconf {
 	struct directory *dir;                  /* mailboxes, aliases, credentials */
 	struct authcache *authcache;            /* credentials verified lately (this snapshot's directory) */
 	struct tls_server *tls;                 /* NULL when [tls] is not configured */
+	struct clientca *clientca;              /* [auth] client_ca; NULL: no client certificates */
 	struct relay_conf relay;                /* scheme RELAY_NONE without a smarthost */
 	struct smtp_session_conf sconf[ROLE_COUNT];
 	const char *trust_anchor;               /* DNSSEC trust anchor file in effect, NULL: none */
@@ -38,6 +40,8 @@ struct runconf {
 
 /* Where the app passwords of c are kept, and where their last use is noted (in the spool). */
 void runconf_apppw_paths(const struct config *c, char *store, size_t storelen, char *used, size_t usedlen);
+/* Where the client CA's CRL and the list of issued client certificates are kept. */
+void runconf_clientca_paths(const struct config *c, char *crl, size_t crllen, char *index, size_t indexlen);
 /* The file at path, loaded and checked (NULL: errs says why), with one reference. */
 struct runconf *runconf_load(const char *path, struct errlist *errs);
 void runconf_unref(struct runconf *rc);

@@ -524,7 +524,7 @@ static int confine(const struct runconf *rc)
 {
 	static const char *const sys[] = { "/etc", "/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin",
 	                                   "/proc", "/sys", "/dev", "/run" };
-	enum { NSYS = sizeof(sys) / sizeof(sys[0]), MAXR = NSYS + 7 + 2 * CONFIG_MAX_CERTS + CONFIG_MAX_DKIM };
+	enum { NSYS = sizeof(sys) / sizeof(sys[0]), MAXR = NSYS + 9 + 2 * CONFIG_MAX_CERTS + CONFIG_MAX_DKIM };
 	const struct config *cfg = rc->cfg;
 	char (*dirs)[PATH_MAX] = calloc(MAXR, PATH_MAX);
 	const char *rd[MAXR], *wr[1] = { cfg->spool };
@@ -538,6 +538,8 @@ static int confine(const struct runconf *rc)
 	add_dir_of(dirs, &n, MAXR, cfg->relay_ca_file);
 	add_dir_of(dirs, &n, MAXR, rc->trust_anchor);     /* DNSSEC: read by each validating lookup */
 	add_dir_of(dirs, &n, MAXR, cfg->mta_sts_ca_file);
+	add_dir_of(dirs, &n, MAXR, cfg->client_ca);        /* a reload reads it again */
+	add_dir_of(dirs, &n, MAXR, cfg->client_crl);       /* read again after each change */
 	for (size_t i = 0; i < cfg->ncerts; i++) {
 		add_dir_of(dirs, &n, MAXR, cfg->certs[i].cert);
 		add_dir_of(dirs, &n, MAXR, cfg->certs[i].key);

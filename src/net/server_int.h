@@ -65,6 +65,7 @@ struct conn {
 	struct timespec hs_start;       /* when the handshake began (backpressure counts fresh ones) */
 	int starttls_pending;       /* 220 queued: switch to TLS once it is flushed */
 	char tls_desc[160];         /* "" in plaintext */
+	struct clientca_id *cert;   /* a verified client certificate ([auth] client_ca), else NULL */
 	struct smtp_session *sess;
 	struct spool_msg *msg;
 	const struct smtp_tx *tx;   /* borrowed from the session between data_begin and its end */

@@ -30,6 +30,8 @@ struct smtp_client {
 	struct smtp_client_result fail, greeting, auth;
 	struct smtp_client_result *res;
 	struct scram_client scram;
+	unsigned char cbind[SCRAM_CB_LEN];
+	int has_cbind;
 };
 
 static void result_set(struct smtp_client_result *r, int code, const char *esc, const char *text,
@@ -131,20 +133,33 @@ static void send_auth(struct smtp_client *c, struct smtp_client_out *out)
 	const char *u = c->conf->user, *pw = c->conf->password ? c->conf->password : "";
 	unsigned char raw[SMTP_AUTH_LINE_MAX / 2];
 	char b64[SMTP_AUTH_LINE_MAX];
-	size_t ul = strlen(u), pl = strlen(pw);
+	size_t ul = u != NULL ? strlen(u) : 0, pl = strlen(pw);
 
 	if (!c->tls) {
 		/* Never: a password in plaintext is the one mistake this project exists to prevent. */
 		fail(c, out, 0, "4.7.0", "refusing to send credentials without TLS", "auth");
 		return;
 	}
-	if (c->caps.auth_scram && c->conf->scram_nonce != NULL) {
+	if (u == NULL) {
+		/* conf->external: the certificate in the handshake is the credential, "=" the empty
+		 * authorization identity (the mailbox it names) */
+		if (c->caps.auth_external) {
+			c->state = C_AUTH;
+			emit(out, SC_WRITE, "AUTH EXTERNAL =\r\n");
+		} else
+			fail(c, out, 0, "4.7.0", "the server does not offer AUTH EXTERNAL (login with the client certificate): "
+			     "it did not ask for the certificate, or did not accept it", "auth");
+		return;
+	}
+	int plus = c->caps.auth_scram_plus && c->has_cbind;
+	if ((c->caps.auth_scram || plus) && c->conf->scram_nonce != NULL) {
 		char first[SCRAM_MSG_MAX];
-		if (scram_client_first(&c->scram, u, c->conf->scram_nonce, first, sizeof(first)) == 0 &&
+		enum scram_bind bind = plus ? SCRAM_BIND_USE : c->has_cbind ? SCRAM_BIND_CAN : SCRAM_BIND_NONE;
+		if (scram_client_first(&c->scram, u, c->conf->scram_nonce, bind, c->cbind, first, sizeof(first)) == 0 &&
 		    strlen(first) / 3 * 4 + 30 < sizeof(b64)) {
 			base64_encode((const unsigned char *)first, strlen(first), b64);
 			c->state = C_SCRAM1;
-			emit(out, SC_WRITE, "AUTH SCRAM-SHA-256 %s\r\n", b64);
+			emit(out, SC_WRITE, "AUTH SCRAM-SHA-256%s %s\r\n", plus ? "-PLUS" : "", b64);
 			return;
 		}
 	}
@@ -233,7 +248,7 @@ static void after_hello(struct smtp_client *c, struct smtp_client_out *out)
 			return;
 		}
 	}
-	if (c->conf->user != NULL) {
+	if (c->conf->user != NULL || c->conf->external) {
 		send_auth(c, out);
 		return;
 	}
@@ -274,7 +289,7 @@ void smtp_client_reply(struct smtp_client *c, const struct smtp_reply *r, struct
 			return;
 		}
 		/* An old server without EHLO can still take plain mail, never TLS or AUTH. */
-		if (!c->tls && c->conf->tls != SC_TLS_REQUIRED && c->conf->user == NULL && r->code >= 500) {
+		if (!c->tls && c->conf->tls != SC_TLS_REQUIRED && c->conf->user == NULL && !c->conf->external && r->code >= 500) {
 			c->state = C_HELO;
 			emit(out, SC_WRITE, "HELO %s\r\n", c->conf->helo);
 			return;
@@ -378,6 +393,13 @@ void smtp_client_reply(struct smtp_client *c, const struct smtp_reply *r, struct
 	}
 }
 
+void smtp_client_tls_binding(struct smtp_client *c, const unsigned char *cb)
+{
+	c->has_cbind = cb != NULL;
+	if (cb != NULL)
+		memcpy(c->cbind, cb, sizeof(c->cbind));
+}
+
 void smtp_client_tls_started(struct smtp_client *c, struct smtp_client_out *out)
 {
 	c->tls = 1;
@@ -416,6 +438,8 @@ struct smtp_client *smtp_client_reuse(const struct smtp_client *prev, const stru
 	if (c == NULL)
 		return NULL;
 	c->tls = prev->tls;
+	c->has_cbind = prev->has_cbind;
+	memcpy(c->cbind, prev->cbind, sizeof(c->cbind));
 	c->esmtp = prev->esmtp;
 	c->caps = prev->caps;
 	c->state = C_RSET;

@@ -40,6 +40,8 @@ struct smtp_client_conf {
 	unsigned probe : 1, rcpt_only : 1;
 	const char *scram_nonce;        /* random, printable, no ','; NULL: no SCRAM */
 	int scram_only;                 /* never PLAIN or LOGIN: SCRAM-SHA-256 or nothing */
+	int external;                   /* no user: log in with the TLS client certificate (AUTH
+	                                   EXTERNAL, RFC 4422 appendix A), or fail if not offered */
 };
 
 struct smtp_client_envelope {
@@ -81,6 +83,10 @@ struct smtp_client *smtp_client_reuse(const struct smtp_client *prev, const stru
 void smtp_client_free(struct smtp_client *c);
 void smtp_client_reply(struct smtp_client *c, const struct smtp_reply *r, struct smtp_client_out *out);
 void smtp_client_tls_started(struct smtp_client *c, struct smtp_client_out *out);
+/* Once TLS is up (after the handshake, before smtp_client_tls_started(); with implicit TLS
+ * before the greeting): its tls-exporter binding (tls_channel_binding()), which makes the client
+ * prefer SCRAM-SHA-256-PLUS and say "y" (could bind) to a server offering only SCRAM-SHA-256. */
+void smtp_client_tls_binding(struct smtp_client *c, const unsigned char *cb);
 
 const struct smtp_client_result *smtp_client_rcpt_result(const struct smtp_client *c, size_t i);
 /* Why the session stopped early (SC_FAIL), for the log and for undecided recipients. */

@@ -181,6 +181,8 @@ void smtp_caps_parse(const struct smtp_reply *ehlo, struct smtp_caps *caps)
 				if (word_is(m, (size_t)(me - m), "PLAIN")) caps->auth_plain = 1;
 				if (word_is(m, (size_t)(me - m), "LOGIN")) caps->auth_login = 1;
 				if (word_is(m, (size_t)(me - m), "SCRAM-SHA-256")) caps->auth_scram = 1;
+				if (word_is(m, (size_t)(me - m), "SCRAM-SHA-256-PLUS")) caps->auth_scram_plus = 1;
+				if (word_is(m, (size_t)(me - m), "EXTERNAL")) caps->auth_external = 1;
 				m = me;
 			}
 		}

@@ -46,7 +46,7 @@ int smtp_reply_pending(const struct smtp_reply_parser *p);
 struct smtp_caps {
 	unsigned starttls : 1, pipelining : 1, smtputf8 : 1, eightbitmime : 1, chunking : 1,
 	         requiretls : 1, enhancedstatuscodes : 1, auth_plain : 1, auth_login : 1, auth_scram : 1,
-	         has_size : 1;
+	         auth_scram_plus : 1, auth_external : 1, has_size : 1;
 	unsigned long long size;        /* SIZE limit, 0 = none announced */
 	char auth[256];                 /* the AUTH mechanisms as announced */
 };

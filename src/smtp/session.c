@@ -69,8 +69,10 @@ static void do_helo(struct smtp_session *s, const struct smtp_cmd *c)
 		len += snprintf(buf + len, sizeof(buf) - (size_t)len, "250-STARTTLS\r\n");
 	/* AUTH is never advertised in plaintext: a client must not even be tempted. */
 	if ((s->conf->policy & SMTP_POLICY_AUTH) && s->tls)
-		len += snprintf(buf + len, sizeof(buf) - (size_t)len, "250-AUTH PLAIN LOGIN%s\r\n",
-		                s->conf->policy & SMTP_POLICY_SCRAM ? " SCRAM-SHA-256" : "");
+		len += snprintf(buf + len, sizeof(buf) - (size_t)len, "250-AUTH PLAIN LOGIN%s%s%s\r\n",
+		                s->conf->policy & SMTP_POLICY_SCRAM ? " SCRAM-SHA-256" : "",
+		                (s->conf->policy & SMTP_POLICY_SCRAM) && s->has_cbind ? " SCRAM-SHA-256-PLUS" : "",
+		                s->client_cert && s->cb->auth_external != NULL ? " EXTERNAL" : "");
 	/* RFC 8689 2: REQUIRETLS only inside TLS, where the promise it makes can be kept. */
 	if (s->tls)
 		len += snprintf(buf + len, sizeof(buf) - (size_t)len, "250-REQUIRETLS\r\n");
@@ -646,6 +648,14 @@ void smtp_session_set_tls(struct smtp_session *s) { s->tls = 1; }
 int smtp_session_wants_tls(const struct smtp_session *s) { return s->state == S_STARTTLS; }
 int smtp_session_tls(const struct smtp_session *s) { return s->tls; }
 const char *smtp_session_auth_user(const struct smtp_session *s) { return s->auth_user[0] ? s->auth_user : NULL; }
+
+void smtp_session_tls_peer(struct smtp_session *s, const unsigned char *cbind, int client_cert)
+{
+	s->has_cbind = cbind != NULL;
+	if (cbind != NULL)
+		memcpy(s->cbind, cbind, sizeof(s->cbind));
+	s->client_cert = client_cert != 0;
+}
 
 void smtp_session_tls_started(struct smtp_session *s)
 {

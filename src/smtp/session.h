@@ -104,9 +104,14 @@ struct smtp_session_cb {
 	 * for a user without any, so the exchange looks the same) and SMTP_AUTH_OK, or
 	 * SMTP_AUTH_LOCKED. Synchronous: a lookup, no hashing. */
 	int (*scram_creds)(void *ctx, const char *user, struct scram_creds *out);
-	/* The outcome of a SCRAM exchange (ok: the proof was good) for logs and the throttle:
-	 * SMTP_AUTH_OK or SMTP_AUTH_FAIL. Synchronous. */
-	int (*auth_outcome)(void *ctx, const char *user, int ok);
+	/* The outcome of a SCRAM exchange (ok: the proof was good; mech "SCRAM-SHA-256" or
+	 * "SCRAM-SHA-256-PLUS") for logs and the throttle: SMTP_AUTH_OK or SMTP_AUTH_FAIL. Synchronous. */
+	int (*auth_outcome)(void *ctx, const char *user, int ok, const char *mech);
+	/* SASL EXTERNAL (RFC 4422 appendix A), offered when the adapter said the client showed a
+	 * certificate we verified: authzid is "" or the mailbox the client asks to be; the adapter
+	 * answers from the certificate and the mailbox's policy, with the mailbox in user.
+	 * SMTP_AUTH_OK, _FAIL or _LOCKED. Synchronous. Optional. */
+	int (*auth_external)(void *ctx, const char *authzid, char *user, size_t userlen);
 };
 
 struct smtp_session *smtp_session_new(const struct smtp_session_conf *conf,
@@ -145,6 +150,11 @@ void smtp_session_eof(struct smtp_session *s);
 void smtp_session_set_tls(struct smtp_session *s);
 int smtp_session_wants_tls(const struct smtp_session *s);
 void smtp_session_tls_started(struct smtp_session *s);
+/* After the handshake, before smtp_session_tls_started() or _start(): this connection's
+ * tls-exporter channel binding (SCRAM_CB_LEN octets; NULL when TLS cannot give one, TLS 1.2
+ * without the extended master secret), which makes SCRAM-SHA-256-PLUS available; and whether
+ * the client showed a certificate we verified, which makes EXTERNAL available. */
+void smtp_session_tls_peer(struct smtp_session *s, const unsigned char *cbind, int client_cert);
 int smtp_session_tls(const struct smtp_session *s);
 /* The authenticated user, or NULL. */
 const char *smtp_session_auth_user(const struct smtp_session *s);

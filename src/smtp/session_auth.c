@@ -1,6 +1,6 @@
 /*
- * session_auth.c - STARTTLS (RFC 3207) and AUTH PLAIN, LOGIN and SCRAM-SHA-256 (RFC 4954, RFC
- * 5802, RFC 7677) in the server session:
+ * session_auth.c - STARTTLS (RFC 3207) and AUTH PLAIN, LOGIN, SCRAM-SHA-256(-PLUS) and EXTERNAL
+ * (RFC 4954, RFC 5802, RFC 7677, RFC 9266, RFC 4422) in the server session:
  * the states between the command and the adapter's answer. Pure: the verdict comes from the
  * auth callback, asynchronously when it says so.
  */
@@ -99,7 +99,8 @@ static void reply_334(struct smtp_session *s, const char *data)
 /* The end of a SCRAM exchange: the adapter logs and counts it; 235 or 535. */
 static void scram_done(struct smtp_session *s, const char *user, int ok)
 {
-	int r = s->cb->auth_outcome(s->ctx, user, ok);
+	int r = s->cb->auth_outcome(s->ctx, user, ok, s->auth_mech == MECH_SCRAM_PLUS ? "SCRAM-SHA-256-PLUS" :
+	                            "SCRAM-SHA-256");
 
 	sess_scram_end(s);
 	snprintf(s->auth_login, sizeof(s->auth_login), "%s", user);
@@ -121,7 +122,8 @@ static void scram_step(struct smtp_session *s, const char *msg, size_t len)
 	if (s->auth_step == 0) {
 		char user[SMTP_USER_MAX + 1];
 		struct scram_creds creds;
-		if (scram_server_first(s->scram, msg, len, user, sizeof(user), why, sizeof(why)) < 0) {
+		if (scram_server_first(s->scram, s->auth_mech == MECH_SCRAM_PLUS, s->has_cbind ? s->cbind : NULL, msg, len,
+		                       user, sizeof(user), why, sizeof(why)) < 0) {
 			sess_scram_end(s);
 			s->state = S_CMD;
 			sess_reply(s, 501, "5.5.2", "SCRAM: %s", why);
@@ -177,6 +179,23 @@ static void scram_step(struct smtp_session *s, const char *msg, size_t len)
 	scram_done(s, user, 1);
 }
 
+/* RFC 4422 appendix A: the one message is the authorization identity, empty for "the one my
+ * certificate names"; the certificate is the credential. */
+static void external_step(struct smtp_session *s, const char *authzid, size_t len)
+{
+	char user[SMTP_USER_MAX + 1] = "";
+
+	if (len > SMTP_USER_MAX || memchr(authzid, '\0', len) != NULL) {
+		s->state = S_AUTH_WAIT;
+		smtp_session_auth_done(s, SMTP_AUTH_FAIL);
+		return;
+	}
+	int r = s->cb->auth_external(s->ctx, authzid, user, sizeof(user));
+	snprintf(s->auth_login, sizeof(s->auth_login), "%s", user);
+	s->state = S_AUTH_WAIT;
+	smtp_session_auth_done(s, r == SMTP_AUTH_OK && user[0] ? SMTP_AUTH_OK : r == SMTP_AUTH_LOCKED ? r : SMTP_AUTH_FAIL);
+}
+
 /* One base64 response of the AUTH exchange (or the initial response). */
 void sess_auth_response(struct smtp_session *s, const char *b64, size_t len)
 {
@@ -198,8 +217,13 @@ void sess_auth_response(struct smtp_session *s, const char *b64, size_t len)
 		return;
 	}
 	buf[n] = '\0';
-	if (s->auth_mech == MECH_SCRAM) {
+	if (s->auth_mech == MECH_SCRAM || s->auth_mech == MECH_SCRAM_PLUS) {
 		scram_step(s, (const char *)buf, (size_t)n);
+		explicit_bzero(buf, sizeof(buf));
+		return;
+	}
+	if (s->auth_mech == MECH_EXTERNAL) {
+		external_step(s, (const char *)buf, (size_t)n);
 		explicit_bzero(buf, sizeof(buf));
 		return;
 	}
@@ -272,6 +296,11 @@ void sess_do_auth(struct smtp_session *s, const struct smtp_cmd *c)
 	else if (smtp_slice_ieq(c->arg, mlen, "SCRAM-SHA-256") && (s->conf->policy & SMTP_POLICY_SCRAM) &&
 	         s->cb->scram_creds != NULL && s->cb->auth_outcome != NULL)
 		s->auth_mech = MECH_SCRAM;
+	else if (smtp_slice_ieq(c->arg, mlen, "SCRAM-SHA-256-PLUS") && (s->conf->policy & SMTP_POLICY_SCRAM) &&
+	         s->has_cbind && s->cb->scram_creds != NULL && s->cb->auth_outcome != NULL)
+		s->auth_mech = MECH_SCRAM_PLUS;
+	else if (smtp_slice_ieq(c->arg, mlen, "EXTERNAL") && s->client_cert && s->cb->auth_external != NULL)
+		s->auth_mech = MECH_EXTERNAL;
 	else {
 		sess_reply(s, 504, "5.5.4", "Unrecognized authentication mechanism");
 		return;
@@ -286,7 +315,7 @@ void sess_do_auth(struct smtp_session *s, const struct smtp_cmd *c)
 		return;
 	}
 	s->state = S_AUTH;
-	if (s->auth_mech == MECH_PLAIN || s->auth_mech == MECH_SCRAM)
+	if (s->auth_mech != MECH_LOGIN)
 		sess_reply_raw(s, "334 \r\n", 6);
 	else
 		sess_reply_raw(s, "334 VXNlcm5hbWU6\r\n", 18);   /* "Username:" */

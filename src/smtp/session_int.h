@@ -26,7 +26,7 @@ enum state {
 	S_CLOSING,      /* final reply queued; no more input */
 };
 
-enum auth_mech { MECH_PLAIN = 1, MECH_LOGIN, MECH_SCRAM };
+enum auth_mech { MECH_PLAIN = 1, MECH_LOGIN, MECH_SCRAM, MECH_SCRAM_PLUS, MECH_EXTERNAL };
 
 struct smtp_session {
 	const struct smtp_session_conf *conf;
@@ -41,6 +41,8 @@ struct smtp_session {
 	char helo[HELO_MAX + 1];
 	int esmtp;
 	int tls;
+	unsigned char cbind[32];        /* tls-exporter (SCRAM-SHA-256-PLUS) when has_cbind */
+	unsigned has_cbind : 1, client_cert : 1;
 	char auth_user[SMTP_USER_MAX + 1];  /* "" until AUTH succeeds */
 	enum auth_mech auth_mech;
 	int auth_step;                  /* LOGIN: 0 = username next, 1 = password next; SCRAM: 0

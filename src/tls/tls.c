@@ -228,6 +228,15 @@ SSL *tls_server_ssl(struct tls_server *t)
 	return SSL_new(t->ctx[0]);
 }
 
+int tls_channel_binding(SSL *ssl, unsigned char out[32])
+{
+	static const char label[] = "EXPORTER-Channel-Binding";
+
+	if (SSL_version(ssl) < TLS1_3_VERSION && SSL_get_extms_support(ssl) != 1)
+		return -1;
+	return SSL_export_keying_material(ssl, out, 32, label, sizeof(label) - 1, NULL, 0, 0) == 1 ? 0 : -1;
+}
+
 void tls_describe(const SSL *ssl, char *buf, size_t len)
 {
 	int alg = 0, bits = SSL_get_cipher_bits(ssl, &alg);

@@ -24,6 +24,12 @@ void tls_server_free(struct tls_server *t);
 /* A new SSL in accept state for one connection; the caller owns it. NULL on failure. */
 SSL *tls_server_ssl(struct tls_server *t);
 
+/* The tls-exporter channel binding of a finished handshake (RFC 9266: 32 octets exported with
+ * the label "EXPORTER-Channel-Binding"), the same on both ends of one TLS connection and
+ * different on each side of a man in the middle. 0, or -1 when the connection has none that
+ * is safe: TLS 1.2 without the extended master secret (RFC 7627). */
+int tls_channel_binding(SSL *ssl, unsigned char out[32]);
+
 /* "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)", for logs and Received:. */
 void tls_describe(const SSL *ssl, char *buf, size_t len);
 /* The most recent OpenSSL error queue entries as one line (and clear the queue). */

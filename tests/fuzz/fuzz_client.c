@@ -38,11 +38,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		conf.scram_nonce = "fuzzNONCE";
 		conf.scram_only = conf.probe;
 	}
+	/* no user, but a client certificate: AUTH EXTERNAL (the rcpt_only bit doubles as it) */
+	conf.external = conf.user == NULL && conf.rcpt_only;
 	c = smtp_client_new(&conf, &env);
 	if (c == NULL)
 		return 0;
 	smtp_reply_init(&p);
 	tls = conf.tls == SC_TLS_IMPLICIT;
+	static const unsigned char cbind[32] = "fuzz channel binding, 32 octets";
+	if (tls && (data[0] & 64))      /* a binding: SCRAM-SHA-256-PLUS when offered */
+		smtp_client_tls_binding(c, cbind);
 	while (i < size) {
 		struct smtp_reply r;
 		size_t used = 0;
@@ -54,6 +59,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		smtp_client_reply(c, &r, &out);
 		if (out.step == SC_STARTTLS) {
 			tls = 1;
+			if (data[0] & 64)
+				smtp_client_tls_binding(c, cbind);
 			smtp_client_tls_started(c, &out);
 		}
 		if (out.len > 0) {

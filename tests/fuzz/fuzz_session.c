@@ -140,15 +140,25 @@ static int w_scram_creds(void *ctx, const char *user, struct scram_creds *out)
 	return scram_creds_fake(secret, user, out) == 0 ? SMTP_AUTH_OK : SMTP_AUTH_FAIL;
 }
 
-static int w_outcome(void *ctx, const char *user, int ok)
+static int w_outcome(void *ctx, const char *user, int ok, const char *mech)
 {
 	(void)ctx;
-	assert(strlen(user) <= SMTP_USER_MAX);
+	assert(strlen(user) <= SMTP_USER_MAX && strncmp(mech, "SCRAM-SHA-256", 13) == 0);
 	return ok ? SMTP_AUTH_OK : SMTP_AUTH_FAIL;
 }
 
+/* The certificate names "cert@fuzz.example"; an authzid must be that, or empty. */
+static int w_external(void *ctx, const char *authzid, char *user, size_t userlen)
+{
+	(void)ctx;
+	assert(strlen(authzid) <= SMTP_USER_MAX);
+	snprintf(user, userlen, "%s", authzid[0] ? authzid : "cert@fuzz.example");
+	return strcmp(user, "cert@fuzz.example") == 0 ? SMTP_AUTH_OK : SMTP_AUTH_FAIL;
+}
+
 static const struct smtp_session_cb cb = { w_reply, w_mail, w_rcpt, w_begin, w_write, w_commit, w_abort, w_auth,
-	                                       w_scram_creds, w_outcome };
+	                                       w_scram_creds, w_outcome, w_external };
+static const unsigned char cbind[32] = "fuzz channel binding, 32 octets";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -167,8 +177,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s = smtp_session_new(&conf, &cb, &w);
 	if (s == NULL)
 		return 0;
-	if (data[0] & 0x08)
+	/* 0x02: TLS gives a channel binding (SCRAM-SHA-256-PLUS); 0x04: a verified client
+	 * certificate (EXTERNAL) */
+	if (data[0] & 0x08) {
 		smtp_session_set_tls(s);
+		smtp_session_tls_peer(s, data[0] & 0x02 ? cbind : NULL, data[0] & 0x04);
+	}
 	smtp_session_start(s);
 	step = data[0] == 0 ? size : data[0];
 	while (i < size && !smtp_session_closing(s)) {
@@ -176,6 +190,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t used = smtp_session_recv(s, (const char *)data + i, n);
 		if (used < n && smtp_session_wants_tls(s)) {
 			/* as the adapter: drop the rest of what was read, complete the handshake */
+			smtp_session_tls_peer(s, data[0] & 0x02 ? cbind : NULL, data[0] & 0x04);
 			smtp_session_tls_started(s);
 			assert(smtp_session_tls(s) && !smtp_session_wants_tls(s));
 			used = n;

@@ -1,8 +1,12 @@
-"""SCRAM-SHA-256 (RFC 5802, RFC 7677; issue 19): the password never crosses the network. msmtp,
-through GNU SASL, logs in with it over 465 and over 587 after STARTTLS, with the keys `mailport
-passwd --scram` made; a wrong password and a mailbox without SCRAM keys fail the same way (535),
-and the latter still logs in with PLAIN; without [auth] scram = yes it is neither offered nor
-accepted."""
+"""SCRAM-SHA-256 and SCRAM-SHA-256-PLUS (RFC 5802, RFC 7677, RFC 9266; issue 19): the password
+never crosses the network, and with -PLUS the login is bound to the TLS connection (tls-exporter),
+so a man in the middle holding a certificate the client trusts cannot use it. msmtp, through GNU
+SASL, logs in with SCRAM-SHA-256 over 465 and over 587 after STARTTLS, with the keys `mailport
+passwd --scram` made; gsasl (GNU SASL with GnuTLS) with -PLUS; a wrong password and a mailbox
+without SCRAM keys fail the same way (535), and the latter still logs in with PLAIN; a client
+that says it could bind while we offer -PLUS is refused (a downgrade); without [auth] scram =
+yes neither is offered nor accepted."""
+import base64
 import os
 import smtplib
 import ssl
@@ -44,7 +48,8 @@ def test_scram_sha_256_with_msmtp():
         with smtplib.SMTP_SSL("127.0.0.1", srv.port465, context=ssl.create_default_context(cafile=srv.ca),
                               timeout=30) as c:
             c.ehlo("c")
-            assert c.esmtp_features["auth"].split() == ["PLAIN", "LOGIN", "SCRAM-SHA-256"], c.esmtp_features
+            assert c.esmtp_features["auth"].split() == ["PLAIN", "LOGIN", "SCRAM-SHA-256", "SCRAM-SHA-256-PLUS"], \
+                c.esmtp_features
         r = msmtp(srv, srv.port465, False, "alice@example.test", PW)
         assert r.returncode == 0, r.stderr
         r = msmtp(srv, srv.port587, True, "alice@example.test", PW)
@@ -100,9 +105,9 @@ def test_mailport_send_prefers_scram_and_auth_scram_refuses_plain():
         srv.start()
         r = send(srv)
         assert r.returncode == 0, r.stderr
-        assert "-> AUTH SCRAM-SHA-256 ********" in r.stderr and "-> AUTH PLAIN" not in r.stderr, r.stderr
+        assert "-> AUTH SCRAM-SHA-256-PLUS ********" in r.stderr and "-> AUTH PLAIN" not in r.stderr, r.stderr
         srv.wait_messages("bob", 1)
-        assert "mechanism=SCRAM-SHA-256" in srv.log()
+        assert "mechanism=SCRAM-SHA-256-PLUS" in srv.log()
         assert srv.stop() == 0
     with Server(tls=True, users=[f"alice@example.test:{h}::{scram}", f"bob@example.test:{h}"]) as srv:
         srv.start()
@@ -118,4 +123,37 @@ def test_mailport_send_prefers_scram_and_auth_scram_refuses_plain():
         assert r.returncode != 0 and "does not offer SCRAM-SHA-256" in r.stderr, r.stderr
         r = send(srv)                                   # any: PLAIN inside TLS
         assert r.returncode == 0, r.stderr
+        assert srv.stop() == 0
+
+
+def gsasl(srv, mech, password, *extra):
+    return subprocess.run(["gsasl", "--smtp", "--connect", f"127.0.0.1:{srv.port587}", "--starttls", "--x509-ca-file",
+                           srv.ca, "--hostname", "localhost", "-m", mech, "-a", "alice@example.test", "-p", password,
+                           *extra], input="", capture_output=True, text=True, timeout=60)
+
+
+def test_scram_plus_with_gsasl_and_downgrade_refused():
+    need("gsasl")
+    h, scram = passwd_scram(PW)
+    with Server(tls=True, users=[f"alice@example.test:{h}::{scram}"], extra="\n[auth]\nscram = yes\n") as srv:
+        srv.start()
+        r = gsasl(srv, "SCRAM-SHA-256-PLUS", PW)
+        assert r.returncode == 0 and "235 2.7.0" in r.stdout, r.stdout + r.stderr
+        assert "auth ok user=alice@example.test address=127.0.0.1 mechanism=SCRAM-SHA-256-PLUS" in srv.log()
+        r = gsasl(srv, "SCRAM-SHA-256-PLUS", "wrong password, same binding")
+        assert r.returncode != 0 and "535 5.7.8" in r.stdout, r.stdout + r.stderr
+        r = gsasl(srv, "SCRAM-SHA-256", PW, "--no-cb")       # "n": a client that cannot bind
+        assert r.returncode == 0 and "235 2.7.0" in r.stdout, r.stdout + r.stderr
+        # "y" (I could bind, you did not offer it) while -PLUS was offered: someone removed it
+        with smtplib.SMTP_SSL("127.0.0.1", srv.port465, context=ssl.create_default_context(cafile=srv.ca),
+                              timeout=30) as c:
+            c.ehlo("c")
+            first = base64.b64encode(b"y,,n=alice@example.test,r=abcdefghijkl").decode()
+            code, text = c.docmd("AUTH", "SCRAM-SHA-256 " + first)
+            assert code == 501 and b"SCRAM-SHA-256-PLUS was offered" in text, (code, text)
+            # and a binding type we do not do
+            first = base64.b64encode(b"p=tls-unique,,n=alice@example.test,r=abcdefghijkl").decode()
+            code, text = c.docmd("AUTH", "SCRAM-SHA-256-PLUS " + first)
+            assert code == 501 and b"tls-unique is not supported" in text, (code, text)
+        assert PW not in srv.log()
         assert srv.stop() == 0
