@@ -125,8 +125,8 @@ static int saslname(const char *p, size_t len, char *out, size_t outlen)
 			else
 				return -1;
 			i += 2;
-		} else if (c == ',' || c == '\0')
-			return -1;
+		} else if (c == ',' || (unsigned char)c < 0x20 || c == 0x7f)
+			return -1;      /* no control characters: names go into replies and logs */
 		if (o + 1 >= outlen)
 			return -1;
 		out[o++] = c;
@@ -151,6 +151,11 @@ int scram_server_first(struct scram_server *s, int plus, const unsigned char *cb
 			snprintf(why, whylen, "channel binding needs SCRAM-SHA-256-PLUS");
 			return -1;
 		}
+		/* cb-name = 1*(ALPHA / DIGIT / "." / "-"); it goes into our reply, so nothing else may */
+		for (size_t i = 2; i < fl; i++)
+			if (!((msg[i] >= 'a' && msg[i] <= 'z') || (msg[i] >= 'A' && msg[i] <= 'Z') ||
+			      (msg[i] >= '0' && msg[i] <= '9') || msg[i] == '.' || msg[i] == '-'))
+				goto bad;
 		if (fl - 2 != strlen(SCRAM_CB_TYPE) || strncmp(msg + 2, SCRAM_CB_TYPE, fl - 2) != 0) {
 			snprintf(why, whylen, "channel binding type %.*s is not supported (" SCRAM_CB_TYPE " is)",
 			         (int)(fl - 2 > 40 ? 40 : fl - 2), msg + 2);

@@ -216,29 +216,19 @@ static int write_pem(const char *path, X509 *x, EVP_PKEY *k, mode_t mode, int mu
 	return r;
 }
 
-static X509 *load_cert(const char *path)
+/* The CA's certificate (key 0) or private key (key 1) from PEM, or NULL having said why. */
+static void *load_pem(const char *path, int key)
 {
 	FILE *f = fopen(path, "r");
-	X509 *x = f != NULL ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+	void *v = f == NULL ? NULL : key ? (void *)PEM_read_PrivateKey(f, NULL, NULL, NULL) :
+	          (void *)PEM_read_X509(f, NULL, NULL, NULL);
 
 	if (f != NULL)
 		fclose(f);
-	if (x == NULL)
-		say("cannot read the client CA certificate %s%s%s (mailport user cert ca creates it)", path,
-		    f == NULL ? ": " : "", f == NULL ? strerror(errno) : "");
-	return x;
-}
-
-static EVP_PKEY *load_key(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	EVP_PKEY *k = f != NULL ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : NULL;
-
-	if (f != NULL)
-		fclose(f);
-	if (k == NULL)
-		say("cannot read the client CA key %s%s%s", path, f == NULL ? ": " : "", f == NULL ? strerror(errno) : "");
-	return k;
+	if (v == NULL)
+		say("cannot read the client CA %s %s%s%s%s", key ? "key" : "certificate", path, f == NULL ? ": " : "",
+		    f == NULL ? strerror(errno) : "", key ? "" : " (mailport user cert ca creates it)");
+	return v;
 }
 
 /* The CRL of every revoked entry, signed by the CA: what the server reads. */
@@ -382,7 +372,7 @@ static int cmd_issue(const struct usercert_ctx *x, const char *address, const ch
 		say("set [auth] client_ca and client_ca_key in %s first (then mailport user cert ca)", c->path);
 		return EX_CONFIG;
 	}
-	if ((ca = load_cert(c->client_ca)) == NULL || (cakey = load_key(c->client_ca_key)) == NULL) {
+	if ((ca = load_pem(c->client_ca, 0)) == NULL || (cakey = load_pem(c->client_ca_key, 1)) == NULL) {
 		rc = EX_CONFIG;
 		goto out;
 	}
@@ -543,7 +533,7 @@ static int cmd_revoke(const struct usercert_ctx *x, const char *address, const c
 		rc = EX_DATAERR;
 		goto out;
 	}
-	if ((ca = load_cert(c->client_ca)) == NULL || (cakey = load_key(c->client_ca_key)) == NULL) {
+	if ((ca = load_pem(c->client_ca, 0)) == NULL || (cakey = load_pem(c->client_ca_key, 1)) == NULL) {
 		rc = EX_CONFIG;
 		goto out;
 	}

@@ -33,6 +33,19 @@ def need(tool):
     return path
 
 
+def msmtp(port, settings, sender, to, message, timeout=60):
+    """msmtp sending message from sender to to over 127.0.0.1:port with an account of these
+    msmtprc lines (TLS, trust, auth...); its CompletedProcess."""
+    d = tempfile.mkdtemp(prefix="mailport-msmtp-")
+    conf = os.path.join(d, "msmtprc")
+    with open(conf, "w") as f:
+        f.write(f"account t\nhost 127.0.0.1\nport {port}\n" + "".join(x + "\n" for x in settings) +
+                f"from {sender}\nlogfile {d}/log\n")
+    os.chmod(conf, 0o600)
+    return subprocess.run(["msmtp", "-C", conf, "-a", "t", to], input=message, capture_output=True, text=True,
+                          timeout=timeout)
+
+
 _GIVEN = set()
 
 

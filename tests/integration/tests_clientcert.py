@@ -11,7 +11,7 @@ import ssl
 import subprocess
 import tempfile
 
-from harness import BIN, Server, crypt_hash, need
+from harness import BIN, Server, crypt_hash, msmtp, need
 
 PW = "secret"
 
@@ -121,16 +121,10 @@ def test_client_certificates():
                             alice2 + ".key", "-m", "EXTERNAL", "-z", "alice@example.test", "--hostname", "localhost"],
                            input="", capture_output=True, text=True, timeout=60)
         assert r.returncode == 0 and "235 2.7.0" in r.stdout, r.stdout + r.stderr
-        d = tempfile.mkdtemp(prefix="mailport-msmtp-")
-        conf = os.path.join(d, "msmtprc")
-        with open(conf, "w") as f:
-            f.write(f"account t\nhost 127.0.0.1\nport {srv.port587}\ntls on\ntls_starttls on\n"
-                    f"tls_trust_file {srv.ca}\ntls_cert_file {alice2}.crt\ntls_key_file {alice2}.key\n"
-                    f"auth external\nuser alice@example.test\nfrom alice@example.test\n")
-        os.chmod(conf, 0o600)
-        r = subprocess.run(["msmtp", "-C", conf, "-a", "t", "carol@example.test"],
-                           input="From: alice@example.test\nSubject: msmtp\n\nby certificate\n",
-                           capture_output=True, text=True, timeout=60)
+        r = msmtp(srv.port587, ["tls on", "tls_starttls on", f"tls_trust_file {srv.ca}", f"tls_cert_file {alice2}.crt",
+                                f"tls_key_file {alice2}.key", "auth external", "user alice@example.test"],
+                  "alice@example.test", "carol@example.test",
+                  "From: alice@example.test\nSubject: msmtp\n\nby certificate\n")
         assert r.returncode == 0, r.stderr
         srv.wait_messages("carol", 2)
 

@@ -13,6 +13,7 @@ import ssl
 import subprocess
 import tempfile
 
+import harness
 from harness import BIN, Server, need
 
 PW = "mountain river quietly 47 lamps"
@@ -27,16 +28,9 @@ def passwd_scram(pw):
 
 
 def msmtp(srv, port, starttls, user, password, to="bob@example.test"):
-    d = tempfile.mkdtemp(prefix="mailport-msmtp-")
-    conf = os.path.join(d, "msmtprc")
-    with open(conf, "w") as f:
-        f.write(f"account t\nhost 127.0.0.1\nport {port}\ntls on\ntls_starttls {'on' if starttls else 'off'}\n"
-                f"tls_trust_file {srv.ca}\ntls_certcheck on\nauth scram-sha-256\nuser {user}\n"
-                f"password {password}\nfrom {user}\nlogfile {d}/log\n")
-    os.chmod(conf, 0o600)
-    r = subprocess.run(["msmtp", "-C", conf, "-a", "t", to], input=f"From: {user}\nSubject: scram\n\nno password "
-                       "sent\n", capture_output=True, text=True, timeout=60)
-    return r
+    return harness.msmtp(port, ["tls on", f"tls_starttls {'on' if starttls else 'off'}", f"tls_trust_file {srv.ca}",
+                                "tls_certcheck on", "auth scram-sha-256", f"user {user}", f"password {password}"],
+                         user, to, f"From: {user}\nSubject: scram\n\nno password sent\n")
 
 
 def test_scram_sha_256_with_msmtp():

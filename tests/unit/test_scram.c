@@ -93,7 +93,8 @@ static void test_malformed_first(void **state)
 	char user[64], why[100];
 	static const char *const bad[] = {
 		"", "n,,", "n,,r=abc", "n,,n=user", "n,,n=us,er,r=abc", "n,,n=a=3Xb,r=abc", "p=tls-unique,,n=user,r=abc",
-		"x,,n=user,r=abc", "n,,n=,r=abc", "n,,n=user,r=",
+		"x,,n=user,r=abc", "n,,n=,r=abc", "n,,n=user,r=", "n,a=x\r\n250 x,n=user,r=abc", "n,,n=us\ter,r=a",
+		"p=tls\r\nexporter,,n=u,r=a",
 	};
 
 	(void)state;
