@@ -162,6 +162,15 @@ static const struct param params[] = {
 	  "accept it and say so in Authentication-Results: (the default: a failure is often a forwarder's)" },
 	{ "submissions", "listen", P_LISTEN, ROLE_SUBMISSIONS, NULL, 0, 0, 0, NULL },
 	{ "submission", "listen", P_LISTEN, ROLE_SUBMISSION, NULL, 0, 0, 0, NULL },
+	{ "https", "listen", P_LISTEN, ROLE_HTTPS, NULL, 0, 0, 0, NULL },
+	{ "https", "imap", P_TEXT, OFF(https_imap), NULL, 0, 0, 0,
+	  "the IMAP server mail clients are told about, HOST:PORT (993: implicit TLS, 143: STARTTLS); "
+	  "unset: only sending is published (and no Apple profile)" },
+	{ "https", "mta_sts_mode", P_TEXT, OFF(mta_sts_mode), "testing", 0, 0, 0,
+	  "the MTA-STS policy served at mta-sts.DOMAIN (RFC 8461): testing, enforce or none" },
+	{ "https", "mta_sts_max_age", P_DURATION, OFF(mta_sts_max_age), "7d", 86400, 31557600, 0,
+	  "how long senders keep the MTA-STS policy (max_age)" },
+	{ "metrics", "listen", P_LISTEN, ROLE_METRICS, NULL, 0, 0, 0, NULL },
 };
 
 #define NPARAMS (sizeof(params) / sizeof(params[0]))
@@ -681,7 +690,8 @@ struct config *config_load(const char *path, struct errlist *errs)
 	{
 		size_t total = 0;
 		for (int role = 0; role < ROLE_COUNT; role++)
-			total += c->nlisten[role];
+			if (listener_kind((enum listener_role)role)->proto == LISTENER_PROTO_SMTP)
+				total += c->nlisten[role];
 		if (total == 0)
 			errlist_add(errs, path, 0, "no listener: set [smtp] listen = ADDR:PORT");
 	}
@@ -694,9 +704,11 @@ struct config *config_load(const char *path, struct errlist *errs)
 		errlist_add(errs, path, c->ncerts ? c->certs[c->ncerts - 1].line : 0,
 		            "[tls] has %zu cert and %zu key entries; give them in pairs", c->ncerts, c->nkeys);
 	for (int role = 0; role < ROLE_COUNT; role++)
-		if (c->nlisten[role] > 0 && c->ncerts == 0 && listener_kind((enum listener_role)role)->submission)
+		if (c->nlisten[role] > 0 && c->ncerts == 0 && (listener_kind((enum listener_role)role)->submission ||
+		                                                listener_kind((enum listener_role)role)->tls == LISTENER_TLS_IMPLICIT))
 			errlist_add(errs, path, 0, "[%s] needs a certificate: set [tls] cert and key "
-			            "(submission never runs without TLS)", listener_kind((enum listener_role)role)->name);
+			            "(%s never runs without TLS)", listener_kind((enum listener_role)role)->name,
+			            listener_kind((enum listener_role)role)->submission ? "submission" : "it");
 	if (errs->n > nerr0)
 		goto fail;
 	if ((c->lines = malloc(sizeof(lc.seen))) == NULL)
@@ -756,6 +768,8 @@ void config_free(struct config *c)
 	free(c->client_ca);
 	free(c->client_ca_key);
 	free(c->client_crl);
+	free(c->https_imap);
+	free(c->mta_sts_mode);
 	free(c->dmarc_reject);
 	for (size_t i = 0; i < c->ndkim; i++) {
 		free(c->dkim[i].domain);

@@ -72,6 +72,10 @@ struct config {
 	char *client_crl;               /* NULL = SPOOL/client-certs.crl */
 	unsigned max_failures;          /* AUTH failures per client IP within failure_window */
 	unsigned failure_window;        /* seconds */
+	/* [https] */
+	char *https_imap;               /* "host:port" of the IMAP server clients are told about */
+	char *mta_sts_mode;             /* testing, enforce, none */
+	unsigned mta_sts_max_age;       /* seconds */
 	/* [dkim] */
 	struct config_dkim dkim[CONFIG_MAX_DKIM];
 	size_t ndkim;

@@ -12,13 +12,16 @@
 #define MAILPORT_LISTENER_H
 
 /* [smtp] port 25 (MX), [submissions] port 465 (implicit TLS, RFC 8314), [submission] port 587
- * (STARTTLS required, RFC 6409). The order is the order of the table. */
-enum listener_role { ROLE_SMTP = 0, ROLE_SUBMISSIONS, ROLE_SUBMISSION, ROLE_COUNT };
+ * (STARTTLS required, RFC 6409); [https] the settings published for mail clients (autoconfig,
+ * Autodiscover, Apple profiles, the MTA-STS policy), [metrics] Prometheus text. The order is the
+ * order of the table. */
+enum listener_role { ROLE_SMTP = 0, ROLE_SUBMISSIONS, ROLE_SUBMISSION, ROLE_HTTPS, ROLE_METRICS, ROLE_COUNT };
 
-/* The protocol a listener speaks: each has its own connection code in net/. */
-enum listener_proto { LISTENER_PROTO_SMTP };
+/* The protocol a listener speaks: each has its own connection code in net/ (conn.c, http.c). */
+enum listener_proto { LISTENER_PROTO_SMTP, LISTENER_PROTO_HTTP };
 
 enum listener_tls {
+	LISTENER_TLS_NONE,              /* never TLS (metrics: loopback or a private network) */
 	LISTENER_TLS_OFFERED,           /* STARTTLS offered when a certificate exists (RFC 3207) */
 	LISTENER_TLS_REQUIRED,          /* STARTTLS before AUTH or MAIL (RFC 6409, RFC 8314 3.3) */
 	LISTENER_TLS_IMPLICIT,          /* TLS from the first byte (RFC 8314 3.3) */

@@ -18,6 +18,7 @@
  * record (a Maildir copy is found again through its intent record; a discard is repeated). */
 static int mark_done(struct spool *sp, struct spool_entry *e, size_t i, int last)
 {
+	spool_entry_delivered(e);
 	if (last) {
 		e->rcpts[i].done = 1;
 		return 0;

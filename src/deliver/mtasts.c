@@ -18,6 +18,7 @@
 #include "../dns/dns.h"
 #include "../util/fsutil.h"
 #include "../util/log.h"
+#include "../util/metrics.h"
 
 #define DNS_T_TXT 16
 
@@ -308,6 +309,7 @@ int sts_get(struct dns *d, const struct sts_conf *c, const char *domain, struct 
 		return 0;
 	}
 	memset(out, 0, sizeof(*out));
+	metrics_add(MET_POLICY_FETCH_FAILURES, 1);
 	if (have_cache) {
 		*out = cached;          /* a new id, but the new policy cannot be had: the old one holds */
 		return 0;

@@ -341,6 +341,7 @@ static int judge_rcpt(struct spool *sp, struct spool_entry *e, size_t i, const s
                       const struct where *w, const char *err, int defer, char *why, size_t whylen)
 {
 	if (r->code == 250) {
+		spool_entry_delivered(e);
 		if (defer)
 			e->rcpts[i].done = 1;           /* recorded by the caller, or by the removal */
 		else if (spool_entry_done(sp, e, i) < 0)

@@ -17,6 +17,7 @@
 #include <unbound.h>
 
 #include "../util/log.h"
+#include "../util/metrics.h"
 
 #define C_IN 1
 #define RCODE_SERVFAIL 2
@@ -329,6 +330,7 @@ int dns_query(struct dns *d, const char *name, int type, struct ub_result **res,
 			ub_cancel(d->ub, id);
 			snprintf(err, errlen, "DNS lookup of %s timed out after %ld s: no answer from the DNS server",
 			         name, (now_ms() - start + 500) / 1000);
+			metrics_add(MET_DNS_FAILURES, 1);
 			return DNS_TEMP;
 		}
 		if (poll(&pfd, 1, (int)left) > 0)
@@ -340,12 +342,14 @@ int dns_query(struct dns *d, const char *name, int type, struct ub_result **res,
 	if (r == 0 && (*res)->bogus) {
 		snprintf(err, errlen, "DNSSEC validation of %s failed (bogus): %s", name,
 		         (*res)->why_bogus ? (*res)->why_bogus : "no reason given");
+		metrics_add(MET_DNS_FAILURES, 1);
 		return DNS_BOGUS;
 	}
 	if (r != 0) {
 		ub_resolve_free(*res);
 		*res = NULL;
 		snprintf(err, errlen, "DNS lookup of %s failed: %s", name, ub_strerror(r));
+		metrics_add(MET_DNS_FAILURES, 1);
 		return DNS_TEMP;
 	}
 	if ((*res)->rcode == RCODE_NXDOMAIN) {

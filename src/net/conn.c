@@ -20,6 +20,7 @@
 #include "../util/netmatch.h"
 #include "../auth/auth.h"
 #include "../util/log.h"
+#include "../util/metrics.h"
 #include "server_int.h"
 
 #define OUTPUT_HIGH   (256 * 1024)  /* replies queued for a client that does not read: pause */
@@ -356,6 +357,7 @@ static void handshake_done(struct conn *c)
 	tls_describe(ssl, c->tls_desc, sizeof(c->tls_desc));
 	CLOG(log_info, c, "tls established address=%s role=%s %s%s", c->peer_ip, listener_kind(c->role)->name,
 	         c->tls_desc, SSL_session_reused(ssl) ? " resumed=yes" : "");
+	metrics_tls(SSL_get_version(ssl), SSL_get_cipher_name(ssl));
 	client_cert(c, ssl);
 	unsigned char cb[32];
 	int have_cb = tls_channel_binding(ssl, cb) == 0;
@@ -533,6 +535,7 @@ void conn_accept(struct listener *l, evutil_socket_t fd, struct sockaddr *sa)
 		srv->conns->prev = c;
 	srv->conns = c;
 	srv->nconns++;
+	metrics_add((enum metric)(MET_SESSIONS + l->role), 1);
 	c->sess = smtp_session_new(&rc->sconf[l->role], &policy_session_cb, c);
 	if (c->sess == NULL) {
 		conn_free(c);

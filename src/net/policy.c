@@ -19,6 +19,7 @@
 #include "../tls/tls.h"
 #include "../util/duration.h"
 #include "../util/log.h"
+#include "../util/metrics.h"
 #include "inbound.h"
 #include "server_int.h"
 
@@ -137,9 +138,11 @@ static int auth_verdict(struct conn *c, const char *user, const char *via, const
 	char when[32];
 
 	if (result == 0) {
+		metrics_add(MET_AUTH_OK, 1);
 		CLOG(log_info, c, "auth ok user=%s address=%s%s%s", user, c->peer_ip, via[0] ? " " : "", via);
 		return SMTP_AUTH_OK;
 	}
+	metrics_add(MET_AUTH_FAILED, 1);
 	if (key != NULL && c->failed_once && memcmp(c->failed_key, key, sizeof(c->failed_key)) == 0) {
 		CLOG(log_info, c, "auth failed user=%s address=%s counted=no (the same credentials again)", user,
 		         c->peer_ip);
@@ -210,6 +213,7 @@ static int locked_out(struct conn *c)
 
 	if ((until = throttle_locked_until(c->srv->throttle, c->client_key, now)) == 0)
 		return 0;
+	metrics_add(MET_AUTH_LOCKED, 1);
 	/* The lockout itself was logged once, with its end, when it began. */
 	CLOG(log_debug, c, "auth refused address=%s reason=locked-out", c->peer_ip);
 	smtp_session_auth_retry_after(c->sess, (unsigned long)(until - now));
@@ -234,6 +238,7 @@ static int cb_auth(void *ctx, const char *authzid, const char *user, const char 
 		return auth_verdict(c, user, "", ck, -1);
 	if (authcache_hit(c->rc->authcache, ck, now)) {
 		/* The same credentials passed a full check within the last minute. */
+		metrics_add(MET_AUTH_OK, 1);
 		CLOG(log_info, c, "auth ok user=%s address=%s cached=yes", user, c->peer_ip);
 		return SMTP_AUTH_OK;
 	}
@@ -592,7 +597,15 @@ static void commit_batch_locked(struct server *srv, void **jobs, size_t n)
 		cw->journaled = r == 0;
 		appended += r == 0;
 	}
-	if (appended > 0 && sync_journal(srv) < 0) {
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int synced = appended > 0 ? sync_journal(srv) : 0;
+	if (appended > 0) {
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		metrics_observe(HIST_COMMIT_BATCH, (double)appended);
+		metrics_observe(HIST_COMMIT_SECONDS, (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	}
+	if (appended > 0 && synced < 0) {
 		/* Unknown what reached the disk: answer 451 (a resend may duplicate, never lose). */
 		int nospace = no_space(errno);
 		log_warn(NULL, "journal fdatasync failed: %zu messages refused with %s", appended, nospace ? "452" : "451");
@@ -650,10 +663,11 @@ long policy_commit_idle(void *arg)
 static int data_commit_code(int result) { return result == 1 ? 0 : result == SMTP_COMMIT_NOSPACE ? -2 : -1; }
 
 /* A commit's outcome, whichever way it was made: logged, and the message to the runner. */
-static int commit_announce(struct server *srv, const char *qid, const char *accepted, int ok, int nospace,
+static int commit_announce(struct server *srv, int role, const char *qid, const char *accepted, int ok, int nospace,
                            const char *note)
 {
 	if (ok) {
+		metrics_add((enum metric)(MET_ACCEPTED + role), 1);
 		log_info(qid, "%s%s", accepted, note);
 		if (srv->runner != NULL)        /* NULL at shutdown: the queue keeps it for the next start */
 			runner_wake(srv->runner, qid);
@@ -683,7 +697,7 @@ static void commit_finish(struct commit_wait *cw)
 	if (cw->refused)
 		refuse_drop(cw);
 	else
-		result = commit_announce(cw->srv, cw->qid, cw->accepted, cw->ok, cw->nospace,
+		result = commit_announce(cw->srv, cw->role, cw->qid, cw->accepted, cw->ok, cw->nospace,
 		                         c ? "" : " (client gone before the reply)");
 	if (c != NULL) {
 		c->commit_wait = NULL;
@@ -796,6 +810,7 @@ static int cb_data_commit(void *ctx, const struct smtp_tx *tx, char *qid, size_t
 	cw = calloc(1, sizeof(*cw));
 	if (cw != NULL && (cw->accepted = strdup(line)) != NULL) {
 		cw->c = c;
+		cw->role = (int)c->role;
 		cw->srv = c->srv;
 		cw->m = m;
 		snprintf(cw->qid, sizeof(cw->qid), "%s", qid);
@@ -831,7 +846,7 @@ static int cb_data_commit(void *ctx, const struct smtp_tx *tx, char *qid, size_t
 			 * so only the first of a generation wakes it (each kick costs the next commit). */
 			if (first && c->srv->commitpool != NULL)
 				workpool_kick(c->srv->commitpool);
-			int result = commit_announce(c->srv, qid, line, cw->ok, cw->nospace, "");
+			int result = commit_announce(c->srv, (int)c->role, qid, line, cw->ok, cw->nospace, "");
 			free(cw->accepted);
 			free(cw);
 			return data_commit_code(result);
@@ -849,7 +864,7 @@ static int cb_data_commit(void *ctx, const struct smtp_tx *tx, char *qid, size_t
 	c->inbound = NULL;
 	/* No pool (or no memory for the job): make it durable right here. */
 	int ok = spool_msg_commit(m) == 0;
-	int result = commit_announce(c->srv, qid, line, ok, !ok && no_space(errno), "");
+	int result = commit_announce(c->srv, (int)c->role, qid, line, ok, !ok && no_space(errno), "");
 	return data_commit_code(result);
 }
 

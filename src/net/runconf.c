@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../publish/publish.h"
+
 void runconf_unref(struct runconf *rc)
 {
 	if (rc == NULL || --rc->refs > 0)
@@ -87,6 +89,19 @@ static int check_tls_policy(struct runconf *rc, const char *path, struct errlist
 	bad |= yes_no(c, path, "smtp", "sender_checks", c->sender_checks, &rc->sender_checks, errs) < 0;
 	bad |= yes_no(c, path, "smtp", "dmarc_reject", c->dmarc_reject, &rc->dmarc_reject, errs) < 0;
 	bad |= yes_no(c, path, "auth", "scram", c->scram, &rc->scram, errs) < 0;
+	if (strcmp(c->mta_sts_mode, "testing") != 0 && strcmp(c->mta_sts_mode, "enforce") != 0 &&
+	    strcmp(c->mta_sts_mode, "none") != 0) {
+		errlist_add(errs, path, config_line(c, "https", "mta_sts_mode"),
+		            "[https] mta_sts_mode: \"%s\" is not testing, enforce or none", c->mta_sts_mode);
+		bad = 1;
+	}
+	char ih[256];
+	unsigned ip;
+	if (c->https_imap != NULL && publish_parse_hostport(c->https_imap, ih, sizeof(ih), &ip) < 0) {
+		errlist_add(errs, path, config_line(c, "https", "imap"), "[https] imap: \"%s\" is not HOST:PORT "
+		            "(e.g. imap.example.org:993)", c->https_imap);
+		bad = 1;
+	}
 	if (c->tlsrpt_contact == NULL)
 		snprintf(rc->tlsrpt_contact, sizeof(rc->tlsrpt_contact), "postmaster@%s", c->hostname);
 	else if (strchr(c->tlsrpt_contact, '@') == NULL || strpbrk(c->tlsrpt_contact, " <>\t\"") != NULL) {

@@ -130,7 +130,17 @@ static int bind_listeners(struct server *srv, const struct config *cfg)
 			}
 			l->srv = srv;
 			l->role = (enum listener_role)role;
+			l->http = NULL;
+			l->fd = -1;
 			snprintf(l->text, sizeof(l->text), "%s", cl->text);
+			if (listener_kind(l->role)->proto == LISTENER_PROTO_HTTP) {
+				l->l = NULL;
+				l->fd = fd;     /* http_start() gives it to evhttp */
+				srv->nlisteners++;
+				log_info(NULL, "listening address=%s role=%s tls=%s", cl->text, listener_kind(l->role)->name,
+				         listener_tls_words(listener_kind(l->role), srv->rc->tls != NULL));
+				continue;
+			}
 			l->l = evconnlistener_new(srv->base, on_accept, l,
 			                          LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
 			if (l->l == NULL) {
@@ -151,8 +161,13 @@ fail:
 
 static void free_listeners(struct server *srv)
 {
-	for (size_t i = 0; i < srv->nlisteners; i++)
-		evconnlistener_free(srv->listeners[i].l);
+	http_stop(srv);
+	for (size_t i = 0; i < srv->nlisteners; i++) {
+		if (srv->listeners[i].l != NULL)
+			evconnlistener_free(srv->listeners[i].l);
+		if (srv->listeners[i].fd >= 0)
+			close(srv->listeners[i].fd);
+	}
 	srv->nlisteners = 0;
 }
 
@@ -735,7 +750,8 @@ int server_main(const char *config_path)
 	srv.throttle = throttle_new(srv.rc->cfg->max_failures, srv.rc->cfg->failure_window);
 	srv.anvil = anvil_new(srv.rc->cfg->max_conn_per_ip, srv.rc->cfg->conn_rate_per_ip);
 	srv.base = event_base_new();
-	if (srv.throttle == NULL || srv.anvil == NULL || srv.base == NULL || bind_listeners(&srv, srv.rc->cfg) < 0)
+	if (srv.throttle == NULL || srv.anvil == NULL || srv.base == NULL || bind_listeners(&srv, srv.rc->cfg) < 0 ||
+	    http_start(&srv) < 0)
 		goto out;
 	if (start_agent(&srv, pw) < 0)
 		goto out;

@@ -39,7 +39,9 @@ struct server;
 struct listener {
 	struct server *srv;
 	enum listener_role role;
-	struct evconnlistener *l;
+	struct evconnlistener *l;       /* SMTP roles */
+	struct evhttp *http;            /* HTTP roles (http.c) */
+	int fd;                         /* an HTTP role's socket until http_start() hands it over */
 	char text[128];
 };
 
@@ -146,6 +148,10 @@ void conn_accept(struct listener *l, evutil_socket_t fd, struct sockaddr *sa);
 void conn_after_io(struct conn *c);
 void conn_free(struct conn *c);
 
+/* http.c: evhttp on the HTTP roles' sockets (bound with the others), and its end. */
+int http_start(struct server *srv);
+void http_stop(struct server *srv);
+
 /* control.c */
 struct evconnlistener *control_open(struct server *srv, const char *spooldir);
 
@@ -175,6 +181,7 @@ struct commit_wait {
 	int nospace;                    /* it failed for want of space (452 4.3.1, not 451) */
 	int journaled;                  /* durable in the journal (else in queue/) */
 	char qid[64];
+	int role;                       /* the listener it came in on, for the metrics */
 	char *accepted;                 /* the "accepted ..." log line, written once it is durable */
 	struct dkim_signer *dkim;       /* to sign on a worker thread before the commit, or NULL */
 	struct inbound_job *inbound;    /* port 25's sender checks, likewise, or NULL */

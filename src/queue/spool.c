@@ -25,6 +25,7 @@
 
 #include "../util/fsutil.h"
 #include "../util/log.h"
+#include "../util/metrics.h"
 #include "spool_int.h"
 
 const char *spool_dir(const struct spool *sp) { return sp->dir; }
@@ -655,6 +656,15 @@ int spool_entry_intent(struct spool *sp, struct spool_entry *e, size_t rcpt, con
 	return 0;
 }
 
+void spool_entry_delivered(const struct spool_entry *e)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	metrics_add(MET_DELIVERED, 1);
+	metrics_observe(HIST_DELIVERY_SECONDS, (double)now.tv_sec + (double)now.tv_nsec / 1e9 - (double)e->arrival);
+}
+
 int spool_entry_done(struct spool *sp, struct spool_entry *e, size_t rcpt)
 {
 	if (state_appendf(sp, e, "D %zu\n", rcpt) < 0)
@@ -679,6 +689,7 @@ int spool_entry_failed(struct spool *sp, struct spool_entry *e, size_t rcpt, int
 	one_line(t, sizeof(t), text);
 	if (state_appendf(sp, e, "F %zu %d %s\n", rcpt, code, t) < 0)
 		return -1;
+	metrics_add(MET_BOUNCED, 1);
 	e->rcpts[rcpt].fail_code = code;
 	free(e->rcpts[rcpt].fail_text);
 	e->rcpts[rcpt].fail_text = strdup(t);
@@ -692,6 +703,7 @@ int spool_entry_retry(struct spool *sp, struct spool_entry *e, long long next, c
 	one_line(t, sizeof(t), text);
 	if (state_appendf(sp, e, "R %lld %u %s\n", next, e->attempts + 1, t) < 0)
 		return -1;
+	metrics_add(MET_DEFERRED, 1);
 	e->next_attempt = next;
 	e->attempts++;
 	free(e->last_error);

@@ -158,6 +158,9 @@ void spool_entry_free(struct spool_entry *e);
 /* Append a state line and make it durable (fdatasync). */
 int spool_entry_intent(struct spool *sp, struct spool_entry *e, size_t rcpt, const char *path);
 int spool_entry_done(struct spool *sp, struct spool_entry *e, size_t rcpt);
+/* A recipient of e reached its destination: counted, and its time since arrival, for /metrics
+ * (whether or not the done record is written: the last recipient's is the removal). */
+void spool_entry_delivered(const struct spool_entry *e);
 int spool_entry_failed(struct spool *sp, struct spool_entry *e, size_t rcpt, int code, const char *text);
 int spool_entry_retry(struct spool *sp, struct spool_entry *e, long long next, const char *text);
 int spool_entry_bounced(struct spool *sp, struct spool_entry *e, size_t rcpt);

@@ -78,6 +78,8 @@ def pki():
          "-out", "ca.pem", cwd=d)
     make_cert(d, "server", ["DNS:mx.example.test", "DNS:localhost", "IP:127.0.0.1", "IP:::1"])
     make_cert(d, "other", ["DNS:other.example.test"])
+    # the names mail clients and MTA-STS senders reach the HTTPS listener by (tests_https)
+    make_cert(d, "web", ["DNS:autoconfig.example.test", "DNS:mta-sts.example.test", "DNS:autodiscover.example.test"])
     make_expired(d)
     _DIR = d
     return d
