@@ -42,6 +42,7 @@ struct check_port {
 	enum check_role role;
 	int role_guessed;       /* a port other than 25/465/587 without /ROLE: taken from what it speaks */
 	char source[16];        /* "command-line", "srv", "autoconfig", "mx" */
+	int published_plain;    /* the autoconfig file tells clients: no encryption on this port */
 	char connect_host[256]; /* where to connect (--connect-to), usually host */
 	unsigned connect_port;
 

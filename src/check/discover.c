@@ -196,6 +196,7 @@ int autoconfig_parse(const char *xml, size_t len, const char *domain, struct che
 			out[*n].port = (unsigned)pn;
 			/* socketType SSL = implicit TLS; STARTTLS; "plain" is judged by probing like any other. */
 			out[*n].role = strcasecmp(sock, "SSL") == 0 ? ROLE_SUBMISSIONS : ROLE_SUBMISSION;
+			out[*n].published_plain = strcasecmp(sock, "plain") == 0;
 			snprintf(out[*n].source, sizeof(out[*n].source), "autoconfig");
 			(*n)++;
 		}

@@ -23,6 +23,7 @@ struct check_target {
 	unsigned port;
 	enum check_role role;
 	char source[16];
+	int published_plain;    /* autoconfig said socketType plain: clients told to send unencrypted */
 };
 
 struct discover_step {

@@ -19,6 +19,7 @@
 #include "../conf/config.h"
 #include "../conf/listener.h"
 #include "../msg/dkim.h"
+#include "../publish/publish.h"
 
 /* An address a listener is bound to that others can reach (not a wildcard, not loopback). */
 static int public_addr(const struct config_listen *l, char *out, size_t outlen, int *v6)
@@ -186,11 +187,16 @@ size_t records_for(const struct config *c, const char *domain, struct dns_rec *o
 	gmtime_r(&now, &tm);
 	strftime(id, sizeof(id), "%Y%m%d%H%M%S", &tm);
 	snprintf(name, sizeof(name), "_mta-sts.%s.", domain);
-	if ((r = add(out, max, &n, REC_MTASTS, 0, name, "TXT")) != NULL) {
+	int https = c->nlisten[ROLE_HTTPS] > 0;
+	if ((r = add(out, max, &n, REC_MTASTS, https, name, "TXT")) != NULL) {
 		snprintf(r->data, sizeof(r->data), "\"v=STSv1; id=%s\"", id);
-		snprintf(r->why, sizeof(r->why), "MTA-STS (RFC 8461): publish only once https://mta-sts.%s/.well-known/"
-		         "mta-sts.txt serves \"version: STSv1 / mode: testing / mx: %s / max_age: 604800\" (then mode: "
-		         "enforce)", domain, c->hostname);
+		if (https)
+			snprintf(r->why, sizeof(r->why), "MTA-STS (RFC 8461): senders fetch https://mta-sts.%s/.well-known/"
+			         "mta-sts.txt from this server ([https]: mode %s, mx %s); change id whenever the policy changes",
+			         domain, c->mta_sts_mode, c->hostname);
+		else
+			snprintf(r->why, sizeof(r->why), "MTA-STS (RFC 8461): publish only once https://mta-sts.%s/.well-known/"
+			         "mta-sts.txt serves the policy (set [https] listen and mailport serves it)", domain);
 	}
 
 	static const struct { int role; unsigned port; } tls_ports[] = {
@@ -215,12 +221,32 @@ size_t records_for(const struct config *c, const char *domain, struct dns_rec *o
 			         "in a DNSSEC-signed zone, and changed before the key is", c->hostname, tls_ports[i].port);
 		}
 
-	snprintf(name, sizeof(name), "autoconfig.%s.", domain);
-	if ((r = add(out, max, &n, REC_AUTOCONFIG, 1, name, "CNAME")) != NULL) {
+	/* the names mail clients and MTA-STS senders ask this server's HTTPS listener by */
+	static const struct { const char *label, *what; } webs[] = {
+		{ "autoconfig", "Thunderbird-style clients ask it for their settings (autoconfig)" },
+		{ "autodiscover", "Outlook asks it for its settings (Autodiscover)" },
+		{ "mta-sts", "senders fetch the MTA-STS policy from it" },
+	};
+	for (size_t i = 0; i < sizeof(webs) / sizeof(webs[0]); i++) {
+		snprintf(name, sizeof(name), "%s.%s.", webs[i].label, domain);
+		if ((r = add(out, max, &n, REC_AUTOCONFIG, https, name, "CNAME")) == NULL)
+			continue;
 		snprintf(r->data, sizeof(r->data), "%s", host);
 		snprintf(r->value, sizeof(r->value), "%s", c->hostname);
-		snprintf(r->why, sizeof(r->why), "autoconfig: the host name mail clients (Thunderbird) ask for their "
-		         "settings");
+		snprintf(r->why, sizeof(r->why), "%s; %s", webs[i].what, https ? "[https] serves it; its certificate must "
+		         "name this host too" : "publish once [https] listen is set");
+	}
+	char ih[256];
+	unsigned ip;
+	if (c->https_imap != NULL && publish_parse_hostport(c->https_imap, ih, sizeof(ih), &ip) == 0) {
+		snprintf(name, sizeof(name), "%s.%s.", ip == 993 ? "_imaps._tcp" : "_imap._tcp", domain);
+		if ((r = add(out, max, &n, REC_SRV, 1, name, "SRV")) != NULL) {
+			snprintf(r->data, sizeof(r->data), "0 1 %u %s.", ip, ih);
+			snprintf(r->value, sizeof(r->value), "%s", ih);
+			r->port = ip;
+			snprintf(r->why, sizeof(r->why), "SRV (RFC 6186): mail clients read mail at %s port %u ([https] imap)",
+			         ih, ip);
+		}
 	}
 	return n;
 }

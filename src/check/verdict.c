@@ -262,6 +262,11 @@ void check_judge(struct check_port *p, int login_requested)
 			reason(p, SEV_BROKEN, "rejected", "the server turns clients away: %d %s", p->greeting_code, p->greeting);
 		return;
 	}
+	if (p->published_plain)
+		reason(p, SEV_BROKEN, "published-plaintext",
+		       "the autoconfig file tells mail clients to use port %u with no encryption (socketType plain): "
+		       "a client that follows it sends the password in clear; it must say %s", p->port,
+		       p->speaks == SPEAKS_TLS ? "SSL" : "STARTTLS");
 	if (p->role == ROLE_SUBMISSIONS && p->speaks == SPEAKS_PLAIN)
 		reason(p, SEV_WARNING, "starttls-on-implicit-port",
 		       "port %u speaks plaintext SMTP first, not implicit TLS: a client set to \"SSL/TLS\" fails "

@@ -279,6 +279,7 @@ static size_t ports_of_address(const char *target, const struct check_args *a, s
 		ports[nports].port = disc->targets[i].port;
 		ports[nports].role = disc->targets[i].role;
 		snprintf(ports[nports].source, sizeof(ports[nports].source), "%s", disc->targets[i].source);
+		ports[nports].published_plain = disc->targets[i].published_plain;
 	}
 	return nports;
 }

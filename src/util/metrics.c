@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 
 static _Atomic unsigned long long counters[MET_COUNT];
@@ -54,8 +55,8 @@ void metrics_tls(const char *version, const char *cipher)
 		i++;
 	if (i == ntls && ntls < NTLS && strlen(version) < sizeof(tls_seen[0].version) &&
 	    strlen(cipher) < sizeof(tls_seen[0].cipher)) {
-		strcpy(tls_seen[i].version, version);
-		strcpy(tls_seen[i].cipher, cipher);
+		snprintf(tls_seen[i].version, sizeof(tls_seen[i].version), "%s", version);
+		snprintf(tls_seen[i].cipher, sizeof(tls_seen[i].cipher), "%s", cipher);
 		ntls++;
 	}
 	if (i < ntls)

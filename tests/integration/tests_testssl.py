@@ -1,11 +1,12 @@
-"""testssl.sh (Debian) once per TLS listener: 465 (implicit TLS) and 587 (STARTTLS).
+"""testssl.sh (Debian) once per TLS listener: 465 (implicit TLS), 587 (STARTTLS) and the HTTPS
+listener that publishes the settings for mail clients (same certificates, same standard).
 Fails on any finding rated LOW or worse, on any protocol below TLS 1.2, and on any cipher
 category that must not be offered."""
 import json
 import os
 import subprocess
 
-from harness import Server, need
+from harness import Server, free_port, need
 
 MUST_NOT_OFFER = ("SSLv2", "SSLv3", "TLS1", "TLS1_1", "cipherlist_NULL", "cipherlist_aNULL",
                   "cipherlist_EXPORT", "cipherlist_LOW", "cipherlist_3DES_IDEA")
@@ -31,11 +32,13 @@ def run_testssl(srv, target, extra):
     return len(findings)
 
 
-def test_testssl_465_and_587():
+def test_testssl_465_587_and_https():
     need("testssl")
-    with Server(tls=True) as srv:
+    hp = free_port()
+    with Server(tls=True, extra=f"\n[https]\nlisten = 127.0.0.1:{hp}\n") as srv:
         srv.start()
         n465 = run_testssl(srv, f"127.0.0.1:{srv.port465}", [])
         n587 = run_testssl(srv, f"127.0.0.1:{srv.port587}", ["-t", "smtp"])
-        print(f"    testssl.sh: {n465} findings on 465, {n587} on 587, none LOW or worse")
+        nweb = run_testssl(srv, f"127.0.0.1:{hp}", [])
+        print(f"    testssl.sh: {n465} findings on 465, {n587} on 587, {nweb} on HTTPS, none LOW or worse")
         assert srv.stop() == 0

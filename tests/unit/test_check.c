@@ -73,6 +73,13 @@ static void test_all_good(void **state)
 	}
 	assert_int_equal(check_recommend(ports, 3, text, sizeof(text), &best), 0);
 	assert_ptr_equal(best, &ports[0]);
+	/* the same good port, published by an autoconfig file as "plain": the file is the finding */
+	struct check_port pub = good(587, ROLE_SUBMISSION);
+	pub.published_plain = 1;
+	check_judge(&pub, 0);
+	assert_int_equal(pub.verdict, VERDICT_BROKEN);
+	assert_non_null(has(&pub, "published-plaintext"));
+	assert_non_null(strstr(has(&pub, "published-plaintext"), "it must say STARTTLS"));
 	assert_string_equal(text, "Use port 465 with SSL/TLS (implicit TLS 1.3, valid certificate). Port 587 with "
 	                    "STARTTLS also works. Never choose \"no encryption\". Port 25 is for mail between servers; "
 	                    "mail clients should not use it.");
