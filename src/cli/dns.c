@@ -42,7 +42,8 @@ static void usage(FILE *out)
 	             "Print every DNS record this server needs for DOMAIN, ready for a zone file, each with a\n"
 	             "line saying why: MX, the host's addresses, SPF, DKIM (one per [dkim] key), DMARC, the\n"
 	             "submission SRV records (RFC 6186/8314, 465 first), TLS-RPT, TLSA for the certificate of\n"
-	             "each TLS port, autoconfig; MTA-STS commented out until its policy is served.\n");
+	             "each TLS port, the IMAP SRV record ([https] imap); autoconfig., autodiscover. and mta-sts.\n"
+	             "and the MTA-STS record commented out until [https] listen serves them.\n");
 }
 
 int dns_main(int argc, char **argv)

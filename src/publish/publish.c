@@ -106,12 +106,21 @@ static const xmlNode *child(const xmlNode *n, const char *name)
 	return NULL;
 }
 
+static void quiet(void *ctx, const char *fmt, ...)
+{
+	(void)ctx;
+	(void)fmt;
+}
+
 int publish_autodiscover_request(const char *body, size_t len, char *email, size_t emaillen)
 {
 	int r = -1;
 
 	if (len == 0 || len > 16384)
 		return -1;
+	/* a client's bad encoding is its problem, not a line on the server's stderr (this thread's
+	 * handler: libxml2 keeps it per thread) */
+	xmlSetGenericErrorFunc(NULL, quiet);
 	/* no network, no entity expansion, no DTD loading: a request is a few elements */
 	xmlDoc *doc = xmlReadMemory(body, (int)len, "autodiscover.xml", NULL,
 	                            XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);

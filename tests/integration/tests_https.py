@@ -264,3 +264,25 @@ def test_https_config_errors():
         log = srv.log()
         assert f"mailport.conf:{srv.conf_line('mta_sts_mode')}: [https] mta_sts_mode: \"strict\" is not" in log, log
         assert f"mailport.conf:{srv.conf_line('imap = nope')}: [https] imap: \"nope\" is not HOST:PORT" in log, log
+
+
+def test_dns_lists_the_names_https_serves():
+    """mailport dns: with [https] the autoconfig., autodiscover. and mta-sts. names (CNAMEs to the
+    host), the _mta-sts TXT record (the policy is served now) and the IMAP SRV record are to be
+    published; without it they are commented out."""
+    with web_server() as srv:
+        r = subprocess.run([BIN, "dns", "example.test", "--config", srv.conf], capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 0, r.stderr
+        for rec in ("autoconfig.example.test. 3600 IN CNAME mx.example.test.",
+                    "autodiscover.example.test. 3600 IN CNAME mx.example.test.",
+                    "mta-sts.example.test. 3600 IN CNAME mx.example.test.",
+                    "_imaps._tcp.example.test. 3600 IN SRV 0 1 993 imap.example.test.",
+                    "_submissions._tcp.example.test. 3600 IN SRV 0 1 465 mx.example.test."):
+            assert "\n" + rec in r.stdout, (rec, r.stdout)
+        assert "\n_mta-sts.example.test. 3600 IN TXT \"v=STSv1; id=" in r.stdout, r.stdout
+    with Server(tls=True) as srv:
+        r = subprocess.run([BIN, "dns", "example.test", "--config", srv.conf], capture_output=True, text=True,
+                           timeout=30)
+        assert "; autoconfig.example.test. 3600 IN CNAME" in r.stdout and "; _mta-sts.example.test." in r.stdout, \
+            r.stdout
