@@ -87,12 +87,14 @@ static void reply(struct evhttp_request *req, int code, const char *type, const 
 	struct evbuffer *b = evbuffer_new();
 
 	evhttp_add_header(h, "Content-Type", type);
+	/* one request per connection: a client cannot keep one open with an endless series */
+	evhttp_add_header(h, "Connection", "close");
 	evhttp_add_header(h, "Cache-Control", "no-store");
 	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
 	if (b != NULL)
 		evbuffer_add(b, body, len);
 	evhttp_send_reply(req, code, code == 200 ? "OK" : code == 404 ? "Not Found" : code == 405 ? "Method Not Allowed" :
-	                  "Bad Request", b);
+	                  code == 400 ? "Bad Request" : "Internal Server Error", b);
 	if (b != NULL)
 		evbuffer_free(b);
 }
@@ -121,7 +123,7 @@ static const char *domain_of(const struct config *cfg, const char *host, const c
 }
 
 static void on_https(struct evhttp_request *req, struct server *srv, const char *path, const char *host,
-                     struct evkeyvalq *q, FILE *out, int *code, const char **type)
+                     struct evkeyvalq *q, FILE *out, int *code, const char **type, int *sign)
 {
 	const struct config *cfg = srv->rc->cfg;
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
@@ -171,6 +173,7 @@ static void on_https(struct evhttp_request *req, struct server *srv, const char 
 			return;
 		*type = "application/x-apple-aspen-config";
 		*code = publish_mobileconfig(&ps, email, out) == 0 ? 200 : 500;
+		*sign = 1;
 	}
 }
 
@@ -200,7 +203,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	struct evkeyvalq q = { 0 };
 	char host[256], *body = NULL;
 	size_t len = 0;
-	int code = 404;
+	int code = 404, sign = 0;
 	FILE *out = open_memstream(&body, &len);
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 
@@ -224,17 +227,25 @@ static void on_request(struct evhttp_request *req, void *arg)
 			code = 200;
 		}
 	} else
-		on_https(req, srv, path, host, &q, out, &code, &type);
+		on_https(req, srv, path, host, &q, out, &code, &type, &sign);
 	if (out != NULL)
 		fclose(out);
+	/* a profile goes out signed with the server's certificate: devices show who it is from */
+	unsigned char *der = NULL;
+	size_t derlen = 0;
+	if (code == 200 && sign && (srv->rc->tls == NULL || tls_server_sign(srv->rc->tls, body, len, &der, &derlen) < 0))
+		code = 500;
 	if (code != 200) {
 		free(body);
 		body = NULL;
 		static const char *const words[] = { "not found\n", "bad request\n", "method not allowed\n", "error\n" };
 		const char *w = words[code == 404 ? 0 : code == 400 ? 1 : code == 405 ? 2 : 3];
 		reply(req, code, "text/plain; charset=utf-8", w, strlen(w));
-	} else
+	} else if (der != NULL)
+		reply(req, code, type, (const char *)der, derlen);
+	else
 		reply(req, code, type, body, len);
+	OPENSSL_free(der);
 	char *peer = NULL;
 	ev_uint16_t pport = 0;
 	struct evhttp_connection *conn = evhttp_request_get_connection(req);

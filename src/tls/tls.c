@@ -5,6 +5,7 @@
 #include "tls.h"
 
 #include <errno.h>
+#include <openssl/cms.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
@@ -226,6 +227,30 @@ void tls_server_free(struct tls_server *t)
 SSL *tls_server_ssl(struct tls_server *t)
 {
 	return SSL_new(t->ctx[0]);
+}
+
+int tls_server_sign(struct tls_server *t, const void *data, size_t len, unsigned char **der, size_t *derlen)
+{
+	X509 *cert = SSL_CTX_get0_certificate(t->ctx[0]);
+	EVP_PKEY *key = SSL_CTX_get0_privatekey(t->ctx[0]);
+	STACK_OF(X509) *chain = NULL;
+	BIO *in = BIO_new_mem_buf(data, (int)len);
+	CMS_ContentInfo *cms = NULL;
+	int n = -1;
+
+	*der = NULL;
+	SSL_CTX_get0_chain_certs(t->ctx[0], &chain);
+	if (cert != NULL && key != NULL && in != NULL &&
+	    (cms = CMS_sign(cert, key, chain, in, CMS_BINARY | CMS_NOSMIMECAP)) != NULL)
+		n = i2d_CMS_ContentInfo(cms, der);
+	CMS_ContentInfo_free(cms);
+	BIO_free(in);
+	if (n <= 0) {
+		ERR_clear_error();
+		return -1;
+	}
+	*derlen = (size_t)n;
+	return 0;
 }
 
 int tls_channel_binding(SSL *ssl, unsigned char out[32])

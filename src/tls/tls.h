@@ -30,6 +30,11 @@ SSL *tls_server_ssl(struct tls_server *t);
  * is safe: TLS 1.2 without the extended master secret (RFC 7627). */
 int tls_channel_binding(SSL *ssl, unsigned char out[32]);
 
+/* data signed as CMS SignedData (DER, the content attached) with the default certificate's key
+ * and chain: what Apple devices show as a "Verified" configuration profile. *der is
+ * OPENSSL_malloc'ed (OPENSSL_free). 0 or -1. */
+int tls_server_sign(struct tls_server *t, const void *data, size_t len, unsigned char **der, size_t *derlen);
+
 /* "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)", for logs and Received:. */
 void tls_describe(const SSL *ssl, char *buf, size_t len);
 /* The most recent OpenSSL error queue entries as one line (and clear the queue). */

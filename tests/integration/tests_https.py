@@ -69,6 +69,11 @@ def test_autoconfig_autodiscover_profile_and_mta_sts():
                        (str(srv.port587), "STARTTLS", "mx.example.test", "%EMAILADDRESS%")], out
         inc = root.find("emailProvider/incomingServer")
         assert inc.findtext("hostname") == "imap.example.test" and inc.findtext("socketType") == "SSL"
+        # one request per connection
+        r = subprocess.run(["curl", "-sS", "-i", "--cacert", srv.ca, "--resolve", f"mta-sts.example.test:{srv.https}:"
+                            "127.0.0.1", f"https://mta-sts.example.test:{srv.https}/.well-known/mta-sts.txt"],
+                           capture_output=True, text=True, timeout=30)
+        assert "\nConnection: close\n" in r.stdout.replace("\r\n", "\n"), r.stdout
         # the .well-known path on the domain's own name, and only for local domains
         assert curl(srv, "mx.example.test", "/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress="
                     "bob%40example.test")[0] == 200
@@ -91,18 +96,23 @@ def test_autoconfig_autodiscover_profile_and_mta_sts():
         assert curl(srv, "autodiscover.example.test", "/autodiscover/autodiscover.xml", "--data",
                     AD_REQ.format("eve@elsewhere.test"))[0] == 404
 
-        # Apple: a configuration profile with the account, parsed by plistlib
-        code, ctype, body = curl(srv, "mx.example.test", "/apple/mail.mobileconfig?email=alice%40example.test")
-        assert code == 200 and ctype == "application/x-apple-aspen-config", (code, ctype)
-        prof = plistlib.loads(body)
+        # Apple: a configuration profile with the account, signed with the server's certificate
+        # (openssl cms verifies it against the CA), the plist inside parsed by plistlib
+        def profile():
+            code, ctype, body = curl(srv, "mx.example.test", "/apple/mail.mobileconfig?email=alice%40example.test")
+            assert code == 200 and ctype == "application/x-apple-aspen-config", (code, ctype)
+            r = subprocess.run(["openssl", "cms", "-verify", "-inform", "DER", "-CAfile", srv.ca, "-purpose", "any"],
+                               input=body, capture_output=True, timeout=30)
+            assert r.returncode == 0 and b"Verification successful" in r.stderr, r.stderr
+            return plistlib.loads(r.stdout)
+        prof = profile()
         acct = prof["PayloadContent"][0]
         assert prof["PayloadType"] == "Configuration" and acct["PayloadType"] == "com.apple.mail.managed"
         assert (acct["OutgoingMailServerHostName"], acct["OutgoingMailServerPortNumber"],
                 acct["OutgoingMailServerUseSSL"], acct["OutgoingMailServerUsername"]) == (
                     "mx.example.test", srv.port465, True, "alice@example.test")
         assert acct["IncomingMailServerPortNumber"] == 993 and acct["IncomingMailServerUseSSL"] is True
-        again = plistlib.loads(curl(srv, "mx.example.test", "/apple/mail.mobileconfig?email=alice%40example.test")[2])
-        assert again["PayloadUUID"] == prof["PayloadUUID"]      # installing it again replaces it
+        assert profile()["PayloadUUID"] == prof["PayloadUUID"]      # installing it again replaces it
 
         # MTA-STS (RFC 8461): at mta-sts.DOMAIN only, mode and max_age from the config
         code, ctype, body = curl(srv, "mta-sts.example.test", "/.well-known/mta-sts.txt")
