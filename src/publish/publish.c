@@ -126,7 +126,8 @@ int publish_autodiscover_request(const char *body, size_t len, char *email, size
 	                            XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
 	const xmlNode *root = doc ? xmlDocGetRootElement(doc) : NULL;
 	const xmlNode *e = child(child(root, "Request"), "EMailAddress");
-	if (root != NULL && strcmp((const char *)root->name, "Autodiscover") == 0 && e != NULL) {
+	/* a request has no DTD: one that brings entities would make the text below expand them */
+	if (root != NULL && doc->intSubset == NULL && strcmp((const char *)root->name, "Autodiscover") == 0 && e != NULL) {
 		xmlChar *t = xmlNodeGetContent(e);
 		const char *s = (const char *)t, *dom;
 		while (s != NULL && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n'))

@@ -104,7 +104,7 @@ static const struct script scripts[] = {
 
 static void run_script(const struct script *s)
 {
-	struct smtp_client_conf conf = { "me.example", s->tls, s->user, "pw", 0, 0, NULL, 0 };
+	struct smtp_client_conf conf = { "me.example", s->tls, s->user, "pw", 0, 0, NULL, 0, 0 };
 	struct smtp_client_envelope env = { "s@me.example", rcpts, 3, 100, 0, 0, s->requiretls };
 	struct smtp_client *c = smtp_client_new(&conf, &env);
 	struct smtp_reply_parser p;
