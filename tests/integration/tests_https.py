@@ -2,7 +2,8 @@
 listen publishes, for each local domain: Thunderbird's autoconfig (validated by xmllint against
 autoconfig.xsd, written from the published format, and read back by `mailport check`'s own
 discovery through a local DNS), Outlook's Autodiscover POX (parsed by python3 xml.etree), an
-Apple profile (python3 plistlib), and the MTA-STS policy at mta-sts.DOMAIN. [metrics] listen
+Apple profile (signed: openssl cms verifies it; python3 plistlib reads it), and the MTA-STS
+policy at mta-sts.DOMAIN, which a sending mailport fetches and enforces. [metrics] listen
 serves Prometheus text: promtool finds no format problem and a real Prometheus scrapes it.
 Hostile HTTP clients (oversized headers, garbage, a client that never finishes its request) are
 bounded and the server goes on."""
@@ -15,7 +16,7 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 
-from harness import BIN, Server, Skip, free_port, need
+from harness import BIN, Server, Skip, crypt_hash, free_port, need
 from pki import path
 from tests_mx import DNS
 
@@ -296,3 +297,47 @@ def test_dns_lists_the_names_https_serves():
                            timeout=30)
         assert "; autoconfig.example.test. 3600 IN CNAME" in r.stdout and "; _mta-sts.example.test." in r.stdout, \
             r.stdout
+
+
+def test_mailport_sender_enforces_the_policy_mailport_serves():
+    """End to end, mailport on both sides: the receiving server publishes its own MTA-STS policy
+    (mode enforce, mx = its host name) on [https]; a sending mailport, told by DNS that the
+    domain has a policy (_mta-sts TXT), fetches it from there and delivers only over TLS with
+    the MX certificate verified against the policy (tls=mta-sts-verified)."""
+    need("dig")
+    from pki import make_cert, pki
+    from tests_dane import AuthDNS, submit, wait_log
+    h = crypt_hash("secret")
+    d = tempfile.mkdtemp(prefix="mailport-sts-own-")
+    os.chmod(d, 0o755)
+    cert, key = make_cert(pki(), "stsown", ["DNS:mta-sts.stsown.test"])
+    hp, mport = free_port(), free_port()
+    mx = Server(tls=True, listen=f"127.0.0.1:{mport}", domains="stsown.test", users=[f"u@stsown.test:{h}"],
+                extra=f"\n[tls]\ncert = {cert}\nkey = {key}\n\n[https]\nlisten = 127.0.0.1:{hp}\n"
+                      "mta_sts_mode = enforce\n")
+    with open(os.path.join(d, "stsown.test"), "w") as f:
+        f.write("$ORIGIN stsown.test.\n@ 300 IN SOA ns.stsown.test. admin.stsown.test. 1 3600 600 86400 300\n"
+                "@ 300 IN NS ns.stsown.test.\nns 300 IN A 127.0.0.1\n@ 300 IN MX 10 mx.example.test.\n"
+                "mta-sts 300 IN A 127.0.0.1\n_mta-sts 300 IN TXT \"v=STSv1; id=1;\"\n")
+    with open(os.path.join(d, "example.test"), "w") as f:
+        f.write("$ORIGIN example.test.\n@ 300 IN SOA ns.example.test. admin.example.test. 1 3600 600 86400 300\n"
+                "@ 300 IN NS ns.example.test.\nns 300 IN A 127.0.0.1\nmx 300 IN A 127.0.0.1\n")
+    dns = None
+    try:
+        mx.start()
+        dns = AuthDNS(d, [("stsown.test", os.path.join(d, "stsown.test")), ("example.test", os.path.join(d, "example.test"))],
+                      probe=("stsown.test", "MX", "mx.example.test."))
+        extra = (f"\n[relay]\nmx_port = {mport}\nretry_schedule = 1s\ntimeout = 5s\ndnssec_trust_anchor = none\n"
+                 f"mta_sts_port = {hp}\nmta_sts_ca_file = {path('ca.pem')}\n")
+        with Server(tls=True, resolver=f"127.0.0.1:{dns.port}", extra=extra) as a:
+            a.start()
+            submit(a, ["u@stsown.test"])
+            mx.wait_messages("u", 1, domain="stsown.test")
+            wait_log(a, f"delivered to=<u@stsown.test> relay=mx.example.test[127.0.0.1]:{mport} tls=mta-sts-verified")
+            assert a.stop() == 0
+        assert "http https address=127.0.0.1 host=mta-sts.stsown.test path=/.well-known/mta-sts.txt code=200" in mx.log()
+    finally:
+        if dns is not None:
+            dns.close()
+        mx.stop()
+        mx.cleanup()
