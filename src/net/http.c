@@ -27,6 +27,24 @@
 #define HTTP_BODY_MAX 16384
 #define HTTP_TIMEOUT_S 10
 
+/* HTTPS connections with TLS state at once: beyond it a new one's handshake fails at its first
+ * message, so a flood of HTTPS clients cannot pile up TLS sessions (evhttp in libevent 2.1 has
+ * no connection limit of its own; a silent one still holds its descriptor for the 10 s
+ * timeout). Counted out when OpenSSL frees the SSL (ex_data free hook). */
+#define HTTPS_CONNS_MAX 256
+static int ssl_idx = -1;
+
+static void ssl_gone(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	if (ptr != NULL)
+		((struct server *)ptr)->https_conns--;
+}
+
 static struct bufferevent *tls_bev(struct event_base *base, void *arg)
 {
 	struct server *srv = arg;
@@ -34,6 +52,13 @@ static struct bufferevent *tls_bev(struct event_base *base, void *arg)
 
 	if (ssl == NULL)
 		return NULL;    /* evhttp then makes a plain one: the handshake fails, the client is told */
+	if (srv->https_conns >= HTTPS_CONNS_MAX) {
+		/* no version left to agree on: the handshake ends at the client's first message, cheaply */
+		SSL_set_min_proto_version(ssl, TLS1_3_VERSION);
+		SSL_set_max_proto_version(ssl, TLS1_2_VERSION);
+		log_warnx(NULL, "https connection refused: %d HTTPS connections open already", HTTPS_CONNS_MAX);
+	} else if (ssl_idx >= 0 && SSL_set_ex_data(ssl, ssl_idx, srv) == 1)
+		srv->https_conns++;
 	struct bufferevent *bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
 	                                                         BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)
@@ -259,6 +284,8 @@ static void on_request(struct evhttp_request *req, void *arg)
 
 int http_start(struct server *srv)
 {
+	if (ssl_idx < 0)
+		ssl_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, ssl_gone);
 	for (size_t i = 0; i < srv->nlisteners; i++) {
 		struct listener *l = &srv->listeners[i];
 		if (listener_kind(l->role)->proto != LISTENER_PROTO_HTTP)

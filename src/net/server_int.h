@@ -133,6 +133,7 @@ struct server {
 	struct evconnlistener *control;
 	struct conn *conns;
 	unsigned nconns;
+	int https_conns;                /* open on the HTTPS listener (http.c) */
 	int stopping;
 	int exit_status;                /* nonzero: why the server stopped on its own */
 	unsigned long next_id;

@@ -264,6 +264,24 @@ def test_hostile_http_clients():
         # and still serving
         r = subprocess.run(["curl", "-sS", f"http://127.0.0.1:{srv.metrics}/metrics"], capture_output=True, timeout=30)
         assert b"mailport_sessions_total" in r.stdout
+        # a flood of idle HTTPS connections: past 256 open at once, a new one's handshake fails at
+        # its first message; the mail ports are not starved, and once the flood ends HTTPS serves
+        # again
+        idle = [socket.create_connection(("127.0.0.1", srv.https), timeout=10) for _ in range(260)]
+        time.sleep(0.5)
+        r = subprocess.run(["curl", "-sS", "--cacert", srv.ca, "--resolve", f"mta-sts.example.test:{srv.https}:127.0.0.1",
+                            f"https://mta-sts.example.test:{srv.https}/.well-known/mta-sts.txt"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode != 0, r.stdout
+        assert "https connection refused: 256 HTTPS connections open already" in srv.log()
+        import smtplib
+        with smtplib.SMTP("127.0.0.1", srv.port, timeout=10) as c:
+            assert c.noop()[0] == 250
+        for x in idle:
+            x.close()
+        time.sleep(1)
+        code, _, body = curl(srv, "mta-sts.example.test", "/.well-known/mta-sts.txt")
+        assert code == 200 and body.startswith(b"version: STSv1"), (code, body)
         assert srv.stop() == 0
 
 
