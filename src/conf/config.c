@@ -68,6 +68,13 @@ static const struct param params[] = {
 	 * not; a delivered message starts the count again. */
 	{ "server", "max_errors", P_UINT, OFF(max_errors), "20", 1, 1000, 0,
 	  "error replies in one session without a delivered message before 421 and close" },
+	{ "server", "log", P_TEXT, OFF(log_dest), "stderr", 0, 0, 0,
+	  "where log lines go: stderr (the supervisor's stream), syslog (facility mail) or journal (systemd's "
+	  "native protocol)" },
+	{ "server", "log_format", P_TEXT, OFF(log_format), "text", 0, 0, 0,
+	  "text (one line: time, level, id, event, key=value) or json (one object per line, for log shippers)" },
+	{ "server", "log_socket", P_PATH, OFF(log_socket), NULL, 0, 0, 0,
+	  "the syslog or journal socket; default /dev/log or /run/systemd/journal/socket" },
 	{ "server", "user", P_USER, OFF(user), NULL, 0, 0, 0,
 	  "started as root: the user to become once the ports are bound (required then: mailport does "
 	  "not run as root); the spool is given to it" },
@@ -769,6 +776,9 @@ void config_free(struct config *c)
 	free(c->client_ca_key);
 	free(c->client_crl);
 	free(c->https_imap);
+	free(c->log_dest);
+	free(c->log_format);
+	free(c->log_socket);
 	free(c->mta_sts_mode);
 	free(c->dmarc_reject);
 	for (size_t i = 0; i < c->ndkim; i++) {

@@ -63,6 +63,9 @@ struct config {
 	unsigned shutdown_grace;        /* seconds */
 	unsigned retry_interval;        /* seconds between local delivery retries */
 	size_t min_free_space;          /* octets the spool keeps free; new mail gets 452 below it */
+	char *log_dest;                 /* stderr, syslog, journal */
+	char *log_format;               /* text, json */
+	char *log_socket;               /* NULL: the destination's usual socket */
 	/* [auth] */
 	char *users;
 	char *app_passwords;            /* NULL = SPOOL/app-passwords */

@@ -89,6 +89,16 @@ static int check_tls_policy(struct runconf *rc, const char *path, struct errlist
 	bad |= yes_no(c, path, "smtp", "sender_checks", c->sender_checks, &rc->sender_checks, errs) < 0;
 	bad |= yes_no(c, path, "smtp", "dmarc_reject", c->dmarc_reject, &rc->dmarc_reject, errs) < 0;
 	bad |= yes_no(c, path, "auth", "scram", c->scram, &rc->scram, errs) < 0;
+	if (strcmp(c->log_dest, "stderr") != 0 && strcmp(c->log_dest, "syslog") != 0 && strcmp(c->log_dest, "journal") != 0) {
+		errlist_add(errs, path, config_line(c, "server", "log"), "[server] log: \"%s\" is not stderr, syslog or "
+		            "journal", c->log_dest);
+		bad = 1;
+	}
+	if (strcmp(c->log_format, "text") != 0 && strcmp(c->log_format, "json") != 0) {
+		errlist_add(errs, path, config_line(c, "server", "log_format"), "[server] log_format: \"%s\" is not text "
+		            "or json", c->log_format);
+		bad = 1;
+	}
 	if (strcmp(c->mta_sts_mode, "testing") != 0 && strcmp(c->mta_sts_mode, "enforce") != 0 &&
 	    strcmp(c->mta_sts_mode, "none") != 0) {
 		errlist_add(errs, path, config_line(c, "https", "mta_sts_mode"),

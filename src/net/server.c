@@ -729,6 +729,20 @@ int server_main(const char *config_path)
 		runconf_unref(srv.rc);
 		return EX_CONFIG;
 	}
+	/* Before the privilege drop and the sandbox: the log socket is opened as whoever started us. */
+	{
+		const struct config *c = srv.rc->cfg;
+		enum log_dest ld = strcmp(c->log_dest, "syslog") == 0 ? LOG_DEST_SYSLOG :
+		                   strcmp(c->log_dest, "journal") == 0 ? LOG_DEST_JOURNAL : LOG_DEST_STDERR;
+		if (log_open(ld, strcmp(c->log_format, "json") == 0, c->log_socket) < 0) {
+			fprintf(stderr, "mailport: %s:%d: [server] log = %s: cannot open %s: %s\n", c->path,
+			        config_line(c, "server", "log"), c->log_dest,
+			        c->log_socket ? c->log_socket : ld == LOG_DEST_JOURNAL ? "/run/systemd/journal/socket" : "/dev/log",
+			        strerror(errno));
+			runconf_unref(srv.rc);
+			return EX_CONFIG;
+		}
+	}
 	signal(SIGPIPE, SIG_IGN);
 	/* Before any thread: libcurl's global set-up is not thread-safe (MTA-STS fetches). */
 	curl_global_init(CURL_GLOBAL_DEFAULT);

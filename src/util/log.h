@@ -18,6 +18,15 @@ void log_set_level(enum log_level lvl);
 /* Write log lines to fd instead of stderr (tests). */
 void log_set_fd(int fd);
 
+/* Where lines go: stderr (the supervisor's stream), syslog (facility mail, as Postfix logs,
+ * over the local datagram socket, default /dev/log) or the systemd journal (its native protocol,
+ * default /run/systemd/journal/socket, with PRIORITY, SYSLOG_IDENTIFIER and MAILPORT_ID
+ * fields). json: each line a JSON object (time, pid, level, id, event, every key=value field,
+ * msg) for log shippers. The socket is opened here, before the process gives up its
+ * privileges; a line the socket refuses goes to stderr instead. 0, or -1 with errno. */
+enum log_dest { LOG_DEST_STDERR, LOG_DEST_SYSLOG, LOG_DEST_JOURNAL };
+int log_open(enum log_dest dest, int json, const char *socket_path);
+
 void log_info(const char *id, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_debug(const char *id, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_warn(const char *id, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,0 +1,115 @@
+"""Where log lines go (issue 21, first part): `[server] log = syslog` sends RFC 3164 lines with
+facility mail to a datagram socket (as syslog(3) does to /dev/log), `log = journal` speaks the
+journal's native protocol (PRIORITY, SYSLOG_IDENTIFIER, MAILPORT_ID, MESSAGE fields), and
+`log_format = json` makes every line one JSON object with the event and its key=value fields.
+The sockets here are datagram sockets this test binds (the paths a syslog daemon or journald
+would own); the password of a real login never appears in any of them."""
+import json
+import os
+import smtplib
+import socket
+import ssl
+import tempfile
+import time
+
+from harness import Server
+
+PW = "secret"
+
+
+def receiver():
+    d = tempfile.mkdtemp(prefix="mailport-log-")
+    os.chmod(d, 0o755)
+    path = os.path.join(d, "log.sock")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(path)
+    os.chmod(path, 0o666)           # the server writes as its mail user
+    s.settimeout(0.2)
+    return s, path
+
+
+def drain(s, until, timeout=15):
+    got = []
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            got.append(s.recv(65536).decode())
+        except socket.timeout:
+            if any(until in g for g in got):
+                return got
+    raise AssertionError(f"{until!r} never arrived: {got[-20:]}")
+
+
+def login_and_send(srv):
+    with smtplib.SMTP_SSL("127.0.0.1", srv.port465, context=ssl.create_default_context(cafile=srv.ca),
+                          timeout=30) as c:
+        c.login("alice@example.test", PW)
+        c.sendmail("alice@example.test", ["bob@example.test"], "Subject: log\r\n\r\nlogged\r\n")
+
+
+def test_syslog_facility_mail():
+    s, path = receiver()
+    with Server(tls=True, extra_server=f"log = syslog\nlog_socket = {path}\n") as srv:
+        srv.start(expect_ready=False)
+        lines = drain(s, "started hostname=")
+        login_and_send(srv)
+        srv.wait_messages("bob", 1)
+        lines += drain(s, "removed")
+        started = next(x for x in lines if "started hostname=" in x)
+        assert started.startswith("<22>") and " mailport[" in started and "]: info - started hostname=" in started, \
+            started
+        assert any(x.startswith("<22>") and "auth ok user=alice@example.test" in x for x in lines), lines
+        assert not any(PW in x for x in lines)
+        assert "started hostname=" not in srv.log()         # nothing on stderr
+        assert srv.stop() == 0
+    s.close()
+
+
+def test_journal_native_protocol():
+    s, path = receiver()
+    with Server(tls=True, extra_server=f"log = journal\nlog_socket = {path}\n") as srv:
+        srv.start(expect_ready=False)
+        lines = drain(s, "started hostname=")
+        login_and_send(srv)
+        srv.wait_messages("bob", 1)
+        lines += drain(s, "removed")
+        entries = [dict(f.split("=", 1) for f in x.strip("\n").split("\n")) for x in lines]
+        started = next(e for e in entries if "started hostname=" in e["MESSAGE"])
+        assert (started["PRIORITY"], started["SYSLOG_FACILITY"], started["SYSLOG_IDENTIFIER"]) == ("6", "2", "mailport")
+        assert started["SYSLOG_PID"].isdigit() and started["MAILPORT_ID"] == "-"
+        auth = next(e for e in entries if "auth ok" in e["MESSAGE"])
+        assert auth["MAILPORT_ID"].startswith("s0"), auth
+        assert not any(PW in x for x in lines)
+        assert srv.stop() == 0
+    s.close()
+
+
+def test_json_lines_on_stderr():
+    with Server(tls=True, extra_server="log_format = json\n") as srv:
+        srv.start(expect_ready=False)
+        deadline = time.time() + 15
+        while '"event":"started"' not in srv.log() and time.time() < deadline:
+            time.sleep(0.05)
+        login_and_send(srv)
+        srv.wait_messages("bob", 1)
+        time.sleep(0.5)
+        objs = [json.loads(line) for line in srv.log().splitlines() if line.startswith("{")]
+        assert objs and all({"time", "pid", "level", "id", "event", "msg"} <= set(o) for o in objs), objs[:3]
+        acc = next(o for o in objs if o["event"] == "accepted")
+        assert acc["from"] == "<alice@example.test>" and acc["user"] == "alice@example.test", acc
+        assert acc["id"] != "-" and acc["level"] == "info"
+        auth = next(o for o in objs if o["event"] == "auth ok")
+        assert auth["user"] == "alice@example.test" and auth["address"] == "127.0.0.1", auth
+        assert PW not in srv.log()
+        assert srv.stop() == 0
+
+
+def test_log_config_errors():
+    with Server(tls=True, extra_server="log = eventlog\n") as srv:
+        srv.start(expect_ready=False)
+        assert srv.proc.wait(timeout=30) == 78
+        assert f"mailport.conf:{srv.conf_line('log = eventlog')}: [server] log: \"eventlog\" is not" in srv.log()
+    with Server(tls=True, extra_server="log = syslog\nlog_socket = /nonexistent/log.sock\n") as srv:
+        srv.start(expect_ready=False)
+        assert srv.proc.wait(timeout=30) == 78
+        assert "[server] log = syslog: cannot open /nonexistent/log.sock" in srv.log(), srv.log()
