@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "../util/fsutil.h"
 #include "../util/log.h"
 #include "apppw.h"
 #include "auth.h"
@@ -87,9 +88,7 @@ static int file_refresh(void *be)
 		memset(&st, 0, sizeof(st));
 	/* ctime too: `mailport user` gives the new file to the server's user after the rename, and a
 	 * login between the two must not make an unreadable store look read for good. */
-	if (st.st_ino == fd->st.st_ino && st.st_size == fd->st.st_size && st.st_mtim.tv_sec == fd->st.st_mtim.tv_sec &&
-	    st.st_mtim.tv_nsec == fd->st.st_mtim.tv_nsec && st.st_ctim.tv_sec == fd->st.st_ctim.tv_sec &&
-	    st.st_ctim.tv_nsec == fd->st.st_ctim.tv_nsec && st.st_dev == fd->st.st_dev)
+	if (fs_same_version(&st, &fd->st))
 		return 0;
 	struct apppw *ap = apppw_load(fd->apppw_path, &errs);
 	if (ap == NULL) {

@@ -202,19 +202,22 @@ static void on_https(struct evhttp_request *req, struct server *srv, const char 
 	}
 }
 
+struct queue_scan {
+	struct spool *spool;
+	struct metrics_gauges *g;
+	long long now;
+};
+
 static void queue_stats(void *arg, const char *qid)
 {
-	struct server *srv = ((void **)arg)[0];
-	struct metrics_gauges *g = ((void **)arg)[1];
-	struct spool_entry *e = spool_entry_peek(srv->spool, qid);
-	double age;
+	struct queue_scan *qs = arg;
+	struct spool_entry *e = spool_entry_peek(qs->spool, qid);
 
 	if (e == NULL)
 		return;
-	g->queue_messages++;
-	age = (double)(time(NULL) - e->arrival);
-	if (age > g->queue_oldest_seconds)
-		g->queue_oldest_seconds = age;
+	qs->g->queue_messages++;
+	if ((double)(qs->now - e->arrival) > qs->g->queue_oldest_seconds)
+		qs->g->queue_oldest_seconds = (double)(qs->now - e->arrival);
 	spool_entry_free(e);
 }
 
@@ -244,9 +247,9 @@ static void on_request(struct evhttp_request *req, void *arg)
 	} else if (l->role == ROLE_METRICS) {
 		if (strcmp(path, "/metrics") == 0) {
 			struct metrics_gauges g = { srv->nconns, 0, 0 };
-			void *a[2] = { srv, &g };
+			struct queue_scan qs = { srv->spool, &g, (long long)time(NULL) };
 			static const char *const names[3] = { "smtp", "submissions", "submission" };
-			spool_scan(srv->spool, queue_stats, a);
+			spool_scan(srv->spool, queue_stats, &qs);
 			metrics_render(out, &g, names);
 			type = "text/plain; version=0.0.4; charset=utf-8";
 			code = 200;

@@ -15,6 +15,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "../util/fsutil.h"
 #include "../util/log.h"
 #include "clientca.h"
 
@@ -128,9 +129,7 @@ static void crl_refresh(struct clientca *cc)
 		memset(&cc->st, 0, sizeof(cc->st));
 		return;
 	}
-	if (st.st_ino == cc->st.st_ino && st.st_dev == cc->st.st_dev && st.st_size == cc->st.st_size &&
-	    st.st_mtim.tv_sec == cc->st.st_mtim.tv_sec && st.st_mtim.tv_nsec == cc->st.st_mtim.tv_nsec &&
-	    st.st_ctim.tv_sec == cc->st.st_ctim.tv_sec && st.st_ctim.tv_nsec == cc->st.st_ctim.tv_nsec)
+	if (fs_same_version(&st, &cc->st))
 		return;
 	FILE *f = fopen(cc->crl_path, "r");
 	X509_CRL *crl = f != NULL ? PEM_read_X509_CRL(f, NULL, NULL, NULL) : NULL;

@@ -10,6 +10,7 @@
 #define MAILPORT_FSUTIL_H
 
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -39,6 +40,10 @@ int fs_rename_durable(const char *from, const char *to);
 /* The whole of buf as path, durably: a temporary file beside it (O_EXCL, mode), written,
  * fsynced and closed, then fs_rename_durable. 0, or -1 with errno (the temporary is gone). */
 int fs_write_file_durable(const char *path, const void *buf, size_t len, mode_t mode);
+/* 1 when a and b (from stat) are the same version of the same file: device, inode, size, mtime
+ * and ctime alike. ctime counts: a chown or chmod after a rename (a file given to the server's
+ * user) is a new version for a reader that could not read the old one. */
+int fs_same_version(const struct stat *a, const struct stat *b);
 /* Read a whole small file into a NUL-terminated malloc'd buffer; *len excludes the NUL. */
 #define FS_REGULAR 1   /* refuse anything but a regular file (EINVAL): a FIFO, a device */
 char *fs_read_file(const char *path, size_t max, size_t *len, int flags);

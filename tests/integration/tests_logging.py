@@ -47,14 +47,28 @@ def login_and_send(srv):
         c.sendmail("alice@example.test", ["bob@example.test"], "Subject: log\r\n\r\nlogged\r\n")
 
 
-def test_syslog_facility_mail():
+def logged_session(dest):
+    """A server logging to a socket of ours, one real login and message through it: (the
+    server, still running, the datagrams it sent)."""
     s, path = receiver()
-    with Server(tls=True, extra_server=f"log = syslog\nlog_socket = {path}\n") as srv:
+    srv = Server(tls=True, extra_server=f"log = {dest}\nlog_socket = {path}\n")
+    try:
         srv.start(expect_ready=False)
         lines = drain(s, "started hostname=")
         login_and_send(srv)
         srv.wait_messages("bob", 1)
         lines += drain(s, "removed")
+    except BaseException:
+        srv.cleanup()                       # stops the server it started, and removes its files
+        raise
+    finally:
+        s.close()
+    return srv, lines
+
+
+def test_syslog_facility_mail():
+    srv, lines = logged_session("syslog")
+    with srv:
         started = next(x for x in lines if "started hostname=" in x)
         assert started.startswith("<22>") and " mailport[" in started and "]: info - started hostname=" in started, \
             started
@@ -62,17 +76,11 @@ def test_syslog_facility_mail():
         assert not any(PW in x for x in lines)
         assert "started hostname=" not in srv.log()         # nothing on stderr
         assert srv.stop() == 0
-    s.close()
 
 
 def test_journal_native_protocol():
-    s, path = receiver()
-    with Server(tls=True, extra_server=f"log = journal\nlog_socket = {path}\n") as srv:
-        srv.start(expect_ready=False)
-        lines = drain(s, "started hostname=")
-        login_and_send(srv)
-        srv.wait_messages("bob", 1)
-        lines += drain(s, "removed")
+    srv, lines = logged_session("journal")
+    with srv:
         entries = [dict(f.split("=", 1) for f in x.strip("\n").split("\n")) for x in lines]
         started = next(e for e in entries if "started hostname=" in e["MESSAGE"])
         assert (started["PRIORITY"], started["SYSLOG_FACILITY"], started["SYSLOG_IDENTIFIER"]) == ("6", "2", "mailport")
@@ -81,7 +89,6 @@ def test_journal_native_protocol():
         assert auth["MAILPORT_ID"].startswith("s0"), auth
         assert not any(PW in x for x in lines)
         assert srv.stop() == 0
-    s.close()
 
 
 def test_json_lines_on_stderr():
