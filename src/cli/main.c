@@ -29,7 +29,7 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-	        "usage: mailport serve --config FILE [--check-config]\n"
+	        "usage: mailport serve [--config FILE] [--check-config]\n"
 	        "       mailport serve --defaults\n"
 	        "       mailport send [options] [recipient ...] < message   (also as \"sendmail\")\n"
 	        "       mailport check [options] HOST | user@domain\n"
@@ -67,12 +67,14 @@ static void usage(FILE *out)
 static void serve_usage(FILE *out)
 {
 	fprintf(out,
-	        "usage: mailport serve --config FILE [--check-config]\n"
+	        "usage: mailport serve [--config FILE] [--check-config]\n"
 	        "       mailport serve --defaults\n"
 	        "\n"
-	        "Runs the SMTP server in the foreground, logging on stderr: 465 (implicit TLS), 587\n"
-	        "(STARTTLS required), 25 (MX), as [submissions], [submission] and [smtp] listen say.\n"
+	        "Runs the SMTP server in the foreground, logging as [server] log says (stderr by\n"
+	        "default): 465 (implicit TLS), 587 (STARTTLS required), 25 (MX), as [submissions],\n"
+	        "[submission] and [smtp] listen say. FILE defaults to " MAILPORT_DEFAULT_CONFIG ".\n"
 	        "SIGHUP reloads the configuration, users file and certificates; SIGTERM stops.\n"
+	        "Under systemd (Type=notify) it says when it is ready, reloading and stopping.\n"
 	        "  --check-config  load FILE as serve would (users file, certificates and keys, spool,\n"
 	        "                  Maildir root, user) and print \"configuration OK\", or every error\n"
 	        "                  as file:line (exit 78)\n"
@@ -111,10 +113,12 @@ static int cmd_serve(int argc, char **argv)
 			return EX_USAGE;
 		}
 	}
-	if (config == NULL || optind != argc) {
+	if (optind != argc) {
 		serve_usage(stderr);
 		return EX_USAGE;
 	}
+	if (config == NULL)
+		config = MAILPORT_DEFAULT_CONFIG;
 	if (check)
 		return server_check_config(config);
 	return server_main(config);

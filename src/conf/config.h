@@ -113,6 +113,9 @@ struct config {
 	/* listeners per role */
 	struct config_listen listen[ROLE_COUNT][CONFIG_MAX_LISTEN];
 	size_t nlisten[ROLE_COUNT];
+	/* per SMTP listener: a PROXY protocol header first (yes/no), from these senders only */
+	char *proxy_protocol[ROLE_COUNT];
+	struct netmatch *proxy_from[ROLE_COUNT];
 	int *lines;                     /* per parameter: the line that set it, 0 = the default */
 };
 

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "../tls/tls.h"
+#include "proxyhdr.h"
 #include "../util/netmatch.h"
 #include "../auth/auth.h"
 #include "../util/log.h"
@@ -29,13 +30,15 @@
 static void on_read(struct bufferevent *bev, void *arg);
 static void on_write(struct bufferevent *bev, void *arg);
 static void on_event(struct bufferevent *bev, short what, void *arg);
+static void proxy_done(struct conn *c);
 
 static void conn_log_connect(struct conn *c)
 {
 	if (c->connect_logged)
 		return;
 	c->connect_logged = 1;
-	log_info(c->id, "connect address=%s port=%d role=%s", c->peer_ip, c->peer_port, listener_kind(c->role)->name);
+	log_info(c->id, "connect address=%s port=%d role=%s%s%s", c->peer_ip, c->peer_port, listener_kind(c->role)->name,
+	         c->via[0] ? " proxy=" : "", c->via);
 }
 
 void conn_free(struct conn *c)
@@ -62,6 +65,8 @@ void conn_free(struct conn *c)
 		c->commit_wait->c = NULL;   /* the message still becomes durable and is delivered */
 	if (c->ev_line)
 		event_free(c->ev_line);
+	if (c->proxy != NULL)
+		proxy_done(c);
 	smtp_session_free(c->sess);    /* aborts an open message through data_abort */
 	spool_msg_abort(c->msg);
 	free(c->held);
@@ -465,15 +470,160 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 }
 
 /* Turned away at the door: a 421 where the client speaks plaintext SMTP first (on 465 it
- * would be garbage to a TLS client: it only sees the close). */
-static void refuse(const struct listener *l, evutil_socket_t fd, const char *why)
+ * would be garbage to a TLS client: it only sees the close). The caller closes. */
+static void refuse(const struct server *srv, enum listener_role role, evutil_socket_t fd, const char *why)
 {
-	if (listener_kind(l->role)->tls != LISTENER_TLS_IMPLICIT) {
+	if (listener_kind(role)->tls != LISTENER_TLS_IMPLICIT) {
 		char msg[300];
-		int n = snprintf(msg, sizeof(msg), "421 4.7.0 %s %s\r\n", l->srv->rc->cfg->hostname, why);
+		int n = snprintf(msg, sizeof(msg), "421 4.7.0 %s %s\r\n", srv->rc->cfg->hostname, why);
 		(void)!send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
 	}
-	evutil_closesocket(fd);
+}
+
+/* The client is known (from the socket, or from its balancer's PROXY header): its limits,
+ * then the session, in plaintext or TLS as the listener says. */
+static void conn_start(struct conn *c)
+{
+	struct server *srv = c->srv;
+	const struct config *cfg = c->rc->cfg;
+	int one = 1, counted = 0;
+
+	throttle_key(c->peer_ip, c->client_key, sizeof(c->client_key));
+	if (!netmatch_match(cfg->limits_exempt, c->peer_ip)) {
+		enum anvil_verdict v = anvil_connect(srv->anvil, c->client_key, (long long)time(NULL), &counted);
+		if (v != ANVIL_OK) {
+			refuse(srv, c->role, c->fd, v == ANVIL_TOO_MANY ? "Too many connections from your address, try again later"
+			                                                : "Too many new connections from your address, slow down");
+			log_info(NULL, "reject address=%s port=%d reason=%s limit=%u%s%s", c->peer_ip, c->peer_port,
+			         v == ANVIL_TOO_MANY ? "max_connections_per_ip" : "max_connection_rate_per_ip",
+			         v == ANVIL_TOO_MANY ? cfg->max_conn_per_ip : cfg->conn_rate_per_ip, c->via[0] ? " proxy=" : "",
+			         c->via);
+			c->ended_in_one_line = 1;
+			conn_free(c);
+			return;
+		}
+	}
+	c->anvil_counted = counted;
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	metrics_add((enum metric)(MET_SESSIONS + c->role), 1);
+	c->sess = smtp_session_new(&c->rc->sconf[c->role], &policy_session_cb, c);
+	if (c->sess == NULL) {
+		conn_free(c);
+		return;
+	}
+	if (listener_kind(c->role)->tls == LISTENER_TLS_IMPLICIT) {
+		smtp_session_set_tls(c->sess);
+		if (start_tls(c) < 0)
+			conn_free(c);
+		return;
+	}
+	c->bev = bufferevent_socket_new(srv->base, c->fd, 0);
+	if (c->bev == NULL) {
+		conn_free(c);
+		return;
+	}
+	setup_bev(c);
+	smtp_session_start(c->sess);
+}
+
+/* ---- PROXY protocol ---------------------------------------------------------------------
+ * Behind a load balancer the socket's peer is the balancer; its PROXY header names the client.
+ * The header is read with exact lengths (proxyhdr_length), never one octet past it: on 465
+ * the client's ClientHello follows at once and belongs to OpenSSL. */
+
+#define PROXY_TIMEOUT 10            /* seconds for the whole header (Postfix waits 5) */
+
+struct proxy_wait {
+	struct event *ev;
+	long long deadline;             /* ms, monotonic */
+	size_t have;
+	unsigned char buf[PROXYHDR_MAX];
+};
+
+static void proxy_done(struct conn *c)
+{
+	event_free(c->proxy->ev);
+	free(c->proxy);
+	c->proxy = NULL;
+}
+
+static void proxy_refuse(struct conn *c, const char *why)
+{
+	log_info(c->id, "reject address=%s port=%d role=%s reason=\"%s\"", c->via, c->peer_port,
+	         listener_kind(c->role)->name, why);
+	c->ended_in_one_line = 1;
+	conn_free(c);
+}
+
+static long long now_ms(void);
+
+static void proxy_arm(struct conn *c)
+{
+	long long left = c->proxy->deadline - now_ms();
+	struct timeval tv = { 0, 0 };
+
+	if (left > 0) {
+		tv.tv_sec = (time_t)(left / 1000);
+		tv.tv_usec = (suseconds_t)(left % 1000) * 1000;
+	}
+	event_add(c->proxy->ev, &tv);
+}
+
+static void on_proxy_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	struct proxy_wait *w = c->proxy;
+	struct proxyhdr h;
+	const char *why = "";
+	ssize_t n;
+	long total;
+
+	if (what & EV_TIMEOUT) {
+		proxy_refuse(c, w->have ? "PROXY header not completed in time" : "no PROXY header in time");
+		return;
+	}
+	n = recv(fd, w->buf + w->have, sizeof(w->buf) - w->have, MSG_PEEK);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+		proxy_arm(c);
+		return;
+	}
+	if (n <= 0) {
+		if (n == 0 && w->have == 0) {
+			/* A balancer's TCP health check: connect and close. Not worth a line each time. */
+			log_debug(c->id, "proxy closed before its header address=%s", c->via);
+			c->ended_in_one_line = 1;
+			conn_free(c);
+		} else
+			proxy_refuse(c, n == 0 ? "closed in the middle of the PROXY header" : strerror(errno));
+		return;
+	}
+	total = proxyhdr_length(w->buf, w->have + (size_t)n, &why);
+	if (total < 0) {
+		proxy_refuse(c, why);
+		return;
+	}
+	size_t take = (size_t)n;
+	if (total > 0 && (size_t)total - w->have < take)
+		take = (size_t)total - w->have;
+	if (recv(fd, w->buf + w->have, take, 0) != (ssize_t)take) {
+		proxy_refuse(c, "cannot read the PROXY header");
+		return;
+	}
+	w->have += take;
+	if (total == 0 || w->have < (size_t)total) {
+		proxy_arm(c);
+		return;
+	}
+	if (proxyhdr_parse(w->buf, w->have, &h, &why) < 0) {
+		proxy_refuse(c, why);
+		return;
+	}
+	proxy_done(c);
+	if (!h.local) {
+		snprintf(c->peer_ip, sizeof(c->peer_ip), "%s", h.src);
+		c->peer_port = (int)h.src_port;
+	}
+	conn_start(c);
 }
 
 void conn_accept(struct listener *l, evutil_socket_t fd, struct sockaddr *sa)
@@ -481,8 +631,8 @@ void conn_accept(struct listener *l, evutil_socket_t fd, struct sockaddr *sa)
 	struct server *srv = l->srv;
 	struct runconf *rc = srv->rc;
 	struct conn *c;
-	char ip[INET6_ADDRSTRLEN] = "?", key[64];
-	int port = 0, one = 1, counted = 0;
+	char ip[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
 
 	if (sa->sa_family == AF_INET) {
 		struct sockaddr_in *sin = (struct sockaddr_in *)sa;
@@ -494,28 +644,23 @@ void conn_accept(struct listener *l, evutil_socket_t fd, struct sockaddr *sa)
 		port = ntohs(sin6->sin6_port);
 	}
 	if (srv->nconns >= rc->cfg->max_connections) {
-		refuse(l, fd, "Too many connections, try again later");
+		if (!rc->proxy[l->role])
+			refuse(srv, l->role, fd, "Too many connections, try again later");
+		evutil_closesocket(fd);
 		log_info(NULL, "reject address=%s port=%d reason=max_connections limit=%u", ip, port,
 		         rc->cfg->max_connections);
 		return;
 	}
-	throttle_key(ip, key, sizeof(key));
-	if (!netmatch_match(rc->cfg->limits_exempt, ip)) {
-		enum anvil_verdict v = anvil_connect(srv->anvil, key, (long long)time(NULL), &counted);
-		if (v != ANVIL_OK) {
-			refuse(l, fd, v == ANVIL_TOO_MANY ? "Too many connections from your address, try again later"
-			                                  : "Too many new connections from your address, slow down");
-			log_info(NULL, "reject address=%s port=%d reason=%s limit=%u", ip, port,
-			         v == ANVIL_TOO_MANY ? "max_connections_per_ip" : "max_connection_rate_per_ip",
-			         v == ANVIL_TOO_MANY ? rc->cfg->max_conn_per_ip : rc->cfg->conn_rate_per_ip);
-			return;
-		}
+	if (rc->proxy[l->role] && !netmatch_match(rc->cfg->proxy_from[l->role], ip)) {
+		/* Not our balancer: it could name any client it liked, so it is not heard at all. */
+		log_info(NULL, "reject address=%s port=%d role=%s reason=\"not in [%s] proxy_from: this listener "
+		         "takes connections from its load balancers only\"", ip, port, listener_kind(l->role)->name,
+		         listener_kind(l->role)->name);
+		evutil_closesocket(fd);
+		return;
 	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
-		if (counted)
-			anvil_disconnect(srv->anvil, key);
 		evutil_closesocket(fd);
 		return;
 	}
@@ -523,8 +668,6 @@ void conn_accept(struct listener *l, evutil_socket_t fd, struct sockaddr *sa)
 	c->srv = srv;
 	c->rc = rc;
 	rc->refs++;
-	snprintf(c->client_key, sizeof(c->client_key), "%s", key);
-	c->anvil_counted = counted;
 	c->role = l->role;
 	c->fd = fd;
 	snprintf(c->id, sizeof(c->id), "s%06lx", ++srv->next_id);
@@ -535,23 +678,18 @@ void conn_accept(struct listener *l, evutil_socket_t fd, struct sockaddr *sa)
 		srv->conns->prev = c;
 	srv->conns = c;
 	srv->nconns++;
-	metrics_add((enum metric)(MET_SESSIONS + l->role), 1);
-	c->sess = smtp_session_new(&rc->sconf[l->role], &policy_session_cb, c);
-	if (c->sess == NULL) {
+	if (!rc->proxy[l->role]) {
+		conn_start(c);
+		return;
+	}
+	snprintf(c->via, sizeof(c->via), "%s", ip);
+	if ((c->proxy = calloc(1, sizeof(*c->proxy))) == NULL ||
+	    (c->proxy->ev = event_new(srv->base, fd, EV_READ, on_proxy_read, c)) == NULL) {
+		free(c->proxy);
+		c->proxy = NULL;
 		conn_free(c);
 		return;
 	}
-	if (listener_kind(l->role)->tls == LISTENER_TLS_IMPLICIT) {
-		smtp_session_set_tls(c->sess);
-		if (start_tls(c) < 0)
-			conn_free(c);
-		return;
-	}
-	c->bev = bufferevent_socket_new(srv->base, fd, 0);
-	if (c->bev == NULL) {
-		conn_free(c);
-		return;
-	}
-	setup_bev(c);
-	smtp_session_start(c->sess);
+	c->proxy->deadline = now_ms() + PROXY_TIMEOUT * 1000;
+	proxy_arm(c);
 }

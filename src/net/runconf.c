@@ -89,6 +89,17 @@ static int check_tls_policy(struct runconf *rc, const char *path, struct errlist
 	bad |= yes_no(c, path, "smtp", "sender_checks", c->sender_checks, &rc->sender_checks, errs) < 0;
 	bad |= yes_no(c, path, "smtp", "dmarc_reject", c->dmarc_reject, &rc->dmarc_reject, errs) < 0;
 	bad |= yes_no(c, path, "auth", "scram", c->scram, &rc->scram, errs) < 0;
+	for (int role = 0; role < ROLE_COUNT; role++) {
+		const char *name = listener_kind((enum listener_role)role)->name;
+		if (c->proxy_protocol[role] == NULL)
+			continue;
+		bad |= yes_no(c, path, name, "proxy_protocol", c->proxy_protocol[role], &rc->proxy[role], errs) < 0;
+		if (rc->proxy[role] && c->proxy_from[role] == NULL) {
+			errlist_add(errs, path, config_line(c, name, "proxy_protocol"), "[%s] proxy_protocol = yes needs "
+			            "proxy_from = the load balancers' addresses (anyone else could claim to be any client)", name);
+			bad = 1;
+		}
+	}
 	if (strcmp(c->log_dest, "stderr") != 0 && strcmp(c->log_dest, "syslog") != 0 && strcmp(c->log_dest, "journal") != 0) {
 		errlist_add(errs, path, config_line(c, "server", "log"), "[server] log: \"%s\" is not stderr, syslog or "
 		            "journal", c->log_dest);

@@ -34,6 +34,7 @@ struct runconf {
 	int sender_checks;                      /* [smtp] sender_checks = yes */
 	int dmarc_reject;                       /* [smtp] dmarc_reject = yes */
 	int scram;                              /* [auth] scram = yes */
+	int proxy[ROLE_COUNT];                  /* [ROLE] proxy_protocol = yes */
 	struct dkim_keys *dkim;                 /* [dkim] sign keys, loaded (never NULL once loaded); the
 	                                           runner takes a reference for bounces */
 };

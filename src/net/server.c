@@ -31,6 +31,7 @@
 #include "../tls/tls.h"
 #include "../util/fsutil.h"
 #include "../util/log.h"
+#include "../util/notify.h"
 #include "server_int.h"
 
 #define LISTEN_BACKLOG 1024
@@ -253,8 +254,8 @@ static void on_grace(evutil_socket_t fd, short what, void *arg)
 		next = c->next;     /* conn_after_io may free c */
 		/* A closing session still holding output has a peer that stopped reading (or a TLS
 		 * peer that sent close_notify, after which nothing more can be written): the grace
-		 * period was its chance. */
-		if (c->closing || c->handshaking || c->starttls_pending) {
+		 * period was its chance. One without a session still waits for its PROXY header. */
+		if (c->sess == NULL || c->closing || c->handshaking || c->starttls_pending) {
 			conn_free(c);
 			continue;
 		}
@@ -276,6 +277,7 @@ static void server_stop(struct server *srv, const char *why)
 		return;
 	srv->stopping = 1;
 	log_info(NULL, "shutdown %s sessions=%u grace=%us", why, srv->nconns, srv->rc->cfg->shutdown_grace);
+	notify_send("STOPPING=1\nSTATUS=stopping (%s), %u sessions finishing", why, srv->nconns);
 	free_listeners(srv);
 	if (srv->nconns == 0) {
 		event_base_loopexit(srv->base, NULL);
@@ -339,10 +341,16 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 
 	(void)sig;
 	(void)what;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	notify_send("RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)now.tv_sec * 1000000ULL +
+	            (unsigned long long)now.tv_nsec / 1000);
 	rc = runconf_load(srv->config_path, &errs);
 	if (rc == NULL) {
 		for (size_t i = 0; i < errs.n; i++)
 			log_errx(NULL, "reload failed, keeping the running configuration: %s", errs.msgs[i]);
+		notify_send("READY=1\nSTATUS=reload failed, running the previous configuration: %s",
+		            errs.n ? errs.msgs[0] : "?");
 		errlist_free(&errs);
 		return;
 	}
@@ -363,6 +371,8 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	runner_reconfigure(srv->runner, &rconf);
 	log_info(NULL, "reloaded config=%s users=%zu domains=%zu certs=%zu", srv->config_path,
 	         directory_count(rc->dir), rc->cfg->nlocal_domains, rc->cfg->ncerts);
+	notify_send("READY=1\nSTATUS=reloaded: %zu users, %zu domains", directory_count(rc->dir),
+	            rc->cfg->nlocal_domains);
 }
 
 /* ---- main ---------------------------------------------------------------------------------- */
@@ -709,6 +719,7 @@ static void free_server(struct server *srv)
 	runconf_unref(srv->rc);
 	libevent_global_shutdown();
 	curl_global_cleanup();
+	notify_close();
 }
 
 int server_main(const char *config_path)
@@ -743,6 +754,8 @@ int server_main(const char *config_path)
 			return EX_CONFIG;
 		}
 	}
+	if (notify_open() < 0)
+		log_warn(NULL, "cannot reach the service manager at NOTIFY_SOCKET; readiness will not be told");
 	signal(SIGPIPE, SIG_IGN);
 	/* Before any thread: libcurl's global set-up is not thread-safe (MTA-STS fetches). */
 	curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -782,6 +795,8 @@ int server_main(const char *config_path)
 	log_info(NULL, "started hostname=%s spool=%s domains=%zu users=%zu certs=%zu", srv.rc->cfg->hostname,
 	         srv.rc->cfg->spool, srv.rc->cfg->nlocal_domains, directory_count(srv.rc->dir),
 	         srv.rc->cfg->ncerts);
+	notify_send("READY=1\nMAINPID=%ld\nSTATUS=accepting mail: %zu listeners, %zu users", (long)getpid(),
+	            srv.nlisteners, directory_count(srv.rc->dir));
 	event_base_dispatch(srv.base);
 	drain(&srv);
 	rc = srv.exit_status;

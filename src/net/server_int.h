@@ -90,6 +90,8 @@ struct conn {
 	char id[20];
 	char peer_ip[INET6_ADDRSTRLEN];
 	char client_key[64];            /* throttle_key() of peer_ip: connection limits and AUTH throttle */
+	char via[INET6_ADDRSTRLEN];     /* the load balancer that sent a PROXY header naming peer_ip, or "" */
+	struct proxy_wait *proxy;       /* its header still being read (conn.c), or NULL */
 	long long line_start;           /* ms, monotonic: first octet of an unfinished line; 0 = none */
 	struct event *ev_line;          /* its deadline (conn.c, "slow clients") */
 	int anvil_counted;              /* counted by the anvil: uncount at the end */
