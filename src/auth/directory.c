@@ -1,6 +1,7 @@
 /*
  * directory.c - the directory (directory.h) over its backends. Each backend is a table of
- * four functions over its own state; the file backend is the users file with crypt(3) hashes.
+ * four functions over its own state; the file backend is the users file with crypt(3) hashes,
+ * or with Dovecot's auth service checking the passwords of the mailboxes it lists.
  * Not the throttle or the credentials cache: those sit in front of any backend (auth.h,
  * authcache.h).
  */
@@ -18,6 +19,7 @@
 #include "../util/log.h"
 #include "apppw.h"
 #include "auth.h"
+#include "dovecot.h"
 #include "users.h"
 
 struct dir_backend {
@@ -43,7 +45,34 @@ struct file_dir {
 	pthread_mutex_t mu;             /* ap and its file's identity: refresh (the loop) vs verify */
 	struct apppw *ap;
 	struct stat st;                 /* of the store when ap was read; st_ino 0: there was none */
+	char *dovecot;                  /* Dovecot's auth-client socket, or NULL (dovecot.h) */
 };
+
+#define DOVECOT_TIMEOUT 10      /* seconds for one check; Postfix waits 5 for the handshake */
+
+/* Dovecot knows the password; the users file knows the mailbox. Dovecot is asked even for a
+ * name that is no mailbox here, so the time taken does not tell which mailboxes exist. */
+static int dovecot_verify(struct file_dir *fd, const struct dir_login *l, char *via, size_t vialen)
+{
+	const struct user *u = users_lookup(fd->users, l->user, strlen(l->user));
+	int mailbox = u != NULL && strcasecmp(u->address, l->user) == 0;
+	/* AUTH is only ever offered inside TLS: Dovecot may apply its disable_plaintext_auth */
+	struct dovecot_login dl = { "", l->user, l->password, l->client_ip, 1 };
+	char why[200];
+
+	if (l->authzid[0] != '\0' && strcasecmp(l->authzid, l->user) != 0)
+		return -1;      /* acting for someone else is not something we offer */
+	enum dovecot_result r = dovecot_auth_verify(fd->dovecot, &dl, DOVECOT_TIMEOUT, why, sizeof(why));
+	if (r == DOVECOT_TEMPFAIL) {
+		log_warnx(NULL, "auth: Dovecot at %s: %s", fd->dovecot, why);
+		return DIR_VERIFY_TEMPFAIL;
+	}
+	if (r != DOVECOT_OK || !mailbox)
+		return -1;
+	if (via != NULL && vialen > 0)
+		snprintf(via, vialen, "backend=dovecot");
+	return 0;
+}
 
 static enum dir_result file_mailbox(const void *be, const char *addr, char delim, char *out, size_t outlen)
 {
@@ -61,6 +90,8 @@ static int file_verify(void *be, const struct dir_login *l, char *via, size_t vi
 	struct file_dir *fd = be;
 	const struct apppw_entry *e;
 
+	if (fd->dovecot != NULL)
+		return dovecot_verify(fd, l, via, vialen);
 	pthread_mutex_lock(&fd->mu);
 	struct apppw *ap = apppw_ref(fd->ap);
 	pthread_mutex_unlock(&fd->mu);
@@ -139,6 +170,7 @@ static void file_free(void *be)
 	apppw_unref(fd->ap);
 	free(fd->apppw_path);
 	free(fd->used_dir);
+	free(fd->dovecot);
 	pthread_mutex_destroy(&fd->mu);
 	free(fd);
 }
@@ -166,7 +198,11 @@ struct directory *directory_open(const struct directory_conf *dc, struct errlist
 		directory_free(d);
 		return NULL;
 	}
-	if (dc->app_passwords != NULL) {
+	if (dc->dovecot_auth != NULL && (fd->dovecot = strdup(dc->dovecot_auth)) == NULL) {
+		directory_free(d);
+		return NULL;
+	}
+	if (dc->app_passwords != NULL && fd->dovecot == NULL) {     /* Dovecot has its own */
 		struct stat st;
 		if (stat(dc->app_passwords, &st) == 0)
 			fd->st = st;

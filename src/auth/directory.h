@@ -29,6 +29,8 @@ struct directory_conf {
 	int quiet;                      /* log no warning (a second reader of what the server loaded) */
 	const char *app_passwords;      /* the app-password store (auth/apppw.h); NULL: none */
 	const char *used_dir;           /* where their last use is noted; NULL: not noted */
+	const char *dovecot_auth;       /* Dovecot's auth-client socket checks the passwords (the users
+	                                   file still names the mailboxes); NULL: the users file's hashes */
 };
 
 /* One login attempt. The password is borrowed, never kept or logged. */
@@ -54,6 +56,9 @@ enum dir_result directory_mailbox(const struct directory *d, const char *addr, c
  * check whatever the reason, so the time taken does not tell which users exist. Blocking (a
  * password hash, a durable note of an app password's use): not on the event loop. */
 int directory_verify(const struct directory *d, const struct dir_login *l, char *via, size_t vialen);
+/* directory_verify()'s answer when the password service did not answer (Dovecot down): the
+ * client is told to try again (454), and it is not counted as a failed login. */
+#define DIR_VERIFY_TEMPFAIL (-2)
 /* SCRAM-SHA-256: the stored credentials of user (a mailbox's own address that may log in with
  * its main password and has scram= credentials) into out: 0, or -1 (none: the caller makes up
  * some). A lookup, no hashing. */

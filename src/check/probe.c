@@ -183,7 +183,7 @@ static void converse(struct check_port *p, const struct check_opts *o, struct tr
 {
 	static const char *const rcpts[1] = { CHECK_RELAY_RCPT };
 	struct smtp_client_conf conf = { o->helo, implicit ? SC_TLS_IMPLICIT : SC_TLS_OPPORTUNISTIC, NULL, NULL, 1, 0,
-	                                 NULL, 0, 0 };
+	                                 NULL, 0, 0, 0 };
 	struct smtp_client_envelope env = { CHECK_RELAY_SENDER, rcpts, 0, 0, 0, 0, 0 };
 	struct smtp_client_out out = { SC_WRITE, "", 0 };
 	struct smtp_reply reply;
@@ -384,7 +384,7 @@ out:
 void check_probe_version(struct check_port *p, int idx, const struct check_opts *o)
 {
 	static const int versions[CHECK_NVERSIONS] = { TLS1_VERSION, TLS1_1_VERSION, TLS1_2_VERSION, TLS1_3_VERSION };
-	struct smtp_client_conf conf = { o->helo, SC_TLS_REQUIRED, NULL, NULL, 1, 0, NULL, 0, 0 };
+	struct smtp_client_conf conf = { o->helo, SC_TLS_REQUIRED, NULL, NULL, 1, 0, NULL, 0, 0, 0 };
 	struct smtp_client_envelope env = { "", NULL, 0, 0, 0, 0, 0 };
 	struct smtp_client_out out = { SC_WRITE, "", 0 };
 	struct smtp_client *c = NULL;

@@ -106,7 +106,7 @@ static void attempt(const struct send_opts *o, const char *port, enum tls_mode m
                     struct attempt *a)
 {
 	struct smtp_client_conf conf = { NULL, SC_TLS_NONE, o->user, password, 0, 0, NULL, o->scram_only,
-	                                 o->cert != NULL && o->user == NULL };
+	                                 o->cert != NULL && o->user == NULL, 0 };
 	struct transport_tls_opts to = { o->host, o->cafile, 0, 0, NULL, o->cert, o->key };
 	unsigned char cb[32];
 	unsigned char rnd[18];

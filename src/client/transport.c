@@ -19,9 +19,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "../dns/dane.h"
+#include "../smtp/data.h"
 #include "../tls/tls.h"
 
 static int set_err(struct transport *t, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -70,8 +72,54 @@ static int connect_one(struct transport *t, const struct addrinfo *ai, int *why)
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (ai->ai_family != AF_UNIX)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return fd;
+}
+
+int transport_connect_unix(struct transport *t, const char *path, int timeout)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct addrinfo ai = { .ai_family = AF_UNIX, .ai_socktype = SOCK_STREAM, .ai_addr = (struct sockaddr *)&sun,
+	                       .ai_addrlen = sizeof(sun) };
+	int why = 0;
+
+	memset(t, 0, sizeof(*t));
+	t->fd = -1;
+	t->timeout = timeout > 0 ? timeout : 30;
+	smtp_reply_init(&t->rp);
+	snprintf(t->peer, sizeof(t->peer), "%s", path);
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return set_err(t, TRANSPORT_ENET, "socket path %s is too long", path);
+	memcpy(sun.sun_path, path, strlen(path));
+	if ((t->fd = connect_one(t, &ai, &why)) >= 0)
+		return TRANSPORT_OK;
+	if (why == ETIMEDOUT)
+		return set_err(t, TRANSPORT_ETIMEOUT, "connection to %s timed out after %d s", path, t->timeout);
+	return set_err(t, why == ECONNREFUSED || why == ENOENT ? TRANSPORT_EREFUSED : TRANSPORT_ENET,
+	               "cannot connect to %s: %s", path, strerror(why));
+}
+
+#define BODY_CHUNK (32 * 1024)
+
+int transport_send_body(struct transport *t, int fd, off_t off, size_t len)
+{
+	char in[BODY_CHUNK], out[2 * BODY_CHUNK + 8];
+	struct smtp_stuff st = { 0 };
+	int r;
+
+	while (len > 0) {
+		ssize_t n = pread(fd, in, len < sizeof(in) ? len : sizeof(in), off);
+		if (n <= 0) {
+			snprintf(t->err, sizeof(t->err), "cannot read the queue file: %s", n < 0 ? strerror(errno) : "short");
+			return TRANSPORT_ENET;
+		}
+		if ((r = transport_write(t, out, smtp_stuff(&st, in, (size_t)n, out))) != 0)
+			return r;
+		off += n;
+		len -= (size_t)n;
+	}
+	return transport_write(t, out, smtp_stuff_end(&st, out));
 }
 
 int transport_connect(struct transport *t, const char *host, const char *port, int timeout)

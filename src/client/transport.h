@@ -10,6 +10,7 @@
 #define MAILPORT_TRANSPORT_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "../smtp/reply.h"
 
@@ -91,6 +92,12 @@ int transport_channel_binding(struct transport *t, unsigned char out[32]);
 /* Per-read and per-write timeout from now on (a deadline shrinking across a probe). */
 void transport_set_timeout_ms(struct transport *t, long ms);
 int transport_write(struct transport *t, const void *buf, size_t len);
+/* A stored message, len octets of fd from off, with dot-stuffing (RFC 5321 4.5.2) and the end
+ * marker. The stored message has CRLF line ends only (the receiver normalised bare LF and
+ * refused bare CR). */
+int transport_send_body(struct transport *t, int fd, off_t off, size_t len);
+/* Connect to a unix stream socket (LMTP, Dovecot) with the same timeouts; messages say path. */
+int transport_connect_unix(struct transport *t, const char *path, int timeout);
 int transport_read_reply(struct transport *t, struct smtp_reply *r);
 void transport_close(struct transport *t);
 

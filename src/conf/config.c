@@ -19,6 +19,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "../deliver/lmtp.h"
+#include "../deliver/target.h"
 #include "../smtp/parse.h"
 #include "../util/fsutil.h"
 #include "../util/netmatch.h"
@@ -47,7 +49,8 @@ static const struct param params[] = {
 	{ "server", "local_domains", P_DOMAINS, OFF(local_domains), NULL, 0, 0, 1,
 	  "domains delivered here, space separated; the key may be repeated" },
 	{ "server", "maildir", P_PATTERN, OFF(maildir), "/var/mail/%d/%u", 0, 0, 0,
-	  "Maildir of a user: %d = domain, %u = local part (lower case), %% = %; \"discard:\" queues local "
+	  "Maildir of a user: %d = domain, %u = local part (lower case), %% = %; or lmtp:unix:/run/dovecot/lmtp "
+	  "(or lmtp:HOST:PORT): local mail goes to Dovecot (or another LMTP server, RFC 2033); \"discard:\" queues local "
 	  "mail durably and then throws it away (sinks, benchmarks)" },
 	{ "server", "max_message_size", P_SIZE, OFF(max_message_size), "25M", 1024, 1ULL << 40, 0,
 	  "largest message accepted, octets (K, M, G suffixes); announced as SIZE" },
@@ -86,6 +89,10 @@ static const struct param params[] = {
 	  "time between attempts for a local delivery that failed temporarily" },
 	{ "server", "min_free_space", P_SIZE, OFF(min_free_space), "32M", 0, 1ULL << 50, 0,
 	  "free space the spool file system keeps; below it new mail gets 452 4.3.1 (0 disables)" },
+	{ "auth", "backend", P_TEXT, OFF(auth_backend), "file", 0, 0, 0,
+	  "who checks passwords: file (the users file's hashes) or dovecot:SOCKET (Dovecot's auth-client socket, "
+	  "e.g. dovecot:/run/dovecot/auth-client, or dovecot:HOST:PORT; as Postfix's smtpd_sasl_type = dovecot); "
+	  "the users file still names the mailboxes, with * for the hash" },
 	{ "auth", "users", P_PATH, OFF(users), NULL, 0, 0, 1,
 	  "users file: address:crypt-hash[:alias,alias...[:login=app-passwords]] per line" },
 	{ "auth", "app_passwords", P_PATH, OFF(app_passwords), NULL, 0, 0, 0,
@@ -525,12 +532,19 @@ static void set_param(struct load_ctx *lc, const struct param *p, const char *v)
 		}
 		free(*dst);
 		/* "discard:" as in Postfix: local mail is queued durably, then thrown away. */
-		*dst = (p->type == P_STRING || p->type == P_TEXT || (p->type == P_PATTERN && strcmp(v, "discard:") == 0)) ?
+		*dst = (p->type == P_STRING || p->type == P_TEXT || (p->type == P_PATTERN && !target_has_maildir(v))) ?
 		       strdup(v) : resolve_path(lc, v);
+		if (p->type == P_PATTERN && strncmp(v, "lmtp:", 5) == 0) {
+			char where[256];
+			const char *lwhy;
+			if (lmtp_parse(v + 5, where, sizeof(where), &lwhy) < 0)
+				ERR("[%s] %s: \"%s\": %s", p->section, p->key, v, lwhy);
+			return;
+		}
 		if (p->type == P_STRING && !smtp_domain_valid(v, strlen(v), 0))
 			ERR("[%s] %s: \"%s\" is not a valid host name", p->section, p->key, v);
 		/* The delivery agent is confined to the directory the pattern names (deliver/agent.h). */
-		if (p->type == P_PATTERN && *dst != NULL && strcmp(*dst, "discard:") != 0 && !fs_path_clean(*dst))
+		if (p->type == P_PATTERN && *dst != NULL && target_has_maildir(*dst) && !fs_path_clean(*dst))
 			ERR("[%s] %s: \"%s\" has an empty, \".\" or \"..\" path component", p->section, p->key, v);
 		return;
 	}
@@ -773,6 +787,7 @@ void config_free(struct config *c)
 	free(c->user);
 	free(c->recipient_delimiter);
 	free(c->users);
+	free(c->auth_backend);
 	for (size_t i = 0; i < CONFIG_MAX_CERTS; i++) {
 		free(c->certs[i].cert);
 		free(c->certs[i].key);

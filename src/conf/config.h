@@ -68,6 +68,7 @@ struct config {
 	char *log_socket;               /* NULL: the destination's usual socket */
 	/* [auth] */
 	char *users;
+	char *auth_backend;             /* "file" or "dovecot:SOCKET" */
 	char *app_passwords;            /* NULL = SPOOL/app-passwords */
 	char *scram;                    /* "yes"/"no": offer SCRAM-SHA-256 */
 	char *client_ca;                /* PEM CA(s) of TLS client certificates; NULL: none asked for */

@@ -5,6 +5,8 @@
  */
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "../queue/spool.h"
 #include "../util/log.h"
@@ -47,7 +49,19 @@ int runner_deliver_local(struct spool *sp, const struct settings *st, struct spo
 		return 1;
 	}
 	struct target_copy copy = { r->target, e->qid, i, e->arrival, e->fd, e->body_off, e->body_len, e->sender };
-	if (target_stage(st->target, &copy, handle, sizeof(handle), err, sizeof(err)) < 0) {
+	int sr = target_stage(st->target, &copy, handle, sizeof(handle), err, sizeof(err));
+	if (sr == TARGET_REFUSED) {
+		/* Refused for good (LMTP's 550 5.1.1 user unknown): no longer open, the sender is told */
+		int code = atoi(err);
+		const char *text = strchr(err, ' ') ? strchr(err, ' ') + 1 : err;
+		if (spool_entry_failed(sp, e, i, code >= 500 && code <= 599 ? code : 550, text) < 0) {
+			log_warn(qid, "cannot record failure to=<%s>", r->target);
+			return 0;
+		}
+		log_info(qid, "bounced to=<%s> relay=%s reason=\"%s\"", r->target, relay, err);
+		return 1;
+	}
+	if (sr < 0) {
 		log_warnx(qid, "delivery deferred to=<%s> reason=\"%s\"", r->target, err);
 		return 0;
 	}

@@ -15,7 +15,6 @@
 #include "../client/transport.h"
 #include "../smtp/data.h"
 
-#define BODY_CHUNK (32 * 1024)
 
 int relay_parse_url(const char *url, struct relay_conf *rc, const char **why)
 {
@@ -94,30 +93,6 @@ int relay_conf_copy(struct relay_conf *dst, const struct relay_conf *src)
 	return 0;
 }
 
-/* Send the stored message with dot-stuffing (RFC 5321 4.5.2) and the end marker. The stored
- * message has CRLF line ends only (the receiver normalised bare LF and refused bare CR). */
-static int send_body(struct transport *t, const struct spool_entry *e)
-{
-	char in[BODY_CHUNK], out[2 * BODY_CHUNK + 8];
-	struct smtp_stuff st = { 0 };
-	size_t left = e->body_len;
-	off_t off = e->body_off;
-	int r;
-
-	while (left > 0) {
-		ssize_t n = pread(e->fd, in, left < sizeof(in) ? left : sizeof(in), off);
-		if (n <= 0) {
-			snprintf(t->err, sizeof(t->err), "cannot read the queue file: %s", n < 0 ? strerror(errno) : "short");
-			return TRANSPORT_ENET;
-		}
-		if ((r = transport_write(t, out, smtp_stuff(&st, in, (size_t)n, out))) != 0)
-			return r;
-		off += n;
-		left -= (size_t)n;
-	}
-	return transport_write(t, out, smtp_stuff_end(&st, out));
-}
-
 /* Keep a connection only after a transaction the server accepted for someone. */
 static int delivered_any(const struct smtp_client *c, size_t n)
 {
@@ -183,7 +158,7 @@ static int converse(const struct tls_policy *tls, struct transport *t, struct sm
 		}
 		explicit_bzero(out->buf, sizeof(out->buf));       /* may have held AUTH */
 		if (out->step == SC_BODY) {
-			if (send_body(t, e) != 0) {
+			if (transport_send_body(t, e->fd, e->body_off, e->body_len) != 0) {
 				snprintf(err, errlen, "%s", t->err);
 				return -1;
 			}
@@ -238,9 +213,9 @@ static void fresh_conf(const struct relay_conf *rc, const struct tls_policy *pol
 		snprintf(cache->user, sizeof(cache->user), "%s", rc->user ? rc->user : "");
 		snprintf(cache->password, sizeof(cache->password), "%s", rc->password ? rc->password : "");
 		*cconf = (struct smtp_client_conf){ cache->helo, SC_TLS_NONE, rc->user ? cache->user : NULL,
-		                                    rc->password ? cache->password : NULL, 0, 0, NULL, 0, 0 };
+		                                    rc->password ? cache->password : NULL, 0, 0, NULL, 0, 0, 0 };
 	} else
-		*cconf = (struct smtp_client_conf){ rc->helo, SC_TLS_NONE, rc->user, rc->password, 0, 0, NULL, 0, 0 };
+		*cconf = (struct smtp_client_conf){ rc->helo, SC_TLS_NONE, rc->user, rc->password, 0, 0, NULL, 0, 0, 0 };
 	cconf->tls = policy->implicit ? SC_TLS_IMPLICIT : policy->level >= TLS_LEVEL_ENCRYPT ? SC_TLS_REQUIRED :
 	             policy->level == TLS_LEVEL_MAY ? SC_TLS_OPPORTUNISTIC : SC_TLS_NONE;
 }

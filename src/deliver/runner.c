@@ -89,7 +89,7 @@ static struct settings *settings_new(const struct runner_conf *rc)
 		log_warnx(NULL, "relay: tls_policy: %s", perr);
 	if (rc->users_path != NULL) {
 		struct errlist errs = { 0 };
-		struct directory_conf dc = { rc->users_path, 1, NULL, NULL };   /* the server said its warnings */
+		struct directory_conf dc = { rc->users_path, 1, NULL, NULL, NULL };  /* warned already; lookups only */
 		s->dir = directory_open(&dc, &errs);
 		errlist_free(&errs);
 	}

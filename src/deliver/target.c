@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "lmtp.h"
 #include "maildir.h"
 
 struct target_ops {
@@ -24,6 +25,7 @@ struct target {
 	const struct target_ops *ops;
 	char *pattern;                  /* Maildir: %d/%u pattern */
 	char *hostname;
+	char lmtp[256];                 /* LMTP: the socket path or HOST:PORT */
 	struct agent *agent;            /* borrowed; NULL: this process writes */
 };
 
@@ -74,6 +76,34 @@ static int discard_publish(const struct target *t, const char *handle, char *whe
 
 static const struct target_ops discard_ops = { "discard", discard_stage, discard_publish };
 
+/* ---- LMTP (Dovecot) ------------------------------------------------------------------------- */
+
+/* One step: the LMTP server's 250 is the delivery. A crash between that 250 and the runner's
+ * done record delivers the copy again on recovery (as with Postfix's lmtp): LMTP has no way
+ * to stage a copy and publish it later. */
+static int lmtp_stage(const struct target *t, const struct target_copy *c, char *handle, size_t hlen, char *err,
+                      size_t errlen)
+{
+	int code = 0, r;
+
+	(void)hlen;
+	handle[0] = '\0';
+	r = lmtp_deliver(t->lmtp, t->hostname, c->return_path, c->mailbox, c->fd, c->off, c->len, &code, err, errlen);
+	if (r != -2)
+		return r;
+	char why[512];
+	snprintf(why, sizeof(why), "%s", err);
+	snprintf(err, errlen, "%d %s", code, why);
+	return TARGET_REFUSED;
+}
+
+static const struct target_ops lmtp_ops = { "lmtp", lmtp_stage, discard_publish };
+
+int target_has_maildir(const char *spec)
+{
+	return strcmp(spec, "discard:") != 0 && strncmp(spec, "lmtp:", 5) != 0;
+}
+
 /* ---- the interface -------------------------------------------------------------------------- */
 
 struct target *target_new(const char *spec, struct agent *agent, const char *hostname, char *err, size_t errlen)
@@ -86,6 +116,15 @@ struct target *target_new(const char *spec, struct agent *agent, const char *hos
 		return NULL;
 	}
 	t->ops = strcmp(spec, "discard:") == 0 ? &discard_ops : &maildir_ops;
+	if (strncmp(spec, "lmtp:", 5) == 0) {
+		const char *why;
+		if (lmtp_parse(spec + 5, t->lmtp, sizeof(t->lmtp), &why) < 0) {
+			snprintf(err, errlen, "%s", why);
+			target_free(t);
+			return NULL;
+		}
+		t->ops = &lmtp_ops;
+	}
 	t->agent = agent;
 	return t;
 }

@@ -1,8 +1,8 @@
 /*
  * target.h - where a local recipient's copy goes: one interface for every kind of local
  * delivery, so the runner's exactly-once steps (runner.h) are written once, whatever the
- * target. Today: a Maildir (written by the delivery agent, agent.h) and discard (Postfix's
- * discard transport); LMTP to Dovecot is the next backend here, not a branch in local.c.
+ * target: a Maildir (written by the delivery agent, agent.h), LMTP (to Dovecot, lmtp.h) and
+ * discard (Postfix's discard transport).
  *
  * One copy is two steps with the runner's intent record between them:
  *   target_stage()    makes the copy without making it visible (Maildir: tmp/NAME, fsynced)
@@ -38,14 +38,22 @@ struct target_copy {
 	const char *return_path;
 };
 
-/* spec: the [server] maildir setting: "discard:", or a Maildir pattern with %d and %u.
+/* target_stage()'s answer when the target refused the copy for good (LMTP's 550 5.1.1): err is
+ * "CODE text" with the 5xx reply code first (the sender gets a bounce). */
+#define TARGET_REFUSED (-2)
+
+/* Whether the [server] maildir setting names Maildirs (not "discard:" or "lmtp:..."). */
+int target_has_maildir(const char *spec);
+
+/* spec: the [server] maildir setting: "discard:", "lmtp:..." or a Maildir pattern with %d and %u.
  * hostname: for Maildir unique names. NULL with err on failure. */
 struct target *target_new(const char *spec, struct agent *agent, const char *hostname, char *err, size_t errlen);
 void target_free(struct target *t);
-/* relay= in the delivery log: "maildir", "discard". */
+/* relay= in the delivery log: "maildir", "lmtp", "discard". */
 const char *target_name(const struct target *t);
 
-/* 0 (handle set, "" when nothing is left to publish), or -1 with err. */
+/* 0 (handle set, "" when nothing is left to publish), -1 with err (try again later), or
+ * TARGET_REFUSED with err. */
 int target_stage(const struct target *t, const struct target_copy *c, char *handle, size_t hlen, char *err,
                  size_t errlen);
 /* 0 visible now (where: its place, for the log), 1 it was already (published before a

@@ -142,6 +142,12 @@ static int auth_verdict(struct conn *c, const char *user, const char *via, const
 		CLOG(log_info, c, "auth ok user=%s address=%s%s%s", user, c->peer_ip, via[0] ? " " : "", via);
 		return SMTP_AUTH_OK;
 	}
+	if (result == DIR_VERIFY_TEMPFAIL) {
+		/* Not the client's fault: neither counted nor cached (the backend logged why) */
+		CLOG(log_info, c, "auth tempfail user=%s address=%s reason=\"password service unavailable\"", user,
+		     c->peer_ip);
+		return SMTP_AUTH_TEMPFAIL;
+	}
 	metrics_add(MET_AUTH_FAILED, 1);
 	if (key != NULL && c->failed_once && memcmp(c->failed_key, key, sizeof(c->failed_key)) == 0) {
 		CLOG(log_info, c, "auth failed user=%s address=%s counted=no (the same credentials again)", user,

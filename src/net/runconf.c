@@ -89,6 +89,16 @@ static int check_tls_policy(struct runconf *rc, const char *path, struct errlist
 	bad |= yes_no(c, path, "smtp", "sender_checks", c->sender_checks, &rc->sender_checks, errs) < 0;
 	bad |= yes_no(c, path, "smtp", "dmarc_reject", c->dmarc_reject, &rc->dmarc_reject, errs) < 0;
 	bad |= yes_no(c, path, "auth", "scram", c->scram, &rc->scram, errs) < 0;
+	if (strcmp(c->auth_backend, "file") != 0 && (strncmp(c->auth_backend, "dovecot:", 8) != 0 ||
+	                                              c->auth_backend[8] == '\0')) {
+		errlist_add(errs, path, config_line(c, "auth", "backend"), "[auth] backend: \"%s\" is not file or "
+		            "dovecot:SOCKET (e.g. dovecot:/run/dovecot/auth-client)", c->auth_backend);
+		bad = 1;
+	} else if (c->auth_backend[0] == 'd' && rc->scram) {
+		errlist_add(errs, path, config_line(c, "auth", "scram"), "[auth] scram = yes needs the users file's scram= "
+		            "keys, but with backend = dovecot the passwords are Dovecot's: set scram = no");
+		bad = 1;
+	}
 	for (int role = 0; role < ROLE_COUNT; role++) {
 		const char *name = listener_kind((enum listener_role)role)->name;
 		if (c->proxy_protocol[role] == NULL)
@@ -171,7 +181,9 @@ struct runconf *runconf_load(const char *path, struct errlist *errs)
 	if (rc->cfg != NULL) {
 		char ap[4200], used[4200];
 		runconf_apppw_paths(rc->cfg, ap, sizeof(ap), used, sizeof(used));
-		struct directory_conf dc = { rc->cfg->users, 0, ap, used };
+		const char *be = rc->cfg->auth_backend;
+		struct directory_conf dc = { rc->cfg->users, 0, ap, used,
+		                             strncmp(be, "dovecot:", 8) == 0 ? be + 8 : NULL };
 		rc->dir = directory_open(&dc, errs);
 	}
 	/* A minute: long enough for a client that logs in per message, short enough that a

@@ -32,6 +32,7 @@
 #include "../util/fsutil.h"
 #include "../util/log.h"
 #include "../util/notify.h"
+#include "../deliver/target.h"
 #include "server_int.h"
 
 #define LISTEN_BACKLOG 1024
@@ -444,10 +445,10 @@ static int prepare_maildir_root(const char *root, const struct passwd *pw, char 
 	return 0;
 }
 
-/* The Maildir root of a configuration (discard: has none): 0, 1 for none, -1 with errs. */
+/* The Maildir root of a configuration (discard: and lmtp: have none): 0, 1 for none, -1 with errs. */
 static int maildir_root_of(const struct config *cfg, char *root, size_t len, struct errlist *errs)
 {
-	if (strcmp(cfg->maildir, "discard:") == 0)
+	if (!target_has_maildir(cfg->maildir))
 		return 1;
 	if (agent_maildir_root(cfg->maildir, root, len) < 0) {
 		errlist_add(errs, cfg->path, config_line(cfg, "server", "maildir"),

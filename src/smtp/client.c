@@ -25,6 +25,7 @@ struct smtp_client {
 	int esmtp;
 	size_t rcpt;                    /* RCPT being answered */
 	size_t accepted;
+	size_t lmtp_next;               /* LMTP: the recipient the next reply after the data is for */
 	struct smtp_caps caps, caps_plain;
 	int caps_plain_seen;
 	struct smtp_client_result fail, greeting, auth;
@@ -258,7 +259,15 @@ static void after_hello(struct smtp_client *c, struct smtp_client_out *out)
 static void send_ehlo(struct smtp_client *c, struct smtp_client_out *out)
 {
 	c->state = C_EHLO;
-	emit(out, SC_WRITE, "EHLO %s\r\n", c->conf->helo);
+	emit(out, SC_WRITE, "%s %s\r\n", c->conf->lmtp ? "LHLO" : "EHLO", c->conf->helo);
+}
+
+/* LMTP: the next recipient that RCPT accepted and the data has not decided yet, or nrcpts. */
+static size_t lmtp_pending(const struct smtp_client *c, size_t from)
+{
+	while (from < c->env->nrcpts && !(c->res[from].code == 250 && strcmp(c->res[from].stage, "rcpt") == 0))
+		from++;
+	return from;
 }
 
 void smtp_client_reply(struct smtp_client *c, const struct smtp_reply *r, struct smtp_client_out *out)
@@ -289,7 +298,7 @@ void smtp_client_reply(struct smtp_client *c, const struct smtp_reply *r, struct
 			return;
 		}
 		/* An old server without EHLO can still take plain mail, never TLS or AUTH. */
-		if (!c->tls && c->conf->tls != SC_TLS_REQUIRED && c->conf->user == NULL && !c->conf->external && r->code >= 500) {
+		if (!c->conf->lmtp && !c->tls && c->conf->tls != SC_TLS_REQUIRED && c->conf->user == NULL && !c->conf->external && r->code >= 500) {
 			c->state = C_HELO;
 			emit(out, SC_WRITE, "HELO %s\r\n", c->conf->helo);
 			return;
@@ -377,6 +386,19 @@ void smtp_client_reply(struct smtp_client *c, const struct smtp_reply *r, struct
 		emit(out, SC_BODY, "%s", "");
 		return;
 	case C_BODY:
+		if (c->conf->lmtp) {
+			/* RFC 2033 4.2: one reply per recipient RCPT accepted, in that order */
+			size_t i = lmtp_pending(c, c->lmtp_next);
+			if (i < c->env->nrcpts)
+				result_set(&c->res[i], ok ? 250 : r->code, r->esc, r->text, "data");
+			c->lmtp_next = i + 1;
+			if (lmtp_pending(c, c->lmtp_next) < c->env->nrcpts) {
+				emit(out, SC_WRITE, "%s", "");     /* nothing to say: wait for the next reply */
+				return;
+			}
+			quit(c, out);
+			return;
+		}
 		/* The reply to the end of data decides every recipient that RCPT accepted. */
 		decide_rest(c, r, "data", 1);
 		for (size_t i = 0; i < c->env->nrcpts; i++)

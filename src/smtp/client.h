@@ -42,6 +42,8 @@ struct smtp_client_conf {
 	int scram_only;                 /* never PLAIN or LOGIN: SCRAM-SHA-256 or nothing */
 	int external;                   /* no user: log in with the TLS client certificate (AUTH
 	                                   EXTERNAL, RFC 4422 appendix A), or fail if not offered */
+	int lmtp;                       /* LMTP (RFC 2033): LHLO instead of EHLO, and after the data one
+	                                   reply per accepted recipient, each deciding its own */
 };
 
 struct smtp_client_envelope {

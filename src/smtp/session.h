@@ -39,6 +39,7 @@
 #define SMTP_AUTH_OK       0
 #define SMTP_AUTH_FAIL    -1        /* 535 5.7.8 */
 #define SMTP_AUTH_LOCKED  -2        /* 454 4.7.0 and close (too many failures from the peer) */
+#define SMTP_AUTH_TEMPFAIL -3       /* 454 4.7.0: the password service did not answer (RFC 4954) */
 #define SMTP_AUTH_PENDING  1        /* answer comes through smtp_session_auth_done() */
 
 struct smtp_session;

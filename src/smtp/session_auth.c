@@ -71,7 +71,9 @@ void smtp_session_auth_done(struct smtp_session *s, int result)
 		snprintf(text, sizeof(text), "Too many failed authentications from your address; try again %s%s",
 		         s->retry_after ? "in " : "later", s->retry_after ? span : "");
 		sess_close_with(s, 454, "4.7.0", text);
-	} else
+	} else if (result == SMTP_AUTH_TEMPFAIL)
+		sess_reply(s, 454, "4.7.0", "Temporary authentication failure, try again later");
+	else
 		sess_reply(s, 535, "5.7.8", "Authentication credentials invalid");
 	explicit_bzero(s->auth_login, sizeof(s->auth_login));
 }

@@ -1,7 +1,7 @@
 /*
  * fuzz_client.c - the client side: arbitrary server bytes through the reply parser into the
  * client state machine. The first octet picks the TLS mode, whether to log in (and with
- * SCRAM-SHA-256), and check's probe and relay-test modes. Invariants: AUTH is never written before TLS; with TLS required,
+ * SCRAM-SHA-256), check's probe and relay-test modes, and LMTP. Invariants: AUTH is never written before TLS; with TLS required,
  * nothing but EHLO, STARTTLS and QUIT is written before TLS; every write ends in CRLF; results
  * stay in range; a probe never writes MAIL, a relay test never writes DATA.
  */
@@ -16,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *rcpts[] = { "a@x.example", "b@y.example" };
-	struct smtp_client_conf conf = { "me.example", SC_TLS_NONE, NULL, "pw", 0, 0, NULL, 0 };
+	struct smtp_client_conf conf = { "me.example", SC_TLS_NONE, NULL, "pw", 0, 0, NULL, 0, 0, 0 };
 	struct smtp_client_envelope env = { "s@me.example", rcpts, 2, 100, 0, 1 };
 	struct smtp_reply_parser p;
 	struct smtp_client *c;
@@ -40,6 +40,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	/* no user, but a client certificate: AUTH EXTERNAL (the rcpt_only bit doubles as it) */
 	conf.external = conf.user == NULL && conf.rcpt_only;
+	/* LMTP (Dovecot delivery): plaintext, no login, the probe bit doubles as it */
+	conf.lmtp = conf.tls == SC_TLS_NONE && conf.user == NULL && conf.probe;
+	if (conf.lmtp)
+		conf.probe = conf.rcpt_only = 0;
 	c = smtp_client_new(&conf, &env);
 	if (c == NULL)
 		return 0;
@@ -67,6 +71,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			assert(out.len >= 2 && out.buf[out.len - 2] == '\r' && out.buf[out.len - 1] == '\n');
 			assert(!conf.probe || strncmp(out.buf, "MAIL", 4) != 0);
 			assert(!conf.rcpt_only || strncmp(out.buf, "DATA", 4) != 0);
+			assert(!conf.lmtp || (strncmp(out.buf, "EHLO", 4) != 0 && strncmp(out.buf, "HELO", 4) != 0 &&
+			                      strncmp(out.buf, "STARTTLS", 8) != 0));
 			if (!tls) {
 				assert(strncmp(out.buf, "AUTH", 4) != 0);
 				if (conf.tls == SC_TLS_REQUIRED)

@@ -380,7 +380,7 @@ static void feed(struct smtp_client *c, const char *text, struct smtp_client_out
 
 static void test_client_probe_mode(void **state)
 {
-	struct smtp_client_conf conf = { "check.example", SC_TLS_OPPORTUNISTIC, "u@example.org", "pw", 1, 0, NULL, 0, 0 };
+	struct smtp_client_conf conf = { "check.example", SC_TLS_OPPORTUNISTIC, "u@example.org", "pw", 1, 0, NULL, 0, 0, 0 };
 	struct smtp_client_envelope env = { "", NULL, 0, 0, 0, 0 };
 	struct smtp_client_out out = { SC_WRITE, "", 0 };
 	struct smtp_client *c = smtp_client_new(&conf, &env);
@@ -410,7 +410,7 @@ static void test_client_probe_mode(void **state)
 
 	/* Relay test: MAIL and RCPT, never DATA. */
 	static const char *const rcpt[] = { "relay-test@example.com" };
-	struct smtp_client_conf rconf = { "check.example", SC_TLS_NONE, NULL, NULL, 0, 1, NULL, 0, 0 };
+	struct smtp_client_conf rconf = { "check.example", SC_TLS_NONE, NULL, NULL, 0, 1, NULL, 0, 0, 0 };
 	struct smtp_client_envelope renv = { "s@example.org", rcpt, 1, 0, 0, 0 };
 	c = smtp_client_new(&rconf, &renv);
 	feed(c, "220 mx ESMTP\r\n", &out);

@@ -23,6 +23,7 @@ struct script {
 	int results[4];                 /* expected code per recipient; -1 = unused */
 	const char *fail_stage;         /* expected failure stage, or NULL */
 	int requiretls;                 /* the envelope asks for REQUIRETLS (RFC 8689) */
+	int lmtp;                       /* LMTP (RFC 2033) */
 };
 
 static const char *rcpts[] = { "a@remote.example", "b@remote.example", "c@remote.example" };
@@ -100,11 +101,24 @@ static const struct script scripts[] = {
 	{ "too large for the server's SIZE", SC_TLS_NONE, NULL, {
 		"S: 220 mx", "C: EHLO me.example", "S: 250-mx", "S: 250 SIZE 10", "A: done", NULL },
 		{ 552, 552, 552, -1 }, NULL },
+	{ "LMTP: LHLO, and one reply per accepted recipient after the data", SC_TLS_NONE, NULL, {
+		"S: 220 dovecot ready", "C: LHLO me.example", "S: 250-dovecot", "S: 250 PIPELINING",
+		"C: MAIL FROM:<s@me.example>", "S: 250 2.1.0 ok",
+		"C: RCPT TO:<a@remote.example>", "S: 250 2.1.5 ok",
+		"C: RCPT TO:<b@remote.example>", "S: 550 5.1.1 <b@remote.example> User doesn't exist",
+		"C: RCPT TO:<c@remote.example>", "S: 250 2.1.5 ok",
+		"C: DATA", "S: 354 go", "A: body",
+		"S: 250 2.0.0 <a@remote.example> Saved", "A: write",
+		"S: 452 4.2.2 <c@remote.example> Quota exceeded", "C: QUIT", NULL },
+		{ 250, 550, 452, -1 }, NULL, 0, 1 },
+	{ "LMTP: a server refusing LHLO is not asked HELO", SC_TLS_NONE, NULL, {
+		"S: 220 x", "C: LHLO me.example", "S: 500 5.5.1 what", "A: fail", "C: QUIT", NULL },
+		{ 0, 0, 0, -1 }, "ehlo", 0, 1 },
 };
 
 static void run_script(const struct script *s)
 {
-	struct smtp_client_conf conf = { "me.example", s->tls, s->user, "pw", 0, 0, NULL, 0, 0 };
+	struct smtp_client_conf conf = { "me.example", s->tls, s->user, "pw", 0, 0, NULL, 0, 0, s->lmtp };
 	struct smtp_client_envelope env = { "s@me.example", rcpts, 3, 100, 0, 0, s->requiretls };
 	struct smtp_client *c = smtp_client_new(&conf, &env);
 	struct smtp_reply_parser p;
