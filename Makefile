@@ -49,7 +49,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(filter-out tests/unit/testutil.c,$(w
 FUZZ_TARGETS := session path data client addrlist autoconfig config users hdrscan reply dns agent journal tlspolicy tlsrpt dkim authres autodiscover proxyhdr
 FUZZ_TIME    ?= 60
 
-.PHONY: lint all deps run stop test unit integration clean fuzz fuzz-replay bench soak
+.PHONY: lint all deps run stop test unit integration clean fuzz fuzz-replay bench soak man install uninstall deb
 
 all: build/mailport
 
@@ -112,8 +112,9 @@ TIDY_CHECKS := -*,bugprone-*,-bugprone-easily-swappable-parameters,-bugprone-res
 clang-analyzer-*,-clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling,-clang-analyzer-optin.performance.Padding,\
 misc-redundant-expression
 
-lint: $(PKG)
+lint: $(PKG) $(MAN_PAGES)
 	@$(PYTHON) scripts/callgraph src
+	@mandoc -Tlint -W warning $(MAN_PAGES) && echo "lint: mandoc -Tlint clean ($(words $(MAN_PAGES)) man pages)"
 	@cppcheck -j $(NPROC) --quiet --std=c11 -D_GNU_SOURCE -Isrc --enable=warning,performance,portability \
 		--inline-suppr --error-exitcode=1 src/ && echo "lint: cppcheck clean"
 	@out=$$(printf '%s\n' $(ALL_SRC) | xargs -P $(NPROC) -I{} clang-tidy --quiet --checks='$(TIDY_CHECKS)' \
@@ -159,6 +160,61 @@ test: deps
 
 clean:
 	rm -rf build
+
+# ---- man pages, install, Debian package ----------------------------------------------------
+# mailport.conf(5) is generated: its parameter list is the config table itself (serve --mdoc),
+# the same one `serve --defaults` prints, so the page cannot drift from the code.
+MAN_PAGES := build/man/mailport.8 build/man/mailport.conf.5 build/man/mailport-send.1 \
+             build/man/mailport-check.1 build/man/mailport-queue.8
+
+build/man/mailport.conf.5: man/mailport.conf.5.in man/mailport.conf.5.tail build/mailport
+	@mkdir -p build/man
+	{ cat man/mailport.conf.5.in; build/mailport serve --mdoc; cat man/mailport.conf.5.tail; } > $@.tmp && mv $@.tmp $@
+
+build/man/%: man/%
+	@mkdir -p build/man
+	cp $< $@
+
+man: $(MAN_PAGES)
+	@mandoc -Tlint -W warning $(MAN_PAGES) && echo "man: mandoc -Tlint clean ($(words $(MAN_PAGES)) pages)"
+
+# The Debian layout with PREFIX=/usr; /usr/local by default, as a source install. The
+# configuration is always under SYSCONFDIR/mailport (the binary's default is
+# /etc/mailport/mailport.conf); an existing mailport.conf is never overwritten.
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+LIBDIR_SD  ?= $(PREFIX)/lib
+UNITDIR    ?= $(LIBDIR_SD)/systemd/system
+
+install: build/mailport $(MAN_PAGES)
+	install -D -m 0755 build/mailport $(DESTDIR)$(SBINDIR)/mailport
+	ln -sf mailport $(DESTDIR)$(SBINDIR)/sendmail
+	install -d $(DESTDIR)$(BINDIR)
+	ln -sf $$(realpath -m --relative-to=$(BINDIR) $(SBINDIR))/mailport $(DESTDIR)$(BINDIR)/mailq
+	for p in $(MAN_PAGES); do n=$${p##*/}; s=$${n##*.}; \
+		install -D -m 0644 $$p $(DESTDIR)$(MANDIR)/man$$s/$$n; done
+	install -D -m 0644 dist/mailport.conf $(DESTDIR)$(SYSCONFDIR)/mailport/mailport.conf.example
+	[ -e $(DESTDIR)$(SYSCONFDIR)/mailport/mailport.conf ] || \
+		install -m 0644 dist/mailport.conf $(DESTDIR)$(SYSCONFDIR)/mailport/mailport.conf
+	install -d $(DESTDIR)$(UNITDIR)
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' dist/mailport.service.in \
+		> $(DESTDIR)$(UNITDIR)/mailport.service
+	install -D -m 0644 dist/mailport.sysusers $(DESTDIR)$(LIBDIR_SD)/sysusers.d/mailport.conf
+	install -D -m 0644 dist/mailport.tmpfiles $(DESTDIR)$(LIBDIR_SD)/tmpfiles.d/mailport.conf
+	@echo "installed; then: systemd-sysusers; systemd-tmpfiles --create; edit $(SYSCONFDIR)/mailport/mailport.conf;"
+	@echo "mailport serve --check-config; systemctl enable --now mailport"
+
+# Everything install put there, except a mailport.conf that may hold your settings.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/mailport $(DESTDIR)$(SBINDIR)/sendmail $(DESTDIR)$(BINDIR)/mailq
+	for p in $(MAN_PAGES); do n=$${p##*/}; s=$${n##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$$n; done
+	rm -f $(DESTDIR)$(SYSCONFDIR)/mailport/mailport.conf.example $(DESTDIR)$(UNITDIR)/mailport.service \
+		$(DESTDIR)$(LIBDIR_SD)/sysusers.d/mailport.conf $(DESTDIR)$(LIBDIR_SD)/tmpfiles.d/mailport.conf
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/mailport/mailport.conf ]; then \
+		echo "kept $(SYSCONFDIR)/mailport/mailport.conf (your settings)"; fi
 
 # Benchmarks (bench/): the load generator, and `make bench` = bench/run.py side by side with
 # a private Postfix. Never part of `make test`.

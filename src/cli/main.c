@@ -87,6 +87,7 @@ static int cmd_serve(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, 'n' },
 		{ "defaults", no_argument, NULL, 'd' },
+		{ "mdoc", no_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -104,6 +105,9 @@ static int cmd_serve(int argc, char **argv)
 			break;
 		case 'd':
 			config_print_defaults(stdout);
+			return 0;
+		case 'm':               /* the parameter list of mailport.conf(5); make man */
+			config_print_mdoc(stdout);
 			return 0;
 		case 'h':
 			serve_usage(stdout);

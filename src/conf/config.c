@@ -850,3 +850,47 @@ void config_print_defaults(FILE *out)
 		        p->def ? "" : "# ", p->key, p->def ? p->def : "");
 	}
 }
+
+/* Text for an mdoc line: a backslash is \e, and a line may not begin with a dot or a quote. */
+static void mdoc_text(FILE *out, const char *s)
+{
+	if (*s == '.' || *s == '\'')
+		fputs("\\&", out);
+	for (; *s; s++)
+		if (*s == '\\')
+			fputs("\\e", out);
+		else
+			fputc(*s, out);
+}
+
+void config_print_mdoc(FILE *out)
+{
+	const char *section = "";
+
+	for (size_t i = 0; i < NPARAMS; i++) {
+		const struct param *p = &params[i];
+		if (strcmp(section, p->section) != 0) {
+			if (i > 0)
+				fputs(".El\n", out);
+			fprintf(out, ".Ss \\&[%s]\n.Bl -tag -width Ds\n", p->section);
+			section = p->section;
+		}
+		fprintf(out, ".It Cm %s Li =%s", p->key, p->def && *p->def ? " " : "");
+		if (p->def && *p->def) {
+			fputs("\"", out);
+			for (const char *d = p->def; *d; d++) {
+				if (*d == '"')
+					fputs("\\(dq", out);
+				else if (*d == '\\')
+					fputs("\\e", out);
+				else
+					fputc(*d, out);
+			}
+			fputs("\"", out);
+		}
+		fputs("\n", out);
+		mdoc_text(out, param_help(p));
+		fputs(p->required ? " (required)\n" : "\n", out);
+	}
+	fputs(".El\n", out);
+}

@@ -131,5 +131,7 @@ int config_line(const struct config *c, const char *section, const char *key);
 int config_is_local_domain(const struct config *c, const char *domain, size_t len);
 /* Print every parameter with its default and help (mailport serve --defaults). */
 void config_print_defaults(FILE *out);
+/* The same table as the mdoc body of mailport.conf(5) (make man): the page cannot drift. */
+void config_print_mdoc(FILE *out);
 
 #endif
