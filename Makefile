@@ -49,7 +49,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(filter-out tests/unit/testutil.c,$(w
 FUZZ_TARGETS := session path data client addrlist autoconfig config users hdrscan reply dns agent journal tlspolicy tlsrpt dkim authres autodiscover proxyhdr
 FUZZ_TIME    ?= 60
 
-.PHONY: lint all deps run stop test unit integration clean fuzz fuzz-replay bench soak man install uninstall deb
+.PHONY: lint all deps run stop test unit integration clean fuzz fuzz-replay bench soak man install uninstall deb deb-check
 
 all: build/mailport
 
@@ -206,6 +206,20 @@ install: build/mailport $(MAN_PAGES)
 	install -D -m 0644 dist/mailport.tmpfiles $(DESTDIR)$(LIBDIR_SD)/tmpfiles.d/mailport.conf
 	@echo "installed; then: systemd-sysusers; systemd-tmpfiles --create; edit $(SYSCONFDIR)/mailport/mailport.conf;"
 	@echo "mailport serve --check-config; systemctl enable --now mailport"
+
+# The Debian package (debian/), built from a copy of the tree in build/deb/src so that nothing
+# is written outside the checkout: build/deb/mailport_VERSION_ARCH.deb. `make deb-check` installs
+# it in a pristine Debian 12 root and starts it there (scripts/deb-check, through the
+# ../shared/tools fresh-check when it is there).
+deb:
+	@scripts/install-deps --deb
+	rm -rf build/deb && mkdir -p build/deb/src
+	tar --exclude=./build --exclude=./run --exclude=./.git -cf - . | tar -xf - -C build/deb/src
+	cd build/deb/src && dpkg-buildpackage -us -uc -b
+	@ls build/deb/*.deb
+
+deb-check:
+	../shared/tools/fresh-check --timeout 1800 . -- scripts/deb-check
 
 # Everything install put there, except a mailport.conf that may hold your settings.
 uninstall:
