@@ -218,8 +218,11 @@ deb:
 	cd build/deb/src && dpkg-buildpackage -us -uc -b
 	@ls build/deb/*.deb
 
+FRESH_CHECK ?= ../shared/tools/fresh-check
 deb-check:
-	../shared/tools/fresh-check --timeout 1800 . -- scripts/deb-check
+	@[ -x $(FRESH_CHECK) ] || { echo "deb-check: needs $(FRESH_CHECK) (makes a pristine Debian 12 root); or run" \
+		"scripts/deb-check as root in a fresh Debian 12 machine"; exit 2; }
+	$(FRESH_CHECK) --timeout 1800 . -- scripts/deb-check
 
 # Everything install put there, except a mailport.conf that may hold your settings.
 uninstall:
