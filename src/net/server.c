@@ -458,6 +458,8 @@ static int maildir_root_of(const struct config *cfg, char *root, size_t len, str
 	return 0;
 }
 
+static int give_spool(const char *spool, const struct passwd *pw);
+
 int server_check_config(const char *config_path)
 {
 	struct errlist errs = { 0 };
@@ -470,6 +472,12 @@ int server_check_config(const char *config_path)
 		int user_ok = check_user(cfg, &pw, &errs) == 0;
 		if (spool_check(cfg->spool, err, sizeof(err)) < 0)
 			errlist_add(&errs, cfg->path, config_line(cfg, "server", "spool"), "[server] %s", err);
+		/* As root, the check made what was missing of the spool as root: it is the mail user's,
+		 * as serve would make it, or a server started as that user (systemd's User=) could not
+		 * write its own queue. */
+		else if (user_ok && pw != NULL && geteuid() == 0 && give_spool(cfg->spool, pw) < 0)
+			errlist_add(&errs, cfg->path, config_line(cfg, "server", "spool"), "[server] spool %s: cannot give it "
+			            "to user %s: %s", cfg->spool, pw->pw_name, strerror(errno));
 		if (user_ok && maildir_root_of(cfg, root, sizeof(root), &errs) == 0 &&
 		    prepare_maildir_root(root, pw, err, sizeof(err)) < 0)
 			errlist_add(&errs, cfg->path, config_line(cfg, "server", "maildir"), "[server] maildir root %s", err);

@@ -120,3 +120,56 @@ def test_log_config_errors():
         srv.start(expect_ready=False)
         assert srv.proc.wait(timeout=30) == 78
         assert "[server] log = syslog: cannot open /nonexistent/log.sock" in srv.log(), srv.log()
+
+
+def test_real_rsyslog_files_mail_facility():
+    """Debian's rsyslog (unpacked by scripts/peer-rsyslog, run privately on a socket of its own,
+    with Debian's rule: mail.* to mail.log) files mailport's lines under facility mail, in text and
+    in JSON, and never a password."""
+    import shutil
+    import subprocess
+    from harness import ROOT
+    out = subprocess.run([os.path.join(ROOT, "scripts", "peer-rsyslog")], capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr
+    rroot = os.path.join(ROOT, out.stdout.strip())
+    d = tempfile.mkdtemp(prefix="mailport-rsyslog-")
+    os.chmod(d, 0o755)
+    conf = os.path.join(d, "rsyslog.conf")
+    with open(conf, "w") as f:
+        f.write(f'global(workDirectory="{d}")\n'
+                'module(load="imuxsock" SysSock.Use="off")\n'
+                f'input(type="imuxsock" Socket="{d}/log.sock")\n'
+                f'mail.*  action(type="omfile" file="{d}/mail.log")\n'
+                f'*.*;mail.none  action(type="omfile" file="{d}/other.log")\n')
+    rs = subprocess.Popen([os.path.join(rroot, "usr/sbin/rsyslogd"), "-n", "-f", conf, "-i", os.path.join(d, "pid"),
+                           "-M", os.path.join(rroot, "usr/lib/x86_64-linux-gnu/rsyslog")],
+                          stdout=subprocess.DEVNULL, stderr=open(os.path.join(d, "rsyslogd.out"), "wb"))
+    try:
+        deadline = time.time() + 10
+        while not os.path.exists(os.path.join(d, "log.sock")) and time.time() < deadline:
+            assert rs.poll() is None, open(os.path.join(d, "rsyslogd.out")).read()
+            time.sleep(0.05)
+        os.chmod(os.path.join(d, "log.sock"), 0o666)
+        for n, fmt in enumerate(("text", "json"), 1):
+            with Server(tls=True, extra_server=f"log = syslog\nlog_socket = {d}/log.sock\nlog_format = {fmt}\n") as srv:
+                srv.start(expect_ready=False)
+                deadline = time.time() + 15
+                while time.time() < deadline and not (os.path.exists(f"{d}/mail.log") and
+                                                      open(f"{d}/mail.log").read().count("started") >= n):
+                    time.sleep(0.1)
+                login_and_send(srv)
+                srv.wait_messages("bob", 1)
+                assert srv.stop() == 0
+        time.sleep(1.5)                        # rsyslog writes asynchronously
+        log = open(f"{d}/mail.log").read()
+        assert f"mailport[" in log and "started hostname=" in log and "auth ok user=alice@example.test" in log, log
+        js = [x.split("]: ", 1)[1] for x in log.splitlines() if "]: {" in x]
+        assert js and json.loads(js[0])["event"], js[:2]
+        assert any(json.loads(x).get("event") == "accepted" for x in js), js
+        assert PW not in log
+        assert not os.path.exists(f"{d}/other.log") or "mailport" not in open(f"{d}/other.log").read()
+    finally:
+        rs.terminate()
+        rs.wait(10)
+        shutil.rmtree(d, ignore_errors=True)

@@ -104,3 +104,19 @@ def test_root_creates_the_maildir_root_for_the_mail_user():
             assert srv.stop() == 0
     finally:
         shutil.rmtree(top, ignore_errors=True)
+
+
+def test_check_config_as_root_leaves_the_spool_to_the_mail_user():
+    """An admin's `mailport serve --check-config` as root before a start by systemd, whose unit
+    runs mailport as its user from the first instruction: the spool the check made is that
+    user's, not root's (found by installing the Debian package in a fresh root)."""
+    need_root()
+    pw = pwd.getpwnam(MAIL_USER)
+    with Server() as srv:
+        r = subprocess.run([BIN, "serve", "--config", srv.conf, "--check-config"], capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 0, r
+        spool = os.path.join(srv.dir, "spool")
+        for base, dirs, files in os.walk(spool):
+            for n in dirs + files:
+                assert os.lstat(os.path.join(base, n)).st_uid == pw.pw_uid, os.path.join(base, n)
