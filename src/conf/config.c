@@ -41,6 +41,15 @@ struct param {
 
 #define OFF(f) offsetof(struct config, f)
 
+/* The PROXY protocol keys, the same in each SMTP listener's section. */
+#define PROXY_PARAMS(section, role)                                                                            \
+	{ section, "proxy_protocol", P_TEXT, OFF(proxy_protocol[role]), "no", 0, 0, 0,                            \
+	  "yes: every connection begins with a PROXY protocol header (v1 or v2, HAProxy's) naming the client, " \
+	  "which then drives limits, logs and Received:; only from proxy_from" },                                \
+	{ section, "proxy_from", P_NETS, OFF(proxy_from[role]), NULL, 0, 0, 0,                                    \
+	  "the load balancers allowed to send PROXY headers (addresses or networks; required with "             \
+	  "proxy_protocol = yes); any other peer is disconnected" }
+
 static const struct param params[] = {
 	{ "server", "hostname", P_STRING, OFF(hostname), NULL, 0, 0, 0,
 	  "name in the greeting, EHLO reply and Received: headers (default: the system host name)" },
@@ -167,12 +176,7 @@ static const struct param params[] = {
 	  "makes keys); a standby key is published for a rotation but does not sign; repeat for more" },
 	/* The listeners' words are listener.c's, the one table of their kinds. */
 	{ "smtp", "listen", P_LISTEN, ROLE_SMTP, NULL, 0, 0, 0, NULL },
-	{ "smtp", "proxy_protocol", P_TEXT, OFF(proxy_protocol[ROLE_SMTP]), "no", 0, 0, 0,
-	  "yes: every connection begins with a PROXY protocol header (v1 or v2, HAProxy's) naming the client, "
-	  "which then drives limits, logs and Received:; only from proxy_from" },
-	{ "smtp", "proxy_from", P_NETS, OFF(proxy_from[ROLE_SMTP]), NULL, 0, 0, 0,
-	  "the load balancers allowed to send PROXY headers (addresses or networks; required with "
-	  "proxy_protocol = yes); any other peer is disconnected" },
+	PROXY_PARAMS("smtp", ROLE_SMTP),
 	{ "smtp", "sender_checks", P_TEXT, OFF(sender_checks), "yes", 0, 0, 0,
 	  "yes: mail received here is checked with SPF (RFC 7208), DKIM (RFC 6376) and DMARC (RFC 7489) and "
 	  "the results added as Authentication-Results: (RFC 8601) before it is delivered; the DNS server is "
@@ -181,19 +185,9 @@ static const struct param params[] = {
 	  "yes: refuse (550 5.7.1) a message that fails DMARC when its From: domain publishes p=reject; no: "
 	  "accept it and say so in Authentication-Results: (the default: a failure is often a forwarder's)" },
 	{ "submissions", "listen", P_LISTEN, ROLE_SUBMISSIONS, NULL, 0, 0, 0, NULL },
-	{ "submissions", "proxy_protocol", P_TEXT, OFF(proxy_protocol[ROLE_SUBMISSIONS]), "no", 0, 0, 0,
-	  "yes: every connection begins with a PROXY protocol header (v1 or v2, HAProxy's) naming the client, "
-	  "which then drives limits, logs and Received:; only from proxy_from" },
-	{ "submissions", "proxy_from", P_NETS, OFF(proxy_from[ROLE_SUBMISSIONS]), NULL, 0, 0, 0,
-	  "the load balancers allowed to send PROXY headers (addresses or networks; required with "
-	  "proxy_protocol = yes); any other peer is disconnected" },
+	PROXY_PARAMS("submissions", ROLE_SUBMISSIONS),
 	{ "submission", "listen", P_LISTEN, ROLE_SUBMISSION, NULL, 0, 0, 0, NULL },
-	{ "submission", "proxy_protocol", P_TEXT, OFF(proxy_protocol[ROLE_SUBMISSION]), "no", 0, 0, 0,
-	  "yes: every connection begins with a PROXY protocol header (v1 or v2, HAProxy's) naming the client, "
-	  "which then drives limits, logs and Received:; only from proxy_from" },
-	{ "submission", "proxy_from", P_NETS, OFF(proxy_from[ROLE_SUBMISSION]), NULL, 0, 0, 0,
-	  "the load balancers allowed to send PROXY headers (addresses or networks; required with "
-	  "proxy_protocol = yes); any other peer is disconnected" },
+	PROXY_PARAMS("submission", ROLE_SUBMISSION),
 	{ "https", "listen", P_LISTEN, ROLE_HTTPS, NULL, 0, 0, 0, NULL },
 	{ "https", "imap", P_TEXT, OFF(https_imap), NULL, 0, 0, 0,
 	  "the IMAP server mail clients are told about, HOST:PORT (993: implicit TLS, 143: STARTTLS); "

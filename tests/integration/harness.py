@@ -106,6 +106,20 @@ def reseal_queue_file(data):
     return data[:k] + b"K 8\n%08x\n" % zlib.crc32(data[:k]) + data[k + 13:]
 
 
+def datagram_socket(prefix, timeout):
+    """A unix datagram socket bound in a new directory that the server's user can reach (the
+    server writes to it after dropping root): (the socket, its path). The caller removes
+    os.path.dirname(path)."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(d, 0o755)
+    path = os.path.join(d, "sock")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(path)
+    os.chmod(path, 0o666)
+    s.settimeout(timeout)
+    return s, path
+
+
 class Server:
     """One mailport instance in its own temporary directory."""
 

@@ -15,7 +15,7 @@ import threading
 import time
 
 from fakesmtp import FakeSMTP
-from harness import BIN, Server, Skip, free_port, need
+from harness import BIN, Server, free_port, need
 from pki import make_cert, path, pki
 from tests_mx import DNS
 

@@ -6,7 +6,7 @@ import socket
 import subprocess
 import time
 
-from harness import BIN, Raw, Server, Skip
+from harness import BIN, Server, Skip
 
 
 def test_config_errors_exit_78():

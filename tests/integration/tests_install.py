@@ -14,9 +14,8 @@ import socket
 import ssl
 import subprocess
 import tempfile
-import time
 
-from harness import MAIL_USER, ROOT, Server, free_port, need
+from harness import MAIL_USER, ROOT, Server, datagram_socket, need
 
 FILES = ["usr/sbin/mailport", "usr/sbin/sendmail", "usr/bin/mailq", "usr/share/man/man8/mailport.8",
          "usr/share/man/man5/mailport.conf.5", "usr/share/man/man1/mailport-send.1",
@@ -162,13 +161,7 @@ def test_systemd_unit_verifies_and_is_hardened():
 
 
 def test_sd_notify_ready_reloading_stopping():
-    sd = tempfile.mkdtemp(prefix="mailport-notify-")
-    os.chmod(sd, 0o755)
-    sock_path = os.path.join(sd, "notify")
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    s.bind(sock_path)
-    os.chmod(sock_path, 0o666)
-    s.settimeout(15)
+    s, sock_path = datagram_socket("mailport-notify-", 15)
     old = os.environ.get("NOTIFY_SOCKET")
     os.environ["NOTIFY_SOCKET"] = sock_path
     srv = Server(tls=True)
@@ -193,4 +186,4 @@ def test_sd_notify_ready_reloading_stopping():
             os.environ["NOTIFY_SOCKET"] = old
         s.close()
         srv.cleanup()
-        shutil.rmtree(sd, ignore_errors=True)
+        shutil.rmtree(os.path.dirname(sock_path), ignore_errors=True)

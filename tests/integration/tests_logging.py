@@ -12,20 +12,13 @@ import ssl
 import tempfile
 import time
 
-from harness import Server
+from harness import Server, datagram_socket
 
 PW = "secret"
 
 
 def receiver():
-    d = tempfile.mkdtemp(prefix="mailport-log-")
-    os.chmod(d, 0o755)
-    path = os.path.join(d, "log.sock")
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    s.bind(path)
-    os.chmod(path, 0o666)           # the server writes as its mail user
-    s.settimeout(0.2)
-    return s, path
+    return datagram_socket("mailport-log-", 0.2)
 
 
 def drain(s, until, timeout=15):
@@ -163,7 +156,7 @@ def test_real_rsyslog_files_mail_facility():
                 assert srv.stop() == 0
         time.sleep(1.5)                        # rsyslog writes asynchronously
         log = open(f"{d}/mail.log").read()
-        assert f"mailport[" in log and "started hostname=" in log and "auth ok user=alice@example.test" in log, log
+        assert "mailport[" in log and "started hostname=" in log and "auth ok user=alice@example.test" in log, log
         js = [x.split("]: ", 1)[1] for x in log.splitlines() if "]: {" in x]
         assert js and json.loads(js[0])["event"], js[:2]
         assert any(json.loads(x).get("event") == "accepted" for x in js), js

@@ -5,10 +5,9 @@ import os
 import shutil
 import smtplib
 import ssl
-import subprocess
 import time
 
-from harness import Server, Skip, crypt_hash, free_port, need
+from harness import Server, crypt_hash, need
 from unbound import Unbound
 
 ZONE = """

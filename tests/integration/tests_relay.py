@@ -3,7 +3,6 @@ mailport (smtps:// and smtp+starttls:// with AUTH, and smtp://), python3-aiosmtp
 STARTTLS and with implicit TLS, and scripted servers for the failure modes."""
 import os
 import re
-import signal
 import smtplib
 import ssl
 import subprocess

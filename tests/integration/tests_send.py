@@ -4,7 +4,6 @@ port, wrong-host and untrusted certificates, TLS 1.0 only): exit codes, words, a
 server saw."""
 import email
 import os
-import shutil
 import socket
 import ssl
 import subprocess
