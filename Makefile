@@ -44,6 +44,10 @@ MAIN_SRC   := src/cli/main.c src/cli/dkim.c src/cli/dns.c src/cli/send.c src/cli
 ALL_SRC    := $(CORE_SRC) $(SERVER_SRC) $(MAIN_SRC)
 HEADERS    := $(wildcard src/*/*.h)
 
+# mdoc pages (man/); mailport.conf(5) is generated, see "man pages" below
+MAN_PAGES := build/man/mailport.8 build/man/mailport.conf.5 build/man/mailport-send.1 \
+             build/man/mailport-check.1 build/man/mailport-queue.8
+
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(filter-out tests/unit/testutil.c,$(wildcard tests/unit/test_*.c)))
 
 FUZZ_TARGETS := session path data client addrlist autoconfig config users hdrscan reply dns agent journal tlspolicy tlsrpt dkim authres autodiscover proxyhdr
@@ -164,8 +168,6 @@ clean:
 # ---- man pages, install, Debian package ----------------------------------------------------
 # mailport.conf(5) is generated: its parameter list is the config table itself (serve --mdoc),
 # the same one `serve --defaults` prints, so the page cannot drift from the code.
-MAN_PAGES := build/man/mailport.8 build/man/mailport.conf.5 build/man/mailport-send.1 \
-             build/man/mailport-check.1 build/man/mailport-queue.8
 
 build/man/mailport.conf.5: man/mailport.conf.5.in man/mailport.conf.5.tail build/mailport
 	@mkdir -p build/man
