@@ -92,21 +92,33 @@ static int parse_line(char *line, struct apppw_entry *e)
 
 struct apppw *apppw_load(const char *path, struct errlist *errs)
 {
-	struct apppw *t = calloc(1, sizeof(*t));
-	size_t len = 0, nerr0 = errs->n;
-	unsigned lineno = 0;
-	char *buf;
+	size_t len = 0;
+	char *buf = fs_read_file(path, STORE_MAX, &len, FS_REGULAR);
 
-	if (t == NULL)
-		return NULL;
-	t->refs = 1;
-	if ((buf = fs_read_file(path, STORE_MAX, &len, FS_REGULAR)) == NULL) {
+	if (buf == NULL) {
 		if (errno == ENOENT)
-			return t;               /* none made yet */
+			return apppw_parse(path, NULL, 0, errs);       /* none made yet */
 		errlist_add(errs, path, 0, "cannot read the app passwords: %s", strerror(errno));
-		destroy(t);
 		return NULL;
 	}
+	return apppw_parse(path, buf, len, errs);
+}
+
+struct apppw *apppw_parse(const char *path, char *buf, size_t len, struct errlist *errs)
+{
+	struct apppw *t = calloc(1, sizeof(*t));
+	size_t nerr0 = errs->n;
+	unsigned lineno = 0;
+
+	if (t == NULL) {
+		if (buf != NULL)
+			explicit_bzero(buf, len);
+		free(buf);
+		return NULL;
+	}
+	t->refs = 1;
+	if (buf == NULL)
+		return t;
 	for (char *line = buf, *next; line != NULL && *line; line = next) {
 		lineno++;
 		if ((next = strchr(line, '\n')) != NULL)

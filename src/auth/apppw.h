@@ -43,6 +43,9 @@ struct apppw;
 
 /* The store at path; a missing file is an empty table. NULL with errs (file:line). */
 struct apppw *apppw_load(const char *path, struct errlist *errs);
+/* The same from buf (len octets, NUL-terminated; consumed: wiped and freed; NULL: an empty
+ * table); path names it in errors. */
+struct apppw *apppw_parse(const char *path, char *buf, size_t len, struct errlist *errs);
 struct apppw *apppw_ref(struct apppw *t);
 void apppw_unref(struct apppw *t);
 size_t apppw_count(const struct apppw *t);

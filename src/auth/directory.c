@@ -20,9 +20,11 @@
 #include "apppw.h"
 #include "auth.h"
 #include "dovecot.h"
+#include "pgdir.h"
 #include "users.h"
 
 struct dir_backend {
+	int (*start)(void *be);
 	enum dir_result (*mailbox)(const void *be, const char *addr, char delim, char *out, size_t outlen);
 	int (*verify)(void *be, const struct dir_login *l, char *via, size_t vialen);
 	int (*refresh)(void *be);
@@ -175,15 +177,107 @@ static void file_free(void *be)
 	free(fd);
 }
 
-static const struct dir_backend file_backend = { file_mailbox, file_verify, file_refresh, file_scram,
-	                                              file_cert_policy, file_count,
-	                                              file_free };
+static int file_start(void *be)
+{
+	(void)be;
+	return 0;
+}
+
+static const struct dir_backend file_backend = { file_start, file_mailbox, file_verify, file_refresh, file_scram,
+	                                              file_cert_policy, file_count, file_free };
+
+/* ---- PostgreSQL (pgdir.h): the same lookups on the current snapshot --------------------------- */
+
+static enum dir_result pg_mailbox(const void *be, const char *addr, char delim, char *out, size_t outlen)
+{
+	struct pgdir_snap *s = pgdir_snap((struct pgdir *)be);
+	const struct user *u;
+
+	if (s == NULL)
+		return DIR_TEMPFAIL;        /* never "no such user" because the database is away */
+	u = users_resolve(s->users, addr, delim);
+	if (u != NULL)
+		snprintf(out, outlen, "%s", u->address);
+	pgdir_snap_unref(s);
+	return u != NULL ? DIR_FOUND : DIR_NONE;
+}
+
+static int pg_verify(void *be, const struct dir_login *l, char *via, size_t vialen)
+{
+	struct pgdir_snap *s = pgdir_snap(be);
+	const struct apppw_entry *e;
+
+	if (s == NULL)
+		return DIR_VERIFY_TEMPFAIL;
+	int r = auth_verify(s->users, s->ap, l->authzid, l->user, l->password, &e);
+	if (via != NULL && vialen > 0)
+		snprintf(via, vialen, "%s%s", r == 0 && e ? "app-password=" : "", r == 0 && e ? e->label : "");
+	pgdir_snap_unref(s);
+	return r;
+}
+
+/* The listener thread swaps snapshots itself; this only says that it did. */
+static int pg_refresh(void *be)
+{
+	return pgdir_changed(be);
+}
+
+static int pg_scram(const void *be, const char *user, struct scram_creds *out)
+{
+	struct pgdir_snap *s = pgdir_snap((struct pgdir *)be);
+	const struct user *u = s ? users_lookup(s->users, user, strlen(user)) : NULL;
+	int r = -1;
+
+	if (u != NULL && strcasecmp(u->address, user) == 0 && u->hash[0] == '$' && !u->app_only && u->has_scram) {
+		*out = u->scram;
+		r = 0;
+	}
+	pgdir_snap_unref(s);
+	return r;
+}
+
+static int pg_cert_policy(const void *be, const char *user)
+{
+	struct pgdir_snap *s = pgdir_snap((struct pgdir *)be);
+	const struct user *u = s ? users_lookup(s->users, user, strlen(user)) : NULL;
+	int r = u == NULL || strcasecmp(u->address, user) != 0 ? -1 : u->cert;
+
+	pgdir_snap_unref(s);
+	return r;
+}
+
+static size_t pg_count(const void *be)
+{
+	return pgdir_count((struct pgdir *)be);
+}
+
+static int pg_start(void *be)
+{
+	return pgdir_start(be);
+}
+
+static void pg_free(void *be)
+{
+	pgdir_free(be);
+}
+
+static const struct dir_backend pg_backend = { pg_start, pg_mailbox, pg_verify, pg_refresh, pg_scram,
+	                                            pg_cert_policy, pg_count, pg_free };
 
 /* ---- the interface ------------------------------------------------------------------------- */
 
 struct directory *directory_open(const struct directory_conf *dc, struct errlist *errs)
 {
 	struct directory *d = calloc(1, sizeof(*d));
+
+	if (d != NULL && dc->postgresql != NULL) {
+		d->ops = &pg_backend;
+		if ((d->be = pgdir_open(dc->postgresql, dc->pg_password, dc->max_stale, dc->quiet, errs)) == NULL) {
+			free(d);
+			return NULL;
+		}
+		return d;
+	}
 	struct file_dir *fd = calloc(1, sizeof(*fd));
 
 	if (d == NULL || fd == NULL) {
@@ -259,4 +353,9 @@ int directory_refresh(struct directory *d)
 size_t directory_count(const struct directory *d)
 {
 	return d->ops->count(d->be);
+}
+
+int directory_start(struct directory *d)
+{
+	return d->ops->start(d->be);
 }

@@ -31,6 +31,10 @@ struct directory_conf {
 	const char *used_dir;           /* where their last use is noted; NULL: not noted */
 	const char *dovecot_auth;       /* Dovecot's auth-client socket checks the passwords (the users
 	                                   file still names the mailboxes); NULL: the users file's hashes */
+	const char *postgresql;         /* a libpq connection string: the directory is in PostgreSQL
+	                                   (pgdir.h), not in users_file; NULL: the file */
+	const char *pg_password;        /* its role's password, or NULL */
+	unsigned max_stale;             /* seconds the last snapshot serves while the database is away */
 };
 
 /* One login attempt. The password is borrowed, never kept or logged. */
@@ -72,5 +76,8 @@ int directory_cert_policy(const struct directory *d, const char *user);
 int directory_refresh(struct directory *d);
 /* How many mailboxes, for the logs. */
 size_t directory_count(const struct directory *d);
+/* Start what keeps the directory current (PostgreSQL's listener thread; nothing for the file):
+ * after the process confined itself, which the thread inherits. 0 or -1. */
+int directory_start(struct directory *d);
 
 #endif

@@ -80,19 +80,28 @@ static int add_key(struct users *u, char *key, size_t user, int line)
 
 struct users *users_load(const char *path, struct errlist *errs)
 {
+	size_t len;
+	char *buf = fs_read_file(path, USERS_FILE_MAX, &len, FS_REGULAR);
+
+	if (buf == NULL) {
+		errlist_add(errs, path, 0, "cannot read users file: %s", errno == EINVAL ? "not a regular file" : strerror(errno));
+		return NULL;
+	}
+	return users_parse(path, buf, errs);
+}
+
+struct users *users_parse(const char *path, char *buf, struct errlist *errs)
+{
 	struct users *u = calloc(1, sizeof(*u));
-	size_t len, nerr0 = errs->n;
-	char *buf, *line, *next;
+	size_t nerr0 = errs->n;
+	char *line, *next;
 	int lineno = 0;
 	unsigned md5_users = 0;
 	char md5_list[1400] = "";
 
-	if (u == NULL)
+	if (u == NULL) {
+		free(buf);
 		return NULL;
-	buf = fs_read_file(path, USERS_FILE_MAX, &len, FS_REGULAR);
-	if (buf == NULL) {
-		errlist_add(errs, path, 0, "cannot read users file: %s", errno == EINVAL ? "not a regular file" : strerror(errno));
-		goto fail;
 	}
 	for (line = buf; line != NULL && *line; line = next) {
 		char *f[4] = { NULL, NULL, NULL, NULL };
@@ -225,7 +234,6 @@ struct users *users_load(const char *path, struct errlist *errs)
 	return u;
 oom:
 	errlist_add(errs, path, lineno, "out of memory");
-fail:
 	free(buf);
 	users_free(u);
 	return NULL;

@@ -39,6 +39,10 @@ struct user {
 };
 
 struct users *users_load(const char *path, struct errlist *errs);
+/* The same from buf (NUL-terminated, in the users file's format, consumed: freed here); path
+ * names it in errors (the PostgreSQL directory passes its own name, with lines numbered as
+ * written). */
+struct users *users_parse(const char *path, char *buf, struct errlist *errs);
 void users_free(struct users *u);
 /* Find the user owning address or alias key (any case). NULL when none. */
 const struct user *users_lookup(const struct users *u, const char *addr, size_t len);

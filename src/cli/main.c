@@ -20,6 +20,7 @@
 #include "check.h"
 #include "ctl.h"
 #include "dkim.h"
+#include "directory.h"
 #include "dns.h"
 #include "send.h"
 #include "user.h"
@@ -40,6 +41,7 @@ static void usage(FILE *out)
 	        "       mailport dns DOMAIN --config FILE [--json]\n"
 	        "       mailport passwd [--user ADDRESS] [--allow-weak]\n"
 	        "       mailport user app-password add|list|revoke ... [--config FILE]\n"
+	        "       mailport directory migrate [--config FILE] | schema\n"
 	        "       mailport version\n"
 	        "\n"
 	        "serve   run the SMTP server in the foreground (logs on stderr).\n"
@@ -58,6 +60,7 @@ static void usage(FILE *out)
 	        "dkim    make a DKIM signing key and print the TXT record to publish.\n"
 	        "dns     every DNS record DOMAIN needs for this server, ready for a zone file.\n"
 	        "user    a mailbox's app passwords: add (generated, shown once), list, revoke.\n"
+	        "directory  the PostgreSQL directory's tables: migrate (create or update), schema.\n"
 	        "passwd  read a password on standard input (twice, without echo, on a terminal) and\n"
 	        "        print its yescrypt hash for the users file; a weak one is refused, with why.\n"
 	        "\n"
@@ -287,6 +290,8 @@ int main(int argc, char **argv)
 		return user_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "dns") == 0)
 		return dns_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "directory") == 0)
+		return directory_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("mailport %s\n", MAILPORT_VERSION);
 		return 0;

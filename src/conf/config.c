@@ -102,7 +102,7 @@ static const struct param params[] = {
 	  "who checks passwords: file (the users file's hashes) or dovecot:SOCKET (Dovecot's auth-client socket, "
 	  "e.g. dovecot:/run/dovecot/auth-client, or dovecot:HOST:PORT; as Postfix's smtpd_sasl_type = dovecot); "
 	  "the users file still names the mailboxes, with * for the hash" },
-	{ "auth", "users", P_PATH, OFF(users), NULL, 0, 0, 1,
+	{ "auth", "users", P_PATH, OFF(users), NULL, 0, 0, 0,
 	  "users file: address:crypt-hash[:alias,alias...[:login=app-passwords]] per line" },
 	{ "auth", "app_passwords", P_PATH, OFF(app_passwords), NULL, 0, 0, 0,
 	  "the app passwords (mailport user app-password writes it; read again at the next login when it changes); "
@@ -174,6 +174,16 @@ static const struct param params[] = {
 	  "DOMAIN SELECTOR KEYFILE [active|standby]: mail submitted with a From: of DOMAIN is DKIM-signed "
 	  "with every active key of it (rsa-sha256 and ed25519-sha256 side by side; `mailport dkim keygen` "
 	  "makes keys); a standby key is published for a rotation but does not sign; repeat for more" },
+	{ "directory", "backend", P_TEXT, OFF(dir_backend), "file", 0, 0, 0,
+	  "where mailboxes, aliases and app passwords are kept: file ([auth] users and app_passwords) or "
+	  "postgresql (shared by every node; `mailport directory migrate` makes the tables)" },
+	{ "directory", "postgresql", P_TEXT, OFF(pg_conninfo), NULL, 0, 0, 0,
+	  "the libpq connection string, e.g. \"host=db.example.org dbname=mail user=mailport sslmode=verify-full\"" },
+	{ "directory", "password_file", P_SECRET_FILE, OFF(pg_password), NULL, 0, 0, 0,
+	  "a file whose first line is the database role's password (or use ~/.pgpass, or certificates)" },
+	{ "directory", "max_stale", P_DURATION, OFF(pg_max_stale), "5m", 1, 86400, 0,
+	  "while the database cannot be reached, the last copy of the directory serves this long; then "
+	  "recipients and logins get 451/454 (try again), never 550" },
 	/* The listeners' words are listener.c's, the one table of their kinds. */
 	{ "smtp", "listen", P_LISTEN, ROLE_SMTP, NULL, 0, 0, 0, NULL },
 	PROXY_PARAMS("smtp", ROLE_SMTP),
@@ -782,6 +792,11 @@ void config_free(struct config *c)
 	free(c->recipient_delimiter);
 	free(c->users);
 	free(c->auth_backend);
+	free(c->dir_backend);
+	free(c->pg_conninfo);
+	if (c->pg_password)
+		explicit_bzero(c->pg_password, strlen(c->pg_password));
+	free(c->pg_password);
 	for (size_t i = 0; i < CONFIG_MAX_CERTS; i++) {
 		free(c->certs[i].cert);
 		free(c->certs[i].key);

@@ -69,6 +69,11 @@ struct config {
 	/* [auth] */
 	char *users;
 	char *auth_backend;             /* "file" or "dovecot:SOCKET" */
+	/* [directory] */
+	char *dir_backend;              /* "file" or "postgresql" */
+	char *pg_conninfo;
+	char *pg_password;              /* the role's password, read from password_file */
+	unsigned pg_max_stale;          /* seconds */
 	char *app_passwords;            /* NULL = SPOOL/app-passwords */
 	char *scram;                    /* "yes"/"no": offer SCRAM-SHA-256 */
 	char *client_ca;                /* PEM CA(s) of TLS client certificates; NULL: none asked for */

@@ -87,10 +87,13 @@ static struct settings *settings_new(const struct runner_conf *rc)
 	s->dkim = dkim_keys_ref(rc->dkim);
 	if ((s->tls = tlspolicy_new(&tc, perr, sizeof(perr))) == NULL)
 		log_warnx(NULL, "relay: tls_policy: %s", perr);
-	if (rc->users_path != NULL) {
+	if (rc->users_path != NULL || rc->pg_conninfo != NULL) {
 		struct errlist errs = { 0 };
-		struct directory_conf dc = { rc->users_path, 1, NULL, NULL, NULL };  /* warned already; lookups only */
-		s->dir = directory_open(&dc, &errs);
+		/* warned already; lookups only */
+		struct directory_conf dc = { rc->users_path, 1, NULL, NULL, NULL, rc->pg_conninfo, rc->pg_password,
+		                             rc->pg_max_stale };
+		if ((s->dir = directory_open(&dc, &errs)) != NULL && directory_start(s->dir) < 0)
+			log_warnx(NULL, "runner: cannot start the directory's listener");
 		errlist_free(&errs);
 	}
 	if (s->hostname != NULL) {

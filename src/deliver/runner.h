@@ -44,6 +44,8 @@ struct runner_conf {
 	unsigned workers;
 	unsigned dest_concurrency;      /* connections at once to one destination */
 	const char *users_path;         /* for routing bounces to local senders */
+	const char *pg_conninfo, *pg_password;  /* or the PostgreSQL directory (auth/pgdir.h) */
+	unsigned pg_max_stale;
 	const char *const *local_domains;
 	size_t nlocal_domains;
 	const char *delimiter;          /* recipient_delimiter */

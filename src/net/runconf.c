@@ -181,10 +181,25 @@ struct runconf *runconf_load(const char *path, struct errlist *errs)
 	if (rc->cfg != NULL) {
 		char ap[4200], used[4200];
 		runconf_apppw_paths(rc->cfg, ap, sizeof(ap), used, sizeof(used));
-		const char *be = rc->cfg->auth_backend;
-		struct directory_conf dc = { rc->cfg->users, 0, ap, used,
-		                             strncmp(be, "dovecot:", 8) == 0 ? be + 8 : NULL };
-		rc->dir = directory_open(&dc, errs);
+		const struct config *c = rc->cfg;
+		const char *be = c->auth_backend;
+		int pg = strcmp(c->dir_backend, "postgresql") == 0;
+		struct directory_conf dc = { c->users, 0, ap, used, strncmp(be, "dovecot:", 8) == 0 ? be + 8 : NULL,
+		                             pg ? c->pg_conninfo : NULL, c->pg_password, c->pg_max_stale };
+		if (strcmp(c->dir_backend, "file") != 0 && !pg)
+			errlist_add(errs, path, config_line(c, "directory", "backend"), "[directory] backend: \"%s\" is not "
+			            "file or postgresql", c->dir_backend);
+		else if (pg && c->pg_conninfo == NULL)
+			errlist_add(errs, path, config_line(c, "directory", "backend"), "[directory] backend = postgresql "
+			            "needs postgresql = a libpq connection string");
+		else if (!pg && c->users == NULL)
+			errlist_add(errs, path, 0, "[auth] users is required (the users file), unless [directory] backend = "
+			            "postgresql");
+		else if (pg && strncmp(be, "dovecot:", 8) == 0)
+			errlist_add(errs, path, config_line(c, "auth", "backend"), "[auth] backend = dovecot names the "
+			            "mailboxes in the users file; with [directory] backend = postgresql, keep it file");
+		else
+			rc->dir = directory_open(&dc, errs);
 	}
 	/* A minute: long enough for a client that logs in per message, short enough that a
 	 * changed password (a reload starts a new cache anyway) does not linger. */
@@ -261,6 +276,12 @@ void runconf_runner(const struct runconf *rc, struct runner_conf *out)
 	out->workers = c->relay_concurrency;
 	out->dest_concurrency = c->dest_concurrency;
 	out->users_path = c->users;
+	if (strcmp(c->dir_backend, "postgresql") == 0) {
+		out->users_path = NULL;
+		out->pg_conninfo = c->pg_conninfo;
+		out->pg_password = c->pg_password;
+		out->pg_max_stale = c->pg_max_stale;
+	}
 	out->local_domains = (const char *const *)c->local_domains;
 	out->nlocal_domains = c->nlocal_domains;
 	out->delimiter = c->recipient_delimiter;

@@ -362,6 +362,8 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	if ((rc->tls == NULL) != (srv->rc->tls == NULL))
 		log_warnx(NULL, "reload: [tls] added or removed; STARTTLS on port 25 follows at once, "
 		          "listeners at the next restart");
+	if (directory_start(rc->dir) < 0)
+		log_warnx(NULL, "reload: cannot start the directory's listener; lookups use what was loaded");
 	runconf_unref(srv->rc);
 	srv->rc = rc;
 	throttle_configure(srv->throttle, rc->cfg->max_failures, rc->cfg->failure_window);
@@ -797,7 +799,7 @@ int server_main(const char *config_path)
 		log_info(NULL, "running as user=%s uid=%lu gid=%lu", pw->pw_name, (unsigned long)pw->pw_uid,
 		         (unsigned long)pw->pw_gid);
 	}
-	if (confine(srv.rc) < 0 || start_workers(&srv) < 0)
+	if (confine(srv.rc) < 0 || directory_start(srv.rc->dir) < 0 || start_workers(&srv) < 0)
 		goto out;
 	srv.control = control_open(&srv, srv.rc->cfg->spool);
 	add_signals(&srv);

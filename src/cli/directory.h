@@ -1,0 +1,10 @@
+/*
+ * directory.h - the `mailport directory` verb: the PostgreSQL directory's schema (migrate,
+ * schema) for more than one node.
+ */
+#ifndef MAILPORT_CLI_DIRECTORY_H
+#define MAILPORT_CLI_DIRECTORY_H
+
+int directory_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,121 @@
+"""More than one node (issue 22, first part): the directory in PostgreSQL. Debian's PostgreSQL 15
+runs privately (postgres.py); two mailport nodes share it. `mailport directory migrate` makes
+the tables (and finds nothing to do the second time); a mailbox, an alias or a new password
+written into the database is seen by a running node at once (LISTEN/NOTIFY), by python3 smtplib
+logging in and swaks sending; with the database stopped, the nodes serve what they loaded for
+max_stale, then answer 451 4.3.0 / 454 4.7.0, never 550, and recover when it is back."""
+import smtplib
+import ssl
+import subprocess
+import time
+
+from harness import BIN, Server, crypt_hash, need
+from postgres import Postgres
+
+PW = "Pg-directory-password-1"
+
+
+def node(pg, max_stale="3s"):
+    return Server(tls=True, users=[], extra=(f"\n[directory]\nbackend = postgresql\npostgresql = {pg.conninfo}\n"
+                                             f"password_file = {pg.pwfile}\nmax_stale = {max_stale}\n"))
+
+
+def login(srv, user, password):
+    ctx = ssl.create_default_context(cafile=srv.ca)
+    with smtplib.SMTP_SSL("127.0.0.1", srv.port465, context=ctx, timeout=30) as c:
+        try:
+            c.login(user, password)
+            return 235
+        except smtplib.SMTPAuthenticationError as e:
+            return e.smtp_code
+
+
+def rcpt(srv, to):
+    with smtplib.SMTP("127.0.0.1", srv.port, timeout=30) as c:
+        c.ehlo("client.example")
+        c.mail("someone@elsewhere.example")
+        return c.rcpt(to)[0]
+
+
+def eventually(fn, want, timeout=10):
+    deadline = time.time() + timeout
+    while True:
+        got = fn()
+        if got == want or time.time() > deadline:
+            return got
+        time.sleep(0.1)
+
+
+def test_two_nodes_share_one_directory_and_see_changes_at_once():
+    with Postgres() as pg:
+        pg.start()
+        with node(pg) as a, node(pg) as b:
+            for srv, want in ((a, "applied 1"), (b, "nothing to do")):
+                r = subprocess.run([BIN, "directory", "migrate", "--config", srv.conf], capture_output=True, text=True,
+                                   timeout=60)
+                assert r.returncode == 0 and want in r.stdout, r.stdout + r.stderr
+            a.start()
+            b.start()
+            assert rcpt(b, "alice@example.test") == 550           # not there yet: a real "no"
+            pg.sql(f"INSERT INTO mailport_mailboxes (address, hash) VALUES ('alice@example.test', '{crypt_hash(PW)}')")
+            assert eventually(lambda: login(b, "alice@example.test", PW), 235) == 235
+            assert login(a, "alice@example.test", PW) == 235
+            pg.sql("INSERT INTO mailport_aliases VALUES ('al@example.test', 'alice@example.test')")
+            need("swaks")
+            deadline = time.time() + 10
+            while True:
+                out = subprocess.run(["swaks", "--server", f"127.0.0.1:{a.port}", "--to", "al@example.test", "--from",
+                                      "x@elsewhere.example", "--timeout", "20"], capture_output=True, text=True, timeout=60)
+                if out.returncode == 0 or time.time() > deadline:
+                    break
+                time.sleep(0.1)
+            assert out.returncode == 0, out.stdout
+            a.wait_messages("alice", 1)
+            # a new password in the database: the old one stops working on the other node at once
+            pg.sql(f"UPDATE mailport_mailboxes SET hash = '{crypt_hash(PW + 'x')}' WHERE address = 'alice@example.test'")
+            assert eventually(lambda: login(b, "alice@example.test", PW), 535) == 535
+            assert login(b, "alice@example.test", PW + "x") == 235
+            assert "directory: reloaded from PostgreSQL mailboxes=1" in b.log()
+            assert PW not in a.log() + b.log()
+            assert a.stop() == 0 and b.stop() == 0
+
+
+def test_database_away_serves_cache_then_451_never_550():
+    with Postgres() as pg:
+        pg.start()
+        with node(pg, "3s") as srv:
+            r = subprocess.run([BIN, "directory", "migrate", "--config", srv.conf], capture_output=True, text=True,
+                               timeout=60)
+            assert r.returncode == 0, r.stderr
+            pg.sql(f"INSERT INTO mailport_mailboxes (address, hash) VALUES ('bob@example.test', '{crypt_hash(PW)}')")
+            srv.start()
+            assert rcpt(srv, "bob@example.test") == 250
+            pg.stop()
+            assert rcpt(srv, "bob@example.test") == 250         # the loaded copy serves for max_stale
+            assert rcpt(srv, "nobody@example.test") == 550
+            time.sleep(3.5)
+            assert rcpt(srv, "bob@example.test") == 451
+            assert rcpt(srv, "nobody@example.test") == 451      # not known to be unknown: never 550
+            assert login(srv, "bob@example.test", PW + "y") == 454
+            log = srv.log()
+            assert "defer rcpt=<bob@example.test> reason=directory-unavailable" in log, log
+            assert "auth tempfail user=bob@example.test" in log
+            pg.start()
+            assert eventually(lambda: rcpt(srv, "bob@example.test"), 250) == 250
+            assert login(srv, "bob@example.test", PW) == 235
+            assert "directory: PostgreSQL answers again" in srv.log()
+            assert srv.stop() == 0
+
+
+def test_directory_config_errors():
+    srv = Server(tls=True, extra="\n[directory]\nbackend = postgresql\n")
+    with srv:
+        srv.start(expect_ready=False)
+        assert srv.proc.wait(15) == 78
+        assert f"mailport.conf:{srv.conf_line('backend = postgresql')}: [directory] backend = postgresql needs" \
+            in srv.log(), srv.log()
+    srv = Server(tls=True, extra="\n[directory]\nbackend = ldap\n")
+    with srv:
+        srv.start(expect_ready=False)
+        assert srv.proc.wait(15) == 78
+        assert "[directory] backend: \"ldap\" is not file or postgresql" in srv.log(), srv.log()
