@@ -20,8 +20,9 @@ PW = "secret"
 
 
 class HAProxy:
-    def __init__(self, backends):
-        """backends: [(name, [bind, ...], target_port, server_options)]"""
+    def __init__(self, backends, servers=None):
+        """backends: [(name, [bind, ...], target_port, server_options)]; servers: {name: [(port,
+        options), ...]} for a backend of several servers (round robin), where target_port is None."""
         need("haproxy")
         self.dir = tempfile.mkdtemp(prefix="mailport-haproxy-")
         self.cfg = os.path.join(self.dir, "haproxy.cfg")
@@ -32,8 +33,13 @@ class HAProxy:
                 f.write(f"\nfrontend f{name}\n")
                 for b in binds:
                     f.write(f"  bind {b}\n")
-                f.write(f"  default_backend b{name}\n\nbackend b{name}\n"
-                        f"  source 127.0.0.1\n  server m 127.0.0.1:{port} {opts}\n")
+                f.write(f"  default_backend b{name}\n\nbackend b{name}\n  source 127.0.0.1\n")
+                if servers and name in servers:
+                    f.write("  balance roundrobin\n  option redispatch\n  retries 2\n")
+                    for k, (p, o) in enumerate(servers[name]):
+                        f.write(f"  server m{k} 127.0.0.1:{p} {o}\n")
+                else:
+                    f.write(f"  server m 127.0.0.1:{port} {opts}\n")
         subprocess.run(["haproxy", "-c", "-q", "-f", self.cfg], check=True)
         self.log = open(os.path.join(self.dir, "haproxy.log"), "wb")
         self.proc = subprocess.Popen(["haproxy", "-db", "-f", self.cfg], stdout=self.log, stderr=self.log)

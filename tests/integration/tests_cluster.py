@@ -1,0 +1,93 @@
+"""Two nodes behind a balancer (issue 22): Debian's haproxy (round robin, PROXY v2, health
+checks) in front of two mailport nodes with their own spools and one directory in PostgreSQL.
+Mail flows through the balancer while node B, holding accepted mail it could not deliver yet, is
+killed with -9: every message that got its 250 is delivered exactly once (node B's after it is
+started again on its own spool); a mailbox added once logs in through either node."""
+import os
+import re
+import smtplib
+import ssl
+import subprocess
+import threading
+import time
+
+from harness import BIN, Server, crypt_hash
+from postgres import Postgres
+from tests_proxy import HAProxy
+
+PW = "Cluster-password-1"
+
+
+def node(pg):
+    return Server(tls=True, users=[], extra_server="retry_interval = 1s", extra=(
+        f"\n[directory]\nbackend = postgresql\npostgresql = {pg.conninfo}\npassword_file = {pg.pwfile}\n"
+        "\n[smtp]\nproxy_protocol = yes\nproxy_from = 127.0.0.1\n"
+        "\n[submissions]\nproxy_protocol = yes\nproxy_from = 127.0.0.1\n"))
+
+
+def subjects(srv):
+    out = []
+    for m in srv.messages("alice"):
+        out += re.findall(rb"^Subject: (m\d+)", m, re.M)
+    return [s.decode() for s in out]
+
+
+def test_two_nodes_behind_haproxy_lose_nothing_when_one_is_killed():
+    with Postgres() as pg:
+        pg.start()
+        with node(pg) as a, node(pg) as b:
+            r = subprocess.run([BIN, "directory", "migrate", "--config", a.conf], capture_output=True, text=True,
+                               timeout=60)
+            assert r.returncode == 0, r.stderr
+            pg.sql(f"INSERT INTO mailport_mailboxes (address, hash) VALUES ('alice@example.test', '{crypt_hash(PW)}')")
+            a.start()
+            b.start()
+            from harness import free_port
+            h25, h465 = free_port(), free_port()
+            hp = HAProxy([("25", [f"127.0.0.1:{h25}"], None, None), ("465", [f"127.0.0.1:{h465}"], None, None)],
+                         servers={"25": [(a.port, "send-proxy-v2 check inter 200ms fall 1"),
+                                         (b.port, "send-proxy-v2 check inter 200ms fall 1")],
+                                  "465": [(a.port465, "send-proxy-v2"), (b.port465, "send-proxy-v2")]})
+            try:
+                hp.wait_port(h25)
+                # one login through the balancer on each node (round robin): the shared directory
+                ctx = ssl.create_default_context(cafile=a.ca)
+                for _ in range(2):
+                    with smtplib.SMTP_SSL("127.0.0.1", h465, context=ctx, timeout=30) as c:
+                        c.login("alice@example.test", PW)
+                assert "auth ok user=alice@example.test" in a.log() and "auth ok user=alice@example.test" in b.log()
+                # node B accepts but cannot deliver yet: its mail waits in its queue
+                b.block_maildir("alice")
+                acked = []
+                killer = threading.Timer(0.4, b.kill)   # -9 at a moment of its own: mid-session maybe
+                killer.start()
+                for i in range(40):
+                    try:
+                        with smtplib.SMTP("127.0.0.1", h25, timeout=10) as c:
+                            c.sendmail("s@elsewhere.example", ["alice@example.test"], f"Subject: m{i}\r\n\r\nx\r\n")
+                        acked.append(f"m{i}")
+                    except (smtplib.SMTPException, OSError):
+                        pass                        # not acknowledged: the sender would try again
+                    time.sleep(0.025)               # 40 messages over about a second: the kill falls inside
+                print(f"acknowledged {len(acked)} of 40", flush=True)
+                killer.join()
+                assert len(acked) >= 30, acked
+                on_b = [s for s in acked if s not in subjects(a)]
+                assert on_b, "round robin sent nothing to node B before the kill"
+                print(f"queued on node B when it was killed: {len(on_b)}", flush=True)
+                os.unlink(b.maildir("alice"))
+                b.start()                           # the same spool: its journal and queue
+                deadline = time.time() + 30
+                while not set(acked) <= set(subjects(a) + subjects(b)) and time.time() < deadline:
+                    time.sleep(0.2)
+                time.sleep(1.5)                     # and nothing more comes (a retry would)
+                got = subjects(a) + subjects(b)
+                missing = set(acked) - set(got)
+                twice = {x for x in got if got.count(x) > 1}
+                assert not missing and not twice, (missing, twice)
+                # A message whose 250 the kill swallowed may be delivered too: the sender, not
+                # having the 250, would send it again (RFC 5321 6.1); never twice from us.
+                assert set(on_b) <= set(subjects(b))
+            finally:
+                hp.close()
+            assert a.stop() == 0 and b.stop() == 0
