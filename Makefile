@@ -40,7 +40,7 @@ CORE_SRC   := $(UTIL_SRC) $(SMTP_SRC) src/conf/config.c src/conf/listener.c src/
               src/client/transport.c src/client/https.c src/deliver/relay.c src/deliver/mx.c src/dns/dns.c src/dns/dane.c src/dns/dnslookup.c src/tls/inspect.c \
               src/check/verdict.c src/check/discover.c src/check/probe.c src/check/report.c src/check/mxpolicy.c src/check/records.c src/check/domain.c src/net/anvil.c src/net/proxyhdr.c src/publish/publish.c
 SERVER_SRC := src/net/server.c src/net/conn.c src/net/http.c src/net/policy.c src/net/runconf.c src/net/control.c src/net/workpool.c src/net/inbound.c
-MAIN_SRC   := src/cli/main.c src/cli/dkim.c src/cli/dns.c src/cli/send.c src/cli/send_account.c src/cli/send_msg.c src/cli/send_explain.c src/cli/check.c src/cli/secret.c src/cli/ctl.c src/cli/user.c src/cli/usercert.c src/cli/directory.c
+MAIN_SRC   := src/cli/main.c src/cli/dkim.c src/cli/dns.c src/cli/send.c src/cli/send_account.c src/cli/send_msg.c src/cli/send_explain.c src/cli/check.c src/cli/secret.c src/cli/ctl.c src/cli/user.c src/cli/usercert.c src/cli/directory.c src/cli/mailbox.c
 ALL_SRC    := $(CORE_SRC) $(SERVER_SRC) $(MAIN_SRC)
 HEADERS    := $(wildcard src/*/*.h)
 

@@ -422,3 +422,33 @@ out:
 	PQfinish(c);
 	return r;
 }
+
+int pgdir_admin(const char *conninfo, const char *password, const char *sql, const char *const *params, int nparams,
+                char *out, size_t outlen, long *rows)
+{
+	char err[300];
+	PGconn *c = connect_db(conninfo, password, err, sizeof(err));
+
+	out[0] = '\0';
+	*rows = 0;
+	if (c == NULL) {
+		snprintf(out, outlen, "cannot connect: %s", err);
+		return -1;
+	}
+	PGresult *r = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+	int st = PQresultStatus(r), ok = st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK;
+	if (!ok)
+		snprintf(out, outlen, "%.*s", (int)strcspn(PQresultErrorMessage(r), "\n"), PQresultErrorMessage(r));
+	else if (st == PGRES_TUPLES_OK) {
+		size_t n = 0;
+		*rows = PQntuples(r);
+		for (int i = 0; i < PQntuples(r) && n + 1 < outlen; i++) {
+			int w = snprintf(out + n, outlen - n, "%s\n", PQgetvalue(r, i, 0));
+			n += w > 0 ? (size_t)w : 0;
+		}
+	} else
+		*rows = atol(PQcmdTuples(r));
+	PQclear(r);
+	PQfinish(c);
+	return ok ? 0 : -1;
+}

@@ -53,4 +53,10 @@ const char *const *pgdir_schema(void);
  * 0 (msg says what was done), or -1 (msg says why). */
 int pgdir_migrate(const char *conninfo, const char *password, char *msg, size_t msglen);
 
+/* `mailport user` on the database: one parameterised statement. 0 with out holding the first
+ * column of each row, one per line, and *rows the rows returned or changed; -1 with out saying
+ * why. */
+int pgdir_admin(const char *conninfo, const char *password, const char *sql, const char *const *params, int nparams,
+                char *out, size_t outlen, long *rows);
+
 #endif

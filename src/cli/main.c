@@ -22,6 +22,7 @@
 #include "dkim.h"
 #include "directory.h"
 #include "dns.h"
+#include "secret.h"
 #include "send.h"
 #include "user.h"
 #include "version.h"
@@ -131,30 +132,6 @@ static int cmd_serve(int argc, char **argv)
 	return server_main(config);
 }
 
-/* Read one line without its newline; no echo when stdin is a terminal. */
-static int read_secret(const char *prompt, char *buf, size_t len)
-{
-	struct termios old, noecho;
-	int tty = isatty(STDIN_FILENO), r = 0;
-
-	if (tty) {
-		fprintf(stderr, "%s", prompt);
-		tcgetattr(STDIN_FILENO, &old);
-		noecho = old;
-		noecho.c_lflag &= ~(tcflag_t)ECHO;
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &noecho);
-	}
-	if (fgets(buf, (int)len, stdin) == NULL)
-		r = -1;
-	else
-		buf[strcspn(buf, "\r\n")] = '\0';
-	if (tty) {
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-		fprintf(stderr, "\n");
-	}
-	return r;
-}
-
 static void passwd_usage(FILE *out)
 {
 	fprintf(out, "usage: mailport passwd [--user ADDRESS] [--scram] [--allow-weak] < password\n"
@@ -176,7 +153,7 @@ static int cmd_passwd(int argc, char **argv)
 		{ "user", required_argument, NULL, 'u' }, { "allow-weak", no_argument, NULL, 'w' },
 		{ "scram", no_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
-	char pw[1024], again[1024], why[400];
+	char pw[1024];
 	const char *user = NULL;
 	int allow_weak = 0, scram = 0, ch;
 	char *hash, scram_text[300] = "";
@@ -195,27 +172,9 @@ static int cmd_passwd(int argc, char **argv)
 		passwd_usage(stderr);
 		return EX_USAGE;
 	}
-	if (read_secret("Password: ", pw, sizeof(pw)) < 0 || pw[0] == '\0') {
-		fprintf(stderr, "mailport passwd: no password given\n");
-		return EX_DATAERR;
-	}
-	if (pwquality_check(pw, user, why, sizeof(why), NULL) != 0) {
-		if (!allow_weak) {
-			explicit_bzero(pw, sizeof(pw));
-			fprintf(stderr, "mailport passwd: this password is too weak: %s\n", why);
-			return EX_DATAERR;
-		}
-		fprintf(stderr, "mailport passwd: --allow-weak (for tests only): hashing a weak password: %s\n", why);
-	}
-	if (isatty(STDIN_FILENO)) {
-		if (read_secret("Again: ", again, sizeof(again)) < 0 || strcmp(pw, again) != 0) {
-			explicit_bzero(pw, sizeof(pw));
-			explicit_bzero(again, sizeof(again));
-			fprintf(stderr, "mailport passwd: the passwords differ\n");
-			return EX_DATAERR;
-		}
-		explicit_bzero(again, sizeof(again));
-	}
+	int r = secret_new_password("mailport passwd", user, allow_weak, pw, sizeof(pw));
+	if (r != 0)
+		return r;
 	hash = auth_hash_password(pw);
 	struct scram_creds sc;
 	if (scram && (scram_creds_make(pw, SCRAM_ITER, &sc) < 0 || scram_creds_format(&sc, scram_text,

@@ -23,18 +23,27 @@
 #include "../net/runconf.h"
 #include "../util/errlist.h"
 #include "ctl.h"
+#include "mailbox.h"
 #include "usercert.h"
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-	        "usage: mailport user app-password add ADDRESS --label LABEL [--config FILE]\n"
+	        "usage: mailport user add ADDRESS [--alias A@DOMAIN,...] [--config FILE] < password\n"
+	        "       mailport user passwd ADDRESS [--config FILE] < password\n"
+	        "       mailport user delete ADDRESS [--config FILE]\n"
+	        "       mailport user list [--config FILE]\n"
+	        "       mailport user app-password add ADDRESS --label LABEL [--config FILE]\n"
 	        "       mailport user app-password list [ADDRESS] [--config FILE]\n"
 	        "       mailport user app-password revoke ADDRESS ID|LABEL [--config FILE]\n"
 	        "       mailport user cert ca [--days N] [--config FILE]\n"
 	        "       mailport user cert issue ADDRESS --label LABEL [--days N] [--out DIR] [--config FILE]\n"
 	        "       mailport user cert list [ADDRESS] [--config FILE]\n"
 	        "       mailport user cert revoke ADDRESS SERIAL|LABEL [--config FILE]\n"
+	        "\n"
+	        "Mailboxes: in the users file, or in PostgreSQL with [directory] backend = postgresql\n"
+	        "(every node sees a change at once; the users file is read at the next reload). The\n"
+	        "password is read as by mailport passwd, and a weak one refused (--allow-weak: tests).\n"
 	        "\n"
 	        "App passwords: one per device or program, generated (138 bits), shown once, stored only\n"
 	        "as a yescrypt hash, each revocable on its own; the running server refuses a revoked one\n"
@@ -278,10 +287,11 @@ int user_main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' }, { "label", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' }, { "days", required_argument, NULL, 'd' },
-		{ "out", required_argument, NULL, 'o' }, { NULL, 0, NULL, 0 },
+		{ "out", required_argument, NULL, 'o' }, { "alias", required_argument, NULL, 'a' },
+		{ "allow-weak", no_argument, NULL, 'w' }, { NULL, 0, NULL, 0 },
 	};
-	const char *config = MAILPORT_DEFAULT_CONFIG, *label = NULL, *outdir = NULL;
-	int days = 0;
+	const char *config = MAILPORT_DEFAULT_CONFIG, *label = NULL, *outdir = NULL, *aliases = NULL;
+	int days = 0, allow_weak = 0;
 	struct ctx x;
 	int ch;
 
@@ -292,12 +302,17 @@ int user_main(int argc, char **argv)
 		case 'l': label = optarg; break;
 		case 'd': days = atoi(optarg) > 0 ? atoi(optarg) : -1; break;
 		case 'o': outdir = optarg; break;
+		case 'a': aliases = optarg; break;
+		case 'w': allow_weak = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return EX_USAGE;
 		}
 	}
 	int rest = argc - optind;
 	char **a = argv + optind;
+	if (rest >= 1 && (strcmp(a[0], "add") == 0 || strcmp(a[0], "passwd") == 0 || strcmp(a[0], "delete") == 0 ||
+	                  strcmp(a[0], "list") == 0))
+		return mailbox_main(config, rest, a, aliases, allow_weak);
 	if (rest < 2 || (strcmp(a[0], "app-password") != 0 && strcmp(a[0], "cert") != 0)) {
 		usage(stderr);
 		return EX_USAGE;

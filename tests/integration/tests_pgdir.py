@@ -4,6 +4,7 @@ the tables (and finds nothing to do the second time); a mailbox, an alias or a n
 written into the database is seen by a running node at once (LISTEN/NOTIFY), by python3 smtplib
 logging in and swaks sending; with the database stopped, the nodes serve what they loaded for
 max_stale, then answer 451 4.3.0 / 454 4.7.0, never 550, and recover when it is back."""
+import signal
 import smtplib
 import ssl
 import subprocess
@@ -119,3 +120,41 @@ def test_directory_config_errors():
         srv.start(expect_ready=False)
         assert srv.proc.wait(15) == 78
         assert "[directory] backend: \"ldap\" is not file or postgresql" in srv.log(), srv.log()
+
+
+def user_cmd(srv, *args, password=None):
+    return subprocess.run([BIN, "user", *args, "--config", srv.conf], input=(password + "\n") if password else None,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_user_commands_on_postgresql_and_on_the_users_file():
+    with Postgres() as pg:
+        pg.start()
+        with node(pg) as a, node(pg) as b:
+            assert subprocess.run([BIN, "directory", "migrate", "--config", a.conf], capture_output=True,
+                                  timeout=60).returncode == 0
+            b.start()
+            r = user_cmd(a, "add", "Dave@Example.test", "--alias", "d@example.test", password=PW)
+            assert r.returncode == 0 and "added dave@example.test" in r.stdout, r.stdout + r.stderr
+            assert eventually(lambda: login(b, "dave@example.test", PW), 235) == 235
+            assert rcpt(b, "d@example.test") == 250
+            r = user_cmd(a, "add", "weak@example.test", password="password")
+            assert r.returncode == 65 and "too weak" in r.stderr, r.stderr
+            r = user_cmd(a, "passwd", "dave@example.test", password=PW + "2")
+            assert r.returncode == 0, r.stderr
+            assert eventually(lambda: login(b, "dave@example.test", PW + "2"), 235) == 235
+            assert "dave@example.test (aliases: d@example.test)" in user_cmd(a, "list").stdout
+            assert user_cmd(a, "delete", "dave@example.test").returncode == 0
+            assert eventually(lambda: rcpt(b, "d@example.test"), 550) == 550
+            assert user_cmd(a, "delete", "dave@example.test").returncode == 1
+            assert b.stop() == 0
+    # the users file: the same commands, the file rewritten whole, read at the next reload
+    with Server(tls=True) as srv:
+        srv.start()
+        r = user_cmd(srv, "add", "erin@example.test", password=PW)
+        assert r.returncode == 0 and "next reload" in r.stdout, r.stderr
+        assert "bob@example.test:" in open(srv.users_file).read()      # the other lines kept
+        srv.signal(signal.SIGHUP)
+        assert eventually(lambda: login(srv, "erin@example.test", PW), 235) == 235
+        assert user_cmd(srv, "add", "erin@example.test", password=PW).returncode == 1
+        assert srv.stop() == 0
