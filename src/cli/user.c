@@ -83,7 +83,14 @@ static int ctx_load(struct ctx *x, const char *config)
 	memset(x, 0, sizeof(*x));
 	x->uid = (uid_t)-1;
 	x->gid = (gid_t)-1;
-	if ((x->cfg = config_load(config, &errs)) != NULL) {
+	if ((x->cfg = config_load(config, &errs)) != NULL && strcmp(x->cfg->dir_backend, "postgresql") == 0) {
+		/* Not written to a file the server would never read: said, until the command learns SQL */
+		fprintf(stderr, "mailport user app-password: %s: with [directory] backend = postgresql, app passwords "
+		        "are rows of mailport_app_passwords (this command writes only the users-file store)\n", config);
+		config_free(x->cfg);
+		return EX_CONFIG;
+	}
+	if (x->cfg != NULL) {
 		runconf_apppw_paths(x->cfg, x->store, sizeof(x->store), x->used, sizeof(x->used));
 		x->users = users_load(x->cfg->users, &errs);
 		x->ap = apppw_load(x->store, &errs);

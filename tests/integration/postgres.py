@@ -1,6 +1,7 @@
 """Debian's PostgreSQL 15, unpacked by scripts/peer-postgresql and run privately: initdb as the
 tests' unprivileged user with SCRAM passwords, postgres on a loopback port with its socket in
 its own directory, fsync off (a test database), stopped and started again by the tests."""
+import atexit
 import os
 import shutil
 import subprocess
@@ -11,12 +12,26 @@ from harness import MAIL_USER, ROOT, free_port, give_to_mail_user
 PASSWORD = "db-secret-for-tests-1"
 
 
+_copy = None
+
+
 def bindir():
+    """The unpacked programs; copied once per test run to a directory the tests' unprivileged
+    user can reach when the checkout is not (under /root, mode 0700, as in CI's root)."""
+    global _copy
     out = subprocess.run([os.path.join(ROOT, "scripts", "peer-postgresql")], capture_output=True, text=True,
                          timeout=600)
     if out.returncode != 0:
         raise AssertionError("scripts/peer-postgresql failed: " + out.stderr)
-    return os.path.join(ROOT, out.stdout.strip())
+    b = os.path.join(ROOT, out.stdout.strip())
+    if os.geteuid() != 0 or as_user(["test", "-x", os.path.join(b, "initdb")]).returncode == 0:
+        return b
+    if _copy is None:
+        _copy = tempfile.mkdtemp(prefix="mailport-peer-pg-")
+        os.chmod(_copy, 0o755)
+        shutil.copytree(os.path.join(ROOT, "build", "peers", "postgresql"), os.path.join(_copy, "t"), symlinks=True)
+        atexit.register(shutil.rmtree, _copy, True)
+    return os.path.join(_copy, "t", os.path.relpath(b, os.path.join(ROOT, "build", "peers", "postgresql")))
 
 
 def as_user(args, **kw):
