@@ -42,8 +42,11 @@ def msmtp(port, settings, sender, to, message, timeout=60):
         f.write(f"account t\nhost 127.0.0.1\nport {port}\n" + "".join(x + "\n" for x in settings) +
                 f"from {sender}\nlogfile {d}/log\n")
     os.chmod(conf, 0o600)
-    return subprocess.run(["msmtp", "-C", conf, "-a", "t", to], input=message, capture_output=True, text=True,
-                          timeout=timeout)
+    try:
+        return subprocess.run(["msmtp", "-C", conf, "-a", "t", to], input=message, capture_output=True, text=True,
+                              timeout=timeout)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 _GIVEN = set()

@@ -6,6 +6,7 @@ The sockets here are datagram sockets this test binds (the paths a syslog daemon
 would own); the password of a real login never appears in any of them."""
 import json
 import os
+import shutil
 import smtplib
 import socket
 import ssl
@@ -56,6 +57,7 @@ def logged_session(dest):
         raise
     finally:
         s.close()
+        shutil.rmtree(os.path.dirname(path), ignore_errors=True)
     return srv, lines
 
 
@@ -119,7 +121,6 @@ def test_real_rsyslog_files_mail_facility():
     """Debian's rsyslog (unpacked by scripts/peer-rsyslog, run privately on a socket of its own,
     with Debian's rule: mail.* to mail.log) files mailport's lines under facility mail, in text and
     in JSON, and never a password."""
-    import shutil
     import subprocess
     from harness import ROOT
     out = subprocess.run([os.path.join(ROOT, "scripts", "peer-rsyslog")], capture_output=True, text=True,
