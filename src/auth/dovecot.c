@@ -8,17 +8,16 @@
 #include "dovecot.h"
 
 #include <errno.h>
-#include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "../client/transport.h"
 #include "../util/base64.h"
 
 #define LINE_MAX_LEN 8192
@@ -89,48 +88,6 @@ static long long ms_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
-static int connect_to(const char *path)
-{
-	const char *colon = strrchr(path, ':');
-
-	if (path[0] == '/' || colon == NULL) {
-		struct sockaddr_un sun = { .sun_family = AF_UNIX };
-		if (strlen(path) >= sizeof(sun.sun_path)) {
-			errno = ENAMETOOLONG;
-			return -1;
-		}
-		memcpy(sun.sun_path, path, strlen(path));
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-			int e = errno;
-			close(fd);
-			errno = e;
-			return -1;
-		}
-		return fd;
-	}
-	char host[256];
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV }, *ai;
-	snprintf(host, sizeof(host), "%.*s", (int)(colon - path), path);
-	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-		memmove(host, host + 1, strlen(host));
-		host[strlen(host) - 1] = '\0';
-	}
-	if (getaddrinfo(host, colon + 1, &hints, &ai) != 0) {
-		errno = EHOSTUNREACH;
-		return -1;
-	}
-	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-		int e = errno;
-		close(fd);
-		fd = -1;
-		errno = e;
-	}
-	freeaddrinfo(ai);
-	return fd;
 }
 
 static int send_all(int fd, const char *p, size_t n)
@@ -210,11 +167,13 @@ enum dovecot_result dovecot_auth_verify(const char *path, const struct dovecot_l
 		return DOVECOT_TEMPFAIL;
 	}
 	r->deadline = ms_now() + (long long)timeout_s * 1000;
-	if ((r->fd = connect_to(path)) < 0) {
-		snprintf(why, whylen, "cannot connect to the auth service at %s: %s", path, strerror(errno));
+	struct transport t;
+	if (transport_connect_where(&t, path, (int)timeout_s) != TRANSPORT_OK) {
+		snprintf(why, whylen, "cannot connect to the auth service: %s", t.err);
 		free(r);
 		return DOVECOT_TEMPFAIL;
 	}
+	r->fd = t.fd;
 	snprintf(hello, sizeof(hello), "VERSION\t1\t2\nCPID\t%ld\n", (long)getpid());
 	if (send_all(r->fd, hello, strlen(hello)) < 0) {
 		w = "cannot write to the auth service";
@@ -264,7 +223,7 @@ enum dovecot_result dovecot_auth_verify(const char *path, const struct dovecot_l
 out:
 	if (w != NULL)
 		snprintf(why, whylen, "%s", w);
-	close(r->fd);
+	transport_close(&t);
 	explicit_bzero(r, sizeof(*r));
 	free(r);
 	return (enum dovecot_result)result;

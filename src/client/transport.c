@@ -100,6 +100,21 @@ int transport_connect_unix(struct transport *t, const char *path, int timeout)
 	               "cannot connect to %s: %s", path, strerror(why));
 }
 
+int transport_connect_where(struct transport *t, const char *where, int timeout)
+{
+	char host[256];
+	const char *colon = strrchr(where, ':');
+
+	if (where[0] == '/' || colon == NULL)
+		return transport_connect_unix(t, where, timeout);
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - where), where);
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = '\0';
+	}
+	return transport_connect(t, host, colon + 1, timeout);
+}
+
 #define BODY_CHUNK (32 * 1024)
 
 int transport_send_body(struct transport *t, int fd, off_t off, size_t len)

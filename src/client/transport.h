@@ -98,6 +98,8 @@ int transport_write(struct transport *t, const void *buf, size_t len);
 int transport_send_body(struct transport *t, int fd, off_t off, size_t len);
 /* Connect to a unix stream socket (LMTP, Dovecot) with the same timeouts; messages say path. */
 int transport_connect_unix(struct transport *t, const char *path, int timeout);
+/* where is a unix socket path ("/...") or HOST:PORT ([IPv6]:PORT): either of the above. */
+int transport_connect_where(struct transport *t, const char *where, int timeout);
 int transport_read_reply(struct transport *t, struct smtp_reply *r);
 void transport_close(struct transport *t);
 

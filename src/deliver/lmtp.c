@@ -42,22 +42,6 @@ int lmtp_parse(const char *spec, char *where, size_t wlen, const char **why)
 	return 0;
 }
 
-static int open_transport(struct transport *t, const char *where)
-{
-	char host[256];
-	const char *colon;
-
-	if (where[0] == '/')
-		return transport_connect_unix(t, where, LMTP_TIMEOUT);
-	colon = strrchr(where, ':');
-	snprintf(host, sizeof(host), "%.*s", (int)(colon - where), where);
-	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-		memmove(host, host + 1, strlen(host));
-		host[strlen(host) - 1] = '\0';
-	}
-	return transport_connect(t, host, colon + 1, LMTP_TIMEOUT);
-}
-
 int lmtp_deliver(const char *where, const char *helo, const char *sender, const char *rcpt, int fd, off_t off,
                  size_t len, int *code, char *err, size_t errlen)
 {
@@ -71,7 +55,7 @@ int lmtp_deliver(const char *where, const char *helo, const char *sender, const 
 	int r = -1;
 
 	*code = 0;
-	if (open_transport(&t, where) != TRANSPORT_OK) {
+	if (transport_connect_where(&t, where, LMTP_TIMEOUT) != TRANSPORT_OK) {
 		snprintf(err, errlen, "%s", t.err);
 		return -1;
 	}
