@@ -4,7 +4,7 @@
 CC      ?= cc
 .DEFAULT_GOAL := all
 
-PKGS    := libevent libevent_openssl openssl inih libunbound libcurl jansson libxml-2.0 zlib libpsl libpq
+PKGS    := libevent libevent_openssl openssl inih libunbound libcurl jansson libxml-2.0 zlib libpsl libpq hiredis
 PKGDIR  ?= build/pkg
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes \
@@ -32,15 +32,15 @@ TEST_WFLAGS := $(if $(findstring clang,$(CC)),,-Wno-format-truncation)
 
 # Modules by layer: util, then protocol and queue, then delivery and server, then cli.
 UTIL_SRC   := src/util/log.c src/util/fsutil.c src/util/errlist.c
-UTIL_SRC   += src/util/base64.c src/util/keytab.c src/util/netmatch.c src/util/duration.c src/util/metrics.c src/util/notify.c src/sandbox/sandbox.c
+UTIL_SRC   += src/util/base64.c src/util/keytab.c src/util/netmatch.c src/util/duration.c src/util/metrics.c src/util/notify.c src/util/wincount.c src/util/where.c src/sandbox/sandbox.c
 SMTP_SRC   := src/smtp/parse.c src/smtp/data.c src/smtp/session.c src/smtp/session_reply.c src/smtp/session_auth.c src/smtp/reply.c src/smtp/client.c \
               src/msg/hdrscan.c src/msg/addrlist.c src/msg/dkimcanon.c src/msg/dkim.c src/msg/spf.c src/msg/dkimverify.c src/msg/dmarc.c src/msg/authres.c
-CORE_SRC   := $(UTIL_SRC) $(SMTP_SRC) src/conf/config.c src/conf/listener.c src/auth/users.c src/auth/directory.c src/queue/spool.c src/queue/spoolfs.c src/queue/queuefile.c src/queue/memtable.c src/queue/journal.c src/queue/journal_file.c src/queue/journal_replay.c src/queue/admin.c \
+CORE_SRC   := $(UTIL_SRC) $(SMTP_SRC) src/conf/config.c src/conf/listener.c src/auth/users.c src/auth/directory.c src/queue/spool.c src/queue/spoolfs.c src/queue/queuefile.c src/queue/memtable.c src/queue/journal.c src/queue/journal_file.c src/queue/journal_replay.c src/queue/admin.c src/queue/export.c src/queue/import.c \
               src/deliver/maildir.c src/deliver/agent.c src/deliver/runner.c src/deliver/local.c src/deliver/target.c src/deliver/lmtp.c src/deliver/remote.c src/deliver/tlspolicy.c src/deliver/mtasts.c src/deliver/tlsrpt.c src/deliver/bounce.c src/tls/tls.c src/tls/clientca.c src/auth/auth.c src/auth/authcache.c src/auth/pwquality.c src/auth/apppw.c src/auth/scram.c src/auth/dovecot.c src/auth/pgdir.c \
               src/client/transport.c src/client/https.c src/deliver/relay.c src/deliver/mx.c src/dns/dns.c src/dns/dane.c src/dns/dnslookup.c src/tls/inspect.c \
               src/check/verdict.c src/check/discover.c src/check/probe.c src/check/report.c src/check/mxpolicy.c src/check/records.c src/check/domain.c src/net/anvil.c src/net/proxyhdr.c src/publish/publish.c
-SERVER_SRC := src/net/server.c src/net/conn.c src/net/http.c src/net/policy.c src/net/runconf.c src/net/control.c src/net/workpool.c src/net/inbound.c
-MAIN_SRC   := src/cli/main.c src/cli/dkim.c src/cli/dns.c src/cli/send.c src/cli/send_account.c src/cli/send_msg.c src/cli/send_explain.c src/cli/check.c src/cli/secret.c src/cli/ctl.c src/cli/user.c src/cli/usercert.c src/cli/directory.c src/cli/mailbox.c
+SERVER_SRC := src/net/server.c src/net/conn.c src/net/http.c src/net/policy.c src/net/runconf.c src/net/control.c src/net/workpool.c src/net/inbound.c src/net/shared.c
+MAIN_SRC   := src/cli/main.c src/cli/dkim.c src/cli/dns.c src/cli/send.c src/cli/send_account.c src/cli/send_msg.c src/cli/send_explain.c src/cli/check.c src/cli/secret.c src/cli/ctl.c src/cli/user.c src/cli/usercert.c src/cli/directory.c src/cli/mailbox.c src/cli/queuemove.c
 ALL_SRC    := $(CORE_SRC) $(SERVER_SRC) $(MAIN_SRC)
 HEADERS    := $(wildcard src/*/*.h)
 

@@ -200,6 +200,24 @@ long long throttle_failure(struct throttle *t, const char *key, const char *user
 	return 0;
 }
 
+void throttle_lock(struct throttle *t, const char *key, const char *user, long long until, long long now)
+{
+	struct tentry *e = find(t, key, now, 1);
+	size_t i;
+
+	if (e == NULL || until <= now)
+		return;
+	if (user[0] != '\0') {
+		for (i = 0; user[i] != '\0' && i + 1 < sizeof(e->user); i++)
+			e->user[i] = (char)tolower((unsigned char)user[i]);
+		e->user[i] = '\0';
+	}
+	if (e->failures < t->max_failures)
+		e->failures = t->max_failures;
+	if (e->locked_until < until)
+		e->locked_until = until;
+}
+
 struct each_ctx {
 	struct throttle *t;
 	void (*fn)(void *arg, const char *key, unsigned failures, long long until, const char *user);

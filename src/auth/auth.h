@@ -40,6 +40,9 @@ void throttle_key(const char *ip, char *key, size_t keylen);
 long long throttle_locked_until(struct throttle *t, const char *key, long long now);
 /* Record one failure of key, trying user; returns the end of the lockout it starts, else 0. */
 long long throttle_failure(struct throttle *t, const char *key, const char *user, long long now);
+/* A lockout decided elsewhere (the shared counters of every node) kept here until until, so
+ * that the synchronous checks (SCRAM, EXTERNAL) see it too. */
+void throttle_lock(struct throttle *t, const char *key, const char *user, long long until, long long now);
 /* Every client with failures in its window: its key, count, lockout end (0 = none) and the
  * last user it tried (truncated to THROTTLE_USER_MAX - 1 octets). */
 #define THROTTLE_USER_MAX 128

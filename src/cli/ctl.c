@@ -14,21 +14,20 @@
 
 #include "../conf/config.h"
 #include "../util/errlist.h"
+#include "queuemove.h"
 
-int ctl_request(const char *prog, const char *config, const char *line)
+int ctl_open(const char *prog, const char *config)
 {
 	struct errlist errs = { 0 };
 	struct sockaddr_un sun;
 	struct config *c;
-	char buf[4096];
-	int fd, error = 0, first = 1;
-	ssize_t n;
+	int fd;
 
 	c = config_load(config, &errs);
 	if (c == NULL) {
 		errlist_print(&errs, stderr);
 		errlist_free(&errs);
-		return EX_CONFIG;
+		return -EX_CONFIG;
 	}
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
@@ -41,9 +40,20 @@ int ctl_request(const char *prog, const char *config, const char *line)
 		config_free(c);
 		if (fd >= 0)
 			close(fd);
-		return EX_UNAVAILABLE;
+		return -EX_UNAVAILABLE;
 	}
 	config_free(c);
+	return fd;
+}
+
+int ctl_request(const char *prog, const char *config, const char *line)
+{
+	char buf[4096];
+	int fd, error = 0, first = 1;
+	ssize_t n;
+
+	if ((fd = ctl_open(prog, config)) < 0)
+		return -fd;
 	if (write(fd, line, strlen(line)) < 0 || write(fd, "\n", 1) < 0) {
 		fprintf(stderr, "%s: cannot talk to the server: %s\n", prog, strerror(errno));
 		close(fd);
@@ -83,7 +93,7 @@ static int wants_help(int argc, char **argv)
 static void queue_usage(FILE *out)
 {
 	fprintf(out,
-	        "usage: mailport queue [--config FILE] list | show ID | flush | delete ID | bounce ID\n"
+	        "usage: mailport queue [--config FILE] list | show ID | flush | delete ID | bounce ID | export | import\n"
 	        "       mailq [-C FILE]   and   sendmail -bp [-C FILE]   (the same as list)\n"
 	        "\n"
 	        "  list        every message: id, age, size, sender; each recipient with its state (a\n"
@@ -92,9 +102,17 @@ static void queue_usage(FILE *out)
 	        "  flush       retry every deferred message now\n"
 	        "  delete ID   remove a message without a bounce\n"
 	        "  bounce ID   return a message to its sender now\n"
+	        "  export      (server stopped) every message still to be delivered, to stdout, for\n"
+	        "              import on another node when this machine is retired\n"
+	        "  import      (server running) read an export from stdin into this node's queue; a\n"
+	        "              message imported before is skipped, so running it twice is harmless\n"
 	        "\n"
-	        "Talks to the running server over its spool's control.sock. FILE defaults to %s.\n"
-	        "Exit status: 0 done, 1 the server refused (unknown id ...), 69 no server running, 78 config.\n",
+	        "  mailport queue --config old.conf export | ssh new mailport queue import\n"
+	        "\n"
+	        "Talks to the running server over its spool's control.sock (export reads the spool\n"
+	        "itself, and refuses while a server holds it). FILE defaults to %s.\n"
+	        "Exit status: 0 done, 1 the server refused (unknown id ...), 69 no server running, 75\n"
+	        "export: a server holds the spool, 78 config.\n",
 	        MAILPORT_DEFAULT_CONFIG);
 }
 
@@ -111,8 +129,12 @@ int queue_main(int argc, char **argv)
 		return 0;
 	}
 	i = config_arg(argc, argv, &config);
+	if (i + 1 == argc && strcmp(argv[i], "export") == 0)
+		return queue_export(config);
+	if (i + 1 == argc && strcmp(argv[i], "import") == 0)
+		return queue_import(config);
 	if (i == argc) {
-		fprintf(stderr, "mailport queue: which action? (list, show ID, flush, delete ID, bounce ID)\n");
+		fprintf(stderr, "mailport queue: which action? (list, show ID, flush, delete ID, bounce ID, export, import)\n");
 		queue_usage(stderr);
 		return EX_USAGE;
 	}

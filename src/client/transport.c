@@ -25,6 +25,7 @@
 #include "../dns/dane.h"
 #include "../smtp/data.h"
 #include "../tls/tls.h"
+#include "../util/where.h"
 
 static int set_err(struct transport *t, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int set_err(struct transport *t, int code, const char *fmt, ...)
@@ -102,17 +103,13 @@ int transport_connect_unix(struct transport *t, const char *path, int timeout)
 
 int transport_connect_where(struct transport *t, const char *where, int timeout)
 {
-	char host[256];
-	const char *colon = strrchr(where, ':');
+	char host[256], port[8];
+	int p;
 
-	if (where[0] == '/' || colon == NULL)
+	if (where_split(where, host, sizeof(host), &p) < 0)
 		return transport_connect_unix(t, where, timeout);
-	snprintf(host, sizeof(host), "%.*s", (int)(colon - where), where);
-	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-		memmove(host, host + 1, strlen(host));
-		host[strlen(host) - 1] = '\0';
-	}
-	return transport_connect(t, host, colon + 1, timeout);
+	snprintf(port, sizeof(port), "%d", p);
+	return transport_connect(t, host, port, timeout);
 }
 
 #define BODY_CHUNK (32 * 1024)

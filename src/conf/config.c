@@ -24,10 +24,12 @@
 #include "../smtp/parse.h"
 #include "../util/fsutil.h"
 #include "../util/netmatch.h"
+#include "../util/where.h"
 #include "../smtp/session.h"
 
 enum ptype { P_STRING, P_TEXT, P_PATH, P_PATTERN, P_DOMAINS, P_SIZE, P_DURATION, P_UINT, P_LISTEN,
-             P_DELIM, P_CERT, P_KEY, P_TLSVER, P_URL, P_SECRET_FILE, P_DURATIONS, P_NETS, P_USER, P_DKIM };
+             P_DELIM, P_CERT, P_KEY, P_TLSVER, P_URL, P_SECRET_FILE, P_DURATIONS, P_NETS, P_USER, P_DKIM,
+             P_RATE, P_WHERE };
 
 struct param {
 	const char *section, *key;
@@ -184,6 +186,19 @@ static const struct param params[] = {
 	{ "directory", "max_stale", P_DURATION, OFF(pg_max_stale), "5m", 1, 86400, 0,
 	  "while the database cannot be reached, the last copy of the directory serves this long; then "
 	  "recipients and logins get 451/454 (try again), never 550" },
+	{ "limits", "redis", P_WHERE, OFF(shared), NULL, 0, 0, 0,
+	  "Redis or Valkey (HOST:PORT or unix:/PATH) where every node counts AUTH failures, new connections per "
+	  "client and messages per user together, so spreading over nodes gains an attacker nothing; unset: each "
+	  "node counts alone, as it also does (and logs) while the store cannot be reached" },
+	{ "limits", "user", P_TEXT, OFF(shared_user), NULL, 0, 0, 0,
+	  "the Redis ACL user (Redis 6+), with password_file" },
+	{ "limits", "password_file", P_SECRET_FILE, OFF(shared_password), NULL, 0, 0, 0,
+	  "a file whose first line is the Redis password (requirepass, or the ACL user's)" },
+	{ "limits", "key_prefix", P_TEXT, OFF(shared_prefix), "mailport:", 0, 0, 0,
+	  "the start of every key mailport writes in Redis, so that several clusters can share one" },
+	{ "limits", "max_messages_per_user", P_RATE, OFF(msgs_per_user), "0", 0, 10000000, 0,
+	  "messages one authenticated user may send, as COUNT/PERIOD (500/h, 2000/d; PERIOD s, m, h or d); "
+	  "past it MAIL gets 450 4.7.1 until the period ends; 0 = no limit" },
 	/* The listeners' words are listener.c's, the one table of their kinds. */
 	{ "smtp", "listen", P_LISTEN, ROLE_SMTP, NULL, 0, 0, 0, NULL },
 	PROXY_PARAMS("smtp", ROLE_SMTP),
@@ -352,6 +367,26 @@ static int add_domain(struct config *c, const char *d, size_t n)
 	return 0;
 }
 
+/* COUNT/PERIOD ("500/h", "100/10m"); a bare COUNT is per hour, a PERIOD without a number is one
+ * of its unit. Periods up to a week. */
+static int parse_rate(const char *v, unsigned long long *count, unsigned long long *window)
+{
+	static const unsigned long long mult[] = { 1, 60, 3600, 86400 };
+	const char *slash = strchr(v, '/');
+	char num[32], per[32];
+
+	*window = 3600;
+	snprintf(num, sizeof(num), "%.*s", (int)(slash ? (size_t)(slash - v) : strlen(v)), v);
+	if (parse_uint(num, count) < 0)
+		return -1;
+	if (slash == NULL)
+		return 0;
+	snprintf(per, sizeof(per), "%s%s", slash[1] >= '0' && slash[1] <= '9' ? "" : "1", slash + 1);
+	if (parse_suffixed(per, "smhd", mult, window) < 0 || *window == 0 || *window > 7 * 86400)
+		return -1;
+	return 0;
+}
+
 static void set_param(struct load_ctx *lc, const struct param *p, const char *v)
 {
 	struct config *c = lc->c;
@@ -456,6 +491,31 @@ static void set_param(struct load_ctx *lc, const struct param *p, const char *v)
 			free(*dst);
 		}
 		*dst = text;
+		return;
+	}
+	case P_WHERE: {
+		char **dst = (char **)(base + p->off), where[300];
+		if (where_parse(v, where, sizeof(where), &why) < 0) {
+			ERR("[%s] %s: \"%s\": %s", p->section, p->key, v, why);
+			return;
+		}
+		free(*dst);
+		*dst = strdup(v);
+		return;
+	}
+	case P_RATE: {
+		struct config_rate *dst = (struct config_rate *)(base + p->off);
+		unsigned long long window;
+		if (parse_rate(v, &n, &window) < 0) {
+			ERR("[%s] %s: \"%s\" is not a rate (COUNT/PERIOD: 500/h, 2000/d, 100/10m)", p->section, p->key, v);
+			return;
+		}
+		if (n > p->max) {
+			ERR("[%s] %s: %s is out of range (0 to %llu per period)", p->section, p->key, v, p->max);
+			return;
+		}
+		dst->count = (unsigned)n;
+		dst->window = (unsigned)window;
 		return;
 	}
 	case P_DURATIONS: {
@@ -794,6 +854,12 @@ void config_free(struct config *c)
 	free(c->auth_backend);
 	free(c->dir_backend);
 	free(c->pg_conninfo);
+	free(c->shared);
+	free(c->shared_user);
+	if (c->shared_password)
+		explicit_bzero(c->shared_password, strlen(c->shared_password));
+	free(c->shared_password);
+	free(c->shared_prefix);
 	if (c->pg_password)
 		explicit_bzero(c->pg_password, strlen(c->pg_password));
 	free(c->pg_password);

@@ -27,6 +27,11 @@ struct config_listen {
 };
 
 
+struct config_rate {                /* "500/h": count events per window seconds */
+	unsigned count;
+	unsigned window;
+};
+
 #define CONFIG_MAX_DKIM 32
 struct config_dkim {                /* [dkim] sign = DOMAIN SELECTOR FILE [active|standby] */
 	char *domain, *selector, *path;
@@ -81,6 +86,12 @@ struct config {
 	char *client_crl;               /* NULL = SPOOL/client-certs.crl */
 	unsigned max_failures;          /* AUTH failures per client IP within failure_window */
 	unsigned failure_window;        /* seconds */
+	/* [limits] */
+	char *shared;                   /* Redis/Valkey: HOST:PORT or unix:PATH; NULL = counted per node */
+	char *shared_user;              /* its ACL user, or NULL */
+	char *shared_password;          /* read from password_file; never logged */
+	char *shared_prefix;            /* of every key */
+	struct config_rate msgs_per_user;   /* MAIL transactions per authenticated user; count 0 = none */
 	/* [https] */
 	char *https_imap;               /* "host:port" of the IMAP server clients are told about */
 	char *mta_sts_mode;             /* testing, enforce, none */

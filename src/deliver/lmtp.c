@@ -11,35 +11,19 @@
 
 #include "../client/transport.h"
 #include "../smtp/client.h"
+#include "../util/where.h"
 
 #define LMTP_TIMEOUT 300        /* per read or write: Dovecot may take long over a big mailbox */
 
 int lmtp_parse(const char *spec, char *where, size_t wlen, const char **why)
 {
-	const char *colon;
+	const char *w;
 
-	if (strncmp(spec, "unix:", 5) == 0) {
-		if (spec[5] != '/') {
-			*why = "lmtp:unix: needs an absolute socket path (lmtp:unix:/run/dovecot/lmtp)";
-			return -1;
-		}
-		spec += 5;
-	} else {
-		if (strncmp(spec, "inet:", 5) == 0)
-			spec += 5;
-		colon = strrchr(spec, ':');
-		if (colon == NULL || colon == spec || colon[1] == '\0' || strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
-		    atoi(colon + 1) < 1 || atoi(colon + 1) > 65535) {
-			*why = "expected lmtp:unix:/PATH or lmtp:HOST:PORT (e.g. lmtp:unix:/run/dovecot/lmtp)";
-			return -1;
-		}
-	}
-	if (strlen(spec) >= wlen || strlen(spec) >= 108) {
-		*why = "the LMTP address is too long";
-		return -1;
-	}
-	snprintf(where, wlen, "%s", spec);
-	return 0;
+	if (where_parse(spec, where, wlen, &w) == 0)
+		return 0;
+	*why = strncmp(spec, "unix:", 5) == 0 ? "lmtp:unix: needs an absolute socket path (lmtp:unix:/run/dovecot/lmtp)"
+	                                      : "expected lmtp:unix:/PATH or lmtp:HOST:PORT (e.g. lmtp:unix:/run/dovecot/lmtp)";
+	return -1;
 }
 
 int lmtp_deliver(const char *where, const char *helo, const char *sender, const char *rcpt, int fd, off_t off,

@@ -63,6 +63,7 @@ void conn_free(struct conn *c)
 		c->auth_wait->c = NULL;     /* its answer now has no one to go to */
 	if (c->commit_wait != NULL)
 		c->commit_wait->c = NULL;   /* the message still becomes durable and is delivered */
+	shared_cancel(c->sreq);
 	if (c->ev_line)
 		event_free(c->ev_line);
 	if (c->proxy != NULL)
@@ -480,30 +481,69 @@ static void refuse(const struct server *srv, enum listener_role role, evutil_soc
 	}
 }
 
+/* Refused for a per-client limit: the words for the client, the line for the log. The caller
+ * frees the connection. */
+static void turn_away(struct conn *c, enum anvil_verdict v, int shared)
+{
+	const struct config *cfg = c->rc->cfg;
+
+	refuse(c->srv, c->role, c->fd, v == ANVIL_TOO_MANY ? "Too many connections from your address, try again later"
+	                                                   : "Too many new connections from your address, slow down");
+	log_info(NULL, "reject address=%s port=%d reason=%s limit=%u%s%s%s", c->peer_ip, c->peer_port,
+	         v == ANVIL_TOO_MANY ? "max_connections_per_ip" : "max_connection_rate_per_ip",
+	         v == ANVIL_TOO_MANY ? cfg->max_conn_per_ip : cfg->conn_rate_per_ip, shared ? " counted=shared" : "",
+	         c->via[0] ? " proxy=" : "", c->via);
+	c->ended_in_one_line = 1;
+}
+
+static void conn_admit(struct conn *c);
+
+/* The shared count of this client's new connections across the nodes, this one included. */
+static void rate_answer(void *arg, const struct shared_answer *a)
+{
+	struct conn *c = arg;
+
+	c->sreq = NULL;
+	if (a->ok && !a->yes) {
+		turn_away(c, ANVIL_TOO_FAST, 1);
+		conn_free(c);
+		return;
+	}
+	conn_admit(c);
+}
+
 /* The client is known (from the socket, or from its balancer's PROXY header): its limits,
- * then the session, in plaintext or TLS as the listener says. */
+ * then the session. Sessions at once are counted here (they end here); new connections per
+ * minute here and, with [limits] redis, by all the nodes together: the session starts when
+ * the store has answered (within SHARED_TIMEOUT_MS, else as if it were not there). */
 static void conn_start(struct conn *c)
 {
 	struct server *srv = c->srv;
 	const struct config *cfg = c->rc->cfg;
-	int one = 1, counted = 0;
+	int counted = 0;
 
 	throttle_key(c->peer_ip, c->client_key, sizeof(c->client_key));
 	if (!netmatch_match(cfg->limits_exempt, c->peer_ip)) {
 		enum anvil_verdict v = anvil_connect(srv->anvil, c->client_key, (long long)time(NULL), &counted);
 		if (v != ANVIL_OK) {
-			refuse(srv, c->role, c->fd, v == ANVIL_TOO_MANY ? "Too many connections from your address, try again later"
-			                                                : "Too many new connections from your address, slow down");
-			log_info(NULL, "reject address=%s port=%d reason=%s limit=%u%s%s", c->peer_ip, c->peer_port,
-			         v == ANVIL_TOO_MANY ? "max_connections_per_ip" : "max_connection_rate_per_ip",
-			         v == ANVIL_TOO_MANY ? cfg->max_conn_per_ip : cfg->conn_rate_per_ip, c->via[0] ? " proxy=" : "",
-			         c->via);
-			c->ended_in_one_line = 1;
+			turn_away(c, v, 0);
 			conn_free(c);
 			return;
 		}
+		c->anvil_counted = counted;
+		if (cfg->conn_rate_per_ip > 0 &&
+		    (c->sreq = shared_take(srv->shared, "conn", c->client_key, cfg->conn_rate_per_ip, 60, rate_answer, c)) != NULL)
+			return;
 	}
-	c->anvil_counted = counted;
+	conn_admit(c);
+}
+
+/* Past the limits: the session, in plaintext or TLS as the listener says. */
+static void conn_admit(struct conn *c)
+{
+	struct server *srv = c->srv;
+	int one = 1;
+
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	metrics_add((enum metric)(MET_SESSIONS + c->role), 1);
 	c->sess = smtp_session_new(&c->rc->sconf[c->role], &policy_session_cb, c);

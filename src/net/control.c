@@ -22,6 +22,7 @@
 #include "../auth/auth.h"
 #include "../deliver/tlsrpt.h"
 #include "../queue/admin.h"
+#include "../queue/import.h"
 #include "../util/duration.h"
 #include "../util/log.h"
 #include "server_int.h"
@@ -51,9 +52,13 @@ static void auth_status(struct server *srv, struct admin_out *o)
 
 	admin_printf(o, "max_failures=%u failure_window=%us\n", srv->rc->cfg->max_failures,
 	             srv->rc->cfg->failure_window);
+	if (srv->shared != NULL)
+		admin_printf(o, "shared counters at %s: %s\n", shared_address(srv->shared),
+		             shared_up(srv->shared) ? "up (lockouts there apply to every node; below is what this node saw)"
+		                                    : "UNAVAILABLE (this node counts alone until they are back)");
 	throttle_each(srv->throttle, (long long)time(NULL), status_line, &x);
 	if (x.n == 0)
-		admin_printf(o, "no failed logins in the window: nobody is locked out\n");
+		admin_printf(o, "no failed logins in the window%s: nobody is locked out\n", srv->shared ? " on this node" : "");
 }
 
 /* IP (an IPv6 address stands for its /64, as the lockout does) or a user's address. */
@@ -73,6 +78,15 @@ static void auth_unlock(struct server *srv, const char *what, struct admin_out *
 		target = key;
 	}
 	n = throttle_forgive(srv->throttle, target);
+	if (shared_forgive(srv->shared, target) == 0) {
+		log_info(NULL, "auth unlock %s=%s clients=%zu shared=yes by the operator", target == what ? "user" : "key",
+		         target, n);
+		admin_printf(o, "unlocked %s on every node (shared counters at %s)\n", what, shared_address(srv->shared));
+		return;
+	}
+	if (srv->shared != NULL)
+		admin_printf(o, "warning: the shared counters at %s are unavailable: unlocked on this node only\n",
+		             shared_address(srv->shared));
 	if (n == 0) {
 		admin_printf(o, "%s has no failed logins on record: nothing to unlock\n", what);
 		return;
@@ -93,6 +107,76 @@ static void ctl_event(struct bufferevent *bev, short what, void *arg)
 	(void)what;
 	(void)arg;
 	bufferevent_free(bev);
+}
+
+/* The answer, then close once it is written. */
+static void ctl_answer(struct bufferevent *bev, struct server *srv, struct admin_out *o)
+{
+	bufferevent_disable(bev, EV_READ);
+	if (o->len)
+		bufferevent_write(bev, o->buf, o->len);
+	free(o->buf);
+	bufferevent_setcb(bev, NULL, ctl_done, ctl_event, srv);
+	ctl_done(bev, srv);
+}
+
+/* IMPORT LEN: one exported message of LEN octets follows the line (queue/import.h). */
+struct import_wait {
+	struct server *srv;
+	size_t len;
+};
+
+static void import_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)what;
+	free(arg);
+	bufferevent_free(bev);
+}
+
+static void import_read(struct bufferevent *bev, void *arg)
+{
+	struct import_wait *iw = arg;
+	struct server *srv = iw->srv;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct admin_out o = { NULL, 0, 0 };
+	char qid[64], why[300];
+	int r;
+
+	if (evbuffer_get_length(in) < iw->len)
+		return;
+	r = import_message(srv->spool, (const char *)evbuffer_pullup(in, (ev_ssize_t)iw->len), iw->len, qid, sizeof(qid),
+	                   why, sizeof(why));
+	if (r == IMPORT_NEW) {
+		runner_wake(srv->runner, qid);
+		admin_printf(&o, "imported %s\n", qid);
+	} else if (r == IMPORT_SEEN)
+		admin_printf(&o, "seen %s\n", qid);
+	else {
+		log_warnx(NULL, "import refused a message: %s", why);
+		admin_printf(&o, "error: %s\n", why);
+	}
+	free(iw);
+	ctl_answer(bev, srv, &o);
+}
+
+static void import_start(struct bufferevent *bev, struct server *srv, const char *lenword)
+{
+	struct admin_out o = { NULL, 0, 0 };
+	struct import_wait *iw;
+	char *end;
+	unsigned long long len = strtoull(lenword, &end, 10);
+
+	if (*end != '\0' || len == 0 || len > (unsigned long long)srv->rc->cfg->max_message_size + (1ULL << 20) ||
+	    (iw = calloc(1, sizeof(*iw))) == NULL) {
+		admin_printf(&o, "error: IMPORT needs the message's length, at most max_message_size + 1M\n");
+		ctl_answer(bev, srv, &o);
+		return;
+	}
+	iw->srv = srv;
+	iw->len = (size_t)len;
+	bufferevent_setwatermark(bev, EV_READ, iw->len, 0);
+	bufferevent_setcb(bev, import_read, NULL, import_event, iw);
+	import_read(bev, iw);
 }
 
 static void ctl_read(struct bufferevent *bev, void *arg)
@@ -140,15 +224,13 @@ static void ctl_read(struct bufferevent *bev, void *arg)
 		auth_status(srv, &o);
 	else if (strcmp(cmd, "AUTH-UNLOCK") == 0 && id[0] != '\0')
 		auth_unlock(srv, id, &o);
-	else
+	else if (strcmp(cmd, "IMPORT") == 0) {
+		import_start(bev, srv, id);
+		return;
+	} else
 		admin_printf(&o, "error: unknown command (LIST, SHOW id, FLUSH, DELETE id, BOUNCE id, AUTH-STATUS, "
-		             "AUTH-UNLOCK what, TLSRPT day)\n");
-	bufferevent_disable(bev, EV_READ);
-	if (o.len)
-		bufferevent_write(bev, o.buf, o.len);
-	free(o.buf);
-	bufferevent_setcb(bev, NULL, ctl_done, ctl_event, srv);
-	ctl_done(bev, srv);
+		             "AUTH-UNLOCK what, TLSRPT day, IMPORT len)\n");
+	ctl_answer(bev, srv, &o);
 }
 
 static void ctl_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)

@@ -20,6 +20,7 @@
 #include "../util/duration.h"
 #include "../util/log.h"
 #include "../util/metrics.h"
+#include "../util/wincount.h"
 #include "inbound.h"
 #include "server_int.h"
 
@@ -102,6 +103,63 @@ static int spool_has_room(const struct conn *c, size_t need)
 	       (unsigned long long)cfg->min_free_space + need;
 }
 
+/* 450 4.7.1, as Postfix's smtpd_client_message_rate_limit says it: the client tries again
+ * later, a person sees when. */
+static const char *rate_words(struct conn *c, long long left)
+{
+	const struct config_rate *lim = &c->rc->cfg->msgs_per_user;
+	char per[32], wait[32];
+
+	duration_words((long long)lim->window, per, sizeof(per));
+	duration_words(left > 0 ? left : 1, wait, sizeof(wait));
+	snprintf(c->reply_text, sizeof(c->reply_text), "Sending limit reached: %u messages per %s for this account; "
+	         "try again in %s", lim->count, per, wait);
+	return c->reply_text;
+}
+
+static void user_rate_refused(struct conn *c, const char *user, long long left, const char *counted)
+{
+	const struct config_rate *lim = &c->rc->cfg->msgs_per_user;
+
+	metrics_add(MET_RATE_LIMITED, 1);
+	CLOG(log_info, c, "reject user=%s address=%s reason=max_messages_per_user limit=%u/%us counted=%s retry_in=%llds",
+	     user, c->peer_ip, lim->count, lim->window, counted, left);
+}
+
+/* The answer of every node together about this user's messages in the period. */
+static void user_rate_answer(void *arg, const struct shared_answer *a)
+{
+	struct conn *c = arg;
+
+	c->sreq = NULL;
+	if (a->ok && !a->yes) {
+		const char *user = smtp_session_auth_user(c->sess);
+		user_rate_refused(c, user ? user : "?", a->ttl, "shared");
+		smtp_session_mail_done(c->sess, 450, "4.7.1", rate_words(c, a->ttl));
+	} else
+		smtp_session_mail_done(c->sess, 250, NULL, NULL);
+	c->ops->resume(c);          /* may free c */
+}
+
+/* [limits] max_messages_per_user: counted here and, with [limits] redis, by every node (the
+ * MAIL waits for the store's answer). A MAIL counts whether or not its message is then sent,
+ * as Postfix counts. */
+static void user_rate(struct conn *c, const char *user, struct smtp_verdict *v)
+{
+	const struct config_rate *lim = &c->rc->cfg->msgs_per_user;
+	unsigned left;
+
+	if (lim->count == 0)
+		return;
+	if (!wincount_take(c->srv->userrate, user, lim->count, lim->window, (long long)time(NULL), &left)) {
+		user_rate_refused(c, user, left, "here");
+		set_verdict(v, 450, "4.7.1", rate_words(c, left));
+		return;
+	}
+	if ((c->sreq = shared_take(c->srv->shared, "msgs", user, lim->count, lim->window, user_rate_answer, c)) != NULL)
+		v->code = SMTP_VERDICT_PENDING;
+}
+
 static void cb_mail(void *ctx, const struct smtp_tx *tx, struct smtp_verdict *v)
 {
 	struct conn *c = ctx;
@@ -126,17 +184,81 @@ static void cb_mail(void *ctx, const struct smtp_tx *tx, struct smtp_verdict *v)
 	if (!spool_has_room(c, tx->declared_size)) {
 		CLOG(log_warnx, c, "refused mail: spool free space below min_free_space");
 		set_verdict(v, 452, "4.3.1", "Insufficient system storage, try again later");
+		return;
 	}
+	if (user != NULL)
+		user_rate(c, user, v);
 }
 
 /* ---- AUTH -------------------------------------------------------------------------------- */
 
-/* Log a verdict, count a failure against the client's address, map it for the session. */
-static int auth_verdict(struct conn *c, const char *user, const char *via, const unsigned char *key, int result)
+/* The lockout's log line, once, on the node that saw the failure that started it. */
+static void log_lockout(struct conn *c, long long until, const char *counted)
 {
-	long long until;
 	char when[32];
 
+	time_utc(until, when, sizeof(when));
+	CLOG(log_warnx, c, "auth lockout address=%s key=%s failures=%u window=%us until=%s%s (mailport auth unlock "
+	     "%s ends it)", c->peer_ip, c->client_key, c->rc->cfg->max_failures, c->rc->cfg->failure_window, when,
+	     counted, c->peer_ip);
+}
+
+/* A shared answer about client key: a lockout the store knows of is kept here too, for the
+ * synchronous checks (SCRAM, EXTERNAL) and for when the store goes away. */
+static void mirror_lock(struct server *srv, const char *key, const char *user, const struct shared_answer *a)
+{
+	long long now = (long long)time(NULL);
+
+	if (a->ok && a->ttl > 0)
+		throttle_lock(srv->throttle, key, user, now + a->ttl, now);
+}
+
+/* A failure the session does not wait for (SCRAM, EXTERNAL): counted by every node all the
+ * same; the answer only teaches this node of a lockout. */
+struct fail_note {
+	struct server *srv;
+	char key[64];
+	char user[SMTP_USER_MAX + 1];
+};
+
+static void fail_noted(void *arg, const struct shared_answer *a)
+{
+	struct fail_note *n = arg;
+
+	mirror_lock(n->srv, n->key, n->user, a);
+	if (a->ok && a->yes)
+		log_warnx(NULL, "auth lockout key=%s failures=%lld counted=shared (mailport auth unlock ends it)", n->key,
+		          a->count);
+	free(n);
+}
+
+static void count_shared_failure(struct conn *c, const char *user)
+{
+	struct fail_note *n;
+	const struct config *cfg = c->rc->cfg;
+
+	if (!shared_up(c->srv->shared) || (n = calloc(1, sizeof(*n))) == NULL)
+		return;
+	n->srv = c->srv;
+	snprintf(n->key, sizeof(n->key), "%s", c->client_key);
+	snprintf(n->user, sizeof(n->user), "%s", user);
+	if (shared_failure(c->srv->shared, n->key, n->user, cfg->max_failures, cfg->failure_window, fail_noted, n) == NULL)
+		free(n);
+}
+
+#define COUNTED_NO      0
+#define COUNTED_YES     1
+#define COUNTED_LOCKED  2   /* and the local count started a lockout (logged) */
+
+/* Log a verdict, count a failure against the client's address, map it for the session.
+ * *counted says whether (and how) the failure was counted here; the caller counts it in the
+ * shared store too. */
+static int auth_verdict(struct conn *c, const char *user, const char *via, const unsigned char *key, int result,
+                        int *counted)
+{
+	long long until;
+
+	*counted = COUNTED_NO;
 	if (result == 0) {
 		metrics_add(MET_AUTH_OK, 1);
 		CLOG(log_info, c, "auth ok user=%s address=%s%s%s", user, c->peer_ip, via[0] ? " " : "", via);
@@ -159,13 +281,37 @@ static int auth_verdict(struct conn *c, const char *user, const char *via, const
 		c->failed_once = 1;
 	}
 	CLOG(log_info, c, "auth failed user=%s address=%s", user, c->peer_ip);
+	*counted = COUNTED_YES;
 	if ((until = throttle_failure(c->srv->throttle, c->client_key, user, (long long)time(NULL))) != 0) {
-		time_utc(until, when, sizeof(when));
-		CLOG(log_warnx, c, "auth lockout address=%s key=%s failures=%u window=%us until=%s (mailport auth unlock "
-		          "%s ends it)", c->peer_ip, c->client_key, c->rc->cfg->max_failures, c->rc->cfg->failure_window,
-		          when, c->peer_ip);
+		log_lockout(c, until, "");
+		*counted = COUNTED_LOCKED;
 	}
 	return SMTP_AUTH_FAIL;
+}
+
+/* The synchronous mechanisms' verdicts: counted by every node, not waited for. */
+static int auth_verdict_now(struct conn *c, const char *user, const char *via, const unsigned char *key, int result)
+{
+	int counted, v = auth_verdict(c, user, via, key, result, &counted);
+
+	if (counted != COUNTED_NO)
+		count_shared_failure(c, user);
+	return v;
+}
+
+/* The end of a PLAIN or LOGIN exchange, whichever step decided it. */
+static void auth_finish(struct auth_wait *aw, int verdict)
+{
+	struct conn *c = aw->c;
+
+	explicit_bzero(aw->password, sizeof(aw->password));
+	if (c != NULL) {
+		c->auth_wait = NULL;
+		smtp_session_auth_done(c->sess, verdict);
+		c->ops->resume(c);      /* may free c */
+	}
+	runconf_unref(aw->rc);
+	free(aw);
 }
 
 /* On a worker thread: the directory belongs to the snapshot aw holds a reference to. */
@@ -178,21 +324,40 @@ static void auth_run(void *job)
 	explicit_bzero(aw->password, sizeof(aw->password));
 }
 
+/* The shared count of a failure: the 535 waits for it, so the next guess, on any node, meets
+ * the lockout this one may have started. */
+static void auth_failure_counted(void *arg, const struct shared_answer *a)
+{
+	struct auth_wait *aw = arg;
+
+	mirror_lock(aw->srv, aw->client_key, aw->user, a);
+	if (a->ok && a->yes && aw->c != NULL && !aw->locked_here) {
+		char counted[48];
+		snprintf(counted, sizeof(counted), " counted=shared total=%lld", a->count);
+		log_lockout(aw->c, (long long)time(NULL) + a->ttl, counted);
+	}
+	auth_finish(aw, SMTP_AUTH_FAIL);
+}
+
 static void auth_done(void *job, int ran)
 {
 	struct auth_wait *aw = job;
 	struct conn *c = aw->c;
+	int verdict, counted;
 
 	explicit_bzero(aw->password, sizeof(aw->password));
 	if (ran && aw->result == 0 && aw->generation == authcache_generation(aw->rc->authcache))
 		authcache_put(aw->rc->authcache, aw->cache_key, (long long)time(NULL));
-	if (c != NULL) {
-		c->auth_wait = NULL;
-		smtp_session_auth_done(c->sess, auth_verdict(c, aw->user, aw->via, aw->cache_key, ran ? aw->result : -1));
-		c->ops->resume(c);      /* may free c */
+	if (c == NULL) {
+		auth_finish(aw, SMTP_AUTH_FAIL);
+		return;
 	}
-	runconf_unref(aw->rc);
-	free(aw);
+	verdict = auth_verdict(c, aw->user, aw->via, aw->cache_key, ran ? aw->result : -1, &counted);
+	aw->locked_here = counted == COUNTED_LOCKED;
+	if (counted != COUNTED_NO && shared_failure(aw->srv->shared, aw->client_key, aw->user, c->rc->cfg->max_failures,
+	                                            c->rc->cfg->failure_window, auth_failure_counted, aw) != NULL)
+		return;
+	auth_finish(aw, verdict);
 }
 
 /* A mailbox's auth= policy before any password is looked at: auth=certificate never logs in
@@ -213,69 +378,119 @@ static int cert_gate(struct conn *c, const char *user)
 	return -1;
 }
 
+static int lockout_reply(struct conn *c, long long until, long long now)
+{
+	metrics_add(MET_AUTH_LOCKED, 1);
+	/* The lockout itself was logged once, with its end, when it began. */
+	CLOG(log_debug, c, "auth refused address=%s reason=locked-out", c->peer_ip);
+	smtp_session_auth_retry_after(c->sess, (unsigned long)(until - now));
+	return SMTP_AUTH_LOCKED;
+}
+
 static int locked_out(struct conn *c)
 {
 	long long now = (long long)time(NULL), until;
 
 	if ((until = throttle_locked_until(c->srv->throttle, c->client_key, now)) == 0)
 		return 0;
-	metrics_add(MET_AUTH_LOCKED, 1);
-	/* The lockout itself was logged once, with its end, when it began. */
-	CLOG(log_debug, c, "auth refused address=%s reason=locked-out", c->peer_ip);
-	smtp_session_auth_retry_after(c->sess, (unsigned long)(until - now));
+	lockout_reply(c, until, now);
 	return 1;
+}
+
+/* Past the lockout: the cache, the mailbox's auth= policy, then the hash on a worker thread.
+ * An SMTP_AUTH_* verdict, or SMTP_AUTH_PENDING when aw went to the worker (else aw is the
+ * caller's to finish). */
+static int auth_check(struct conn *c, struct auth_wait *aw)
+{
+	long long now = (long long)time(NULL);
+
+	/* A revoked app password is refused from the next AUTH on: the store is read again when its
+	 * file changed, and what the cache remembers of it is forgotten. */
+	if (directory_refresh(c->rc->dir) == 1)
+		authcache_clear(c->rc->authcache);
+	authcache_key(c->rc->authcache, aw->authzid, aw->user, aw->password, aw->cache_key);
+	if (cert_gate(c, aw->user) < 0)
+		return auth_verdict_now(c, aw->user, "", aw->cache_key, -1);
+	if (authcache_hit(c->rc->authcache, aw->cache_key, now)) {
+		/* The same credentials passed a full check within the last minute. */
+		metrics_add(MET_AUTH_OK, 1);
+		CLOG(log_info, c, "auth ok user=%s address=%s cached=yes", aw->user, c->peer_ip);
+		return SMTP_AUTH_OK;
+	}
+	/* The hash takes tens of milliseconds: on a worker thread, so other sessions go on. */
+	aw->generation = authcache_generation(c->rc->authcache);
+	if (workpool_submit(c->srv->authpool, aw, auth_run, auth_done) == 0)
+		return SMTP_AUTH_PENDING;
+	struct dir_login l = { aw->authzid, aw->user, aw->password, c->peer_ip };
+	char via[96] = "";
+	int r = directory_verify(c->rc->dir, &l, via, sizeof(via));
+	if (r == 0)
+		authcache_put(c->rc->authcache, aw->cache_key, now);
+	return auth_verdict_now(c, aw->user, via, aw->cache_key, r);
+}
+
+/* Whether every node together has locked this client out. The store is the judge while it
+ * answers: a lockout lifted there (mailport auth unlock on any node) is lifted here too. */
+static void auth_lock_answer(void *arg, const struct shared_answer *a)
+{
+	struct auth_wait *aw = arg;
+	struct conn *c = aw->c;
+	long long now = (long long)time(NULL);
+	int verdict;
+
+	if (c == NULL) {
+		auth_finish(aw, SMTP_AUTH_FAIL);
+		return;
+	}
+	if (a->ok && a->ttl > 0) {
+		mirror_lock(aw->srv, aw->client_key, "", a);
+		auth_finish(aw, lockout_reply(c, now + a->ttl, now));
+		return;
+	}
+	if (a->ok && throttle_locked_until(c->srv->throttle, c->client_key, now) != 0)
+		throttle_forgive(c->srv->throttle, c->client_key);
+	else if (!a->ok && locked_out(c)) {
+		auth_finish(aw, SMTP_AUTH_LOCKED);
+		return;
+	}
+	if ((verdict = auth_check(c, aw)) != SMTP_AUTH_PENDING)
+		auth_finish(aw, verdict);
 }
 
 static int cb_auth(void *ctx, const char *authzid, const char *user, const char *password)
 {
 	struct conn *c = ctx;
-	struct server *srv = c->srv;
-	long long now = (long long)time(NULL);
+	struct auth_wait *aw;
+	int verdict;
 
-	if (locked_out(c))
+	if (!shared_up(c->srv->shared) && locked_out(c))
 		return SMTP_AUTH_LOCKED;
-	/* A revoked app password is refused from the next AUTH on: the store is read again when its
-	 * file changed, and what the cache remembers of it is forgotten. */
-	if (directory_refresh(c->rc->dir) == 1)
-		authcache_clear(c->rc->authcache);
-	unsigned char ck[AUTHCACHE_KEY];
-	authcache_key(c->rc->authcache, authzid, user, password, ck);
-	if (cert_gate(c, user) < 0)
-		return auth_verdict(c, user, "", ck, -1);
-	if (authcache_hit(c->rc->authcache, ck, now)) {
-		/* The same credentials passed a full check within the last minute. */
-		metrics_add(MET_AUTH_OK, 1);
-		CLOG(log_info, c, "auth ok user=%s address=%s cached=yes", user, c->peer_ip);
-		return SMTP_AUTH_OK;
+	if ((aw = calloc(1, sizeof(*aw))) == NULL || strlen(password) >= sizeof(aw->password) ||
+	    strlen(user) >= sizeof(aw->user) || strlen(authzid) >= sizeof(aw->authzid)) {
+		free(aw);
+		return SMTP_AUTH_FAIL;  /* longer than SMTP_AUTH_LINE_MAX allows: cannot happen */
 	}
-	/* The hash takes tens of milliseconds: on a worker thread, so other sessions go on. */
-	struct auth_wait *aw = calloc(1, sizeof(*aw));
-	if (aw != NULL && strlen(password) < sizeof(aw->password) && strlen(user) < sizeof(aw->user) &&
-	    strlen(authzid) < sizeof(aw->authzid)) {
-		memcpy(aw->cache_key, ck, sizeof(aw->cache_key));
-		aw->c = c;
-		aw->rc = c->rc;
-		aw->result = -1;
-		memcpy(aw->user, user, strlen(user) + 1);
-		memcpy(aw->authzid, authzid, strlen(authzid) + 1);
-		memcpy(aw->password, password, strlen(password) + 1);
-		snprintf(aw->client_ip, sizeof(aw->client_ip), "%s", c->peer_ip);
-		aw->generation = authcache_generation(c->rc->authcache);
-		c->rc->refs++;
-		if (workpool_submit(srv->authpool, aw, auth_run, auth_done) == 0) {
-			c->auth_wait = aw;
-			return SMTP_AUTH_PENDING;
-		}
-		explicit_bzero(aw->password, sizeof(aw->password));
-		runconf_unref(aw->rc);
-	}
-	free(aw);
-	struct dir_login l = { authzid, user, password, c->peer_ip };
-	char via[96] = "";
-	int r = directory_verify(c->rc->dir, &l, via, sizeof(via));
-	if (r == 0)
-		authcache_put(c->rc->authcache, ck, now);
-	return auth_verdict(c, user, via, ck, r);
+	aw->c = c;
+	aw->srv = c->srv;
+	aw->rc = c->rc;
+	c->rc->refs++;
+	aw->result = -1;
+	memcpy(aw->user, user, strlen(user) + 1);
+	memcpy(aw->authzid, authzid, strlen(authzid) + 1);
+	memcpy(aw->password, password, strlen(password) + 1);
+	snprintf(aw->client_ip, sizeof(aw->client_ip), "%s", c->peer_ip);
+	snprintf(aw->client_key, sizeof(aw->client_key), "%s", c->client_key);
+	c->auth_wait = aw;
+	if (shared_locked(c->srv->shared, c->client_key, auth_lock_answer, aw) != NULL)
+		return SMTP_AUTH_PENDING;
+	if (locked_out(c))
+		verdict = SMTP_AUTH_LOCKED;
+	else if ((verdict = auth_check(c, aw)) == SMTP_AUTH_PENDING)
+		return verdict;
+	c->auth_wait = NULL;
+	aw->c = NULL;
+	auth_finish(aw, verdict);
+	return verdict;
 }
 
 /* SCRAM-SHA-256: a locked-out client is refused before anything is computed; a user without
@@ -298,7 +513,7 @@ static int cb_auth_outcome(void *ctx, const char *user, int ok, const char *mech
 	char via[64];
 
 	snprintf(via, sizeof(via), "mechanism=%s", mech);
-	return auth_verdict(ctx, user, via, NULL, ok ? 0 : -1);
+	return auth_verdict_now(ctx, user, via, NULL, ok ? 0 : -1);
 }
 
 /* EXTERNAL: the verified certificate is the credential; it logs in as the mailbox it names
@@ -328,7 +543,7 @@ static int cb_auth_external(void *ctx, const char *authzid, char *user, size_t u
 		         c->cert->serial, why);
 	char via[96];
 	snprintf(via, sizeof(via), "mechanism=EXTERNAL serial=%s", c->cert->serial);
-	return auth_verdict(c, want, via, NULL, why == NULL ? 0 : -1);
+	return auth_verdict_now(c, want, via, NULL, why == NULL ? 0 : -1);
 }
 
 /* ---- spooling ---------------------------------------------------------------------------- */

@@ -27,10 +27,12 @@
 
 #include "../deliver/agent.h"
 #include "../deliver/runner.h"
+#include "../queue/import.h"
 #include "../sandbox/sandbox.h"
 #include "../tls/tls.h"
 #include "../util/fsutil.h"
 #include "../util/log.h"
+#include "../util/wincount.h"
 #include "../util/notify.h"
 #include "../deliver/target.h"
 #include "server_int.h"
@@ -332,6 +334,11 @@ static int same_listeners(const struct config *a, const struct config *b)
 	return 1;
 }
 
+static int same_text(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
 /* SIGHUP: configuration, users file and certificates are reloaded together, or not at all.
  * Sessions in progress keep the snapshot (and TLS context) they started with. */
 static void on_hup(evutil_socket_t sig, short what, void *arg)
@@ -362,6 +369,11 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	if ((rc->tls == NULL) != (srv->rc->tls == NULL))
 		log_warnx(NULL, "reload: [tls] added or removed; STARTTLS on port 25 follows at once, "
 		          "listeners at the next restart");
+	if (!same_text(rc->cfg->shared, srv->rc->cfg->shared) || !same_text(rc->cfg->shared_user, srv->rc->cfg->shared_user) ||
+	    !same_text(rc->cfg->shared_password, srv->rc->cfg->shared_password) ||
+	    !same_text(rc->cfg->shared_prefix, srv->rc->cfg->shared_prefix))
+		log_warnx(NULL, "reload: [limits] redis, user, password_file or key_prefix changed; they take effect at the "
+		          "next restart");
 	if (directory_start(rc->dir) < 0)
 		log_warnx(NULL, "reload: cannot start the directory's listener; lookups use what was loaded");
 	runconf_unref(srv->rc);
@@ -722,6 +734,8 @@ static void free_server(struct server *srv)
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
 		if (*evs[i])
 			event_free(*evs[i]);
+	shared_free(srv->shared);           /* after the sessions: its last answers find no one */
+	wincount_free(srv->userrate);
 	if (srv->base)
 		event_base_free(srv->base);
 	throttle_free(srv->throttle);
@@ -780,6 +794,8 @@ int server_main(const char *config_path)
 		runconf_unref(srv.rc);
 		return EX_CANTCREAT;
 	}
+	/* Before any delivery: an import a crash cut between its two index lines (queue/import.h). */
+	import_reconcile(srv.spool);
 	if (pw != NULL && geteuid() == 0 && give_spool(srv.rc->cfg->spool, pw) < 0) {
 		log_errx(NULL, "cannot give the spool %s to user %s", srv.rc->cfg->spool, pw->pw_name);
 		rc = EX_CANTCREAT;
@@ -787,8 +803,9 @@ int server_main(const char *config_path)
 	}
 	srv.throttle = throttle_new(srv.rc->cfg->max_failures, srv.rc->cfg->failure_window);
 	srv.anvil = anvil_new(srv.rc->cfg->max_conn_per_ip, srv.rc->cfg->conn_rate_per_ip);
+	srv.userrate = wincount_new(THROTTLE_MAX_KEYS, "messages per user");
 	srv.base = event_base_new();
-	if (srv.throttle == NULL || srv.anvil == NULL || srv.base == NULL || bind_listeners(&srv, srv.rc->cfg) < 0 ||
+	if (srv.throttle == NULL || srv.anvil == NULL || srv.userrate == NULL || srv.base == NULL || bind_listeners(&srv, srv.rc->cfg) < 0 ||
 	    http_start(&srv) < 0)
 		goto out;
 	if (start_agent(&srv, pw) < 0)
@@ -801,6 +818,12 @@ int server_main(const char *config_path)
 	}
 	if (confine(srv.rc) < 0 || directory_start(srv.rc->dir) < 0 || start_workers(&srv) < 0)
 		goto out;
+	if (srv.rc->cfg->shared != NULL) {
+		const struct config *c = srv.rc->cfg;
+		struct shared_conf sc = { c->shared, c->shared_user, c->shared_password, c->shared_prefix };
+		if ((srv.shared = shared_new(srv.base, &sc)) == NULL)
+			goto out;
+	}
 	srv.control = control_open(&srv, srv.rc->cfg->spool);
 	add_signals(&srv);
 	log_info(NULL, "started hostname=%s spool=%s domains=%zu users=%zu certs=%zu", srv.rc->cfg->hostname,

@@ -28,6 +28,7 @@
 #include "../auth/authcache.h"
 #include "../queue/journal.h"
 #include "anvil.h"
+#include "shared.h"
 #include "runconf.h"
 #include "../msg/dkim.h"
 
@@ -95,6 +96,8 @@ struct conn {
 	long long line_start;           /* ms, monotonic: first octet of an unfinished line; 0 = none */
 	struct event *ev_line;          /* its deadline (conn.c, "slow clients") */
 	int anvil_counted;              /* counted by the anvil: uncount at the end */
+	struct shared_req *sreq;        /* a question to the shared counters this connection waits on */
+	char reply_text[200];           /* a verdict's words built for this connection (policy.c) */
 	int peer_port;
 	int closing;
 	int read_paused;
@@ -111,6 +114,8 @@ struct server {
 	struct runner *runner;
 	struct throttle *throttle;
 	struct anvil *anvil;            /* per-client connection limits */
+	struct shared *shared;          /* [limits] redis: counters all nodes share, or NULL */
+	struct wincount *userrate;      /* messages per user, counted here ([limits] max_messages_per_user) */
 	struct workpool *authpool;     /* password hashing, DKIM signing */
 	struct workpool *checkpool;    /* port 25's sender checks: threads that mostly wait on DNS */
 	unsigned char scram_secret[32]; /* made-up SCRAM salts for unknown users (random at start) */
@@ -166,7 +171,8 @@ long policy_commit_idle(void *arg);
 /* A password check waiting in the pool: the connection (NULL once it went away) and the
  * snapshot whose directory the worker reads. */
 struct auth_wait {
-	struct conn *c;
+	struct conn *c;                 /* NULL once the connection went away */
+	struct server *srv;
 	struct runconf *rc;
 	int result;
 	unsigned char cache_key[32];    /* authcache key of these credentials */
@@ -174,6 +180,8 @@ struct auth_wait {
 	char client_ip[64];
 	char via[96];                   /* "app-password=LABEL" when one of those matched */
 	unsigned generation;            /* authcache_generation() when the check began */
+	char client_key[64];
+	int locked_here;                /* the local count started a lockout (logged already) */
 };
 /* A message in the commit pool: the connection (NULL once it went away) waits for its 250. */
 struct commit_wait {

@@ -203,6 +203,10 @@ static void do_mail(struct smtp_session *s, const struct smtp_cmd *c)
 		memset(&v, 0, sizeof(v));
 		v.code = 250;
 		s->cb->mail(s->ctx, tx, &v);
+		if (v.code == SMTP_VERDICT_PENDING) {
+			s->state = S_MAIL_WAIT;
+			return;
+		}
 		if (v.code != 250) {
 			sess_tx_free(s);
 			sess_reply(s, v.code, v.esc, "%s", v.text);
@@ -210,6 +214,19 @@ static void do_mail(struct smtp_session *s, const struct smtp_cmd *c)
 		}
 	}
 	sess_reply(s, 250, "2.1.0", "Ok");
+}
+
+void smtp_session_mail_done(struct smtp_session *s, int code, const char *esc, const char *text)
+{
+	if (s->state != S_MAIL_WAIT)
+		return;
+	s->state = S_CMD;
+	if (code == 250) {
+		sess_reply(s, 250, "2.1.0", "Ok");
+		return;
+	}
+	sess_tx_free(s);
+	sess_reply(s, code, esc, "%s", text);
 }
 
 static int add_rcpt(struct smtp_tx *tx, const char *addr, size_t addrlen, const struct smtp_verdict *v)
@@ -551,7 +568,7 @@ size_t smtp_session_recv(struct smtp_session *s, const char *buf, size_t len)
 	while (i < len) {
 		if (s->state == S_CLOSING || s->state == S_NEW)
 			return len;
-		if (s->state == S_COMMIT || s->state == S_AUTH_WAIT || s->state == S_STARTTLS)
+		if (s->state == S_COMMIT || s->state == S_AUTH_WAIT || s->state == S_STARTTLS || s->state == S_MAIL_WAIT)
 			return i;
 		if (s->state == S_DATA) {
 			int done;

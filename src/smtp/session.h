@@ -70,6 +70,8 @@ struct smtp_tx {
 	unsigned requiretls : 1;    /* MAIL carried REQUIRETLS (RFC 8689), inside TLS */
 };
 
+#define SMTP_VERDICT_PENDING 1
+
 /* What the recipient policy answers. code 250 accepts; target must then be filled. */
 struct smtp_verdict {
 	int code;
@@ -82,7 +84,9 @@ struct smtp_verdict {
 struct smtp_session_cb {
 	/* Write reply octets (one or more complete CRLF-terminated lines). */
 	void (*reply)(void *ctx, const char *buf, size_t len);
-	/* Sender policy, optional (NULL accepts): tx has sender and declared_size filled. */
+	/* Sender policy, optional (NULL accepts): tx has sender and declared_size filled. A code
+	 * of SMTP_VERDICT_PENDING defers the answer to smtp_session_mail_done(); the session reads
+	 * no input until then (a shared counter is being asked). */
 	void (*mail)(void *ctx, const struct smtp_tx *tx, struct smtp_verdict *v);
 	/* Recipient policy. addr is the mailbox without brackets, or "postmaster". */
 	void (*rcpt)(void *ctx, const struct smtp_tx *tx, const char *addr, struct smtp_verdict *v);
@@ -160,6 +164,9 @@ int smtp_session_tls(const struct smtp_session *s);
 /* The authenticated user, or NULL. */
 const char *smtp_session_auth_user(const struct smtp_session *s);
 void smtp_session_auth_done(struct smtp_session *s, int result);
+/* The pending sender verdict: code 250 accepts the MAIL, anything else refuses it with esc and
+ * text (copied). Ignored unless a MAIL is waiting. */
+void smtp_session_mail_done(struct smtp_session *s, int code, const char *esc, const char *text);
 /* Before answering SMTP_AUTH_LOCKED: how long the lockout lasts, for the 454's words. */
 void smtp_session_auth_retry_after(struct smtp_session *s, unsigned long seconds);
 

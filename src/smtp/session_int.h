@@ -20,6 +20,7 @@ enum state {
 	S_CMD,          /* reading commands */
 	S_DATA,         /* inside DATA */
 	S_COMMIT,       /* waiting for the adapter's commit result */
+	S_MAIL_WAIT,    /* MAIL: waiting for the adapter's sender verdict */
 	S_AUTH,         /* AUTH: waiting for the client's next base64 line */
 	S_AUTH_WAIT,    /* AUTH: waiting for the adapter's verdict */
 	S_STARTTLS,     /* 220 to STARTTLS queued: the adapter must switch to TLS */

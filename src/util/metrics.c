@@ -110,6 +110,13 @@ void metrics_render(FILE *out, const struct metrics_gauges *g, const char *const
 	head(out, "mailport_auth_total", "counter", "AUTH attempts by result (locked: refused during a lockout).");
 	fprintf(out, "mailport_auth_total{result=\"ok\"} %llu\nmailport_auth_total{result=\"failed\"} %llu\n"
 	        "mailport_auth_total{result=\"locked\"} %llu\n", get(MET_AUTH_OK), get(MET_AUTH_FAILED), get(MET_AUTH_LOCKED));
+	head(out, "mailport_rate_limited_total", "counter", "MAIL refused by max_messages_per_user (450 4.7.1).");
+	fprintf(out, "mailport_rate_limited_total %llu\n", get(MET_RATE_LIMITED));
+	if (g->shared >= 0) {
+		head(out, "mailport_shared_counters_up", "gauge",
+		     "1 while the shared counters ([limits] redis) answer; 0 while limits are counted on this node alone.");
+		fprintf(out, "mailport_shared_counters_up %d\n", g->shared);
+	}
 	head(out, "mailport_messages_accepted_total", "counter", "Messages accepted (on disk before the 250), by role.");
 	for (int r = 0; r < 3; r++)
 		fprintf(out, "mailport_messages_accepted_total{role=\"%s\"} %llu\n", role_names[r],

@@ -21,6 +21,7 @@ enum metric {
 	MET_DNS_FAILURES,               /* lookups that ended in SERVFAIL, a timeout or bogus DNSSEC */
 	MET_POLICY_FETCH_FAILURES,      /* MTA-STS policies that could not be fetched */
 	MET_HTTP_REQUESTS,
+	MET_RATE_LIMITED,               /* MAIL refused by [limits] max_messages_per_user */
 	MET_COUNT
 };
 
@@ -41,6 +42,7 @@ struct metrics_gauges {
 	unsigned connections;           /* SMTP sessions open now */
 	unsigned long long queue_messages;
 	double queue_oldest_seconds;    /* 0 when the queue is empty */
+	int shared;                     /* [limits] redis: 1 connected, 0 not; -1 not configured */
 };
 
 /* Everything, in Prometheus text. role_names: the 3 SMTP listener roles' names. */

@@ -14,6 +14,8 @@
 #include "util/keytab.h"
 #include "util/log.h"
 #include "util/netmatch.h"
+#include "util/wincount.h"
+#include "util/where.h"
 
 static void test_concurrency_limit(void **state)
 {
@@ -149,6 +151,57 @@ static void test_netmatch(void **state)
 	netmatch_free(m);
 }
 
+/* Messages per user in fixed windows: the limit, the window's end, keys told apart in any case
+ * and at any length (the table keeps 63 octets of a key). */
+static void test_wincount(void **state)
+{
+	struct wincount *w = wincount_new(16, "test");
+	char longa[200], longb[200];
+	unsigned left;
+
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		assert_true(wincount_take(w, "alice@example.org", 3, 3600, 1000 + i, &left));
+	assert_false(wincount_take(w, "Alice@Example.ORG", 3, 3600, 1010, &left));
+	assert_int_equal(left, 3590);
+	assert_true(wincount_take(w, "bob@example.org", 3, 3600, 1010, &left));
+	assert_true(wincount_take(w, "alice@example.org", 3, 3600, 4600, &left));     /* a new hour */
+	memset(longa, 'a', sizeof(longa));
+	memcpy(longb, longa, sizeof(longb));
+	longa[199] = longb[199] = '\0';
+	longb[150] = 'b';
+	assert_true(wincount_take(w, longa, 1, 60, 1000, &left));
+	assert_false(wincount_take(w, longa, 1, 60, 1001, &left));        /* found again, not a new entry */
+	assert_true(wincount_take(w, longb, 1, 60, 1001, &left));         /* differs past the kept octets */
+	assert_true(wincount_take(w, "x", 0, 60, 1001, &left));           /* no limit */
+	wincount_free(w);
+}
+
+static void test_where(void **state)
+{
+	static const struct { const char *in, *out; } good[] = {
+		{ "127.0.0.1:6379", "127.0.0.1:6379" }, { "[::1]:6379", "[::1]:6379" }, { "unix:/run/redis.sock", "/run/redis.sock" },
+		{ "/run/redis.sock", "/run/redis.sock" }, { "inet:redis.internal:6380", "redis.internal:6380" },
+	};
+	static const char *const bad[] = { "redis", "127.0.0.1:", "127.0.0.1:99999", "unix:run/x", "::1:6379", ":6379",
+	                                   "host:port" };
+	char where[300], host[64];
+	const char *why;
+	int port;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		assert_int_equal(where_parse(good[i].in, where, sizeof(where), &why), 0);
+		assert_string_equal(where, good[i].out);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(where_parse(bad[i], where, sizeof(where), &why), -1);
+	assert_int_equal(where_split("[::1]:6379", host, sizeof(host), &port), 0);
+	assert_string_equal(host, "::1");
+	assert_int_equal(port, 6379);
+	assert_int_equal(where_split("/run/redis.sock", host, sizeof(host), &port), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -158,6 +211,8 @@ int main(void)
 		cmocka_unit_test(test_keytab_is_bounded),
 		cmocka_unit_test(test_anvil_table_full_lets_clients_through),
 		cmocka_unit_test(test_netmatch),
+		cmocka_unit_test(test_wincount),
+		cmocka_unit_test(test_where),
 	};
 	log_set_level(LOG_LVL_ERR);
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -63,7 +63,27 @@ static void test_good(void **state)
 	assert_true(strncmp(c->spool, dir, strlen(dir)) == 0);
 	assert_int_equal(c->max_recipients, 100);
 	assert_string_equal(c->recipient_delimiter, "+");
+	assert_null(c->shared);
+	assert_int_equal(c->msgs_per_user.count, 0);
 	config_free(c);
+	/* [limits]: the rate in its spellings, the store's address in its */
+	static const struct { const char *rate; unsigned count, window; } rates[] = {
+		{ "500/h", 500, 3600 }, { "2000/d", 2000, 86400 }, { "100/10m", 100, 600 }, { "30", 30, 3600 },
+		{ "5/1s", 5, 1 },
+	};
+	for (size_t i = 0; i < sizeof(rates) / sizeof(rates[0]); i++) {
+		char text[512];
+		snprintf(text, sizeof(text), GOOD_BASE "[limits]\nredis = [::1]:6379\nmax_messages_per_user = %s\n",
+		         rates[i].rate);
+		c = config_load(write_file("good.conf", text), &e);
+		errlist_print(&e, stderr);
+		assert_non_null(c);
+		assert_int_equal(c->msgs_per_user.count, rates[i].count);
+		assert_int_equal(c->msgs_per_user.window, rates[i].window);
+		assert_string_equal(c->shared, "[::1]:6379");
+		assert_string_equal(c->shared_prefix, "mailport:");
+		config_free(c);
+	}
 }
 
 struct bad_case {
@@ -91,6 +111,13 @@ static const struct bad_case bad_cases[] = {
 	{ GOOD_BASE "[smtp]\nlisten = example.org:25\n", "numeric IPv4" },
 	{ GOOD_BASE "[smtp]\nlisten = [::1:25\n", "expected [IPv6]:PORT" },
 	{ GOOD_BASE "this is not ini\n", "bad.conf:9: syntax error" },
+	{ GOOD_BASE "[limits]\nmax_messages_per_user = lots\n", "bad.conf:10: [limits] max_messages_per_user: \"lots\" is not a rate" },
+	{ GOOD_BASE "[limits]\nmax_messages_per_user = 5/0h\n", "is not a rate" },
+	{ GOOD_BASE "[limits]\nmax_messages_per_user = 5/30d\n", "is not a rate" },
+	{ GOOD_BASE "[limits]\nmax_messages_per_user = 5/h/x\n", "is not a rate" },
+	{ GOOD_BASE "[limits]\nredis = localhost\n", "bad.conf:10: [limits] redis: \"localhost\": expected unix:/PATH or HOST:PORT" },
+	{ GOOD_BASE "[limits]\nredis = unix:run/redis.sock\n", "needs an absolute socket path" },
+	{ GOOD_BASE "[limits]\nredis = ::1:6379\n", "an IPv6 address is written [ADDRESS]:PORT" },
 	{ "[server]\nhostname = x.example\n", "[server] spool is required" },
 	{ "[server]\nspool = s\nlocal_domains = a.example\n[auth]\nusers = u\n", "no listener" },
 	{ GOOD_BASE "[server]\nlocal_domains = " "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example "

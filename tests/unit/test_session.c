@@ -131,6 +131,10 @@ static void w_rcpt(void *ctx, const struct smtp_tx *tx, const char *addr, struct
 static void w_mail(void *ctx, const struct smtp_tx *tx, struct smtp_verdict *v)
 {
 	(void)ctx;
+	if (strcmp(tx->sender, "counted@example.org") == 0) {
+		v->code = SMTP_VERDICT_PENDING;     /* a shared counter is asked (test_mail_pending) */
+		return;
+	}
 	if (strcmp(tx->sender, "full@remote.example") == 0) {
 		v->code = 452;
 		v->esc = "4.3.1";
@@ -441,11 +445,43 @@ static void test_endless_line(void **state)
 	free(w.out.p);
 }
 
+/* A MAIL whose verdict comes later: the session reads nothing more of a pipelined batch until
+ * it comes; a refusal ends the transaction, so the RCPT behind it is out of sequence. */
+static void test_mail_pending(void **state)
+{
+	struct smtp_session_conf conf = { "mx.example.org", 1000, 100, 10, 0 };
+	static const char batch[] = "EHLO c\r\nMAIL FROM:<counted@example.org>\r\nRCPT TO:<bob@example.org>\r\n";
+	const char *rest = strstr(batch, "RCPT");
+	struct world w;
+	struct smtp_session *s;
+
+	(void)state;
+	for (int refuse = 0; refuse < 2; refuse++) {
+		memset(&w, 0, sizeof(w));
+		s = smtp_session_new(&conf, &world_cb, &w);
+		smtp_session_start(s);
+		assert_int_equal(smtp_session_recv(s, batch, strlen(batch)), (size_t)(rest - batch));
+		assert_null(strstr(w.out.p, "2.1.0"));
+		assert_int_equal(smtp_session_recv(s, rest, strlen(rest)), 0);        /* still waiting */
+		smtp_session_mail_done(s, refuse ? 450 : 250, "4.7.1", "Sending limit reached");
+		smtp_session_mail_done(s, 250, NULL, NULL);                            /* once only */
+		assert_int_equal(smtp_session_recv(s, rest, strlen(rest)), strlen(rest));
+		if (refuse) {
+			assert_non_null(strstr(w.out.p, "450 4.7.1 Sending limit reached\r\n503 5.5.1"));
+		} else {
+			assert_non_null(strstr(w.out.p, "250 2.1.0 Ok\r\n250 2.1.5"));
+		}
+		smtp_session_free(s);
+		free(w.out.p);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_transcripts),
 		cmocka_unit_test(test_endless_line),
+		cmocka_unit_test(test_mail_pending),
 	};
 	return cmocka_run_group_tests_name("session", tests, load_all, free_all);
 }
