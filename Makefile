@@ -40,7 +40,7 @@ CORE_SRC   := $(UTIL_SRC) $(SMTP_SRC) src/conf/config.c src/conf/listener.c src/
               src/client/transport.c src/client/https.c src/deliver/relay.c src/deliver/mx.c src/dns/dns.c src/dns/dane.c src/dns/dnslookup.c src/tls/inspect.c \
               src/check/verdict.c src/check/discover.c src/check/probe.c src/check/report.c src/check/mxpolicy.c src/check/records.c src/check/domain.c src/net/anvil.c src/net/proxyhdr.c src/publish/publish.c
 SERVER_SRC := src/net/server.c src/net/conn.c src/net/http.c src/net/policy.c src/net/runconf.c src/net/control.c src/net/workpool.c src/net/inbound.c src/net/shared.c
-MAIN_SRC   := src/cli/main.c src/cli/dkim.c src/cli/dns.c src/cli/send.c src/cli/send_account.c src/cli/send_msg.c src/cli/send_explain.c src/cli/check.c src/cli/secret.c src/cli/ctl.c src/cli/user.c src/cli/usercert.c src/cli/directory.c src/cli/mailbox.c src/cli/queuemove.c
+MAIN_SRC   := src/cli/main.c src/cli/dkim.c src/cli/dns.c src/cli/send.c src/cli/send_account.c src/cli/send_msg.c src/cli/send_explain.c src/cli/check.c src/cli/secret.c src/cli/ctl.c src/cli/ctlsock.c src/cli/user.c src/cli/usercert.c src/cli/directory.c src/cli/mailbox.c src/cli/queuemove.c
 ALL_SRC    := $(CORE_SRC) $(SERVER_SRC) $(MAIN_SRC)
 HEADERS    := $(wildcard src/*/*.h)
 
@@ -50,7 +50,7 @@ MAN_PAGES := build/man/mailport.8 build/man/mailport.conf.5 build/man/mailport-s
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(filter-out tests/unit/testutil.c,$(wildcard tests/unit/test_*.c)))
 
-FUZZ_TARGETS := session path data client addrlist autoconfig config users hdrscan reply dns agent journal tlspolicy tlsrpt dkim authres autodiscover proxyhdr
+FUZZ_TARGETS := session path data client addrlist autoconfig config users hdrscan reply dns agent journal tlspolicy tlsrpt dkim authres autodiscover proxyhdr export
 FUZZ_TIME    ?= 60
 
 .PHONY: lint all deps run stop test unit integration clean fuzz fuzz-replay bench soak man install uninstall deb deb-check

@@ -14,60 +14,8 @@
 
 #include "../conf/config.h"
 #include "../util/errlist.h"
+#include "ctlsock.h"
 #include "queuemove.h"
-
-int ctl_open(const char *prog, const char *config)
-{
-	struct errlist errs = { 0 };
-	struct sockaddr_un sun;
-	struct config *c;
-	int fd;
-
-	c = config_load(config, &errs);
-	if (c == NULL) {
-		errlist_print(&errs, stderr);
-		errlist_free(&errs);
-		return -EX_CONFIG;
-	}
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/control.sock", c->spool);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		fprintf(stderr, "%s: no running mailport server for spool %s (%s: %s).\n"
-		        "Start it with: mailport serve --config %s\n", prog, c->spool, sun.sun_path, strerror(errno),
-		        config);
-		config_free(c);
-		if (fd >= 0)
-			close(fd);
-		return -EX_UNAVAILABLE;
-	}
-	config_free(c);
-	return fd;
-}
-
-int ctl_request(const char *prog, const char *config, const char *line)
-{
-	char buf[4096];
-	int fd, error = 0, first = 1;
-	ssize_t n;
-
-	if ((fd = ctl_open(prog, config)) < 0)
-		return -fd;
-	if (write(fd, line, strlen(line)) < 0 || write(fd, "\n", 1) < 0) {
-		fprintf(stderr, "%s: cannot talk to the server: %s\n", prog, strerror(errno));
-		close(fd);
-		return EX_IOERR;
-	}
-	while ((n = read(fd, buf, sizeof(buf))) > 0) {
-		if (first && n >= 6 && memcmp(buf, "error:", 6) == 0)
-			error = 1;
-		first = 0;
-		fwrite(buf, 1, (size_t)n, error ? stderr : stdout);
-	}
-	close(fd);
-	return error ? 1 : 0;
-}
 
 /* [--config FILE | -C FILE] first: returns the index of the first other argument. */
 static int config_arg(int argc, char **argv, const char **config)

@@ -14,11 +14,6 @@ int queue_main(int argc, char **argv);
 int auth_main(int argc, char **argv);
 /* mailport tlsrpt [--config FILE] send [today|yesterday|YYYY-MM-DD] */
 int tlsrpt_main(int argc, char **argv);
-/* Send one request line to the server of config; 0, 1 (the server said error:), 69 (no
- * server running), 78 (config), 74 (I/O). prog names the verb in messages. */
-int ctl_request(const char *prog, const char *config, const char *line);
-/* A connection to the control socket of config's server, or minus the exit status (78, 69)
- * after saying why on stderr. */
-int ctl_open(const char *prog, const char *config);
+
 
 #endif

@@ -22,7 +22,7 @@
 #include "../util/errlist.h"
 #include "../util/fsutil.h"
 #include "../util/log.h"
-#include "ctl.h"
+#include "ctlsock.h"
 
 struct qids {
 	char (*id)[SPOOL_QID_MAX];

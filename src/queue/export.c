@@ -19,9 +19,9 @@ struct out {
 
 static void put(struct out *o, const void *p, size_t n)
 {
-	if (o->oom)
+	if (o->oom || n == 0)
 		return;
-	if (o->len + n > o->cap) {
+	if (o->p == NULL || o->len + n > o->cap) {
 		size_t cap = o->cap ? o->cap : 4096;
 		while (cap < o->len + n)
 			cap *= 2;
@@ -243,7 +243,8 @@ int export_parse(const char *buf, size_t len, struct export_msg *m, char **store
 			break;
 		case 'K': {
 			char want[9];
-			snprintf(want, sizeof(want), "%08lx", (unsigned long)crc32(0L, (const Bytef *)s, (uInt)at));
+			/* over the octets as they came: the copy has NULs where the records ended */
+			snprintf(want, sizeof(want), "%08lx", (unsigned long)crc32(0L, (const Bytef *)buf, (uInt)at));
 			if (plen != 8 || memcmp(p, want, 8) != 0) {
 				*why = "checksum mismatch: the message was damaged on its way";
 				goto bad;

@@ -91,3 +91,72 @@ def test_two_nodes_behind_haproxy_lose_nothing_when_one_is_killed():
             finally:
                 hp.close()
             assert a.stop() == 0 and b.stop() == 0
+
+
+def test_queue_export_from_a_retired_node_and_import_on_another_exactly_once():
+    """Node A is retired with mail it could not deliver yet (alice's Maildir refuses; bob's copy
+    of one message went out already). Its queue is exported with A stopped (refused while A
+    runs) and imported into running node B: B delivers what A still owed, bob gets nothing
+    twice, a second import of the same stream queues nothing, and a damaged message is refused
+    whole (its checksum), the rest imported."""
+    with Server(tls=False) as a, Server(tls=False) as b, Server(tls=False) as n3:
+        a.block_maildir("alice")
+        a.start()
+        for i in range(3):
+            with smtplib.SMTP("127.0.0.1", a.port, timeout=30) as c:
+                rcpts = ["alice@example.test", "bob@example.test"] if i == 0 else ["alice@example.test"]
+                c.sendmail("sender@elsewhere.example", rcpts, f"Subject: q{i}\r\n\r\nbody {i}\r\n")
+        deadline = time.time() + 20
+        while len(a.messages("bob")) < 1 and time.time() < deadline:
+            time.sleep(0.1)
+        assert len(a.messages("bob")) == 1
+        time.sleep(0.5)                                  # alice's first attempts failed: deferred
+        r = subprocess.run([BIN, "queue", "--config", a.conf, "export"], capture_output=True, timeout=60)
+        assert r.returncode == 75 and b"stop the server first" in r.stderr, r
+        a.stop()
+        r = subprocess.run([BIN, "queue", "--config", a.conf, "export"], capture_output=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert b"3 messages, 3 recipients (0 failed" in r.stderr, r.stderr
+        stream = r.stdout
+        assert stream.startswith(b"MAILPORT-EXPORT 1\n") and stream.count(b"\nE 0\n") == 3
+        assert stream.count(b"R 18\nalice@example.test") == 3 and b"bob@example.test" not in stream
+        b.start()
+        imp = subprocess.run([BIN, "queue", "--config", b.conf, "import"], input=stream, capture_output=True,
+                             timeout=60)
+        assert imp.returncode == 0 and b"imported 3 messages; 0 imported before" in imp.stdout, imp
+        deadline = time.time() + 20
+        while len(b.messages("alice")) < 3 and time.time() < deadline:
+            time.sleep(0.1)
+        got = sorted(re.search(rb"^Subject: (q\d)", m, re.M).group(1) for m in b.messages("alice"))
+        assert got == [b"q0", b"q1", b"q2"], got
+        assert b.messages("bob") == []                  # delivered by A already: not again
+        assert all(b"Received:" in m for m in b.messages("alice"))
+        # the same stream again: nothing new
+        imp = subprocess.run([BIN, "queue", "--config", b.conf, "import"], input=stream, capture_output=True,
+                             timeout=60)
+        assert imp.returncode == 0 and b"imported 0 messages; 3 imported before" in imp.stdout, imp
+        time.sleep(1)
+        assert len(b.messages("alice")) == 3
+        assert "imported origin=mx.example.test/" in b.log()
+        # a damaged copy (one octet of the second message's body), into node C: that message is
+        # refused whole (its checksum), the others imported
+        i = stream.index(b"body 1")
+        bad = stream[:i] + b"BODY 1" + stream[i + 6:]
+        n3.start()
+        imp = subprocess.run([BIN, "queue", "--config", n3.conf, "import"], input=bad, capture_output=True,
+                             timeout=60)
+        assert imp.returncode == 1 and b"imported 2 messages; 0 imported before (skipped); 1 refused" in imp.stdout, imp
+        assert b"checksum mismatch" in imp.stderr, imp.stderr
+        deadline = time.time() + 20
+        while len(n3.messages("alice")) < 2 and time.time() < deadline:
+            time.sleep(0.1)
+        got = sorted(re.search(rb"^Subject: (q\d)", m, re.M).group(1) for m in n3.messages("alice"))
+        assert got == [b"q0", b"q2"], got
+        # cut short: the last message is not imported, the ones before it are
+        imp = subprocess.run([BIN, "queue", "--config", n3.conf, "import"], input=stream[:-40], capture_output=True,
+                             timeout=60)
+        m = re.search(rb"imported (\d+) messages?; (\d+) imported before \(skipped\); 1 refused", imp.stdout)
+        assert imp.returncode == 1 and m and int(m.group(1)) + int(m.group(2)) == 2, imp
+        assert b"cut inside a message" in imp.stderr
+        n3.stop()
+        b.stop()

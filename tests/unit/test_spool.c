@@ -21,6 +21,8 @@
 
 #include "deliver/maildir.h"
 #include "deliver/runner.h"
+#include "queue/export.h"
+#include "queue/import.h"
 #include "queue/spool.h"
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -107,6 +109,78 @@ static void test_roundtrip(void **state)
 	spool_entry_free(e);
 	assert_null(spool_entry_load(sp, qid));
 	assert_int_equal(errno, ENOENT);
+	spool_close(sp);
+}
+
+/* The export format: a message round-trips; every damage is refused whole; an import is
+ * queued once, with a failure whose bounce was owed kept; a cut between the two index lines is
+ * settled at the next start by what the queue holds. */
+static void test_export_import(void **state)
+{
+	struct export_rcpt rc[2] = { { "alice@example.org", "Alice+x@example.org", 1, 0, NULL },
+	                             { "far@remote.example", "far@remote.example", 0, 550, "5.1.1 no such user" } };
+	struct export_msg m = { "old.example.org/ABC1", 1700000000, 1, "s@remote.example", rc, 2,
+	                        "Subject: x\r\n\r\nhi\r\n", 18 }, p;
+	size_t len;
+	char *buf = export_format(&m, &len), *store, qid[64], qid2[64], why[256], dir[PATH_MAX], err[256];
+	const char *w;
+	struct spool *sp;
+
+	snprintf(dir, sizeof(dir), "%s/import-spool", root);     /* the other tests count the main one's */
+	assert_non_null(sp = spool_open(dir, err, sizeof(err)));
+
+	(void)state;
+	assert_non_null(buf);
+	for (size_t i = 0; i < len; i++)        /* never complete before its last octet */
+		assert_int_equal(export_length(buf, i, 1 << 20), 0);
+	assert_int_equal(export_length(buf, len, 1 << 20), (long)len);
+	assert_int_equal(export_length(buf, len, 100), -1);
+	assert_int_equal(export_parse(buf, len, &p, &store, &w), 0);
+	assert_string_equal(p.origin, m.origin);
+	assert_int_equal(p.arrival, m.arrival);
+	assert_int_equal(p.flags, 1);
+	assert_int_equal(p.nrcpts, 2);
+	assert_string_equal(p.rcpts[0].orig, "Alice+x@example.org");
+	assert_int_equal(p.rcpts[1].fail_code, 550);
+	assert_string_equal(p.rcpts[1].fail_text, "5.1.1 no such user");
+	assert_memory_equal(p.body, m.body, m.body_len);
+	free(p.rcpts);
+	free(store);
+	for (size_t i = 0; i < len; i++) {       /* any one octet changed: refused, or not a message */
+		char *d = malloc(len);
+		memcpy(d, buf, len);
+		d[i] ^= 0x20;
+		assert_int_not_equal(export_parse(d, len, &p, &store, &w), 0);
+		free(d);
+	}
+	assert_int_equal(import_message(sp, buf, len, qid, sizeof(qid), why, sizeof(why)), IMPORT_NEW);
+	assert_int_equal(import_message(sp, buf, len, qid2, sizeof(qid2), why, sizeof(why)), IMPORT_SEEN);
+	assert_string_equal(qid, qid2);
+	struct spool_entry *e = spool_entry_load(sp, qid);
+	assert_non_null(e);
+	assert_int_equal(e->arrival, 1700000000);
+	assert_int_equal(e->flags, 1);
+	assert_false(e->rcpts[0].done);
+	assert_int_equal(e->rcpts[1].fail_code, 550);
+	spool_entry_free(e);
+	/* a cut import: P lines without C, one whose message made it, one whose did not */
+	char idx[PATH_MAX], line[256];
+	snprintf(idx, sizeof(idx), "%s/imported", dir);
+	FILE *f = fopen(idx, "a");
+	assert_non_null(f);
+	fprintf(f, "P other.example/Q1 %s\nP other.example/Q2 0000000000000000000X\n", qid);
+	fclose(f);
+	assert_int_equal(import_reconcile(sp), 2);
+	assert_int_equal(import_reconcile(sp), 0);
+	f = fopen(idx, "r");
+	int c1 = 0, a2 = 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		c1 += strncmp(line, "C other.example/Q1 ", 19) == 0;
+		a2 += strncmp(line, "A other.example/Q2 ", 19) == 0;
+	}
+	fclose(f);
+	assert_int_equal(c1 + a2, 2);
+	free(buf);
 	spool_close(sp);
 }
 
@@ -485,6 +559,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_export_import),
 		cmocka_unit_test(test_abort_and_tmp_cleanup),
 		cmocka_unit_test(test_memory_budget),
 		cmocka_unit_test(test_lock),
