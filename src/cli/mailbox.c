@@ -43,10 +43,73 @@ static void lower(char *s)
 		*s = (char)tolower((unsigned char)*s);
 }
 
+/* ---- policy words ----------------------------------------------------------------------------
+ * `mailport user policy ADDRESS auth=... login=...`: the users file's OPTION words (users.h),
+ * the same in both backends. */
+
+static int policy_word_ok(const char *w)
+{
+	static const char *const ok[] = { "auth=password", "auth=certificate", "auth=certificate+password",
+	                                  "login=any", "login=app-passwords" };
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (strcmp(w, ok[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* "auth=X login=Y" (either, both, any order) into their values. */
+static void policy_words(const char *words, char *auth, size_t alen, char *login, size_t llen)
+{
+	char buf[128], *sv = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", words);
+	for (char *t = strtok_r(buf, " ", &sv); t != NULL; t = strtok_r(NULL, " ", &sv)) {
+		if (strncmp(t, "auth=", 5) == 0)
+			snprintf(auth, alen, "%s", t + 5);
+		else if (strncmp(t, "login=", 6) == 0)
+			snprintf(login, llen, "%s", t + 6);
+	}
+}
+
+/* The users-file line addr:hash[:aliases[:options]] with words in place of its auth= and
+ * login= options, into out; its length. */
+static size_t policy_line(char *out, size_t cap, const char *line, size_t ll, const char *words)
+{
+	const char *f[4] = { line, NULL, NULL, NULL }, *end = line + ll;
+	size_t flen[4] = { 0 }, nf = 1, n;
+	char auth[32] = "", login[32] = "";
+
+	for (const char *p = line; p < end && nf < 4; p++)
+		if (*p == ':')
+			f[nf++] = p + 1;
+	for (size_t i = 0; i < nf; i++)
+		flen[i] = (size_t)((i + 1 < nf ? f[i + 1] - 1 : end) - f[i]);
+	policy_words(words, auth, sizeof(auth), login, sizeof(login));
+	n = (size_t)snprintf(out, cap, "%.*s:%.*s:%.*s:", (int)flen[0], f[0], (int)flen[1], f[1] ? f[1] : "",
+	                     (int)flen[2], f[2] ? f[2] : "");
+	/* the options it had, but the ones replaced */
+	for (const char *p = f[3]; p != NULL && p < end;) {
+		size_t wl = strcspn(p, " \n");
+		if (p + wl > end)
+			wl = (size_t)(end - p);
+		int replaced = (auth[0] && strncmp(p, "auth=", 5) == 0) || (login[0] && strncmp(p, "login=", 6) == 0);
+		if (wl > 0 && !replaced)
+			n += (size_t)snprintf(out + n, cap - n, "%s%.*s", out[n - 1] == ':' ? "" : " ", (int)wl, p);
+		p += wl + 1;
+	}
+	if (auth[0])
+		n += (size_t)snprintf(out + n, cap - n, "%sauth=%s", out[n - 1] == ':' ? "" : " ", auth);
+	if (login[0])
+		n += (size_t)snprintf(out + n, cap - n, "%slogin=%s", out[n - 1] == ':' ? "" : " ", login);
+	out[n++] = '\n';
+	return n;
+}
+
 /* ---- PostgreSQL ------------------------------------------------------------------------------ */
 
-static int pg_run(const struct config *c, const char *sql, const char *const *p, int n, long *rows, char *out,
-                  size_t outlen)
+int mailbox_sql(const struct config *c, const char *sql, const char *const *p, int n, long *rows, char *out,
+                size_t outlen)
 {
 	if (pgdir_admin(c->pg_conninfo, c->pg_password, sql, p, n, out, outlen, rows) < 0) {
 		fprintf(stderr, PROG ": PostgreSQL: %s\n", out);
@@ -62,7 +125,7 @@ static int pg_main(const struct config *c, const char *verb, const char *addr, c
 	int r;
 
 	if (strcmp(verb, "list") == 0) {
-		r = pg_run(c, "SELECT m.address || coalesce(' (aliases: ' || string_agg(a.alias, ', ' ORDER BY a.alias) || ')', '')"
+		r = mailbox_sql(c, "SELECT m.address || coalesce(' (aliases: ' || string_agg(a.alias, ', ' ORDER BY a.alias) || ')', '')"
 		              " FROM mailport_mailboxes m LEFT JOIN mailport_aliases a ON a.mailbox = m.address"
 		              " GROUP BY m.address ORDER BY m.address", NULL, 0, &rows, out, sizeof(out));
 		if (r == 0)
@@ -71,7 +134,7 @@ static int pg_main(const struct config *c, const char *verb, const char *addr, c
 	}
 	if (strcmp(verb, "delete") == 0) {
 		const char *p[1] = { addr };
-		if ((r = pg_run(c, "DELETE FROM mailport_mailboxes WHERE address = $1", p, 1, &rows, out, sizeof(out))) != 0)
+		if ((r = mailbox_sql(c, "DELETE FROM mailport_mailboxes WHERE address = $1", p, 1, &rows, out, sizeof(out))) != 0)
 			return r;
 		if (rows == 0) {
 			fprintf(stderr, PROG ": no mailbox %s\n", addr);
@@ -82,7 +145,7 @@ static int pg_main(const struct config *c, const char *verb, const char *addr, c
 	}
 	if (strcmp(verb, "passwd") == 0) {
 		const char *p[2] = { addr, hash };
-		if ((r = pg_run(c, "UPDATE mailport_mailboxes SET hash = $2 WHERE address = $1", p, 2, &rows, out,
+		if ((r = mailbox_sql(c, "UPDATE mailport_mailboxes SET hash = $2 WHERE address = $1", p, 2, &rows, out,
 		                sizeof(out))) != 0)
 			return r;
 		if (rows == 0) {
@@ -92,9 +155,24 @@ static int pg_main(const struct config *c, const char *verb, const char *addr, c
 		printf("new password for %s\n", addr);
 		return 0;
 	}
+	if (strcmp(verb, "policy") == 0) {
+		/* hash carries the words: "auth=X" and/or "login=Y" */
+		char auth[32] = "", login[32] = "";
+		policy_words(hash, auth, sizeof(auth), login, sizeof(login));
+		const char *p[3] = { addr, auth[0] ? auth : NULL, login[0] ? login : NULL };
+		if ((r = mailbox_sql(c, "UPDATE mailport_mailboxes SET auth = coalesce($2, auth), login = coalesce($3, login) "
+		                "WHERE address = $1", p, 3, &rows, out, sizeof(out))) != 0)
+			return r;
+		if (rows == 0) {
+			fprintf(stderr, PROG ": no mailbox %s\n", addr);
+			return 1;
+		}
+		printf("%s now has %s\n", addr, hash);
+		return 0;
+	}
 	/* add: the mailbox and its aliases in one statement, so a half-added mailbox never shows */
 	const char *p[3] = { addr, hash, aliases ? aliases : "" };
-	r = pg_run(c, "WITH m AS (INSERT INTO mailport_mailboxes (address, hash) VALUES ($1, $2) RETURNING address)"
+	r = mailbox_sql(c, "WITH m AS (INSERT INTO mailport_mailboxes (address, hash) VALUES ($1, $2) RETURNING address)"
 	              " INSERT INTO mailport_aliases (alias, mailbox) SELECT a, m.address FROM m,"
 	              " unnest(string_to_array(nullif($3, ''), ',')) AS a", p, 3, &rows, out, sizeof(out));
 	if (r == 0)
@@ -128,7 +206,7 @@ static int file_main(const struct config *c, const char *verb, const char *addr,
 		free(buf);
 		return EX_NOINPUT;
 	}
-	size_t cap = len + strlen(addr) + (hash ? strlen(hash) : 0) + (aliases ? strlen(aliases) : 0) + 16;
+	size_t cap = len + strlen(addr) + (hash ? strlen(hash) : 0) + (aliases ? strlen(aliases) : 0) + 64;
 	char *out = malloc(cap);
 	size_t n = 0;
 	int found = 0;
@@ -143,7 +221,9 @@ static int file_main(const struct config *c, const char *verb, const char *addr,
 		found |= mine;
 		if (strcmp(verb, "list") == 0 && line[0] != '#' && memchr(line, ':', ll) != NULL)
 			printf("%.*s\n", (int)strcspn(line, ":"), line);
-		if (mine && strcmp(verb, "passwd") == 0) {
+		if (mine && strcmp(verb, "policy") == 0) {
+			n += policy_line(out + n, cap - n, line, ll, hash);
+		} else if (mine && strcmp(verb, "passwd") == 0) {
 			const char *rest = memchr(line, ':', ll);
 			rest = memchr(rest + 1, ':', (size_t)(line + ll - rest - 1));
 			n += (size_t)snprintf(out + n, cap - n, "%s:%s%.*s\n", addr, hash, rest ? (int)(line + ll - rest) : 0,
@@ -177,9 +257,10 @@ static int file_main(const struct config *c, const char *verb, const char *addr,
 		r = EX_CANTCREAT;
 		goto done;
 	}
-	printf("%s %s in %s; the server reads it at its next reload (systemctl reload mailport)\n",
-	       strcmp(verb, "add") == 0 ? "added" : strcmp(verb, "delete") == 0 ? "deleted" : "new password for", addr,
-	       c->users);
+	printf("%s %s%s%s in %s; the server reads it at its next reload (systemctl reload mailport)\n",
+	       strcmp(verb, "add") == 0 ? "added" : strcmp(verb, "delete") == 0 ? "deleted" :
+	       strcmp(verb, "policy") == 0 ? "set" : "new password for", strcmp(verb, "policy") == 0 ? hash : addr,
+	       strcmp(verb, "policy") == 0 ? " for " : "", strcmp(verb, "policy") == 0 ? addr : "", c->users);
 done:
 	explicit_bzero(buf, len);
 	free(buf);
@@ -196,11 +277,22 @@ int mailbox_main(const char *config, int n, char **a, const char *aliases, int a
 	struct errlist errs = { 0 };
 	int r;
 
-	if ((strcmp(verb, "list") == 0) != (n == 1) || n > 2) {
-		fprintf(stderr, "usage: mailport user add|passwd|delete ADDRESS | list [--config FILE]\n");
+	int policy = strcmp(verb, "policy") == 0;
+	char words[128] = "";
+	if ((strcmp(verb, "list") == 0) != (n == 1) || (policy ? n < 3 || n > 4 : n > 2)) {
+		fprintf(stderr, "usage: mailport user add|passwd|delete ADDRESS | list | policy ADDRESS auth=...|login=... "
+		        "[--config FILE]\n");
 		return EX_USAGE;
 	}
-	if (n == 2) {
+	for (int i = 2; policy && i < n; i++) {
+		if (!policy_word_ok(a[i])) {
+			fprintf(stderr, PROG ": \"%s\": expected auth=password, auth=certificate, auth=certificate+password, "
+			        "login=any or login=app-passwords\n", a[i]);
+			return EX_USAGE;
+		}
+		snprintf(words + strlen(words), sizeof(words) - strlen(words), "%s%s", words[0] ? " " : "", a[i]);
+	}
+	if (n >= 2) {
 		if (!address_ok(a[1])) {
 			fprintf(stderr, PROG ": \"%s\" is not a mailbox address\n", a[1]);
 			return EX_DATAERR;
@@ -244,7 +336,8 @@ int mailbox_main(const char *config, int n, char **a, const char *aliases, int a
 			return EX_SOFTWARE;
 		}
 	}
-	r = pg ? pg_main(c, verb, addr, hash, aliases ? al : NULL) : file_main(c, verb, addr, hash, aliases ? al : NULL);
+	const char *h = policy ? words : hash;
+	r = pg ? pg_main(c, verb, addr, h, aliases ? al : NULL) : file_main(c, verb, addr, h, aliases ? al : NULL);
 	free(hash);
 	config_free(c);
 	return r;

@@ -22,6 +22,7 @@
 #include "../conf/config.h"
 #include "../net/runconf.h"
 #include "../util/errlist.h"
+#include "../auth/pgdir.h"
 #include "ctl.h"
 #include "mailbox.h"
 #include "usercert.h"
@@ -33,6 +34,8 @@ static void usage(FILE *out)
 	        "       mailport user passwd ADDRESS [--config FILE] < password\n"
 	        "       mailport user delete ADDRESS [--config FILE]\n"
 	        "       mailport user list [--config FILE]\n"
+	        "       mailport user policy ADDRESS [auth=password|certificate|certificate+password]\n"
+	        "                                    [login=any|app-passwords] [--config FILE]\n"
 	        "       mailport user app-password add ADDRESS --label LABEL [--config FILE]\n"
 	        "       mailport user app-password list [ADDRESS] [--config FILE]\n"
 	        "       mailport user app-password revoke ADDRESS ID|LABEL [--config FILE]\n"
@@ -50,7 +53,8 @@ static void usage(FILE *out)
 	        "from the next login on. A mailbox whose users-file line ends in :login=app-passwords\n"
 	        "logs in with app passwords only, so its main password never goes into a mail client.\n"
 	        "list shows each one's id, label, when it was made and when and from where it was last\n"
-	        "used.\n"
+	        "used (as seen by this node). With [directory] backend = postgresql they are rows of\n"
+	        "mailport_app_passwords, and every node knows a new or revoked one at once.\n"
 	        "\n"
 	        "Client certificates ([auth] client_ca and client_ca_key): ca creates the CA (3650 days) and\n"
 	        "an empty CRL; issue makes a device's key and certificate (730 days) as DIR/ADDRESS-LABEL\n"
@@ -64,6 +68,8 @@ struct ctx {
 	struct config *cfg;
 	struct users *users;
 	struct apppw *ap;
+	struct pgdir *pg;               /* [directory] backend = postgresql: the rows, read once */
+	struct pgdir_snap *snap;
 	char store[4200], used[4200];
 	uid_t uid;
 	gid_t gid;
@@ -71,9 +77,41 @@ struct ctx {
 
 static void ctx_free(struct ctx *x)
 {
-	apppw_unref(x->ap);
-	users_free(x->users);
+	if (x->snap != NULL) {
+		pgdir_snap_unref(x->snap);      /* its users and app passwords with it */
+		pgdir_free(x->pg);
+	} else {
+		apppw_unref(x->ap);
+		users_free(x->users);
+	}
 	config_free(x->cfg);
+}
+
+/* With the directory in PostgreSQL: its current rows, as the server's snapshot has them. */
+static int ctx_load_pg(struct ctx *x, struct errlist *errs)
+{
+	const struct config *c = x->cfg;
+
+	if ((x->pg = pgdir_open(c->pg_conninfo, c->pg_password, c->pg_max_stale, 1, errs)) == NULL)
+		return -1;
+	if ((x->snap = pgdir_snap(x->pg)) == NULL) {
+		errlist_add(errs, c->path, config_line(c, "directory", "postgresql"),
+		            "[directory] postgresql: cannot read the directory (is the database up, and migrated with "
+		            "mailport directory migrate?)");
+		pgdir_free(x->pg);
+		x->pg = NULL;
+		return -1;
+	}
+	x->users = x->snap->users;
+	x->ap = x->snap->ap;
+	return 0;
+}
+
+/* One row written or removed; 0, or an exit status (said why). */
+static int pg_exec(const struct ctx *x, const char *sql, const char *const *p, int n, long *rows, char *out,
+                   size_t outlen)
+{
+	return mailbox_sql(x->cfg, sql, p, n, rows, out, outlen);
 }
 
 static int ctx_load(struct ctx *x, const char *config)
@@ -84,11 +122,15 @@ static int ctx_load(struct ctx *x, const char *config)
 	x->uid = (uid_t)-1;
 	x->gid = (gid_t)-1;
 	if ((x->cfg = config_load(config, &errs)) != NULL && strcmp(x->cfg->dir_backend, "postgresql") == 0) {
-		/* Not written to a file the server would never read: said, until the command learns SQL */
-		fprintf(stderr, "mailport user app-password: %s: with [directory] backend = postgresql, app passwords "
-		        "are rows of mailport_app_passwords (this command writes only the users-file store)\n", config);
-		config_free(x->cfg);
-		return EX_CONFIG;
+		runconf_apppw_paths(x->cfg, x->store, sizeof(x->store), x->used, sizeof(x->used));
+		if (ctx_load_pg(x, &errs) < 0) {
+			errlist_print(&errs, stderr);
+			errlist_free(&errs);
+			config_free(x->cfg);
+			return EX_TEMPFAIL;
+		}
+		errlist_free(&errs);
+		return 0;
 	}
 	if (x->cfg != NULL) {
 		runconf_apppw_paths(x->cfg, x->store, sizeof(x->store), x->used, sizeof(x->used));
@@ -117,7 +159,8 @@ static int mailbox(const struct ctx *x, const char *address, char *out, size_t o
 	const struct user *u = users_lookup(x->users, address, strlen(address));
 
 	if (u == NULL) {
-		fprintf(stderr, "mailport user: %s is not a mailbox of %s\n", address, x->cfg->users);
+		fprintf(stderr, "mailport user: %s is not a mailbox of %s\n", address,
+		        x->pg != NULL ? "the directory in PostgreSQL" : x->cfg->users);
 		return -1;
 	}
 	if (strcasecmp(u->address, address) != 0) {
@@ -182,11 +225,20 @@ static int cmd_add(struct ctx *x, const char *address, const char *label)
 	snprintf(ne->label, sizeof(ne->label), "%s", label);
 	ne->hash = auth_hash_password(pw);
 	int rc = 0;
-	if (ne->hash == NULL || apppw_store(x->store, e, n + 1, x->uid, x->gid) < 0) {
+	if (ne->hash != NULL && x->pg != NULL) {
+		/* One row: every node's snapshot has it a moment later (the table's trigger). */
+		char created[24], out[512];
+		long rows = 0;
+		snprintf(created, sizeof(created), "%lld", ne->created);
+		const char *p[] = { mb, ne->id, created, ne->hash, label };
+		rc = pg_exec(x, "INSERT INTO mailport_app_passwords (mailbox, id, created, hash, label) "
+		             "VALUES ($1, $2, $3, $4, $5)", p, 5, &rows, out, sizeof(out));
+	} else if (ne->hash == NULL || apppw_store(x->store, e, n + 1, x->uid, x->gid) < 0) {
 		fprintf(stderr, "mailport user: cannot write %s: %s\n", x->store,
 		        ne->hash ? strerror(errno) : "hashing failed");
 		rc = EX_CANTCREAT;
-	} else {
+	}
+	if (rc == 0) {
 		printf("%s\n", display);
 		fprintf(stderr, "mailport user: app password \"%s\" (id %s) for %s: shown this once, stored only as a hash.\n"
 		        "Type it as the password in the mail client (dashes optional); revoke it with:\n"
@@ -251,6 +303,12 @@ static int cmd_revoke(struct ctx *x, const char *address, const char *which)
 		fprintf(stderr, "mailport user: %s has no app password with id or label \"%s\" (see mailport user "
 		        "app-password list %s)\n", mb, which, mb);
 		rc = EX_DATAERR;
+	} else if (x->pg != NULL) {
+		char out[512];
+		long rows = 0;
+		const char *p[] = { mb, which };
+		rc = pg_exec(x, "DELETE FROM mailport_app_passwords WHERE mailbox = $1 AND (lower(id) = lower($2) OR "
+		             "label = $2) RETURNING id", p, 2, &rows, out, sizeof(out));
 	} else if (apppw_store(x->store, e, k, x->uid, x->gid) < 0) {
 		fprintf(stderr, "mailport user: cannot write %s: %s\n", x->store, strerror(errno));
 		rc = EX_CANTCREAT;
@@ -318,7 +376,7 @@ int user_main(int argc, char **argv)
 	int rest = argc - optind;
 	char **a = argv + optind;
 	if (rest >= 1 && (strcmp(a[0], "add") == 0 || strcmp(a[0], "passwd") == 0 || strcmp(a[0], "delete") == 0 ||
-	                  strcmp(a[0], "list") == 0))
+	                  strcmp(a[0], "list") == 0 || strcmp(a[0], "policy") == 0))
 		return mailbox_main(config, rest, a, aliases, allow_weak);
 	if (rest < 2 || (strcmp(a[0], "app-password") != 0 && strcmp(a[0], "cert") != 0)) {
 		usage(stderr);

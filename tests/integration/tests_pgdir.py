@@ -5,6 +5,7 @@ written into the database is seen by a running node at once (LISTEN/NOTIFY), by 
 logging in and swaks sending; with the database stopped, the nodes serve what they loaded for
 max_stale, then answer 451 4.3.0 / 454 4.7.0, never 550, and recover when it is back."""
 import signal
+import re
 import smtplib
 import ssl
 import subprocess
@@ -144,6 +145,28 @@ def test_user_commands_on_postgresql_and_on_the_users_file():
             assert r.returncode == 0, r.stderr
             assert eventually(lambda: login(b, "dave@example.test", PW + "2"), 235) == 235
             assert "dave@example.test (aliases: d@example.test)" in user_cmd(a, "list").stdout
+            # an app password made on node A is a row: node B takes it at once, and its revocation
+            r = user_cmd(a, "app-password", "add", "dave@example.test", "--label", "phone")
+            assert r.returncode == 0 and "stored only as a hash" in r.stderr, r.stdout + r.stderr
+            app = r.stdout.strip()
+            assert eventually(lambda: login(b, "dave@example.test", app), 235) == 235
+            r = user_cmd(a, "app-password", "list", "dave@example.test")
+            assert r.returncode == 0 and re.search(r"dave@example\.test +\S{4} +phone ", r.stdout), r.stdout
+            assert pg.sql("SELECT label FROM mailport_app_passwords WHERE mailbox = 'dave@example.test'").strip() == "phone"
+            r = user_cmd(a, "app-password", "revoke", "dave@example.test", "phone")
+            assert r.returncode == 0 and "revoked" in r.stdout, r.stdout + r.stderr
+            assert eventually(lambda: login(b, "dave@example.test", app), 535) == 535
+            assert user_cmd(a, "app-password", "add", "nobody@example.test", "--label", "x").returncode == 67
+            # the login policy is a column: app passwords only, then the main password is refused on B
+            r = user_cmd(a, "policy", "dave@example.test", "login=app-passwords")
+            assert r.returncode == 0 and "now has login=app-passwords" in r.stdout, r.stdout + r.stderr
+            assert pg.sql("SELECT auth, login FROM mailport_mailboxes WHERE address = 'dave@example.test'").strip() == \
+                "password|app-passwords"
+            assert eventually(lambda: login(b, "dave@example.test", PW + "2"), 535) == 535
+            assert user_cmd(a, "policy", "dave@example.test", "auth=certificate", "login=any").returncode == 0
+            assert pg.sql("SELECT auth, login FROM mailport_mailboxes WHERE address = 'dave@example.test'").strip() == \
+                "certificate|any"
+            assert user_cmd(a, "policy", "dave@example.test", "auth=kerberos").returncode == 64
             assert user_cmd(a, "delete", "dave@example.test").returncode == 0
             assert eventually(lambda: rcpt(b, "d@example.test"), 550) == 550
             assert user_cmd(a, "delete", "dave@example.test").returncode == 1
@@ -157,4 +180,13 @@ def test_user_commands_on_postgresql_and_on_the_users_file():
         srv.signal(signal.SIGHUP)
         assert eventually(lambda: login(srv, "erin@example.test", PW), 235) == 235
         assert user_cmd(srv, "add", "erin@example.test", password=PW).returncode == 1
+        r = user_cmd(srv, "policy", "erin@example.test", "login=app-passwords")
+        assert r.returncode == 0 and "set login=app-passwords for erin@example.test" in r.stdout, r.stdout + r.stderr
+        assert re.search(r"^erin@example\.test:\$[^:]+::login=app-passwords$", open(srv.users_file).read(), re.M)
+        r = user_cmd(srv, "policy", "erin@example.test", "auth=certificate+password", "login=any")
+        assert re.search(r"^erin@example\.test:\$[^:]+::auth=certificate\+password login=any$",
+                         open(srv.users_file).read(), re.M), open(srv.users_file).read()
+        assert user_cmd(srv, "policy", "erin@example.test", "login=app-passwords").returncode == 0
+        srv.signal(signal.SIGHUP)
+        assert eventually(lambda: login(srv, "erin@example.test", PW), 535) == 535
         assert srv.stop() == 0
