@@ -18,9 +18,10 @@ from tests_proxy import HAProxy
 PW = "Cluster-password-1"
 
 
-def node(pg):
+def node(pg, max_stale="5m"):
     return Server(tls=True, users=[], extra_server="retry_interval = 1s", extra=(
         f"\n[directory]\nbackend = postgresql\npostgresql = {pg.conninfo}\npassword_file = {pg.pwfile}\n"
+        f"max_stale = {max_stale}\n"
         "\n[smtp]\nproxy_protocol = yes\nproxy_from = 127.0.0.1\n"
         "\n[submissions]\nproxy_protocol = yes\nproxy_from = 127.0.0.1\n"))
 
@@ -160,3 +161,64 @@ def test_queue_export_from_a_retired_node_and_import_on_another_exactly_once():
         assert b"cut inside a message" in imp.stderr
         n3.stop()
         b.stop()
+
+
+def test_two_nodes_with_the_database_stopped_answer_451_never_550_and_lose_nothing():
+    """PostgreSQL stopped under two nodes behind haproxy: for max_stale each node serves its copy
+    of the directory; then every recipient, known or not, gets 451 4.3.0 on either node (the
+    sender keeps the message and tries again), never a 550 that would bounce it. Nothing that
+    got a 250 is lost, and once the database is back the deferred mail goes through: every
+    message is delivered exactly once."""
+    with Postgres() as pg:
+        pg.start()
+        with node(pg, "2s") as a, node(pg, "2s") as b:
+            r = subprocess.run([BIN, "directory", "migrate", "--config", a.conf], capture_output=True, text=True,
+                               timeout=60)
+            assert r.returncode == 0, r.stderr
+            pg.sql(f"INSERT INTO mailport_mailboxes (address, hash) VALUES ('alice@example.test', '{crypt_hash(PW)}')")
+            a.start()
+            b.start()
+            from harness import free_port
+            h25 = free_port()
+            hp = HAProxy([("25", [f"127.0.0.1:{h25}"], None, None)],
+                         servers={"25": [(a.port, "send-proxy-v2"), (b.port, "send-proxy-v2")]})
+            try:
+                hp.wait_port(h25)
+
+                def send(i, to="alice@example.test"):
+                    try:
+                        with smtplib.SMTP("127.0.0.1", h25, timeout=10) as c:
+                            c.sendmail("s@elsewhere.example", [to], f"Subject: d{i}\r\n\r\nx\r\n")
+                        return 250
+                    except smtplib.SMTPRecipientsRefused as e:
+                        return e.recipients[to][0]
+                codes = {i: send(i) for i in range(4)}
+                assert set(codes.values()) == {250}, codes
+                pg.stop()
+                codes.update({i: send(i) for i in range(4, 8)})  # within max_stale: the copies serve
+                time.sleep(2.5)
+                later = {i: send(i) for i in range(8, 12)}
+                unknown = [send(100 + i, "nobody@example.test") for i in range(2)]
+                assert set(later.values()) == {451}, later
+                assert unknown == [451, 451], unknown         # not known to be unknown: never 550
+                assert "defer rcpt=<alice@example.test> reason=directory-unavailable" in a.log()
+                assert "defer rcpt=<alice@example.test> reason=directory-unavailable" in b.log()
+                pg.start()
+                deadline = time.time() + 20
+                while time.time() < deadline and send(99) != 250:
+                    time.sleep(0.2)
+                for i in later:                               # the senders try again
+                    codes[i] = send(i)
+                acked = sorted(f"d{i}" for i, c in codes.items() if c == 250) + ["d99"]
+                assert len(acked) == 13, codes
+                deadline = time.time() + 30
+                while time.time() < deadline:
+                    got = [re.search(rb"^Subject: (d\d+)", m, re.M).group(1).decode()
+                           for srv in (a, b) for m in srv.messages("alice")]
+                    if len(got) >= len(acked):
+                        break
+                    time.sleep(0.2)
+                assert sorted(got) == acked, (sorted(got), acked)   # each once, none lost
+            finally:
+                hp.close()
+            assert a.stop() == 0 and b.stop() == 0
