@@ -72,7 +72,8 @@ def dir_empty(path):
 class Mailport:
     name = "mailport"
 
-    def __init__(self, maildir, relay=None, domains="example.test", relay_extra="", extra="", checks=False):
+    def __init__(self, maildir, relay=None, domains="example.test", relay_extra="", extra="", checks=False,
+                 more_users=()):
         # checks: port 25's SPF/DKIM/DMARC (off in the rows against Postfix, which does none here)
         self.dir = tempfile.mkdtemp(prefix="mailport-bench-")
         give_to_mail_user(self.dir)     # as root, mailport becomes MAIL_USER after binding
@@ -81,6 +82,7 @@ class Mailport:
         h = sh(MAILPORT, "passwd", input=PASSWORD + "\n").stdout.strip()
         with open(os.path.join(self.dir, "users"), "w") as f:
             f.write("".join(f"sink@{d}:{h}\n" for d in domains.split()))
+            f.write("".join(f"{u}:{h}\n" for u in more_users))
         md = "discard:" if not maildir else os.path.join(self.dir, "mail/%d/%u")
         with open(os.path.join(self.dir, "mailport.conf"), "w") as f:
             f.write(f"""[server]
@@ -337,6 +339,122 @@ def interleaved(rounds, kinds, start, measure):
     return out
 
 
+def directory_rows(n, rounds):
+    """One node with its directory in PostgreSQL (a private PostgreSQL 15 on loopback) vs the
+    users file, 10,000 mailboxes in each, interleaved: messages to a local mailbox (port 25,
+    C16 K10, discard: one RCPT lookup each), logins over 465 with the verified-credential cache
+    warm (the same credentials every connection, C16 K1) and cold (a different mailbox each
+    login, 8 clients: a full yescrypt hash each), and RCPT lookups in one session."""
+    import smtplib
+    import ssl
+    import threading
+    sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+    from postgres import Postgres
+    users = [f"u{i}@example.test" for i in range(10000)]
+    h = sh(MAILPORT, "passwd", input=PASSWORD + "\n").stdout.strip()
+    pg = Postgres()
+    pg.start()
+    out = {"pg": {}, "file": {}}
+    try:
+        pgconf = (f"[directory]\nbackend = postgresql\npostgresql = {pg.conninfo}\npassword_file = {pg.pwfile}\n")
+        first = Mailport(False, extra=pgconf)
+        try:
+            r = sh(MAILPORT, "directory", "migrate", "--config", os.path.join(first.dir, "mailport.conf"), timeout=60)
+            if r.returncode != 0:
+                raise RuntimeError("directory migrate: " + r.stderr)
+        finally:
+            first.close()
+        pg.sql(f"INSERT INTO mailport_mailboxes (address, hash) SELECT 'u' || i || '@example.test', '{h}' "
+               f"FROM generate_series(0, 9999) i UNION ALL SELECT 'sink@example.test', '{h}'")
+
+        def start(kind):
+            return Mailport(False, extra=pgconf if kind == "pg" else "", more_users=() if kind == "pg" else users)
+
+        def cold_logins(srv, count=240, clients=8):
+            ctx = ssl.create_default_context(cafile=pki_path("ca.pem"))
+            done, lock = [0], threading.Lock()
+
+            def worker(k):
+                for i in range(k, count, clients):
+                    with smtplib.SMTP_SSL("127.0.0.1", srv.p465, context=ctx, timeout=60) as c:
+                        c.login(users[(i * 37) % len(users)], PASSWORD)
+                    with lock:
+                        done[0] += 1
+            t0 = time.time()
+            ts = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            return done[0] / (time.time() - t0)
+
+        def rcpt_lookups(srv, count=20000):
+            with smtplib.SMTP("127.0.0.1", srv.p25, timeout=60) as c:
+                c.ehlo("bench.example")
+                t0 = time.time()
+                for i in range(count):
+                    if i % 100 == 0:
+                        c.rset()
+                        c.mail("s@remote.example")
+                    code, _ = c.rcpt(users[(i * 7) % len(users)])
+                    if code != 250:
+                        raise RuntimeError(f"RCPT {code}")
+                return count / (time.time() - t0)
+
+        for rnd in range(rounds):
+            pf = PostfixBench(False)        # the same messages on Postfix, in the same run
+            try:
+                pf.drain()
+                settle()
+                v = run_bench(pf.port("plain"), "plain", 16, 10, 1024, n, "", pf.rcpt).get("msgs_per_s", 0)
+                out.setdefault("postfix", {}).setdefault("messages", []).append(v)
+                print(f"  round {rnd + 1} Postfix messages {v:,.0f}/s", flush=True)
+            finally:
+                pf.close()
+            for kind in ("file", "pg"):
+                srv = start(kind)
+                try:
+                    settle()
+                    res = {
+                        "messages": run_bench(srv.p25, "plain", 16, 10, 1024, n, "", srv.rcpt).get("msgs_per_s", 0),
+                        "auth warm": run_bench(srv.p465, "implicit", 16, 1, 1024, max(200, n // 5), "auth",
+                                               srv.rcpt).get("msgs_per_s", 0),
+                        "auth cold": cold_logins(srv),
+                        "rcpt": rcpt_lookups(srv),
+                    }
+                finally:
+                    srv.close()
+                for k, v in res.items():
+                    out[kind].setdefault(k, []).append(v)
+                print(f"  round {rnd + 1} {kind:4} " + "  ".join(f"{k} {v:,.0f}/s" for k, v in res.items()), flush=True)
+    finally:
+        pg.__exit__(None, None, None)
+    return out
+
+
+def shared_rows(n, rounds):
+    """The cost of counting limits in Redis (a private Redis 7 on loopback) against counting them
+    on the node alone, interleaved: every limit on (per-client connection rate, AUTH lockout,
+    messages per user) and no address exempt, so each connection, login and MAIL asks the store.
+    Submission over 465 (AUTH, C16 K10) and port 25 (C16 K1: a new connection per message)."""
+    sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+    from redis import Redis
+    with Redis() as rd:
+        rd.start()
+        limits = ("[limits]\nmax_messages_per_user = 10000000/h\n"
+                  "[server]\nlimits_exempt =\nmax_connection_rate_per_ip = 1000000\n")
+        shared = f"[limits]\nredis = 127.0.0.1:{rd.port}\npassword_file = {rd.pwfile}\n"
+        out = {}
+        for what, measure in (("submission", lambda srv: run_bench(srv.p465, "implicit", 16, 10, 1024, n, "auth",
+                                                                    srv.rcpt)),
+                              ("port 25 C16 K1", lambda srv: run_bench(srv.p25, "plain", 16, 1, 1024, n, "",
+                                                                        srv.rcpt))):
+            print(f"  {what}", flush=True)
+            out[what] = interleaved(rounds, ["local", "redis"],
+                                    lambda k: Mailport(False, extra=limits + (shared if k == "redis" else "")), measure)
+        return out
+
+
 def dkim_submission(n, rounds):
     """Submission over 465 (AUTH, implicit TLS, 16 clients, 10 messages a connection) to a
     server that DKIM-signs with ed25519, with rsa-2048, with both, or not at all, interleaved;
@@ -481,6 +599,8 @@ def main():
     ap.add_argument("--dane-row", action="store_true", help="only the DANE delivery row, printed (not written)")
     ap.add_argument("--dkim-row", action="store_true", help="only the DKIM signing rows, printed (not written)")
     ap.add_argument("--checks-row", action="store_true", help="only the port-25 sender checks row, printed")
+    ap.add_argument("--directory-row", action="store_true", help="only the PostgreSQL directory rows, printed")
+    ap.add_argument("--shared-row", action="store_true", help="only the Redis shared-limits rows, printed")
     args = ap.parse_args()
     rounds = 1 if args.quick else args.rounds
     scale = 0.2 if args.quick else 1.0
@@ -492,6 +612,12 @@ def main():
         return
     if args.checks_row:
         print(sender_checks(1000 if args.quick else 5000, rounds))
+        return
+    if args.directory_row:
+        print(directory_rows(1000 if args.quick else 5000, rounds))
+        return
+    if args.shared_row:
+        print(shared_rows(1000 if args.quick else 5000, rounds))
         return
     r = sh(os.path.join(REPO, "scripts", "peer-postfix"), timeout=600)
     if r.returncode != 0:
@@ -568,6 +694,10 @@ def main():
     extra["dkim"] = dkim_submission(400 if args.quick else 2000, rounds)
     print("== port 25 with SPF, DKIM and DMARC checks vs without", flush=True)
     extra["checks"] = sender_checks(1000 if args.quick else 5000, rounds)
+    print("== directory in PostgreSQL vs the users file", flush=True)
+    extra["directory"] = directory_rows(1000 if args.quick else 5000, rounds)
+    print("== limits shared in Redis vs counted on the node", flush=True)
+    extra["shared"] = shared_rows(1000 if args.quick else 5000, rounds)
     print("== mailport send vs msmtp (one message over 465)", flush=True)
     extra["send"] = send_vs_msmtp(5 if args.quick else 20)
     print(f"  {extra['send']}", flush=True)
@@ -689,6 +819,30 @@ plot "{out}/results.dat" using 2:xtic(1) title "mailport" lc rgb "#2c7fb8", "" u
             f.write(f"| port 25 (C16 K10, discard) with SPF, DKIM and DMARC checked (local DNS, caches warm) vs "
                     f"unchecked ({fmt_range(ck['unchecked'])} msg/s) | {fmt_range(ck['checked'])} msg/s | – | "
                     f"{statistics.median(ck['checked']) / statistics.median(ck['unchecked']):.2f}× of unchecked | |\n")
+        dr = extra.get("directory", {})
+        words = {"messages": "messages to a local mailbox (port 25, C16 K10, discard)",
+                 "auth warm": "logins over 465, verified-credential cache warm (C16 K1, a message each)",
+                 "auth cold": "logins over 465, cache cold (a different mailbox each, 8 clients)",
+                 "rcpt": "RCPT lookups in one session"}
+        for k, w in words.items():
+            if dr.get("pg", {}).get(k) and dr.get("file", {}).get(k):
+                a, b = statistics.median(dr["pg"][k]), statistics.median(dr["file"][k])
+                f.write(f"| directory in PostgreSQL vs the users file, 10,000 mailboxes: {w} | "
+                        f"{fmt_range(dr['pg'][k])}/s | users file {fmt_range(dr['file'][k])}/s | "
+                        f"{a / b:.2f}× of the file | |\n")
+        pfm = dr.get("postfix", {}).get("messages")
+        if pfm and dr.get("pg", {}).get("messages"):
+            a = statistics.median(dr["pg"]["messages"])
+            f.write(f"| one node, directory in PostgreSQL, messages to a local mailbox (port 25, C16 K10, discard) vs "
+                    f"Postfix in the same run | {fmt_range(dr['pg']['messages'])} msg/s | Postfix {fmt_range(pfm)} msg/s "
+                    f"| {a / statistics.median(pfm):.2f}× | |\n")
+        for what, v in extra.get("shared", {}).items():
+            if v.get("redis") and v.get("local"):
+                w = ("submission over 465 (AUTH, C16 K10)" if what == "submission" else
+                     "port 25 (C16 K1: a connection per message)")
+                f.write(f"| {w} with every limit counted in Redis (connection rate, AUTH lockout, messages per "
+                        f"user) vs on the node alone ({fmt_range(v['local'])} msg/s) | {fmt_range(v['redis'])} msg/s | – | "
+                        f"{statistics.median(v['redis']) / statistics.median(v['local']):.2f}× of local | |\n")
         snd = extra.get("send", {})
         if snd.get("msmtp"):
             f.write(f"| one message over 465 to a local server (median wall time, login included) | "
