@@ -276,6 +276,8 @@ struct directory *directory_open(const struct directory_conf *dc, struct errlist
 			free(d);
 			return NULL;
 		}
+		if (dc->crl_path != NULL && !dc->quiet)
+			pgdir_crl_path(d->be, dc->crl_path);
 		return d;
 	}
 	struct file_dir *fd = calloc(1, sizeof(*fd));

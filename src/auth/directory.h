@@ -35,6 +35,8 @@ struct directory_conf {
 	                                   (pgdir.h), not in users_file; NULL: the file */
 	const char *pg_password;        /* its role's password, or NULL */
 	unsigned max_stale;             /* seconds the last snapshot serves while the database is away */
+	const char *crl_path;           /* PostgreSQL: copy the directory's client-certificate CRL here
+	                                   ([auth] client_crl); NULL: not */
 };
 
 /* One login attempt. The password is borrowed, never kept or logged. */

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../util/fsutil.h"
 #include "../util/log.h"
 #include "apppw.h"
 #include "users.h"
@@ -35,6 +36,9 @@ struct pgdir {
 	int quiet;                      /* a second reader (the runner's): the server says it all */
 	unsigned gen;                   /* snapshots installed (under mu) */
 	unsigned seen_gen;              /* the event loop's last pgdir_changed() */
+	char *crl_path;                 /* where the directory's CRL is copied (the server's), or NULL */
+	char *crl_written;              /* what was copied there last */
+	int crl_warned;
 };
 
 static const char *const schema[] = {
@@ -61,6 +65,14 @@ static const char *const schema[] = {
 	"  FOR EACH STATEMENT EXECUTE FUNCTION mailport_directory_changed();\n"
 	"CREATE TRIGGER mailport_app_passwords_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON\n"
 	"  mailport_app_passwords FOR EACH STATEMENT EXECUTE FUNCTION mailport_directory_changed();\n",
+	/* 2: the client certificates' revocation list (PEM, signed by the client CA), one row that
+	 * `mailport user cert revoke` writes and every node copies to its [auth] client_crl */
+	"CREATE TABLE mailport_client_crl (\n"
+	"  id integer PRIMARY KEY DEFAULT 1 CHECK (id = 1),\n"
+	"  pem text NOT NULL CHECK (pem LIKE '-----BEGIN X509 CRL-----%'),\n"
+	"  updated timestamptz NOT NULL DEFAULT now());\n"
+	"CREATE TRIGGER mailport_client_crl_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON\n"
+	"  mailport_client_crl FOR EACH STATEMENT EXECUTE FUNCTION mailport_directory_changed();\n",
 	NULL,
 };
 
@@ -102,6 +114,7 @@ void pgdir_snap_unref(struct pgdir_snap *s)
 		return;
 	users_free(s->users);
 	apppw_unref(s->ap);
+	free(s->crl);
 	free(s);
 }
 
@@ -158,6 +171,12 @@ static struct pgdir_snap *load(PGconn *c, char *err, size_t errlen)
 		goto out;
 	}
 	s->refs = 1;
+	/* Last, after the rows above are read: a database not migrated to schema version 2 has no
+	 * such table, and the failed statement only ends a transaction that has nothing left to do. */
+	PGresult *r3 = PQexec(c, "SELECT pem FROM mailport_client_crl WHERE id = 1");
+	if (PQresultStatus(r3) == PGRES_TUPLES_OK && PQntuples(r3) == 1)
+		s->crl = strdup(PQgetvalue(r3, 0, 0));
+	PQclear(r3);
 	s->users = users_parse("postgresql:mailport_mailboxes", t1, &errs);
 	s->ap = apppw_parse("postgresql:mailport_app_passwords", t2, l2, &errs);
 	if (s->users == NULL || s->ap == NULL) {
@@ -174,8 +193,34 @@ out:
 	return s;
 }
 
+/* The server's copy of the directory's CRL, which the TLS side reads again when it changes
+ * (tls/clientca.h): written only when its text changed, durably, readable by all as
+ * `mailport user cert` writes it. On the listener's thread. */
+static void copy_crl(struct pgdir *p, const struct pgdir_snap *s)
+{
+	if (p->crl_path == NULL || s->crl == NULL || (p->crl_written != NULL && strcmp(p->crl_written, s->crl) == 0))
+		return;
+	if (fs_write_file_durable(p->crl_path, s->crl, strlen(s->crl), 0644) < 0) {
+		if (!p->crl_warned)
+			log_warn(NULL, "directory: cannot write the client certificates' CRL to %s", p->crl_path);
+		p->crl_warned = 1;
+		return;
+	}
+	free(p->crl_written);
+	p->crl_written = strdup(s->crl);
+	p->crl_warned = 0;
+	log_info(NULL, "directory: client certificates' CRL copied from PostgreSQL to %s", p->crl_path);
+}
+
+void pgdir_crl_path(struct pgdir *p, const char *path)
+{
+	free(p->crl_path);
+	p->crl_path = path != NULL ? strdup(path) : NULL;
+}
+
 static void install(struct pgdir *p, struct pgdir_snap *s)
 {
+	copy_crl(p, s);
 	pthread_mutex_lock(&p->mu);
 	struct pgdir_snap *old = p->snap;
 	p->snap = s;
@@ -343,6 +388,8 @@ void pgdir_free(struct pgdir *p)
 		explicit_bzero(p->password, strlen(p->password));
 	free(p->password);
 	free(p->conninfo);
+	free(p->crl_path);
+	free(p->crl_written);
 	if (p->conninfo != NULL || p->snap != NULL || p->started)
 		pthread_mutex_destroy(&p->mu);
 	free(p);

@@ -26,6 +26,7 @@ struct pgdir_snap {
 	int refs;
 	struct users *users;
 	struct apppw *ap;
+	char *crl;                      /* the client certificates' CRL (PEM), or NULL: none in the database */
 };
 
 /* conninfo: a libpq connection string; password: NULL or the role's password (from
@@ -34,6 +35,9 @@ struct pgdir_snap {
 struct pgdir *pgdir_open(const char *conninfo, const char *password, unsigned max_stale, int quiet,
                          struct errlist *errs);
 int pgdir_start(struct pgdir *p);
+/* Before pgdir_start(): copy the directory's client-certificate CRL to path whenever it
+ * changes (the server's [auth] client_crl; the runner's copy does not). */
+void pgdir_crl_path(struct pgdir *p, const char *path);
 void pgdir_free(struct pgdir *p);
 
 /* The current snapshot with a reference (pgdir_snap_unref), or NULL when there is none or it

@@ -59,7 +59,8 @@ static void usage(FILE *out)
 	        "Client certificates ([auth] client_ca and client_ca_key): ca creates the CA (3650 days) and\n"
 	        "an empty CRL; issue makes a device's key and certificate (730 days) as DIR/ADDRESS-LABEL\n"
 	        "(.crt and .key in PEM, .p12 for mail clients, its password shown once); revoke adds it\n"
-	        "to the CRL, which the running server reads again at the next connection. A mailbox\n"
+	        "to the CRL, which the running server reads again at the next connection (with the\n"
+	        "directory in PostgreSQL, every node's server). A mailbox\n"
 	        "logs in with one when its users-file line says auth=certificate or\n"
 	        "auth=certificate+password. FILE defaults to " MAILPORT_DEFAULT_CONFIG ".\n");
 }

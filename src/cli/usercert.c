@@ -32,6 +32,7 @@
 #include "../net/runconf.h"
 #include "../tls/clientca.h"
 #include "../util/fsutil.h"
+#include "mailbox.h"
 
 #define INDEX_MAX 4096
 #define PFX_PASS_LEN 20
@@ -231,6 +232,26 @@ static void *load_pem(const char *path, int key)
 	return v;
 }
 
+/* With the directory in PostgreSQL, the CRL goes there too: every node copies it to its own
+ * client_crl (auth/pgdir.h), so a certificate revoked here is refused by all of them. */
+static void share_crl(const struct usercert_ctx *x, const char *data, size_t n)
+{
+	const struct config *c = x->cfg;
+	char *pem, out[512];
+	long rows = 0;
+
+	if (strcmp(c->dir_backend, "postgresql") != 0 || c->pg_conninfo == NULL || (pem = strndup(data, n)) == NULL)
+		return;
+	const char *p[] = { pem };
+	if (mailbox_sql(c, "INSERT INTO mailport_client_crl (id, pem) VALUES (1, $1) ON CONFLICT (id) DO UPDATE "
+	                "SET pem = excluded.pem, updated = now()", p, 1, &rows, out, sizeof(out)) != 0)
+		say("warning: the CRL is written to %s but not to PostgreSQL: the other nodes do not know of it until "
+		    "it is (is the database migrated? mailport directory migrate)", x->crl);
+	else
+		printf("CRL shared through PostgreSQL: every node refuses what it revokes\n");
+	free(pem);
+}
+
 /* The CRL of every revoked entry, signed by the CA: what the server reads. */
 static int write_crl(const struct usercert_ctx *x, const struct index *ix, X509 *ca, EVP_PKEY *cakey)
 {
@@ -266,6 +287,8 @@ static int write_crl(const struct usercert_ctx *x, const struct index *ix, X509 
 		ssl_say("cannot make the CRL");
 	else
 		ok = write_owned(x->crl, data, (size_t)n, 0644, x->uid, x->gid) == 0;
+	if (ok)
+		share_crl(x, data, (size_t)n);
 	BIO_free(b);
 	ASN1_TIME_free(now);
 	ASN1_TIME_free(next);

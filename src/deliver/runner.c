@@ -91,7 +91,7 @@ static struct settings *settings_new(const struct runner_conf *rc)
 		struct errlist errs = { 0 };
 		/* warned already; lookups only */
 		struct directory_conf dc = { rc->users_path, 1, NULL, NULL, NULL, rc->pg_conninfo, rc->pg_password,
-		                             rc->pg_max_stale };
+		                             rc->pg_max_stale, NULL };
 		if ((s->dir = directory_open(&dc, &errs)) != NULL && directory_start(s->dir) < 0)
 			log_warnx(NULL, "runner: cannot start the directory's listener");
 		errlist_free(&errs);

@@ -184,8 +184,11 @@ struct runconf *runconf_load(const char *path, struct errlist *errs)
 		const struct config *c = rc->cfg;
 		const char *be = c->auth_backend;
 		int pg = strcmp(c->dir_backend, "postgresql") == 0;
+		char crl[4200], index[4200];
+		runconf_clientca_paths(c, crl, sizeof(crl), index, sizeof(index));
 		struct directory_conf dc = { c->users, 0, ap, used, strncmp(be, "dovecot:", 8) == 0 ? be + 8 : NULL,
-		                             pg ? c->pg_conninfo : NULL, c->pg_password, c->pg_max_stale };
+		                             pg ? c->pg_conninfo : NULL, c->pg_password, c->pg_max_stale,
+		                             c->client_ca != NULL ? crl : NULL };
 		if (strcmp(c->dir_backend, "file") != 0 && !pg)
 			errlist_add(errs, path, config_line(c, "directory", "backend"), "[directory] backend: \"%s\" is not "
 			            "file or postgresql", c->dir_backend);

@@ -4,6 +4,7 @@ the tables (and finds nothing to do the second time); a mailbox, an alias or a n
 written into the database is seen by a running node at once (LISTEN/NOTIFY), by python3 smtplib
 logging in and swaks sending; with the database stopped, the nodes serve what they loaded for
 max_stale, then answer 451 4.3.0 / 454 4.7.0, never 550, and recover when it is back."""
+import os
 import signal
 import re
 import smtplib
@@ -52,7 +53,7 @@ def test_two_nodes_share_one_directory_and_see_changes_at_once():
     with Postgres() as pg:
         pg.start()
         with node(pg) as a, node(pg) as b:
-            for srv, want in ((a, "applied 1"), (b, "nothing to do")):
+            for srv, want in ((a, "schema at version 2 (applied 2)"), (b, "at version 2 (nothing to do)")):
                 r = subprocess.run([BIN, "directory", "migrate", "--config", srv.conf], capture_output=True, text=True,
                                    timeout=60)
                 assert r.returncode == 0 and want in r.stdout, r.stdout + r.stderr
@@ -190,3 +191,49 @@ def test_user_commands_on_postgresql_and_on_the_users_file():
         srv.signal(signal.SIGHUP)
         assert eventually(lambda: login(srv, "erin@example.test", PW), 535) == 535
         assert srv.stop() == 0
+
+
+def external(srv, cert, user="dave@example.test"):
+    """curl over 465 with a client certificate and AUTH EXTERNAL, no message: curl's exit status
+    (0: logged in; 67: login refused)."""
+    r = subprocess.run(["curl", "-sS", "--url", f"smtps://127.0.0.1:{srv.port465}", "--cacert", srv.ca, "--cert",
+                        cert + ".crt", "--key", cert + ".key", "--login-options", "AUTH=EXTERNAL", "--user",
+                        f"{user}:", "-X", "NOOP"], capture_output=True, text=True, timeout=60)
+    return r.returncode
+
+
+def test_a_certificate_revoked_on_one_node_is_refused_by_the_other():
+    """The client CA shared by two nodes, the CRL in the directory: `mailport user cert revoke`
+    on node A writes it to PostgreSQL, node B copies it to its own client_crl at once, and curl
+    with the revoked certificate no longer logs in on node B (it did before)."""
+    import tempfile
+    with Postgres() as pg:
+        pg.start()
+        with node(pg) as a, node(pg) as b:
+            ca, cakey = os.path.join(a.dir, "client-ca.pem"), os.path.join(a.dir, "client-ca.key")
+            for srv in (a, b):
+                with open(srv.conf, "a") as f:
+                    f.write(f"\n[auth]\nclient_ca = {ca}\nclient_ca_key = {cakey}\nmax_failures = 100\n")
+            assert subprocess.run([BIN, "directory", "migrate", "--config", a.conf], capture_output=True,
+                                  timeout=60).returncode == 0
+            assert user_cmd(a, "add", "dave@example.test", password=PW).returncode == 0
+            assert user_cmd(a, "policy", "dave@example.test", "auth=certificate").returncode == 0
+            out = tempfile.mkdtemp(prefix="mailport-certs-")
+            os.chmod(out, 0o755)
+            r = subprocess.run([BIN, "user", "cert", "ca", "--config", a.conf], capture_output=True, text=True,
+                               timeout=60)
+            assert r.returncode == 0, r.stderr
+            r = subprocess.run([BIN, "user", "cert", "issue", "dave@example.test", "--label", "laptop", "--out", out,
+                                "--config", a.conf], capture_output=True, text=True, timeout=60)
+            assert r.returncode == 0, r.stderr
+            cert = os.path.join(out, "dave@example.test-laptop")
+            b.start()
+            assert eventually(lambda: external(b, cert), 0) == 0
+            r = subprocess.run([BIN, "user", "cert", "revoke", "dave@example.test", "laptop", "--config", a.conf],
+                               capture_output=True, text=True, timeout=60)
+            assert r.returncode == 0 and "CRL shared through PostgreSQL" in r.stdout, r.stdout + r.stderr
+            assert eventually(lambda: external(b, cert), 67) == 67
+            log = b.log()
+            assert "client certificates' CRL copied from PostgreSQL" in log, log
+            assert "reason=\"revoked\"" in log, log
+            assert b.stop() == 0
