@@ -601,6 +601,7 @@ def main():
     ap.add_argument("--checks-row", action="store_true", help="only the port-25 sender checks row, printed")
     ap.add_argument("--directory-row", action="store_true", help="only the PostgreSQL directory rows, printed")
     ap.add_argument("--shared-row", action="store_true", help="only the Redis shared-limits rows, printed")
+    ap.add_argument("--idle-row", action="store_true", help="only the idle TLS sessions row, printed")
     args = ap.parse_args()
     rounds = 1 if args.quick else args.rounds
     scale = 0.2 if args.quick else 1.0
@@ -618,6 +619,9 @@ def main():
         return
     if args.shared_row:
         print(shared_rows(1000 if args.quick else 5000, rounds))
+        return
+    if args.idle_row:
+        print(idle_tls(2000 if args.quick else 10000))
         return
     r = sh(os.path.join(REPO, "scripts", "peer-postfix"), timeout=600)
     if r.returncode != 0:

@@ -561,6 +561,17 @@ static void command_line(struct smtp_session *s, const char *line, size_t len)
 		sess_close_with(s, 421, "4.7.0", "Error: too many errors, closing connection");
 }
 
+/* The partial-line buffer goes as soon as its line is complete (it may have held an AUTH
+ * exchange: wiped first). */
+static void line_drop(struct smtp_session *s)
+{
+	if (s->line == NULL)
+		return;
+	explicit_bzero(s->line, SMTP_AUTH_LINE_MAX);
+	free(s->line);
+	s->line = NULL;
+}
+
 size_t smtp_session_recv(struct smtp_session *s, const char *buf, size_t len)
 {
 	size_t i = 0;
@@ -588,6 +599,10 @@ size_t smtp_session_recv(struct smtp_session *s, const char *buf, size_t len)
 		}
 		if (lf == NULL) {
 			if (!s->line_overflow) {
+				if (s->line == NULL && (s->line = malloc(SMTP_AUTH_LINE_MAX)) == NULL) {
+					sess_oom(s);
+					return len;
+				}
 				memcpy(s->line + s->line_len, buf + i, chunk);
 				s->line_len += chunk;
 			}
@@ -600,6 +615,7 @@ size_t smtp_session_recv(struct smtp_session *s, const char *buf, size_t len)
 			command_line(s, s->line, s->line_len + chunk);
 		}
 		s->line_len = 0;
+		line_drop(s);
 		i += chunk + 1;
 	}
 	return i;
@@ -627,7 +643,8 @@ void smtp_session_free(struct smtp_session *s)
 		return;
 	sess_tx_free(s);
 	sess_scram_end(s);
-	/* The line buffer may have held an AUTH exchange. */
+	line_drop(s);
+	/* What it held of an AUTH exchange (auth_login) goes too. */
 	explicit_bzero(s, sizeof(*s));
 	free(s);
 }
@@ -686,6 +703,7 @@ void smtp_session_tls_started(struct smtp_session *s)
 	s->auth_user[0] = '\0';
 	s->line_len = 0;
 	s->line_overflow = 0;
+	line_drop(s);
 	s->state = S_CMD;
 }
 

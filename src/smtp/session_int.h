@@ -35,7 +35,8 @@ struct smtp_session {
 	void *ctx;
 	enum state state;
 
-	char line[SMTP_AUTH_LINE_MAX];  /* partial line (no terminator) */
+	char *line;                 /* a partial line (no terminator), SMTP_AUTH_LINE_MAX octets, held
+	                               only while one is incomplete: an idle session has none */
 	size_t line_len;
 	int line_overflow;          /* discarding the rest of an over-long line */
 
