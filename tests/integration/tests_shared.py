@@ -66,12 +66,14 @@ def test_brute_force_over_two_nodes_is_locked_out_in_total_and_unlocked_on_both(
             wait_log(b, "shared counters up address=127.0.0.1:")
             hp, _, p465 = balancer(a, b)
             try:
-                # four guesses, two on each node: each node alone would allow four of its own
+                # four guesses spread over both nodes (round robin: 2 and 2, or 3 and 1 when
+                # haproxy sent its readiness probe to one of them): each node alone allows 4
                 for i in range(4):
                     code, text = plain(p465, a.ca, f"guess-{i}")
                     assert code == 535 and text.startswith("5.7.8"), (i, code, text)
-                assert a.log().count("auth failed user=alice@example.test") == 2, a.log()
-                assert b.log().count("auth failed user=alice@example.test") == 2, b.log()
+                on_a = a.log().count("auth failed user=alice@example.test")
+                on_b = b.log().count("auth failed user=alice@example.test")
+                assert on_a >= 1 and on_b >= 1 and on_a + on_b == 4, (on_a, on_b)
                 both = a.log() + b.log()
                 assert both.count("auth lockout address=127.0.0.1") == 1, both
                 assert "counted=shared total=4" in both, both
@@ -125,15 +127,21 @@ def test_messages_per_user_and_connections_per_client_are_counted_over_both_node
                 both = a.log() + b.log()
                 assert both.count("accepted") >= 3 and "reason=max_messages_per_user limit=3/3600s counted=shared" in both
                 assert "accepted" in a.log() and "accepted" in b.log()       # spread: each node alone allows 3
-                # connections: haproxy's two readiness probes and the 4 TLS sessions above, now plain
-                # port 25 ones: 8 a minute in total, 4 or 5 on each node
+                # connections: the sessions so far (the TLS ones above, and haproxy's readiness
+                # probes that reached a node), then plain port 25 ones until the first refusal:
+                # 8 a minute in total, whichever node admitted them
                 seen = []
-                for _ in range(4):
+                for _ in range(10):
                     s = socket.create_connection(("127.0.0.1", p25), timeout=10)
                     seen.append(s.recv(512).decode())
                     s.close()
-                assert seen[0].startswith("220") and seen[1].startswith("220"), seen
-                assert seen[2].startswith("421 4.7.0") and "Too many new connections" in seen[2], seen
+                    if seen[-1].startswith("421"):
+                        break
+                assert seen[-1].startswith("421 4.7.0") and "Too many new connections" in seen[-1], seen
+                # a session is logged by its "connect", or by its failed handshake (a probe on 465)
+                admitted = [srv.log().count(" connect address=127.0.0.1 ") +
+                            srv.log().count(" tls handshake failed address=127.0.0.1 ") for srv in (a, b)]
+                assert sum(admitted) == 8 and min(admitted) >= 3, admitted     # neither node saw 8
                 both = a.log() + b.log()
                 assert "reason=max_connection_rate_per_ip limit=8 counted=shared" in both, both
             finally:
