@@ -8,8 +8,15 @@
  * server running), 78 (config), 74 (I/O). prog names the verb in messages. The answer is
  * copied to stdout, or stderr when it starts "error:". */
 int ctl_request(const char *prog, const char *config, const char *line);
-/* A connection to the control socket of config's server, or minus the exit status (78, 69)
- * after saying why on stderr. */
-int ctl_open(const char *prog, const char *config);
+/* Where config's server listens, read once (a command that connects many times). */
+struct ctl_addr {
+	char spool[4096];
+	char config[4096];
+};
+/* 0, or -1 after printing the configuration's errors (exit 78). */
+int ctl_address(const char *config, struct ctl_addr *a);
+/* A connection to the control socket at a, or minus the exit status (69) after saying why on
+ * stderr. */
+int ctl_connect(const char *prog, const struct ctl_addr *a);
 
 #endif

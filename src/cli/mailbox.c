@@ -132,46 +132,40 @@ static int pg_main(const struct config *c, const char *verb, const char *addr, c
 			fputs(out, stdout);
 		return r;
 	}
+	/* delete, passwd, policy: one statement on the one row of addr */
+	const char *sql = NULL, *done = NULL, *p[3] = { addr, NULL, NULL };
+	char auth[32] = "", login[32] = "";
+	int np = 1;
 	if (strcmp(verb, "delete") == 0) {
-		const char *p[1] = { addr };
-		if ((r = mailbox_sql(c, "DELETE FROM mailport_mailboxes WHERE address = $1", p, 1, &rows, out, sizeof(out))) != 0)
-			return r;
-		if (rows == 0) {
-			fprintf(stderr, PROG ": no mailbox %s\n", addr);
-			return 1;
-		}
-		printf("deleted %s (and its aliases and app passwords)\n", addr);
-		return 0;
-	}
-	if (strcmp(verb, "passwd") == 0) {
-		const char *p[2] = { addr, hash };
-		if ((r = mailbox_sql(c, "UPDATE mailport_mailboxes SET hash = $2 WHERE address = $1", p, 2, &rows, out,
-		                sizeof(out))) != 0)
-			return r;
-		if (rows == 0) {
-			fprintf(stderr, PROG ": no mailbox %s\n", addr);
-			return 1;
-		}
-		printf("new password for %s\n", addr);
-		return 0;
-	}
-	if (strcmp(verb, "policy") == 0) {
+		sql = "DELETE FROM mailport_mailboxes WHERE address = $1";
+		done = "deleted %s (and its aliases and app passwords)\n";
+	} else if (strcmp(verb, "passwd") == 0) {
+		sql = "UPDATE mailport_mailboxes SET hash = $2 WHERE address = $1";
+		p[1] = hash;
+		np = 2;
+		done = "new password for %s\n";
+	} else if (strcmp(verb, "policy") == 0) {
 		/* hash carries the words: "auth=X" and/or "login=Y" */
-		char auth[32] = "", login[32] = "";
 		policy_words(hash, auth, sizeof(auth), login, sizeof(login));
-		const char *p[3] = { addr, auth[0] ? auth : NULL, login[0] ? login : NULL };
-		if ((r = mailbox_sql(c, "UPDATE mailport_mailboxes SET auth = coalesce($2, auth), login = coalesce($3, login) "
-		                "WHERE address = $1", p, 3, &rows, out, sizeof(out))) != 0)
+		sql = "UPDATE mailport_mailboxes SET auth = coalesce($2, auth), login = coalesce($3, login) WHERE address = $1";
+		p[1] = auth[0] ? auth : NULL;
+		p[2] = login[0] ? login : NULL;
+		np = 3;
+		done = "%s now has %s\n";
+	}
+	if (sql != NULL) {
+		if ((r = mailbox_sql(c, sql, p, np, &rows, out, sizeof(out))) != 0)
 			return r;
 		if (rows == 0) {
 			fprintf(stderr, PROG ": no mailbox %s\n", addr);
 			return 1;
 		}
-		printf("%s now has %s\n", addr, hash);
+		printf(done, addr, hash);
 		return 0;
 	}
 	/* add: the mailbox and its aliases in one statement, so a half-added mailbox never shows */
-	const char *p[3] = { addr, hash, aliases ? aliases : "" };
+	p[1] = hash;
+	p[2] = aliases ? aliases : "";
 	r = mailbox_sql(c, "WITH m AS (INSERT INTO mailport_mailboxes (address, hash) VALUES ($1, $2) RETURNING address)"
 	              " INSERT INTO mailport_aliases (alias, mailbox) SELECT a, m.address FROM m,"
 	              " unnest(string_to_array(nullif($3, ''), ',')) AS a", p, 3, &rows, out, sizeof(out));

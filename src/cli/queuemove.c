@@ -174,10 +174,10 @@ out:
 }
 
 /* One message to the server: 0 imported, 1 imported before, -1 refused or no answer. */
-static int import_one(const char *config, const char *buf, size_t len, char *reply, size_t replylen)
+static int import_one(const struct ctl_addr *a, const char *buf, size_t len, char *reply, size_t replylen)
 {
 	char head[64];
-	int fd = ctl_open("mailport queue import", config), n;
+	int fd = ctl_connect("mailport queue import", a), n;
 	size_t got = 0;
 	ssize_t r;
 
@@ -208,10 +208,13 @@ int queue_import(const char *config)
 {
 	static char magic[sizeof(EXPORT_MAGIC)];
 	size_t cap = 1 << 20, have = 0, imported = 0, seen = 0, refused = 0;
-	char *buf = malloc(cap), reply[512];
+	char *buf, reply[512];
+	struct ctl_addr a;
 	int eof = 0;
 
-	if (buf == NULL)
+	if (ctl_address(config, &a) < 0)
+		return EX_CONFIG;
+	if ((buf = malloc(cap)) == NULL)
 		return EX_OSERR;
 	if (fread(magic, 1, sizeof(EXPORT_MAGIC) - 1, stdin) != sizeof(EXPORT_MAGIC) - 1 ||
 	    memcmp(magic, EXPORT_MAGIC, sizeof(EXPORT_MAGIC) - 1) != 0) {
@@ -249,7 +252,7 @@ int queue_import(const char *config)
 			eof = r == 0;
 			continue;
 		}
-		int r = import_one(config, buf, (size_t)mlen, reply, sizeof(reply));
+		int r = import_one(&a, buf, (size_t)mlen, reply, sizeof(reply));
 		if (r == -2) {
 			free(buf);
 			return EX_UNAVAILABLE;

@@ -108,13 +108,6 @@ static int ctx_load_pg(struct ctx *x, struct errlist *errs)
 	return 0;
 }
 
-/* One row written or removed; 0, or an exit status (said why). */
-static int pg_exec(const struct ctx *x, const char *sql, const char *const *p, int n, long *rows, char *out,
-                   size_t outlen)
-{
-	return mailbox_sql(x->cfg, sql, p, n, rows, out, outlen);
-}
-
 static int ctx_load(struct ctx *x, const char *config)
 {
 	struct errlist errs = { 0 };
@@ -232,7 +225,7 @@ static int cmd_add(struct ctx *x, const char *address, const char *label)
 		long rows = 0;
 		snprintf(created, sizeof(created), "%lld", ne->created);
 		const char *p[] = { mb, ne->id, created, ne->hash, label };
-		rc = pg_exec(x, "INSERT INTO mailport_app_passwords (mailbox, id, created, hash, label) "
+		rc = mailbox_sql(x->cfg, "INSERT INTO mailport_app_passwords (mailbox, id, created, hash, label) "
 		             "VALUES ($1, $2, $3, $4, $5)", p, 5, &rows, out, sizeof(out));
 	} else if (ne->hash == NULL || apppw_store(x->store, e, n + 1, x->uid, x->gid) < 0) {
 		fprintf(stderr, "mailport user: cannot write %s: %s\n", x->store,
@@ -308,7 +301,7 @@ static int cmd_revoke(struct ctx *x, const char *address, const char *which)
 		char out[512];
 		long rows = 0;
 		const char *p[] = { mb, which };
-		rc = pg_exec(x, "DELETE FROM mailport_app_passwords WHERE mailbox = $1 AND (lower(id) = lower($2) OR "
+		rc = mailbox_sql(x->cfg, "DELETE FROM mailport_app_passwords WHERE mailbox = $1 AND (lower(id) = lower($2) OR "
 		             "label = $2) RETURNING id", p, 2, &rows, out, sizeof(out));
 	} else if (apppw_store(x->store, e, k, x->uid, x->gid) < 0) {
 		fprintf(stderr, "mailport user: cannot write %s: %s\n", x->store, strerror(errno));
