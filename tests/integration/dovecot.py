@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import MAIL_USER, Skip, free_port, give_to_mail_user
+from harness import MAIL_USER, Skip, end_process, free_port, give_to_mail_user
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -167,12 +167,7 @@ service auth {{
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            end_process(self.proc, 15)
         if self.proc:
             self.log.close()
         self.proc = None

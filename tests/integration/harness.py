@@ -26,6 +26,16 @@ class Skip(Exception):
     pass
 
 
+def end_process(proc, timeout=10):
+    """SIGTERM a helper process we started, and wait for it; SIGKILL if it does not go."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def need(tool):
     path = shutil.which(tool)
     if path is None:

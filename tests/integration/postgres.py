@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import tempfile
 
-from harness import MAIL_USER, ROOT, free_port, give_to_mail_user
+from harness import BIN, MAIL_USER, ROOT, free_port, give_to_mail_user
 
 PASSWORD = "db-secret-for-tests-1"
 
@@ -67,6 +67,13 @@ class Postgres:
 
     def stop(self):
         as_user([os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-m", "fast", "-w", "stop"])
+
+    def migrate(self, srv):
+        """`mailport directory migrate` with srv's configuration: its output, once it succeeded."""
+        r = subprocess.run([BIN, "directory", "migrate", "--config", srv.conf], capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+        return r.stdout
 
     def sql(self, statement):
         r = subprocess.run([os.path.join(self.bin, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-h",

@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import MAIL_USER, free_port, need
+from harness import MAIL_USER, end_process, free_port, need
 
 PASSWORD = "redis-secret-for-tests-1"
 
@@ -57,13 +57,8 @@ class Redis:
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            self.proc.send_signal(signal.SIGCONT)       # a frozen one must be able to go
+            end_process(self.proc)
         self.proc = None
 
     def freeze(self):

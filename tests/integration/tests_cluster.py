@@ -37,9 +37,7 @@ def test_two_nodes_behind_haproxy_lose_nothing_when_one_is_killed():
     with Postgres() as pg:
         pg.start()
         with node(pg) as a, node(pg) as b:
-            r = subprocess.run([BIN, "directory", "migrate", "--config", a.conf], capture_output=True, text=True,
-                               timeout=60)
-            assert r.returncode == 0, r.stderr
+            pg.migrate(a)
             pg.sql(f"INSERT INTO mailport_mailboxes (address, hash) VALUES ('alice@example.test', '{crypt_hash(PW)}')")
             a.start()
             b.start()
@@ -172,9 +170,7 @@ def test_two_nodes_with_the_database_stopped_answer_451_never_550_and_lose_nothi
     with Postgres() as pg:
         pg.start()
         with node(pg, "2s") as a, node(pg, "2s") as b:
-            r = subprocess.run([BIN, "directory", "migrate", "--config", a.conf], capture_output=True, text=True,
-                               timeout=60)
-            assert r.returncode == 0, r.stderr
+            pg.migrate(a)
             pg.sql(f"INSERT INTO mailport_mailboxes (address, hash) VALUES ('alice@example.test', '{crypt_hash(PW)}')")
             a.start()
             b.start()

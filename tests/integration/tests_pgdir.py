@@ -54,9 +54,8 @@ def test_two_nodes_share_one_directory_and_see_changes_at_once():
         pg.start()
         with node(pg) as a, node(pg) as b:
             for srv, want in ((a, "schema at version 2 (applied 2)"), (b, "at version 2 (nothing to do)")):
-                r = subprocess.run([BIN, "directory", "migrate", "--config", srv.conf], capture_output=True, text=True,
-                                   timeout=60)
-                assert r.returncode == 0 and want in r.stdout, r.stdout + r.stderr
+                out = pg.migrate(srv)
+                assert want in out, out
             a.start()
             b.start()
             assert rcpt(b, "alice@example.test") == 550           # not there yet: a real "no"
@@ -87,9 +86,7 @@ def test_database_away_serves_cache_then_451_never_550():
     with Postgres() as pg:
         pg.start()
         with node(pg, "3s") as srv:
-            r = subprocess.run([BIN, "directory", "migrate", "--config", srv.conf], capture_output=True, text=True,
-                               timeout=60)
-            assert r.returncode == 0, r.stderr
+            pg.migrate(srv)
             pg.sql(f"INSERT INTO mailport_mailboxes (address, hash) VALUES ('bob@example.test', '{crypt_hash(PW)}')")
             srv.start()
             assert rcpt(srv, "bob@example.test") == 250
@@ -133,8 +130,7 @@ def test_user_commands_on_postgresql_and_on_the_users_file():
     with Postgres() as pg:
         pg.start()
         with node(pg) as a, node(pg) as b:
-            assert subprocess.run([BIN, "directory", "migrate", "--config", a.conf], capture_output=True,
-                                  timeout=60).returncode == 0
+            pg.migrate(a)
             b.start()
             r = user_cmd(a, "add", "Dave@Example.test", "--alias", "d@example.test", password=PW)
             assert r.returncode == 0 and "added dave@example.test" in r.stdout, r.stdout + r.stderr
@@ -214,8 +210,7 @@ def test_a_certificate_revoked_on_one_node_is_refused_by_the_other():
             for srv in (a, b):
                 with open(srv.conf, "a") as f:
                     f.write(f"\n[auth]\nclient_ca = {ca}\nclient_ca_key = {cakey}\nmax_failures = 100\n")
-            assert subprocess.run([BIN, "directory", "migrate", "--config", a.conf], capture_output=True,
-                                  timeout=60).returncode == 0
+            pg.migrate(a)
             assert user_cmd(a, "add", "dave@example.test", password=PW).returncode == 0
             assert user_cmd(a, "policy", "dave@example.test", "auth=certificate").returncode == 0
             out = tempfile.mkdtemp(prefix="mailport-certs-")

@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import Raw, Server, free_port, need
+from harness import Raw, Server, end_process, free_port, need
 
 PW = "secret"
 
@@ -58,12 +58,7 @@ class HAProxy:
         raise AssertionError(f"haproxy not listening on {port}")
 
     def close(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        end_process(self.proc)
         self.log.close()
 
     def text(self):
