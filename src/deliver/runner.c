@@ -459,8 +459,10 @@ void runner_wake(struct runner *r, const char *qid)
 {
 	pthread_mutex_lock(&r->mu);
 	enqueue_locked(r, qid);
-	pthread_cond_signal(&r->cv);
 	pthread_mutex_unlock(&r->mu);
+	/* Signalled after the unlock: woken under the lock, the runner would at once block on
+	 * it, and the event loop (which wakes it once per accepted message) with it. */
+	pthread_cond_signal(&r->cv);
 }
 
 void runner_flush(struct runner *r)

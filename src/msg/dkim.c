@@ -51,6 +51,11 @@ struct dkim_signer {
 	struct dkim_body body;          /* relaxed, streamed */
 };
 
+const char *dkim_signer_domain(const struct dkim_signer *s)
+{
+	return s->domain;
+}
+
 struct dkim_keys *dkim_keys_ref(struct dkim_keys *k)
 {
 	if (k != NULL)

@@ -51,6 +51,8 @@ int dkim_key_public(const char *path, char *p, size_t plen, const char **ktype, 
  * then err says so). */
 struct dkim_signer *dkim_signer_new(const struct dkim_keys *k, const char *domain, const char *id, char *err,
                                     size_t errlen);
+/* The domain it signs for (d=). */
+const char *dkim_signer_domain(const struct dkim_signer *s);
 /* The message's octets, from its first header line, in any chunking. 0, or -1 (err). */
 int dkim_signer_feed(struct dkim_signer *s, const char *p, size_t n);
 /* The DKIM-Signature header fields, CRLF-terminated, folded, into a malloc()ed string. NULL

@@ -357,12 +357,13 @@ static void client_cert(struct conn *c, SSL *ssl)
 static void handshake_done(struct conn *c)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+	char desc[160];
 
 	c->handshaking = 0;
 	c->srv->handshake(c->srv, 0);
-	tls_describe(ssl, c->tls_desc, sizeof(c->tls_desc));
+	tls_describe(ssl, desc, sizeof(desc));
 	CLOG(log_info, c, "tls established address=%s role=%s %s%s", c->peer_ip, listener_kind(c->role)->name,
-	         c->tls_desc, SSL_session_reused(ssl) ? " resumed=yes" : "");
+	         desc, SSL_session_reused(ssl) ? " resumed=yes" : "");
 	metrics_tls(SSL_get_version(ssl), SSL_get_cipher_name(ssl));
 	client_cert(c, ssl);
 	unsigned char cb[32];

@@ -10,8 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/statvfs.h>
 #include <time.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
 
 #include "../deliver/runner.h"
 #include "../auth/users.h"
@@ -104,17 +107,19 @@ static int spool_has_room(const struct conn *c, size_t need)
 }
 
 /* 450 4.7.1, as Postfix's smtpd_client_message_rate_limit says it: the client tries again
- * later, a person sees when. */
-static const char *rate_words(struct conn *c, long long left)
+ * later, a person sees when. One buffer for every connection: the session formats its reply
+ * from a verdict before the event loop runs anything else, so no two are ever outstanding. */
+static const char *rate_words(const struct conn *c, long long left)
 {
+	static char words[200];
 	const struct config_rate *lim = &c->rc->cfg->msgs_per_user;
 	char per[32], wait[32];
 
 	duration_words((long long)lim->window, per, sizeof(per));
 	duration_words(left > 0 ? left : 1, wait, sizeof(wait));
-	snprintf(c->reply_text, sizeof(c->reply_text), "Sending limit reached: %u messages per %s for this account; "
+	snprintf(words, sizeof(words), "Sending limit reached: %u messages per %s for this account; "
 	         "try again in %s", lim->count, per, wait);
-	return c->reply_text;
+	return words;
 }
 
 static void user_rate_refused(struct conn *c, const char *user, long long left, const char *counted)
@@ -339,20 +344,42 @@ static void auth_failure_counted(void *arg, const struct shared_answer *a)
 	auth_finish(aw, SMTP_AUTH_FAIL);
 }
 
+static void auth_answer(struct auth_wait *aw, int ran, int follower);
+
 static void auth_done(void *job, int ran)
 {
-	struct auth_wait *aw = job;
-	struct conn *c = aw->c;
-	int verdict, counted;
+	struct auth_wait *aw = job, **pp, *f, *next;
 
-	explicit_bzero(aw->password, sizeof(aw->password));
+	for (pp = &aw->srv->auth_leaders; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == aw) {
+			*pp = aw->next;
+			break;
+		}
 	if (ran && aw->result == 0 && aw->generation == authcache_generation(aw->rc->authcache))
 		authcache_put(aw->rc->authcache, aw->cache_key, (long long)time(NULL));
+	/* The same credentials, so the same answer; each session logs and counts its own. */
+	for (f = aw->followers, aw->followers = NULL; f != NULL; f = next) {
+		next = f->next;
+		f->result = aw->result;
+		memcpy(f->via, aw->via, sizeof(f->via));
+		auth_answer(f, ran, 1);
+	}
+	auth_answer(aw, ran, 0);
+}
+
+static void auth_answer(struct auth_wait *aw, int ran, int follower)
+{
+	struct conn *c = aw->c;
+	int verdict, counted;
+	char via[sizeof(aw->via) + 20];
+
+	explicit_bzero(aw->password, sizeof(aw->password));
+	snprintf(via, sizeof(via), "%s%s%s", aw->via, aw->via[0] && follower ? " " : "", follower ? "shared-hash=yes" : "");
 	if (c == NULL) {
 		auth_finish(aw, SMTP_AUTH_FAIL);
 		return;
 	}
-	verdict = auth_verdict(c, aw->user, aw->via, aw->cache_key, ran ? aw->result : -1, &counted);
+	verdict = auth_verdict(c, aw->user, via, aw->cache_key, ran ? aw->result : -1, &counted);
 	aw->locked_here = counted == COUNTED_LOCKED;
 	if (counted != COUNTED_NO && shared_failure(aw->srv->shared, aw->client_key, aw->user, c->rc->cfg->max_failures,
 	                                            c->rc->cfg->failure_window, auth_failure_counted, aw) != NULL)
@@ -417,10 +444,25 @@ static int auth_check(struct conn *c, struct auth_wait *aw)
 		CLOG(log_info, c, "auth ok user=%s address=%s cached=yes", aw->user, c->peer_ip);
 		return SMTP_AUTH_OK;
 	}
-	/* The hash takes tens of milliseconds: on a worker thread, so other sessions go on. */
+	/* The hash takes tens of milliseconds: on a worker thread, so other sessions go on. A
+	 * client that opens many connections at once with one password (or all of them, when its
+	 * cache entry expires) waits for one hash, not one each. */
 	aw->generation = authcache_generation(c->rc->authcache);
-	if (workpool_submit(c->srv->authpool, aw, auth_run, auth_done) == 0)
+	static const unsigned char no_key[sizeof(aw->cache_key)];     /* no cache, no key: alone */
+	for (struct auth_wait *l = c->srv->auth_leaders;
+	     l != NULL && CRYPTO_memcmp(aw->cache_key, no_key, sizeof(no_key)) != 0; l = l->next)
+		if (l->rc == aw->rc && l->generation == aw->generation &&
+		    CRYPTO_memcmp(l->cache_key, aw->cache_key, sizeof(aw->cache_key)) == 0) {
+			explicit_bzero(aw->password, sizeof(aw->password));
+			aw->next = l->followers;
+			l->followers = aw;
+			return SMTP_AUTH_PENDING;
+		}
+	if (workpool_submit(c->srv->authpool, aw, auth_run, auth_done) == 0) {
+		aw->next = c->srv->auth_leaders;
+		c->srv->auth_leaders = aw;
 		return SMTP_AUTH_PENDING;
+	}
 	struct dir_login l = { aw->authzid, aw->user, aw->password, c->peer_ip };
 	char via[96] = "";
 	int r = directory_verify(c->rc->dir, &l, via, sizeof(via));
@@ -586,14 +628,14 @@ static int msg_write(struct conn *c, const char *p, size_t n)
 static void dkim_begin(struct conn *c, const struct smtp_tx *tx)
 {
 	const char *at = strrchr(tx->sender, '@');
-	char err[300];
+	char err[300], domain[256];
 
 	if (c->rc->dkim == NULL || at == NULL ||
-	    dkim_from_domain(c->held ? c->held : "", c->held_len, c->dkim_domain, sizeof(c->dkim_domain)) < 0 ||
-	    strcasecmp(c->dkim_domain, at + 1) != 0)
+	    dkim_from_domain(c->held ? c->held : "", c->held_len, domain, sizeof(domain)) < 0 ||
+	    strcasecmp(domain, at + 1) != 0)
 		return;
 	/* NULL with err empty: no key signs for the domain. */
-	c->dkim = dkim_signer_new(c->rc->dkim, c->dkim_domain, spool_msg_qid(c->msg), err, sizeof(err));
+	c->dkim = dkim_signer_new(c->rc->dkim, domain, spool_msg_qid(c->msg), err, sizeof(err));
 	if (c->dkim == NULL && err[0])
 		CLOG(log_warnx, c, "dkim: %s; the message goes unsigned", err);
 }
@@ -602,7 +644,8 @@ static int write_added_headers(struct conn *c, const struct smtp_tx *tx, unsigne
 {
 	char hdr[2048], helo[300], date[64];
 	const char *proto;
-	int auth = smtp_session_auth_user(c->sess) != NULL, tls = c->tls_desc[0] != '\0';
+	int auth = smtp_session_auth_user(c->sess) != NULL, tls = c->tls_bev && !c->handshaking;
+	char tls_desc[160];
 	time_t now = time(NULL);
 	size_t n = 0;
 
@@ -615,8 +658,10 @@ static int write_added_headers(struct conn *c, const struct smtp_tx *tx, unsigne
 	rfc5322_date(date, sizeof(date), now);
 	header_safe(helo, sizeof(helo), smtp_session_helo(c->sess));
 	n += (size_t)snprintf(hdr + n, sizeof(hdr) - n, "Received: from %s ([%s])\r\n", helo, c->peer_ip);
-	if (tls)
-		n += (size_t)snprintf(hdr + n, sizeof(hdr) - n, "\t(using %s)\r\n", c->tls_desc);
+	if (tls) {
+		tls_describe(bufferevent_openssl_get_ssl(c->bev), tls_desc, sizeof(tls_desc));
+		n += (size_t)snprintf(hdr + n, sizeof(hdr) - n, "\t(using %s)\r\n", tls_desc);
+	}
 	n += (size_t)snprintf(hdr + n, sizeof(hdr) - n, "\tby %s (mailport) with %s id %s", c->rc->cfg->hostname,
 	                      proto, spool_msg_qid(c->msg));
 	/* The "for" clause only for a single recipient: it would disclose Bcc recipients. */
@@ -1027,7 +1072,7 @@ static int cb_data_commit(void *ctx, const struct smtp_tx *tx, char *qid, size_t
 	         c->id, c->peer_ip, tx->sender, to, tx->nrcpts, size, smtp_session_auth_user(c->sess) ? " user=" : "",
 	         smtp_session_auth_user(c->sess) ? smtp_session_auth_user(c->sess) : "",
 	         flags & SPOOL_F_REQUIRETLS ? " requiretls=yes" : flags & SPOOL_F_TLS_OPTIONAL ? " tls-required=no" : "",
-	         c->dkim ? " dkim=" : "", c->dkim ? c->dkim_domain : "");
+	         c->dkim ? " dkim=" : "", c->dkim ? dkim_signer_domain(c->dkim) : "");
 	cw = calloc(1, sizeof(*cw));
 	if (cw != NULL && (cw->accepted = strdup(line)) != NULL) {
 		cw->c = c;
@@ -1108,7 +1153,20 @@ static void cb_reply(void *ctx, const char *buf, size_t len)
 {
 	struct conn *c = ctx;
 
-	bufferevent_write(c->bev, buf, len);
+	/* Plaintext with nothing queued: straight to the socket. Through the bufferevent a reply
+	 * waits a turn of the loop for epoll to say the socket is writable, which it always is for
+	 * a few dozen octets: an epoll_ctl, an epoll_wait and another epoll_ctl per reply, on
+	 * the path of every command a client waits for. What the socket does not take, and any
+	 * error, go the bufferevent's way (conn_after_io closes or starts TLS once it is empty). */
+	if (!c->tls_bev && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+		ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			buf += n;
+			len -= (size_t)n;
+		}
+	}
+	if (len > 0)
+		bufferevent_write(c->bev, buf, len);
 }
 
 const struct smtp_session_cb policy_session_cb = {

@@ -67,7 +67,6 @@ struct conn {
 	int handshaking;
 	struct timespec hs_start;       /* when the handshake began (backpressure counts fresh ones) */
 	int starttls_pending;       /* 220 queued: switch to TLS once it is flushed */
-	char tls_desc[160];         /* "" in plaintext */
 	struct clientca_id *cert;   /* a verified client certificate ([auth] client_ca), else NULL */
 	struct smtp_session *sess;
 	struct spool_msg *msg;
@@ -86,7 +85,6 @@ struct conn {
 	char *held;
 	size_t held_len;
 	struct dkim_signer *dkim;       /* submission: signing this message (msg/dkim.h), or NULL */
-	char dkim_domain[256];
 	struct inbound_job *inbound;    /* port 25: the sender checks of this message (inbound.h), or NULL */
 	char id[20];
 	char peer_ip[INET6_ADDRSTRLEN];
@@ -97,7 +95,6 @@ struct conn {
 	struct event *ev_line;          /* its deadline (conn.c, "slow clients") */
 	int anvil_counted;              /* counted by the anvil: uncount at the end */
 	struct shared_req *sreq;        /* a question to the shared counters this connection waits on */
-	char reply_text[200];           /* a verdict's words built for this connection (policy.c) */
 	int peer_port;
 	int closing;
 	int read_paused;
@@ -117,6 +114,7 @@ struct server {
 	struct shared *shared;          /* [limits] redis: counters all nodes share, or NULL */
 	struct wincount *userrate;      /* messages per user, counted here ([limits] max_messages_per_user) */
 	struct workpool *authpool;     /* password hashing, DKIM signing */
+	struct auth_wait *auth_leaders;  /* password checks in the pool, one per credentials */
 	struct workpool *checkpool;    /* port 25's sender checks: threads that mostly wait on DNS */
 	unsigned char scram_secret[32]; /* made-up SCRAM salts for unknown users (random at start) */
 	struct workpool *commitpool;   /* the committer: group commit through the journal */
@@ -182,6 +180,9 @@ struct auth_wait {
 	unsigned generation;            /* authcache_generation() when the check began */
 	char client_key[64];
 	int locked_here;                /* the local count started a lockout (logged already) */
+	/* One hash for the same credentials at once (policy.c, auth_check): a check in the pool
+	 * leads, in srv->auth_leaders through next; others wait on it, in its followers list. */
+	struct auth_wait *next, *followers;
 };
 /* A message in the commit pool: the connection (NULL once it went away) waits for its 250. */
 struct commit_wait {

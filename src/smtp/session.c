@@ -48,9 +48,14 @@ static void do_helo(struct smtp_session *s, const struct smtp_cmd *c)
 		sess_reply(s, 501, "5.5.4", "Syntax: %s hostname (too long)", ehlo ? "EHLO" : "HELO");
 		return;
 	}
+	char *h = sess_dup_slice(c->arg, n);
+	if (h == NULL) {
+		sess_oom(s);
+		return;
+	}
 	sess_tx_free(s);
-	memcpy(s->helo, c->arg, n);
-	s->helo[n] = '\0';
+	free(s->helo);
+	s->helo = h;
 	s->esmtp = ehlo;
 	if (!ehlo) {
 		char buf[SMTP_LINE_MAX];
@@ -428,7 +433,7 @@ static void dispatch(struct smtp_session *s, const char *line, size_t len)
 		sess_reply(s, 501, "5.5.4", "Syntax: %s", e->usage);
 		return;
 	}
-	if ((e->flags & CMD_NEED_HELO) && s->helo[0] == '\0') {
+	if ((e->flags & CMD_NEED_HELO) && (s->helo == NULL || s->helo[0] == '\0')) {
 		sess_reply(s, 503, "5.5.1", "Error: send HELO/EHLO first");
 		return;
 	}
@@ -440,7 +445,7 @@ static void dispatch(struct smtp_session *s, const char *line, size_t len)
 		sess_reply(s, 503, "5.5.1", "Error: nested MAIL command");
 		return;
 	}
-	if (c.verb == SMTP_V_MAIL && (s->conf->policy & SMTP_POLICY_AUTH_REQUIRED) && !s->auth_user[0]) {
+	if (c.verb == SMTP_V_MAIL && (s->conf->policy & SMTP_POLICY_AUTH_REQUIRED) && s->auth_user == NULL) {
 		sess_reply(s, 530, "5.7.0", "Authentication required");
 		return;
 	}
@@ -643,8 +648,10 @@ void smtp_session_free(struct smtp_session *s)
 		return;
 	sess_tx_free(s);
 	sess_scram_end(s);
+	sess_login_clear(s);
 	line_drop(s);
-	/* What it held of an AUTH exchange (auth_login) goes too. */
+	free(s->helo);
+	free(s->auth_user);
 	explicit_bzero(s, sizeof(*s));
 	free(s);
 }
@@ -681,7 +688,7 @@ void smtp_session_eof(struct smtp_session *s)
 void smtp_session_set_tls(struct smtp_session *s) { s->tls = 1; }
 int smtp_session_wants_tls(const struct smtp_session *s) { return s->state == S_STARTTLS; }
 int smtp_session_tls(const struct smtp_session *s) { return s->tls; }
-const char *smtp_session_auth_user(const struct smtp_session *s) { return s->auth_user[0] ? s->auth_user : NULL; }
+const char *smtp_session_auth_user(const struct smtp_session *s) { return s->auth_user; }
 
 void smtp_session_tls_peer(struct smtp_session *s, const unsigned char *cbind, int client_cert)
 {
@@ -698,9 +705,11 @@ void smtp_session_tls_started(struct smtp_session *s)
 	/* RFC 3207 §4.2: discard all knowledge obtained from the client before TLS. */
 	sess_tx_free(s);
 	s->tls = 1;
-	s->helo[0] = '\0';
+	free(s->helo);
+	s->helo = NULL;
 	s->esmtp = 0;
-	s->auth_user[0] = '\0';
+	free(s->auth_user);
+	s->auth_user = NULL;
 	s->line_len = 0;
 	s->line_overflow = 0;
 	line_drop(s);
@@ -708,6 +717,6 @@ void smtp_session_tls_started(struct smtp_session *s)
 }
 
 int smtp_session_closing(const struct smtp_session *s) { return s->state == S_CLOSING; }
-const char *smtp_session_helo(const struct smtp_session *s) { return s->helo; }
+const char *smtp_session_helo(const struct smtp_session *s) { return s->helo ? s->helo : ""; }
 int smtp_session_esmtp(const struct smtp_session *s) { return s->esmtp; }
 unsigned smtp_session_messages(const struct smtp_session *s) { return s->messages; }

@@ -33,6 +33,22 @@ void sess_do_starttls(struct smtp_session *s, const struct smtp_cmd *c)
 	s->state = S_STARTTLS;
 }
 
+void sess_login_clear(struct smtp_session *s)
+{
+	if (s->auth_login != NULL) {
+		explicit_bzero(s->auth_login, strlen(s->auth_login));
+		free(s->auth_login);
+		s->auth_login = NULL;
+	}
+}
+
+/* Held only while an exchange is under way: an idle session has none. -1: no memory. */
+static int login_set(struct smtp_session *s, const char *user, size_t len)
+{
+	sess_login_clear(s);
+	return (s->auth_login = sess_dup_slice(user, len)) != NULL ? 0 : -1;
+}
+
 static void auth_finish(struct smtp_session *s, const char *authzid, const char *user, char *pass,
                         size_t passlen)
 {
@@ -44,7 +60,12 @@ static void auth_finish(struct smtp_session *s, const char *authzid, const char 
 		sess_reply(s, 535, "5.7.8", "Authentication credentials invalid");
 		return;
 	}
-	snprintf(s->auth_login, sizeof(s->auth_login), "%s", user);
+	if (login_set(s, user, strlen(user)) < 0) {
+		explicit_bzero(pass, passlen);
+		s->state = S_CMD;
+		sess_reply(s, 454, "4.7.0", "Temporary authentication failure");
+		return;
+	}
 	s->state = S_AUTH_WAIT;
 	r = s->cb->auth(s->ctx, authzid, user, pass);
 	explicit_bzero(pass, passlen);
@@ -62,8 +83,11 @@ void smtp_session_auth_done(struct smtp_session *s, int result)
 	if (s->state != S_AUTH_WAIT)
 		return;
 	s->state = S_CMD;
+	if (result == SMTP_AUTH_OK && s->auth_login == NULL)
+		result = SMTP_AUTH_TEMPFAIL;        /* its copy could not be made */
 	if (result == SMTP_AUTH_OK) {
-		snprintf(s->auth_user, sizeof(s->auth_user), "%s", s->auth_login);
+		s->auth_user = s->auth_login;       /* the session owns it now */
+		s->auth_login = NULL;
 		sess_reply(s, 235, "2.7.0", "Authentication successful");
 	} else if (result == SMTP_AUTH_LOCKED) {
 		char text[160], span[32];
@@ -75,7 +99,7 @@ void smtp_session_auth_done(struct smtp_session *s, int result)
 		sess_reply(s, 454, "4.7.0", "Temporary authentication failure, try again later");
 	else
 		sess_reply(s, 535, "5.7.8", "Authentication credentials invalid");
-	explicit_bzero(s->auth_login, sizeof(s->auth_login));
+	sess_login_clear(s);
 }
 
 void sess_scram_end(struct smtp_session *s)
@@ -105,7 +129,7 @@ static void scram_done(struct smtp_session *s, const char *user, int ok)
 	                            "SCRAM-SHA-256");
 
 	sess_scram_end(s);
-	snprintf(s->auth_login, sizeof(s->auth_login), "%s", user);
+	(void)login_set(s, user, strlen(user));     /* none: auth_done says 454 */
 	s->state = S_AUTH_WAIT;
 	smtp_session_auth_done(s, ok && r == SMTP_AUTH_OK ? SMTP_AUTH_OK : SMTP_AUTH_FAIL);
 }
@@ -131,7 +155,12 @@ static void scram_step(struct smtp_session *s, const char *msg, size_t len)
 			sess_reply(s, 501, "5.5.2", "SCRAM: %s", why);
 			return;
 		}
-		snprintf(s->auth_login, sizeof(s->auth_login), "%s", user);
+		if (login_set(s, user, strlen(user)) < 0) {
+			sess_scram_end(s);
+			s->state = S_CMD;
+			sess_reply(s, 454, "4.7.0", "Temporary authentication failure");
+			return;
+		}
 		int r = s->cb->scram_creds(s->ctx, user, &creds);
 		if (r == SMTP_AUTH_LOCKED) {
 			sess_scram_end(s);
@@ -153,7 +182,7 @@ static void scram_step(struct smtp_session *s, const char *msg, size_t len)
 		return;
 	}
 	char user[SMTP_USER_MAX + 1];
-	snprintf(user, sizeof(user), "%s", s->auth_login);
+	snprintf(user, sizeof(user), "%s", s->auth_login ? s->auth_login : "");
 	if (s->auth_step == 1) {
 		int r = scram_server_final(s->scram, msg, len, out, sizeof(out), why, sizeof(why));
 		if (r < 0) {
@@ -193,7 +222,7 @@ static void external_step(struct smtp_session *s, const char *authzid, size_t le
 		return;
 	}
 	int r = s->cb->auth_external(s->ctx, authzid, user, sizeof(user));
-	snprintf(s->auth_login, sizeof(s->auth_login), "%s", user);
+	(void)login_set(s, user, strlen(user));     /* none: auth_done says 454 */
 	s->state = S_AUTH_WAIT;
 	smtp_session_auth_done(s, r == SMTP_AUTH_OK && user[0] ? SMTP_AUTH_OK : r == SMTP_AUTH_LOCKED ? r : SMTP_AUTH_FAIL);
 }
@@ -250,16 +279,20 @@ void sess_auth_response(struct smtp_session *s, const char *b64, size_t len)
 		return;
 	}
 	if (s->auth_step == 0) {
-		snprintf(s->auth_login, sizeof(s->auth_login), "%.*s", (int)SMTP_USER_MAX, (char *)buf);
-		if ((size_t)n > SMTP_USER_MAX)
-			s->auth_login[0] = '\0';      /* too long: fails after the password, as any */
+		/* too long: kept as "", which fails after the password as any wrong one */
+		if (login_set(s, (char *)buf, (size_t)n > SMTP_USER_MAX ? 0 : (size_t)n) < 0) {
+			explicit_bzero(buf, sizeof(buf));
+			s->state = S_CMD;
+			sess_reply(s, 454, "4.7.0", "Temporary authentication failure");
+			return;
+		}
 		s->auth_step = 1;
 		s->state = S_AUTH;
 		sess_reply_raw(s, "334 UGFzc3dvcmQ6\r\n", 18);   /* "Password:" */
 		return;
 	}
 	char user[SMTP_USER_MAX + 1];
-	snprintf(user, sizeof(user), "%s", s->auth_login);
+	snprintf(user, sizeof(user), "%s", s->auth_login ? s->auth_login : "");
 	auth_finish(s, "", user, (char *)buf, (size_t)n);
 	explicit_bzero(buf, sizeof(buf));
 }
@@ -281,7 +314,7 @@ void sess_do_auth(struct smtp_session *s, const struct smtp_cmd *c)
 		sess_reply(s, 503, "5.5.1", "Error: send EHLO first");
 		return;
 	}
-	if (s->auth_user[0]) {
+	if (s->auth_user != NULL) {
 		sess_reply(s, 503, "5.5.1", "Error: already authenticated");
 		return;
 	}
@@ -308,7 +341,7 @@ void sess_do_auth(struct smtp_session *s, const struct smtp_cmd *c)
 		return;
 	}
 	s->auth_step = 0;
-	s->auth_login[0] = '\0';
+	sess_login_clear(s);
 	if (sp != NULL) {
 		const char *ir = sp;
 		while (ir < c->arg + c->arglen && *ir == ' ')

@@ -40,17 +40,17 @@ struct smtp_session {
 	size_t line_len;
 	int line_overflow;          /* discarding the rest of an over-long line */
 
-	char helo[HELO_MAX + 1];
+	char *helo;                 /* NULL until HELO or EHLO; at most HELO_MAX octets */
 	int esmtp;
 	int tls;
 	unsigned char cbind[32];        /* tls-exporter (SCRAM-SHA-256-PLUS) when has_cbind */
 	unsigned has_cbind : 1, client_cert : 1;
-	char auth_user[SMTP_USER_MAX + 1];  /* "" until AUTH succeeds */
+	char *auth_user;                /* NULL until AUTH succeeds */
 	enum auth_mech auth_mech;
 	int auth_step;                  /* LOGIN: 0 = username next, 1 = password next; SCRAM: 0
 	                                   client-first, 1 client-final, 2 the empty line after ours */
 	struct scram_server *scram;     /* during a SCRAM exchange, else NULL */
-	char auth_login[SMTP_USER_MAX + 1];
+	char *auth_login;               /* the identity of an AUTH exchange under way, else NULL */
 	unsigned long retry_after;      /* seconds a lockout lasts (smtp_session_auth_retry_after) */
 	unsigned errors;
 	unsigned messages;
@@ -83,5 +83,7 @@ void sess_do_auth(struct smtp_session *s, const struct smtp_cmd *c);
 void sess_auth_response(struct smtp_session *s, const char *b64, size_t len);
 /* Wipe and free a SCRAM exchange's state (none: no-op). */
 void sess_scram_end(struct smtp_session *s);
+/* Wipe and free auth_login (none: no-op). */
+void sess_login_clear(struct smtp_session *s);
 
 #endif

@@ -493,6 +493,36 @@ def test_verified_credentials_cache():
         assert srv.stop() == 0
 
 
+def test_one_hash_for_many_logins_at_once():
+    """A client that opens eight connections at once and logs in on each with one password
+    costs one password hash: the others wait for its answer (or find it cached), and each
+    session still logs its own login."""
+    with Server(tls=True) as srv:
+        srv.start()
+        ready = threading.Barrier(8, timeout=20)
+        results = []
+
+        def client():
+            with smtplib.SMTP_SSL("127.0.0.1", srv.port465, context=ctx(srv.ca), timeout=20) as c:
+                c.ehlo()
+                ready.wait()
+                c.login("alice@example.test", "secret")
+                results.append(c.noop()[0])
+
+        threads = [threading.Thread(target=client) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert results == [250] * 8, (results, srv.log())
+        lines = [ln for ln in srv.log().splitlines() if "auth ok user=alice@example.test" in ln]
+        assert len(lines) == 8, lines
+        hashed = [ln for ln in lines if "cached=yes" not in ln and "shared-hash=yes" not in ln]
+        assert len(hashed) == 1, lines
+        assert any("shared-hash=yes" in ln for ln in lines), lines
+        assert srv.stop() == 0
+
+
 def test_stalled_handshakes_cannot_shut_the_tls_door():
     """Concurrent TLS handshakes are bounded (accepts wait in the kernel's queue), but 150
     clients that connect to 465 and never send a ClientHello must not keep real clients out:
