@@ -10,7 +10,7 @@
 enum {
 	D_BOL = 0,   /* at the beginning of a line (after CRLF) */
 	D_MID,       /* inside a line */
-	D_CR,        /* saw CR inside a line, held back */
+	D_CR,        /* saw CR inside a line (it stays in the run: CRLF is the common case) */
 	D_DOT,       /* saw "." at the beginning of a line, held back */
 	D_DOT_CR,    /* saw "." CR at the beginning of a line, held back */
 	D_END,
@@ -50,10 +50,16 @@ size_t smtp_data_feed(struct smtp_data *d, const char *buf, size_t len, int *don
 			d->state = D_MID;
 			continue;       /* re-examine c as a line octet */
 		case D_MID:
-			if (c == '\r') {
-				emit(d, sink, ctx, buf + run, i - run);
+			/* Inside a line: on to the next octet that matters, without a turn of the switch
+			 * per octet. CR and CRLF stay in the run: a message goes to the sink in one piece
+			 * per buffer, not two per line. */
+			while (i < len && buf[i] != '\r' && buf[i] != '\n' && buf[i] != '\0')
 				i++;
-				run = i;
+			if (i == len)
+				continue;
+			c = buf[i];
+			if (c == '\r') {
+				i++;
 				d->state = D_CR;
 				continue;
 			}
@@ -73,14 +79,11 @@ size_t smtp_data_feed(struct smtp_data *d, const char *buf, size_t len, int *don
 			continue;
 		case D_CR:
 			if (c == '\n') {
-				emit(d, sink, ctx, "\r\n", 2);
 				i++;
-				run = i;
 				d->state = D_BOL;
 				continue;
 			}
-			d->flags |= SMTP_DATA_BARE_CR;
-			emit(d, sink, ctx, "\r", 1);
+			d->flags |= SMTP_DATA_BARE_CR;  /* already in the run, as it came */
 			d->state = D_MID;
 			continue;
 		case D_DOT:
@@ -111,7 +114,7 @@ size_t smtp_data_feed(struct smtp_data *d, const char *buf, size_t len, int *don
 			return i;
 		}
 	}
-	if (d->state == D_MID || d->state == D_BOL)
+	if (d->state == D_MID || d->state == D_BOL || d->state == D_CR)
 		emit(d, sink, ctx, buf + run, i - run);
 	return i;
 }
