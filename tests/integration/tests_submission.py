@@ -1,6 +1,7 @@
 """Submission on 465 (implicit TLS) and 587 (STARTTLS required) with AUTH, driven by real
 clients that verify the certificate: python3 smtplib, swaks, curl, msmtp, openssl s_client."""
 import email
+import os
 import re
 import smtplib
 import socket
@@ -142,6 +143,30 @@ def test_openssl_versions_and_starttls():
             assert "250-AUTH PLAIN LOGIN" in r.stdout if port == srv.port587 else "AUTH" not in r.stdout
         # the failed handshakes were logged with the peer and a reason, and cost nothing else
         assert "tls handshake failed address=127.0.0.1" in srv.log()
+        assert srv.stop() == 0
+
+
+def test_tls_sessions_resume():
+    """A client that kept the session of its last connection resumes it (TLS 1.3 ticket; TLS
+    1.2 too), on 465 and after STARTTLS on 587, with or without SNI; the server issues one
+    ticket per handshake and logs resumed=yes."""
+    import tempfile
+    with Server(tls=True) as srv:
+        srv.start()
+        d = tempfile.mkdtemp(prefix="mailport-sess-")
+        cases = [(srv.port465, [], "TLSv1.3"), (srv.port465, ["-servername", "mx.example.test"], "TLSv1.3"),
+                 (srv.port465, ["-tls1_2"], "TLSv1.2"), (srv.port587, ["-starttls", "smtp"], "TLSv1.3")]
+        for i, (port, extra, version) in enumerate(cases):
+            sess = os.path.join(d, f"s{i}")
+            base = ["-connect", f"127.0.0.1:{port}", "-CAfile", srv.ca, "-verify_return_error", *extra]
+            first = s_client(base + ["-sess_out", sess], stdin="EHLO s-client.test\r\nQUIT\r\n")
+            assert f"New, {version}" in first.stdout, first.stdout[-800:]
+            if version == "TLSv1.3":
+                assert first.stdout.count("Post-Handshake New Session Ticket arrived") == 1, first.stdout[-1500:]
+            again = s_client(base + ["-sess_in", sess], stdin="EHLO s-client.test\r\nQUIT\r\n")
+            assert f"Reused, {version}" in again.stdout, (extra, again.stdout[-800:])
+            assert "250 2.0.0 Bye" in again.stdout or "221" in again.stdout, again.stdout[-400:]
+        assert srv.log().count("resumed=yes") == len(cases), srv.log()
         assert srv.stop() == 0
 
 
