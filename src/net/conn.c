@@ -314,14 +314,19 @@ static void on_read(struct bufferevent *bev, void *arg)
 static void on_write(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
+	/* libevent may run this for an earlier drain (the implicit-TLS greeting, say) after the
+	 * client's next commands were read and answered in the same turn: replies queued since
+	 * are still owed. */
+	int drained = evbuffer_get_length(bufferevent_get_output(bev)) == 0;
 
-	(void)bev;
 	if (c->closing) {
-		conn_free(c);
+		if (drained)
+			conn_free(c);
 		return;
 	}
 	if (c->starttls_pending) {
-		switch_to_tls(c);
+		if (drained)
+			switch_to_tls(c);
 		return;
 	}
 	if (c->read_paused) {

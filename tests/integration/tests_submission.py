@@ -146,6 +146,21 @@ def test_openssl_versions_and_starttls():
         assert srv.stop() == 0
 
 
+def test_commands_sent_right_after_the_handshake_are_answered():
+    """openssl s_client on 465 sends its input as soon as the handshake is done, before the
+    greeting arrives: the replies to EHLO and QUIT must all come back. (libevent ran the
+    greeting's drain callback after those commands were answered, and the connection used to
+    close with the replies unsent.)"""
+    with Server(tls=True) as srv:
+        srv.start()
+        for _ in range(5):
+            r = s_client(["-connect", f"127.0.0.1:{srv.port465}", "-CAfile", srv.ca, "-verify_return_error"],
+                         stdin="EHLO s-client.test\r\nQUIT\r\n")
+            assert "220 mx.example.test" in r.stdout, r.stdout[-600:]
+            assert "250 SMTPUTF8" in r.stdout and "221 2.0.0 Bye" in r.stdout, (r.stdout[-600:], srv.log()[-800:])
+        assert srv.stop() == 0
+
+
 def test_tls_sessions_resume():
     """A client that kept the session of its last connection resumes it (TLS 1.3 ticket; TLS
     1.2 too), on 465 and after STARTTLS on 587, with or without SNI; the server issues one
@@ -165,7 +180,7 @@ def test_tls_sessions_resume():
                 assert first.stdout.count("Post-Handshake New Session Ticket arrived") == 1, first.stdout[-1500:]
             again = s_client(base + ["-sess_in", sess], stdin="EHLO s-client.test\r\nQUIT\r\n")
             assert f"Reused, {version}" in again.stdout, (extra, again.stdout[-800:])
-            assert "250 2.0.0 Bye" in again.stdout or "221" in again.stdout, again.stdout[-400:]
+            assert "221" in again.stdout, (extra, again.stdout[-400:], again.stderr[-400:], srv.log()[-1500:])
         assert srv.log().count("resumed=yes") == len(cases), srv.log()
         assert srv.stop() == 0
 
