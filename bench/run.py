@@ -654,9 +654,10 @@ def profiles(seconds=5):
             print(f"  {name:28} {res.get('msgs_per_s', 0):9.0f} msg/s  {us:7.0f} µs CPU/msg", flush=True)
     finally:
         m.close()
+    facts = machine_facts()
     with open(os.path.join(out, "README.md"), "w") as f:
         f.write("# Where the server's time goes\n\n" + PROFILE_NOTE)
-        f.write(f"Machine: {machine_facts()['CPU']}, {machine_facts()['OpenSSL']}; {time.strftime('%Y-%m-%d', time.gmtime())}."
+        f.write(f"Machine: {facts['CPU']}, {facts['OpenSSL']}; {time.strftime('%Y-%m-%d', time.gmtime())}."
                 "\n\n| scenario | msg/s (alone) | server CPU µs/msg | biggest shares (self time) | profile |\n"
                 "|---|---|---|---|---|\n")
         for name, v in summary.items():

@@ -174,8 +174,7 @@ static void after_ehlo(struct sess *s)
 static void on_event(struct bufferevent *bev, short what, void *arg);
 static void on_read(struct bufferevent *bev, void *arg);
 
-/* The server's name, as every mail client sends it (openssl s_client -noservername did not get
- * its session resumed by our server either: a question for issue 23). */
+/* The server's name, as every mail client sends it. */
 static void sni(SSL *ssl)
 {
 	SSL_set_tlsext_host_name(ssl, "mx.example.test");

@@ -73,12 +73,18 @@ static const struct slot *slot_of(const struct authcache *c, const unsigned char
 	return &c->slots[idx];
 }
 
-int authcache_hit(const struct authcache *c, const unsigned char key[AUTHCACHE_KEY], long long now)
+int authcache_key_made(const unsigned char key[AUTHCACHE_KEY])
 {
 	static const unsigned char zero[AUTHCACHE_KEY];
+
+	return CRYPTO_memcmp(key, zero, AUTHCACHE_KEY) != 0;
+}
+
+int authcache_hit(const struct authcache *c, const unsigned char key[AUTHCACHE_KEY], long long now)
+{
 	const struct slot *s;
 
-	if (c == NULL || c->ttl == 0 || CRYPTO_memcmp(key, zero, AUTHCACHE_KEY) == 0)
+	if (c == NULL || c->ttl == 0 || !authcache_key_made(key))
 		return 0;
 	s = slot_of(c, key);
 	return s->expires > now && CRYPTO_memcmp(s->key, key, AUTHCACHE_KEY) == 0;

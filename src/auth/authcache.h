@@ -22,6 +22,9 @@ void authcache_free(struct authcache *c);
 /* The cache key of these credentials (the caller wipes the password afterwards). */
 void authcache_key(const struct authcache *c, const char *authzid, const char *user, const char *password,
                    unsigned char key[AUTHCACHE_KEY]);
+/* Whether key is one: authcache_key leaves it all zero when it could not make one, and such a
+ * key stands for no credentials in particular (never a hit, never shared). */
+int authcache_key_made(const unsigned char key[AUTHCACHE_KEY]);
 int authcache_hit(const struct authcache *c, const unsigned char key[AUTHCACHE_KEY], long long now);
 void authcache_put(struct authcache *c, const unsigned char key[AUTHCACHE_KEY], long long now);
 /* Forget every entry (credentials were revoked). */

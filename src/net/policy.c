@@ -448,9 +448,7 @@ static int auth_check(struct conn *c, struct auth_wait *aw)
 	 * client that opens many connections at once with one password (or all of them, when its
 	 * cache entry expires) waits for one hash, not one each. */
 	aw->generation = authcache_generation(c->rc->authcache);
-	static const unsigned char no_key[sizeof(aw->cache_key)];     /* no cache, no key: alone */
-	for (struct auth_wait *l = c->srv->auth_leaders;
-	     l != NULL && CRYPTO_memcmp(aw->cache_key, no_key, sizeof(no_key)) != 0; l = l->next)
+	for (struct auth_wait *l = c->srv->auth_leaders; l != NULL && authcache_key_made(aw->cache_key); l = l->next)
 		if (l->rc == aw->rc && l->generation == aw->generation &&
 		    CRYPTO_memcmp(l->cache_key, aw->cache_key, sizeof(aw->cache_key)) == 0) {
 			explicit_bzero(aw->password, sizeof(aw->password));
@@ -644,7 +642,7 @@ static int write_added_headers(struct conn *c, const struct smtp_tx *tx, unsigne
 {
 	char hdr[2048], helo[300], date[64];
 	const char *proto;
-	int auth = smtp_session_auth_user(c->sess) != NULL, tls = c->tls_bev && !c->handshaking;
+	int auth = smtp_session_auth_user(c->sess) != NULL, tls = smtp_session_tls(c->sess);
 	char tls_desc[160];
 	time_t now = time(NULL);
 	size_t n = 0;
