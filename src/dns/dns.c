@@ -37,6 +37,8 @@ struct dns {
 	const char *why_not;            /* when not validating: why, for the log */
 	long deadline_ms;               /* monotonic; 0 = each query gets the default */
 	long since_ms;                  /* when the deadline was set */
+	long query_ms;                  /* each query's own limit within it; 0 = none */
+	unsigned timeouts;              /* queries that ran out of time */
 };
 
 /* libunbound's context creation and set-up are not safe from several threads at once: the
@@ -61,6 +63,38 @@ static void dns_free_locked(struct dns *d)
 {
 	ub_ctx_delete(d->ub);
 	free(d);
+}
+
+/* libunbound answers the reverse zones of private, shared, link-local and documentation
+ * addresses itself, NXDOMAIN without asking (RFC 6303's locally served zones, and .onion): right
+ * for a resolver facing the Internet, wrong when the admin names a resolver of their own, which
+ * may well serve PTR records for 10/8 or 192.168/16 (SPF's ptr and %{p} for a client on such an
+ * address never matched). With a resolver given, each of these zones is made transparent (its
+ * questions go to the resolver), as test. and invalid. are. localhost and the loopback reverse
+ * zones stay local (RFC 6761 6.3: they never leave the host). */
+static int ask_resolver_for_local_zones(struct ub_ctx *ub)
+{
+	static const char *const zones[] = {
+		"onion.", "10.in-addr.arpa.", "168.192.in-addr.arpa.", "0.in-addr.arpa.", "254.169.in-addr.arpa.",
+		"2.0.192.in-addr.arpa.", "100.51.198.in-addr.arpa.", "113.0.203.in-addr.arpa.",
+		"255.255.255.255.in-addr.arpa.", "d.f.ip6.arpa.", "8.e.f.ip6.arpa.", "9.e.f.ip6.arpa.", "a.e.f.ip6.arpa.",
+		"b.e.f.ip6.arpa.", "8.b.d.0.1.0.0.2.ip6.arpa.",
+		"0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa.",
+	};
+	char z[32];
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < sizeof(zones) / sizeof(zones[0]); i++)
+		r = ub_ctx_zone_add(ub, zones[i], "transparent");
+	for (int n = 16; r == 0 && n <= 31; n++) {            /* 172.16/12 */
+		snprintf(z, sizeof(z), "%d.172.in-addr.arpa.", n);
+		r = ub_ctx_zone_add(ub, z, "transparent");
+	}
+	for (int n = 64; r == 0 && n <= 127; n++) {           /* 100.64/10, RFC 6598 */
+		snprintf(z, sizeof(z), "%d.100.in-addr.arpa.", n);
+		r = ub_ctx_zone_add(ub, z, "transparent");
+	}
+	return r;
 }
 
 static struct dns *dns_new_locked(const char *resolver, int flags, const char *anchor, char *err, size_t errlen)
@@ -117,6 +151,8 @@ static struct dns *dns_new_locked(const char *resolver, int flags, const char *a
 	static const char *const special[] = { "test.", "invalid.", "home.arpa." };
 	for (size_t i = 0; r == 0 && resolver != NULL && (flags & DNS_ASK_ALL) && i < 3; i++)
 		r = ub_ctx_zone_add(d->ub, special[i], "transparent");
+	if (r == 0 && resolver != NULL && (flags & DNS_ASK_ALL))
+		r = ask_resolver_for_local_zones(d->ub);
 	if (r != 0) {
 		snprintf(err, errlen, "DNS resolver setup failed: %s", ub_strerror(r));
 		dns_free_locked(d);
@@ -329,11 +365,25 @@ void dns_set_timeout(struct dns *d, long ms)
 	d->deadline_ms = ms > 0 ? d->since_ms + ms : 0;
 }
 
+void dns_set_query_timeout(struct dns *d, long ms)
+{
+	d->query_ms = ms > 0 ? ms : 0;
+}
+
+unsigned dns_timeouts(const struct dns *d)
+{
+	return d->timeouts;
+}
+
 int dns_query(struct dns *d, const char *name, int type, struct ub_result **res, char *err, size_t errlen)
 {
 	struct answer a = { 0, 0, NULL };
 	long start = d->deadline_ms ? d->since_ms : now_ms();
 	long end = d->deadline_ms ? d->deadline_ms : start + DNS_DEFAULT_TIMEOUT_MS;
+	if (d->query_ms > 0 && now_ms() + d->query_ms < end) {
+		start = now_ms();
+		end = start + d->query_ms;
+	}
 	int id, r = ub_resolve_async(d->ub, name, type, C_IN, &a, on_answer, &id);
 
 	*res = NULL;
@@ -342,6 +392,7 @@ int dns_query(struct dns *d, const char *name, int type, struct ub_result **res,
 		struct pollfd pfd = { ub_fd(d->ub), POLLIN, 0 };
 		if (left <= 0) {
 			ub_cancel(d->ub, id);
+			d->timeouts++;
 			snprintf(err, errlen, "DNS lookup of %s timed out after %ld s: no answer from the DNS server",
 			         name, (now_ms() - start + 500) / 1000);
 			metrics_add(MET_DNS_FAILURES, 1);

@@ -6,8 +6,9 @@
  * system's (tests, split DNS); NULL = /etc/resolv.conf. Flags: DNS_HOSTS also answers from
  * /etc/hosts (what a user typing "localhost" expects; MX routing does not); DNS_ASK_ALL sends
  * even RFC 6761 special-use names (.test, .invalid ...) to the given resolver instead of
- * answering NXDOMAIN locally, libunbound's default. Each query is bounded by a timeout. Blocking: worker threads and
- * command-line verbs only. dns_free(NULL) is a no-op; results are copied into the caller's arrays.
+ * answering NXDOMAIN locally, libunbound's default, and the reverse zones of private and
+ * documentation addresses (RFC 6303) instead of answering them itself. Each query is bounded
+ * by a timeout. Blocking: worker threads and command-line verbs only. dns_free(NULL) is a no-op; results are copied into the caller's arrays.
  */
 #ifndef MAILPORT_DNS_H
 #define MAILPORT_DNS_H
@@ -22,6 +23,7 @@ enum dns_status {
 };
 
 #define DNS_T_A    1
+#define DNS_T_NS   2
 #define DNS_T_MX   15
 #define DNS_T_AAAA 28
 #define DNS_T_SRV  33
@@ -52,6 +54,13 @@ int dns_secure(const struct ub_result *res);
 /* Every query on d from now on fails as DNS_TEMP ("timed out") once ms have passed; without
  * it each query may take 30 s. */
 void dns_set_timeout(struct dns *d, long ms);
+/* Each query on d from now on also fails as DNS_TEMP once ms have passed since it was asked
+ * (within dns_set_timeout's deadline, if any): one slow name costs one query's time, not the
+ * whole deadline. 0: no such limit. */
+void dns_set_query_timeout(struct dns *d, long ms);
+/* How many queries on d have run out of time, ever: a caller can tell a timeout from an answer
+ * of SERVFAIL, and libunbound's memory of a slow server (its back-off) from a fresh start. */
+unsigned dns_timeouts(const struct dns *d);
 void dns_free(struct dns *d);
 /* One query; on DNS_OK *res holds the answer (DNS_BOGUS: err has libunbound's reason) (free with dns_result_free, also when not OK). */
 int dns_query(struct dns *d, const char *name, int type, struct ub_result **res, char *err, size_t errlen);

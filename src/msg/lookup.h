@@ -5,6 +5,11 @@
  *
  * Each callback returns LOOKUP_OK (n may be 0: the name exists without such records),
  * LOOKUP_NXDOMAIN or LOOKUP_TEMP (timeout, SERVFAIL, a bogus DNSSEC answer).
+ *
+ * Names, asked and answered, are the octets of their labels joined by dots, whatever the octets
+ * (a macro may put a space in one, RFC 7208 7.3); the answering side writes them for DNS. A NUL
+ * octet inside a TXT string comes up as DEL (0x7f), which no record these rules read allows
+ * either: such a record is refused, not cut short at the NUL.
  */
 #ifndef MAILPORT_LOOKUP_H
 #define MAILPORT_LOOKUP_H

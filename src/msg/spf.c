@@ -27,6 +27,9 @@ struct spf {
 	unsigned dns_terms, voids;
 	char *why;
 	size_t whylen;
+	int ptr_done;                   /* %{p}: the client's validated names, looked up once */
+	size_t nptr;
+	char ptr[MAX_NAMES][LOOKUP_NAME_MAX];
 };
 
 enum mech { M_ALL, M_INCLUDE, M_A, M_MX, M_PTR, M_IP4, M_IP6, M_EXISTS };
@@ -53,7 +56,8 @@ static enum spf_result say(struct spf *s, enum spf_result r, const char *fmt, co
 }
 
 /* A name of labels of 1..63 octets, at most 253 in all; with multi, of two labels or more
- * (RFC 7208 4.3, for check_host's own domain). */
+ * (RFC 7208 4.3, for check_host's own domain). Any octet may stand in a label (RFC 2181 11):
+ * a macro that expands to a space makes a name with a space, asked as it is (7.3). */
 static int valid_name(const char *d, int multi)
 {
 	size_t len = strlen(d), label = 0;
@@ -67,7 +71,7 @@ static int valid_name(const char *d, int multi)
 				return 0;
 			label = 0;
 			dots++;
-		} else if (++label > 63 || (unsigned char)*p <= ' ')
+		} else if (++label > 63)
 			return 0;
 	}
 	return dots > 0 || !multi;
@@ -77,8 +81,50 @@ static int valid_name(const char *d, int multi)
 
 static int url_unreserved(unsigned char c) { return isalnum(c) || strchr("-._~", c) != NULL; }
 
+static int host_match(struct spf *s, const char *target, int cidr4, int cidr6, int count_void);
+
+/* Is name the domain d or below it? */
+static int in_domain(const char *name, const char *d)
+{
+	size_t nl = strlen(name), dl = strlen(d);
+
+	if (dl > 0 && d[dl - 1] == '.')
+		dl--;
+	return (nl == dl && strncasecmp(name, d, dl) == 0) ||
+	       (nl > dl && name[nl - dl - 1] == '.' && strncasecmp(name + nl - dl, d, dl) == 0);
+}
+
+/* 7.3's "p": a validated name of the client (5.5: a PTR name one of whose addresses is the
+ * client's), the domain itself when it is one, else one below it, else any; "unknown" when
+ * there is none or DNS failed. The lookups are made the first time a record asks. */
+static void p_value(struct spf *s, const char *domain, char *out, size_t outlen)
+{
+	if (!s->ptr_done) {
+		char names[MAX_NAMES][LOOKUP_NAME_MAX], ipt[LOOKUP_ADDR_MAX];
+		size_t n = 0;
+		s->ptr_done = 1;
+		inet_ntop(s->v6 ? AF_INET6 : AF_INET, s->ip, ipt, sizeof(ipt));
+		if (s->lk->ptr(s->lk->arg, ipt, names, MAX_NAMES, &n) == LOOKUP_OK)
+			for (size_t i = 0; i < n && i < MAX_NAMES; i++) {
+				size_t nl = strlen(names[i]);
+				if (nl > 0 && names[i][nl - 1] == '.')
+					names[i][--nl] = '\0';
+				if (nl > 0 && host_match(s, names[i], -1, -1, 0) == 1)
+					memcpy(s->ptr[s->nptr++], names[i], nl + 1);
+			}
+	}
+	const char *best = s->nptr > 0 ? s->ptr[0] : "unknown";
+	for (size_t i = 0; i < s->nptr; i++)
+		if (strcasecmp(s->ptr[i], domain) == 0) {
+			best = s->ptr[i];
+			break;
+		} else if (in_domain(s->ptr[i], domain) && !in_domain(best, domain))
+			best = s->ptr[i];
+	snprintf(out, outlen, "%s", best);
+}
+
 /* The value of macro letter c (lower case), into out. -1: not a macro letter here. */
-static int macro_value(const struct spf *s, const char *domain, int c, char *out, size_t outlen)
+static int macro_value(struct spf *s, const char *domain, int c, char *out, size_t outlen)
 {
 	const char *at = strrchr(s->sender, '@');
 
@@ -94,7 +140,7 @@ static int macro_value(const struct spf *s, const char *domain, int c, char *out
 	case 'd': snprintf(out, outlen, "%s", domain); return 0;
 	case 'h': snprintf(out, outlen, "%s", s->helo); return 0;
 	case 'v': snprintf(out, outlen, "%s", s->v6 ? "ip6" : "in-addr"); return 0;
-	case 'p': snprintf(out, outlen, "unknown"); return 0;
+	case 'p': p_value(s, domain, out, outlen); return 0;
 	case 'i':
 		if (!s->v6)
 			snprintf(out, outlen, "%u.%u.%u.%u", s->ip[0], s->ip[1], s->ip[2], s->ip[3]);
@@ -109,7 +155,7 @@ static int macro_value(const struct spf *s, const char *domain, int c, char *out
 }
 
 /* The macro-string in [p, end) expanded into out: 0, or -1 (a syntax error). */
-static int expand(const struct spf *s, const char *domain, const char *p, const char *end, char *out, size_t outlen)
+static int expand(struct spf *s, const char *domain, const char *p, const char *end, char *out, size_t outlen)
 {
 	size_t o = 0;
 
@@ -193,38 +239,154 @@ static int expand(const struct spf *s, const char *domain, const char *p, const 
 
 /* ---- parsing ----------------------------------------------------------------------------- */
 
-/* "/N" and "//M" at the end of arg (a, mx: v4ok and v6ok, dual-cidr-length), or "/N" of an
- * address (ip4: v4ok only; ip6: v6ok only): cut off and stored. */
-static int take_cidr(char *arg, struct term *t, int v4ok, int v6ok)
+/* RFC 7208 7.1's macro-string in [p, end): 0 when it is one, else -1. letters: the macro
+ * letters allowed (c, r and t only in explanation text, 7.2). *tail: where the literal run at
+ * its end begins (end itself when it ends with a macro-expand). */
+static int macro_string_ok(const char *p, const char *end, const char *letters, const char **tail)
 {
-	char *dd = strstr(arg, "//");
-	if (dd != NULL && !v4ok)
-		return -1;                      /* ip6:ADDR//N is not the syntax */
-	if (dd != NULL) {
-		char *e;
-		long m = strtol(dd + 2, &e, 10);
-		if (!v6ok || *e || e == dd + 2 || m < 0 || m > 128 || (dd[2] == '0' && dd[3]))
+	*tail = p;
+	while (p < end) {
+		unsigned char c = (unsigned char)*p;
+		if (c != '%') {
+			if (c < 0x21 || c > 0x7e)       /* macro-literal = %x21-24 / %x26-7E */
+				return -1;
+			p++;
+			continue;
+		}
+		if (p + 1 >= end)
 			return -1;
-		t->cidr6 = (int)m;
-		*dd = '\0';
-	}
-	char *sl = strrchr(arg, '/');
-	if (sl != NULL) {
-		char *e;
-		long m = strtol(sl + 1, &e, 10);
-		int max = v4ok ? 32 : 128;
-		if (*e || e == sl + 1 || m < 0 || m > max || (sl[1] == '0' && sl[2]))
+		if (p[1] == '%' || p[1] == '_' || p[1] == '-') {
+			p += 2;
+			*tail = p;
+			continue;
+		}
+		if (p[1] != '{' || p + 2 >= end || strchr(letters, tolower((unsigned char)p[2])) == NULL)
 			return -1;
-		if (v4ok)
-			t->cidr4 = (int)m;
-		else
-			t->cidr6 = (int)m;
-		*sl = '\0';
+		p += 3;
+		while (p < end && isdigit((unsigned char)*p))   /* transformers = *DIGIT [ "r" ] */
+			p++;
+		if (p < end && (*p == 'r' || *p == 'R'))
+			p++;
+		while (p < end && strchr(".-+,/_=", *p) != NULL)  /* *delimiter */
+			p++;
+		if (p >= end || *p != '}')
+			return -1;
+		*tail = ++p;
 	}
 	return 0;
 }
 
-/* Record text (a copy the terms point into) into terms; redirect= into *redirect. */
+/* toplabel = ( *alphanum ALPHA *alphanum ) / ( 1*alphanum "-" *( alphanum / "-" ) alphanum ) */
+static int toplabel_ok(const char *p, const char *end)
+{
+	int alpha = 0, hyphen = 0;
+
+	if (p >= end || !isalnum((unsigned char)p[0]) || !isalnum((unsigned char)end[-1]))
+		return 0;
+	for (const char *q = p; q < end; q++) {
+		if (*q == '-')
+			hyphen = 1;
+		else if (isalpha((unsigned char)*q))
+			alpha = 1;
+		else if (!isdigit((unsigned char)*q))
+			return 0;
+	}
+	return alpha || hyphen;
+}
+
+/* domain-spec = macro-string domain-end; domain-end = ( "." toplabel [ "." ] ) / macro-expand.
+ * The one syntax check every term that names a domain shares (a, mx, ptr, include, exists,
+ * redirect, exp): a name is judged as written, before any macro is expanded (7.1). */
+static int domain_spec_ok(const char *p, const char *end)
+{
+	const char *tail;
+
+	if (p >= end || macro_string_ok(p, end, "slodiphv", &tail) < 0)
+		return 0;
+	if (tail == end)
+		return 1;                       /* ends with a macro-expand */
+	if (end[-1] == '.')
+		end--;
+	const char *dot = NULL;
+	for (const char *q = tail; q < end; q++)
+		if (*q == '.')
+			dot = q;
+	return dot != NULL && toplabel_ok(dot + 1, end);
+}
+
+/* A CIDR length's digits in [p, end) (no leading zero, 7.1's ip4-cidr-length and
+ * ip6-cidr-length), at most max: the length, or -1. */
+static int cidr_len(const char *p, const char *end, int max)
+{
+	int v = 0;
+
+	if (p >= end || end - p > 3 || (p[0] == '0' && end - p > 1))
+		return -1;
+	for (; p < end; p++) {
+		if (!isdigit((unsigned char)*p))
+			return -1;
+		v = v * 10 + (*p - '0');
+	}
+	return v <= max ? v : -1;
+}
+
+/* dual-cidr-length = [ ip4-cidr-length ] [ "/" ip6-cidr-length ] at the end of s (a, mx):
+ * cut off and stored. A slash followed by digits at the end is a CIDR length; a bad one
+ * ("/33", "//129", "/024") is a syntax error, not part of the name. */
+static int take_dual_cidr(char *s, struct term *t)
+{
+	char *end = s + strlen(s), *q = end;
+
+	while (q > s && isdigit((unsigned char)q[-1]))
+		q--;
+	if (q < end && q - s >= 2 && q[-1] == '/' && q[-2] == '/') {
+		if ((t->cidr6 = cidr_len(q, end, 128)) < 0)
+			return -1;
+		end = q - 2;
+		*end = '\0';
+		for (q = end; q > s && isdigit((unsigned char)q[-1]);)
+			q--;
+	}
+	if (q < end && q - s >= 1 && q[-1] == '/') {
+		if ((t->cidr4 = cidr_len(q, end, 32)) < 0)
+			return -1;
+		q[-1] = '\0';
+	}
+	return 0;
+}
+
+/* "ADDR" or "ADDR/N" of ip4: or ip6:, strictly as 7.1 and RFC 4291 2.2 write them. */
+static int take_network(char *arg, struct term *t)
+{
+	int v6 = t->m == M_IP6;
+	char *sl = strchr(arg, '/');
+	unsigned char b[16];
+
+	if (sl != NULL) {
+		int m = cidr_len(sl + 1, sl + strlen(sl), v6 ? 128 : 32);
+		if (m < 0)
+			return -1;
+		*(v6 ? &t->cidr6 : &t->cidr4) = m;
+		*sl = '\0';
+	}
+	return inet_pton(v6 ? AF_INET6 : AF_INET, arg, b) == 1 ? 0 : -1;
+}
+
+/* name = ALPHA *( ALPHA / DIGIT / "-" / "_" / "." ): its length at w, 0 when w starts none. */
+static size_t modifier_name(const char *w)
+{
+	size_t n = 0;
+
+	if (!isalpha((unsigned char)w[0]))
+		return 0;
+	while (isalnum((unsigned char)w[n]) || w[n] == '-' || w[n] == '_' || w[n] == '.')
+		n++;
+	return n;
+}
+
+/* Record text (a copy the terms point into) into terms; redirect= into *redirect. The whole
+ * record is checked against 4.5 and 7.1's grammar before anything is evaluated: one bad term
+ * anywhere is permerror (4.6), however early a mechanism would have matched. */
 static int parse_record(char *rec, struct term *terms, size_t *nterms, const char **redirect, char *why,
                         size_t whylen)
 {
@@ -233,36 +395,36 @@ static int parse_record(char *rec, struct term *terms, size_t *nterms, const cha
 
 	*nterms = 0;
 	*redirect = NULL;
-	(void)strtok_r(rec, " ", &sv);      /* "v=spf1" */
+	(void)strtok_r(rec, " ", &sv);      /* "v=spf1"; terms = *( 1*SP ( directive / modifier ) ) */
 	for (char *w; (w = strtok_r(NULL, " ", &sv)) != NULL;) {
 		struct term t = { '+', M_ALL, NULL, -1, -1 };
-		char *name = w;
-		const char *eq = strchr(w, '='), *colon = strchr(w, ':'), *slash = strchr(w, '/');
-		if (eq != NULL && (colon == NULL || eq < colon) && (slash == NULL || eq < slash)) {
-			/* a modifier: name = ALPHA *( ALPHA / DIGIT / "-" / "_" / "." ) */
-			if (!isalpha((unsigned char)*w)) {
-				snprintf(why, whylen, "bad term \"%.60s\"", w);
-				return -1;
-			}
-			for (const char *q = w; q < eq; q++)
-				if (!isalnum((unsigned char)*q) && strchr("-_.", *q) == NULL) {
-					snprintf(why, whylen, "bad modifier \"%.60s\"", w);
+		char *name = w, text[64];
+		size_t ml = modifier_name(w);
+
+		snprintf(text, sizeof(text), "%s", w);
+		if (ml > 0 && w[ml] == '=') {
+			const char *v = w + ml + 1, *vend = v + strlen(v), *tail;
+			if (ml == 8 && strncasecmp(w, "redirect", 8) == 0) {
+				if (*redirect != NULL) {
+					snprintf(why, whylen, "two redirect= modifiers (RFC 7208 6)");
 					return -1;
 				}
-			size_t nl = (size_t)(eq - w);
-			if (nl == 8 && strncasecmp(w, "redirect", 8) == 0) {
-				if (*redirect != NULL || eq[1] == '\0') {
-					snprintf(why, whylen, "%s", eq[1] ? "two redirect= modifiers" : "redirect= without a domain");
+				if (!domain_spec_ok(v, vend))
+					goto badmod;
+				*redirect = v;
+			} else if (ml == 3 && strncasecmp(w, "exp", 3) == 0) {
+				if (seen_exp++) {
+					snprintf(why, whylen, "two exp= modifiers (RFC 7208 6)");
 					return -1;
 				}
-				*redirect = eq + 1;
-			} else if (nl == 3 && strncasecmp(w, "exp", 3) == 0) {
-				if (seen_exp++ || eq[1] == '\0') {
-					snprintf(why, whylen, "%s", eq[1] ? "two exp= modifiers" : "exp= without a domain");
-					return -1;
-				}
-			}
-			continue;                       /* unknown modifiers are ignored (6) */
+				if (!domain_spec_ok(v, vend))
+					goto badmod;
+			} else if (macro_string_ok(v, vend, "slodiphvcrt", &tail) < 0)
+				goto badmod;            /* unknown modifiers are ignored, but must be well-formed */
+			continue;
+badmod:
+			snprintf(why, whylen, "bad modifier \"%.60s\"", w);
+			return -1;
 		}
 		if (strchr("+-~?", *w) != NULL) {
 			t.qual = *w;
@@ -279,39 +441,38 @@ static int parse_record(char *rec, struct term *terms, size_t *nterms, const cha
 		}
 		t.m = (enum mech)m;
 		char *arg = name + nl;
-		if (*arg == ':') {
+		int colon = *arg == ':';
+		if (colon)
 			*arg++ = '\0';
-			if (*arg == '\0')
-				goto bad;
-			t.arg = arg;
-		} else if (*arg == '/' && (t.m == M_A || t.m == M_MX)) {
-			/* a/24 with no domain: the cidr on its own */
-		} else if (*arg != '\0')
-			goto bad;
 		switch (t.m) {
 		case M_ALL:
-			if (t.arg != NULL || *arg)
+			if (colon || *arg)
 				goto bad;
 			break;
 		case M_INCLUDE: case M_EXISTS:
-			if (t.arg == NULL)
+			if (!colon || !domain_spec_ok(arg, arg + strlen(arg)))
 				goto bad;
+			t.arg = arg;
 			break;
 		case M_A: case M_MX:
-			if (take_cidr(arg, &t, 1, 1) < 0)
+			if (take_dual_cidr(arg, &t) < 0)
 				goto bad;
-			if (t.arg != NULL && *t.arg == '\0')
+			if (colon && !domain_spec_ok(arg, arg + strlen(arg)))
 				goto bad;
+			if (!colon && *arg)
+				goto bad;
+			t.arg = colon ? arg : NULL;
 			break;
 		case M_PTR:
-			break;
-		case M_IP4: case M_IP6: {
-			unsigned char b[16];
-			if (t.arg == NULL || take_cidr(arg, &t, t.m == M_IP4, t.m == M_IP6) < 0 ||
-			    inet_pton(t.m == M_IP4 ? AF_INET : AF_INET6, t.arg, b) != 1)
+			if (colon ? !domain_spec_ok(arg, arg + strlen(arg)) : *arg != '\0')
 				goto bad;
+			t.arg = colon ? arg : NULL;
 			break;
-		}
+		case M_IP4: case M_IP6:
+			if (!colon || take_network(arg, &t) < 0)
+				goto bad;
+			t.arg = arg;
+			break;
 		}
 		if (*nterms >= MAX_TERMS) {
 			snprintf(why, whylen, "more than %d terms", MAX_TERMS);
@@ -320,7 +481,7 @@ static int parse_record(char *rec, struct term *terms, size_t *nterms, const cha
 		terms[(*nterms)++] = t;
 		continue;
 bad:
-		snprintf(why, whylen, "bad %s term \"%.60s\"", mech_names[t.m], w);
+		snprintf(why, whylen, "bad %s term \"%s\"", mech_names[t.m], text);
 		return -1;
 	}
 	return 0;
@@ -478,14 +639,11 @@ static int mech_match(struct spf *s, const struct term *t, const char *domain, u
 		r = s->lk->ptr(s->lk->arg, ipt, names, MAX_NAMES, &n);
 		if (r != LOOKUP_OK)
 			return 0;       /* 5.5: a failed PTR lookup is no match, not an error */
-		size_t tl = strlen(target);
 		for (size_t i = 0; i < n && i < MAX_NAMES; i++) {
 			size_t nl = strlen(names[i]);
 			if (nl > 0 && names[i][nl - 1] == '.')
 				names[i][--nl] = '\0';
-			int sub = nl == tl ? strcasecmp(names[i], target) == 0 :
-			          nl > tl && names[i][nl - tl - 1] == '.' && strcasecmp(names[i] + nl - tl, target) == 0;
-			if (sub && host_match(s, names[i], -1, -1, 0) == 1)
+			if (in_domain(names[i], target) && host_match(s, names[i], -1, -1, 0) == 1)
 				return 1;
 		}
 		return 0;
@@ -582,10 +740,33 @@ enum spf_result spf_check(const struct lookup *lk, const char *ip, const char *d
 	return spf_check_counted(lk, ip, domain, sender, helo, why, whylen, &lookups);
 }
 
+/* The sender with a quoted local part ("Macro Error"@example.com, ""@example.com: RFC 5321
+ * 4.1.2's Quoted-string) as the local part itself, which is what %{l} and %{s} stand for;
+ * anything else as it is. */
+static const char *unquoted(const char *sender, char *buf, size_t buflen)
+{
+	size_t o = 0;
+	const char *p = sender + 1;
+
+	if (sender[0] != '"')
+		return sender;
+	for (; *p && *p != '"' && o + 1 < buflen; p++) {
+		if (*p == '\\' && p[1] != '\0')
+			p++;
+		buf[o++] = *p;
+	}
+	if (*p != '"' || p[1] != '@' || o + strlen(p + 1) >= buflen)
+		return sender;
+	snprintf(buf + o, buflen - o, "%s", p + 1);
+	return buf;
+}
+
 enum spf_result spf_check_counted(const struct lookup *lk, const char *ip, const char *domain, const char *sender,
                                   const char *helo, char *why, size_t whylen, unsigned *lookups)
 {
-	struct spf s = { .lk = lk, .sender = sender, .helo = helo ? helo : "", .why = why, .whylen = whylen };
+	char plain[LOOKUP_NAME_MAX * 2 + 2];
+	struct spf s = { .lk = lk, .sender = unquoted(sender, plain, sizeof(plain)), .helo = helo ? helo : "",
+	                 .why = why, .whylen = whylen };
 
 	*lookups = 0;
 	if (why != NULL && whylen > 0)

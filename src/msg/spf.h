@@ -4,9 +4,13 @@
  *
  * The limits of RFC 7208 4.6.4 hold: at most 10 terms that query DNS (include, a, mx, ptr,
  * exists, redirect), at most 10 MX or PTR names each, at most 2 lookups that find nothing
- * ("void lookups"); past any of them the result is permerror. Macros (section 7) are expanded;
- * %{p} is "unknown" (the RFC allows it, and it would cost a PTR lookup per message). exp= is
- * not fetched: the receiver here never rejects on SPF, so no explanation is ever shown.
+ * ("void lookups"); past any of them the result is permerror. A record is checked whole
+ * against the grammar of 4.5 and 7.1 before any term is evaluated: every name a term gives (a,
+ * mx, ptr, include, exists, redirect=, exp=) must be a domain-spec, every modifier's value a
+ * macro-string. Macros (section 7) are expanded, %{p} with the client's validated PTR name (its
+ * lookups made only when a record asks). exp= is checked but not fetched: the receiver here
+ * never rejects on SPF, so no explanation is ever shown. A local part given quoted
+ * ("a b"@example.com) stands for itself, unquoted, in %{l} and %{s}.
  */
 #ifndef MAILPORT_SPF_H
 #define MAILPORT_SPF_H

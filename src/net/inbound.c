@@ -16,8 +16,12 @@
 #include "../msg/authres.h"
 #include "../util/log.h"
 
-#define CHECK_TIMEOUT_MS 10000      /* every lookup of one message together */
-#define DEAD_SECONDS 60             /* after a check ran out of time, later ones skip DNS this long */
+/* Time limits belong to a lookup and to a message, never to the server: a sender who owns a
+ * slow-answering domain gets temperror for its own mail and nothing else. */
+#define LOOKUP_TIMEOUT_MS 5000      /* one question */
+#define CHECK_TIMEOUT_MS 20000      /* every lookup of one message (RFC 7208 4.6.4: at least 20 s) */
+#define PROBE_TIMEOUT_MS 2000       /* our own question to the resolver after a lookup timed out */
+#define DEAD_SECONDS 30             /* a resolver that did not answer it: mail skips DNS this long */
 
 struct inbound_job {
 	struct dkim_verifier *v;
@@ -46,6 +50,19 @@ static void thread_dns_free(void *p)
 
 static void dns_key_make(void) { (void)pthread_key_create(&dns_key, thread_dns_free); }
 
+/* The thread's context is dropped after one of its lookups timed out: libunbound remembers a
+ * server that was slow (its back-off, then "server down" and SERVFAIL at once), and a slow
+ * domain behind the resolver must not leave that memory to the next sender's lookups. */
+static void thread_dns_drop(void)
+{
+	struct thread_dns *t = pthread_getspecific(dns_key);
+
+	if (t != NULL) {
+		dns_free(t->d);
+		t->d = NULL;
+	}
+}
+
 static struct dns *thread_dns(const char *resolver, char *err, size_t errlen)
 {
 	struct thread_dns *t;
@@ -66,8 +83,9 @@ static struct dns *thread_dns(const char *resolver, char *err, size_t errlen)
 	return t->d;
 }
 
-/* The DNS server that did not answer in time lately (process-wide): mail meanwhile is
- * checked without lookups, so a dead resolver costs one message CHECK_TIMEOUT_MS, not each. */
+/* The resolver that did not answer a question of our own lately (process-wide): mail meanwhile
+ * is checked without lookups, so a dead resolver costs one message its wait, not each. Only our
+ * probe decides this (resolver_alive), never how long a sender's own names took. */
 static pthread_mutex_t dead_mu = PTHREAD_MUTEX_INITIALIZER;
 static char dead_resolver[300];
 static long long dead_until;
@@ -120,6 +138,25 @@ static int dead_names(void *arg, const char *name, char out[][LOOKUP_NAME_MAX], 
 	return LOOKUP_TEMP;
 }
 
+/* After a lookup timed out: does the resolver answer at all? It is asked for the root's NS
+ * records, which no sender controls, on a context of its own; any answer in time (NXDOMAIN or
+ * SERVFAIL too) means the slowness was the sender's domain's. */
+static int resolver_alive(const char *resolver)
+{
+	char err[300];
+	struct ub_result *res = NULL;
+	struct dns *p = dns_new(resolver, DNS_ASK_ALL, err, sizeof(err));
+
+	if (p == NULL)
+		return 1;               /* cannot tell: not a reason to stop checking */
+	dns_set_timeout(p, PROBE_TIMEOUT_MS);
+	(void)dns_query(p, ".", DNS_T_NS, &res, err, sizeof(err));
+	int alive = dns_timeouts(p) == 0;
+	dns_result_free(res);
+	dns_free(p);
+	return alive;
+}
+
 static char *dup_or_empty(const char *s) { return strdup(s ? s : ""); }
 
 struct inbound_job *inbound_begin(const char *resolver, const char *authserv_id, int dmarc_reject, const char *ip,
@@ -166,17 +203,25 @@ int inbound_run(struct inbound_job *j, char **hdr, char *sum, size_t sumlen, cha
 		return 0;
 	}
 	struct lookup lk;
+	unsigned timeouts = 0;
 	dns_lookup_init(&lk, d);
 	if (dead)
 		lk = (struct lookup){ NULL, dead_txt, dead_addrs, dead_names, dead_names };
-	else
+	else {
 		dns_set_timeout(d, CHECK_TIMEOUT_MS);
+		dns_set_query_timeout(d, LOOKUP_TIMEOUT_MS);
+		timeouts = dns_timeouts(d);
+	}
 	authres_evaluate(&lk, j->v, &in, now, arc4random_uniform(100), r);
-	if (!dead && (long long)time(NULL) - now >= CHECK_TIMEOUT_MS / 1000) {
-		log_warnx(NULL, "sender checks: the DNS server %s did not answer within %d s; for the next %d s mail is "
-		          "checked without DNS (temperror)", j->resolver ? j->resolver : "of /etc/resolv.conf",
-		          CHECK_TIMEOUT_MS / 1000, DEAD_SECONDS);
-		resolver_mark_dead(j->resolver, (long long)time(NULL));
+	if (!dead && dns_timeouts(d) != timeouts) {
+		thread_dns_drop();
+		if (!resolver_alive(j->resolver)) {
+			log_warnx(NULL, "sender checks: the DNS server %s does not answer; for the next %d s mail is checked "
+			          "without DNS (temperror)", j->resolver ? j->resolver : "of /etc/resolv.conf", DEAD_SECONDS);
+			resolver_mark_dead(j->resolver, (long long)time(NULL));
+		} else
+			log_info(NULL, "sender checks: a DNS lookup of this sender's names took over %d s (temperror); the "
+			         "resolver answers, other mail is checked as usual", LOOKUP_TIMEOUT_MS / 1000);
 	}
 	*hdr = authres_header(&in, r);
 	authres_summary(r, sum, sumlen);
