@@ -39,6 +39,7 @@ struct dns {
 	long since_ms;                  /* when the deadline was set */
 	long query_ms;                  /* each query's own limit within it; 0 = none */
 	unsigned timeouts;              /* queries that ran out of time */
+	unsigned answers;               /* queries the server answered, whatever it said */
 };
 
 /* libunbound's context creation and set-up are not safe from several threads at once: the
@@ -375,6 +376,11 @@ unsigned dns_timeouts(const struct dns *d)
 	return d->timeouts;
 }
 
+unsigned dns_answers(const struct dns *d)
+{
+	return d->answers;
+}
+
 int dns_query(struct dns *d, const char *name, int type, struct ub_result **res, char *err, size_t errlen)
 {
 	struct answer a = { 0, 0, NULL };
@@ -404,6 +410,9 @@ int dns_query(struct dns *d, const char *name, int type, struct ub_result **res,
 	if (r == 0)
 		r = a.err;
 	*res = a.res;
+	/* SERVFAIL may be libunbound's own word for a server it gave up on: not proof of life */
+	if (r == 0 && *res != NULL && ((*res)->rcode == 0 || (*res)->rcode == RCODE_NXDOMAIN))
+		d->answers++;
 	if (r == 0 && (*res)->bogus) {
 		snprintf(err, errlen, "DNSSEC validation of %s failed (bogus): %s", name,
 		         (*res)->why_bogus ? (*res)->why_bogus : "no reason given");

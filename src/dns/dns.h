@@ -61,6 +61,8 @@ void dns_set_query_timeout(struct dns *d, long ms);
 /* How many queries on d have run out of time, ever: a caller can tell a timeout from an answer
  * of SERVFAIL, and libunbound's memory of a slow server (its back-off) from a fresh start. */
 unsigned dns_timeouts(const struct dns *d);
+/* How many queries on d a DNS server answered (records, none, or NXDOMAIN): it is alive. */
+unsigned dns_answers(const struct dns *d);
 void dns_free(struct dns *d);
 /* One query; on DNS_OK *res holds the answer (DNS_BOGUS: err has libunbound's reason) (free with dns_result_free, also when not OK). */
 int dns_query(struct dns *d, const char *name, int type, struct ub_result **res, char *err, size_t errlen);

@@ -203,7 +203,7 @@ int inbound_run(struct inbound_job *j, char **hdr, char *sum, size_t sumlen, cha
 		return 0;
 	}
 	struct lookup lk;
-	unsigned timeouts = 0;
+	unsigned timeouts = 0, answers = 0;
 	dns_lookup_init(&lk, d);
 	if (dead)
 		lk = (struct lookup){ NULL, dead_txt, dead_addrs, dead_names, dead_names };
@@ -211,11 +211,14 @@ int inbound_run(struct inbound_job *j, char **hdr, char *sum, size_t sumlen, cha
 		dns_set_timeout(d, CHECK_TIMEOUT_MS);
 		dns_set_query_timeout(d, LOOKUP_TIMEOUT_MS);
 		timeouts = dns_timeouts(d);
+		answers = dns_answers(d);
 	}
 	authres_evaluate(&lk, j->v, &in, now, arc4random_uniform(100), r);
 	if (!dead && dns_timeouts(d) != timeouts) {
+		/* the resolver answered other questions of this message, or answers ours */
+		int alive = dns_answers(d) != answers || resolver_alive(j->resolver);
 		thread_dns_drop();
-		if (!resolver_alive(j->resolver)) {
+		if (!alive) {
 			log_warnx(NULL, "sender checks: the DNS server %s does not answer; for the next %d s mail is checked "
 			          "without DNS (temperror)", j->resolver ? j->resolver : "of /etc/resolv.conf", DEAD_SECONDS);
 			resolver_mark_dead(j->resolver, (long long)time(NULL));

@@ -8,7 +8,7 @@ CNAME, TXT or SPF (a string or a list of strings, one record); an SPF record als
 record unless the name has TXT records of its own (the suite's convention); "TIMEOUT" before
 any record of the asked type, or a record whose value is "TIMEOUT", makes that question fail
 (SERVFAIL at once, the resolver's own answer to a server that timed out, so the suites do not
-wait out each one); a name not in the table is NXDOMAIN, except error.* which fails.
+wait out each one; with drop_timeouts, no answer at all); a name not in the table is NXDOMAIN, except error.* which fails.
 slow = {name: seconds}: questions for name are answered after that delay, on their own thread.
 Every answer has TTL 0 and the RA bit (the server is a resolver to its clients)."""
 import socket
@@ -54,8 +54,9 @@ def load(zonedata):
 
 
 class ZoneDNS:
-    def __init__(self, zonedata=None, slow=None):
+    def __init__(self, zonedata=None, slow=None, drop_timeouts=False):
         self.zone = load(zonedata or {})
+        self.drop_timeouts = drop_timeouts
         self.slow = {k.lower(): v for k, v in (slow or {}).items()}
         self.queries = []               # (name, type) as asked, for tests that count them
         self.lock = threading.Lock()
@@ -127,6 +128,8 @@ class ZoneDNS:
         if delay:
             time.sleep(delay)
         rcode, recs = self._lookup(name, qtype)
+        if rcode == dns.rcode.SERVFAIL and self.drop_timeouts:
+            return None
         resp.set_rcode(rcode)
         for owner, t, v in recs:
             rd = self._rdata(t, v)
@@ -139,7 +142,9 @@ class ZoneDNS:
 
     def _reply_udp(self, data, peer):
         try:
-            self.udp.sendto(self.answer(data), peer)
+            out = self.answer(data)
+            if out is not None:
+                self.udp.sendto(out, peer)
         except Exception:
             pass
 
@@ -166,6 +171,8 @@ class ZoneDNS:
                         return
                     data += chunk
                 out = self.answer(data)
+                if out is None:
+                    return
                 c.sendall(struct.pack("!H", len(out)) + out)
         except Exception:
             pass
