@@ -411,7 +411,7 @@ int dns_query(struct dns *d, const char *name, int type, struct ub_result **res,
 		r = a.err;
 	*res = a.res;
 	/* SERVFAIL may be libunbound's own word for a server it gave up on: not proof of life */
-	if (r == 0 && *res != NULL && ((*res)->rcode == 0 || (*res)->rcode == RCODE_NXDOMAIN))
+	if (r == 0 && ((*res)->rcode == 0 || (*res)->rcode == RCODE_NXDOMAIN))
 		d->answers++;
 	if (r == 0 && (*res)->bogus) {
 		snprintf(err, errlen, "DNSSEC validation of %s failed (bogus): %s", name,
