@@ -32,14 +32,15 @@ static void from_addr(void *arg, const char *addr, size_t len)
 	for (size_t i = 0; i < len; i++)
 		if (addr[i] == '@')
 			at = addr + i;
-	if (at != NULL)
-		for (const char *q = at + 1; q < addr + len && n + 1 < sizeof(d); q++)
-			d[n++] = (char)tolower((unsigned char)*q);
+	if (at == NULL || f->n > DMARC_AUTHORS_MAX)
+		return;                 /* no domain to judge; or already too many */
+	for (const char *q = at + 1; q < addr + len && n + 1 < sizeof(d); q++)
+		d[n++] = (char)tolower((unsigned char)*q);
 	while (n > 0 && d[n - 1] == '.')
 		n--;
 	d[n] = '\0';
-	if (d[0] == '\0' || f->n > DMARC_AUTHORS_MAX)
-		return;                 /* no domain to judge; or already too many */
+	if (n == 0)
+		return;
 	for (size_t i = 0; i < f->n; i++)
 		if (strcmp(f->domain[i], d) == 0)
 			return;
