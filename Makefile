@@ -50,7 +50,7 @@ MAN_PAGES := build/man/mailport.8 build/man/mailport.conf.5 build/man/mailport-s
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(filter-out tests/unit/testutil.c,$(wildcard tests/unit/test_*.c)))
 
-FUZZ_TARGETS := session path data client addrlist autoconfig config users hdrscan reply dns agent journal tlspolicy tlsrpt dkim authres autodiscover proxyhdr export spf
+FUZZ_TARGETS := session path data client addrlist autoconfig config users hdrscan reply dns agent journal tlspolicy tlsrpt dkim authres autodiscover proxyhdr export spf dmarc
 FUZZ_TIME    ?= 60
 
 .PHONY: lint all deps run stop test unit integration clean fuzz fuzz-replay bench soak man install uninstall deb deb-check

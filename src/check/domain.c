@@ -350,8 +350,15 @@ static void check_dmarc(struct ctx *c)
 		    "6.6.3); keep one", name, n);
 		return;
 	}
-	if (dmarc_record_parse(rec, &dr, why, sizeof(why)) < 0) {
+	int pr = dmarc_record_parse(rec, &dr, why, sizeof(why));
+	if (pr < 0) {
 		BAD(c, "DMARC", "dmarc-syntax", "the DMARC record \"%.200s\" is malformed: %s (receivers ignore it)", rec,
+		    why);
+		return;
+	}
+	if (pr > 0) {
+		/* receivers still apply it, but not as written (RFC 7489 6.3, 6.6.3 step 6) */
+		BAD(c, "DMARC", "dmarc-syntax", "the DMARC record \"%.200s\" has an error receivers work around: %s", rec,
 		    why);
 		return;
 	}

@@ -207,8 +207,9 @@ static const struct param params[] = {
 	  "the results added as Authentication-Results: (RFC 8601) before it is delivered; the DNS server is "
 	  "[relay] resolver's; no: neither" },
 	{ "smtp", "dmarc_reject", P_TEXT, OFF(dmarc_reject), "no", 0, 0, 0,
-	  "yes: refuse (550 5.7.1) a message that fails DMARC when its From: domain publishes p=reject; no: "
-	  "accept it and say so in Authentication-Results: (the default: a failure is often a forwarder's)" },
+	  "yes: refuse (550 5.7.1) a message that fails DMARC when its From: domain publishes p=reject (of "
+	  "several From: domains, any one; more than 8 are refused unchecked); no: accept it and say so in "
+	  "Authentication-Results: (the default: a failure is often a forwarder's)" },
 	{ "submissions", "listen", P_LISTEN, ROLE_SUBMISSIONS, NULL, 0, 0, 0, NULL },
 	PROXY_PARAMS("submissions", ROLE_SUBMISSIONS),
 	{ "submission", "listen", P_LISTEN, ROLE_SUBMISSION, NULL, 0, 0, 0, NULL },

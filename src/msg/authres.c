@@ -14,9 +14,12 @@
 
 #include "addrlist.h"
 
+/* The domains of every address in every From: field, each once, in the order written: RFC 7489
+ * 6.6.1 judges each of them. One more than DMARC_AUTHORS_MAX is kept, to say "too many". */
 struct from_scan {
-	int fields, addrs, mixed;
-	char domain[256];
+	char domain[DMARC_AUTHORS_MAX + 1][256];
+	const char *list[DMARC_AUTHORS_MAX + 1];
+	size_t n;
 };
 
 static void from_addr(void *arg, const char *addr, size_t len)
@@ -29,37 +32,41 @@ static void from_addr(void *arg, const char *addr, size_t len)
 	for (size_t i = 0; i < len; i++)
 		if (addr[i] == '@')
 			at = addr + i;
-	if (at != NULL)
-		for (const char *q = at + 1; q < addr + len && n + 1 < sizeof(d); q++)
-			d[n++] = (char)tolower((unsigned char)*q);
+	if (at == NULL || f->n > DMARC_AUTHORS_MAX)
+		return;                 /* no domain to judge; or already too many */
+	for (const char *q = at + 1; q < addr + len && n + 1 < sizeof(d); q++)
+		d[n++] = (char)tolower((unsigned char)*q);
+	while (n > 0 && d[n - 1] == '.')
+		n--;
 	d[n] = '\0';
-	if (f->addrs++ == 0)
-		snprintf(f->domain, sizeof(f->domain), "%s", d);
-	else if (strcmp(f->domain, d) != 0)
-		f->mixed = 1;
+	if (n == 0)
+		return;
+	for (size_t i = 0; i < f->n; i++)
+		if (strcmp(f->domain[i], d) == 0)
+			return;
+	snprintf(f->domain[f->n], sizeof(f->domain[0]), "%s", d);
+	f->list[f->n] = f->domain[f->n];
+	f->n++;
 }
 
 static void from_field(void *arg, const char *name, size_t nlen, const char *value, size_t vlen, size_t start,
                        size_t end)
 {
-	struct from_scan *f = arg;
-
 	(void)start;
 	(void)end;
-	if (nlen == 4 && strncasecmp(name, "from", 4) == 0) {
-		f->fields++;
-		(void)addrlist_parse(value, vlen, from_addr, f);
-	}
+	/* Several From: fields are as good as one with several addresses: a second field must not
+	 * hide the domain of the other (a malformed list gives the addresses before the error). */
+	if (nlen == 4 && strncasecmp(name, "from", 4) == 0)
+		(void)addrlist_parse(value, vlen, from_addr, arg);
 }
 
-/* RFC 7489 6.6.1: the one domain of the From: field; NULL when there is no From:, more than
- * one, or addresses of different domains in it. */
-static const char *from_domain(const char *hdr, size_t len, struct from_scan *f)
+/* RFC 7489 6.6.1: the From: domains into f; how many (DMARC_AUTHORS_MAX + 1: more than that). */
+static size_t from_domains(const char *hdr, size_t len, struct from_scan *f)
 {
 	memset(f, 0, sizeof(*f));
 	if (hdr != NULL)
 		header_walk(hdr, len, from_field, f);
-	return f->fields == 1 && f->addrs >= 1 && !f->mixed && f->domain[0] ? f->domain : NULL;
+	return f->n;
 }
 
 void authres_evaluate(const struct lookup *lk, struct dkim_verifier *v, const struct authres_in *in, long long now,
@@ -89,8 +96,9 @@ void authres_evaluate(const struct lookup *lk, struct dkim_verifier *v, const st
 	const char *hdr = dkim_verifier_header(v, &hlen);
 	/* DMARC's SPF identifier is the MAIL FROM domain only (RFC 7489 3.1.2: HELO for a null
 	 * sender), which is the domain SPF judged either way. */
-	dmarc_check(lk, from_domain(hdr, hlen, &fs), out->spf_domain, out->spf == SPF_PASS, out->sigs, out->nsigs, rnd100,
-	            &out->dmarc);
+	size_t nfrom = from_domains(hdr, hlen, &fs);
+	dmarc_check_authors(lk, fs.list, nfrom, out->spf_domain, out->spf == SPF_PASS, out->sigs, out->nsigs, rnd100,
+	                    &out->dmarc);
 }
 
 /* ---- the header field ------------------------------------------------------------------- */
@@ -171,10 +179,30 @@ static void pvalue(char *out, size_t outlen, const char *in)
 	out[o] = '\0';
 }
 
+/* The dmarc= result's comment: the policy applied (or why there is none), then, for a From:
+ * naming several domains, each other domain's own verdict. */
+static void dmarc_comment(const struct dmarc_eval *d, char *out, size_t outlen)
+{
+	size_t o;
+
+	if (d->policy[0])
+		o = (size_t)snprintf(out, outlen, "p=%s", d->policy);
+	else
+		o = (size_t)snprintf(out, outlen, "%s", d->why);
+	for (size_t i = 0, first = 1; d->nauthors > 1 && i < d->nauthors && o < outlen; i++) {
+		if (strcmp(d->authors[i].domain, d->from_domain) == 0)
+			continue;
+		o += (size_t)snprintf(out + o, outlen - o, "%s%s=%s", first ? "; other From: domains: " : ", ",
+		                      d->authors[i].domain, dmarc_result_name(d->authors[i].result));
+		first = 0;
+	}
+}
+
 char *authres_header(const struct authres_in *in, const struct authres *r)
 {
 	struct buf b = { 0 };
-	char c[300], v[600];
+	/* comments stay well inside RFC 5322's 998-octet line (2.1.1) however many From: domains */
+	char c[600], v[600], w[600];
 
 	ctext(c, sizeof(c), r->spf_why);
 	put(&b, "Authentication-Results: %s;\r\n\tspf=%s", in->authserv_id, spf_result_name(r->spf));
@@ -215,12 +243,13 @@ char *authres_header(const struct authres_in *in, const struct authres *r)
 		}
 	}
 	put(&b, ";\r\n\tdmarc=%s", dmarc_result_name(r->dmarc.result));
-	if (r->dmarc.policy[0])
-		put(&b, " (p=%s)", r->dmarc.policy);
-	else if (r->dmarc.why[0] && r->dmarc.result != DMARC_NONE) {
-		ctext(c, sizeof(c), r->dmarc.why);
+	dmarc_comment(&r->dmarc, w, sizeof(w));
+	if (w[0]) {
+		ctext(c, sizeof(c), w);
 		put(&b, " (%s)", c);
 	}
+	/* With several From: domains, header.from names the one whose verdict is the message's
+	 * (the strictest failing policy); the comment gives the others' verdicts. */
 	if (r->dmarc.from_domain[0]) {
 		pvalue(v, sizeof(v), r->dmarc.from_domain);
 		put(&b, " header.from=%s", v);
@@ -243,8 +272,12 @@ void authres_summary(const struct authres *r, char *out, size_t outlen)
 		o += (size_t)snprintf(out + o, outlen - o, "%s%s(%s)", i ? "," : "", dkim_vresult_name(r->sigs[i].result),
 		                      r->sigs[i].domain);
 	if (o < outlen)
-		snprintf(out + o, outlen - o, " dmarc=%s%s%s", dmarc_result_name(r->dmarc.result),
-		         r->dmarc.from_domain[0] ? "/" : "", r->dmarc.from_domain);
+		o += (size_t)snprintf(out + o, outlen - o, " dmarc=%s%s%s", dmarc_result_name(r->dmarc.result),
+		                      r->dmarc.from_domain[0] ? "/" : "", r->dmarc.from_domain);
+	/* several From: domains: each one's verdict, in the order written */
+	for (size_t i = 0; r->dmarc.nauthors > 1 && i < r->dmarc.nauthors && o < outlen; i++)
+		o += (size_t)snprintf(out + o, outlen - o, "%s%s:%s", i ? "," : " dmarc_from=", r->dmarc.authors[i].domain,
+		                      dmarc_result_name(r->dmarc.authors[i].result));
 }
 
 struct strip {

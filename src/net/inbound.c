@@ -228,9 +228,14 @@ int inbound_run(struct inbound_job *j, char **hdr, char *sum, size_t sumlen, cha
 	}
 	*hdr = authres_header(&in, r);
 	authres_summary(r, sum, sumlen);
-	if (j->dmarc_reject && r->dmarc.result == DMARC_FAIL && r->dmarc.reject) {
-		snprintf(refuse, refuselen, "Message refused: %.200s publishes a DMARC policy of reject, and neither SPF "
-		         "nor DKIM passed for it (RFC 7489)", r->dmarc.from_domain);
+	/* A From: with several domains is refused for the strictest of them (RFC 7489 6.6.1), which
+	 * from_domain names; one with too many to look up, because any of them may be the one. */
+	if (j->dmarc_reject && r->dmarc.reject) {
+		if (r->dmarc.result == DMARC_FAIL)
+			snprintf(refuse, refuselen, "Message refused: %.200s publishes a DMARC policy of reject, and neither "
+			         "SPF nor DKIM passed for it (RFC 7489)", r->dmarc.from_domain);
+		else
+			snprintf(refuse, refuselen, "Message refused: %.200s", r->dmarc.why);
 		refused = 1;
 	}
 	free(r);

@@ -1,9 +1,11 @@
 """Port 25's sender checks: SPF (RFC 7208), DKIM verification (RFC 6376, RFC 8463) and DMARC
 (RFC 7489), reported in Authentication-Results: (RFC 8601). Everything is judged by peers we did
 not write: messages signed by python3-dkim (dkimpy, rsa and ed25519, relaxed and simple),
-SPF verdicts compared with pyspf's (python3-spf) for the same records, the header field read
+SPF verdicts compared with pyspf's (python3-spf) for the same records, DMARC verdicts with Perl
+Mail::DMARC's (libmail-dmarc-perl) for the same records and results, the header field read
 by python3-authres's RFC 8601 parser, DNS served by Debian's unbound from local data on a
 loopback port. Clients: python3 smtplib and swaks."""
+import json
 import os
 import re
 import smtplib
@@ -74,6 +76,30 @@ for i in range(1, 12):
     SPF_CASES[f"d{i}.example"] = ["v=spf1 ?all"]
 
 
+# The records of the DMARC cases (RFC 7489), beyond those of example.net, forged.example,
+# soft.example and strict.example in zone().
+DMARC_RECORDS = {
+    "parent.example": ["v=DMARC1; p=reject"],
+    "two.parent.example": ["v=DMARC1; p=none", "v=DMARC1; p=quarantine"],
+    "bad.parent.example": ["v=DMARC1; p=bogus"],
+    "badsp.parent.example": ["v=DMARC1; p=none; sp=bogus"],
+    "lc.parent.example": ["v=dmarc1; p=none"],
+    "sp.example": ["v=DMARC1; p=reject; sp=none"],
+    "upper.example": ["v=DMARC1; p=REJECT"],
+    "tagcase.example": ["V=DMARC1; P=Reject; ADKIM=S"],
+    "rua.example": ["v=DMARC1; p=invalid; rua=mailto:d@rua.example"],
+    "space.example": ["v = DMARC1 ; p = reject"],
+    "pct0.example": ["v=DMARC1; p=reject; pct=0"],
+    "pctbad.example": ["v=DMARC1; p=reject; pct=150"],
+    "dup.example": ["v=DMARC1; p=none; p=reject"],
+    "vlast.example": ["p=reject; v=DMARC1"],
+    "sdkim.example.net": ["v=DMARC1; p=reject; adkim=S"],
+}
+DMARC_EXISTING = ["parent.example", "sp.example", "upper.example", "tagcase.example", "rua.example", "space.example",
+                  "pct0.example", "pctbad.example", "dup.example", "vlast.example", "plain.example", "example.net",
+                  "forged.example", "soft.example"]
+
+
 def zone(keys):
     z = '  local-zone: "." static\n'
     for d, recs in SPF_CASES.items():
@@ -87,6 +113,13 @@ def zone(keys):
     z += txt("_dmarc.forged.example", "v=DMARC1; p=reject")
     z += txt("_dmarc.soft.example", "v=DMARC1; p=quarantine")
     z += txt("_dmarc.strict.example", "v=DMARC1; p=reject; aspf=s")
+    for d, recs in DMARC_RECORDS.items():
+        for r in recs:
+            z += txt("_dmarc." + d, r)
+    # Mail::DMARC only judges a From: domain that exists (its exists_in_dns): an address for
+    # each organizational domain of the DMARC cases
+    for d in DMARC_EXISTING:
+        z += f'  local-data: "{d}. 3600 IN A 127.0.0.1"\n'
     return z
 
 
@@ -403,3 +436,197 @@ def test_sender_check_settings_are_checked():
                 in r.stderr, r.stderr
         finally:
             srv.cleanup()
+
+
+# Perl Mail::DMARC (PurePerl) judging one message per input line, given what mailport found for
+# SPF and DKIM (compared with pyspf and dkimpy above): the From: field, the SPF result and
+# domain, the DKIM results. Its DNS is the test's unbound only (a Net::DNS resolver on loopback),
+# its public suffix list the file named in its configuration.
+MAIL_DMARC = r"""
+use strict;
+use warnings;
+use JSON::PP;
+use Net::DNS::Resolver;
+use Mail::DMARC::PurePerl;
+
+my $port = shift @ARGV;
+my $res = Net::DNS::Resolver->new(nameservers => ['127.0.0.1'], port => $port, recurse => 1, dnsrch => 0,
+                                  defnames => 0, udp_timeout => 5, tcp_timeout => 5, retry => 2);
+while (my $line = <STDIN>) {
+    my $in = decode_json($line);
+    my $dmarc = Mail::DMARC::PurePerl->new;
+    $dmarc->set_resolver($res);
+    $dmarc->source_ip('127.0.0.1');
+    $dmarc->envelope_to('example.test');
+    $dmarc->envelope_from($in->{spf_domain});
+    $dmarc->header_from_raw($in->{from});
+    $dmarc->spf(domain => $in->{spf_domain}, scope => 'mfrom', result => $in->{spf});
+    $dmarc->dkim($in->{dkim});
+    my $r = $dmarc->validate;
+    print lc($r->result), " ", lc($r->disposition), "\n";
+}
+"""
+
+# (subject, MAIL FROM, From: fields, signed by example.net's rsa key, mailport's dmarc= result and
+# disposition (the policy applied to a failure), Mail::DMARC's where it differs on purpose, why)
+DMARC_CASES = [
+    ("own record", "x@forged.example", ["x@parent.example"], False, "fail", "reject", None),
+    ("two records at a subdomain", "x@forged.example", ["x@two.parent.example"], False, "none", "none",
+     ("fail", "none", "RFC 7489 6.6.3 step 5: several records end discovery and DMARC is not applied, which 11.2 "
+      "reports as dmarc=none (no policy); Mail::DMARC keeps its default result fail, with no disposition")),
+    ("bad p at a subdomain", "x@forged.example", ["x@bad.parent.example"], False, "none", "none",
+     ("fail", "none", "RFC 7489 6.6.3 step 6: a record without a valid p= or rua= means no DMARC processing "
+      "(dmarc=none), not a failure; both leave the parent's p=reject alone")),
+    ("bad sp at a subdomain", "x@forged.example", ["x@badsp.parent.example"], False, "none", "none",
+     ("fail", "none", "RFC 7489 6.6.3 step 6: an invalid sp= without a valid rua= means no DMARC processing")),
+    ("no record at a subdomain", "x@forged.example", ["x@norec.parent.example"], False, "fail", "reject", None),
+    ("v=dmarc1 at a subdomain", "x@forged.example", ["x@lc.parent.example"], False, "fail", "reject",
+     ("fail", "none", "RFC 7489 6.3 and 6.4: v= MUST be exactly DMARC1 (%x44 %x4d %x41 %x52 %x43 %x31); a record "
+      "with v=dmarc1 is discarded (6.6.3 step 2), so the organizational domain's p=reject applies; Mail::DMARC "
+      "compares the version in lower case and applies p=none")),
+    ("sp for a subdomain", "x@forged.example", ["x@news.sp.example"], False, "fail", "none", None),
+    ("sp not for the domain", "x@forged.example", ["x@sp.example"], False, "fail", "reject", None),
+    ("p in upper case", "x@forged.example", ["x@upper.example"], False, "fail", "reject", None),
+    ("tags in upper case", "x@forged.example", ["x@tagcase.example"], False, "fail", "reject", None),
+    ("bad p with a rua", "x@forged.example", ["x@rua.example"], False, "fail", "none", None),
+    ("white space in the record", "x@forged.example", ["x@space.example"], False, "fail", "reject",
+     ("none", "none", "RFC 7489 6.4: dmarc-version = \"v\" *WSP \"=\" *WSP \"DMARC1\" and dmarc-sep allow white "
+      "space; Mail::DMARC discards a record whose first 8 octets are not v=dmarc1")),
+    ("pct 0", "x@forged.example", ["x@pct0.example"], False, "fail", "quarantine", None),
+    ("pct over 100", "x@forged.example", ["x@pctbad.example"], False, "fail", "reject", None),
+    ("a tag twice", "x@forged.example", ["x@dup.example"], False, "none", "none",
+     ("fail", "reject", "RFC 7489 6.3 takes DKIM's tag-value syntax, and RFC 6376 3.2 makes a tag-list with a "
+      "tag twice invalid: no policy; Mail::DMARC keeps the last p=")),
+    ("v not first", "x@forged.example", ["x@vlast.example"], False, "none", "none", None),
+    ("adkim S", "x@forged.example", ["x@sdkim.example.net"], True, "fail", "reject", None),
+    ("dkim relaxed", "x@forged.example", ["x@news.example.net"], True, "pass", "none", None),
+    ("spf aligned", "x@example.net", ["x@example.net"], False, "pass", "none", None),
+    ("no policy", "x@forged.example", ["x@plain.example"], False, "none", "none", None),
+    ("two domains, forged last", "x@example.net", ["a@example.net, b@parent.example"], False, "fail", "reject",
+     None),
+    ("two domains, forged first", "x@example.net", ["b@parent.example, a@example.net"], False, "fail", "reject",
+     ("pass", "none", "RFC 7489 6.6.1: every domain of a From: with several is judged and the strictest failing "
+      "policy applies; Mail::DMARC judges the last address's domain only")),
+    ("two From fields", "x@example.net", ["a@example.net", "b@parent.example"], False, "fail", "reject",
+     ("pass", "none", "RFC 7489 6.6.1 (and RFC 5322 3.6: one From:): a second From: field must not hide a "
+      "domain, each is judged; Mail::DMARC is given the first field, as a single-From extractor reads it")),
+    ("two domains, both aligned", "x@example.net", ["a@example.net, b@news.example.net"], False, "pass", "none",
+     None),
+]
+
+
+def dmarc_message(case):
+    subject, _, froms, signed = case[:4]
+    msg = "".join(f"From: {f}\r\n" for f in froms)
+    msg += (f"To: bob@example.test\r\nSubject: dmarc {subject}\r\nDate: Sun, 06 Dec 2026 10:00:00 +0000\r\n"
+            f"Message-ID: <{subject.replace(' ', '.')}@dmarc.example>\r\n\r\nHello.\r\n")
+    return msg.encode()
+
+
+def mail_dmarc_verdicts(dns_port, directory, inputs):
+    """Mail::DMARC's (result, disposition) for each input, with its own configuration: no report
+    store, our DNS timeout, and the Debian public suffix list plus the .example and .test TLDs
+    of RFC 2606 (the list's implicit "*" rule, which libpsl applies and Mail::DMARC does not)."""
+    psl = os.path.join(directory, "psl.dat")
+    with open("/usr/share/publicsuffix/public_suffix_list.dat", encoding="utf-8") as f:
+        base = f.read()
+    with open(psl, "w", encoding="utf-8") as f:
+        f.write(base + "\nexample\ntest\n")
+    ini = os.path.join(directory, "mail-dmarc.ini")
+    with open(ini, "w") as f:
+        f.write(f"[report_store]\nauto_save = 0\n\n[dns]\ntimeout = 5\npublic_suffix_list = {psl}\n")
+    env = dict(os.environ, MAIL_DMARC_CONFIG_FILE=ini)
+    r = subprocess.run(["perl", "-e", MAIL_DMARC, str(dns_port)], input="".join(json.dumps(i) + "\n" for i in inputs),
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr
+    out = [tuple(l.split()) for l in r.stdout.splitlines()]
+    assert len(out) == len(inputs), (r.stdout, r.stderr)
+    return out
+
+
+def test_dmarc_verdicts_agree_with_mail_dmarc():
+    """mailport's dmarc= verdict and disposition against Mail::DMARC's on the same DNS, case by
+    case (RFC 7489 6.3, 6.4, 6.6.1, 6.6.3); then dmarc_reject = yes refuses a From: with a
+    forged p=reject domain among others (550 5.7.1) and keeps mail of a subdomain whose own
+    record is broken or doubled."""
+    need("perl")
+    if subprocess.run(["perl", "-MMail::DMARC::PurePerl", "-e", "1"], capture_output=True).returncode != 0:
+        raise Skip("libmail-dmarc-perl not installed")
+    env = Env()
+    try:
+        for case in DMARC_CASES:
+            msg = dmarc_message(case)
+            if case[3]:
+                msg = sign(msg, env.keys["rsa"][0], "rsa", "rsa-sha256", "relaxed/relaxed")
+            env.send(case[1], msg)
+        msgs = env.srv.wait_messages("bob", len(DMARC_CASES))
+        by_subject = {}
+        for m in msgs:
+            text = m.decode("utf-8", "replace")
+            subj = re.search(r"^Subject: dmarc (.*?)\r?$", text, re.M).group(1)
+            by_subject[subj] = (m, parse_ar([m])[0])
+        inputs, got = [], {}
+        for case in DMARC_CASES:
+            raw, line = by_subject[case[0]]
+            head = raw.split(b"\n\n")[0].split(b"\r\n\r\n")[0].decode()
+            field = re.search(r"\tdmarc=(\w+)(?: \((?:p=(\w+))?[^)]*\))?", head)
+            assert field, head[:1500]
+            result, policy = field.group(1), field.group(2) or "none"
+            got[case[0]] = (result, policy if result == "fail" else "none")
+            spf = re.search(r"spf=(\w+)\[smtp\.mailfrom=[^@\]]*@([^,\]]+)", line)
+            dkim = [{"domain": d, "selector": sel, "result": res}
+                    for res, d, sel in re.findall(r"dkim=(\w+)\[header\.d=([^,\]]+),header\.s=([^,\]]+)", line)]
+            # Mail::DMARC takes one From: value: the (first) field
+            inputs.append({"from": case[2][0],
+                           "spf": spf.group(1), "spf_domain": spf.group(2), "dkim": dkim})
+        theirs = mail_dmarc_verdicts(env.dns.port, env.srv.dir, inputs)
+        for case, their in zip(DMARC_CASES, theirs):
+            subject, want, differs = case[0], (case[4], case[5]), case[6]
+            assert got[subject] == want, (subject, "mailport", got[subject], "RFC 7489", want)
+            if differs is None:
+                assert their == want, (subject, "Mail::DMARC", their, "mailport", got[subject])
+            else:
+                # a deliberate difference: Mail::DMARC still says what the case says it does
+                assert their == differs[:2], (subject, "Mail::DMARC", their, "expected", differs[:2], differs[2])
+        # Several From: domains are reported as one dmarc= result, the strictest, and logged each.
+        raw = by_subject["two domains, forged first"][0].decode()
+        assert "dmarc=fail (p=reject; other From: domains: example.net=pass) header.from=parent.example" in raw, \
+            raw[:1500]
+        assert "dmarc=fail/parent.example dmarc_from=parent.example:fail,example.net:pass" in env.srv.log()
+        # A broken or doubled subdomain record: the comment says why there is no policy.
+        raw = by_subject["two records at a subdomain"][0].decode()
+        assert "_dmarc.two.parent.example has 2 DMARC records: no policy" in raw, raw[:1500]
+
+        # dmarc_reject = yes
+        env.srv.stop()
+        with open(env.srv.conf) as f:
+            conf = f.read()
+        with open(env.srv.conf, "w") as f:
+            f.write(conf.replace("sender_checks = yes", "sender_checks = yes\ndmarc_reject = yes"))
+        env.srv.start()
+        refused = [c for c in DMARC_CASES if c[0] in ("two domains, forged first", "two From fields")]
+        for case in refused:
+            try:
+                env.send(case[1], dmarc_message(case))
+                raise AssertionError(f"{case[0]}: accepted under dmarc_reject")
+            except smtplib.SMTPDataError as e:
+                assert e.smtp_code == 550, (case[0], e)
+                assert e.smtp_error.startswith(b"5.7.1 Message refused: parent.example publishes a DMARC policy "
+                                               b"of reject"), (case[0], e)
+        many = ("nine domains", "x@example.net", [", ".join(f"a@d{i}.example" for i in range(8)) + ", x@example.net"],
+                False)
+        try:
+            env.send(many[1], dmarc_message(many))
+            raise AssertionError("nine From: domains accepted under dmarc_reject")
+        except smtplib.SMTPDataError as e:
+            assert e.smtp_code == 550 and b"more than 8 domains" in e.smtp_error, e
+        kept = [c for c in DMARC_CASES if c[0] in ("two records at a subdomain", "bad p at a subdomain",
+                                                   "bad sp at a subdomain", "two domains, both aligned")]
+        for case in kept:
+            env.send(case[1], dmarc_message(case))
+        msgs = env.srv.wait_messages("bob", len(DMARC_CASES) + len(kept))
+        time.sleep(0.5)
+        assert len(env.srv.messages("bob")) == len(DMARC_CASES) + len(kept)
+        assert not env.srv.queue_files()
+    finally:
+        env.close()

@@ -395,7 +395,11 @@ static void test_dmarc(void **state)
 	assert_int_equal(dmarc_record_parse("v=DMARC1", &r, why, sizeof(why)), -1);
 	assert_int_equal(dmarc_record_parse("p=reject; v=DMARC1", &r, why, sizeof(why)), -1);
 	assert_int_equal(dmarc_record_parse("v=DMARC1; p=block", &r, why, sizeof(why)), -1);
-	assert_int_equal(dmarc_record_parse("v=DMARC1; p=none; pct=101", &r, why, sizeof(why)), -1);
+	/* RFC 7489 6.3: a bad value in the rest of the record gives way to the default (pct=100);
+	 * the record still applies (1: with an error worked around) */
+	assert_int_equal(dmarc_record_parse("v=DMARC1; p=none; pct=101", &r, why, sizeof(why)), 1);
+	assert_int_equal(r.pct, 100);
+	assert_string_equal(r.p, "none");
 
 	dmarc_org_domain("Mail.Example.ORG.", org, sizeof(org));
 	assert_string_equal(org, "example.org");
@@ -435,6 +439,294 @@ static void test_dmarc(void **state)
 	assert_int_equal(e.result, DMARC_TEMPERROR);
 	dmarc_check(&LK, NULL, "evil.example", 0, NULL, 0, 0, &e);
 	assert_int_equal(e.result, DMARC_PERMERROR);
+}
+
+/* RFC 7489 6.3 and 6.4, case by case: what the record parser makes of each. */
+static void test_dmarc_record_syntax(void **state)
+{
+	static const struct {
+		const char *label, *txt;
+		int ret;                        /* 0 clean, 1 errors worked around, -1 no policy */
+		const char *p, *sp;
+		unsigned pct;
+		int adkim_strict, aspf_strict;
+	} cases[] = {
+		{ "plain", "v=DMARC1; p=reject", 0, "reject", "", 100, 0, 0 },
+		{ "p= value in upper case (ABNF strings)", "v=DMARC1; p=REJECT", 0, "reject", "", 100, 0, 0 },
+		{ "tag names in any case", "V=DMARC1; P=Quarantine; SP=None; ADKIM=S; Aspf=s", 0, "quarantine", "none",
+		  100, 1, 1 },
+		{ "white space around = and ;", "v = DMARC1 ;\tp = reject ; pct = 50 ;", 0, "reject", "", 50, 0, 0 },
+		{ "no space, final ;", "v=DMARC1;p=none;", 0, "none", "", 100, 0, 0 },
+		{ "empty tags between ;", "v=DMARC1;; p=none;;", 0, "none", "", 100, 0, 0 },
+		{ "unknown and reporting tags ignored", "v=DMARC1; p=reject; foo=bar; ruf=mailto:f@example.org; fo=1; "
+		  "rf=afrf; ri=3600", 0, "reject", "", 100, 0, 0 },
+		{ "only rua: p=none (6.6.3 step 6)", "v=DMARC1; rua=mailto:d@example.org", 0, "none", "", 100, 0, 0 },
+		{ "pct=0", "v=DMARC1; p=reject; pct=0", 0, "reject", "", 0, 0, 0 },
+		{ "pct=100", "v=DMARC1; p=reject; pct=100", 0, "reject", "", 100, 0, 0 },
+		/* errors in the rest of the record: defaults (6.3) */
+		{ "pct over 100: default", "v=DMARC1; p=reject; pct=150", 1, "reject", "", 100, 0, 0 },
+		{ "pct not a number: default", "v=DMARC1; p=reject; pct=abc", 1, "reject", "", 100, 0, 0 },
+		{ "pct negative: default", "v=DMARC1; p=reject; pct=-1", 1, "reject", "", 100, 0, 0 },
+		{ "pct with a sign: default", "v=DMARC1; p=reject; pct=+5", 1, "reject", "", 100, 0, 0 },
+		{ "pct four digits: default", "v=DMARC1; p=reject; pct=0050", 1, "reject", "", 100, 0, 0 },
+		{ "adkim neither r nor s: relaxed", "v=DMARC1; p=reject; adkim=x; aspf=s", 1, "reject", "", 100, 0, 1 },
+		{ "a part without =: ignored", "v=DMARC1; p=reject; junk", 1, "reject", "", 100, 0, 0 },
+		/* a bad p= or sp= (6.6.3 step 6): p=none with a valid rua, else no policy */
+		{ "bad p, valid rua: p=none", "v=DMARC1; p=block; rua=mailto:d@example.org", 1, "none", "", 100, 0, 0 },
+		{ "bad sp, valid rua: p=none", "v=DMARC1; p=reject; sp=block; rua=mailto:d@example.org", 1, "none", "", 100,
+		  0, 0 },
+		{ "bad p, one valid rua of two", "v=DMARC1; p=block; rua=d@example.org, mailto:d@example.org!10m", 1, "none",
+		  "", 100, 0, 0 },
+		{ "bad p, rua not a URI", "v=DMARC1; p=block; rua=d@example.org", -1, "", "", 0, 0, 0 },
+		{ "bad p, rua with a bad size", "v=DMARC1; p=block; rua=mailto:d@example.org!x", -1, "", "", 0, 0, 0 },
+		{ "bad p, no rua", "v=DMARC1; p=block", -1, "", "", 0, 0, 0 },
+		{ "bad sp, no rua", "v=DMARC1; p=reject; sp=block", -1, "", "", 0, 0, 0 },
+		{ "no p, no rua", "v=DMARC1", -1, "", "", 0, 0, 0 },
+		{ "no p, only ruf", "v=DMARC1; ruf=mailto:f@example.org", -1, "", "", 0, 0, 0 },
+		/* v=DMARC1, exactly and first (6.3) */
+		{ "v= value in lower case", "v=dmarc1; p=reject", -1, "", "", 0, 0, 0 },
+		{ "another version", "v=DMARC10; p=reject", -1, "", "", 0, 0, 0 },
+		{ "v= not first", "p=reject; v=DMARC1", -1, "", "", 0, 0, 0 },
+		{ "white space before v=", " v=DMARC1; p=reject", -1, "", "", 0, 0, 0 },
+		{ "no ; after the version", "v=DMARC1 p=reject", -1, "", "", 0, 0, 0 },
+		{ "empty", "", -1, "", "", 0, 0, 0 },
+		/* a tag twice: the tag-list is invalid (RFC 6376 3.2, adopted by 6.3) */
+		{ "p twice", "v=DMARC1; p=none; p=reject", -1, "", "", 0, 0, 0 },
+		{ "p twice, in two cases", "v=DMARC1; p=none; P=reject", -1, "", "", 0, 0, 0 },
+		{ "v twice", "v=DMARC1; v=DMARC1; p=none", -1, "", "", 0, 0, 0 },
+	};
+	struct dmarc_record r;
+	char why[200], longrec[DMARC_RECORD_MAX + 64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int ret = dmarc_record_parse(cases[i].txt, &r, why, sizeof(why));
+		if (ret != cases[i].ret)
+			fail_msg("%s: \"%s\" gave %d (%s), expected %d", cases[i].label, cases[i].txt, ret, why, cases[i].ret);
+		if (ret != 0 && why[0] == '\0')
+			fail_msg("%s: no reason given", cases[i].label);
+		if (ret < 0)
+			continue;
+		if (strcmp(r.p, cases[i].p) != 0 || strcmp(r.sp, cases[i].sp) != 0 || r.pct != cases[i].pct ||
+		    r.adkim_strict != cases[i].adkim_strict || r.aspf_strict != cases[i].aspf_strict)
+			fail_msg("%s: p=%s sp=%s pct=%u adkim_strict=%d aspf_strict=%d", cases[i].label, r.p, r.sp, r.pct,
+			         r.adkim_strict, r.aspf_strict);
+	}
+	/* longer than DMARC_RECORD_MAX: no policy, never a record cut short */
+	snprintf(longrec, sizeof(longrec), "v=DMARC1; p=reject; x=%0*d", DMARC_RECORD_MAX, 0);
+	assert_int_equal(dmarc_record_parse(longrec, &r, why, sizeof(why)), -1);
+}
+
+/* 6.6.3: the organizational domain's record only when the From: domain publishes none at all;
+ * two records, or one that is no policy, at a subdomain mean no policy (not the parent's). */
+static void test_dmarc_discovery(void **state)
+{
+	static const struct rr t[] = {
+		{ "_dmarc.parent.example", 'T', "v=DMARC1; p=reject" },
+		{ "_dmarc.two.parent.example", 'T', "v=DMARC1; p=none" },
+		{ "_dmarc.two.parent.example", 'T', "v=DMARC1; p=quarantine" },
+		{ "_dmarc.bad.parent.example", 'T', "v=DMARC1; p=bogus" },
+		{ "_dmarc.badsp.parent.example", 'T', "v=DMARC1; p=none; sp=bogus" },
+		{ "_dmarc.dup.parent.example", 'T', "v=DMARC1; p=none; p=none" },
+		{ "_dmarc.lc.parent.example", 'T', "v=dmarc1; p=none" },
+		{ "_dmarc.other.parent.example", 'T', "google-site-verification=abc" },
+		{ "_dmarc.tmp.parent.example", 'F', "" },
+		{ "_dmarc.sp.example", 'T', "v=DMARC1; p=reject; sp=none" },
+		{ "_dmarc.own.sp.example", 'T', "v=DMARC1; p=quarantine; sp=none" },
+		{ "_dmarc.upper.example", 'T', "v=DMARC1; p=REJECT" },
+		{ "_dmarc.rua.example", 'T', "v=DMARC1; p=invalid; rua=mailto:d@rua.example" },
+		{ "_dmarc.pct0.example", 'T', "v=DMARC1; p=reject; pct=0" },
+		{ "_dmarc.space.example", 'T', "v = DMARC1 ; p = reject" },
+		{ "_dmarc.lcorg.example", 'T', "v=dmarc1; p=reject" },
+		{ NULL, 0, NULL },
+	};
+	static const struct {
+		const char *label, *from;
+		enum dmarc_result result;
+		const char *policy;
+		int reject, asks_parent;        /* _dmarc.parent.example is asked */
+	} cases[] = {
+		{ "the domain's own record", "parent.example", DMARC_FAIL, "reject", 1, 1 },
+		{ "two records at a subdomain: no policy", "two.parent.example", DMARC_NONE, "", 0, 0 },
+		{ "a bad p= at a subdomain: no policy", "bad.parent.example", DMARC_NONE, "", 0, 0 },
+		{ "a bad sp= at a subdomain: no policy", "badsp.parent.example", DMARC_NONE, "", 0, 0 },
+		{ "a tag twice at a subdomain: no policy", "dup.parent.example", DMARC_NONE, "", 0, 0 },
+		{ "a subdomain without a record: the parent's", "norec.parent.example", DMARC_FAIL, "reject", 1, 1 },
+		{ "not DMARC (v=dmarc1) is discarded: the parent's", "lc.parent.example", DMARC_FAIL, "reject", 1, 1 },
+		{ "other TXT records only: the parent's", "other.parent.example", DMARC_FAIL, "reject", 1, 1 },
+		{ "a failed lookup at the subdomain: temperror", "tmp.parent.example", DMARC_TEMPERROR, "", 0, 0 },
+		{ "sp= for a subdomain without a record", "news.sp.example", DMARC_FAIL, "none", 0, 0 },
+		{ "sp= not for the domain itself", "sp.example", DMARC_FAIL, "reject", 1, 0 },
+		{ "a subdomain's own record: its p=, not its sp=", "own.sp.example", DMARC_FAIL, "quarantine", 0, 0 },
+		{ "p=REJECT", "upper.example", DMARC_FAIL, "reject", 1, 0 },
+		{ "a bad p= with a valid rua: p=none", "rua.example", DMARC_FAIL, "none", 0, 0 },
+		{ "pct=0: the next policy down", "pct0.example", DMARC_FAIL, "quarantine", 0, 0 },
+		{ "white space in the record", "space.example", DMARC_FAIL, "reject", 1, 0 },
+		{ "a From: domain in upper case", "Parent.EXAMPLE", DMARC_FAIL, "reject", 1, 1 },
+		{ "an organizational domain with v=dmarc1: none", "lcorg.example", DMARC_NONE, "", 0, 0 },
+	};
+	struct dmarc_eval e;
+
+	(void)state;
+	table = t;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		nqueried = 0;
+		dmarc_check(&LK, cases[i].from, "evil.example", 0, NULL, 0, 0, &e);
+		if (e.result != cases[i].result || strcmp(e.policy, cases[i].policy) != 0 || e.reject != cases[i].reject)
+			fail_msg("%s: dmarc=%s policy=\"%s\" reject=%d (%s)", cases[i].label, dmarc_result_name(e.result),
+			         e.policy, e.reject, e.why);
+		if (was_queried("T _dmarc.parent.example") != cases[i].asks_parent)
+			fail_msg("%s: the parent was%s asked", cases[i].label, cases[i].asks_parent ? " not" : "");
+		if (e.why[0] == '\0')
+			fail_msg("%s: no reason given", cases[i].label);
+	}
+	/* the reason says what was wrong with the subdomain's records */
+	dmarc_check(&LK, "two.parent.example", "evil.example", 0, NULL, 0, 0, &e);
+	assert_non_null(strstr(e.why, "has 2 DMARC records"));
+	dmarc_check(&LK, "bad.parent.example", "evil.example", 0, NULL, 0, 0, &e);
+	assert_non_null(strstr(e.why, "no policy"));
+}
+
+/* 6.6.1: each From: domain judged, the strictest failing policy applied. */
+static void test_dmarc_authors(void **state)
+{
+	static const struct rr t[] = {
+		{ "_dmarc.bank.example", 'T', "v=DMARC1; p=reject" },
+		{ "_dmarc.soft.example", 'T', "v=DMARC1; p=quarantine" },
+		{ "_dmarc.mine.example", 'T', "v=DMARC1; p=reject" },
+		{ "_dmarc.watch.example", 'T', "v=DMARC1; p=none" },
+		{ "_dmarc.tmp.example", 'F', "" },
+		{ NULL, 0, NULL },
+	};
+	static const struct {
+		const char *label, *from[3];
+		size_t n;
+		enum dmarc_result result;
+		const char *domain, *policy;
+		int reject;
+	} cases[] = {
+		{ "a forged domain after one's own", { "mine.example", "bank.example" }, 2, DMARC_FAIL, "bank.example",
+		  "reject", 1 },
+		{ "a forged domain before one's own", { "bank.example", "mine.example" }, 2, DMARC_FAIL, "bank.example",
+		  "reject", 1 },
+		{ "the strictest of two failures", { "soft.example", "bank.example", "watch.example" }, 3, DMARC_FAIL,
+		  "bank.example", "reject", 1 },
+		{ "quarantine over none", { "watch.example", "soft.example" }, 2, DMARC_FAIL, "soft.example", "quarantine",
+		  0 },
+		{ "pass and no policy: none", { "mine.example", "nothing.example" }, 2, DMARC_NONE, "nothing.example", "", 0 },
+		{ "pass and temperror: temperror", { "mine.example", "tmp.example" }, 2, DMARC_TEMPERROR, "tmp.example", "",
+		  0 },
+		{ "a failure over temperror", { "tmp.example", "bank.example" }, 2, DMARC_FAIL, "bank.example", "reject", 1 },
+		{ "one domain", { "mine.example" }, 1, DMARC_PASS, "mine.example", "reject", 0 },
+	};
+	static const char *const many[DMARC_AUTHORS_MAX + 1] = { "a.example", "b.example", "c.example", "d.example",
+	                                                         "e.example", "f.example", "g.example", "h.example",
+	                                                         "bank.example" };
+	struct dmarc_eval e;
+
+	(void)state;
+	table = t;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		/* SPF passed for mine.example: mail from it passes, whatever else its From: says */
+		dmarc_check_authors(&LK, cases[i].from, cases[i].n, "mine.example", 1, NULL, 0, 0, &e);
+		if (e.result != cases[i].result || strcmp(e.from_domain, cases[i].domain) != 0 ||
+		    strcmp(e.policy, cases[i].policy) != 0 || e.reject != cases[i].reject)
+			fail_msg("%s: dmarc=%s header.from=%s policy=\"%s\" reject=%d (%s)", cases[i].label,
+			         dmarc_result_name(e.result), e.from_domain, e.policy, e.reject, e.why);
+		assert_int_equal(e.nauthors, cases[i].n);
+		for (size_t k = 0; k < cases[i].n; k++)
+			assert_string_equal(e.authors[k].domain, cases[i].from[k]);
+	}
+	dmarc_check_authors(&LK, cases[0].from, 2, "mine.example", 1, NULL, 0, 0, &e);
+	assert_int_equal(e.authors[0].result, DMARC_PASS);
+	assert_int_equal(e.authors[1].result, DMARC_FAIL);
+	/* more domains than are looked up: permerror, refused under dmarc_reject, nothing asked */
+	nqueried = 0;
+	dmarc_check_authors(&LK, many, DMARC_AUTHORS_MAX + 1, "mine.example", 1, NULL, 0, 0, &e);
+	assert_int_equal(e.result, DMARC_PERMERROR);
+	assert_int_equal(e.reject, 1);
+	assert_int_equal(nqueried, 0);
+	dmarc_check_authors(&LK, many, DMARC_AUTHORS_MAX, "mine.example", 1, NULL, 0, 0, &e);
+	assert_int_equal(e.result, DMARC_NONE);
+	assert_int_equal(e.nauthors, DMARC_AUTHORS_MAX);
+	dmarc_check_authors(&LK, NULL, 0, "mine.example", 1, NULL, 0, 0, &e);
+	assert_int_equal(e.result, DMARC_PERMERROR);
+	assert_int_equal(e.reject, 0);
+}
+
+/* The From: domains as authres finds them in a message, and how several are reported: one
+ * dmarc= result (the message's), header.from the domain that decided it, the others in the
+ * comment; the log line lists each. */
+static void test_authres_from_domains(void **state)
+{
+	static const struct rr t[] = {
+		{ "mine.example", 'T', "v=spf1 ip4:192.0.2.1 -all" },
+		{ "_dmarc.mine.example", 'T', "v=DMARC1; p=reject" },
+		{ "_dmarc.bank.example", 'T', "v=DMARC1; p=reject" },
+		{ NULL, 0, NULL },
+	};
+	static const struct {
+		const char *label, *hdr;
+		enum dmarc_result result;
+		const char *domain;
+		size_t nauthors;
+		int reject;
+	} cases[] = {
+		{ "one address", "From: A <a@mine.example>\r\n", DMARC_PASS, "mine.example", 1, 0 },
+		{ "one domain twice, in two cases", "From: a@mine.example, B <b@MINE.example.>\r\n", DMARC_PASS,
+		  "mine.example", 1, 0 },
+		{ "two domains, the forged one last", "From: a@mine.example, b@bank.example\r\n", DMARC_FAIL, "bank.example",
+		  2, 1 },
+		{ "two domains, folded, in a group", "From: team: a@mine.example,\r\n b@bank.example;\r\n", DMARC_FAIL,
+		  "bank.example", 2, 1 },
+		{ "two From: fields", "From: a@mine.example\r\nFrom: b@bank.example\r\n", DMARC_FAIL, "bank.example", 2, 1 },
+		{ "no From:", "Subject: x\r\n", DMARC_PERMERROR, "", 0, 0 },
+		{ "a group without addresses", "From: undisclosed:;\r\n", DMARC_PERMERROR, "", 0, 0 },
+		{ "nine domains", "From: a@a.example, b@b.example, c@c.example, d@d.example, e@e.example, f@f.example, "
+		  "g@g.example, h@h.example, x@mine.example\r\n", DMARC_PERMERROR, "", 0, 1 },
+		{ "eight domains", "From: a@a.example, b@b.example, c@c.example, d@d.example, e@e.example, f@f.example, "
+		  "g@g.example, x@mine.example, y@mine.example\r\n", DMARC_NONE, "a.example", 8, 0 },
+	};
+	struct authres_in in = { "mx.example.net", "192.0.2.1", "helo.example", "x@mine.example" };
+	struct authres r;
+	char msg[1024], sum[600];
+
+	(void)state;
+	table = t;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct dkim_verifier *v = dkim_verifier_new();
+		snprintf(msg, sizeof(msg), "%sSubject: hi\r\n\r\nbody\r\n", cases[i].hdr);
+		dkim_verifier_feed(v, msg, strlen(msg));
+		authres_evaluate(&LK, v, &in, 1800000000LL, 0, &r);
+		dkim_verifier_free(v);
+		if (r.dmarc.result != cases[i].result || strcmp(r.dmarc.from_domain, cases[i].domain) != 0 ||
+		    r.dmarc.nauthors != cases[i].nauthors || r.dmarc.reject != cases[i].reject)
+			fail_msg("%s: dmarc=%s header.from=%s nauthors=%zu reject=%d (%s)", cases[i].label,
+			         dmarc_result_name(r.dmarc.result), r.dmarc.from_domain, r.dmarc.nauthors, r.dmarc.reject,
+			         r.dmarc.why);
+		assert_int_equal(r.spf, SPF_PASS);
+	}
+
+	struct dkim_verifier *v = dkim_verifier_new();
+	snprintf(msg, sizeof(msg), "From: a@mine.example, b@bank.example\r\nSubject: hi\r\n\r\nbody\r\n");
+	dkim_verifier_feed(v, msg, strlen(msg));
+	authres_evaluate(&LK, v, &in, 1800000000LL, 0, &r);
+	dkim_verifier_free(v);
+	char *h = authres_header(&in, &r);
+	assert_non_null(h);
+	assert_non_null(strstr(h, "\tdmarc=fail (p=reject; other From: domains: mine.example=pass) "
+	                          "header.from=bank.example\r\n"));
+	free(h);
+	authres_summary(&r, sum, sizeof(sum));
+	assert_non_null(strstr(sum, " dmarc=fail/bank.example dmarc_from=mine.example:pass,bank.example:fail"));
+	/* one domain: the log line as before */
+	v = dkim_verifier_new();
+	snprintf(msg, sizeof(msg), "From: a@bank.example\r\nSubject: hi\r\n\r\nbody\r\n");
+	dkim_verifier_feed(v, msg, strlen(msg));
+	authres_evaluate(&LK, v, &in, 1800000000LL, 0, &r);
+	dkim_verifier_free(v);
+	authres_summary(&r, sum, sizeof(sum));
+	assert_string_equal(sum, "spf=pass dkim=none dmarc=fail/bank.example");
 }
 
 /* ---- the header field ------------------------------------------------------------------- */
@@ -487,6 +779,10 @@ int main(void)
 		cmocka_unit_test(test_spf_record_syntax),
 		cmocka_unit_test(test_dkim_round_trip),
 		cmocka_unit_test(test_dmarc),
+		cmocka_unit_test(test_dmarc_record_syntax),
+		cmocka_unit_test(test_dmarc_discovery),
+		cmocka_unit_test(test_dmarc_authors),
+		cmocka_unit_test(test_authres_from_domains),
 		cmocka_unit_test(test_header_and_strip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
