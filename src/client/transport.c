@@ -85,6 +85,7 @@ static void local_addr(int fd, char *out, size_t outlen)
 	socklen_t sl = sizeof(ss);
 
 	out[0] = '\0';
+	memset(&ss, 0, sizeof(ss));
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
 		return;
 	if (ss.ss_family == AF_INET)
