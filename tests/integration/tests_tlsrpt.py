@@ -1,8 +1,11 @@
-"""TLS-RPT (RFC 8460): the daily aggregate report of what direct MX delivery met under DANE,
-against real peers started here: a zone signed with Debian's ldns tools and served by unbound,
-with _smtp._tls records naming a mailto: rua (received by a mailport MX, the recording sink
-for mail) and an https: rua (python3's http.server wrapped in TLS, recording the POST); each
-report checked against a JSON Schema written from RFC 8460 4 with Debian's python3-jsonschema."""
+"""TLS-RPT (RFC 8460): the daily aggregate report of what direct MX delivery met under DANE
+and MTA-STS, against real peers started here: a zone signed with Debian's ldns tools and
+served by unbound, with _smtp._tls records naming a mailto: rua (received by a mailport MX,
+the recording sink for mail) and an https: rua (python3's http.server wrapped in TLS,
+recording the POST); MTA-STS policies from the same kind of server; plain MX hosts scripted
+here on other loopback addresses (STARTTLS refused, not offered, an expired certificate);
+each report checked against a JSON Schema written from RFC 8460 4 with Debian's
+python3-jsonschema."""
 import base64
 import email
 import gzip
@@ -196,17 +199,24 @@ print("ready", flush=True)
 srv.serve_forever()
 """
 
-# An MX that offers STARTTLS and answers it with 454 (RFC 3207 4: "TLS not available due to
-# temporary reason"), then takes the mail in plaintext; ADDR:PORT, and a file of recipients.
-STARTTLS_454 = r"""
-import socketserver, sys
-class H(socketserver.StreamRequestHandler):
+# A plain MX that takes the mail however STARTTLS goes; ADDR PORT FILE MODE [CERT KEY] (FILE gets
+# each recipient). MODE 454: STARTTLS offered and answered with 454 (RFC 3207 4: "TLS not
+# available due to temporary reason"); none: not offered; tls: offered, with CERT and KEY.
+FAKE_MX = r"""
+import socketserver, ssl, sys
+addr, port, taken, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+class H(socketserver.BaseRequestHandler):
     def handle(self):
+        sock, tls = self.request, False
+        rf = sock.makefile("rb")
         def w(s):
-            self.wfile.write(s.encode() + b"\r\n")
-        w("220 mx454.rpt.test ESMTP")
+            sock.sendall(s.encode() + b"\r\n")
+        w("220 fake.rpt.test ESMTP")
         data = False
-        for raw in self.rfile:
+        while True:
+            raw = rf.readline()
+            if not raw:
+                return
             line = raw.decode("utf-8", "replace").rstrip("\r\n")
             if data:
                 if line == ".":
@@ -215,13 +225,20 @@ class H(socketserver.StreamRequestHandler):
                 continue
             cmd = line.upper()
             if cmd.startswith("EHLO"):
-                w("250-mx454.rpt.test")
-                w("250-STARTTLS")
+                w("250-fake.rpt.test")
+                if mode != "none" and not tls:
+                    w("250-STARTTLS")
                 w("250 8BITMIME")
-            elif cmd == "STARTTLS":
+            elif cmd == "STARTTLS" and mode == "454":
                 w("454 4.7.0 TLS not available due to temporary reason")
+            elif cmd == "STARTTLS" and mode == "tls" and not tls:
+                w("220 2.0.0 go ahead")
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                ctx.load_cert_chain(sys.argv[5], sys.argv[6])
+                sock, tls = ctx.wrap_socket(sock, server_side=True), True
+                rf = sock.makefile("rb")
             elif cmd.startswith("RCPT"):
-                with open(sys.argv[3], "a") as f:
+                with open(taken, "a") as f:
                     f.write(line[8:].strip("<> ") + "\n")
                 w("250 2.1.5 ok")
             elif cmd.startswith("MAIL") or cmd == "RSET":
@@ -237,7 +254,7 @@ class H(socketserver.StreamRequestHandler):
 class S(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
-srv = S((sys.argv[1], int(sys.argv[2])), H)
+srv = S((addr, port), H)
 print("ready", flush=True)
 srv.serve_forever()
 """
@@ -245,9 +262,9 @@ srv.serve_forever()
 
 def test_tlsrpt_mta_sts_testing_starttls_454_addresses_and_resolver():
     """RFC 8461 5 and RFC 8460 4.3 under MTA-STS, in a DNSSEC-signed zone without TLSA records:
-    a testing policy validates as enforce would and reports what fails, but delivers; a
-    STARTTLS answered 454 is starttls-not-supported (enforce: deferred; testing: delivered in
-    plaintext); every failure names both ends (sending-mta-ip, receiving-ip), a host skipped
+    a testing policy validates as enforce would and reports what fails (a certificate for
+    another name, one expired, an MX not named, no STARTTLS), but delivers; a STARTTLS answered
+    454 is starttls-not-supported (enforce: deferred; testing: delivered in plaintext); every failure names both ends (sending-mta-ip, receiving-ip), a host skipped
     for not being named too; the reports are POSTed to a host only the configured resolver
     knows."""
     need("ldns-signzone")
@@ -264,9 +281,11 @@ def test_tlsrpt_mta_sts_testing_starttls_454_addresses_and_resolver():
         "enf454": ("enforce", "mx454.rpt.test", "mx454.rpt.test"),
         "test454": ("testing", "mx454.rpt.test", "mx454.rpt.test"),
         "enfunnamed": ("enforce", "other.rpt.test", "mx.example.test"),
+        "testexpired": ("testing", "*.rpt.test", "mxexpired.rpt.test"),  # a certificate past its date
+        "testnotls": ("testing", "*.rpt.test", "mxplain.rpt.test"),      # STARTTLS not offered
     }
     zone = SOA.format(z="rpt.test") + "mx2 300 IN A 127.0.0.1\nmx454 300 IN A 127.0.0.2\n" \
-        "reports 300 IN A 127.0.0.1\n"
+        "mxexpired 300 IN A 127.0.0.3\nmxplain 300 IN A 127.0.0.4\nreports 300 IN A 127.0.0.1\n"
     os.makedirs(os.path.join(d, "web", "policies"))
     os.makedirs(os.path.join(d, "web", "posted"))
     for label, (mode, pattern, mxhost) in doms.items():
@@ -285,15 +304,19 @@ def test_tlsrpt_mta_sts_testing_starttls_454_addresses_and_resolver():
                           [f"DNS:mta-sts.{label}.rpt.test" for label in doms])
     web = subprocess.Popen([sys.executable, "-c", WEB, os.path.join(d, "web"), str(hport), cert, key],
                            stdout=subprocess.PIPE, text=True)
-    taken = os.path.join(d, "taken454")
-    fake = subprocess.Popen([sys.executable, "-c", STARTTLS_454, "127.0.0.2", str(mport), taken],
-                            stdout=subprocess.PIPE, text=True)
+    taken = os.path.join(d, "taken")
+    fakes = [subprocess.Popen([sys.executable, "-c", FAKE_MX, addr, str(mport), taken, *mode],
+                              stdout=subprocess.PIPE, text=True)
+             for addr, mode in (("127.0.0.2", ["454"]), ("127.0.0.3", ["tls", path("expired.pem"),
+                                                                       path("expired.key")]),
+                                ("127.0.0.4", ["none"]))]
     dns = None
     mx = Server(tls=True, listen=f"127.0.0.1:{mport}", domains=" ".join(f"{x}.rpt.test" for x in doms),
                 users=[f"u@{x}.rpt.test:{h}" for x in doms])
     try:
         assert web.stdout.readline().strip() == "ready"
-        assert fake.stdout.readline().strip() == "ready"
+        for fake in fakes:
+            assert fake.stdout.readline().strip() == "ready"
         dns = AuthDNS(d, [("rpt.test", os.path.join(d, "rpt.test.signed")),
                           ("example.test", os.path.join(d, "example.test"))],
                       probe=("testok.rpt.test", "MX", "mx.example.test."))
@@ -307,11 +330,15 @@ def test_tlsrpt_mta_sts_testing_starttls_454_addresses_and_resolver():
             # testing: delivered whatever validation says (RFC 8461 5), over TLS where it was had
             for x in ("testbad", "testok", "testunnamed"):
                 mx.wait_messages("u", 1, domain=f"{x}.rpt.test")
+            want = ("u@test454.rpt.test", "u@testexpired.rpt.test", "u@testnotls.rpt.test")
             for _ in range(200):
-                if os.path.exists(taken) and "u@test454.rpt.test" in open(taken).read():
+                if os.path.exists(taken) and all(x in open(taken).read() for x in want):
                     break
                 time.sleep(0.1)
-            assert "u@test454.rpt.test" in open(taken).read()
+            assert all(x in open(taken).read() for x in want), open(taken).read()
+            wait_log(a, "delivered to=<u@testexpired.rpt.test> relay=mxexpired.rpt.test[127.0.0.3]:"
+                        f"{mport} tls=opportunistic")
+            wait_log(a, f"delivered to=<u@testnotls.rpt.test> relay=mxplain.rpt.test[127.0.0.4]:{mport} tls=none")
             # enforce: a 454 or an MX the policy does not name holds the mail back
             wait_log(a, "deferred to=<u@enf454.rpt.test>")
             wait_log(a, "deferred to=<u@enfunnamed.rpt.test>")
@@ -345,7 +372,7 @@ def test_tlsrpt_mta_sts_testing_starttls_454_addresses_and_resolver():
             got = [f for f in fails if f["result-type"] == rtype]
             assert got, (label, rtype, pol)
             for f in fails:     # both ends of every failed session
-                assert f["sending-mta-ip"] == "127.0.0.1" and f["receiving-ip"] in ("127.0.0.1", "127.0.0.2"), f
+                assert f["sending-mta-ip"] == "127.0.0.1" and f["receiving-ip"].startswith("127.0.0."), f
             return got
 
         # testing, a certificate for another name: delivered, and counted as enforce would
@@ -365,6 +392,12 @@ def test_tlsrpt_mta_sts_testing_starttls_454_addresses_and_resolver():
             assert f[0]["receiving-mx-hostname"] == "mx454.rpt.test" and f[0]["receiving-ip"] == "127.0.0.2", f
             assert "454" in f[0]["failure-reason-code"], f
             assert reports[label]["summary"]["total-successful-session-count"] == 0, reports[label]
+        # testing, an expired certificate: delivered over that TLS, counted
+        f = failures("testexpired", "certificate-expired")
+        assert f[0]["receiving-mx-hostname"] == "mxexpired.rpt.test" and f[0]["receiving-ip"] == "127.0.0.3", f
+        # testing, STARTTLS not offered: delivered in plaintext, counted
+        f = failures("testnotls", "starttls-not-supported")
+        assert f[0]["receiving-ip"] == "127.0.0.4" and "does not offer STARTTLS" in f[0]["failure-reason-code"], f
         # enforce, the MX not named: skipped before connecting, and still where it would have gone
         f = failures("enfunnamed", "validation-failure")
         assert f[0]["receiving-mx-hostname"] == "mx.example.test" and f[0]["receiving-ip"] == "127.0.0.1", f
@@ -372,7 +405,8 @@ def test_tlsrpt_mta_sts_testing_starttls_454_addresses_and_resolver():
         if dns:
             dns.close()
         end_process(web)
-        end_process(fake)
+        for fake in fakes:
+            end_process(fake)
         mx.stop()
         mx.cleanup()
         shutil.rmtree(d, ignore_errors=True)
