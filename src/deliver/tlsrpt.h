@@ -26,7 +26,8 @@ struct tlsrpt_session {
 	const char *mx_patterns[TLSRPT_STRINGS_MAX];    /* sts: the policy's mx lines */
 	size_t npatterns;
 	const char *mx_host;            /* the MX host tried ("" when none was reached) */
-	const char *ip;                 /* its address, "" when none */
+	const char *ip;                 /* its address (for a host skipped before connecting, the
+	                                   one it would have been reached at), "" when none */
 	const char *result;             /* NULL: a successful session; else an RFC 8460 4.3 result-type */
 	const char *reason;             /* failure-reason-code: our words, for a human */
 	const char *sending_ip;         /* sending-mta-ip: our address on the connection (towards
