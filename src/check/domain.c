@@ -511,7 +511,7 @@ static int probe_tlsa(const struct ctx *c, unsigned port, int implicit, const st
 	struct smtp_reply rep;
 	struct smtp_caps caps;
 	char chost[256], cport[8], ehlo[300];
-	struct tls_policy pol = { TLS_LEVEL_DANE, implicit, NULL, NULL, rrset, "dane" };
+	struct tls_policy pol = { TLS_LEVEL_DANE, implicit, NULL, NULL, rrset, "dane", 0 };
 	int ok = -1;
 
 	memset(&t, 0, sizeof(t));

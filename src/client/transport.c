@@ -78,6 +78,51 @@ static int connect_one(struct transport *t, const struct addrinfo *ai, int *why)
 	return fd;
 }
 
+/* The numeric local address of socket fd into out ("" when it has none). */
+static void local_addr(int fd, char *out, size_t outlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	out[0] = '\0';
+	memset(&ss, 0, sizeof(ss));
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+		return;
+	if (ss.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)outlen);
+	else if (ss.ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)outlen);
+}
+
+int transport_source_addr(const char *addr, char *out, size_t outlen)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	socklen_t sl;
+	int fd;
+
+	out[0] = '\0';
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(25);
+		sl = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(25);
+		sl = sizeof(*s6);
+	} else
+		return -1;
+	/* connect() on a datagram socket only picks the route and the source address. */
+	if ((fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&ss, sl) == 0)
+		local_addr(fd, out, outlen);
+	close(fd);
+	return out[0] ? 0 : -1;
+}
+
 int transport_connect_unix(struct transport *t, const char *path, int timeout)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
@@ -170,6 +215,7 @@ int transport_connect_as(struct transport *t, const char *name, const char *host
 				inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, addr, sizeof(addr));
 			snprintf(t->peer, sizeof(t->peer), "%s[%s]:%s", name ? name : host, addr, port);
 			snprintf(t->addr, sizeof(t->addr), "%s", addr);
+			local_addr(t->fd, t->local, sizeof(t->local));
 			break;
 		}
 	}

@@ -51,6 +51,8 @@ struct transport {
 	size_t rlen, roff;
 	char peer[128];             /* "host[addr]:port" for messages */
 	char addr[48];              /* the numeric address connected to */
+	char local[48];             /* ours on that connection (TLS-RPT's sending-mta-ip), "" when
+	                             * not known (a unix socket) */
 	enum transport_tls_fail tls_fail;   /* after TRANSPORT_ETLS or ETIMEOUT from transport_tls */
 	transport_trace_fn *trace;  /* set after transport_connect; NULL = none */
 	void *trace_arg;
@@ -101,6 +103,10 @@ int transport_connect_unix(struct transport *t, const char *path, int timeout);
 /* where is a unix socket path ("/...") or HOST:PORT ([IPv6]:PORT): either of the above. */
 int transport_connect_where(struct transport *t, const char *where, int timeout);
 int transport_read_reply(struct transport *t, struct smtp_reply *r);
+/* The local address the kernel would use to reach the numeric address addr, found with a
+ * connected UDP socket (no packet is sent): for reporting a host never connected to. 0, or -1
+ * with out "". */
+int transport_source_addr(const char *addr, char *out, size_t outlen);
 void transport_close(struct transport *t);
 
 #endif

@@ -6,14 +6,19 @@
 #include "relay.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+
 #include "../client/transport.h"
 #include "../smtp/data.h"
+#include "../tls/inspect.h"
 
 
 int relay_parse_url(const char *url, struct relay_conf *rc, const char **why)
@@ -127,15 +132,107 @@ void relay_cache_close(struct relay_cache *cache)
 
 int relay_start_tls(struct transport *t, const struct tls_policy *tls)
 {
-	struct transport_tls_opts o = { tls->level == TLS_LEVEL_VERIFY ? tls->match : NULL, tls->ca_file, 0, 0,
-	                                tls->level == TLS_LEVEL_DANE ? tls->dane : NULL, NULL, NULL };
+	/* MTA-STS testing: the chain verified against the CAs and the name sent as SNI, as enforce
+	 * would, but inspected after the handshake instead of failing it (RFC 8461 5). */
+	int testing = tls->sts_testing && tls->level == TLS_LEVEL_MAY && tls->match != NULL;
+	struct transport_tls_opts o = { tls->level == TLS_LEVEL_VERIFY || testing ? tls->match : NULL, tls->ca_file, 0,
+	                                testing, tls->level == TLS_LEVEL_DANE ? tls->dane : NULL, NULL, NULL };
 	return transport_tls_ex(t, &o);
+}
+
+/* ---- what TLS-RPT counts (RFC 8460 4.3) ------------------------------------------------- */
+
+static void rpt_set(struct relay_tlsrpt *rpt, const char *result, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void rpt_set(struct relay_tlsrpt *rpt, const char *result, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (rpt == NULL || rpt->result != NULL)
+		return;                 /* the first failure of a session is the one reported */
+	rpt->result = result;
+	va_start(ap, fmt);
+	vsnprintf(rpt->reason, sizeof(rpt->reason), fmt, ap);
+	va_end(ap);
+}
+
+/* The result-type of a certificate OpenSSL's chain check refused with vr. */
+static const char *cert_result(long vr)
+{
+	switch (vr) {
+	case X509_V_ERR_HOSTNAME_MISMATCH:
+	case X509_V_ERR_IP_ADDRESS_MISMATCH:
+		return "certificate-host-mismatch";
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+		return "certificate-expired";
+	default:
+		return "certificate-not-trusted";
+	}
+}
+
+/* A handshake that failed with tr (transport.h) under tls. */
+static void rpt_tls_failed(struct relay_tlsrpt *rpt, struct transport *t, const struct tls_policy *tls, int tr)
+{
+	SSL *ssl = transport_ssl(t);
+
+	if (tr == TRANSPORT_EVERIFY && tls->level == TLS_LEVEL_DANE)
+		rpt_set(rpt, "tlsa-invalid", "%s", t->err);
+	else if (tr == TRANSPORT_EVERIFY)
+		rpt_set(rpt, cert_result(ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK), "%s", t->err);
+	else
+		rpt_set(rpt, "validation-failure", "%s", t->err);
+}
+
+/* MTA-STS testing, after a handshake that went through: what enforce would have said of the
+ * certificate. The message goes either way. */
+static void rpt_testing_verdict(struct relay_tlsrpt *rpt, struct transport *t, const struct tls_policy *tls)
+{
+	struct tls_peer p;
+	SSL *ssl = transport_ssl(t);
+
+	if (!tls->sts_testing || tls->match == NULL || ssl == NULL)
+		return;
+	tls_inspect(ssl, tls->match, time(NULL), &p);
+	if (!p.have_cert)
+		rpt_set(rpt, "certificate-not-trusted", "%s showed no certificate (MTA-STS testing: delivered anyway)",
+		        t->peer);
+	else if (p.expired || p.chain_error == X509_V_ERR_CERT_HAS_EXPIRED)
+		rpt_set(rpt, "certificate-expired", "certificate of %s expired on %s (MTA-STS testing: delivered anyway)",
+		        t->peer, p.not_after);
+	else if (!p.chain_ok)
+		rpt_set(rpt, "certificate-not-trusted", "certificate of %s not trusted: %s (MTA-STS testing: delivered "
+		        "anyway)", t->peer, p.chain_reason);
+	else if (!p.host_ok)
+		rpt_set(rpt, "certificate-host-mismatch", "certificate of %s is not for %s: hostname mismatch (MTA-STS "
+		        "testing: delivered anyway)", t->peer, tls->match);
+}
+
+/* Under MTA-STS testing the client core goes on in plaintext when STARTTLS is refused or not
+ * offered: enforce would have refused the host, so it is counted. Only once EHLO (or HELO after
+ * a refused EHLO) was answered: a session lost before that says nothing about TLS. */
+static void rpt_testing_plaintext(struct relay_tlsrpt *rpt, const struct smtp_client *c, const struct tls_policy *tls,
+                                  const char *peer, size_t n)
+{
+	const struct smtp_client_result *st = smtp_client_starttls_result(c);
+	int seen_caps = smtp_client_esmtp(c);
+
+	if (!tls->sts_testing || rpt == NULL || rpt->tls)
+		return;
+	for (size_t i = 0; i < n && !seen_caps; i++)
+		seen_caps = smtp_client_rcpt_result(c, i)->code != 0;
+	if (st->code != 0)
+		rpt_set(rpt, "starttls-not-supported", "%s: STARTTLS refused: %d %s %s (MTA-STS testing: delivered in "
+		        "plaintext)", peer, st->code, st->esc, st->text);
+	else if (seen_caps)
+		rpt_set(rpt, "starttls-not-supported", "%s does not offer STARTTLS (MTA-STS testing: delivered in "
+		        "plaintext)", peer);
 }
 
 /* Talk to the server until the transaction ends. Returns 0 when the server saw it through (the
  * connection may be kept), -1 on failure, RELAY_ETLS when the TLS handshake failed. */
 static int converse(const struct tls_policy *tls, struct transport *t, struct smtp_client *c,
-                    const struct spool_entry *e, struct smtp_client_out *out, int keep, char *err, size_t errlen)
+                    const struct spool_entry *e, struct smtp_client_out *out, int keep, char *err, size_t errlen,
+                    struct relay_tlsrpt *rpt)
 {
 	struct smtp_reply reply;
 
@@ -149,6 +246,9 @@ static int converse(const struct tls_policy *tls, struct transport *t, struct sm
 			transport_write(t, out->buf, out->len);       /* QUIT */
 			snprintf(err, errlen, "%s: %s%s%d %s %s", t->peer, f->stage, f->code ? " refused: " : ": ",
 			         f->code, f->esc, f->text);
+			/* TLS required and not to be had: refused (454) or not offered alike. */
+			if (strcmp(f->stage, "starttls") == 0)
+				rpt_set(rpt, "starttls-not-supported", "%s", err);
 			return -1;
 		}
 		if (out->step == SC_DONE) {
@@ -172,8 +272,12 @@ static int converse(const struct tls_policy *tls, struct transport *t, struct sm
 			int tr = relay_start_tls(t, tls);
 			if (tr != 0) {
 				snprintf(err, errlen, "%s", t->err);
+				rpt_tls_failed(rpt, t, tls, tr);
 				return tr == TRANSPORT_ETLS ? RELAY_ETLS : -1;
 			}
+			if (rpt != NULL)
+				rpt->tls = 1;
+			rpt_testing_verdict(rpt, t, tls);
 			smtp_client_tls_started(c, out);
 		}
 	}
@@ -236,7 +340,7 @@ void relay_tlspolicy_conf(const struct relay_conf *rc, struct tlspolicy_conf *ou
 int relay_deliver(const struct relay_conf *rc, const struct tls_policy *policy, const struct spool_entry *e,
                   const size_t *idx, size_t n,
                   struct smtp_client_result *results, char *err, size_t errlen, char *tls, size_t tlslen,
-                  struct relay_cache *cache)
+                  struct relay_cache *cache, struct relay_tlsrpt *rpt)
 {
 	const char **rcpts = calloc(n, sizeof(*rcpts));
 	struct smtp_client_conf local_conf = { 0 }, *cconf = cache ? &cache->conf : &local_conf;
@@ -250,6 +354,8 @@ int relay_deliver(const struct relay_conf *rc, const struct tls_policy *policy, 
 
 	err[0] = '\0';
 	tls[0] = '\0';
+	if (rpt != NULL)
+		memset(rpt, 0, sizeof(*rpt));
 	memset(results, 0, n * sizeof(*results));
 	memset(&out, 0, sizeof(out));
 	if (rcpts == NULL) {
@@ -257,8 +363,8 @@ int relay_deliver(const struct relay_conf *rc, const struct tls_policy *policy, 
 		return -1;
 	}
 	env = envelope_of(e, idx, n, rcpts);
-	snprintf(key, sizeof(key), "%d%d|%s|%s|%s", (int)policy->level, policy->implicit, rc->host, rc->port,
-	         rc->user ? rc->user : "");
+	snprintf(key, sizeof(key), "%d%d%d|%s|%s|%s", (int)policy->level, policy->implicit, policy->sts_testing,
+	         rc->host, rc->port, rc->user ? rc->user : "");
 
 	/* A kept connection to the same destination: RSET and go on. */
 	if (cache && cache->open && (strcmp(cache->key, key) != 0 || now - cache->used > RELAY_CACHE_IDLE))
@@ -272,7 +378,9 @@ int relay_deliver(const struct relay_conf *rc, const struct tls_policy *policy, 
 		c = smtp_client_reuse(cache->last, &cache->conf, &env, &out);
 		if (c != NULL) {
 			snprintf(tls, tlslen, "%s", cache->tls_desc);
-			r = converse(policy, t, c, e, &out, 1, err, errlen);
+			if (rpt != NULL)
+				*rpt = cache->rpt;      /* the session's TLS is the one it was made with */
+			r = converse(policy, t, c, e, &out, 1, err, errlen, rpt);
 			int decided = 0;
 			for (size_t i = 0; i < n; i++)
 				decided |= smtp_client_rcpt_result(c, i)->code != 0;
@@ -281,6 +389,8 @@ int relay_deliver(const struct relay_conf *rc, const struct tls_policy *policy, 
 			/* The kept connection went stale before anything was decided: start afresh. */
 			smtp_client_free(c);
 			c = NULL;
+			if (rpt != NULL)
+				memset(rpt, 0, sizeof(*rpt));
 		}
 		relay_cache_close(cache);
 		t = &local_t;
@@ -296,9 +406,18 @@ int relay_deliver(const struct relay_conf *rc, const struct tls_policy *policy, 
 		goto out;
 	}
 	connected = 1;
-	if (policy->implicit && relay_start_tls(t, policy) != 0) {
-		snprintf(err, errlen, "%s", t->err);
-		goto out;
+	if (rpt != NULL)
+		snprintf(rpt->local, sizeof(rpt->local), "%s", t->local);
+	if (policy->implicit) {
+		int tr = relay_start_tls(t, policy);
+		if (tr != 0) {
+			snprintf(err, errlen, "%s", t->err);
+			rpt_tls_failed(rpt, t, policy, tr);
+			goto out;
+		}
+		if (rpt != NULL)
+			rpt->tls = 1;
+		rpt_testing_verdict(rpt, t, policy);
 	}
 	c = smtp_client_new(cconf, &env);
 	if (c == NULL) {
@@ -307,7 +426,8 @@ int relay_deliver(const struct relay_conf *rc, const struct tls_policy *policy, 
 	}
 	out.step = SC_WRITE;            /* nothing to write: read the greeting first */
 	out.len = 0;
-	r = converse(policy, t, c, e, &out, cache != NULL, err, errlen);
+	r = converse(policy, t, c, e, &out, cache != NULL, err, errlen, rpt);
+	rpt_testing_plaintext(rpt, c, policy, t->peer, n);
 	if (t->dane_match[0])
 		snprintf(tls, tlslen, "%s, TLSA %s", t->tls_desc, t->dane_match);
 	else
@@ -321,6 +441,10 @@ int relay_deliver(const struct relay_conf *rc, const struct tls_policy *policy, 
 		cache->last = c;
 		snprintf(cache->key, sizeof(cache->key), "%s", key);
 		snprintf(cache->tls_desc, sizeof(cache->tls_desc), "%s", tls);
+		if (rpt != NULL)
+			cache->rpt = *rpt;
+		else
+			memset(&cache->rpt, 0, sizeof(cache->rpt));
 		cache->used = now;
 		for (size_t i = 0; i < n; i++)
 			results[i] = *smtp_client_rcpt_result(c, i);

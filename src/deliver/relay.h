@@ -44,6 +44,17 @@ int relay_parse_url(const char *url, struct relay_conf *rc, const char **why);
 void relay_conf_clear(struct relay_conf *rc);
 int relay_conf_copy(struct relay_conf *dst, const struct relay_conf *src);
 
+/* What one attempt met that TLS-RPT (tlsrpt.h) counts, for a policy's session: relay_deliver()
+ * fills it when given. A kept connection carries the verdict of the handshake it was made with. */
+struct relay_tlsrpt {
+	const char *result;             /* NULL: nothing failed that TLS-RPT counts; else an RFC 8460
+	                                   4.3 result-type (a static string) */
+	char reason[300];               /* failure-reason-code: what failed, in words */
+	char local[48];                 /* sending-mta-ip: our address on the connection, "" when
+	                                   none was made */
+	int tls;                        /* the session ran inside TLS */
+};
+
 #define RELAY_ETLS (-2)
 #define RELAY_CACHE_IDLE 30     /* seconds a kept connection may wait for the next message */
 
@@ -60,23 +71,27 @@ struct relay_cache {
 	struct smtp_client_conf conf;   /* owned copy: last points at it */
 	char helo[256], user[256], password[256];
 	char tls_desc[160];
+	struct relay_tlsrpt rpt;        /* what the connection's TLS met */
 };
 
 void relay_cache_close(struct relay_cache *cache);
 
 /* The TLS handshake on t that the policy asks for: a CA and name (verify), TLSA records (DANE),
- * or none checked (may, encrypt). transport.h's codes. Also `check --mx`'s probe, so it checks
- * exactly as delivery does. */
+ * or none checked (may, encrypt); under MTA-STS testing the certificate is looked at but never
+ * refused (relay_deliver() reports it). transport.h's codes. Also `check --mx`'s probe, so it
+ * checks exactly as delivery does. */
 int relay_start_tls(struct transport *t, const struct tls_policy *tls);
 
 /* The policy of the destination's smarthost. */
 void relay_tlspolicy_conf(const struct relay_conf *rc, struct tlspolicy_conf *out);
 
 /* policy: how this connection must be encrypted (tlspolicy.h), borrowed for the call; tls gets
- * what was negotiated, for the log. */
+ * what was negotiated, for the log; rpt (NULL: not wanted) what TLS-RPT counts: a refused or
+ * missing STARTTLS, a failed handshake, and under MTA-STS testing (policy->sts_testing) a
+ * certificate that enforce would have refused although the message went. */
 int relay_deliver(const struct relay_conf *rc, const struct tls_policy *policy, const struct spool_entry *e,
                   const size_t *idx, size_t n,
                   struct smtp_client_result *results, char *err, size_t errlen, char *tls, size_t tlslen,
-                  struct relay_cache *cache);
+                  struct relay_cache *cache, struct relay_tlsrpt *rpt);
 
 #endif

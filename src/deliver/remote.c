@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../client/transport.h"
 #include "../queue/spool.h"
 #include "../util/duration.h"
 #include "../util/errlist.h"
@@ -153,7 +154,7 @@ static int decided_any(const struct smtp_client_result *res, size_t n)
  * 1 decided, 0 not (err: what the last address met). */
 static int try_host(const struct settings *st, const struct spool_entry *e, const size_t *idx, size_t n,
                     struct smtp_client_result *res, const struct mx_host *host, const struct tls_policy *tls,
-                    struct where *w, struct relay_cache *cache, char *err, size_t errlen)
+                    struct where *w, struct relay_cache *cache, struct relay_tlsrpt *rpt, char *err, size_t errlen)
 {
 	for (size_t a = 0; a < host->naddrs; a++) {
 		struct relay_conf rc = st->relay;
@@ -165,15 +166,16 @@ static int try_host(const struct settings *st, const struct spool_entry *e, cons
 		rc.port = st->relay.mx_port ? st->relay.mx_port : "25";
 		rc.user = rc.password = NULL;       /* never AUTH to an MX */
 		int rr = relay_deliver(&rc, tls, e, idx, n, res, attempt_err, sizeof(attempt_err), w->tls, sizeof(w->tls),
-		                       cache);
+		                       cache, rpt);
 		if (rr == RELAY_ETLS && tlspolicy_fallback(tls, &plain)) {
 			/* RFC 3207 opportunistic TLS failed: the same host in plaintext, as no policy
-			 * requires TLS for this destination. */
+			 * requires TLS for this destination. What the handshake met stays the session's
+			 * TLS-RPT verdict (MTA-STS testing counts it; the plaintext retry delivers). */
 			log_info(e->qid, "tls failed with %s [%s]: retrying in plaintext: %s", host->name, host->addrs[a],
 			         attempt_err);
 			used = &plain;
 			relay_deliver(&rc, &plain, e, idx, n, res, attempt_err, sizeof(attempt_err), w->tls, sizeof(w->tls),
-			              NULL);
+			              NULL, NULL);
 		} else if (rr != 0 && tls->level == TLS_LEVEL_DANE && !decided_any(res, n))
 			log_info(e->qid, "dane-failed mx=%s [%s]: not delivered: %s", host->name, host->addrs[a], attempt_err);
 		else if (rr != 0 && tls->level >= TLS_LEVEL_ENCRYPT && !decided_any(res, n))
@@ -191,23 +193,47 @@ static int try_host(const struct settings *st, const struct spool_entry *e, cons
 }
 
 /* One attempt under a DANE or MTA-STS policy, for TLS-RPT (tlsrpt.h); others are not kept.
- * ok: TLS was had; else err says what failed (not counted unless it was TLS). */
+ * rpt: what relay_deliver() saw of the connection's TLS; NULL for a host skipped before any
+ * connection (then err says why, and the host's first address is reported as where it would
+ * have gone). decided: a server decided the recipients. */
 static void note_session(const struct settings *st, const char *domain, const struct tls_policy *tls,
-                         const struct sts_policy *sts, const struct mx_host *mx, const char *where, int ok,
-                         const char *err)
+                         const struct sts_policy *sts, const struct mx_host *mx, const char *where,
+                         const struct relay_tlsrpt *rpt, int decided, const char *err)
 {
-	struct tlsrpt_session s = { domain, NULL, { 0 }, 0, { 0 }, 0, mx->name, "", NULL, "" };
-	char strs[TLSRPT_STRINGS_MAX][600], ip[64] = "";
+	struct tlsrpt_session s = { domain, NULL, { 0 }, 0, { 0 }, 0, mx->name, "", NULL, "", "" };
+	char strs[TLSRPT_STRINGS_MAX][600], ip[64] = "", local[64] = "", reason[700];
 	const char *lb = strchr(where, '['), *rb = lb ? strchr(lb, ']') : NULL;
 
 	if (st->tlsrpt_dir == NULL)
 		return;
 	if (lb && rb && rb - lb < (long)sizeof(ip))
 		snprintf(ip, sizeof(ip), "%.*s", (int)(rb - lb - 1), lb + 1);
+	else if (rpt == NULL && mx->naddrs > 0)
+		/* Skipped before connecting (RFC 8460 4.3 still asks where): the address the attempt
+		 * would have gone to, and ours towards it. mx_lookup_dns keeps only hosts that have one. */
+		snprintf(ip, sizeof(ip), "%s", mx->addrs[0]);
+	if (rpt != NULL)
+		snprintf(local, sizeof(local), "%s", rpt->local);
+	else if (ip[0])
+		(void)transport_source_addr(ip, local, sizeof(local));
 	s.ip = ip;
-	if (!ok && (s.result = tlsrpt_classify(err)) == NULL)
-		return;
-	s.reason = ok ? "" : err;
+	s.sending_ip = local;
+	if (tls != NULL && tls->sts_testing && sts != NULL && !sts_mx_match(sts, mx->name)) {
+		/* RFC 8461 5: testing reports what enforce would have refused; the mail went anyway. */
+		snprintf(reason, sizeof(reason), "mx=%s is not one of the MX hosts that the MTA-STS policy of %s (id %s, "
+		         "mode testing) names: delivered anyway", mx->name, domain, sts->id);
+		s.result = "validation-failure";
+		s.reason = reason;
+	} else if (rpt != NULL && rpt->result != NULL) {
+		s.result = rpt->result;
+		s.reason = rpt->reason;
+	} else if (rpt == NULL || !decided || !rpt->tls) {
+		/* Not a TLS verdict: a policy that stopped the host, or a connection lost before TLS
+		 * (not counted: RFC 8460 reports on TLS, not on reachability). */
+		if ((s.result = tlsrpt_classify(err)) == NULL)
+			return;
+		s.reason = err;
+	}
 	if (tls != NULL && tls->level == TLS_LEVEL_DANE && tls->dane != NULL) {
 		s.type = "tlsa";
 		for (size_t i = 0; i < tls->dane->n && i < TLSRPT_STRINGS_MAX; i++) {
@@ -230,7 +256,7 @@ static void note_session(const struct settings *st, const char *domain, const st
 		snprintf(strs[k++], sizeof(strs[0]), "max_age: %lld", sts->max_age);
 		for (s.nstrings = 0; s.nstrings < k; s.nstrings++)
 			s.strings[s.nstrings] = strs[s.nstrings];
-	} else if (!ok && err != NULL && strncmp(err, "dane-failed", 11) == 0)
+	} else if (s.result != NULL && err != NULL && strncmp(err, "dane-failed", 11) == 0)
 		s.type = "tlsa";                /* the TLSA RRset could not be had: no strings */
 	else
 		return;
@@ -301,11 +327,12 @@ static void deliver_direct(const struct settings *st, const struct spool_entry *
 			log_info(e->qid, "skipped mx=%s: %s", hosts[h].name, err);
 			unauthenticated += pr == TLSPOLICY_EREQUIRETLS;
 			if (pr != TLSPOLICY_EREQUIRETLS)
-				note_session(st, domain, NULL, sts, &hosts[h], "", 0, err);
+				note_session(st, domain, NULL, sts, &hosts[h], "", NULL, 0, err);
 			continue;
 		}
-		int decided = try_host(st, e, idx, n, res, &hosts[h], &tls, w, cache, err, errlen);
-		note_session(st, domain, &tls, sts, &hosts[h], w->host, decided && w->tls[0], err);
+		struct relay_tlsrpt rpt;
+		int decided = try_host(st, e, idx, n, res, &hosts[h], &tls, w, cache, &rpt, err, errlen);
+		note_session(st, domain, &tls, sts, &hosts[h], w->host, &rpt, decided, err);
 		if (!decided)
 			continue;
 		if (!(want & TLSPOLICY_REQUIRETLS) || !requiretls_refused(res, n))
@@ -433,7 +460,7 @@ void runner_deliver_remote(struct runner *rn, struct spool *sp, const struct set
 			struct tls_policy tls;
 			tlspolicy_smarthost(st->tls, &tls);
 			relay_deliver(&st->relay, &tls, e, idx + start, end - start, res + start, err, sizeof(err), w.tls,
-			              sizeof(w.tls), cache);
+			              sizeof(w.tls), cache, NULL);
 			w.outcome = tlspolicy_outcome(&tls, w.tls[0] != '\0');
 			snprintf(w.host, sizeof(w.host), "%s:%s", st->relay.host, st->relay.port);
 		} else

@@ -143,7 +143,7 @@ void tlspolicy_free(struct tlspolicy *tp)
 void tlspolicy_smarthost(const struct tlspolicy *tp, struct tls_policy *out)
 {
 	*out = (struct tls_policy){ tp->smarthost_level, tp->smarthost_implicit, tp->smarthost,
-	                            tp->smarthost_ca_file, NULL, "smarthost" };
+	                            tp->smarthost_ca_file, NULL, "smarthost", 0 };
 }
 
 static enum mx_level configured_level(const struct tlspolicy *tp, const char *domain)
@@ -217,14 +217,18 @@ static int no_dane(const struct tlspolicy *tp, enum mx_level lv, const char *dom
 			return -1;
 		}
 		if (sts->mode == STS_MODE_ENFORCE) {
-			*out = (struct tls_policy){ TLS_LEVEL_VERIFY, 0, mx->name, tp->sts_ca_file, NULL, "mta-sts" };
+			*out = (struct tls_policy){ TLS_LEVEL_VERIFY, 0, mx->name, tp->sts_ca_file, NULL, "mta-sts", 0 };
 			return 0;
 		}
 		if (!named)
 			log_info(NULL, "mta-sts testing domain=%s id=%s: mx=%s is not in the policy (enforce would refuse "
 			         "it)", domain, sts->id, mx->name);
+		/* RFC 8461 5: testing validates as enforce does and reports what fails, but delivers
+		 * as if there were no policy: "may", with the check enforce would make riding along. */
+		*out = (struct tls_policy){ TLS_LEVEL_MAY, 0, mx->name, tp->sts_ca_file, NULL, "opportunistic", 1 };
+		return 0;
 	}
-	*out = (struct tls_policy){ TLS_LEVEL_MAY, 0, NULL, NULL, NULL, "opportunistic" };
+	*out = (struct tls_policy){ TLS_LEVEL_MAY, 0, NULL, NULL, NULL, "opportunistic", 0 };
 	return 0;
 }
 
@@ -239,11 +243,11 @@ static int requiretls(const struct tlspolicy *tp, struct dns *d, const char *dom
 	if (p->level == TLS_LEVEL_DANE || (p->level == TLS_LEVEL_VERIFY && strcmp(p->source, "mta-sts") == 0))
 		return 0;
 	if (dns_validating(d, &why) && mx->secure) {
-		*p = (struct tls_policy){ TLS_LEVEL_VERIFY, 0, mx->name, tp->sts_ca_file, NULL, "requiretls" };
+		*p = (struct tls_policy){ TLS_LEVEL_VERIFY, 0, mx->name, tp->sts_ca_file, NULL, "requiretls", 0 };
 		return 0;
 	}
 	if (sts != NULL && sts->found && sts->mode != STS_MODE_NONE && sts_mx_match(sts, mx->name)) {
-		*p = (struct tls_policy){ TLS_LEVEL_VERIFY, 0, mx->name, tp->sts_ca_file, NULL, "mta-sts" };
+		*p = (struct tls_policy){ TLS_LEVEL_VERIFY, 0, mx->name, tp->sts_ca_file, NULL, "mta-sts", 0 };
 		return 0;
 	}
 	snprintf(err, errlen, "REQUIRETLS needed: nothing authenticates mx=%s: its MX lookup is not DNSSEC-signed and no "
@@ -260,13 +264,13 @@ static int policy_mx(const struct tlspolicy *tp, struct dns *d, const char *doma
 
 	switch (lv) {
 	case MX_LEVEL_NONE:
-		*out = (struct tls_policy){ TLS_LEVEL_NONE, 0, NULL, NULL, NULL, "policy" };
+		*out = (struct tls_policy){ TLS_LEVEL_NONE, 0, NULL, NULL, NULL, "policy", 0 };
 		return 0;
 	case MX_LEVEL_MAY:
-		*out = (struct tls_policy){ TLS_LEVEL_MAY, 0, NULL, NULL, NULL, "opportunistic" };
+		*out = (struct tls_policy){ TLS_LEVEL_MAY, 0, NULL, NULL, NULL, "opportunistic", 0 };
 		return 0;
 	case MX_LEVEL_ENCRYPT:
-		*out = (struct tls_policy){ TLS_LEVEL_ENCRYPT, 0, NULL, NULL, NULL, "policy" };
+		*out = (struct tls_policy){ TLS_LEVEL_ENCRYPT, 0, NULL, NULL, NULL, "policy", 0 };
 		return 0;
 	case MX_LEVEL_DANE:
 	case MX_LEVEL_DANE_ONLY:
@@ -279,11 +283,11 @@ static int policy_mx(const struct tlspolicy *tp, struct dns *d, const char *doma
 		               errlen);
 	switch (dane_lookup(d, mx->name, tp->mx_port, dane, derr, sizeof(derr))) {
 	case DANE_USABLE:
-		*out = (struct tls_policy){ TLS_LEVEL_DANE, 0, mx->name, NULL, dane, "dane" };
+		*out = (struct tls_policy){ TLS_LEVEL_DANE, 0, mx->name, NULL, dane, "dane", 0 };
 		return 0;
 	case DANE_UNUSABLE:
 		/* RFC 7672 2.2: a secure TLSA RRset with no usable record still means TLS. */
-		*out = (struct tls_policy){ TLS_LEVEL_ENCRYPT, 0, NULL, NULL, NULL, "dane-unusable" };
+		*out = (struct tls_policy){ TLS_LEVEL_ENCRYPT, 0, NULL, NULL, NULL, "dane-unusable", 0 };
 		return 0;
 	case DANE_NONE:
 		return no_dane(tp, lv, domain, mx, sts, derr, out, err, errlen);

@@ -12,7 +12,9 @@
  *                  MTA-STS (RFC 8461) where the domain publishes a policy: in mode enforce,
  *                  only MX hosts its mx patterns name, TLS mandatory with a WebPKI
  *                  certificate valid for the MX name; in mode testing, delivered as "may"
- *                  and what enforce would have refused is logged; else "may". DANE wins
+ *                  and what enforce would have refused (an MX not named, no STARTTLS, a
+ *                  certificate not valid for the MX name) is logged and counted for
+ *                  TLS-RPT (sts_testing); else "may". DANE wins
  *                  where both exist (RFC 8461 2). The default.
  *       dane-only  DANE or nothing: no secure TLSA records means the mail waits.
  *       encrypt    TLS mandatory, the certificate not checked.
@@ -53,6 +55,10 @@ struct tls_policy {
 	const struct dane_rrset *dane;  /* DANE: the usable TLSA records */
 	const char *source;             /* for the log: "smarthost", "dane", "dane-unusable",
 	                                   "mta-sts", "policy" (tls_policy said so), "opportunistic" */
+	int sts_testing;                /* MAY under an MTA-STS policy in mode testing: the
+	                                   certificate is checked against match and ca_file as
+	                                   VERIFY would, for TLS-RPT only; the verdict never
+	                                   refuses the host (RFC 8461 5: report, deliver anyway) */
 };
 
 struct tlspolicy_conf {

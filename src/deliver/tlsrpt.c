@@ -4,6 +4,7 @@
  */
 #include "tlsrpt.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -28,7 +29,8 @@
 
 #define DNS_T_TXT 16
 #define DAY_MAX (8L * 1024 * 1024)      /* a day file past this is not read whole */
-#define FIELDS 8
+#define FIELDS 9                /* domain, type, strings, patterns, mx, ip, result, reason, sending ip */
+#define FIELDS_OLD 8            /* a line written before the sending ip was kept */
 
 /* ---- the day files ----------------------------------------------------------------------- */
 
@@ -92,8 +94,9 @@ void tlsrpt_note(const char *dir, const struct tlsrpt_session *s)
 	clean(f[5], sizeof(f[5]), s->ip);
 	clean(f[6], sizeof(f[6]), s->result ? s->result : "-");
 	clean(f[7], sizeof(f[7]), s->reason);
-	n = snprintf(line, sizeof(line), "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f[0], f[1], f[2], f[3], f[4], f[5], f[6],
-	             f[7]);
+	clean(f[8], sizeof(f[8]), s->sending_ip);
+	n = snprintf(line, sizeof(line), "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f[0], f[1], f[2], f[3], f[4], f[5],
+	             f[6], f[7], f[8]);
 	if (n <= 0 || (size_t)n >= sizeof(line))
 		return;
 	snprintf(path, sizeof(path), "%s/%s", dir, day);
@@ -172,23 +175,32 @@ static void bump(json_t *obj, const char *key)
 	json_object_set_new(obj, key, json_integer(json_integer_value(json_object_get(obj, key)) + 1));
 }
 
+/* A string member of a failure-details entry, "" when absent (an optional one left out). */
+static const char *member(const json_t *d, const char *key)
+{
+	const char *v = json_string_value(json_object_get(d, key));
+	return v ? v : "";
+}
+
 static void add_failure(json_t *entry, char *const f[FIELDS])
 {
 	json_t *details = json_object_get(entry, "failure-details"), *d;
 	size_t i;
 
 	json_array_foreach(details, i, d) {
-		if (strcmp(json_string_value(json_object_get(d, "result-type")), f[6]) == 0 &&
-		    strcmp(json_string_value(json_object_get(d, "receiving-mx-hostname")), f[4]) == 0 &&
-		    strcmp(json_string_value(json_object_get(d, "receiving-ip")), f[5]) == 0 &&
-		    strcmp(json_string_value(json_object_get(d, "failure-reason-code")), f[7]) == 0) {
+		if (strcmp(member(d, "result-type"), f[6]) == 0 && strcmp(member(d, "receiving-mx-hostname"), f[4]) == 0 &&
+		    strcmp(member(d, "receiving-ip"), f[5]) == 0 && strcmp(member(d, "sending-mta-ip"), f[8]) == 0 &&
+		    strcmp(member(d, "failure-reason-code"), f[7]) == 0) {
 			bump(d, "failed-session-count");
 			return;
 		}
 	}
-	json_array_append_new(details, json_pack("{s:s, s:s, s:s, s:I, s:s}", "result-type", f[6],
-	                                         "receiving-mx-hostname", f[4], "receiving-ip", f[5],
-	                                         "failed-session-count", (json_int_t)1, "failure-reason-code", f[7]));
+	d = json_pack("{s:s, s:s, s:s, s:I, s:s}", "result-type", f[6], "receiving-mx-hostname", f[4], "receiving-ip",
+	              f[5], "failed-session-count", (json_int_t)1, "failure-reason-code", f[7]);
+	/* RFC 8460 4.3: sending-mta-ip is optional; a line from before it was kept has none. */
+	if (d != NULL && f[8][0])
+		json_object_set_new(d, "sending-mta-ip", json_string(f[8]));
+	json_array_append_new(details, d);
 }
 
 char *tlsrpt_json(const struct tlsrpt_report *r, const char *lines, size_t len)
@@ -202,7 +214,7 @@ char *tlsrpt_json(const struct tlsrpt_report *r, const char *lines, size_t len)
 	while (p < stop) {
 		const char *nl = memchr(p, '\n', (size_t)(stop - p));
 		size_t ll = nl ? (size_t)(nl - p) : (size_t)(stop - p);
-		char buf[8192], *f[FIELDS];
+		char buf[8192], *f[FIELDS], none[1] = "";
 		size_t nf = 0;
 		if (ll < sizeof(buf)) {
 			memcpy(buf, p, ll);
@@ -219,6 +231,8 @@ char *tlsrpt_json(const struct tlsrpt_report *r, const char *lines, size_t len)
 			}
 		}
 		p += ll + 1;
+		if (nf == FIELDS_OLD)
+			f[nf++] = none;
 		if (nf != FIELDS || strcasecmp(f[0], r->domain) != 0 ||
 		    (strcmp(f[1], "tlsa") != 0 && strcmp(f[1], "sts") != 0))
 			continue;       /* another domain's, or a torn line */
@@ -329,13 +343,66 @@ out:
 	return ok ? 0 : -1;
 }
 
-static int post(const struct tlsrpt_send_conf *c, const char *url, const unsigned char *gz, size_t gzlen,
-                char *err, size_t errlen)
+/* The host and port of an https:// URL: 0, or -1 when it has none. An IPv6 literal comes
+ * without its brackets. */
+static int url_host(const char *url, char *host, size_t hostlen, unsigned *port)
+{
+	const char *h = url + 8, *end;
+	size_t n;
+
+	*port = 443;
+	if (*h == '[') {
+		if ((end = strchr(++h, ']')) == NULL)
+			return -1;
+		n = (size_t)(end - h);
+		end++;
+	} else {
+		n = strcspn(h, ":/?#");
+		end = h + n;
+	}
+	if (n == 0 || n >= hostlen)
+		return -1;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	if (*end == ':') {
+		char *stop;
+		unsigned long p = strtoul(end + 1, &stop, 10);
+		if (p == 0 || p > 65535 || (*stop != '\0' && *stop != '/' && *stop != '?' && *stop != '#'))
+			return -1;
+		*port = (unsigned)p;
+	}
+	return 0;
+}
+
+/* The POST of the report to url. The host's addresses come from d, the configured resolver,
+ * and are pinned for libcurl (CURLOPT_RESOLVE): libcurl's own lookup would ask the system's
+ * resolver, which may not know the names [relay] resolver answers (split DNS, the tests), and
+ * all DNS goes through one place. Debian's libcurl is not built with c-ares, so
+ * CURLOPT_DNS_SERVERS is no way to do it. */
+static int post(const struct tlsrpt_send_conf *c, struct dns *d, const char *url, const unsigned char *gz,
+                size_t gzlen, char *err, size_t errlen)
 {
 	struct https_req req = { url, NULL, 0, NULL, 0, c->ca_file, c->timeout_ms, 65536, 0, "mailport (TLS-RPT)",
 	                         NULL, 0, gz, gzlen, "application/tlsrpt+gzip" };
 	struct https_resp resp;
+	char host[256], addrs[8][DNS_ADDR_LEN], derr[300] = "";
+	unsigned char bin[16];
+	size_t naddrs = 0;
 
+	if (url_host(url, host, sizeof(host), &req.port) != 0) {
+		snprintf(err, errlen, "no host name in the URL");
+		return -1;
+	}
+	/* A literal address needs no lookup, and libcurl makes none for it. */
+	if (inet_pton(AF_INET, host, bin) != 1 && inet_pton(AF_INET6, host, bin) != 1) {
+		if (dns_addrs(d, host, addrs, 8, &naddrs, derr, sizeof(derr)) != DNS_OK || naddrs == 0) {
+			snprintf(err, errlen, "cannot resolve %s: %s", host, derr[0] ? derr : "it has no address");
+			return -1;
+		}
+		req.host = host;
+		req.addrs = (const char (*)[46])addrs;
+		req.naddrs = naddrs;
+	}
 	if (https_get(&req, &resp, err, errlen) != 0)
 		return -1;
 	free(resp.body);
@@ -391,7 +458,7 @@ static int send_domain(const struct tlsrpt_send_conf *c, struct dns *d, const ch
 			} else
 				log_warn(NULL, "tlsrpt report domain=%s day=%s to=<%s>: cannot queue it", domain, day, u + 7);
 		} else if (strncmp(u, "https://", 8) == 0) {
-			if (post(c, u, gz, gzlen, err, sizeof(err)) == 0) {
+			if (post(c, d, u, gz, gzlen, err, sizeof(err)) == 0) {
 				log_info(NULL, "tlsrpt report domain=%s day=%s posted to %s", domain, day, u);
 				sent++;
 			} else

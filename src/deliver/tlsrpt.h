@@ -4,7 +4,8 @@
  * JSON of RFC 8460 4, gzip) to the rua of its _smtp._tls TXT record: mailto: through our own
  * queue, https: as a POST.
  *
- * Sessions are appended to DIR/YYYY-MM-DD, one tab-separated line each (no fsync: a report is
+ * Sessions are appended to DIR/YYYY-MM-DD, one tab-separated line each (the sending address
+ * last, so that lines written before it was kept still read, without it; no fsync: a report is
  * a statistic, and a crash loses at most the page cache's last lines); DIR/YYYY-MM-DD.sent
  * marks a day whose reports went out. tlsrpt_note() may be called from every worker thread at
  * once. Sessions without a policy (no DANE, no MTA-STS) are not kept: RFC 8460 reports are
@@ -25,9 +26,12 @@ struct tlsrpt_session {
 	const char *mx_patterns[TLSRPT_STRINGS_MAX];    /* sts: the policy's mx lines */
 	size_t npatterns;
 	const char *mx_host;            /* the MX host tried ("" when none was reached) */
-	const char *ip;                 /* its address, "" when none */
+	const char *ip;                 /* its address (for a host skipped before connecting, the
+	                                   one it would have been reached at), "" when none */
 	const char *result;             /* NULL: a successful session; else an RFC 8460 4.3 result-type */
 	const char *reason;             /* failure-reason-code: our words, for a human */
+	const char *sending_ip;         /* sending-mta-ip: our address on the connection (towards
+	                                   ip when none was made), "" when not known */
 };
 
 /* Append one session to dir's file of today (UTC). Failures are logged once and ignored. */

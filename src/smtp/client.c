@@ -28,7 +28,7 @@ struct smtp_client {
 	size_t lmtp_next;               /* LMTP: the recipient the next reply after the data is for */
 	struct smtp_caps caps, caps_plain;
 	int caps_plain_seen;
-	struct smtp_client_result fail, greeting, auth;
+	struct smtp_client_result fail, greeting, auth, starttls;
 	struct smtp_client_result *res;
 	struct scram_client scram;
 	unsigned char cbind[SCRAM_CB_LEN];
@@ -314,6 +314,7 @@ void smtp_client_reply(struct smtp_client *c, const struct smtp_reply *r, struct
 		send_mail(c, out);
 		return;
 	case C_STARTTLS:
+		result_set(&c->starttls, r->code, r->esc, r->text, "starttls");
 		if (r->code == 220) {
 			emit(out, SC_STARTTLS, "%s", "");
 			return;
@@ -488,6 +489,7 @@ const struct smtp_caps *smtp_client_caps(const struct smtp_client *c) { return &
 
 const struct smtp_client_result *smtp_client_greeting(const struct smtp_client *c) { return &c->greeting; }
 const struct smtp_client_result *smtp_client_auth_result(const struct smtp_client *c) { return &c->auth; }
+const struct smtp_client_result *smtp_client_starttls_result(const struct smtp_client *c) { return &c->starttls; }
 int smtp_client_esmtp(const struct smtp_client *c) { return c->esmtp; }
 
 const struct smtp_caps *smtp_client_caps_plain(const struct smtp_client *c, int *seen)

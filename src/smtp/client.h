@@ -101,5 +101,8 @@ const struct smtp_client_result *smtp_client_greeting(const struct smtp_client *
 const struct smtp_caps *smtp_client_caps_plain(const struct smtp_client *c, int *seen);
 int smtp_client_esmtp(const struct smtp_client *c);
 const struct smtp_client_result *smtp_client_auth_result(const struct smtp_client *c);
+/* The server's answer to STARTTLS (code 0 = not sent: not offered, or TLS not wanted), also
+ * when an opportunistic session went on in plaintext after a refusal (TLS-RPT counts it). */
+const struct smtp_client_result *smtp_client_starttls_result(const struct smtp_client *c);
 
 #endif

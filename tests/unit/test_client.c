@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "smtp/client.h"
@@ -165,6 +166,15 @@ static void run_script(const struct script *s)
 			         smtp_client_rcpt_result(c, i)->code, s->results[i]);
 	if (s->fail_stage)
 		assert_string_equal(smtp_client_failure(c)->stage, s->fail_stage);
+	/* The answer to STARTTLS is kept (TLS-RPT counts a refusal), 0 when it was never sent. */
+	int starttls = 0;
+	for (size_t i = 0; s->lines[i]; i++)
+		if (strcmp(s->lines[i], "C: STARTTLS") == 0)
+			for (size_t k = i + 1; s->lines[k] && starttls == 0; k++)
+				if (s->lines[k][0] == 'S')
+					starttls = atoi(s->lines[k] + 3);
+	if (smtp_client_starttls_result(c)->code != starttls)
+		fail_msg("%s: STARTTLS answered %d, kept %d", s->name, starttls, smtp_client_starttls_result(c)->code);
 	smtp_client_free(c);
 }
 

@@ -81,6 +81,8 @@ static void test_tlsrpt_report(void **state)
 		"A.example\tsts\tversion: STSv1|mode: enforce|mx: *.a.example|max_age: 86400\t*.a.example\tmx1.a.example\t"
 		"192.0.2.1\tcertificate-expired\tcertificate of mx1 not accepted: certificate has expired\n"
 		"a.example\ttlsa\t3 1 1 ab\t\tmx2.a.example\t192.0.2.2\t-\t\n"
+		"a.example\tsts\tversion: STSv1|mode: enforce|mx: *.a.example|max_age: 86400\t*.a.example\tmx1.a.example\t"
+		"192.0.2.1\tstarttls-not-supported\tSTARTTLS refused: 454 4.7.0 not now\t198.51.100.7\n"
 		"b.example\ttlsa\t3 1 1 cd\t\tmx.b.example\t192.0.2.3\t-\t\n"
 		"a.example\ttlsa\t3 1";
 	struct tlsrpt_report r = { "mx.example.org", "postmaster@example.org", "2026-12-04", "a.example" };
@@ -102,11 +104,17 @@ static void test_tlsrpt_report(void **state)
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(sts, "summary"),
 	                                                    "total-successful-session-count")), 1);
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(sts, "summary"),
-	                                                    "total-failure-session-count")), 2);
+	                                                    "total-failure-session-count")), 3);
 	json_t *f = json_array_get(json_object_get(sts, "failure-details"), 0);
-	assert_int_equal(json_array_size(json_object_get(sts, "failure-details")), 1);
+	assert_int_equal(json_array_size(json_object_get(sts, "failure-details")), 2);
 	assert_string_equal(json_string_value(json_object_get(f, "result-type")), "certificate-expired");
 	assert_int_equal(json_integer_value(json_object_get(f, "failed-session-count")), 2);
+	/* A line of eight fields (written before the sending address was kept) has none. */
+	assert_null(json_object_get(f, "sending-mta-ip"));
+	f = json_array_get(json_object_get(sts, "failure-details"), 1);
+	assert_string_equal(json_string_value(json_object_get(f, "result-type")), "starttls-not-supported");
+	assert_string_equal(json_string_value(json_object_get(f, "sending-mta-ip")), "198.51.100.7");
+	assert_string_equal(json_string_value(json_object_get(f, "receiving-ip")), "192.0.2.1");
 	assert_null(json_object_get(tlsa, "failure-details"));
 	assert_null(json_object_get(json_object_get(tlsa, "policy"), "mx-host"));
 	json_decref(doc);

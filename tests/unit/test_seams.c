@@ -168,6 +168,21 @@ static void test_tlspolicy(void **state)
 	assert_int_equal(q.level, TLS_LEVEL_NONE);
 	assert_int_equal(tlspolicy_fallback(&q, &p), 0);
 	assert_string_equal(tlspolicy_outcome(&q, 0), "none");
+	/* MTA-STS testing (RFC 8461 5): delivered as "may", with the check enforce would make
+	 * riding along for TLS-RPT, the MX named or not. */
+	struct sts_policy testing = { .found = 1, .mode = STS_MODE_TESTING, .nmx = 1 };
+	snprintf(testing.mx[0], sizeof(testing.mx[0]), "other.example.net");
+	assert_int_equal(tlspolicy_mx(tp, d, "example.net", &mx, &testing, 0, &p, &dane, err, sizeof(err)), 0);
+	assert_int_equal(p.level, TLS_LEVEL_MAY);
+	assert_int_equal(p.sts_testing, 1);
+	assert_string_equal(p.match, "mx.example.net");
+	assert_string_equal(p.source, "opportunistic");
+	assert_int_equal(tlspolicy_fallback(&p, &q), 1);
+	testing.mode = STS_MODE_ENFORCE;
+	snprintf(testing.mx[0], sizeof(testing.mx[0]), "*.example.net");
+	assert_int_equal(tlspolicy_mx(tp, d, "example.net", &mx, &testing, 0, &p, &dane, err, sizeof(err)), 0);
+	assert_int_equal(p.level, TLS_LEVEL_VERIFY);
+	assert_int_equal(p.sts_testing, 0);
 	dns_free(d);
 	tlspolicy_free(tp);
 	/* Per-domain levels; dane-only without DNSSEC makes the host unusable, never plaintext. */
