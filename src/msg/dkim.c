@@ -21,6 +21,7 @@
 
 #include "../util/base64.h"
 #include "../util/fsutil.h"
+#include "addrlist.h"
 #include "dkimcanon.h"
 
 /* RFC 6376 5.4.1's recommended fields and the MIME ones; From once more than it occurs
@@ -144,6 +145,15 @@ struct dkim_keys *dkim_keys_load(const struct dkim_key_conf *c, size_t n, char *
 		}
 	}
 	return k;
+}
+
+size_t dkim_keys_active(const struct dkim_keys *k)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; k && i < k->n; i++)
+		n += k->k[i].active != 0;
+	return n;
 }
 
 size_t dkim_keys_for(const struct dkim_keys *k, const char *domain)
@@ -364,43 +374,56 @@ void dkim_signer_free(struct dkim_signer *s)
 	free(s);
 }
 
+struct from_scan {
+	const char *value;              /* the first From field's value (folds and all), or NULL */
+	size_t vlen;
+	char addr[ADDRLIST_ADDR_MAX + 1];       /* its first address */
+	int naddr;
+};
+
+static void from_field(void *arg, const char *name, size_t nlen, const char *value, size_t vlen, size_t start,
+                       size_t end)
+{
+	struct from_scan *f = arg;
+
+	(void)start;
+	(void)end;
+	if (f->value == NULL && nlen == 4 && strncasecmp(name, "from", 4) == 0) {
+		f->value = value;
+		f->vlen = vlen;
+	}
+}
+
+static void from_addr(void *arg, const char *addr, size_t len)
+{
+	struct from_scan *f = arg;
+
+	if (f->naddr++ == 0)
+		snprintf(f->addr, sizeof(f->addr), "%.*s", (int)len, addr);
+}
+
+/* The From field is read by the address parser that `send -t` and DMARC use (addrlist.h), so
+ * a '<' in a quoted display name, an '@' in a comment, a group or an encoded word are read the
+ * same way everywhere: the signer never signs for a domain other than the one DMARC will see. */
 int dkim_from_domain(const char *hdr, size_t len, char *out, size_t outlen)
 {
-	for (size_t at = 0; at < len;) {
-		const char *line = hdr + at;
-		const char *nl = memchr(line, '\n', len - at);
-		size_t ll = nl ? (size_t)(nl - line) + 1 : len - at;
-		if (ll >= 5 && strncasecmp(line, "from:", 5) == 0) {
-			/* The field with its folded continuation lines. */
-			size_t end = at + ll;
-			while (end < len && (hdr[end] == ' ' || hdr[end] == '\t')) {
-				const char *n2 = memchr(hdr + end, '\n', len - end);
-				end = n2 ? (size_t)(n2 - hdr) + 1 : len;
-			}
-			/* The first address: inside <...> when there is one, else the bare addr-spec. */
-			const char *f = line + 5, *fe = hdr + end;
-			const char *lt = memchr(f, '<', (size_t)(fe - f));
-			const char *a = lt ? lt + 1 : f;
-			const char *stop = lt ? memchr(a, '>', (size_t)(fe - a)) : NULL;
-			if (stop == NULL)
-				for (stop = a; stop < fe && *stop != ',' && *stop != ';' && *stop != '\r' && *stop != '\n'; stop++)
-					;       /* the buffer has no NUL: bounded by the field's end */
-			const char *atsign = NULL;
-			for (const char *q = a; q < stop; q++)
-				if (*q == '@')
-					atsign = q;
-			if (atsign == NULL)
-				return -1;
-			size_t n = 0;
-			for (const char *q = atsign + 1; q < stop && n + 1 < outlen; q++) {
-				if (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n' || *q == ')' || *q == '(')
-					break;
-				out[n++] = (char)tolower((unsigned char)*q);
-			}
-			out[n] = '\0';
-			return n > 0 ? 0 : -1;
-		}
-		at += ll;
+	struct from_scan f = { 0 };
+
+	(void)header_walk(hdr, len, from_field, &f);
+	if (f.value == NULL)
+		return -1;
+	if (addrlist_parse(f.value, f.vlen, from_addr, &f) < 0 || f.naddr == 0)
+		return -2;
+	/* The domain is what follows the last '@' (a quoted local part may hold one). It must be
+	 * a host name, possibly with UTF-8 labels (RFC 6532): no domain literal, nothing quoted. */
+	const char *at = strrchr(f.addr, '@'), *d = at ? at + 1 : "";
+	size_t n = 0;
+	for (; *d && n + 1 < outlen; d++, n++) {
+		unsigned char c = (unsigned char)*d;
+		if (!(isalnum(c) || c == '-' || c == '.' || c >= 0x80))
+			return -2;
+		out[n] = (char)tolower(c);
 	}
-	return -1;
+	out[n] = '\0';
+	return n > 0 && *d == '\0' ? 0 : -2;
 }
