@@ -7,7 +7,8 @@ ctypes: opendkim-testmsg's own reading of a message fails on some, see dkim_cros
   ed25519-sha256) passes at all three, and fails at all three once changed.
 - Theirs, verified by us: messages signed by each of them (dkimpy rsa and ed25519, Mail::DKIM
   rsa, OpenDKIM rsa), as signed and tampered with, go through port 25; mailport's verdict in
-  its Authentication-Results field is the verdict of all three on the message delivered.
+  its Authentication-Results field is the verdict of all three on the message delivered. RFC
+  8463 Appendix A.3's message (Ed25519 and RSA), as published and changed, goes the same way.
 
 The messages are generated: a 10 KB Cc: folded over 300 lines, 400 To: fields (an h= tag over
 1,600 characters), odd From fields (a quoted display name holding '<' and '@', a comment with
