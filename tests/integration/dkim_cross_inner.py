@@ -362,6 +362,16 @@ def ours(d):
                     if disagree(peer, v, want):
                         bad.append(f"{name}: {peer} says {v}, want {want}")
             assert not bad, "\n".join(bad)
+            # Not signed, and the log line says why (not silently).
+            with smtplib.SMTP_SSL("127.0.0.1", s.port465, context=ctx, timeout=30) as c:
+                c.login("alice@example.test", "secret")
+                c.sendmail("alice@example.test", ["bob@example.test"], b"Subject: no From\r\n\r\nx\r\n")
+                c.sendmail("alice@example.test", ["bob@example.test"],
+                           b"From: undisclosed-recipients:;\r\nSubject: no address\r\n\r\nx\r\n")
+            s.wait_messages("bob", len(sent) + 2, timeout=60)
+            log = s.log()
+            assert 'dkim=unsigned dkim_reason="no From field"' in log, log[-3000:]
+            assert 'dkim=unsigned dkim_reason="no domain in the From field"' in log, log[-3000:]
             assert s.stop() == 0
         finally:
             dns.close()
