@@ -39,10 +39,18 @@ struct sig {
 	struct dkim_body body;
 };
 
+/* A header field by its name: the index sorts them by name (any case), then by position. */
+struct named {
+	const char *name;
+	size_t nlen, field;
+};
+
 struct dkim_verifier {
 	struct dkim_hdrbuf h;
 	struct dkim_field *all;         /* every header field, when the header block has ended */
 	size_t nall;
+	struct named *by_name;          /* the fields with a name and a colon, sorted (by_name_cmp) */
+	size_t nnamed;
 	int started;                    /* the signatures were read */
 	struct sig sig[DKIM_VERIFY_MAX];
 	size_t nsig;
@@ -296,6 +304,40 @@ static void sig_tags(struct sig *s, const struct tags *t)
 		broken(s, DKIM_V_TEMPERROR, "out of memory");
 }
 
+static int name_cmp(const char *a, size_t al, const char *b, size_t bl)
+{
+	int r = strncasecmp(a, b, al < bl ? al : bl);
+
+	return r != 0 ? r : al < bl ? -1 : al > bl;
+}
+
+static int by_name_cmp(const void *a, const void *b)
+{
+	const struct named *x = a, *y = b;
+	int r = name_cmp(x->name, x->nlen, y->name, y->nlen);
+
+	return r != 0 ? r : x->field < y->field ? -1 : x->field > y->field;
+}
+
+/* The name index: an h= entry finds its instances by binary search, so a header block of many
+ * fields and an h= of many entries cost O(entries log fields), not their product. */
+static int index_names(struct dkim_verifier *v)
+{
+	if ((v->by_name = calloc(v->nall + 1, sizeof(*v->by_name))) == NULL)
+		return -1;
+	for (size_t i = 0; i < v->nall; i++) {
+		const char *f = v->h.hdr + v->all[i].off, *colon = memchr(f, ':', v->all[i].len);
+		if (colon == NULL)
+			continue;               /* no name a signature could list */
+		size_t nl = (size_t)(colon - f);
+		while (nl > 0 && (f[nl - 1] == ' ' || f[nl - 1] == '\t'))
+			nl--;                   /* "Name :" (RFC 5322 4.5, obsolete) */
+		v->by_name[v->nnamed++] = (struct named){ f, nl, i };
+	}
+	qsort(v->by_name, v->nnamed, sizeof(*v->by_name), by_name_cmp);
+	return 0;
+}
+
 /* The header block is complete: read every DKIM-Signature field. */
 static void start(struct dkim_verifier *v)
 {
@@ -308,6 +350,10 @@ static void start(struct dkim_verifier *v)
 		return;
 	}
 	v->nall = dkim_fields_all(v->h.hdr, v->h.hlen, v->all, n);
+	if (index_names(v) < 0) {
+		v->h.failed = 1;
+		return;
+	}
 	for (size_t i = 0; i < v->nall && v->nsig < DKIM_VERIFY_MAX; i++) {
 		const char *f = v->h.hdr + v->all[i].off;
 		size_t k = 14;
@@ -485,15 +531,30 @@ oom:
 	return -1;
 }
 
+/* The first entry of the index named name (any case), or v->nnamed when there is none. */
+static size_t first_named(const struct dkim_verifier *v, const char *name, size_t nl)
+{
+	size_t lo = 0, hi = v->nnamed;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (name_cmp(v->by_name[mid].name, v->by_name[mid].nlen, name, nl) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < v->nnamed && name_cmp(v->by_name[lo].name, v->by_name[lo].nlen, name, nl) == 0 ? lo : v->nnamed;
+}
+
 /* The header hash input of s (5.4.2: each name in h= takes the next instance from the bottom),
  * malloc()ed, its length in *len; NULL when out of memory. */
 static char *header_input(const struct dkim_verifier *v, const struct sig *s, size_t *len)
 {
 	struct dkim_buf buf = { 0 };
-	unsigned char *used = calloc(v->nall + 1, 1);
+	size_t *taken = calloc(v->nnamed + 1, sizeof(*taken));    /* per name, at its first entry */
 
 	*len = 0;
-	if (used == NULL)
+	if (taken == NULL)
 		return NULL;
 	for (const char *p = s->h; *p;) {
 		size_t n = strcspn(p, ":");
@@ -503,31 +564,34 @@ static char *header_input(const struct dkim_verifier *v, const struct sig *s, si
 		while (ne > ns && wsp((unsigned char)ne[-1]))
 			ne--;
 		p += n + (p[n] == ':');
-		size_t nl = (size_t)(ne - ns);
-		/* the bottom-most instance not yet taken by an earlier entry of h= (none left: nothing) */
-		for (size_t i = v->nall; i-- > 0;) {
-			const char *f = v->h.hdr + v->all[i].off;
-			size_t k = nl;
-			if (v->all[i].len <= nl || strncasecmp(f, ns, nl) != 0)
-				continue;
-			while (k < v->all[i].len && (f[k] == ' ' || f[k] == '\t'))
-				k++;
-			if (k >= v->all[i].len || f[k] != ':' || used[i])
-				continue;
-			used[i] = 1;
-			if (dkim_buf_field(&buf, f, v->all[i].len, s->relaxed_hdr, 1) < 0)
-				goto oom;
-			break;
+		size_t nl = (size_t)(ne - ns), first = first_named(v, ns, nl), end = first;
+		if (nl == 0 || first == v->nnamed)
+			continue;               /* none of that name: it adds nothing */
+		/* the run of that name ends where a binary search for the next name would begin; its
+		 * instances are in message order, so the bottom-most not yet taken is end - 1 - taken */
+		size_t lo = first, hi = v->nnamed;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (name_cmp(v->by_name[mid].name, v->by_name[mid].nlen, ns, nl) <= 0)
+				lo = mid + 1;
+			else
+				hi = mid;
 		}
+		end = lo;
+		if (taken[first] >= end - first)
+			continue;               /* every instance taken already: nothing (5.4.2) */
+		const struct dkim_field *f = &v->all[v->by_name[end - 1 - taken[first]++].field];
+		if (dkim_buf_field(&buf, v->h.hdr + f->off, f->len, s->relaxed_hdr, 1) < 0)
+			goto oom;
 	}
 	const struct dkim_field *sf = &v->all[s->field];
 	if (sig_field_input(s, v->h.hdr + sf->off, sf->len, &buf) < 0)
 		goto oom;
-	free(used);
+	free(taken);
 	*len = buf.len;
 	return buf.p;
 oom:
-	free(used);
+	free(taken);
 	dkim_buf_free(&buf);
 	return NULL;
 }
@@ -621,6 +685,7 @@ void dkim_verifier_free(struct dkim_verifier *v)
 		free(v->sig[i].h);
 	}
 	free(v->all);
+	free(v->by_name);
 	dkim_hdrbuf_free(&v->h);
 	free(v);
 }
