@@ -546,6 +546,21 @@ static size_t first_named(const struct dkim_verifier *v, const char *name, size_
 	return lo < v->nnamed && name_cmp(v->by_name[lo].name, v->by_name[lo].nlen, name, nl) == 0 ? lo : v->nnamed;
 }
 
+/* Where the run of entries named name that starts at first ends (the next name's first). */
+static size_t run_end(const struct dkim_verifier *v, size_t first, const char *name, size_t nl)
+{
+	size_t lo = first, hi = v->nnamed;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (name_cmp(v->by_name[mid].name, v->by_name[mid].nlen, name, nl) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /* The header hash input of s (5.4.2: each name in h= takes the next instance from the bottom),
  * malloc()ed, its length in *len; NULL when out of memory. */
 static char *header_input(const struct dkim_verifier *v, const struct sig *s, size_t *len)
@@ -564,20 +579,11 @@ static char *header_input(const struct dkim_verifier *v, const struct sig *s, si
 		while (ne > ns && wsp((unsigned char)ne[-1]))
 			ne--;
 		p += n + (p[n] == ':');
-		size_t nl = (size_t)(ne - ns), first = first_named(v, ns, nl), end = first;
+		size_t nl = (size_t)(ne - ns), first = first_named(v, ns, nl);
 		if (nl == 0 || first == v->nnamed)
 			continue;               /* none of that name: it adds nothing */
-		/* the run of that name ends where a binary search for the next name would begin; its
-		 * instances are in message order, so the bottom-most not yet taken is end - 1 - taken */
-		size_t lo = first, hi = v->nnamed;
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-			if (name_cmp(v->by_name[mid].name, v->by_name[mid].nlen, ns, nl) <= 0)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		end = lo;
+		/* its instances are in message order: the bottom-most not yet taken is end - 1 - taken */
+		size_t end = run_end(v, first, ns, nl);
 		if (taken[first] >= end - first)
 			continue;               /* every instance taken already: nothing (5.4.2) */
 		const struct dkim_field *f = &v->all[v->by_name[end - 1 - taken[first]++].field];

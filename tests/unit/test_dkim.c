@@ -378,6 +378,37 @@ static void test_long_fields_and_tags(void **state)
 	assert_string_equal(got, "fail");
 	free(signed_msg);
 	free(msg);
+	/* Instances are taken from the bottom up (RFC 6376 5.4.2): two To fields swapped fail; a
+	 * field of a name the signature over-signed, added above, fails; one added below (where a
+	 * verifier looks first) too; the name's case and the obsolete "Name :" form do not matter. */
+	static const char two[] = "From: joe@football.example.com\r\nTo: a@x.example\r\nTo: b@x.example\r\n\r\nHi.\r\n";
+	signed_msg = sign_rfc_key(two);
+	len = strlen(signed_msg);
+	verdicts(signed_msg, len, len, got, sizeof(got));
+	assert_string_equal(got, "pass");
+	char *sw = strdup(signed_msg), *t1 = strstr(sw, "To: a@"), *t2 = strstr(sw, "To: b@");
+	assert_non_null(sw);
+	t1[4] = 'b';
+	t2[4] = 'a';
+	verdicts(sw, len, len, got, sizeof(got));
+	assert_string_equal(got, "fail");
+	free(sw);
+	char *re = malloc(len + 64);
+	assert_non_null(re);
+	const char *from = strstr(signed_msg, "From: joe");
+	snprintf(re, len + 64, "%.*sfROM :joe@football.example.com\r\n%s", (int)(from - signed_msg), signed_msg,
+	         strstr(from, "\r\n") + 2);
+	verdicts(re, strlen(re), 7, got, sizeof(got));
+	assert_string_equal(got, "pass");
+	snprintf(re, len + 64, "%.*sFrom: eve@football.example.com\r\n%s", (int)(from - signed_msg), signed_msg, from);
+	verdicts(re, strlen(re), strlen(re), got, sizeof(got));
+	assert_string_equal(got, "fail");
+	snprintf(re, len + 64, "%.*sFrom: eve@football.example.com\r\n%s", (int)(strstr(signed_msg, "\r\n\r\n") + 2 -
+	         signed_msg), signed_msg, strstr(signed_msg, "\r\n\r\n") + 2);
+	verdicts(re, strlen(re), strlen(re), got, sizeof(got));
+	assert_string_equal(got, "fail");
+	free(re);
+	free(signed_msg);
 }
 
 int main(void)
