@@ -169,8 +169,13 @@ int runner_make_bounce(struct spool *sp, const struct settings *st, const struct
 		goto fail;
 	/* Signed like submitted mail, as the nearest parent of the host name with a key. */
 	const char *dd = dkim_keys_domain_of(st->dkim, st->hostname);
+	derr[0] = '\0';
 	if (dd != NULL)
 		bm.dkim = dkim_signer_new(st->dkim, dd, e->qid, derr, sizeof(derr));
+	/* With keys configured, an unsigned bounce is said (it may fail DMARC at the sender's). */
+	if (bm.dkim == NULL && dkim_keys_active(st->dkim) > 0)
+		log_info(e->qid, "dkim: the bounce goes unsigned: %s", derr[0] ? derr : "no key for the host name or a "
+		         "parent domain of it");
 	const char *b = spool_msg_qid(m);
 	if (put(bp, "Received: by %s (mailport) id %s;\r\n\t%s\r\n", st->hostname, b, date) < 0 ||
 	    put(bp, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\nTo: <%s>\r\n", st->hostname, e->sender) < 0 ||

@@ -9,11 +9,12 @@
 static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
 /* Trim whitespace and report one mailbox's address from [s, e): the part in <> when there is
- * one, else the whole thing without comments. */
+ * one, else the whole thing without comments. 1 when one was reported, 0 when there was none
+ * (an empty group member, a bare name), -1 when it is too long to be an address. */
 static int emit_mailbox(const char *s, const char *e, void (*fn)(void *, const char *, size_t), void *arg)
 {
 	const char *lt = NULL, *gt = NULL, *p;
-	char buf[512];
+	char buf[ADDRLIST_ADDR_MAX + 1];
 	size_t n = 0;
 	int quote = 0, comment = 0;
 
@@ -43,23 +44,31 @@ static int emit_mailbox(const char *s, const char *e, void (*fn)(void *, const c
 		s = lt + 1;
 		e = gt;
 	}
-	/* Copy without comments and folding whitespace (an addr-spec has no spaces outside
-	 * quoted local parts). */
+	/* Copy without comments (nested, with quoted-pairs: RFC 5322 3.2.2) and folding whitespace
+	 * (an addr-spec has no spaces outside quoted local parts). */
 	quote = comment = 0;
-	for (p = s; p < e && n < sizeof(buf) - 1; p++) {
-		if (!quote && *p == '(') {
-			comment++;
-			continue;
-		}
+	for (p = s; p < e; p++) {
 		if (comment) {
-			if (*p == ')')
+			if (*p == '\\' && p + 1 < e)
+				p++;
+			else if (*p == '(')
+				comment++;
+			else if (*p == ')')
 				comment--;
 			continue;
 		}
-		if (*p == '"')
-			quote = !quote;
+		if (!quote && *p == '(') {
+			comment = 1;
+			continue;
+		}
 		if (!quote && is_ws(*p))
 			continue;
+		if (n + 2 > ADDRLIST_ADDR_MAX)
+			return -1;
+		if (quote && *p == '\\' && p + 1 < e) {
+			buf[n++] = *p++;        /* a quoted-pair stays as it is, and does not end the quote */
+		} else if (*p == '"')
+			quote = !quote;
 		buf[n++] = *p;
 	}
 	/* cppcheck-suppress uninitvar ; buf[0..n) was written above, and n == 0 stops here */
@@ -106,14 +115,17 @@ int addrlist_parse(const char *value, size_t len, void (*fn)(void *arg, const ch
 		} else if (!angle && c == ':') {
 			start = p + 1;          /* "group-name:" starts a group */
 		} else if (!angle && (c == ',' || c == ';')) {
-			found += emit_mailbox(start, p, fn, arg);
+			int r = emit_mailbox(start, p, fn, arg);
+			if (r < 0)
+				return -1;
+			found += r;
 			start = p + 1;
 		}
 	}
 	if (quote || comment || angle)
 		return -1;
-	found += emit_mailbox(start, end, fn, arg);
-	return found;
+	int r = emit_mailbox(start, end, fn, arg);
+	return r < 0 ? -1 : found + r;
 }
 
 size_t header_walk(const char *msg, size_t len,

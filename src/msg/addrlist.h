@@ -8,9 +8,15 @@
 
 #include <stddef.h>
 
-/* Call fn(arg, addr, len) for each address in the (unfolded or folded) header value.
- * Returns the number found, or -1 when the value is malformed (unbalanced quote, comment or
- * angle bracket); addresses before the error have been reported. */
+/* An address longer than this is malformed: twice RFC 5321 4.5.3.1.3's 256-octet path, room
+ * for the comments and folding inside an addr-spec that are dropped from it. */
+#define ADDRLIST_ADDR_MAX 512
+
+/* Call fn(arg, addr, len) for each address in the (unfolded or folded) header value: the
+ * addr-spec without comments or folding white space. Quoted strings and comments are opaque:
+ * a '<', '@', ',' or ':' inside "..." or (...) is text, not syntax. Returns the number found,
+ * or -1 when the value is malformed (unbalanced quote, comment or angle bracket, an address
+ * longer than ADDRLIST_ADDR_MAX); addresses before the error have been reported. */
 int addrlist_parse(const char *value, size_t len, void (*fn)(void *arg, const char *addr, size_t len),
                    void *arg);
 

@@ -21,6 +21,7 @@
 
 #include "../util/base64.h"
 #include "../util/fsutil.h"
+#include "addrlist.h"
 #include "dkimcanon.h"
 
 /* RFC 6376 5.4.1's recommended fields and the MIME ones; From once more than it occurs
@@ -146,6 +147,15 @@ struct dkim_keys *dkim_keys_load(const struct dkim_key_conf *c, size_t n, char *
 	return k;
 }
 
+size_t dkim_keys_active(const struct dkim_keys *k)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; k && i < k->n; i++)
+		n += k->k[i].active != 0;
+	return n;
+}
+
 size_t dkim_keys_for(const struct dkim_keys *k, const char *domain)
 {
 	size_t n = 0;
@@ -238,58 +248,53 @@ int dkim_signer_feed(struct dkim_signer *s, const char *p, size_t n)
 	return 0;
 }
 
-static int append(char **buf, size_t *len, size_t *cap, const char *p, size_t n)
-{
-	if (*buf == NULL || *len + n + 1 > *cap) {
-		size_t c = *cap ? *cap : 1024;
-		while (c < *len + n + 1)
-			c *= 2;
-		char *nb = realloc(*buf, c);
-		if (nb == NULL)
-			return -1;
-		*buf = nb;
-		*cap = c;
-	}
-	memcpy(*buf + *len, p, n);
-	*len += n;
-	(*buf)[*len] = '\0';
-	return 0;
-}
+/* Where h= is folded: a line of the signature field stays under RFC 5322's 78 characters
+ * (2.1.1), whatever the number of fields signed; FWS is allowed around h='s colons (RFC 6376
+ * 3.5). */
+#define H_TAG_LINE 70
 
-/* One DKIM-Signature field for key e, appended to out. */
-static int sign_one(const struct dkim_signer *s, const struct key *e, const char *bh, char **out, size_t *olen,
-                    size_t *ocap, char *err, size_t errlen)
+/* One DKIM-Signature field for key e, appended to out. Every field and h= are taken whole, of
+ * any length (dkimcanon.h): the hash input and the field grow as they need to. */
+static int sign_one(const struct dkim_signer *s, const struct key *e, const char *bh, struct dkim_buf *out,
+                    char *err, size_t errlen)
 {
-	char h[1024] = "", head[2048];
-	size_t hn = 0, hl = 0, hcap = 0;
-	char *data = NULL;
-	struct dkim_field fs[64];
+	struct dkim_buf h = { 0 }, data = { 0 }, head = { 0 };
+	struct dkim_field *fs = NULL;
+	size_t col = 3;                 /* after "\th=" */
+	char tag[256];
 
 	/* h=: each listed field as often as it occurs (verifiers take instances from the bottom
 	 * up, RFC 6376 5.4.2), From once more; the hash input in the same order. */
 	for (size_t i = 0; sign_hdrs[i] != NULL; i++) {
-		size_t nf = dkim_fields_named(s->h.hdr, s->h.hlen, sign_hdrs[i], fs, 64), extra = strcmp(sign_hdrs[i], "from") == 0;
-		if (nf > 64)
-			nf = 64;
-		for (size_t k = 0; k < nf + extra && hn + strlen(sign_hdrs[i]) + 2 < sizeof(h); k++) {
-			hn += (size_t)snprintf(h + hn, sizeof(h) - hn, "%s%s", hn ? ":" : "", sign_hdrs[i]);
+		size_t nf = dkim_fields_named(s->h.hdr, s->h.hlen, sign_hdrs[i], NULL, 0);
+		size_t extra = strcmp(sign_hdrs[i], "from") == 0, nl = strlen(sign_hdrs[i]);
+		free(fs);
+		if ((fs = calloc(nf + 1, sizeof(*fs))) == NULL)
+			goto oom;
+		(void)dkim_fields_named(s->h.hdr, s->h.hlen, sign_hdrs[i], fs, nf);
+		for (size_t k = 0; k < nf + extra; k++) {
+			if (h.len > 0 && col + nl + 1 > H_TAG_LINE) {
+				if (dkim_buf_add(&h, ":\r\n\t", 4) < 0)
+					goto oom;
+				col = 1;
+			} else if (h.len > 0 && dkim_buf_add(&h, ":", 1) < 0)
+				goto oom;
+			if (dkim_buf_add(&h, sign_hdrs[i], nl) < 0)
+				goto oom;
+			col += nl + 1;
 			if (k < nf) {
-				char c[8192];
 				const struct dkim_field *f = &fs[nf - 1 - k];
-				size_t cl = dkim_canon_relaxed(s->h.hdr + f->off, f->len, c, sizeof(c), 1);
-				if (append(&data, &hl, &hcap, c, cl) < 0)
+				if (dkim_buf_field(&data, s->h.hdr + f->off, f->len, 1, 1) < 0)
 					goto oom;
 			}
 		}
 	}
-	int n = snprintf(head, sizeof(head), "DKIM-Signature: v=1; a=%s; c=relaxed/relaxed; d=%s; s=%s;\r\n\tt=%lld; "
-	                 "bh=%s;\r\n\th=%s;\r\n\tb=", e->ed25519 ? "ed25519-sha256" : "rsa-sha256", e->domain, e->selector,
-	                 (long long)time(NULL), bh, h);
-	if (n <= 0 || (size_t)n >= sizeof(head))
-		goto oom;
-	char c[4096];
-	size_t cl = dkim_canon_relaxed(head, (size_t)n, c, sizeof(c), 0);
-	if (append(&data, &hl, &hcap, c, cl) < 0)
+	int n = snprintf(tag, sizeof(tag), "DKIM-Signature: v=1; a=%s; c=relaxed/relaxed; d=%s; s=%s;\r\n\tt=%lld; "
+	                 "bh=%s;\r\n\th=", e->ed25519 ? "ed25519-sha256" : "rsa-sha256", e->domain, e->selector,
+	                 (long long)time(NULL), bh);
+	if (n <= 0 || (size_t)n >= sizeof(tag) || dkim_buf_add(&head, tag, (size_t)n) < 0 ||
+	    dkim_buf_add(&head, h.p, h.len) < 0 || dkim_buf_add(&head, ";\r\n\tb=", 6) < 0 ||
+	    dkim_buf_field(&data, head.p, head.len, 1, 0) < 0)
 		goto oom;
 	unsigned char sig[1024], digest[32];
 	size_t sl = sizeof(sig);
@@ -297,40 +302,46 @@ static int sign_one(const struct dkim_signer *s, const struct key *e, const char
 	int ok;
 	if (e->ed25519)
 		/* RFC 8463 3: PureEdDSA over the SHA-256 hash of the hash input. */
-		ok = ctx != NULL && EVP_Digest(data, hl, digest, NULL, EVP_sha256(), NULL) == 1 &&
+		ok = ctx != NULL && EVP_Digest(data.p, data.len, digest, NULL, EVP_sha256(), NULL) == 1 &&
 		     EVP_DigestSignInit(ctx, NULL, NULL, NULL, e->pk) == 1 && EVP_DigestSign(ctx, sig, &sl, digest, 32) == 1;
 	else
 		ok = ctx != NULL && EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, e->pk) == 1 &&
-		     EVP_DigestSign(ctx, sig, &sl, (const unsigned char *)data, hl) == 1;
+		     EVP_DigestSign(ctx, sig, &sl, (const unsigned char *)data.p, data.len) == 1;
 	EVP_MD_CTX_free(ctx);
-	free(data);
-	data = NULL;
 	if (!ok) {
 		snprintf(err, errlen, "OpenSSL could not sign with %s (selector %s)", e->domain, e->selector);
-		return -1;
+		goto fail;
 	}
 	char b64[1400];
 	size_t bl = base64_encode(sig, sl, b64);
-	if (append(out, olen, ocap, head, (size_t)n) < 0)
+	if (dkim_buf_add(out, head.p, head.len) < 0)
 		goto oom;
 	for (size_t o = 0; o < bl; o += 64)
-		if ((o && append(out, olen, ocap, "\r\n\t ", 4) < 0) ||
-		    append(out, olen, ocap, b64 + o, bl - o < 64 ? bl - o : 64) < 0)
+		if ((o && dkim_buf_add(out, "\r\n\t ", 4) < 0) ||
+		    dkim_buf_add(out, b64 + o, bl - o < 64 ? bl - o : 64) < 0)
 			goto oom;
-	if (append(out, olen, ocap, "\r\n", 2) < 0)
+	if (dkim_buf_add(out, "\r\n", 2) < 0)
 		goto oom;
+	free(fs);
+	dkim_buf_free(&h);
+	dkim_buf_free(&data);
+	dkim_buf_free(&head);
 	return 0;
 oom:
-	free(data);
-	snprintf(err, errlen, "out of memory, or a header too large to sign");
+	snprintf(err, errlen, "out of memory");
+fail:
+	free(fs);
+	dkim_buf_free(&h);
+	dkim_buf_free(&data);
+	dkim_buf_free(&head);
 	return -1;
 }
 
 char *dkim_sign_finish(struct dkim_signer *s, char *err, size_t errlen)
 {
 	unsigned char digest[EVP_MAX_MD_SIZE];
-	char bh[64], *out = NULL;
-	size_t olen = 0, ocap = 0;
+	char bh[64];
+	struct dkim_buf out = { 0 };
 
 	/* A message that is all header has an empty body. */
 	if (s->h.failed) {
@@ -346,12 +357,12 @@ char *dkim_sign_finish(struct dkim_signer *s, char *err, size_t errlen)
 	for (size_t i = 0; i < s->keys->n; i++) {
 		const struct key *e = &s->keys->k[i];
 		if (e->active && strcasecmp(e->domain, s->domain) == 0 &&
-		    sign_one(s, e, bh, &out, &olen, &ocap, err, errlen) < 0) {
-			free(out);
+		    sign_one(s, e, bh, &out, err, errlen) < 0) {
+			dkim_buf_free(&out);
 			return NULL;
 		}
 	}
-	return out;
+	return out.p;
 }
 
 void dkim_signer_free(struct dkim_signer *s)
@@ -363,43 +374,56 @@ void dkim_signer_free(struct dkim_signer *s)
 	free(s);
 }
 
+struct from_scan {
+	const char *value;              /* the first From field's value (folds and all), or NULL */
+	size_t vlen;
+	char addr[ADDRLIST_ADDR_MAX + 1];       /* its first address */
+	int naddr;
+};
+
+static void from_field(void *arg, const char *name, size_t nlen, const char *value, size_t vlen, size_t start,
+                       size_t end)
+{
+	struct from_scan *f = arg;
+
+	(void)start;
+	(void)end;
+	if (f->value == NULL && nlen == 4 && strncasecmp(name, "from", 4) == 0) {
+		f->value = value;
+		f->vlen = vlen;
+	}
+}
+
+static void from_addr(void *arg, const char *addr, size_t len)
+{
+	struct from_scan *f = arg;
+
+	if (f->naddr++ == 0)
+		snprintf(f->addr, sizeof(f->addr), "%.*s", (int)len, addr);
+}
+
+/* The From field is read by the address parser that `send -t` and DMARC use (addrlist.h), so
+ * a '<' in a quoted display name, an '@' in a comment, a group or an encoded word are read the
+ * same way everywhere: the signer never signs for a domain other than the one DMARC will see. */
 int dkim_from_domain(const char *hdr, size_t len, char *out, size_t outlen)
 {
-	for (size_t at = 0; at < len;) {
-		const char *line = hdr + at;
-		const char *nl = memchr(line, '\n', len - at);
-		size_t ll = nl ? (size_t)(nl - line) + 1 : len - at;
-		if (ll >= 5 && strncasecmp(line, "from:", 5) == 0) {
-			/* The field with its folded continuation lines. */
-			size_t end = at + ll;
-			while (end < len && (hdr[end] == ' ' || hdr[end] == '\t')) {
-				const char *n2 = memchr(hdr + end, '\n', len - end);
-				end = n2 ? (size_t)(n2 - hdr) + 1 : len;
-			}
-			/* The first address: inside <...> when there is one, else the bare addr-spec. */
-			const char *f = line + 5, *fe = hdr + end;
-			const char *lt = memchr(f, '<', (size_t)(fe - f));
-			const char *a = lt ? lt + 1 : f;
-			const char *stop = lt ? memchr(a, '>', (size_t)(fe - a)) : NULL;
-			if (stop == NULL)
-				for (stop = a; stop < fe && *stop != ',' && *stop != ';' && *stop != '\r' && *stop != '\n'; stop++)
-					;       /* the buffer has no NUL: bounded by the field's end */
-			const char *atsign = NULL;
-			for (const char *q = a; q < stop; q++)
-				if (*q == '@')
-					atsign = q;
-			if (atsign == NULL)
-				return -1;
-			size_t n = 0;
-			for (const char *q = atsign + 1; q < stop && n + 1 < outlen; q++) {
-				if (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n' || *q == ')' || *q == '(')
-					break;
-				out[n++] = (char)tolower((unsigned char)*q);
-			}
-			out[n] = '\0';
-			return n > 0 ? 0 : -1;
-		}
-		at += ll;
+	struct from_scan f = { 0 };
+
+	(void)header_walk(hdr, len, from_field, &f);
+	if (f.value == NULL)
+		return -1;
+	if (addrlist_parse(f.value, f.vlen, from_addr, &f) < 0 || f.naddr == 0)
+		return -2;
+	/* The domain is what follows the last '@' (a quoted local part may hold one). It must be
+	 * a host name, possibly with UTF-8 labels (RFC 6532): no domain literal, nothing quoted. */
+	const char *at = strrchr(f.addr, '@'), *d = at ? at + 1 : "";
+	size_t n = 0;
+	for (; *d && n + 1 < outlen; d++, n++) {
+		unsigned char c = (unsigned char)*d;
+		if (!(isalnum(c) || c == '-' || c == '.' || c >= 0x80))
+			return -2;
+		out[n] = (char)tolower(c);
 	}
-	return -1;
+	out[n] = '\0';
+	return n > 0 && *d == '\0' ? 0 : -2;
 }

@@ -37,6 +37,8 @@ struct dkim_keys *dkim_keys_load(const struct dkim_key_conf *c, size_t n, char *
                                  unsigned *bad_line);
 struct dkim_keys *dkim_keys_ref(struct dkim_keys *k);
 void dkim_keys_free(struct dkim_keys *k);
+/* How many active keys there are, for any domain: 0 when nothing is signed at all. */
+size_t dkim_keys_active(const struct dkim_keys *k);
 /* How many active keys sign for domain. */
 size_t dkim_keys_for(const struct dkim_keys *k, const char *domain);
 /* The domain with active keys that is host or the nearest parent of it (a bounce from
@@ -60,8 +62,10 @@ int dkim_signer_feed(struct dkim_signer *s, const char *p, size_t n);
 char *dkim_sign_finish(struct dkim_signer *s, char *err, size_t errlen);
 void dkim_signer_free(struct dkim_signer *s);
 
-/* The domain of the first address of a From: field in a header block (CRLF lines), lower
- * case, into out: 0, or -1 when there is no From: with an address. */
+/* The domain of the first address of the first From: field in a header block (CRLF lines),
+ * lower case, into out, as addrlist_parse() reads the field: 0; -1 when there is no From:
+ * field; -2 when it has no address with a host name as its domain (malformed, empty, a bare
+ * name, a domain literal, or one longer than outlen). */
 int dkim_from_domain(const char *hdr, size_t len, char *out, size_t outlen);
 
 #endif

@@ -106,14 +106,15 @@ size_t dkim_canon_relaxed(const char *f, size_t len, char *out, size_t outlen, i
 	size_t o = 0, i = 0;
 	int wsp = 0, started = 0;
 
-	while (i < len && f[i] != ':' && o + 1 < outlen) {
+	if (outlen < DKIM_CANON_ROOM(len))
+		return 0;
+	/* o never passes i + 1 (one octet out per octet in, and the colon even when the field has
+	 * none), so the room asked for above holds all of it. */
+	for (; i < len && f[i] != ':'; i++)
 		if (f[i] != ' ' && f[i] != '\t')
 			out[o++] = (char)tolower((unsigned char)f[i]);
-		i++;
-	}
-	if (o + 1 < outlen)
-		out[o++] = ':';
-	for (i++; i < len && o + 3 < outlen; i++) {
+	out[o++] = ':';
+	for (i++; i < len; i++) {
 		char c = f[i];
 		if (c == '\r' || c == '\n')
 			continue;
@@ -127,11 +128,56 @@ size_t dkim_canon_relaxed(const char *f, size_t len, char *out, size_t outlen, i
 		started = 1;
 		out[o++] = c;
 	}
-	if (crlf && o + 2 < outlen) {
+	if (crlf) {
 		out[o++] = '\r';
 		out[o++] = '\n';
 	}
 	return o;
+}
+
+/* Room for n more octets and the NUL: 0, or -1. Bounded by what is put in, which is itself
+ * bounded by the header block (DKIM_HEADER_MAX) and its fields. */
+static int buf_room(struct dkim_buf *b, size_t n)
+{
+	if (b->p != NULL && b->len + n + 1 <= b->cap)
+		return 0;
+	size_t cap = b->cap ? b->cap : 1024;
+	while (cap < b->len + n + 1)
+		cap *= 2;
+	char *np = realloc(b->p, cap);
+	if (np == NULL)
+		return -1;
+	b->p = np;
+	b->cap = cap;
+	return 0;
+}
+
+int dkim_buf_add(struct dkim_buf *b, const char *p, size_t n)
+{
+	if (buf_room(b, n) < 0)
+		return -1;
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return 0;
+}
+
+int dkim_buf_field(struct dkim_buf *b, const char *f, size_t len, int relaxed, int crlf)
+{
+	if (!relaxed)
+		return dkim_buf_add(b, f, len);
+	if (buf_room(b, DKIM_CANON_ROOM(len)) < 0)
+		return -1;
+	b->len += dkim_canon_relaxed(f, len, b->p + b->len, b->cap - b->len, crlf);
+	b->p[b->len] = '\0';
+	return 0;
+}
+
+void dkim_buf_free(struct dkim_buf *b)
+{
+	free(b->p);
+	b->p = NULL;
+	b->len = b->cap = 0;
 }
 
 int dkim_body_init(struct dkim_body *b, const EVP_MD *md, int relaxed, long long limit)

@@ -18,8 +18,10 @@
 #include "../util/base64.h"
 #include "dkimcanon.h"
 
+/* RFC 6376 3.5 defines 14 tags; more than this is not a signature worth reading. Tag values
+ * and fields have no bound of their own but the header block's (dkimcanon.h): an h= of 2 KB
+ * (a signer that lists many fields, or over-signs them) is valid and is read whole. */
 #define MAX_TAGS 32
-#define SIG_FIELD_MAX 8192
 
 struct tags {
 	char *name[MAX_TAGS], *val[MAX_TAGS];
@@ -32,12 +34,23 @@ struct sig {
 	size_t field;                   /* the DKIM-Signature field's index among all fields */
 	int relaxed_hdr, sha1, ed25519;
 	long long expires;              /* x=, -1 = none */
-	char bh[128], bval[1024], h[1024];
+	char bh[128];                   /* a SHA-256 hash is 44 characters of base64 */
+	char *bval, *h;                 /* b= without FWS, and h=: malloc()ed, any length */
 	struct dkim_body body;
+};
+
+/* A header field by its name: the index sorts them by name (any case), then by position. */
+struct named {
+	const char *name;
+	size_t nlen, field;
 };
 
 struct dkim_verifier {
 	struct dkim_hdrbuf h;
+	struct dkim_field *all;         /* every header field, when the header block has ended */
+	size_t nall;
+	struct named *by_name;          /* the fields with a name and a colon, sorted (by_name_cmp) */
+	size_t nnamed;
 	int started;                    /* the signatures were read */
 	struct sig sig[DKIM_VERIFY_MAX];
 	size_t nsig;
@@ -102,6 +115,21 @@ static const char *tag(const struct tags *t, const char *name)
 	return NULL;
 }
 
+/* A value without its folding white space, malloc()ed (NULL: out of memory). */
+static char *squeeze_dup(const char *v)
+{
+	char *out = malloc(strlen(v) + 1);
+	size_t o = 0;
+
+	if (out == NULL)
+		return NULL;
+	for (; *v; v++)
+		if (!wsp((unsigned char)*v))
+			out[o++] = *v;
+	out[o] = '\0';
+	return out;
+}
+
 /* A base64 value without its folding white space, into out: 0, or -1 when it does not fit. */
 static int squeeze(const char *v, char *out, size_t outlen)
 {
@@ -132,26 +160,43 @@ static void broken(struct sig *s, enum dkim_vresult r, const char *why)
 	s->broken = 1;
 }
 
+static void sig_tags(struct sig *s, const struct tags *t);
+
 /* One DKIM-Signature field's tags into s; the body hash set up. */
 static void sig_read(struct sig *s, const char *field, size_t len)
 {
-	char text[SIG_FIELD_MAX];
 	struct tags t;
 	const char *colon = memchr(field, ':', len);
+	char *text;
 
 	s->expires = -1;
-	if (len >= sizeof(text) || colon == NULL) {
-		broken(s, DKIM_V_PERMERROR, "signature field too long");
+	if (colon == NULL) {
+		broken(s, DKIM_V_PERMERROR, "malformed signature (no colon)");
 		return;
 	}
-	snprintf(text, sizeof(text), "%.*s", (int)(len - (size_t)(colon + 1 - field)), colon + 1);
-	if (tags_parse(text, &t) < 0) {
+	/* The field's value, whole: it is as long as its signer made it (dkimcanon.h). */
+	size_t vl = len - (size_t)(colon + 1 - field);
+	if ((text = malloc(vl + 1)) == NULL) {
+		broken(s, DKIM_V_TEMPERROR, "out of memory");
+		return;
+	}
+	memcpy(text, colon + 1, vl);
+	text[vl] = '\0';
+	if (memchr(text, '\0', vl) != NULL || tags_parse(text, &t) < 0) {
 		broken(s, DKIM_V_PERMERROR, "malformed signature (tag list)");
+		free(text);
 		return;
 	}
-	const char *v = tag(&t, "v"), *a = tag(&t, "a"), *b = tag(&t, "b"), *bh = tag(&t, "bh"), *c = tag(&t, "c"),
-	           *d = tag(&t, "d"), *h = tag(&t, "h"), *sel = tag(&t, "s"), *l = tag(&t, "l"), *x = tag(&t, "x"),
-	           *i = tag(&t, "i"), *q = tag(&t, "q");
+	sig_tags(s, &t);
+	free(text);
+}
+
+/* The tags of one signature into s (t's strings are freed after this returns). */
+static void sig_tags(struct sig *s, const struct tags *t)
+{
+	const char *v = tag(t, "v"), *a = tag(t, "a"), *b = tag(t, "b"), *bh = tag(t, "bh"), *c = tag(t, "c"),
+	           *d = tag(t, "d"), *h = tag(t, "h"), *sel = tag(t, "s"), *l = tag(t, "l"), *x = tag(t, "x"),
+	           *i = tag(t, "i"), *q = tag(t, "q");
 	if (d != NULL) {
 		size_t k = 0;
 		for (; d[k] && k + 1 < sizeof(s->out.domain); k++)
@@ -173,9 +218,12 @@ static void sig_read(struct sig *s, const char *field, size_t len)
 		       "a required tag (v, a, b, bh, d, h, s) is missing");
 		return;
 	}
-	if (squeeze(b, s->bval, sizeof(s->bval)) < 0 || squeeze(bh, s->bh, sizeof(s->bh)) < 0 ||
-	    snprintf(s->h, sizeof(s->h), "%s", h) >= (int)sizeof(s->h)) {
-		broken(s, DKIM_V_PERMERROR, "a tag value is too long");
+	if (squeeze(bh, s->bh, sizeof(s->bh)) < 0) {
+		broken(s, DKIM_V_PERMERROR, "bh= is too long for a hash");
+		return;
+	}
+	if ((s->bval = squeeze_dup(b)) == NULL || (s->h = strdup(h)) == NULL) {
+		broken(s, DKIM_V_TEMPERROR, "out of memory");
 		return;
 	}
 	if (strcasecmp(a, "rsa-sha256") == 0)
@@ -256,25 +304,68 @@ static void sig_read(struct sig *s, const char *field, size_t len)
 		broken(s, DKIM_V_TEMPERROR, "out of memory");
 }
 
+static int name_cmp(const char *a, size_t al, const char *b, size_t bl)
+{
+	int r = strncasecmp(a, b, al < bl ? al : bl);
+
+	return r != 0 ? r : al < bl ? -1 : al > bl;
+}
+
+static int by_name_cmp(const void *a, const void *b)
+{
+	const struct named *x = a, *y = b;
+	int r = name_cmp(x->name, x->nlen, y->name, y->nlen);
+
+	return r != 0 ? r : x->field < y->field ? -1 : x->field > y->field;
+}
+
+/* The name index: an h= entry finds its instances by binary search, so a header block of many
+ * fields and an h= of many entries cost O(entries log fields), not their product. */
+static int index_names(struct dkim_verifier *v)
+{
+	if ((v->by_name = calloc(v->nall + 1, sizeof(*v->by_name))) == NULL)
+		return -1;
+	for (size_t i = 0; i < v->nall; i++) {
+		const char *f = v->h.hdr + v->all[i].off, *colon = memchr(f, ':', v->all[i].len);
+		if (colon == NULL)
+			continue;               /* no name a signature could list */
+		size_t nl = (size_t)(colon - f);
+		while (nl > 0 && (f[nl - 1] == ' ' || f[nl - 1] == '\t'))
+			nl--;                   /* "Name :" (RFC 5322 4.5, obsolete) */
+		v->by_name[v->nnamed++] = (struct named){ f, nl, i };
+	}
+	qsort(v->by_name, v->nnamed, sizeof(*v->by_name), by_name_cmp);
+	return 0;
+}
+
 /* The header block is complete: read every DKIM-Signature field. */
 static void start(struct dkim_verifier *v)
 {
-	struct dkim_field all[512];
-	size_t n = dkim_fields_all(v->h.hdr, v->h.hlen, all, 512);
+	/* Every field, however many the header block holds: a signature may name any of them. */
+	size_t n = dkim_fields_all(v->h.hdr, v->h.hlen, NULL, 0);
 
 	v->started = 1;
-	for (size_t i = 0; i < n && i < 512 && v->nsig < DKIM_VERIFY_MAX; i++) {
-		const char *f = v->h.hdr + all[i].off;
+	if ((v->all = calloc(n + 1, sizeof(*v->all))) == NULL) {
+		v->h.failed = 1;        /* out of memory: judged as a header block too large */
+		return;
+	}
+	v->nall = dkim_fields_all(v->h.hdr, v->h.hlen, v->all, n);
+	if (index_names(v) < 0) {
+		v->h.failed = 1;
+		return;
+	}
+	for (size_t i = 0; i < v->nall && v->nsig < DKIM_VERIFY_MAX; i++) {
+		const char *f = v->h.hdr + v->all[i].off;
 		size_t k = 14;
-		if (all[i].len <= k || strncasecmp(f, "dkim-signature", k) != 0)
+		if (v->all[i].len <= k || strncasecmp(f, "dkim-signature", k) != 0)
 			continue;
-		while (k < all[i].len && (f[k] == ' ' || f[k] == '\t'))
+		while (k < v->all[i].len && (f[k] == ' ' || f[k] == '\t'))
 			k++;
-		if (k >= all[i].len || f[k] != ':')
+		if (k >= v->all[i].len || f[k] != ':')
 			continue;
 		struct sig *s = &v->sig[v->nsig++];
 		s->field = i;
-		sig_read(s, f, all[i].len);
+		sig_read(s, f, v->all[i].len);
 	}
 }
 
@@ -398,17 +489,18 @@ static EVP_PKEY *key_of(struct sig *s, const char *txt)
 	return pk;
 }
 
-/* The signature field itself with b='s value taken out, canonicalised, no final CRLF. */
-static size_t sig_field_input(const struct sig *s, const char *f, size_t len, char *out, size_t outlen)
+/* The signature field itself with b='s value taken out, canonicalised, no final CRLF, appended
+ * to out: 0, or -1 (out of memory). */
+static int sig_field_input(const struct sig *s, const char *f, size_t len, struct dkim_buf *out)
 {
-	char tmp[SIG_FIELD_MAX];
-	size_t o = 0;
+	struct dkim_buf tmp = { 0 };
 
 	if (len >= 2 && f[len - 2] == '\r' && f[len - 1] == '\n')
 		len -= 2;
-	for (size_t i = 0; i < len && o + 1 < sizeof(tmp);) {
+	for (size_t i = 0; i < len;) {
 		/* at a tag's start (after ':' or ';' and FWS): is it "b" = ? */
-		tmp[o++] = f[i];
+		if (dkim_buf_add(&tmp, f + i, 1) < 0)
+			goto oom;
 		if (f[i] == ':' || f[i] == ';') {
 			size_t k = i + 1;
 			while (k < len && wsp((unsigned char)f[k]))
@@ -421,8 +513,8 @@ static size_t sig_field_input(const struct sig *s, const char *f, size_t len, ch
 				k++;
 			if (ne - ns == 1 && f[ns] == 'b' && k < len && f[k] == '=') {
 				/* keep "b=" and what came before it; drop the value up to ';' or the end */
-				for (size_t j = i + 1; j <= k && o + 1 < sizeof(tmp); j++)
-					tmp[o++] = f[j];
+				if (dkim_buf_add(&tmp, f + i + 1, k - i) < 0)
+					goto oom;
 				i = k + 1;
 				while (i < len && f[i] != ';')
 					i++;
@@ -431,42 +523,54 @@ static size_t sig_field_input(const struct sig *s, const char *f, size_t len, ch
 		}
 		i++;
 	}
-	if (s->relaxed_hdr)
-		return dkim_canon_relaxed(tmp, o, out, outlen, 0);
-	if (o > outlen)
-		o = outlen;
-	memcpy(out, tmp, o);
-	return o;
+	int r = dkim_buf_field(out, tmp.p ? tmp.p : "", tmp.len, s->relaxed_hdr, 0);
+	dkim_buf_free(&tmp);
+	return r;
+oom:
+	dkim_buf_free(&tmp);
+	return -1;
 }
 
-static int append(char **buf, size_t *len, size_t *cap, const char *p, size_t n)
+/* The first entry of the index named name (any case), or v->nnamed when there is none. */
+static size_t first_named(const struct dkim_verifier *v, const char *name, size_t nl)
 {
-	if (*buf == NULL || *len + n > *cap) {
-		size_t c = *cap ? *cap : 4096;
-		while (c < *len + n)
-			c *= 2;
-		char *nb = realloc(*buf, c);
-		if (nb == NULL)
-			return -1;
-		*buf = nb;
-		*cap = c;
+	size_t lo = 0, hi = v->nnamed;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (name_cmp(v->by_name[mid].name, v->by_name[mid].nlen, name, nl) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	memcpy(*buf + *len, p, n);
-	*len += n;
-	return 0;
+	return lo < v->nnamed && name_cmp(v->by_name[lo].name, v->by_name[lo].nlen, name, nl) == 0 ? lo : v->nnamed;
 }
 
-/* The header hash input of s (5.4.2: each name in h= takes the next instance from the bottom). */
+/* Where the run of entries named name that starts at first ends (the next name's first). */
+static size_t run_end(const struct dkim_verifier *v, size_t first, const char *name, size_t nl)
+{
+	size_t lo = first, hi = v->nnamed;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (name_cmp(v->by_name[mid].name, v->by_name[mid].nlen, name, nl) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The header hash input of s (5.4.2: each name in h= takes the next instance from the bottom),
+ * malloc()ed, its length in *len; NULL when out of memory. */
 static char *header_input(const struct dkim_verifier *v, const struct sig *s, size_t *len)
 {
-	struct dkim_field all[512];
-	size_t nall = dkim_fields_all(v->h.hdr, v->h.hlen, all, 512), used[512] = { 0 };
-	char *buf = NULL, canon[SIG_FIELD_MAX + 8];
-	size_t cap = 0;
+	struct dkim_buf buf = { 0 };
+	size_t *taken = calloc(v->nnamed + 1, sizeof(*taken));    /* per name, at its first entry */
 
-	if (nall > 512)
-		nall = 512;
 	*len = 0;
+	if (taken == NULL)
+		return NULL;
 	for (const char *p = s->h; *p;) {
 		size_t n = strcspn(p, ":");
 		const char *ns = p, *ne = p + n;
@@ -475,39 +579,27 @@ static char *header_input(const struct dkim_verifier *v, const struct sig *s, si
 		while (ne > ns && wsp((unsigned char)ne[-1]))
 			ne--;
 		p += n + (p[n] == ':');
-		size_t nl = (size_t)(ne - ns);
-		/* the bottom-most instance not yet taken by an earlier entry of h= (none left: nothing) */
-		for (size_t i = nall; i-- > 0;) {
-			const char *f = v->h.hdr + all[i].off;
-			size_t k = nl;
-			if (all[i].len <= nl || strncasecmp(f, ns, nl) != 0)
-				continue;
-			while (k < all[i].len && (f[k] == ' ' || f[k] == '\t'))
-				k++;
-			if (k >= all[i].len || f[k] != ':' || used[i])
-				continue;
-			used[i] = 1;
-			size_t cl;
-			if (s->relaxed_hdr)
-				cl = dkim_canon_relaxed(f, all[i].len, canon, sizeof(canon), 1);
-			else {
-				cl = all[i].len < sizeof(canon) ? all[i].len : sizeof(canon);
-				memcpy(canon, f, cl);
-			}
-			if (append(&buf, len, &cap, canon, cl) < 0) {
-				free(buf);
-				return NULL;
-			}
-			break;
-		}
+		size_t nl = (size_t)(ne - ns), first = first_named(v, ns, nl);
+		if (nl == 0 || first == v->nnamed)
+			continue;               /* none of that name: it adds nothing */
+		/* its instances are in message order: the bottom-most not yet taken is end - 1 - taken */
+		size_t end = run_end(v, first, ns, nl);
+		if (taken[first] >= end - first)
+			continue;               /* every instance taken already: nothing (5.4.2) */
+		const struct dkim_field *f = &v->all[v->by_name[end - 1 - taken[first]++].field];
+		if (dkim_buf_field(&buf, v->h.hdr + f->off, f->len, s->relaxed_hdr, 1) < 0)
+			goto oom;
 	}
-	const struct dkim_field *sf = &all[s->field];
-	size_t cl = sig_field_input(s, v->h.hdr + sf->off, sf->len, canon, sizeof(canon));
-	if (append(&buf, len, &cap, canon, cl) < 0) {
-		free(buf);
-		return NULL;
-	}
-	return buf;
+	const struct dkim_field *sf = &v->all[s->field];
+	if (sig_field_input(s, v->h.hdr + sf->off, sf->len, &buf) < 0)
+		goto oom;
+	free(taken);
+	*len = buf.len;
+	return buf.p;
+oom:
+	free(taken);
+	dkim_buf_free(&buf);
+	return NULL;
 }
 
 /* One signature, its body hash already known. */
@@ -593,8 +685,13 @@ void dkim_verifier_free(struct dkim_verifier *v)
 {
 	if (v == NULL)
 		return;
-	for (size_t i = 0; i < v->nsig; i++)
+	for (size_t i = 0; i < v->nsig; i++) {
 		dkim_body_free(&v->sig[i].body);
+		free(v->sig[i].bval);
+		free(v->sig[i].h);
+	}
+	free(v->all);
+	free(v->by_name);
 	dkim_hdrbuf_free(&v->h);
 	free(v);
 }

@@ -615,6 +615,7 @@ static int msg_write(struct conn *c, const char *p, size_t n)
 {
 	if (c->dkim != NULL && dkim_signer_feed(c->dkim, p, n) < 0) {
 		CLOG(log_warnx, c, "dkim: the signer refused the message; it goes unsigned");
+		snprintf(c->dkim_unsigned, sizeof(c->dkim_unsigned), "header block too large or out of memory");
 		dkim_signer_free(c->dkim);
 		c->dkim = NULL;
 	}
@@ -622,20 +623,36 @@ static int msg_write(struct conn *c, const char *p, size_t n)
 }
 
 /* Submission: sign when a key of the From: domain is configured and the envelope sender (which
- * the login was allowed to use) is of that domain too, so no user signs for another's domain. */
+ * the login was allowed to use) is of that domain too, so no user signs for another's domain.
+ * When keys are configured and this message is not signed, c->dkim_unsigned says why, for the
+ * "accepted" log line: an unsigned message fails DMARC at its recipients, and the admin must be
+ * able to see which ones and why. */
 static void dkim_begin(struct conn *c, const struct smtp_tx *tx)
 {
 	const char *at = strrchr(tx->sender, '@');
 	char err[300], domain[256];
+	int r;
 
-	if (c->rc->dkim == NULL || at == NULL ||
-	    dkim_from_domain(c->held ? c->held : "", c->held_len, domain, sizeof(domain)) < 0 ||
-	    strcasecmp(domain, at + 1) != 0)
+	c->dkim_unsigned[0] = '\0';
+	if (c->rc->dkim == NULL || dkim_keys_active(c->rc->dkim) == 0)
+		return;                 /* signing is not configured: nothing to explain */
+	r = dkim_from_domain(c->held ? c->held : "", c->held_len, domain, sizeof(domain));
+	if (r < 0) {
+		snprintf(c->dkim_unsigned, sizeof(c->dkim_unsigned), "%s",
+		         r == -1 ? "no From field" : "no domain in the From field");
 		return;
+	}
+	if (at == NULL || strcasecmp(domain, at + 1) != 0) {
+		snprintf(c->dkim_unsigned, sizeof(c->dkim_unsigned), "From domain %.64s is not the sender's", domain);
+		return;
+	}
 	/* NULL with err empty: no key signs for the domain. */
 	c->dkim = dkim_signer_new(c->rc->dkim, domain, spool_msg_qid(c->msg), err, sizeof(err));
-	if (c->dkim == NULL && err[0])
+	if (c->dkim == NULL && err[0]) {
 		CLOG(log_warnx, c, "dkim: %s; the message goes unsigned", err);
+		snprintf(c->dkim_unsigned, sizeof(c->dkim_unsigned), "%.100s", err);
+	} else if (c->dkim == NULL)
+		snprintf(c->dkim_unsigned, sizeof(c->dkim_unsigned), "no key for %.64s", domain);
 }
 
 static int write_added_headers(struct conn *c, const struct smtp_tx *tx, unsigned present)
@@ -713,6 +730,7 @@ static int cb_data_begin(void *ctx, const struct smtp_tx *tx)
 
 	if (!spool_has_room(c, tx->declared_size))
 		return -2;
+	c->dkim_unsigned[0] = '\0';
 	c->msg = spool_msg_begin(c->srv->spool, (long long)time(NULL));
 	if (c->msg == NULL) {
 		CLOG(log_warn, c, "cannot create queue file");
@@ -1066,11 +1084,13 @@ static int cb_data_commit(void *ctx, const struct smtp_tx *tx, char *qid, size_t
 	to[0] = '\0';
 	for (size_t i = 0; i < tx->nrcpts && o + 4 < sizeof(to); i++)
 		o += (size_t)snprintf(to + o, sizeof(to) - o, "%s<%s>", i ? "," : "", tx->rcpts[i].addr);
-	snprintf(line, sizeof(line), "accepted session=%s address=%s from=<%s> to=%s nrcpt=%zu size=%zu%s%s%s%s%s",
+	snprintf(line, sizeof(line), "accepted session=%s address=%s from=<%s> to=%s nrcpt=%zu size=%zu%s%s%s%s%s%s%s%s",
 	         c->id, c->peer_ip, tx->sender, to, tx->nrcpts, size, smtp_session_auth_user(c->sess) ? " user=" : "",
 	         smtp_session_auth_user(c->sess) ? smtp_session_auth_user(c->sess) : "",
 	         flags & SPOOL_F_REQUIRETLS ? " requiretls=yes" : flags & SPOOL_F_TLS_OPTIONAL ? " tls-required=no" : "",
-	         c->dkim ? " dkim=" : "", c->dkim ? dkim_signer_domain(c->dkim) : "");
+	         c->dkim ? " dkim=" : "", c->dkim ? dkim_signer_domain(c->dkim) : "",
+	         !c->dkim && c->dkim_unsigned[0] ? " dkim=unsigned dkim_reason=\"" : "",
+	         !c->dkim ? c->dkim_unsigned : "", !c->dkim && c->dkim_unsigned[0] ? "\"" : "");
 	cw = calloc(1, sizeof(*cw));
 	if (cw != NULL && (cw->accepted = strdup(line)) != NULL) {
 		cw->c = c;

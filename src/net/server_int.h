@@ -85,6 +85,7 @@ struct conn {
 	char *held;
 	size_t held_len;
 	struct dkim_signer *dkim;       /* submission: signing this message (msg/dkim.h), or NULL */
+	char dkim_unsigned[160];        /* submission with keys: why this message goes unsigned, or "" */
 	struct inbound_job *inbound;    /* port 25: the sender checks of this message (inbound.h), or NULL */
 	char id[20];
 	char peer_ip[INET6_ADDRSTRLEN];

@@ -126,6 +126,9 @@ def test_dkim_signing_verified_by_python3_dkim():
             assert n == 2 and all(v.startswith("False") for v in verdicts), verdicts
         foreign = [m for m in got if b"foreign" in m][0]
         assert b"DKIM-Signature" not in foreign
+        # ... and the log line says so, and why (not silently).
+        assert 'dkim=unsigned dkim_reason="From domain other.example is not the sender\'s"' in s.log(), \
+            s.log()[-3000:]
         assert s.log().count(" dkim=example.test") == len(MESSAGES), s.log()[-3000:]
         # A bounce (here the operator's) is signed too, as the host name's parent domain.
         with smtplib.SMTP_SSL("127.0.0.1", s.port465, context=ctx, timeout=10) as c:

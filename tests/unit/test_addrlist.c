@@ -38,6 +38,20 @@ static const struct { const char *in; int n; const char *want; } cases[] = {
 	{ "\"unterminated <a@x.example>", -1, "" },
 	{ "(unterminated a@x.example", -1, "" },
 	{ "a@x.example>", -1, "a@x.example" },
+	/* Comments nest and quote (RFC 5322 3.2.2): what is inside is never part of an address. */
+	{ "(a (nested) comment) a@x.example", 1, "a@x.example" },
+	{ "(a \\) quoted paren) a@x.example", 1, "a@x.example" },
+	{ "\"Mallory <m@evil.example>\" <a@x.example>", 1, "a@x.example" },
+	{ "a@x.example (at home <m@evil.example>, or not)", 1, "a@x.example" },
+	{ "\"a\\\"b\"@x.example", 1, "\"a\\\"b\"@x.example" },
+	/* longer than any address can be (RFC 5321 4.5.3.1.3): malformed, not cut */
+	{ "<aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "@x.example>", -1, "" },
 };
 
 static void test_lists(void **state)

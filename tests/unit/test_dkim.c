@@ -1,7 +1,9 @@
 /* test_dkim.c - DKIM signing's own rules (msg/dkim.h): relaxed body canonicalisation as the body
  * hash shows it (RFC 6376 3.4.5's example, the empty body), the same hash in any chunking, the
- * header list, the From: domain, and the key checks. The signatures themselves are judged by
- * python3-dkim in tests/integration/tests_dkim.py. */
+ * header list, the From: domain, and the key checks. The verifier (msg/dkimverify.h) against
+ * RFC 8463 Appendix A's signed message and keys, and both over fields and tags of any length.
+ * The signatures themselves are judged by python3-dkim, Mail::DKIM and OpenDKIM in
+ * tests/integration/tests_dkim.py and tests_dkim_cross.py. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +19,7 @@
 #include <openssl/pem.h>
 
 #include "msg/dkim.h"
+#include "msg/dkimverify.h"
 #include "util/base64.h"
 
 static char keypath[2][64];
@@ -144,26 +147,268 @@ static void test_keys(void **state)
 
 static void test_from_domain(void **state)
 {
-	static const struct { const char *hdr, *domain; } cases[] = {
-		{ "Subject: x\r\nFrom: Alice <alice@Example.ORG>\r\n\r\n", "example.org" },
-		{ "from: alice@example.org (Alice)\r\n", "example.org" },
-		{ "From: \"a@b\" <alice@example.net>, bob@example.org\r\n", "example.net" },
-		{ "From:\r\n\tAlice\r\n\t<alice@folded.example>\r\n", "folded.example" },
-		{ "Sender: a@example.org\r\n", NULL },
-		{ "From: undisclosed\r\n", NULL },
+	/* ret: 0 with domain; -1 no From field; -2 a From without a usable address. */
+	static const struct { const char *hdr; int ret; const char *domain; } cases[] = {
+		{ "Subject: x\r\nFrom: Alice <alice@Example.ORG>\r\n\r\n", 0, "example.org" },
+		{ "from: alice@example.org (Alice)\r\n", 0, "example.org" },
+		{ "From: \"a@b\" <alice@example.net>, bob@example.org\r\n", 0, "example.net" },
+		{ "From:\r\n\tAlice\r\n\t<alice@folded.example>\r\n", 0, "folded.example" },
+		{ "Sender: a@example.org\r\n", -1, NULL },
+		{ "From: undisclosed\r\n", -2, NULL },
+		/* The forms the address parser knows, the signer knows (addrlist.h). A '<' and an '@'
+		 * in a quoted display name are text: */
+		{ "From: \"Mallory <m@evil.example>\" <alice@example.org>\r\n", 0, "example.org" },
+		{ "From: \"a \\\" <x@evil.example>\" <alice@example.org>\r\n", 0, "example.org" },
+		/* an '@' (or a '<') in a comment is text, before or after the address, nested too */
+		{ "From: alice@example.org (Alice @ home <x@evil.example>)\r\n", 0, "example.org" },
+		{ "From: (on behalf of x@evil.example) alice@example.org\r\n", 0, "example.org" },
+		{ "From: Alice (the (first) @ evil.example) <alice@example.org>\r\n", 0, "example.org" },
+		{ "From: alice@(comment)example.org\r\n", 0, "example.org" },
+		/* a group (RFC 5322 3.4), an encoded word (RFC 2047) */
+		{ "From: Team: alice@example.org, bob@example.net;\r\n", 0, "example.org" },
+		{ "From: =?utf-8?q?J=C3=B6rg_=3C@x?= <joerg@example.org>\r\n", 0, "example.org" },
+		{ "From: \"quoted@local\"@example.org\r\n", 0, "example.org" },
+		/* no domain one could sign for */
+		{ "From: \"unterminated <alice@example.org>\r\n", -2, NULL },
+		{ "From: (unterminated alice@example.org\r\n", -2, NULL },
+		{ "From: alice@[192.0.2.1]\r\n", -2, NULL },
+		{ "From: undisclosed-recipients:;\r\n", -2, NULL },
+		{ "From: \r\n", -2, NULL },
+		/* the first From field counts, the first address in it */
+		{ "From: a@first.example\r\nFrom: b@second.example\r\n", 0, "first.example" },
 	};
 	char out[256];
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int r = dkim_from_domain(cases[i].hdr, strlen(cases[i].hdr), out, sizeof(out));
-		if (cases[i].domain == NULL)
-			assert_int_equal(r, -1);
-		else {
-			assert_int_equal(r, 0);
-			assert_string_equal(out, cases[i].domain);
-		}
+		if (r != cases[i].ret || (r == 0 && strcmp(out, cases[i].domain) != 0))
+			fail_msg("case %zu %s: %d %s", i, cases[i].hdr, r, r == 0 ? out : "");
 	}
+}
+
+/* ---- the verifier: RFC 8463 Appendix A, long fields and tags -------------------------------- */
+
+/* RFC 8463 A.2's key records, and whatever a test adds. */
+static const char *txt_name[4] = {
+	"brisbane._domainkey.football.example.com",
+	"test._domainkey.football.example.com",
+};
+static const char *txt_value[4] = {
+	"v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=",
+	"v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDkHlOQoBTzWR"
+	"iGs5V6NpP3idY6Wk08a5qhdR6wy5bdOKb2jLQiY/J16JYi0Qvx/byYzCNb3W91y3FutAC"
+	"DfzwQ/BC/e/8uBsCR+yz1Lxj+PL6lHvqMKrM3rG4hstT5QjvHO9PzoxZyVYLzBfO2EeC3"
+	"Ip3G+2kryOTIKT+l/K4w3QIDAQAB",
+};
+
+static int t_txt(void *arg, const char *name, char *buf, size_t buflen, size_t *n)
+{
+	(void)arg;
+	*n = 0;
+	for (size_t i = 0; i < 4; i++)
+		if (txt_name[i] != NULL && strcmp(name, txt_name[i]) == 0 && strlen(txt_value[i]) < buflen) {
+			strcpy(buf, txt_value[i]);
+			*n = 1;
+			return 0;
+		}
+	return -2;                      /* LOOKUP_NXDOMAIN */
+}
+
+static const struct lookup LK = { NULL, t_txt, NULL, NULL, NULL };
+
+/* RFC 8463 A.3, byte for byte: signed with Ed25519 (brisbane) and RSA (test). */
+static const char rfc8463_signed[] =
+	"DKIM-Signature: v=1; a=ed25519-sha256; c=relaxed/relaxed;\r\n"
+	" d=football.example.com; i=@football.example.com;\r\n"
+	" q=dns/txt; s=brisbane; t=1528637909; h=from : to :\r\n"
+	" subject : date : message-id : from : subject : date;\r\n"
+	" bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=;\r\n"
+	" b=/gCrinpcQOoIfuHNQIbq4pgh9kyIK3AQUdt9OdqQehSwhEIug4D11Bus\r\n"
+	" Fa3bT3FY5OsU7ZbnKELq+eXdp1Q1Dw==\r\n"
+	"DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed;\r\n"
+	" d=football.example.com; i=@football.example.com;\r\n"
+	" q=dns/txt; s=test; t=1528637909; h=from : to : subject :\r\n"
+	" date : message-id : from : subject : date;\r\n"
+	" bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=;\r\n"
+	" b=F45dVWDfMbQDGHJFlXUNB2HKfbCeLRyhDXgFpEL8GwpsRe0IeIixNTe3\r\n"
+	" DhCVlUrSjV4BwcVcOF6+FF3Zo9Rpo1tFOeS9mPYQTnGdaSGsgeefOsk2Jz\r\n"
+	" dA+L10TeYt9BgDfQNZtKdN1WO//KgIqXP7OdEFE4LjFYNcUxZQ4FADY+8=\r\n"
+	"From: Joe SixPack <joe@football.example.com>\r\n"
+	"To: Suzie Q <suzie@shopping.example.net>\r\n"
+	"Subject: Is dinner ready?\r\n"
+	"Date: Fri, 11 Jul 2003 21:00:37 -0700 (PDT)\r\n"
+	"Message-ID: <20030712040037.46341.5F8J@football.example.com>\r\n"
+	"\r\n"
+	"Hi.\r\n"
+	"\r\n"
+	"We lost the game.  Are you hungry yet?\r\n"
+	"\r\n"
+	"Joe.\r\n";
+
+/* The verdicts for msg fed in chunks of step octets, as "pass,fail" (in header order). */
+static void verdicts(const char *msg, size_t len, size_t step, char *out, size_t outlen)
+{
+	struct dkim_verifier *v = dkim_verifier_new();
+	struct dkim_vsig sig[DKIM_VERIFY_MAX];
+	size_t o = 0;
+
+	assert_non_null(v);
+	for (size_t at = 0; at < len; at += step)
+		dkim_verifier_feed(v, msg + at, len - at < step ? len - at : step);
+	size_t n = dkim_verify_finish(v, &LK, 1800000000LL, sig, DKIM_VERIFY_MAX);
+	out[0] = '\0';
+	for (size_t i = 0; i < n && i < DKIM_VERIFY_MAX; i++)
+		o += (size_t)snprintf(out + o, outlen - o, "%s%s", i ? "," : "", dkim_vresult_name(sig[i].result));
+	dkim_verifier_free(v);
+}
+
+static void test_rfc8463_vectors(void **state)
+{
+	char got[200], *msg;
+	size_t len = strlen(rfc8463_signed);
+
+	(void)state;
+	/* As published, whole and one octet at a time: both signatures pass. */
+	for (size_t step = 1; step <= len; step = step == 1 ? 7 : step * 16) {
+		verdicts(rfc8463_signed, len, step, got, sizeof(got));
+		if (strcmp(got, "pass,pass") != 0)
+			fail_msg("step %zu: %s", step, got);
+	}
+	/* A signed header field changed (the Subject), then a body line: both fail. */
+	msg = strdup(rfc8463_signed);
+	assert_non_null(msg);
+	memcpy(strstr(msg, "dinner"), "supper", 6);
+	verdicts(msg, len, len, got, sizeof(got));
+	assert_string_equal(got, "fail,fail");
+	strcpy(msg, rfc8463_signed);
+	memcpy(strstr(msg, "hungry"), "Hungry", 6);
+	verdicts(msg, len, len, got, sizeof(got));
+	assert_string_equal(got, "fail,fail");
+	/* An unsigned field added, and folding white space changed (relaxed/relaxed): still pass. */
+	free(msg);
+	const char *sub = strstr(rfc8463_signed, "Subject: Is dinner ready?\r\n");
+	size_t at = (size_t)(sub - rfc8463_signed);
+	char *m2 = malloc(len + 64);
+	assert_non_null(m2);
+	int n = snprintf(m2, len + 64, "%.*sX-Added: yes\r\nSubject:   Is dinner\r\n\tready?  \r\n%s", (int)at,
+	                 rfc8463_signed, sub + strlen("Subject: Is dinner ready?\r\n"));
+	verdicts(m2, (size_t)n, 1000, got, sizeof(got));
+	assert_string_equal(got, "pass,pass");
+	free(m2);
+}
+
+/* Our signer with RFC 8463 A.1's Ed25519 key (the RFC 8032 7.1 test key) for
+ * football.example.com, over msg: the signed message, malloc()ed. */
+static char *sign_rfc_key(const char *msg)
+{
+	static const char seed_b64[] = "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=";
+	unsigned char seed[48];
+	char err[200];
+	unsigned line;
+	long sl = base64_decode(seed_b64, strlen(seed_b64), seed);
+
+	assert_int_equal(sl, 32);
+	EVP_PKEY *pk = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
+	assert_non_null(pk);
+	snprintf(keypath[0], sizeof(keypath[0]), "/tmp/mailport-dkim-%d-rfc.key", (int)getpid());
+	FILE *fp = fopen(keypath[0], "w");
+	assert_non_null(fp);
+	assert_int_equal(PEM_write_PrivateKey(fp, pk, NULL, NULL, 0, NULL, NULL), 1);
+	fclose(fp);
+	EVP_PKEY_free(pk);
+	chmod(keypath[0], 0600);
+	struct dkim_key_conf kc = { "football.example.com", "brisbane", keypath[0], 1, 1 };
+	struct dkim_keys *k = dkim_keys_load(&kc, 1, err, sizeof(err), &line);
+	assert_non_null(k);
+	unlink(keypath[0]);
+	struct dkim_signer *s = dkim_signer_new(k, "football.example.com", "t", err, sizeof(err));
+	assert_non_null(s);
+	assert_int_equal(dkim_signer_feed(s, msg, strlen(msg)), 0);
+	char *sig = dkim_sign_finish(s, err, sizeof(err));
+	assert_non_null(sig);
+	dkim_signer_free(s);
+	dkim_keys_free(k);
+	char *out = malloc(strlen(sig) + strlen(msg) + 1);
+	assert_non_null(out);
+	strcpy(out, sig);
+	strcat(out, msg);
+	free(sig);
+	return out;
+}
+
+/* A field far longer than any fixed buffer (a 10 KB Cc:, folded), and so many fields that h=
+ * passes 1,023 characters: signed whole, verified whole, and a change inside them is seen. */
+static void test_long_fields_and_tags(void **state)
+{
+	size_t cap = 64 * 1024, o = 0;
+	char *msg = malloc(cap), got[64];
+
+	(void)state;
+	assert_non_null(msg);
+	o += (size_t)snprintf(msg + o, cap - o, "From: Joe <joe@football.example.com>\r\nCc: ");
+	for (int i = 0; i < 300; i++)
+		o += (size_t)snprintf(msg + o, cap - o, "%sPerson %d <person%d@shopping.example.net>", i ? ",\r\n " : "",
+		                      i, i);
+	o += (size_t)snprintf(msg + o, cap - o, "\r\n");
+	for (int i = 0; i < 400; i++)
+		o += (size_t)snprintf(msg + o, cap - o, "To: r%d@shopping.example.net\r\n", i);
+	snprintf(msg + o, cap - o, "Subject: long\r\n\r\nHi.\r\n");
+	assert_true(strstr(msg, "\r\nTo: ") - strstr(msg, "Cc: ") > 10000);
+	char *signed_msg = sign_rfc_key(msg);
+	const char *h = strstr(signed_msg, "\th=");
+	assert_true(strstr(h, ";") - h > 1023);       /* h= of 1,600 characters */
+	/* h= is folded: each of its lines stays under 78 characters (RFC 5322 2.1.1) */
+	for (const char *l = h; l < strstr(h, ";"); l = strstr(l, "\r\n") + 2)
+		assert_true(strstr(l, "\r\n") - l < 78);
+	size_t len = strlen(signed_msg);
+	verdicts(signed_msg, len, len, got, sizeof(got));
+	assert_string_equal(got, "pass");
+	verdicts(signed_msg, len, 1, got, sizeof(got));
+	assert_string_equal(got, "pass");
+	/* the last Cc address and the last To changed: the whole field was hashed */
+	char *p = strstr(signed_msg, "person299@");
+	p[6] = '8';
+	verdicts(signed_msg, len, len, got, sizeof(got));
+	assert_string_equal(got, "fail");
+	p[6] = '9';
+	p = strstr(signed_msg, "To: r399@");
+	p[5] = '8';
+	verdicts(signed_msg, len, len, got, sizeof(got));
+	assert_string_equal(got, "fail");
+	free(signed_msg);
+	free(msg);
+	/* Instances are taken from the bottom up (RFC 6376 5.4.2): two To fields swapped fail; a
+	 * field of a name the signature over-signed, added above, fails; one added below (where a
+	 * verifier looks first) too; the name's case and the obsolete "Name :" form do not matter. */
+	static const char two[] = "From: joe@football.example.com\r\nTo: a@x.example\r\nTo: b@x.example\r\n\r\nHi.\r\n";
+	signed_msg = sign_rfc_key(two);
+	len = strlen(signed_msg);
+	verdicts(signed_msg, len, len, got, sizeof(got));
+	assert_string_equal(got, "pass");
+	char *sw = strdup(signed_msg), *t1 = strstr(sw, "To: a@"), *t2 = strstr(sw, "To: b@");
+	assert_non_null(sw);
+	t1[4] = 'b';
+	t2[4] = 'a';
+	verdicts(sw, len, len, got, sizeof(got));
+	assert_string_equal(got, "fail");
+	free(sw);
+	char *re = malloc(len + 64);
+	assert_non_null(re);
+	const char *from = strstr(signed_msg, "From: joe");
+	snprintf(re, len + 64, "%.*sfROM :joe@football.example.com\r\n%s", (int)(from - signed_msg), signed_msg,
+	         strstr(from, "\r\n") + 2);
+	verdicts(re, strlen(re), 7, got, sizeof(got));
+	assert_string_equal(got, "pass");
+	snprintf(re, len + 64, "%.*sFrom: eve@football.example.com\r\n%s", (int)(from - signed_msg), signed_msg, from);
+	verdicts(re, strlen(re), strlen(re), got, sizeof(got));
+	assert_string_equal(got, "fail");
+	snprintf(re, len + 64, "%.*sFrom: eve@football.example.com\r\n%s", (int)(strstr(signed_msg, "\r\n\r\n") + 2 -
+	         signed_msg), signed_msg, strstr(signed_msg, "\r\n\r\n") + 2);
+	verdicts(re, strlen(re), strlen(re), got, sizeof(got));
+	assert_string_equal(got, "fail");
+	free(re);
+	free(signed_msg);
 }
 
 int main(void)
@@ -172,6 +417,8 @@ int main(void)
 		cmocka_unit_test(test_body_canonicalisation),
 		cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_from_domain),
+		cmocka_unit_test(test_rfc8463_vectors),
+		cmocka_unit_test(test_long_fields_and_tags),
 	};
 	return cmocka_run_group_tests_name("dkim", tests, NULL, NULL);
 }
