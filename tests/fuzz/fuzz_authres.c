@@ -13,40 +13,7 @@
 #include <string.h>
 
 #include "msg/authres.h"
-
-static const char *record;
-
-static int f_txt(void *arg, const char *name, char *buf, size_t buflen, size_t *n)
-{
-	(void)arg;
-	(void)name;
-	*n = 0;
-	if (strlen(record) + 1 < buflen) {
-		strcpy(buf, record);
-		*n = 1;
-	}
-	return LOOKUP_OK;
-}
-
-static int f_addrs(void *arg, const char *name, int v6, char out[][LOOKUP_ADDR_MAX], size_t max, size_t *n)
-{
-	(void)arg;
-	*n = 0;
-	if (max > 0 && strlen(name) % 3 != 0) {
-		snprintf(out[0], LOOKUP_ADDR_MAX, "%s", v6 ? "2001:db8::1" : "192.0.2.1");
-		*n = 1;
-	}
-	return strlen(name) % 5 == 0 ? LOOKUP_NXDOMAIN : LOOKUP_OK;
-}
-
-static int f_names(void *arg, const char *name, char out[][LOOKUP_NAME_MAX], size_t max, size_t *n)
-{
-	(void)arg;
-	*n = 0;
-	for (size_t i = 0; i < max && i < strlen(name) % 13; i++)
-		snprintf(out[(*n)++], LOOKUP_NAME_MAX, "mx%zu.%s", i, name);
-	return LOOKUP_OK;
-}
+#include "fuzzdns.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -62,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(rec, data, rl);
 	rec[rl] = '\0';
-	record = rec;
+	fuzz_record = rec;
 
 	unsigned dns_terms;
 	char why[200], kt[16], p[2048];

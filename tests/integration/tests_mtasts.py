@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 
+import stsweb
 from harness import Server, crypt_hash, free_port, need
 from pki import make_cert, path, pki
 from tests_dane import AuthDNS, check_mx, submit, wait_log
@@ -24,34 +25,6 @@ POLICIES = {
     "ststest.test": "version: STSv1\nmode: testing\nmx: other.example.test\nmax_age: 86400\n",
     "stsbadcert.test": "version: STSv1\nmode: enforce\nmx: *.example.test\nmax_age: 86400\n",
 }
-
-SERVER = r"""
-import http.server, os, ssl, sys
-root, port, cert, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        host = self.headers.get("Host", "").split(":")[0]
-        with open(os.path.join(root, "requests"), "a") as f:
-            f.write(host + " " + self.path + "\n")
-        p = os.path.join(root, host.removeprefix("mta-sts."))
-        if self.path != "/.well-known/mta-sts.txt" or not os.path.exists(p):
-            self.send_error(404)
-            return
-        body = open(p, "rb").read()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a):
-        pass
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain(cert, key)
-srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), H)
-srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-print("ready", flush=True)
-srv.serve_forever()
-"""
 
 
 def zones(d, policy_ids):
@@ -83,7 +56,7 @@ def test_mta_sts_enforce_testing_cache_and_new_id():
             f.write(text)
     cert, key = make_cert(pki(), "mtasts", [f"DNS:mta-sts.{dom}" for dom in POLICIES])
     hport, mport = free_port(), free_port()
-    https = subprocess.Popen([sys.executable, "-c", SERVER, web, str(hport), cert, key], stdout=subprocess.PIPE,
+    https = subprocess.Popen([sys.executable, "-c", stsweb.SCRIPT, web, str(hport), cert, key], stdout=subprocess.PIPE,
                              text=True)
     doms = list(POLICIES)
     mx = Server(tls=True, listen=f"127.0.0.1:{mport}", domains=" ".join(doms), users=[f"u@{x}:{h}" for x in doms])

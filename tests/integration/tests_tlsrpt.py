@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 
+import stsweb
 from harness import BIN, Server, Skip, crypt_hash, end_process, free_port, need
 from pki import make_cert, path, pki
 from tests_dane import SOA, AuthDNS, check_mx, sign, spki_sha256, submit, wait_log
@@ -162,43 +163,6 @@ _smtp._tls.bad 300 IN TXT "v=TLSRPTv1; rua=https://127.0.0.1:{hport}/tlsrpt"
         shutil.rmtree(d, ignore_errors=True)
 
 
-# The MTA-STS policy host and the https: rua in one: GET serves ROOT/policies/DOMAIN by the
-# Host header (mta-sts.DOMAIN), POST keeps Host, Content-Type and body in ROOT/posted/PATH.
-WEB = r"""
-import http.server, os, ssl, sys
-root, port, cert, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        host = self.headers.get("Host", "").split(":")[0]
-        p = os.path.join(root, "policies", host.removeprefix("mta-sts."))
-        if self.path != "/.well-known/mta-sts.txt" or not os.path.exists(p):
-            self.send_error(404)
-            return
-        body = open(p, "rb").read()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        out = os.path.join(root, "posted", self.path.strip("/").replace("/", "_"))
-        with open(out + ".tmp", "wb") as f:
-            f.write(self.headers.get("Host", "").encode() + b"\n" + self.headers.get("Content-Type", "").encode()
-                    + b"\n" + body)
-        os.rename(out + ".tmp", out)
-        self.send_response(201)
-        self.end_headers()
-    def log_message(self, *a):
-        pass
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain(cert, key)
-srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), H)
-srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-print("ready", flush=True)
-srv.serve_forever()
-"""
-
 # A plain MX that takes the mail however STARTTLS goes; ADDR PORT FILE MODE [CERT KEY] (FILE gets
 # each recipient). MODE 454: STARTTLS offered and answered with 454 (RFC 3207 4: "TLS not
 # available due to temporary reason"); none: not offered; tls: offered, with CERT and KEY.
@@ -286,13 +250,12 @@ def test_tlsrpt_mta_sts_testing_starttls_454_addresses_and_resolver():
     }
     zone = SOA.format(z="rpt.test") + "mx2 300 IN A 127.0.0.1\nmx454 300 IN A 127.0.0.2\n" \
         "mxexpired 300 IN A 127.0.0.3\nmxplain 300 IN A 127.0.0.4\nreports 300 IN A 127.0.0.1\n"
-    os.makedirs(os.path.join(d, "web", "policies"))
     os.makedirs(os.path.join(d, "web", "posted"))
     for label, (mode, pattern, mxhost) in doms.items():
         zone += (f"{label} 300 IN MX 10 {mxhost}.\nmta-sts.{label} 300 IN A 127.0.0.1\n"
                  f"_mta-sts.{label} 300 IN TXT \"v=STSv1; id=1;\"\n"
                  f"_smtp._tls.{label} 300 IN TXT \"v=TLSRPTv1; rua=https://reports.rpt.test:{hport}/{label}\"\n")
-        with open(os.path.join(d, "web", "policies", f"{label}.rpt.test"), "w") as f:
+        with open(os.path.join(d, "web", f"{label}.rpt.test"), "w") as f:
             f.write(f"version: STSv1\nmode: {mode}\nmx: {pattern}\nmax_age: 86400\n")
     anchor = os.path.join(d, "anchor.ds")
     with open(anchor, "w") as f:
@@ -302,7 +265,7 @@ def test_tlsrpt_mta_sts_testing_starttls_454_addresses_and_resolver():
         f.write("$ORIGIN example.test.\n" + SOA.format(z="example.test") + "mx 300 IN A 127.0.0.1\n")
     cert, key = make_cert(pki(), "tlsrpt-web", ["DNS:reports.rpt.test"] +
                           [f"DNS:mta-sts.{label}.rpt.test" for label in doms])
-    web = subprocess.Popen([sys.executable, "-c", WEB, os.path.join(d, "web"), str(hport), cert, key],
+    web = subprocess.Popen([sys.executable, "-c", stsweb.SCRIPT, os.path.join(d, "web"), str(hport), cert, key],
                            stdout=subprocess.PIPE, text=True)
     taken = os.path.join(d, "taken")
     fakes = [subprocess.Popen([sys.executable, "-c", FAKE_MX, addr, str(mport), taken, *mode],
