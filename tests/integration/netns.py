@@ -13,15 +13,33 @@ import tempfile
 from harness import Skip
 
 
-def run_inner(script, timeout=240):
-    """Run tests/integration/SCRIPT inside `unshare --net --mount`; Skip where that cannot be."""
+def unshare_args():
+    """unshare's options for a network and mount namespace of our own, or Skip.
+
+    In a chroot whose root is no mount point (the pristine roots of .ci/fresh-root, where CI
+    runs), unshare cannot make "/" private ("cannot change root filesystem propagation"). Where
+    no mount is shared at all, a new namespace's mounts propagate nowhere whatever is asked, so
+    there its propagation may stay as it is; anywhere else that is never done, so the private
+    resolv.conf bound inside can never show outside."""
     if os.geteuid() != 0:
         raise Skip("needs root for its own network namespace")
-    if subprocess.run(["unshare", "--net", "--mount", "true"], capture_output=True).returncode != 0:
-        raise Skip("cannot make a network namespace here")
+    args = ["--net", "--mount"]
+    if subprocess.run(["unshare", *args, "true"], capture_output=True).returncode == 0:
+        return args
+    with open("/proc/self/mountinfo") as f:
+        shared = any(" shared:" in line.split(" - ")[0] for line in f)
+    args += ["--propagation", "unchanged"]
+    if not shared and subprocess.run(["unshare", *args, "true"], capture_output=True).returncode == 0:
+        return args
+    raise Skip("cannot make a network namespace here")
+
+
+def run_inner(script, timeout=240):
+    """Run tests/integration/SCRIPT inside `unshare --net --mount`; Skip where that cannot be."""
+    args = unshare_args()
     inner = os.path.join(os.path.dirname(os.path.abspath(__file__)), script)
     env = dict(os.environ, PATH=os.environ.get("PATH", "") + ":/usr/sbin")
-    r = subprocess.run(["unshare", "--net", "--mount", sys.executable, inner], capture_output=True, text=True,
+    r = subprocess.run(["unshare", *args, sys.executable, inner], capture_output=True, text=True,
                        timeout=timeout, env=env)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-1500:]
 
