@@ -41,8 +41,9 @@ def start(dns):
 
 
 def test_a_slow_domain_degrades_only_its_own_checks():
-    # slow.example's questions are answered after 12 s: longer than one lookup may take
-    dns = ZoneDNS(ZONE, slow={"slow.example": 12, "_dmarc.slow.example": 12})
+    # slow.example's questions are answered after 30 s: longer than one lookup (5 s) and one
+    # message's lookups (20 s) may take
+    dns = ZoneDNS(ZONE, slow={"slow.example": 30, "_dmarc.slow.example": 30})
     srv = start(dns)
     try:
         t0 = time.time()
@@ -69,8 +70,8 @@ def test_a_slow_domain_degrades_only_its_own_checks():
         msgs = srv.wait_messages("bob", 3)
         slow = [m for m in msgs if b"Subject: slow one" in m][0]
         assert b"spf=temperror" in slow, slow[:600]
-        # one lookup's limit, not the 12 s the DNS server takes, is what the slow sender waited
-        assert waited < 12, waited
+        # the lookups' limits, not the 30 s the DNS server takes, are what the slow sender waited
+        assert waited < 25, waited
         srv.stop()
         srv.check_sanitizers()
     finally:
@@ -88,7 +89,7 @@ def test_a_dead_resolver_is_noticed_once():
         t0 = time.time()
         code, _ = send(srv, "forged.example", "second")
         assert code == 250, code
-        assert time.time() - t0 < 4, "mail after a dead resolver was noticed waited for it again"
+        assert time.time() - t0 < 5, "mail after a dead resolver was noticed waited a lookup's limit again"
         log = srv.log()
         assert "does not answer; for the next 30 s mail is checked without DNS" in log, log[-3000:]
         srv.stop()
