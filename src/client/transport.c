@@ -78,6 +78,15 @@ static int connect_one(struct transport *t, const struct addrinfo *ai, int *why)
 	return fd;
 }
 
+/* An IPv4 or IPv6 socket address's numeric address into out (left as it is for another family). */
+static void sockaddr_text(const struct sockaddr *sa, char *out, size_t outlen)
+{
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)outlen);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)outlen);
+}
+
 /* The numeric local address of socket fd into out ("" when it has none). */
 static void local_addr(int fd, char *out, size_t outlen)
 {
@@ -86,12 +95,8 @@ static void local_addr(int fd, char *out, size_t outlen)
 
 	out[0] = '\0';
 	memset(&ss, 0, sizeof(ss));
-	if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
-		return;
-	if (ss.ss_family == AF_INET)
-		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)outlen);
-	else if (ss.ss_family == AF_INET6)
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)outlen);
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+		sockaddr_text((struct sockaddr *)&ss, out, outlen);
 }
 
 int transport_source_addr(const char *addr, char *out, size_t outlen)
@@ -209,10 +214,7 @@ int transport_connect_as(struct transport *t, const char *name, const char *host
 			timedout = 1;
 		if (t->fd >= 0) {
 			char addr[INET6_ADDRSTRLEN] = "?";
-			if (ai->ai_family == AF_INET)
-				inet_ntop(AF_INET, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, addr, sizeof(addr));
-			else
-				inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, addr, sizeof(addr));
+			sockaddr_text(ai->ai_addr, addr, sizeof(addr));
 			snprintf(t->peer, sizeof(t->peer), "%s[%s]:%s", name ? name : host, addr, port);
 			snprintf(t->addr, sizeof(t->addr), "%s", addr);
 			local_addr(t->fd, t->local, sizeof(t->local));

@@ -66,17 +66,18 @@ static void dns_free_locked(struct dns *d)
 	free(d);
 }
 
-/* libunbound answers the reverse zones of private, shared, link-local and documentation
- * addresses itself, NXDOMAIN without asking (RFC 6303's locally served zones, and .onion): right
- * for a resolver facing the Internet, wrong when the admin names a resolver of their own, which
- * may well serve PTR records for 10/8 or 192.168/16 (SPF's ptr and %{p} for a client on such an
- * address never matched). With a resolver given, each of these zones is made transparent (its
- * questions go to the resolver), as test. and invalid. are. localhost and the loopback reverse
- * zones stay local (RFC 6761 6.3: they never leave the host). */
+/* The zones libunbound answers itself, NXDOMAIN without asking, made transparent (their
+ * questions go to the resolver) when the admin names a resolver of their own: the special-use
+ * names it may serve (RFC 6761 test. and invalid., RFC 8375 home.arpa., RFC 7686 onion.), and the
+ * reverse zones of private, shared, link-local and documentation addresses (RFC 6303), for
+ * which it may well serve PTR records (SPF's ptr and %{p} for a client on 10/8 or 192.168/16
+ * never matched otherwise). localhost and the loopback reverse zones stay local (RFC 6761 6.3:
+ * they never leave the host). Last in the set-up: it finalizes the context. */
 static int ask_resolver_for_local_zones(struct ub_ctx *ub)
 {
 	static const char *const zones[] = {
-		"onion.", "10.in-addr.arpa.", "168.192.in-addr.arpa.", "0.in-addr.arpa.", "254.169.in-addr.arpa.",
+		"test.", "invalid.", "home.arpa.", "onion.",
+		"10.in-addr.arpa.", "168.192.in-addr.arpa.", "0.in-addr.arpa.", "254.169.in-addr.arpa.",
 		"2.0.192.in-addr.arpa.", "100.51.198.in-addr.arpa.", "113.0.203.in-addr.arpa.",
 		"255.255.255.255.in-addr.arpa.", "d.f.ip6.arpa.", "8.e.f.ip6.arpa.", "9.e.f.ip6.arpa.", "a.e.f.ip6.arpa.",
 		"b.e.f.ip6.arpa.", "8.b.d.0.1.0.0.2.ip6.arpa.",
@@ -146,12 +147,6 @@ static struct dns *dns_new_locked(const char *resolver, int flags, const char *a
 		dns_free_locked(d);
 		return NULL;
 	}
-	/* A transparent zone without data lets the query through to the forwarder: the special-use
-	 * names an admin's own DNS may serve (RFC 6761 test. and invalid., RFC 8375 home.arpa.).
-	 * Last: it finalizes the context. */
-	static const char *const special[] = { "test.", "invalid.", "home.arpa." };
-	for (size_t i = 0; r == 0 && resolver != NULL && (flags & DNS_ASK_ALL) && i < 3; i++)
-		r = ub_ctx_zone_add(d->ub, special[i], "transparent");
 	if (r == 0 && resolver != NULL && (flags & DNS_ASK_ALL))
 		r = ask_resolver_for_local_zones(d->ub);
 	if (r != 0) {
@@ -384,11 +379,11 @@ unsigned dns_answers(const struct dns *d)
 int dns_query(struct dns *d, const char *name, int type, struct ub_result **res, char *err, size_t errlen)
 {
 	struct answer a = { 0, 0, NULL };
-	long start = d->deadline_ms ? d->since_ms : now_ms();
+	long asked = now_ms(), start = d->deadline_ms ? d->since_ms : asked;
 	long end = d->deadline_ms ? d->deadline_ms : start + DNS_DEFAULT_TIMEOUT_MS;
-	if (d->query_ms > 0 && now_ms() + d->query_ms < end) {
-		start = now_ms();
-		end = start + d->query_ms;
+	if (d->query_ms > 0 && asked + d->query_ms < end) {
+		start = asked;
+		end = asked + d->query_ms;
 	}
 	int id, r = ub_resolve_async(d->ub, name, type, C_IN, &a, on_answer, &id);
 

@@ -8,7 +8,8 @@
  * even RFC 6761 special-use names (.test, .invalid ...) to the given resolver instead of
  * answering NXDOMAIN locally, libunbound's default, and the reverse zones of private and
  * documentation addresses (RFC 6303) instead of answering them itself. Each query is bounded
- * by a timeout. Blocking: worker threads and command-line verbs only. dns_free(NULL) is a no-op; results are copied into the caller's arrays.
+ * by a timeout. Blocking: worker threads and command-line verbs only. dns_free(NULL) is a
+ * no-op; results are copied into the caller's arrays.
  */
 #ifndef MAILPORT_DNS_H
 #define MAILPORT_DNS_H

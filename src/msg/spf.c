@@ -94,25 +94,34 @@ static int in_domain(const char *name, const char *d)
 	       (nl > dl && name[nl - dl - 1] == '.' && strncasecmp(name + nl - dl, d, dl) == 0);
 }
 
-/* 7.3's "p": a validated name of the client (5.5: a PTR name one of whose addresses is the
- * client's), the domain itself when it is one, else one below it, else any; "unknown" when
- * there is none or DNS failed. The lookups are made the first time a record asks. */
+/* The client's validated names (5.5: the PTR names, at most MAX_NAMES, one of whose
+ * addresses is the client's), looked up the first time the ptr mechanism or %{p} asks, and
+ * kept for the rest of the evaluation. A failed lookup leaves none: no match, not an error. */
+static void validate_ptr(struct spf *s)
+{
+	char names[MAX_NAMES][LOOKUP_NAME_MAX], ipt[LOOKUP_ADDR_MAX];
+	size_t n = 0;
+
+	if (s->ptr_done)
+		return;
+	s->ptr_done = 1;
+	inet_ntop(s->v6 ? AF_INET6 : AF_INET, s->ip, ipt, sizeof(ipt));
+	if (s->lk->ptr(s->lk->arg, ipt, names, MAX_NAMES, &n) != LOOKUP_OK)
+		return;
+	for (size_t i = 0; i < n && i < MAX_NAMES; i++) {
+		size_t nl = strlen(names[i]);
+		if (nl > 0 && names[i][nl - 1] == '.')
+			names[i][--nl] = '\0';
+		if (nl > 0 && host_match(s, names[i], -1, -1, 0) == 1)
+			memcpy(s->ptr[s->nptr++], names[i], nl + 1);
+	}
+}
+
+/* 7.3's "p": of the validated names, the domain itself when it is one, else one below it, else
+ * any; "unknown" when there is none. */
 static void p_value(struct spf *s, const char *domain, char *out, size_t outlen)
 {
-	if (!s->ptr_done) {
-		char names[MAX_NAMES][LOOKUP_NAME_MAX], ipt[LOOKUP_ADDR_MAX];
-		size_t n = 0;
-		s->ptr_done = 1;
-		inet_ntop(s->v6 ? AF_INET6 : AF_INET, s->ip, ipt, sizeof(ipt));
-		if (s->lk->ptr(s->lk->arg, ipt, names, MAX_NAMES, &n) == LOOKUP_OK)
-			for (size_t i = 0; i < n && i < MAX_NAMES; i++) {
-				size_t nl = strlen(names[i]);
-				if (nl > 0 && names[i][nl - 1] == '.')
-					names[i][--nl] = '\0';
-				if (nl > 0 && host_match(s, names[i], -1, -1, 0) == 1)
-					memcpy(s->ptr[s->nptr++], names[i], nl + 1);
-			}
-	}
+	validate_ptr(s);
 	const char *best = s->nptr > 0 ? s->ptr[0] : "unknown";
 	for (size_t i = 0; i < s->nptr; i++)
 		if (strcasecmp(s->ptr[i], domain) == 0) {
@@ -632,22 +641,13 @@ static int mech_match(struct spf *s, const struct term *t, const char *domain, u
 		}
 		return 0;
 	}
-	case M_PTR: {
-		char names[MAX_NAMES][LOOKUP_NAME_MAX], ipt[LOOKUP_ADDR_MAX];
-		size_t n = 0;
-		inet_ntop(s->v6 ? AF_INET6 : AF_INET, s->ip, ipt, sizeof(ipt));
-		r = s->lk->ptr(s->lk->arg, ipt, names, MAX_NAMES, &n);
-		if (r != LOOKUP_OK)
-			return 0;       /* 5.5: a failed PTR lookup is no match, not an error */
-		for (size_t i = 0; i < n && i < MAX_NAMES; i++) {
-			size_t nl = strlen(names[i]);
-			if (nl > 0 && names[i][nl - 1] == '.')
-				names[i][--nl] = '\0';
-			if (in_domain(names[i], target) && host_match(s, names[i], -1, -1, 0) == 1)
+	case M_PTR:
+		/* 5.5: the validated names, then whether one is the target or below it */
+		validate_ptr(s);
+		for (size_t i = 0; i < s->nptr; i++)
+			if (in_domain(s->ptr[i], target))
 				return 1;
-		}
 		return 0;
-	}
 	}
 	return 0;
 }
