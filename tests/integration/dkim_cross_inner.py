@@ -149,24 +149,39 @@ for my $path (@paths) {
 """
 
 
-# OpenDKIM's signer, libopendkim itself (the library of opendkim-testmsg and the milter) through
-# ctypes: Debian's opendkim-testmsg (2.11.0~beta2) answers "dkim_chunk(): Syntax error" to every
-# message in its signing mode, so the fields are handed to dkim_header() one by one instead.
-OPENDKIM_SIGN = r"""
-import ctypes, sys
+# libopendkim itself (the library of opendkim-testmsg and the milter) through ctypes, the part
+# its signer and verifier below share: the calls both make, and a header block cut into its
+# fields (each with its folds) as dkim_header() takes them one by one.
+OPENDKIM_LIB = r"""
+import ctypes, json, sys
 lib = ctypes.CDLL("libopendkim.so.11")
 P, S, I = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int
-lib.dkim_init.restype = lib.dkim_sign.restype = P
-lib.dkim_sign.argtypes = [P, ctypes.c_char_p, P, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, I, I, I,
-                          ctypes.c_ssize_t, ctypes.POINTER(I)]
+lib.dkim_init.restype = P
 lib.dkim_header.argtypes = lib.dkim_body.argtypes = [P, ctypes.c_char_p, S]
 lib.dkim_eoh.argtypes = [P]
 lib.dkim_eom.argtypes = [P, P]
 lib.dkim_free.argtypes = [P]
-lib.dkim_getsighdr_d.argtypes = [P, S, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(S)]
 lib.dkim_getresultstr.restype = ctypes.c_char_p
-key, sel = open(sys.argv[1], "rb").read(), sys.argv[2].encode()
 L = lib.dkim_init(None, None)
+def fields(head):
+    out = []
+    for line in head.split(b"\r\n"):
+        if line[:1] in (b" ", b"\t") and out:
+            out[-1] += b"\r\n" + line
+        else:
+            out.append(line)
+    return out
+"""
+
+# OpenDKIM's signer: Debian's opendkim-testmsg (2.11.0~beta2) answers "dkim_chunk(): Syntax
+# error" to every message in its signing mode, so the fields are handed to dkim_header() one by
+# one instead.
+OPENDKIM_SIGN = OPENDKIM_LIB + r"""
+lib.dkim_sign.restype = P
+lib.dkim_sign.argtypes = [P, ctypes.c_char_p, P, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, I, I, I,
+                          ctypes.c_ssize_t, ctypes.POINTER(I)]
+lib.dkim_getsighdr_d.argtypes = [P, S, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(S)]
+key, sel = open(sys.argv[1], "rb").read(), sys.argv[2].encode()
 for path in sys.argv[3:]:
     msg = open(path, "rb").read()
     head, body = msg.split(b"\r\n\r\n", 1)
@@ -174,13 +189,7 @@ for path in sys.argv[3:]:
     # relaxed/simple, rsa-sha256 (DKIM_CANON_RELAXED 1, DKIM_CANON_SIMPLE 0, DKIM_SIGN_RSASHA256 1)
     d = lib.dkim_sign(L, b"t", None, key, sel, b"example.net", 1, 0, 1, -1, ctypes.byref(st))
     assert d, lib.dkim_getresultstr(st.value)
-    fields = []
-    for line in head.split(b"\r\n"):
-        if line[:1] in (b" ", b"	") and fields:
-            fields[-1] += b"\r\n" + line
-        else:
-            fields.append(line)
-    for f in fields:
+    for f in fields(head):
         r = lib.dkim_header(d, f, len(f))
         assert r == 0, (path, lib.dkim_getresultstr(r), f[:80])
     for r in (lib.dkim_eoh(d), lib.dkim_body(d, body, len(body)), lib.dkim_eom(d, None)):
@@ -204,21 +213,12 @@ def maildkim_verify(paths):
     return json.loads(r.stdout)
 
 
-# OpenDKIM's verifier, libopendkim through ctypes as its signer above: opendkim-testmsg's
-# dkim_chunk() path answers "Syntax error" to well-formed messages of several To fields, which
-# libopendkim's own field-by-field interface (the milter's) takes.
-OPENDKIM_VERIFY = r"""
-import ctypes, json, sys
-lib = ctypes.CDLL("libopendkim.so.11")
-P, S, I = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int
-lib.dkim_init.restype = lib.dkim_verify.restype = P
+# OpenDKIM's verifier, libopendkim as its signer above: opendkim-testmsg's dkim_chunk() path
+# answers "Syntax error" to well-formed messages of several To fields, which libopendkim's own
+# field-by-field interface (the milter's) takes.
+OPENDKIM_VERIFY = OPENDKIM_LIB + r"""
+lib.dkim_verify.restype = P
 lib.dkim_verify.argtypes = [P, ctypes.c_char_p, P, ctypes.POINTER(I)]
-lib.dkim_header.argtypes = lib.dkim_body.argtypes = [P, ctypes.c_char_p, S]
-lib.dkim_eoh.argtypes = [P]
-lib.dkim_eom.argtypes = [P, P]
-lib.dkim_free.argtypes = [P]
-lib.dkim_getresultstr.restype = ctypes.c_char_p
-L = lib.dkim_init(None, None)
 out = {}
 for path in sys.argv[1:]:
     msg = open(path, "rb").read()
@@ -226,14 +226,8 @@ for path in sys.argv[1:]:
     st = I(0)
     d = lib.dkim_verify(L, b"t", None, ctypes.byref(st))
     assert d, lib.dkim_getresultstr(st.value)
-    fields = []
-    for line in head.split(b"\r\n"):
-        if line[:1] in (b" ", b"\t") and fields:
-            fields[-1] += b"\r\n" + line
-        else:
-            fields.append(line)
     r = 0
-    for f in fields:
+    for f in fields(head):
         r = r or lib.dkim_header(d, f, len(f))
     r = r or lib.dkim_eoh(d)
     r = r or lib.dkim_body(d, body, len(body))

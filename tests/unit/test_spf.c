@@ -8,11 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <stdio.h>
-#include <string.h>
-#include <strings.h>
-
 #include "msg/spf.h"
+#include "dnstable.h"
 
 static const struct {
 	const char *record;
@@ -90,13 +87,11 @@ static void test_record_grammar(void **state)
 
 /* ---- evaluation: a small zone --------------------------------------------------------------- */
 
-struct rr { const char *name; char type; const char *value; };
-
 static const struct rr zone[] = {
 	{ "p.example", 'T', "v=spf1 exists:%{p}.ok.p.example -all" },
-	{ "42.2.0.192.in-addr.arpa", 'P', "other.example" },
-	{ "42.2.0.192.in-addr.arpa", 'P', "host.p.example" },
-	{ "42.2.0.192.in-addr.arpa", 'P', "unvalidated.p.example" },
+	{ "192.0.2.42", 'P', "other.example" },
+	{ "192.0.2.42", 'P', "host.p.example" },
+	{ "192.0.2.42", 'P', "unvalidated.p.example" },
 	{ "other.example", 'A', "192.0.2.42" },
 	{ "host.p.example", 'A', "192.0.2.42" },
 	{ "unvalidated.p.example", 'A', "192.0.2.99" },
@@ -109,74 +104,12 @@ static const struct rr zone[] = {
 	{ NULL, 0, NULL },
 };
 
-static int find(const char *name, char type, const char **vals, size_t max, size_t *n)
-{
-	int exists = 0;
-
-	*n = 0;
-	for (const struct rr *r = zone; r->name; r++)
-		if (strcasecmp(r->name, name) == 0) {
-			exists = 1;
-			if (r->type == type && *n < max)
-				vals[(*n)++] = r->value;
-		}
-	return exists ? LOOKUP_OK : LOOKUP_NXDOMAIN;
-}
-
-static int z_txt(void *arg, const char *name, char *buf, size_t buflen, size_t *n)
-{
-	const char *v[8];
-	size_t o = 0, k;
-	int r = find(name, 'T', v, 8, &k);
-
-	(void)arg;
-	*n = 0;
-	for (size_t i = 0; i < k && o + strlen(v[i]) + 1 < buflen; i++, (*n)++)
-		o += (size_t)snprintf(buf + o, buflen - o, "%s", v[i]) + 1;
-	return r;
-}
-
-static int z_addrs(void *arg, const char *name, int v6, char out[][LOOKUP_ADDR_MAX], size_t max, size_t *n)
-{
-	const char *v[8];
-	size_t k;
-	int r = find(name, v6 ? '6' : 'A', v, 8, &k);
-
-	(void)arg;
-	for (*n = 0; *n < k && *n < max; (*n)++)
-		snprintf(out[*n], LOOKUP_ADDR_MAX, "%s", v[*n]);
-	return r;
-}
-
-static int z_mx(void *arg, const char *name, char out[][LOOKUP_NAME_MAX], size_t max, size_t *n)
-{
-	(void)arg;
-	(void)name;
-	(void)out;
-	(void)max;
-	*n = 0;
-	return LOOKUP_NXDOMAIN;
-}
-
-static int z_ptr(void *arg, const char *ip, char out[][LOOKUP_NAME_MAX], size_t max, size_t *n)
-{
-	const char *v[8];
-	size_t k;
-	int r = find(strcmp(ip, "192.0.2.42") == 0 ? "42.2.0.192.in-addr.arpa" : ip, 'P', v, 8, &k);
-
-	(void)arg;
-	for (*n = 0; *n < k && *n < max; (*n)++)
-		snprintf(out[*n], LOOKUP_NAME_MAX, "%s", v[*n]);
-	return r;
-}
-
-static const struct lookup LK = { NULL, z_txt, z_addrs, z_mx, z_ptr };
-
 static void test_evaluation(void **state)
 {
 	char why[300];
 
 	(void)state;
+	table = zone;
 	/* %{p}: the validated name below the domain, preferred to one elsewhere (7.3) */
 	assert_int_equal(spf_check(&LK, "192.0.2.42", "p.example", "x@p.example", "h.example", why, sizeof(why)),
 	                 SPF_PASS);
