@@ -1,7 +1,7 @@
 /*
  * apppw.c - the app-password store (apppw.h): parsing it, generating passwords, rewriting it
  * durably, and the last-use notes. Not verification (directory.c asks auth.c to check a hash)
- * and not the command line (cli/user.c).
+ * and not the command line (cli/cmd_user.c).
  */
 #include "apppw.h"
 

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../util/keytab.h"
+#include "../util/hashtab.h"
 #include "../util/log.h"
 
 /* A hash with the default yescrypt cost, computed once, used for users that do not exist. */
@@ -107,7 +107,7 @@ struct tentry {
 };
 
 struct throttle {
-	struct keytab *tab;
+	struct hashtab *tab;
 	unsigned max_failures, window;
 	long long now;          /* for expired() as a purge predicate */
 };
@@ -118,7 +118,7 @@ struct throttle *throttle_new(unsigned max_failures, unsigned window)
 
 	if (t == NULL)
 		return NULL;
-	if ((t->tab = keytab_new(sizeof(struct tentry), THROTTLE_MAX_KEYS, "auth throttle")) == NULL) {
+	if ((t->tab = hashtab_new(sizeof(struct tentry), THROTTLE_MAX_KEYS, "auth throttle")) == NULL) {
 		free(t);
 		return NULL;
 	}
@@ -136,7 +136,7 @@ void throttle_free(struct throttle *t)
 {
 	if (t == NULL)
 		return;
-	keytab_free(t->tab);
+	hashtab_free(t->tab);
 	free(t);
 }
 
@@ -163,7 +163,7 @@ static int expired(const void *rec, void *arg)
 
 static struct tentry *find(struct throttle *t, const char *key, long long now, int create)
 {
-	struct tentry *e = keytab_get(t->tab, key);
+	struct tentry *e = hashtab_get(t->tab, key);
 
 	t->now = now;
 	if (e != NULL && expired(e, t)) {
@@ -171,7 +171,7 @@ static struct tentry *find(struct throttle *t, const char *key, long long now, i
 		e->first_failure = now;
 		e->locked_until = 0;
 	}
-	if (e == NULL && create && (e = keytab_add(t->tab, key, expired, t)) != NULL)
+	if (e == NULL && create && (e = hashtab_add(t->tab, key, expired, t)) != NULL)
 		e->first_failure = now;
 	return e;
 }
@@ -242,7 +242,7 @@ void throttle_each(struct throttle *t, long long now,
 	struct each_ctx x = { t, fn, arg, NULL };
 
 	t->now = now;
-	keytab_sweep(t->tab, visit, &x);
+	hashtab_sweep(t->tab, visit, &x);
 }
 
 static int forgive_user(const char *key, void *rec, void *arg)
@@ -259,9 +259,9 @@ size_t throttle_forgive(struct throttle *t, const char *what)
 	struct each_ctx x = { t, NULL, NULL, what };
 
 	if (strchr(what, '@') != NULL)
-		return keytab_sweep(t->tab, forgive_user, &x);
-	if (keytab_get(t->tab, what) == NULL)
+		return hashtab_sweep(t->tab, forgive_user, &x);
+	if (hashtab_get(t->tab, what) == NULL)
 		return 0;
-	keytab_del(t->tab, what);
+	hashtab_del(t->tab, what);
 	return 1;
 }

@@ -16,7 +16,7 @@
 #include <stddef.h>
 
 #include "../util/errlist.h"
-#include "scram.h"
+#include "../sasl/scram.h"
 
 /* A lookup's answer. DIR_TEMPFAIL: the backend could not answer (a database that is down);
  * callers answer 4xx then, never 5xx, so that no mail is refused for good by an outage. */

@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../client/transport.h"
+#include "../net/transport.h"
 #include "../util/base64.h"
 
 #define LINE_MAX_LEN 8192

@@ -12,7 +12,7 @@
 #include <strings.h>
 
 #include "../smtp/parse.h"
-#include "scram.h"
+#include "../sasl/scram.h"
 #include "../util/fsutil.h"
 
 #define USERS_FILE_MAX (64u * 1024 * 1024)

@@ -23,7 +23,7 @@
 #include <stddef.h>
 
 #include "../util/errlist.h"
-#include "scram.h"
+#include "../sasl/scram.h"
 
 struct users;
 

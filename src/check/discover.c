@@ -13,9 +13,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../client/https.h"
-#include "../deliver/mx.h"
-#include "../dns/dns.h"
+#include "../net/https.h"
+#include "../route/mx.h"
+#include "../net/dns.h"
 
 #define AUTOCONFIG_MAX (256 * 1024)
 

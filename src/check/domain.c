@@ -1,8 +1,8 @@
 /*
  * domain.c - `check --domain` (domain.h): each record looked up, parsed with the code that
- * uses it (msg/spf.c, msg/dkimverify.c, msg/dmarc.c, dns/dane.c) and judged against what
+ * uses it (msg/spf.c, msg/dkimverify.c, msg/dmarc.c, route/dane.c) and judged against what
  * check/records.c says this server needs; TLSA also against the certificate each port shows.
- * Not the printing of records (cli/dns.c) and not the port probes of `check HOST` (probe.c).
+ * Not the printing of records (cli/cmd_dns.c) and not the port probes of `check HOST` (probe.c).
  */
 #include "domain.h"
 
@@ -14,14 +14,14 @@
 #include <strings.h>
 #include <unbound.h>
 
-#include "../client/transport.h"
+#include "../net/transport.h"
 #include "../conf/config.h"
 #include "../util/errlist.h"
-#include "../deliver/relay.h"
-#include "../deliver/tlspolicy.h"
-#include "../dns/dane.h"
-#include "../dns/dns.h"
-#include "../dns/dnslookup.h"
+#include "../deliver/remote_attempt.h"
+#include "../route/tlspolicy.h"
+#include "../route/dane.h"
+#include "../net/dns.h"
+#include "../net/dnslookup.h"
 #include "../msg/dkimverify.h"
 #include "../msg/dmarc.h"
 #include "../msg/spf.h"

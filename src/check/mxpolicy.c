@@ -10,13 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../client/transport.h"
-#include "../deliver/mtasts.h"
-#include "../deliver/relay.h"
-#include "../deliver/tlspolicy.h"
-#include "../deliver/tlsrpt.h"
-#include "../dns/dane.h"
-#include "../dns/dns.h"
+#include "../net/transport.h"
+#include "../route/mtasts.h"
+#include "../deliver/remote_attempt.h"
+#include "../route/tlspolicy.h"
+#include "../route/tlsrpt.h"
+#include "../route/dane.h"
+#include "../net/dns.h"
 #include "../smtp/reply.h"
 
 static const char *level_name(enum tls_level l)

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "../client/transport.h"
-#include "../dns/dns.h"
+#include "../net/transport.h"
+#include "../net/dns.h"
 #include "../smtp/client.h"
 #include "../smtp/parse.h"
 

@@ -1,7 +1,7 @@
 /*
  * records.c - the records of records.h, computed from the configuration: addresses of the
  * listeners, DKIM public keys from the key files, TLSA digests from the certificates. Not the
- * printing (cli/dns.c) and not the comparison with DNS (check/domain.c).
+ * printing (cli/cmd_dns.c) and not the comparison with DNS (check/domain.c).
  */
 #include "records.h"
 
@@ -18,7 +18,7 @@
 
 #include "../conf/config.h"
 #include "../conf/listener.h"
-#include "../msg/dkim.h"
+#include "../msg/dkimsign.h"
 #include "../publish/publish.h"
 
 /* An address a listener is bound to that others can reach (not a wildcard, not loopback). */

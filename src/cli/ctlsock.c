@@ -1,6 +1,6 @@
 /*
  * ctlsock.c - the command line's end of the server's control socket (spool/control.sock):
- * connect, one request, the answer. The verbs that use it are ctl.c's and queuemove.c's.
+ * connect, one request, the answer. The verbs that use it are cmd_control.c's and cmd_queuemove.c's.
  */
 #include "ctlsock.h"
 

@@ -16,12 +16,12 @@
 #include <unistd.h>
 
 #include "../check/probe.h"
-#include "../client/transport.h"
+#include "../net/transport.h"
 #include "../msg/addrlist.h"
 #include "../smtp/client.h"
 #include "../smtp/data.h"
 #include "../util/base64.h"
-#include "ctl.h"
+#include "cmd_control.h"
 #include "send_int.h"
 #include "version.h"
 

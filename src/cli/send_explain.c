@@ -10,7 +10,7 @@
 #include <sysexits.h>
 
 #include "../check/probe.h"
-#include "../client/transport.h"
+#include "../net/transport.h"
 #include "../smtp/client.h"
 #include "send_int.h"
 

@@ -1,6 +1,6 @@
 /*
  * config.c - the parameter table and the inih glue that fills struct config.
- * Not the users file (auth/users.c) and not runtime reload policy (net/server.c decides what a
+ * Not the users file (auth/users.c) and not runtime reload policy (server/server.c decides what a
  * reload may change).
  */
 #include "config.h"
@@ -19,12 +19,11 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "../deliver/lmtp.h"
-#include "../deliver/target.h"
+#include "targetspec.h"
 #include "../smtp/parse.h"
 #include "../util/fsutil.h"
 #include "../util/netmatch.h"
-#include "../util/where.h"
+#include "../util/endpoint.h"
 #include "../smtp/session.h"
 
 enum ptype { P_STRING, P_TEXT, P_PATH, P_PATTERN, P_DOMAINS, P_SIZE, P_DURATION, P_UINT, P_LISTEN,
@@ -496,7 +495,7 @@ static void set_param(struct load_ctx *lc, const struct param *p, const char *v)
 	}
 	case P_WHERE: {
 		char **dst = (char **)(base + p->off), where[300];
-		if (where_parse(v, where, sizeof(where), &why) < 0) {
+		if (endpoint_parse(v, where, sizeof(where), &why) < 0) {
 			ERR("[%s] %s: \"%s\": %s", p->section, p->key, v, why);
 			return;
 		}

@@ -117,7 +117,7 @@ struct config {
 	size_t nretry;
 	unsigned max_queue_lifetime;    /* seconds before undeliverable mail bounces */
 	char *resolver;                 /* DNS server for MX lookups, NULL = /etc/resolv.conf */
-	char *tls_policy;               /* direct MX: "LEVEL [DOMAIN:LEVEL ...]" (deliver/tlspolicy.h) */
+	char *tls_policy;               /* direct MX: "LEVEL [DOMAIN:LEVEL ...]" (route/tlspolicy.h) */
 	char *dnssec_trust_anchor;      /* NULL = the system root key if present; "none" = no DNSSEC */
 	char *mta_sts_ca_file;          /* NULL = the system store */
 	unsigned mta_sts_port;

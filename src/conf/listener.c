@@ -1,6 +1,6 @@
 /*
  * listener.c - the table of listener kinds (listener.h). Data and two lookups; binding the
- * sockets is net/server.c's, speaking on them net/conn.c's.
+ * sockets is server/server.c's, speaking on them server/conn.c's.
  */
 #include "listener.h"
 

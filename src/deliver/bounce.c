@@ -14,14 +14,14 @@
 #include <unistd.h>
 
 #include "../auth/directory.h"
-#include "../msg/dkim.h"
+#include "../msg/dkimsign.h"
 #include "../queue/spool.h"
 #include "../util/duration.h"
 #include "../util/errlist.h"
 #include "../util/log.h"
 #include "agent.h"
 #include "maildir.h"
-#include "mx.h"
+#include "../route/mx.h"
 #include "runner_int.h"
 
 /* ---- bounces (RFC 3464) ---------------------------------------------------------------- */

@@ -9,22 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../client/transport.h"
+#include "../net/transport.h"
 #include "../smtp/client.h"
-#include "../util/where.h"
+#include "../util/endpoint.h"
 
 #define LMTP_TIMEOUT 300        /* per read or write: Dovecot may take long over a big mailbox */
-
-int lmtp_parse(const char *spec, char *where, size_t wlen, const char **why)
-{
-	const char *w;
-
-	if (where_parse(spec, where, wlen, &w) == 0)
-		return 0;
-	*why = strncmp(spec, "unix:", 5) == 0 ? "lmtp:unix: needs an absolute socket path (lmtp:unix:/run/dovecot/lmtp)"
-	                                      : "expected lmtp:unix:/PATH or lmtp:HOST:PORT (e.g. lmtp:unix:/run/dovecot/lmtp)";
-	return -1;
-}
 
 int lmtp_deliver(const char *where, const char *helo, const char *sender, const char *rcpt, int fd, off_t off,
                  size_t len, int *code, char *err, size_t errlen)

@@ -10,8 +10,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* spec after "lmtp:": into where, a unix socket path ("/...") or "HOST:PORT". 0, or -1 with why. */
-int lmtp_parse(const char *spec, char *where, size_t wlen, const char **why);
+#include "../conf/targetspec.h"     /* lmtp_parse(): the setting's syntax */
 
 /* One copy: 0 delivered; -1 not now (err; the queue retries); -2 refused for good (*code is the
  * 5xx reply, err its text: the sender gets a bounce). */

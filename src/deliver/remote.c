@@ -13,17 +13,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../client/transport.h"
+#include "../net/transport.h"
 #include "../queue/spool.h"
 #include "../util/duration.h"
 #include "../util/errlist.h"
 #include "../util/log.h"
-#include "../dns/dane.h"
-#include "../dns/dns.h"
-#include "mtasts.h"
-#include "mx.h"
+#include "../route/dane.h"
+#include "../net/dns.h"
+#include "../route/mtasts.h"
+#include "../route/mx.h"
 #include "runner_int.h"
-#include "tlsrpt.h"
+#include "../route/tlsrpt.h"
 
 #define POOL_IDLE 2             /* seconds an unused kept connection stays open */
 

@@ -18,16 +18,16 @@
 #include <unistd.h>
 
 #include "../auth/directory.h"
-#include "../dns/dns.h"
-#include "../msg/dkim.h"
+#include "../net/dns.h"
+#include "../msg/dkimsign.h"
 #include "../queue/spool.h"
 #include "../util/duration.h"
 #include "../util/errlist.h"
 #include "../util/log.h"
 #include "target.h"
-#include "mtasts.h"
-#include "mx.h"
-#include "tlsrpt.h"
+#include "../route/mtasts.h"
+#include "../route/mx.h"
+#include "../route/tlsrpt.h"
 #include "runner_int.h"
 
 /* ---- settings -------------------------------------------------------------------------- */

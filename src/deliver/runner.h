@@ -26,7 +26,7 @@
 
 #include <stddef.h>
 
-#include "relay.h"
+#include "remote_attempt.h"
 
 struct spool;
 struct runner;
@@ -56,7 +56,7 @@ struct runner_conf {
 	const char *sts_ca_file;        /* NULL = the system store */
 	unsigned sts_port;
 	const char *tlsrpt_dir;         /* TLS-RPT (tlsrpt.h): SPOOL/tlsrpt, NULL = off */
-	struct dkim_keys *dkim;         /* [dkim] sign (msg/dkim.h): bounces are signed too; the
+	struct dkim_keys *dkim;         /* [dkim] sign (msg/dkimsign.h): bounces are signed too; the
 	                                   runner takes its own reference */
 	const char *tlsrpt_contact;
 };

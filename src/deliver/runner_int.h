@@ -11,8 +11,8 @@
 #include <pthread.h>
 
 #include "../queue/spool.h"
-#include "relay.h"
-#include "tlspolicy.h"
+#include "remote_attempt.h"
+#include "../route/tlspolicy.h"
 #include "runner.h"
 
 #define MAX_WORKERS 256
@@ -31,7 +31,7 @@ struct settings {
 	size_t nlocal_domains;
 	struct target *target;          /* where local copies go (target.h); it borrows the agent */
 	char *tlsrpt_dir, *tlsrpt_contact;      /* NULL: no TLS-RPT */
-	struct dkim_keys *dkim;         /* bounces are signed with these (msg/dkim.h); may be NULL */
+	struct dkim_keys *dkim;         /* bounces are signed with these (msg/dkimsign.h); may be NULL */
 };
 
 struct qnode {

@@ -99,11 +99,6 @@ static int lmtp_stage(const struct target *t, const struct target_copy *c, char 
 
 static const struct target_ops lmtp_ops = { "lmtp", lmtp_stage, discard_publish };
 
-int target_has_maildir(const char *spec)
-{
-	return strcmp(spec, "discard:") != 0 && strncmp(spec, "lmtp:", 5) != 0;
-}
-
 /* ---- the interface -------------------------------------------------------------------------- */
 
 struct target *target_new(const char *spec, struct agent *agent, const char *hostname, char *err, size_t errlen)

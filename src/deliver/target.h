@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "../conf/targetspec.h"     /* target_has_maildir(): the setting's syntax */
+
 struct agent;
 struct target;
 
@@ -41,9 +43,6 @@ struct target_copy {
 /* target_stage()'s answer when the target refused the copy for good (LMTP's 550 5.1.1): err is
  * "CODE text" with the 5xx reply code first (the sender gets a bounce). */
 #define TARGET_REFUSED (-2)
-
-/* Whether the [server] maildir setting names Maildirs (not "discard:" or "lmtp:..."). */
-int target_has_maildir(const char *spec);
 
 /* spec: the [server] maildir setting: "discard:", "lmtp:..." or a Maildir pattern with %d and %u.
  * hostname: for Maildir unique names. NULL with err on failure. */

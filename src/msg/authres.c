@@ -1,7 +1,7 @@
 /*
  * authres.c - SPF, DKIM and DMARC put together for one received message (authres.h), and the
  * Authentication-Results: field (RFC 8601) written from their results. Not the rules
- * themselves (spf.c, dkimverify.c, dmarc.c) and not the server's reaction (net/inbound.c).
+ * themselves (spf.c, dkimverify.c, dmarc.c) and not the server's reaction (server/sendercheck.c).
  */
 #include "authres.h"
 

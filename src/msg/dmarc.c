@@ -2,7 +2,7 @@
  * dmarc.c - DMARC's record, policy discovery (RFC 7489 6.6.3), identifier alignment (3.1) and
  * the verdict over every From: domain (6.6.1). Not SPF or DKIM themselves (spf.c,
  * dkimverify.c), not finding the From: domains (authres.c) and not what the server does with a
- * failure (net/inbound.c).
+ * failure (server/sendercheck.c).
  */
 #include "dmarc.h"
 

@@ -1,7 +1,7 @@
 /*
  * lookup.h - the DNS questions SPF, DKIM verification and DMARC ask, as callbacks: the rules
  * (spf.c, dkimverify.c, dmarc.c) stay pure and are unit-tested with a table of answers; the
- * server answers them with libunbound (net/inbound.c).
+ * server answers them with libunbound (server/sendercheck.c).
  *
  * Each callback returns LOOKUP_OK (n may be 0: the name exists without such records),
  * LOOKUP_NXDOMAIN or LOOKUP_TEMP (timeout, SERVFAIL, a bogus DNSSEC answer).

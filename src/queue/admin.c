@@ -1,6 +1,6 @@
 /*
  * admin.c - queue listing and actions for the operator. Not access control (the control
- * socket's permissions and peer check are net/control.c's) and not delivery.
+ * socket's permissions and peer check are server/control.c's) and not delivery.
  */
 #include "admin.h"
 

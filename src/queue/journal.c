@@ -1,7 +1,7 @@
 /*
  * journal.c - the acceptance journal: appends, one fdatasync per batch, done records,
  * checkpoints (the formats are journal_file.c's, the replay journal_replay.c's).
- * Not the queue format (spool.c) and not when to checkpoint (the committer in net/policy.c).
+ * Not the queue format (spool.c) and not when to checkpoint (the committer in server/policy.c).
  */
 #include "journal.h"
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../auth/scram.h"
+#include "../sasl/scram.h"
 #include "../util/base64.h"
 
 enum cstate {

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../auth/scram.h"
+#include "../sasl/scram.h"
 #include "../util/base64.h"
 #include "../util/duration.h"
 #include "session_int.h"

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../conf/config.h"
 #include "../util/log.h"
 
 /* TLS 1.2: ECDHE key exchange (forward secrecy) with AEAD ciphers only: no RSA key exchange,

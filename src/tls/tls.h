@@ -14,9 +14,9 @@
 #include <openssl/ssl.h>
 #include <stddef.h>
 
-#include "../conf/config.h"
 #include "../util/errlist.h"
 
+struct config;
 struct tls_server;
 
 struct tls_server *tls_server_new(const struct config *cfg, struct errlist *errs);

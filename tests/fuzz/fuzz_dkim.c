@@ -1,5 +1,5 @@
 /*
- * fuzz_dkim.c - DKIM signing over any message (msg/dkim.h) and the From: domain parser: what a
+ * fuzz_dkim.c - DKIM signing over any message (msg/dkimsign.h) and the From: domain parser: what a
  * submitting client controls. Invariants: no crash; the From: domain is lower case, without
  * WSP or '@'; a signature, when made, is one or more DKIM-Signature fields with CRLF line
  * ends only, folded with a tab, and with the body hash of the same message fed whole.
@@ -16,7 +16,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include "msg/dkim.h"
+#include "msg/dkimsign.h"
 
 static struct dkim_keys *keys(void)
 {

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "dns/dns.h"
+#include "net/dns.h"
 
 static unsigned rnd_state;
 

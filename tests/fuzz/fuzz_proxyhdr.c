@@ -1,5 +1,5 @@
 /*
- * fuzz_proxyhdr.c - PROXY protocol headers from a balancer (net/proxyhdr.c). Invariants: the
+ * fuzz_proxyhdr.c - PROXY protocol headers from a balancer (server/proxyhdr.c). Invariants: the
  * length is never more than the octets that decide it may claim (PROXYHDR_MAX), and once known
  * it does not change as more octets arrive; a parsed header names addresses that are
  * NUL-terminated within bounds.
@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "net/proxyhdr.h"
+#include "server/proxyhdr.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

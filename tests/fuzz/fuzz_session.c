@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth/scram.h"
+#include "sasl/scram.h"
 #include "smtp/session.h"
 
 struct world {

@@ -11,8 +11,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "deliver/mtasts.h"
-#include "dns/dane.h"
+#include "route/mtasts.h"
+#include "route/dane.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -11,7 +11,7 @@
 
 #include <jansson.h>
 
-#include "deliver/tlsrpt.h"
+#include "route/tlsrpt.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

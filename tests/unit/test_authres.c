@@ -18,7 +18,7 @@
 #include <openssl/pem.h>
 
 #include "msg/authres.h"
-#include "msg/dkim.h"
+#include "msg/dkimsign.h"
 #include "dnstable.h"
 
 

@@ -14,7 +14,7 @@
 
 #include "check/check.h"
 #include "check/discover.h"
-#include "dns/dns.h"
+#include "net/dns.h"
 #include "smtp/client.h"
 
 /* A port that did everything right: implicit TLS 1.3, valid certificate, AUTH after TLS. */

@@ -1,4 +1,4 @@
-/* test_dkim.c - DKIM signing's own rules (msg/dkim.h): relaxed body canonicalisation as the body
+/* test_dkim.c - DKIM signing's own rules (msg/dkimsign.h): relaxed body canonicalisation as the body
  * hash shows it (RFC 6376 3.4.5's example, the empty body), the same hash in any chunking, the
  * header list, the From: domain, and the key checks. The verifier (msg/dkimverify.h) against
  * RFC 8463 Appendix A's signed message and keys, and both over fields and tags of any length.
@@ -18,7 +18,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include "msg/dkim.h"
+#include "msg/dkimsign.h"
 #include "msg/dkimverify.h"
 #include "util/base64.h"
 

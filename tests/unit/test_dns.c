@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "dns/dns.h"
+#include "net/dns.h"
 
 #define ROUNDS 1500
 #define THREADS 16

@@ -10,8 +10,8 @@
 
 #include <jansson.h>
 
-#include "deliver/mtasts.h"
-#include "deliver/tlsrpt.h"
+#include "route/mtasts.h"
+#include "route/tlsrpt.h"
 
 static void test_policy(void **state)
 {

@@ -1,5 +1,5 @@
 /*
- * test_proxyhdr.c - PROXY protocol headers (net/proxyhdr.c): the length known before reading
+ * test_proxyhdr.c - PROXY protocol headers (server/proxyhdr.c): the length known before reading
  * past the header, both versions, and the shapes a trusted balancer never sends.
  */
 #include <setjmp.h>
@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "net/proxyhdr.h"
+#include "server/proxyhdr.h"
 
 static long len_of(const char *s)
 {

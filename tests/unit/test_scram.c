@@ -11,7 +11,7 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "auth/scram.h"
+#include "sasl/scram.h"
 #include "util/base64.h"
 
 static const char CFIRST[] = "n,,n=user,r=rOprNGfwEbeRWgbNEkqO";

@@ -1,0 +1,92 @@
+/*
+ * clientlimits.c - per-client connection limits; see clientlimits.h. The rate is counted in fixed
+ * one-minute windows: simple, bounded, and at most twice the limit across a window edge.
+ */
+#include "clientlimits.h"
+
+#include <stdlib.h>
+
+#include "../util/hashtab.h"
+
+struct client {
+	unsigned sessions;          /* open now */
+	unsigned started;           /* opened in the current window */
+	long long window;           /* its start, seconds */
+};
+
+struct clientlimits {
+	struct hashtab *tab;
+	unsigned max_conn, rate;
+	long long now;
+};
+
+struct clientlimits *clientlimits_new(unsigned max_conn, unsigned rate)
+{
+	struct clientlimits *a = calloc(1, sizeof(*a));
+
+	if (a == NULL)
+		return NULL;
+	if ((a->tab = hashtab_new(sizeof(struct client), CLIENTLIMITS_MAX_KEYS, "connection limits")) == NULL) {
+		free(a);
+		return NULL;
+	}
+	clientlimits_configure(a, max_conn, rate);
+	return a;
+}
+
+void clientlimits_configure(struct clientlimits *a, unsigned max_conn, unsigned rate)
+{
+	a->max_conn = max_conn;
+	a->rate = rate;
+}
+
+void clientlimits_free(struct clientlimits *a)
+{
+	if (a == NULL)
+		return;
+	hashtab_free(a->tab);
+	free(a);
+}
+
+/* Nothing open and its window over: forgetting it changes no answer. */
+static int idle(const void *rec, void *arg)
+{
+	const struct client *c = rec;
+	const struct clientlimits *a = arg;
+
+	return c->sessions == 0 && a->now - c->window >= 60;
+}
+
+enum clientlimits_verdict clientlimits_connect(struct clientlimits *a, const char *key, long long now, int *counted)
+{
+	struct client *c;
+
+	*counted = 0;
+	if (a->max_conn == 0 && a->rate == 0)
+		return CLIENTLIMITS_OK;
+	a->now = now;
+	if ((c = hashtab_add(a->tab, key, idle, a)) == NULL)
+		return CLIENTLIMITS_OK;        /* table full: untracked (logged once by the table) */
+	if (now - c->window >= 60) {
+		c->window = now;
+		c->started = 0;
+	}
+	if (a->max_conn && c->sessions >= a->max_conn)
+		return CLIENTLIMITS_TOO_MANY;
+	if (a->rate && c->started >= a->rate)
+		return CLIENTLIMITS_TOO_FAST;
+	c->sessions++;
+	c->started++;
+	*counted = 1;
+	return CLIENTLIMITS_OK;
+}
+
+void clientlimits_disconnect(struct clientlimits *a, const char *key)
+{
+	struct client *c = hashtab_get(a->tab, key);
+
+	if (c != NULL && c->sessions > 0)
+		c->sessions--;
+}
+
+unsigned clientlimits_size(const struct clientlimits *a) { return (unsigned)hashtab_count(a->tab); }

@@ -1,0 +1,205 @@
+/*
+ * server_int.h - what the server's three files share; nothing outside src/net includes it.
+ *   server.c   listeners, signals, reload, the event loop
+ *   conn.c     one client connection: bytes in and out, TLS (implicit and STARTTLS), timeouts
+ *   policy.c   the answers the SMTP core asks for: recipients, senders, AUTH, spooling
+ * (runningconf.h, the configuration snapshot they all read, is below them and includes none.)
+ */
+#ifndef MAILPORT_SERVER_INT_H
+#define MAILPORT_SERVER_INT_H
+
+#include <pthread.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+
+#include "../auth/auth.h"
+#include "../conf/config.h"
+#include "../deliver/remote_attempt.h"
+#include "../deliver/runner.h"
+#include "../msg/hdrscan.h"
+#include "../queue/spool.h"
+#include "../smtp/session.h"
+#include <time.h>
+
+#include "../util/workpool.h"
+#include "../auth/authcache.h"
+#include "../queue/journal.h"
+#include "clientlimits.h"
+#include "sharedlimits.h"
+#include "runningconf.h"
+#include "../msg/dkimsign.h"
+
+#define HEADER_HOLD_MAX (100 * 1024)   /* header block held back for submission hygiene */
+#define CHECK_THREADS 8                 /* port 25's sender checks at once (server.c's checkpool) */
+
+struct server;
+
+struct listener {
+	struct server *srv;
+	enum listener_role role;
+	struct evconnlistener *l;       /* SMTP roles */
+	struct evhttp *http;            /* HTTP roles (http.c) */
+	int fd;                         /* an HTTP role's socket until http_start() hands it over */
+	char text[128];
+};
+
+struct conn;
+
+/* What the layer below a connection (policy.c) may ask of it: the connection hands these in,
+ * so the arrows point one way (server.c -> conn.c -> policy.c, never back). */
+struct conn_ops {
+	void (*resume)(struct conn *c);         /* feed input held back for an answer; may free c */
+	void (*log_connect)(struct conn *c);    /* the deferred "connect" line, once */
+};
+
+struct conn {
+	const struct conn_ops *ops;
+	struct conn *prev, *next;
+	struct server *srv;
+	struct runconf *rc;
+	enum listener_role role;
+	struct bufferevent *bev;
+	evutil_socket_t fd;
+	int tls_bev;                /* bev is an OpenSSL bufferevent (it owns fd and SSL) */
+	int handshaking;
+	struct timespec hs_start;       /* when the handshake began (backpressure counts fresh ones) */
+	int starttls_pending;       /* 220 queued: switch to TLS once it is flushed */
+	struct clientca_id *cert;   /* a verified client certificate ([auth] client_ca), else NULL */
+	struct smtp_session *sess;
+	struct spool_msg *msg;
+	const struct smtp_tx *tx;   /* borrowed from the session between data_begin and its end */
+	struct auth_wait *auth_wait;    /* a password check in the pool, or NULL */
+	/* authcache key of the last failed credentials: a client retrying the same ones with
+	 * another mechanism (smtplib: PLAIN, then LOGIN) is one failure, not two */
+	unsigned char failed_key[32];
+	int failed_once;
+	struct commit_wait *commit_wait; /* a message being made durable, or NULL */
+	int shutdown_after_commit;      /* the grace period ended while it was */
+	int eof_pending;                /* the client shut its side while a commit was pending */
+	/* submission hygiene: the header block held back until we know what it lacks */
+	int hold;
+	struct hdrscan hs;
+	char *held;
+	size_t held_len;
+	struct dkim_signer *dkim;       /* submission: signing this message (msg/dkimsign.h), or NULL */
+	char dkim_unsigned[160];        /* submission with keys: why this message goes unsigned, or "" */
+	struct sendercheck_job *inbound;    /* port 25: the sender checks of this message (sendercheck.h), or NULL */
+	char id[20];
+	char peer_ip[INET6_ADDRSTRLEN];
+	char client_key[64];            /* throttle_key() of peer_ip: connection limits and AUTH throttle */
+	char via[INET6_ADDRSTRLEN];     /* the load balancer that sent a PROXY header naming peer_ip, or "" */
+	struct proxy_wait *proxy;       /* its header still being read (conn.c), or NULL */
+	long long line_start;           /* ms, monotonic: first octet of an unfinished line; 0 = none */
+	struct event *ev_line;          /* its deadline (conn.c, "slow clients") */
+	int clientlimits_counted;              /* counted by the client limits: uncount at the end */
+	struct shared_req *sreq;        /* a question to the shared counters this connection waits on */
+	int peer_port;
+	int closing;
+	int read_paused;
+	int connect_logged;             /* the "connect" line: written before the session's first other line */
+	int ended_in_one_line;          /* a failed handshake said everything in one line: no "disconnect" */
+	int seen_input;                 /* the client has sent something (TLS-first detection) */
+};
+
+struct server {
+	struct event_base *base;
+	const char *config_path;
+	struct runconf *rc;
+	struct spool *spool;
+	struct runner *runner;
+	struct throttle *throttle;
+	struct clientlimits *clientlimits;            /* per-client connection limits */
+	struct shared *shared;          /* [limits] redis: counters all nodes share, or NULL */
+	struct windowcount *userrate;      /* messages per user, counted here ([limits] max_messages_per_user) */
+	struct workpool *authpool;     /* password hashing, DKIM signing */
+	struct auth_wait *auth_leaders;  /* password checks in the pool, one per credentials */
+	struct workpool *checkpool;    /* port 25's sender checks: threads that mostly wait on DNS */
+	unsigned char scram_secret[32]; /* made-up SCRAM salts for unknown users (random at start) */
+	struct workpool *commitpool;   /* the committer: group commit through the journal */
+	struct journal *journal;
+	struct timespec last_checkpoint, last_sync, last_checkpoint_warning;
+	unsigned long checkpoint_failures;
+	pthread_mutex_t commit_mu;      /* the journal: the committer's, or a lone session's inline */
+	struct listener listeners[ROLE_COUNT * CONFIG_MAX_LISTEN];
+	size_t nlisteners;
+	unsigned handshakes;            /* TLS handshakes in progress */
+	int tls_accept_paused;          /* implicit-TLS listeners paused: too many handshakes */
+	struct event *ev_term, *ev_int, *ev_hup, *ev_grace;
+	struct event *ev_hs;            /* while TLS accepts are paused: looks again every 100 ms */
+	struct event *ev_accept;        /* out of descriptors: every listener rests until it fires */
+	/* A TLS handshake starts (1) or ends, any way (0): conn.c tells the server through this,
+	 * which keeps the number in progress bounded by pausing the implicit-TLS listeners. */
+	void (*handshake)(struct server *srv, int begin);
+	int accept_paused;
+	unsigned long accept_failures;  /* since the last log line about them */
+	struct timespec accept_logged;
+	struct evconnlistener *control;
+	struct conn *conns;
+	unsigned nconns;
+	int https_conns;                /* open on the HTTPS listener (http.c) */
+	int stopping;
+	int exit_status;                /* nonzero: why the server stopped on its own */
+	unsigned long next_id;
+	struct agent *agent;            /* writes the Maildirs; NULL with maildir = discard: */
+	struct event *ev_chld;
+};
+
+/* conn.c */
+void conn_accept(struct listener *l, evutil_socket_t fd, struct sockaddr *sa);
+/* A session's log lines go through CLOG: its "connect" line is written only before its first
+ * other line, so a version probe (a handshake that fails, nothing else) is one line, not three. */
+#define CLOG(logfn, c, ...) ((c)->ops->log_connect(c), logfn((c)->id, __VA_ARGS__))
+void conn_after_io(struct conn *c);
+void conn_free(struct conn *c);
+
+/* http.c: evhttp on the HTTP roles' sockets (bound with the others), and its end. */
+int http_start(struct server *srv);
+void http_stop(struct server *srv);
+
+/* control.c */
+struct evconnlistener *control_open(struct server *srv, const char *spooldir);
+
+/* policy.c */
+extern const struct smtp_session_cb policy_session_cb;
+/* The committer thread's work (workpool batch mode). */
+void policy_commit_batch(void **jobs, size_t n, void *arg);
+long policy_commit_idle(void *arg);
+/* A password check waiting in the pool: the connection (NULL once it went away) and the
+ * snapshot whose directory the worker reads. */
+struct auth_wait {
+	struct conn *c;                 /* NULL once the connection went away */
+	struct server *srv;
+	struct runconf *rc;
+	int result;
+	unsigned char cache_key[32];    /* authcache key of these credentials */
+	char authzid[256], user[256], password[512];
+	char client_ip[64];
+	char via[96];                   /* "app-password=LABEL" when one of those matched */
+	unsigned generation;            /* authcache_generation() when the check began */
+	char client_key[64];
+	int locked_here;                /* the local count started a lockout (logged already) */
+	/* One hash for the same credentials at once (policy.c, auth_check): a check in the pool
+	 * leads, in srv->auth_leaders through next; others wait on it, in its followers list. */
+	struct auth_wait *next, *followers;
+};
+/* A message in the commit pool: the connection (NULL once it went away) waits for its 250. */
+struct commit_wait {
+	struct conn *c;
+	struct server *srv;
+	struct spool_msg *m;
+	int ok;
+	int nospace;                    /* it failed for want of space (452 4.3.1, not 451) */
+	int journaled;                  /* durable in the journal (else in queue/) */
+	char qid[64];
+	int role;                       /* the listener it came in on, for the metrics */
+	char *accepted;                 /* the "accepted ..." log line, written once it is durable */
+	struct dkim_signer *dkim;       /* to sign on a worker thread before the commit, or NULL */
+	struct sendercheck_job *inbound;    /* port 25's sender checks, likewise, or NULL */
+	int refused;                    /* the checks refused it: not committed, 550 refuse */
+	char refuse[300];
+};
+
+#endif
