@@ -837,7 +837,7 @@ NOTES = """How to read it:
   virtual disk: every fsync is a device flush, and creating or deleting a file costs metadata
   writes and a discard. Postfix creates and deletes one queue file per message; mailport,
   since its acceptance journal keeps messages in memory until they are delivered, none for
-  a message delivered within the second (see README, "Accepted means durable"). Each run
+  a message delivered within the second (see docs/guarantees.md, "Accepted means durable"). Each run
   starts once the previous one's queue is empty, after a sync(2) and half a second of quiet.
   Run-to-run spread (the ranges) comes mostly from the disk and the neighbours of this VM.
 - "mailport CPU µs/msg" is the server process's CPU (every thread) over the run divided by the

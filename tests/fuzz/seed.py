@@ -102,10 +102,10 @@ def main():
     for payload in (b"a\n.\nb\r\n.\r\n", b"a\r\n.\nb\r\n.\r\n", b"a\n.\r\nb\r\n.\r\n", b"a\r.\r\nb\r\n.\r\n",
                     b".\r\n", b"..\r\n.\r\n", b"\r\r\n.\r\n", b"x\0y\r\n.\r\n"):
         save("data", payload)
-    # The configuration file: README's example, and values at and past their limits.
-    with open(os.path.join(HERE, "..", "..", "README.md")) as f:
-        readme = f.read()
-    example = re.search(r"```ini\n(\[server\].*?)```", readme, re.S)
+    # The configuration file: the example in docs/configuration.md, and values at and past their limits.
+    with open(os.path.join(HERE, "..", "..", "docs", "configuration.md")) as f:
+        page = f.read()
+    example = re.search(r"```ini\n(\[server\].*?)```", page, re.S)
     if example:
         save("config", example.group(1).encode())
     for cfg in ("[server]\nspool = /tmp/x\nlocal_domains = example.org\n[smtp]\nlisten = 127.0.0.1:25\n",
