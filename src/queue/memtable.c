@@ -280,11 +280,13 @@ int spool_mem_spill(struct spool *sp, int (*commit)(void *arg), void *arg)
 {
 	struct spool_mnode *n;
 	int r = 0;
+	size_t wrote = 0;
 
 	pthread_mutex_lock(&sp->mu);
 	/* 1. the data of every message not yet in queue/ (and its state lines), 2. on disk, */
 	for (n = sp->head; n != NULL && r == 0; n = n->next)
 		if (n->state != M_DISK) {
+			wrote++;
 			char name[SPOOL_QID_MAX + 16];
 			snprintf(name, sizeof(name), "%s.spill", n->qid);
 			if (spool_write_tmp(sp, name, n->buf, n->len, 0, NULL) < 0)
@@ -293,7 +295,7 @@ int spool_mem_spill(struct spool *sp, int (*commit)(void *arg), void *arg)
 			if (r == 0 && spool_write_state(sp, name, n->st, n->stlen, 0, NULL) < 0)
 				r = -1;
 		}
-	if (r == 0 && sp->nmem > 0 && syncfs(sp->lockfd) < 0)
+	if (r == 0 && wrote > 0 && syncfs(sp->lockfd) < 0)
 		r = -1;
 	/* 3. their names in queue/, 4. on disk. A runner may be delivering one right now: from
 	 * here on its state lines go beside this file, and its removal removes it. */
@@ -307,7 +309,7 @@ int spool_mem_spill(struct spool *sp, int (*commit)(void *arg), void *arg)
 		else
 			n->state = M_DISK;
 	}
-	if (r == 0 && sp->nmem > 0 && syncfs(sp->lockfd) < 0)
+	if (r == 0 && wrote > 0 && syncfs(sp->lockfd) < 0)
 		r = -1;
 	/* 5. the journal lets go of them, 6. so does the table. On failure the table keeps
 	 * them (some now DISK) and the journal its records: the next checkpoint finishes. */
@@ -315,5 +317,115 @@ int spool_mem_spill(struct spool *sp, int (*commit)(void *arg), void *arg)
 		while (sp->head != NULL)        /* each drop unlinks the head first */
 			spool_mem_drop_locked(sp, sp->head);  // NOLINT(clang-analyzer-unix.Malloc): not a use after free
 	pthread_mutex_unlock(&sp->mu);
+	return r;
+}
+
+/* ---- a checkpoint prepared beside the commits ------------------------------------------- */
+
+struct prespill {
+	struct spool_mnode *n;
+	size_t stlen;           /* the state lines written with it */
+	int written;
+};
+
+static void prespill_unlink(struct spool *sp, const char *qid)
+{
+	char path[PATH_MAX];
+
+	if (spool_sub(sp, path, sizeof(path), "tmp/%s.spill", qid) == 0)
+		unlink(path);
+	if (spool_sub(sp, path, sizeof(path), "tmp/%s.st.spill", qid) == 0)
+		unlink(path);
+}
+
+/* Under the table's lock: p's message into queue/ unless it left the table meanwhile. State
+ * lines that came after its copy are written again (synced: the syncfs that made the copy
+ * durable is behind us). 1 moved, 0 not needed, -1 failed. */
+static int prespill_move_locked(struct spool *sp, const struct prespill *p)
+{
+	struct spool_mnode *n = p->n;
+	char name[SPOOL_QID_MAX + 16];
+
+	if (!p->written || !n->in_table || n->state == M_DISK) {
+		prespill_unlink(sp, n->qid);
+		return 0;
+	}
+	snprintf(name, sizeof(name), "%s.st.spill", n->qid);
+	if (n->stlen != p->stlen && spool_write_state(sp, name, n->st, n->stlen, 1, NULL) < 0)
+		return -1;
+	if (spill_rename(sp, n->qid, ".st.spill", ".st") < 0 || spill_rename(sp, n->qid, ".spill", "") < 0)
+		return -1;
+	n->state = M_DISK;
+	return 1;
+}
+
+int spool_mem_prespill(struct spool *sp, size_t *left)
+{
+	struct prespill *ps = NULL;
+	struct spool_mnode *n;
+	size_t np = 0, i;
+	int r = 0, moved = 0;
+
+	/* 1. which messages, each held by a reference, with the length of its state lines, */
+	pthread_mutex_lock(&sp->mu);
+	for (n = sp->head; n != NULL; n = n->next)
+		np += n->state != M_DISK;
+	if (np > 0 && (ps = calloc(np, sizeof(*ps))) == NULL) {
+		pthread_mutex_unlock(&sp->mu);
+		return -1;
+	}
+	np = 0;
+	for (n = sp->head; n != NULL; n = n->next)
+		if (n->state != M_DISK) {
+			n->refs++;
+			ps[np].n = n;
+			ps[np++].stlen = n->stlen;
+		}
+	/* 2. their data written into tmp/ without the lock (a message's bytes never change once
+	 * adopted; its state lines are copied, they may grow), 3. on disk, */
+	char **sts = np > 0 ? calloc(np, sizeof(*sts)) : NULL;
+	for (i = 0; i < np && sts != NULL; i++)
+		if (ps[i].stlen > 0 && (sts[i] = malloc(ps[i].stlen)) != NULL)
+			memcpy(sts[i], ps[i].n->st, ps[i].stlen);
+	pthread_mutex_unlock(&sp->mu);
+	for (i = 0; i < np && r == 0; i++) {
+		char name[SPOOL_QID_MAX + 16];
+		n = ps[i].n;
+		if (sts == NULL || (ps[i].stlen > 0 && sts[i] == NULL)) {
+			r = -1;
+			break;
+		}
+		snprintf(name, sizeof(name), "%s.spill", n->qid);
+		if (spool_write_tmp(sp, name, n->buf, n->len, 0, NULL) < 0)
+			r = -1;
+		snprintf(name, sizeof(name), "%s.st.spill", n->qid);
+		if (r == 0 && spool_write_state(sp, name, sts[i], ps[i].stlen, 0, NULL) < 0)
+			r = -1;
+		ps[i].written = r == 0;
+	}
+	if (r == 0 && np > 0 && syncfs(sp->lockfd) < 0)
+		r = -1;
+	/* 4. their names in queue/ and 5. on disk, with the table locked, as spool_mem_spill does:
+	 * from the rename on a state line goes beside the file, so the names must be durable
+	 * before one can. A few milliseconds of renames, not the data's writes. */
+	pthread_mutex_lock(&sp->mu);
+	for (i = 0; i < np; i++) {
+		int m = r == 0 ? prespill_move_locked(sp, &ps[i]) : (prespill_unlink(sp, ps[i].n->qid), 0);
+		if (m < 0)
+			r = -1;
+		moved += m > 0;
+	}
+	if (moved > 0 && syncfs(sp->lockfd) < 0)
+		r = -1;
+	for (i = 0; i < np; i++)
+		spool_mem_unref_locked(ps[i].n);
+	*left = 0;
+	for (n = sp->head; n != NULL; n = n->next)
+		*left += n->state != M_DISK;
+	pthread_mutex_unlock(&sp->mu);
+	for (i = 0; i < np && sts != NULL; i++)
+		free(sts[i]);
+	free(sts);
+	free(ps);
 	return r;
 }

@@ -110,6 +110,12 @@ size_t spool_mem_count(struct spool *sp);
  * (data synced, then names synced, a syncfs each), then commit(arg) runs (the journal's next
  * generation) and, when it returns 0, the table is emptied. Runs with the table locked. */
 int spool_mem_spill(struct spool *sp, int (*commit)(void *arg), void *arg);
+/* The checkpoint's slow part, beside the commits: every message of the table not in queue/ yet
+ * is written there (data synced without the table's lock, then the names, as above) and stays
+ * in the table, in queue/ too, until spool_mem_spill lets go of it. A removal meanwhile goes
+ * through the journal as for any message in queue/ (spool_mem_forget). left: messages still
+ * only in memory after it (those accepted since). 0 or -1 (what was not moved stays as it was). */
+int spool_mem_prespill(struct spool *sp, size_t *left);
 /* A message the journal replayed (its queue file's bytes, copied) into the memory table under
  * generation gen, with its state lines st (stlen may be 0), as if just accepted; nothing is
  * written, so a start needs no free space. When queue/ already holds the same bytes, that

@@ -739,3 +739,24 @@ void conn_accept(struct listener *l, evutil_socket_t fd, struct sockaddr *sa)
 	c->proxy->deadline = now_ms() + PROXY_TIMEOUT * 1000;
 	proxy_arm(c);
 }
+
+/* The session's replies (its reply callback). */
+void conn_reply(void *ctx, const char *buf, size_t len)
+{
+	struct conn *c = ctx;
+
+	/* Plaintext with nothing queued: straight to the socket. Through the bufferevent a reply
+	 * waits a turn of the loop for epoll to say the socket is writable, which it always is for
+	 * a few dozen octets: an epoll_ctl, an epoll_wait and another epoll_ctl per reply, on
+	 * the path of every command a client waits for. What the socket does not take, and any
+	 * error, go the bufferevent's way (conn_after_io closes or starts TLS once it is empty). */
+	if (!c->tls_bev && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+		ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			buf += n;
+			len -= (size_t)n;
+		}
+	}
+	if (len > 0)
+		bufferevent_write(c->bev, buf, len);
+}

@@ -17,6 +17,7 @@
 #include <event2/bufferevent_ssl.h>
 
 #include "../deliver/runner.h"
+#include "../queue/committer.h"
 #include "../auth/users.h"
 #include "../msg/authres.h"
 #include "../tls/tls.h"
@@ -804,142 +805,7 @@ fail:;
 	return nospace ? -2 : -1;
 }
 
-/* ---- group commit (the committer thread; see queue/journal.h) ---------------------------- */
-
-#define CHECKPOINT_MS 1000          /* a message not delivered by then is written to queue/ */
-#define CHECKPOINT_BYTES (16L * 1024 * 1024)    /* or when the journal is this long */
-#define DONE_MS 10                  /* done records wait this long for a batch to carry them */
-
-static long ms_since(const struct timespec *t)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (long)(now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000L;
-}
-
-static int checkpoint_due(struct server *srv)
-{
-	return ms_since(&srv->last_checkpoint) >= CHECKPOINT_MS || journal_bytes(srv->journal) >= CHECKPOINT_BYTES;
-}
-
-static void checkpoint(struct server *srv)
-{
-	if (journal_checkpoint(srv->journal) < 0) {
-		/* It is retried at every batch: say so once, then every ten seconds at most. */
-		if (srv->checkpoint_failures++ == 0 || ms_since(&srv->last_checkpoint_warning) >= 10000) {
-			log_warn(NULL, "journal checkpoint failed (%lu times so far); retrying (accepted mail stays safe "
-			         "in the journal)", srv->checkpoint_failures);
-			clock_gettime(CLOCK_MONOTONIC, &srv->last_checkpoint_warning);
-		}
-	} else if (srv->checkpoint_failures > 0) {
-		log_info(NULL, "journal checkpoint succeeded again after %lu failures", srv->checkpoint_failures);
-		srv->checkpoint_failures = 0;
-	}
-	clock_gettime(CLOCK_MONOTONIC, &srv->last_checkpoint);
-}
-
-static int sync_journal(struct server *srv)
-{
-	clock_gettime(CLOCK_MONOTONIC, &srv->last_sync);
-	return journal_sync(srv->journal);
-}
-
-/* Classic durability for one message: fsync, rename, fsync(dir). */
-static void commit_classic(struct commit_wait *cw)
-{
-	cw->ok = spool_msg_commit(cw->m) == 0;
-	cw->nospace = !cw->ok && no_space(errno);
-	cw->m = NULL;               /* freed by the commit, whatever the outcome */
-	cw->journaled = 0;
-}
-
-static void commit_batch_locked(struct server *srv, void **jobs, size_t n)
-{
-	size_t appended = 0;
-
-	if (journal_pending(srv->journal) == 0)
-		clock_gettime(CLOCK_MONOTONIC, &srv->last_checkpoint);
-	for (size_t i = 0; i < n; i++) {
-		struct commit_wait *cw = jobs[i];
-		int r;
-		if (spool_msg_finish(cw->m) < 0) {
-			spool_msg_abort(cw->m);
-			r = -1;
-		} else if ((r = journal_append(srv->journal, cw->m)) == 1) {
-			commit_classic(cw);     /* too large for the journal, or it is full */
-			continue;
-		}
-		if (r < 0) {
-			cw->nospace = no_space(errno);
-			log_warn(cw->qid, "cannot append to the journal");
-		}
-		cw->m = NULL;
-		cw->ok = r == 0;
-		cw->journaled = r == 0;
-		appended += r == 0;
-	}
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	int synced = appended > 0 ? sync_journal(srv) : 0;
-	if (appended > 0) {
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		metrics_observe(HIST_COMMIT_BATCH, (double)appended);
-		metrics_observe(HIST_COMMIT_SECONDS, (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
-	}
-	if (appended > 0 && synced < 0) {
-		/* Unknown what reached the disk: answer 451 (a resend may duplicate, never lose). */
-		int nospace = no_space(errno);
-		log_warn(NULL, "journal fdatasync failed: %zu messages refused with %s", appended, nospace ? "452" : "451");
-		for (size_t i = 0; i < n; i++) {
-			struct commit_wait *cw = jobs[i];
-			if (cw->journaled) {
-				cw->ok = 0;
-				cw->nospace = nospace;
-			}
-		}
-	}
-	if (checkpoint_due(srv))
-		checkpoint(srv);
-}
-
-void policy_commit_batch(void **jobs, size_t n, void *arg)
-{
-	struct server *srv = arg;
-
-	pthread_mutex_lock(&srv->commit_mu);
-	commit_batch_locked(srv, jobs, n);
-	pthread_mutex_unlock(&srv->commit_mu);
-}
-
-static long commit_idle_locked(struct server *srv)
-{
-	long age;
-
-	if (journal_pending(srv->journal) == 0)
-		return -1;
-	if (checkpoint_due(srv)) {
-		checkpoint(srv);
-		return journal_pending(srv->journal) ? DONE_MS : -1;
-	}
-	age = ms_since(&srv->last_checkpoint);
-	/* Delivered messages' done records: with the next batch, or after DONE_MS at the latest
-	 * (at once when a runner thread waits for one). */
-	if (journal_done_pending(srv->journal) &&
-	    (journal_done_waiting(srv->journal) || ms_since(&srv->last_sync) >= DONE_MS) && sync_journal(srv) < 0)
-		log_warn(NULL, "journal fdatasync failed (done records; retrying)");
-	return CHECKPOINT_MS - age < DONE_MS ? CHECKPOINT_MS - age : DONE_MS;
-}
-
-long policy_commit_idle(void *arg)
-{
-	struct server *srv = arg;
-
-	pthread_mutex_lock(&srv->commit_mu);
-	long ms = commit_idle_locked(srv);
-	pthread_mutex_unlock(&srv->commit_mu);
-	return ms;
-}
+/* ---- the commit: from the end of DATA to the reply ------------------------------------- */
 
 /* commit_announce's result (smtp_session_commit_done's) as data_commit returns it at once. */
 static int data_commit_code(int result) { return result == 1 ? 0 : result == SMTP_COMMIT_NOSPACE ? -2 : -1; }
@@ -995,13 +861,29 @@ static void commit_finish(struct commit_wait *cw)
 	free(cw);
 }
 
-static void commit_done(void *job, int ran)
+/* The committer's answer, on the loop. */
+static void commit_done(void *arg, const struct commit_outcome *o)
 {
-	struct commit_wait *cw = job;
+	struct commit_wait *cw = arg;
 
-	if (!ran)
-		commit_classic(cw);     /* the committer stopped first: it was promised, do it here */
+	cw->ok = o->ok;
+	cw->nospace = o->nospace;
 	commit_finish(cw);
+}
+
+/* cw's message to the committer: COMMIT_LATER (commit_done finishes it), or COMMIT_NOW with the
+ * outcome in cw. */
+static enum commit_when commit(struct commit_wait *cw, int alone)
+{
+	struct commit_outcome now;
+	struct spool_msg *m = cw->m;
+
+	cw->m = NULL;
+	if (commit_submit(cw->srv->committer, m, alone, commit_done, cw, &now) == COMMIT_LATER)
+		return COMMIT_LATER;
+	cw->ok = now.ok;
+	cw->nospace = now.nospace;
+	return COMMIT_NOW;
 }
 
 /* On a worker thread before the message becomes durable, never on the event loop: the DKIM
@@ -1047,14 +929,8 @@ static void precommit_done(void *job, int ran)
 
 	if (!ran)
 		precommit_run(cw);
-	if (cw->refused) {
+	if (cw->refused || commit(cw, 0) == COMMIT_NOW)
 		commit_finish(cw);
-		return;
-	}
-	if (cw->srv->commitpool != NULL && workpool_submit(cw->srv->commitpool, cw, NULL, commit_done) == 0)
-		return;
-	commit_classic(cw);
-	commit_finish(cw);
 }
 
 static int cb_data_commit(void *ctx, const struct smtp_tx *tx, char *qid, size_t qidsz)
@@ -1117,39 +993,24 @@ static int cb_data_commit(void *ctx, const struct smtp_tx *tx, char *qid, size_t
 				return -3;      /* the 550 with its reason, in qid */
 			}
 		}
-		if (c->srv->nconns == 1 && pthread_mutex_trylock(&c->srv->commit_mu) == 0) {
-			/* A lone session: no one else waits on this loop, and the hop to the committer
-			 * and back is a good part of a lone client's wait (measured: C1 K10 10-15 % faster). */
-			void *job = cw;
-			int first = journal_pending(c->srv->journal) == 0;
-			commit_batch_locked(c->srv, &job, 1);
-			pthread_mutex_unlock(&c->srv->commit_mu);
-			/* The committer did not see this one. With nothing pending before, it sleeps until
-			 * the next job and would never checkpoint: an idle server's journal would keep
-			 * delivered messages forever. Once woken it looks again while anything is pending,
-			 * so only the first of a generation wakes it (each kick costs the next commit). */
-			if (first && c->srv->commitpool != NULL)
-				workpool_kick(c->srv->commitpool);
-			int result = commit_announce(c->srv, (int)c->role, qid, line, cw->ok, cw->nospace, "");
-			free(cw->accepted);
-			free(cw);
-			return data_commit_code(result);
-		}
-		if (workpool_submit(c->srv->commitpool, cw, NULL, commit_done) == 0) {
+		if (commit(cw, c->srv->nconns == 1) == COMMIT_LATER) {
 			c->commit_wait = cw;
 			return 1;       /* the 250 (or 451) comes with smtp_session_commit_done() */
 		}
+		int result = commit_announce(c->srv, (int)c->role, qid, cw->accepted, cw->ok, cw->nospace, "");
 		free(cw->accepted);
+		free(cw);
+		return data_commit_code(result);
 	}
 	free(cw);
 	dkim_signer_free(c->dkim);      /* no memory for the job: unsigned rather than lost */
 	c->dkim = NULL;
 	sendercheck_free(c->inbound);
 	c->inbound = NULL;
-	/* No pool (or no memory for the job): make it durable right here. */
-	int ok = spool_msg_commit(m) == 0;
-	int result = commit_announce(c->srv, (int)c->role, qid, line, ok, !ok && no_space(errno), "");
-	return data_commit_code(result);
+	/* No memory for the job: durable right here, the classic way. */
+	struct commit_outcome now;
+	commit_submit(NULL, m, 1, NULL, NULL, &now);
+	return data_commit_code(commit_announce(c->srv, (int)c->role, qid, line, now.ok, now.nospace, ""));
 }
 
 static void cb_data_abort(void *ctx)
@@ -1167,28 +1028,8 @@ static void cb_data_abort(void *ctx)
 	c->held_len = 0;
 }
 
-static void cb_reply(void *ctx, const char *buf, size_t len)
-{
-	struct conn *c = ctx;
-
-	/* Plaintext with nothing queued: straight to the socket. Through the bufferevent a reply
-	 * waits a turn of the loop for epoll to say the socket is writable, which it always is for
-	 * a few dozen octets: an epoll_ctl, an epoll_wait and another epoll_ctl per reply, on
-	 * the path of every command a client waits for. What the socket does not take, and any
-	 * error, go the bufferevent's way (conn_after_io closes or starts TLS once it is empty). */
-	if (!c->tls_bev && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
-		ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n > 0) {
-			buf += n;
-			len -= (size_t)n;
-		}
-	}
-	if (len > 0)
-		bufferevent_write(c->bev, buf, len);
-}
-
 const struct smtp_session_cb policy_session_cb = {
-	.reply = cb_reply,
+	.reply = conn_reply,
 	.mail = cb_mail,
 	.rcpt = cb_rcpt,
 	.data_begin = cb_data_begin,

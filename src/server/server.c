@@ -614,27 +614,6 @@ static int confine(const struct runconf *rc)
 	return 0;
 }
 
-/* The spool's done hooks go to the journal, whose sync runs on the committer's thread. */
-static unsigned long journal_done_hook(void *arg, const char *qid, unsigned gen)
-{
-	return journal_done(arg, qid, gen);
-}
-
-static unsigned long journal_note_hook(void *arg, const char *qid, unsigned gen, const char *line, size_t len)
-{
-	return journal_note(arg, qid, gen, line, len);
-}
-
-static void journal_wait_hook(void *arg, unsigned long ticket)
-{
-	journal_done_wait(arg, ticket);
-}
-
-static void kick_committer(void *arg)
-{
-	workpool_kick(arg);
-}
-
 static void raise_fd_limit(unsigned want)
 {
 	struct rlimit rl;
@@ -654,13 +633,8 @@ static int start_workers(struct server *srv)
 {
 	struct runner_conf rconf;
 
-	srv->commitpool = workpool_new_batch(srv->base, policy_commit_batch, policy_commit_idle, srv, "queue commit");
-	if (srv->commitpool == NULL) {
-		log_errx(NULL, "cannot start the queue committer");
+	if ((srv->committer = committer_start(srv->base, srv->spool, srv->journal)) == NULL)
 		return -1;
-	}
-	journal_on_done(srv->journal, kick_committer, srv->commitpool);
-	spool_mem_on_done(srv->spool, journal_done_hook, journal_note_hook, journal_wait_hook, srv->journal);
 	runconf_runner(srv->rc, &rconf);
 	rconf.agent = srv->agent;
 	srv->runner = runner_start(srv->spool, &rconf);
@@ -704,9 +678,8 @@ static void drain(struct server *srv)
 	srv->runner = NULL;
 	agent_stop(srv->agent);             /* after the last delivery that could ask it */
 	srv->agent = NULL;
-	workpool_free(srv->commitpool);     /* commits in flight finish (delivered next start) */
-	srv->commitpool = NULL;
-	spool_mem_on_done(srv->spool, NULL, NULL, NULL, NULL);
+	committer_stop(srv->committer);     /* commits in flight finish (delivered next start) */
+	srv->committer = NULL;
 	journal_close(srv->journal);        /* the last checkpoint: all of it into queue/ */
 	srv->journal = NULL;
 }
@@ -721,8 +694,7 @@ static void free_server(struct server *srv)
 	agent_stop(srv->agent);
 	workpool_free(srv->authpool);
 	workpool_free(srv->checkpool);
-	workpool_free(srv->commitpool);
-	spool_mem_on_done(srv->spool, NULL, NULL, NULL, NULL);
+	committer_stop(srv->committer);
 	journal_close(srv->journal);
 	free_listeners(srv);
 	if (srv->control) {
@@ -785,7 +757,6 @@ int server_main(const char *config_path)
 	/* Before any thread: libcurl's global set-up is not thread-safe (MTA-STS fetches). */
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	raise_fd_limit(srv.rc->cfg->max_connections);
-	pthread_mutex_init(&srv.commit_mu, NULL);
 	srv.spool = spool_open(srv.rc->cfg->spool, err, sizeof(err));
 	/* Before anything reads the queue: what the last run accepted into its journal first. */
 	if (srv.spool == NULL || (srv.journal = journal_open(srv.spool, err, sizeof(err))) == NULL) {

@@ -26,7 +26,7 @@
 
 #include "../util/workpool.h"
 #include "../auth/authcache.h"
-#include "../queue/journal.h"
+#include "../queue/committer.h"
 #include "clientlimits.h"
 #include "sharedlimits.h"
 #include "runningconf.h"
@@ -118,11 +118,8 @@ struct server {
 	struct auth_wait *auth_leaders;  /* password checks in the pool, one per credentials */
 	struct workpool *checkpool;    /* port 25's sender checks: threads that mostly wait on DNS */
 	unsigned char scram_secret[32]; /* made-up SCRAM salts for unknown users (random at start) */
-	struct workpool *commitpool;   /* the committer: group commit through the journal */
+	struct committer *committer;    /* group commit through the journal (queue/committer.h) */
 	struct journal *journal;
-	struct timespec last_checkpoint, last_sync, last_checkpoint_warning;
-	unsigned long checkpoint_failures;
-	pthread_mutex_t commit_mu;      /* the journal: the committer's, or a lone session's inline */
 	struct listener listeners[ROLE_COUNT * CONFIG_MAX_LISTEN];
 	size_t nlisteners;
 	unsigned handshakes;            /* TLS handshakes in progress */
@@ -154,6 +151,8 @@ void conn_accept(struct listener *l, evutil_socket_t fd, struct sockaddr *sa);
 #define CLOG(logfn, c, ...) ((c)->ops->log_connect(c), logfn((c)->id, __VA_ARGS__))
 void conn_after_io(struct conn *c);
 void conn_free(struct conn *c);
+/* Sends a reply of the session (its reply callback: straight to the socket when it can). */
+void conn_reply(void *ctx, const char *buf, size_t len);
 
 /* http.c: evhttp on the HTTP roles' sockets (bound with the others), and its end. */
 int http_start(struct server *srv);
@@ -165,8 +164,6 @@ struct evconnlistener *control_open(struct server *srv, const char *spooldir);
 /* policy.c */
 extern const struct smtp_session_cb policy_session_cb;
 /* The committer thread's work (workpool batch mode). */
-void policy_commit_batch(void **jobs, size_t n, void *arg);
-long policy_commit_idle(void *arg);
 /* A password check waiting in the pool: the connection (NULL once it went away) and the
  * snapshot whose directory the worker reads. */
 struct auth_wait {
@@ -192,7 +189,6 @@ struct commit_wait {
 	struct spool_msg *m;
 	int ok;
 	int nospace;                    /* it failed for want of space (452 4.3.1, not 451) */
-	int journaled;                  /* durable in the journal (else in queue/) */
 	char qid[64];
 	int role;                       /* the listener it came in on, for the metrics */
 	char *accepted;                 /* the "accepted ..." log line, written once it is durable */

@@ -15,6 +15,7 @@ static const double bounds[HIST_COUNT][NBUCKETS] = {
 	[HIST_COMMIT_BATCH] = { 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096 },
 	[HIST_COMMIT_SECONDS] = { .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5 },
 	[HIST_DELIVERY_SECONDS] = { .01, .05, .1, .5, 1, 5, 10, 60, 300, 1800, 3600, 86400 },
+	[HIST_CHECKPOINT_SECONDS] = { .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5 },
 };
 
 struct hist {
@@ -133,6 +134,8 @@ void metrics_render(FILE *out, const struct metrics_gauges *g, const char *const
 	hist_render(out, HIST_COMMIT_BATCH, "mailport_journal_commit_batch_messages",
 	            "Messages made durable by one journal commit.");
 	hist_render(out, HIST_COMMIT_SECONDS, "mailport_journal_commit_seconds", "Time of one journal commit (write and fsync).");
+	hist_render(out, HIST_CHECKPOINT_SECONDS, "mailport_journal_checkpoint_seconds",
+	            "Time commits waited for a journal checkpoint (its last part; the rest runs beside them).");
 	hist_render(out, HIST_DELIVERY_SECONDS, "mailport_delivery_seconds",
 	            "Time from acceptance to delivery, per recipient.");
 	head(out, "mailport_dns_failures_total", "counter", "DNS lookups that failed (SERVFAIL, timeout, bogus DNSSEC).");

@@ -29,6 +29,7 @@ enum metric_hist {
 	HIST_COMMIT_BATCH,              /* messages made durable by one journal commit */
 	HIST_COMMIT_SECONDS,            /* one journal commit (write + fsync) */
 	HIST_DELIVERY_SECONDS,          /* from acceptance to delivery, per recipient */
+	HIST_CHECKPOINT_SECONDS,        /* the part of a checkpoint that commits wait for */
 	HIST_COUNT
 };
 
