@@ -42,7 +42,8 @@ static void find_generation(struct journal *j)
 		         spool_dir(j->sp));
 		gen = nonce = 0;
 	}
-	/* r == 0 (no journal.gen) with records in the journal: it was lost, the same thing. */
+	/* r == 0 (no journal.gen, or an empty one) with records in the journal: it was lost, the
+	 * same thing (said below). */
 	if (first && h.nonce != 0 && h.gen >= gen) {
 		gen = h.gen;
 		nonce = h.nonce;
@@ -56,6 +57,9 @@ static void find_generation(struct journal *j)
 				nonce = h.nonce;
 			}
 	}
+	if (r == 0 && gen != 0)
+		log_warnx(NULL, "journal: %s/journal.gen is empty or missing; generation=%u is taken from the journal itself",
+		          spool_dir(j->sp), gen);
 	j->gen = gen;
 	j->nonce = nonce;
 }

@@ -118,3 +118,19 @@ def test_sigterm_grace_then_421():
         srv.check_sanitizers()
         # listeners closed at once: new connections are refused during the grace period
         assert "shutdown signal=TERM" in srv.log()
+
+
+def test_emptied_journal_gen_is_recovered_from_and_said():
+    """journal.gen names the journal's current generation; a crash can leave it empty. The
+    generation is then read from the journal itself, nothing is lost, and the log says so."""
+    with Server() as srv:
+        srv.start()
+        send(srv, "g0")
+        srv.kill()
+        with open(os.path.join(srv.dir, "spool", "journal.gen"), "w"):
+            pass                        # emptied, as a crash mid-write could leave it
+        srv.start()
+        srv.wait_messages("alice", 1)
+        assert "journal.gen is empty or missing; generation=" in srv.log(since_start=True), srv.log(since_start=True)
+        assert seqs(srv.messages("alice")) == ["g0"]
+        assert srv.stop() == 0
