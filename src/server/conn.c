@@ -22,7 +22,23 @@
 #include "../auth/auth.h"
 #include "../util/log.h"
 #include "../util/metrics.h"
+#include "hooks.h"
 #include "server_int.h"
+
+/* What the SMTP core asks, and where its replies go. */
+static const struct smtp_session_cb session_hooks = {
+	.reply = conn_reply,
+	.mail = hook_mail,
+	.rcpt = hook_rcpt,
+	.data_begin = hook_data_begin,
+	.data_write = hook_data_write,
+	.data_commit = hook_data_commit,
+	.data_abort = hook_data_abort,
+	.auth = hook_auth,
+	.scram_creds = hook_scram_creds,
+	.auth_outcome = hook_auth_outcome,
+	.auth_external = hook_auth_external,
+};
 
 #define OUTPUT_HIGH   (256 * 1024)  /* replies queued for a client that does not read: pause */
 #define INPUT_CHUNK   (64 * 1024)   /* most we let libevent buffer per read */
@@ -552,7 +568,7 @@ static void conn_admit(struct conn *c)
 
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	metrics_add((enum metric)(MET_SESSIONS + c->role), 1);
-	c->sess = smtp_session_new(&c->rc->sconf[c->role], &policy_session_cb, c);
+	c->sess = smtp_session_new(&c->rc->sconf[c->role], &session_hooks, c);
 	if (c->sess == NULL) {
 		conn_free(c);
 		return;

@@ -161,8 +161,6 @@ void http_stop(struct server *srv);
 /* control.c */
 struct evconnlistener *control_open(struct server *srv, const char *spooldir);
 
-/* policy.c */
-extern const struct smtp_session_cb policy_session_cb;
 /* The committer thread's work (workpool batch mode). */
 /* A password check waiting in the pool: the connection (NULL once it went away) and the
  * snapshot whose directory the worker reads. */
