@@ -47,6 +47,7 @@ struct listener {
 };
 
 struct conn;
+struct passwd;
 
 /* What the layer below a connection (policy.c) may ask of it: the connection hands these in,
  * so the arrows point one way (server.c -> conn.c -> policy.c, never back). */
@@ -151,6 +152,12 @@ void conn_accept(struct listener *l, evutil_socket_t fd, struct sockaddr *sa);
 #define CLOG(logfn, c, ...) ((c)->ops->log_connect(c), logfn((c)->id, __VA_ARGS__))
 void conn_after_io(struct conn *c);
 void conn_free(struct conn *c);
+/* privileges.c: the mail user of the configuration into *pw (NULL: none), or errors in errs;
+ * the spool given to it; the delivery agent into srv->agent; Landlock. 0 or -1. */
+int server_user(const struct config *cfg, struct passwd **pw, struct errlist *errs);
+int server_give_spool(const char *spool, const struct passwd *pw);
+int server_start_agent(struct server *srv, const struct passwd *pw);
+int server_confine(const struct runconf *rc);
 /* Sends a reply of the session (its reply callback: straight to the socket when it can). */
 void conn_reply(void *ctx, const char *buf, size_t len);
 
