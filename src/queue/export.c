@@ -156,6 +156,41 @@ static int number(const char *p, size_t n, long long *v)
 	return errno || *end != '\0' ? -1 : 0;
 }
 
+/* An R record: the next recipient, its target and (until an O record) original address. */
+static int add_rcpt(struct export_msg *m, size_t *cap, char *p)
+{
+	if (m->nrcpts == *cap) {
+		size_t nc = *cap ? *cap * 2 : 8;
+		struct export_rcpt *nr = realloc(m->rcpts, nc * sizeof(*nr));
+		if (nr == NULL)
+			return -1;
+		m->rcpts = nr;
+		*cap = nc;
+	}
+	memset(&m->rcpts[m->nrcpts], 0, sizeof(m->rcpts[0]));
+	m->rcpts[m->nrcpts].target = m->rcpts[m->nrcpts].orig = p;
+	m->nrcpts++;
+	return 0;
+}
+
+/* An O (original address) or F (failed: "5XY text") record of the last recipient. */
+static int rcpt_detail(struct export_msg *m, char type, char *p)
+{
+	if (m->nrcpts == 0)
+		return -1;
+	if (type == 'O') {
+		m->rcpts[m->nrcpts - 1].orig = p;
+		return 0;
+	}
+	char *sp = strchr(p, ' ');
+	int code = atoi(p);
+	if (sp == NULL || code < 500 || code > 599)
+		return -1;
+	m->rcpts[m->nrcpts - 1].fail_code = code;
+	m->rcpts[m->nrcpts - 1].fail_text = sp + 1;
+	return 0;
+}
+
 int export_parse(const char *buf, size_t len, struct export_msg *m, char **store, const char **why)
 {
 	char *s = malloc(len + 1);
@@ -205,36 +240,17 @@ int export_parse(const char *buf, size_t len, struct export_msg *m, char **store
 			break;
 		case 'S': p[plen] = '\0'; m->sender = p; break;
 		case 'R':
-			if (m->nrcpts == cap) {
-				size_t nc = cap ? cap * 2 : 8;
-				struct export_rcpt *nr = realloc(m->rcpts, nc * sizeof(*nr));
-				if (nr == NULL) {
-					*why = "out of memory";
-					goto bad;
-				}
-				m->rcpts = nr;
-				cap = nc;
-			}
-			memset(&m->rcpts[m->nrcpts], 0, sizeof(m->rcpts[0]));
 			p[plen] = '\0';
-			m->rcpts[m->nrcpts].target = m->rcpts[m->nrcpts].orig = p;
-			m->nrcpts++;
+			if (add_rcpt(m, &cap, p) < 0) {
+				*why = "out of memory";
+				goto bad;
+			}
 			break;
 		case 'O':
 		case 'F':
-			if (m->nrcpts == 0)
-				goto bad;
 			p[plen] = '\0';
-			if (type == 'O')
-				m->rcpts[m->nrcpts - 1].orig = p;
-			else {
-				char *sp = strchr(p, ' ');
-				int code = atoi(p);
-				if (sp == NULL || code < 500 || code > 599)
-					goto bad;
-				m->rcpts[m->nrcpts - 1].fail_code = code;
-				m->rcpts[m->nrcpts - 1].fail_text = sp + 1;
-			}
+			if (rcpt_detail(m, type, p) < 0)
+				goto bad;
 			break;
 		case 'M':
 			m->body = p;
