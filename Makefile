@@ -117,7 +117,7 @@ clang-analyzer-*,-clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHa
 misc-redundant-expression
 
 lint: $(PKG) $(MAN_PAGES)
-	@$(PYTHON) scripts/callgraph src
+	@$(PYTHON) scripts/callgraph src && $(PYTHON) scripts/callgraph --doc docs/architecture.md
 	@mandoc -Tlint -W warning $(MAN_PAGES) && echo "lint: mandoc -Tlint clean ($(words $(MAN_PAGES)) man pages)"
 	@cppcheck -j $(NPROC) --quiet --std=c11 -D_GNU_SOURCE -Isrc --enable=warning,performance,portability \
 		--inline-suppr --error-exitcode=1 src/ && echo "lint: cppcheck clean"
