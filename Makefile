@@ -32,14 +32,14 @@ TEST_WFLAGS := $(if $(findstring clang,$(CC)),,-Wno-format-truncation)
 
 # Modules by layer: util, then protocol and queue, then delivery and server, then cli.
 UTIL_SRC   := src/util/log.c src/util/fsutil.c src/util/errlist.c
-UTIL_SRC   += src/util/base64.c src/util/hashtab.c src/util/netmatch.c src/util/duration.c src/util/metrics.c src/util/notify.c src/util/windowcount.c src/util/endpoint.c src/sandbox/sandbox.c
+UTIL_SRC   += src/util/workpool.c src/util/base64.c src/util/hashtab.c src/util/netmatch.c src/util/duration.c src/util/metrics.c src/util/notify.c src/util/windowcount.c src/util/endpoint.c src/sandbox/sandbox.c
 SMTP_SRC   := src/smtp/parse.c src/smtp/data.c src/smtp/session.c src/smtp/session_reply.c src/smtp/session_auth.c src/smtp/reply.c src/smtp/client.c \
               src/msg/hdrscan.c src/msg/addrlist.c src/msg/dkimcanon.c src/msg/dkimsign.c src/msg/spf.c src/msg/dkimverify.c src/msg/dmarc.c src/msg/authres.c
 CORE_SRC   := $(UTIL_SRC) $(SMTP_SRC) src/conf/config.c src/conf/listener.c src/conf/targetspec.c src/auth/users.c src/auth/directory.c src/queue/spool.c src/queue/spoolfs.c src/queue/queuefile.c src/queue/memtable.c src/queue/journal.c src/queue/committer.c src/queue/journal_file.c src/queue/journal_replay.c src/queue/admin.c src/queue/export.c src/queue/import.c \
               src/deliver/maildir.c src/deliver/agent.c src/deliver/runner.c src/deliver/local.c src/deliver/target.c src/deliver/lmtp.c src/deliver/remote.c src/route/tlspolicy.c src/route/mtasts.c src/route/tlsrpt.c src/deliver/bounce.c src/tls/tls.c src/tls/clientca.c src/auth/auth.c src/auth/authcache.c src/auth/pwquality.c src/auth/apppw.c src/sasl/scram.c src/auth/dovecot.c src/auth/pgdir.c \
               src/net/transport.c src/net/https.c src/deliver/remote_attempt.c src/route/mx.c src/net/dns.c src/route/dane.c src/net/dnslookup.c src/tls/inspect.c \
               src/check/verdict.c src/check/discover.c src/check/probe.c src/check/report.c src/check/mxpolicy.c src/check/records.c src/check/domain.c src/server/clientlimits.c src/server/proxyhdr.c src/publish/publish.c
-SERVER_SRC := src/server/server.c src/server/privileges.c src/server/conn.c src/server/http.c src/server/smtp_envelope.c src/server/smtp_login.c src/server/smtp_data.c src/server/runningconf.c src/server/control.c src/util/workpool.c src/server/sendercheck.c src/server/sharedlimits.c
+SERVER_SRC := src/server/server.c src/server/privileges.c src/server/conn.c src/server/http.c src/server/smtp_envelope.c src/server/smtp_login.c src/server/smtp_data.c src/server/runningconf.c src/server/control.c src/server/sendercheck.c src/server/sharedlimits.c
 MAIN_SRC   := src/cli/main.c src/cli/cmd_dkim.c src/cli/cmd_dns.c src/cli/send.c src/cli/send_account.c src/cli/send_msg.c src/cli/send_explain.c src/cli/cmd_check.c src/cli/secret.c src/cli/cmd_control.c src/cli/ctlsock.c src/cli/cmd_user.c src/cli/cmd_usercert.c src/cli/cmd_directory.c src/cli/cmd_mailbox.c src/cli/cmd_queuemove.c
 ALL_SRC    := $(CORE_SRC) $(SERVER_SRC) $(MAIN_SRC)
 HEADERS    := $(wildcard src/*/*.h)

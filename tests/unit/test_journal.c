@@ -103,7 +103,8 @@ static int message_records(off_t *at, int max)
 
 /* In a child: accept n messages into the journal, then stop as told. */
 enum stage { AFTER_SYNC, TORN_LAST, AFTER_CHECKPOINT, CLEAN_CLOSE, DELIVER_SOME, STATE_LINE, BUSY_CHECKPOINT,
-             INTENT_IN_MEMORY, INTENT_THEN_CHECKPOINT, SYNC_EACH, TWO_RCPTS_DONE, DEFER_THEN_DELIVER, DELETE_FROM_MEMORY };
+             INTENT_IN_MEMORY, INTENT_THEN_CHECKPOINT, SYNC_EACH, TWO_RCPTS_DONE, DEFER_THEN_DELIVER, DELETE_FROM_MEMORY,
+             PRESPILL_THEN_DELIVER, PRESPILL_THEN_CHECKPOINT };
 
 struct qids {
 	char id[64][SPOOL_QID_MAX];
@@ -240,6 +241,35 @@ static void child(int n, enum stage stage)
 			_exit(19);
 		free(o.buf);
 	}
+	if (stage == PRESPILL_THEN_DELIVER || stage == PRESPILL_THEN_CHECKPOINT) {
+		/* A checkpoint's slow part, beside the commits: every message into queue/, all still
+		 * in the table (and in the journal) until the checkpoint itself. */
+		size_t left = 99;
+		if (spool_mem_prespill(sp, &left) < 0 || left != 0 || count_queue() != n || spool_mem_count(sp) != (size_t)n)
+			_exit(20);
+	}
+	if (stage == PRESPILL_THEN_DELIVER) {
+		/* Delivered meanwhile: the journal hears of it before the file goes, so the crash
+		 * that follows brings neither back. */
+		for (int i = 0; i < 2; i++) {
+			struct spool_entry *e = spool_entry_load(sp, q.id[i]);
+			if (e == NULL || spool_entry_remove(sp, e) < 0)
+				_exit(21);
+			spool_entry_free(e);
+		}
+		if (count_queue() != n - 2 || spool_mem_count(sp) != (size_t)n - 2)
+			_exit(22);
+	}
+	if (stage == PRESPILL_THEN_CHECKPOINT) {
+		/* Two more accepted meanwhile: the checkpoint writes only those, and lets go of all. */
+		for (int i = n; i < n + 2; i++) {
+			struct spool_msg *m = message(sp, i, 0);
+			if (journal_append(j, m) != 0)
+				_exit(23);
+		}
+		if (journal_sync(j) < 0 || journal_checkpoint(j) < 0 || count_queue() != n + 2 || spool_mem_count(sp) != 0)
+			_exit(24);
+	}
 	if (stage == CLEAN_CLOSE) {
 		journal_close(j);
 		spool_close(sp);
@@ -359,6 +389,18 @@ static void test_state_line_puts_message_in_queue(void **state)
 	}
 	assert_int_equal(retried, 1);
 	spool_close(sp);
+}
+
+static void test_prespilled_then_delivered_is_not_replayed(void **state)
+{
+	(void)state;
+	assert_int_equal(crash_and_reopen(6, PRESPILL_THEN_DELIVER), 4);
+}
+
+static void test_prespill_then_checkpoint_keeps_each_once(void **state)
+{
+	(void)state;
+	assert_int_equal(crash_and_reopen(5, PRESPILL_THEN_CHECKPOINT), 7);
 }
 
 static void test_checkpoint_during_delivery(void **state)
@@ -610,6 +652,8 @@ int main(void)
 		cmocka_unit_test(test_delivered_messages_are_not_replayed),
 		cmocka_unit_test(test_state_line_puts_message_in_queue),
 		cmocka_unit_test(test_checkpoint_during_delivery),
+		cmocka_unit_test(test_prespilled_then_delivered_is_not_replayed),
+		cmocka_unit_test(test_prespill_then_checkpoint_keeps_each_once),
 		cmocka_unit_test(test_intent_in_memory_survives_a_crash),
 		cmocka_unit_test(test_crash_after_two_recipients_delivers_none_again),
 		cmocka_unit_test(test_deferred_then_delivered_is_not_replayed),
