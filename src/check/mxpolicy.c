@@ -1,7 +1,7 @@
 /*
- * mxpolicy.c - the `check --mx` report (mxpolicy.h): the runner's own policy code asked about
- * each MX host, then one STARTTLS probe per host under the policy decided. Not the delivery
- * (deliver/remote.c) and not the submission-port probes (probe.c).
+ * mxpolicy.c - the `check --mx` report (mxpolicy.h): the runner's own plan (route/plan.h) asked
+ * about each MX host, then one STARTTLS probe per host under the policy decided. Not the
+ * delivery (deliver/remote.c) and not the submission-port probes (probe.c).
  */
 #include "mxpolicy.h"
 
@@ -10,13 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../deliver/remote_attempt.h"
 #include "../net/transport.h"
 #include "../route/mtasts.h"
-#include "../deliver/remote_attempt.h"
+#include "../route/plan.h"
 #include "../route/tlspolicy.h"
 #include "../route/tlsrpt.h"
-#include "../route/dane.h"
-#include "../net/dns.h"
 #include "../smtp/reply.h"
 
 static const char *level_name(enum tls_level l)
@@ -78,64 +77,68 @@ out:
 	transport_close(&t);
 }
 
+/* The domain's MTA-STS policy, as the report shows it. */
+static void note_sts(struct mxp_report *r, const struct sts_policy *sts, const char *err)
+{
+	snprintf(r->sts_error, sizeof(r->sts_error), "%s", err);
+	if (!(r->sts_found = sts->found))
+		return;
+	snprintf(r->sts_mode, sizeof(r->sts_mode), "%s", sts_mode_name(sts->mode));
+	snprintf(r->sts_id, sizeof(r->sts_id), "%s", sts->id);
+	snprintf(r->sts_from, sizeof(r->sts_from), "%s", sts->from ? sts->from : "");
+	for (size_t i = 0, o = 0; i < sts->nmx && o < sizeof(r->sts_mx); i++)
+		o += (size_t)snprintf(r->sts_mx + o, sizeof(r->sts_mx) - o, "%s%s", i ? ", " : "", sts->mx[i]);
+}
+
 void check_mx_policy(const char *domain, const struct mxp_opts *o, struct mxp_report *r)
 {
-	struct tlspolicy_conf tc = { NULL, TLS_LEVEL_NONE, 0, NULL, o->tls_policy, o->trust_anchor, o->resolver,
-	                             o->port, o->timeout_ms, NULL, o->sts_ca_file, o->sts_port };
-	struct mx_host *hosts = calloc(MX_MAX_HOSTS, sizeof(*hosts));
-	struct dane_rrset *dane = calloc(1, sizeof(*dane));
-	struct sts_policy sts;
+	const struct tlspolicy_conf tc = {
+		.mx_policy = o->tls_policy, .trust_anchor = o->trust_anchor, .resolver = o->resolver,
+		.mx_port = o->port, .timeout_ms = o->timeout_ms, .sts_ca_file = o->sts_ca_file, .sts_port = o->sts_port,
+	};
+	struct route_plan *plan = NULL;
+	const struct sts_policy *sts;
 	struct tlspolicy *tp;
-	struct dns *d = NULL;
 	const char *why;
-	size_t n = 0;
 
 	memset(r, 0, sizeof(*r));
 	snprintf(r->domain, sizeof(r->domain), "%s", domain);
 	r->mx_status = MX_TEMP;
-	if (hosts == NULL || dane == NULL || (tp = tlspolicy_new(&tc, r->mx_error, sizeof(r->mx_error))) == NULL)
+	if ((tp = tlspolicy_new(&tc, r->mx_error, sizeof(r->mx_error))) == NULL)
+		return;
+	/* The runner's own plan, asked about every host (mx.h's order). */
+	if ((plan = route_plan_new(tp, domain, 0, r->mx_error, sizeof(r->mx_error))) == NULL)
 		goto out;
-	if ((d = tlspolicy_dns(tp, domain, 0, r->mx_error, sizeof(r->mx_error))) == NULL)
-		goto done;
-	r->validating = dns_validating(d, &why);
-	if (!r->validating)
+	if (!(r->validating = route_plan_dnssec(plan, &why)))
 		snprintf(r->dnssec, sizeof(r->dnssec), "%s", why);
-	if ((r->mx_status = mx_lookup_dns(d, domain, hosts, &n, r->mx_error, sizeof(r->mx_error))) != MX_OK)
-		goto done;
-	tlspolicy_sts(tp, d, domain, 0, &sts, r->sts_error, sizeof(r->sts_error));
-	tlsrpt_rua(d, domain, r->tlsrpt, sizeof(r->tlsrpt));
-	if ((r->sts_found = sts.found)) {
-		snprintf(r->sts_mode, sizeof(r->sts_mode), "%s", sts_mode_name(sts.mode));
-		snprintf(r->sts_id, sizeof(r->sts_id), "%s", sts.id);
-		snprintf(r->sts_from, sizeof(r->sts_from), "%s", sts.from ? sts.from : "");
-		for (size_t i = 0, o2 = 0; i < sts.nmx && o2 < sizeof(r->sts_mx); i++)
-			o2 += (size_t)snprintf(r->sts_mx + o2, sizeof(r->sts_mx) - o2, "%s%s", i ? ", " : "", sts.mx[i]);
+	if ((r->mx_status = route_plan_mx(plan, &why)) != MX_OK) {
+		snprintf(r->mx_error, sizeof(r->mx_error), "%s", why);
+		goto out;
 	}
-	for (size_t i = 0; i < n; i++) {
+	sts = route_plan_sts(plan, &why);
+	note_sts(r, sts, why);
+	tlsrpt_rua(route_plan_dns(plan), domain, r->tlsrpt, sizeof(r->tlsrpt));
+	for (size_t i = 0; i < route_plan_nhops(plan); i++) {
+		const struct route_hop *hop = route_plan_hop(plan, i);
 		struct mxp_host *h = &r->hosts[r->nhosts++];
-		struct tls_policy pol;
-		snprintf(h->name, sizeof(h->name), "%s", hosts[i].name);
-		snprintf(h->addr, sizeof(h->addr), "%s", hosts[i].addrs[0]);
-		h->preference = hosts[i].preference;
-		h->secure = hosts[i].secure;
-		h->sts_named = sts.found && sts_mx_match(&sts, hosts[i].name);
-		/* The runner's own decision; what its TLSA lookup found (if it made one) is in dane. */
-		dane->words[0] = '\0';
-		int used = tlspolicy_mx(tp, d, domain, &hosts[i], &sts, 0, &pol, dane, h->why, sizeof(h->why));
-		snprintf(h->dane, sizeof(h->dane), "%s", dane->words);
-		if (used != 0)
+		snprintf(h->name, sizeof(h->name), "%s", hop->mx->name);
+		snprintf(h->addr, sizeof(h->addr), "%s", hop->mx->addrs[0]);
+		h->preference = hop->mx->preference;
+		h->secure = hop->mx->secure;
+		h->sts_named = sts->found && sts_mx_match(sts, hop->mx->name);
+		snprintf(h->dane, sizeof(h->dane), "%s", hop->dane);
+		if (hop->status != 0) {
+			snprintf(h->why, sizeof(h->why), "%.*s", (int)sizeof(h->why) - 1, hop->why);  /* cut as before */
 			continue;
+		}
 		h->usable = 1;
-		snprintf(h->policy, sizeof(h->policy), "%s", pol.source);
-		snprintf(h->level, sizeof(h->level), "%s", level_name(pol.level));
-		probe(o, h, &pol);
+		snprintf(h->policy, sizeof(h->policy), "%s", hop->tls.source);
+		snprintf(h->level, sizeof(h->level), "%s", level_name(hop->tls.level));
+		probe(o, h, &hop->tls);
 	}
-done:
-	dns_free(d);
-	tlspolicy_free(tp);
 out:
-	free(dane);
-	free(hosts);
+	route_plan_free(plan);
+	tlspolicy_free(tp);
 }
 
 int check_mx_exit(const struct mxp_report *r)

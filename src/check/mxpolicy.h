@@ -1,6 +1,6 @@
 /*
  * mxpolicy.h - `mailport check DOMAIN --mx`: what `mailport serve` would do when delivering to
- * DOMAIN, host by host, with the same code the runner uses (route/tlspolicy.h): DNSSEC, the
+ * DOMAIN, host by host, from the same plan the runner delivers by (route/plan.h): DNSSEC, the
  * TLSA records and what DANE makes of them, the MTA-STS policy and whether each MX host is
  * named in it, where TLS-RPT reports go, the policy decided, and a STARTTLS probe of each host under that policy (the
  * certificate checked as delivery would check it). Never sends mail.

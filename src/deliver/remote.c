@@ -15,15 +15,15 @@
 
 #include "../net/transport.h"
 #include "../queue/spool.h"
+#include "../route/dane.h"
+#include "../route/mtasts.h"
+#include "../route/mx.h"
+#include "../route/plan.h"
+#include "../route/tlsrpt.h"
 #include "../util/duration.h"
 #include "../util/errlist.h"
 #include "../util/log.h"
-#include "../route/dane.h"
-#include "../net/dns.h"
-#include "../route/mtasts.h"
-#include "../route/mx.h"
 #include "runner_int.h"
-#include "../route/tlsrpt.h"
 
 #define POOL_IDLE 2             /* seconds an unused kept connection stays open */
 
@@ -150,15 +150,17 @@ static int decided_any(const struct smtp_client_result *res, size_t n)
 	return 0;
 }
 
-/* One MX host under its policy, address by address, until a server decides the recipients.
- * 1 decided, 0 not (err: what the last address met). */
+/* One MX host under its hop's policy, address by address, until a server decides the
+ * recipients. 1 decided, 0 not (err: what the last address met). */
 static int try_host(const struct settings *st, const struct spool_entry *e, const size_t *idx, size_t n,
-                    struct smtp_client_result *res, const struct mx_host *host, const struct tls_policy *tls,
-                    struct where *w, struct relay_cache *cache, struct relay_tlsrpt *rpt, char *err, size_t errlen)
+                    struct smtp_client_result *res, const struct route_hop *hop, struct where *w,
+                    struct relay_cache *cache, struct relay_tlsrpt *rpt, char *err, size_t errlen)
 {
+	const struct mx_host *host = hop->mx;
+	const struct tls_policy *tls = &hop->tls;
+
 	for (size_t a = 0; a < host->naddrs; a++) {
 		struct relay_conf rc = st->relay;
-		struct tls_policy plain;
 		const struct tls_policy *used = tls;
 		char attempt_err[600];
 		rc.host = (char *)host->addrs[a];
@@ -167,14 +169,14 @@ static int try_host(const struct settings *st, const struct spool_entry *e, cons
 		rc.user = rc.password = NULL;       /* never AUTH to an MX */
 		int rr = relay_deliver(&rc, tls, e, idx, n, res, attempt_err, sizeof(attempt_err), w->tls, sizeof(w->tls),
 		                       cache, rpt);
-		if (rr == RELAY_ETLS && tlspolicy_fallback(tls, &plain)) {
+		if (rr == RELAY_ETLS && hop->plaintext_retry) {
 			/* RFC 3207 opportunistic TLS failed: the same host in plaintext, as no policy
 			 * requires TLS for this destination. What the handshake met stays the session's
 			 * TLS-RPT verdict (MTA-STS testing counts it; the plaintext retry delivers). */
 			log_info(e->qid, "tls failed with %s [%s]: retrying in plaintext: %s", host->name, host->addrs[a],
 			         attempt_err);
-			used = &plain;
-			relay_deliver(&rc, &plain, e, idx, n, res, attempt_err, sizeof(attempt_err), w->tls, sizeof(w->tls),
+			used = &hop->plaintext;
+			relay_deliver(&rc, used, e, idx, n, res, attempt_err, sizeof(attempt_err), w->tls, sizeof(w->tls),
 			              NULL, NULL);
 		} else if (rr != 0 && tls->level == TLS_LEVEL_DANE && !decided_any(res, n))
 			log_info(e->qid, "dane-failed mx=%s [%s]: not delivered: %s", host->name, host->addrs[a], attempt_err);
@@ -272,42 +274,96 @@ static int requiretls_refused(const struct smtp_client_result *res, size_t n)
 	return n > 0;
 }
 
-/* Direct delivery of the recipients idx[0..n) of one domain: MX hosts in order, each of their
- * addresses, until a server decides the recipients. */
+/* What the message asks of the last hop (tlspolicy.h's want): RFC 8689 4.2.1, a bounce (null
+ * reverse-path) of a REQUIRETLS message is not held to it. */
+static unsigned tls_want(const struct spool_entry *e)
+{
+	return (e->flags & SPOOL_F_REQUIRETLS) && e->sender[0] ? TLSPOLICY_REQUIRETLS :
+	       (e->flags & SPOOL_F_TLS_OPTIONAL) ? TLSPOLICY_TLS_OPTIONAL : 0;
+}
+
+/* Every recipient refused for good by us, at stage, for text. */
+static void refuse_all(struct smtp_client_result *res, size_t n, int code, const char *esc, const char *text,
+                       const char *stage)
+{
+	for (size_t k = 0; k < n; k++) {
+		res[k].code = code;
+		snprintf(res[k].esc, sizeof(res[k].esc), "%s", esc);
+		snprintf(res[k].text, sizeof(res[k].text), "%.500s", text);
+		snprintf(res[k].stage, sizeof(res[k].stage), "%s", stage);
+	}
+}
+
+/* The plan's hosts in order, each of their addresses, until a server decides the recipients
+ * idx[0..n) of the plan's domain. */
+static void try_hops(const struct settings *st, const struct spool_entry *e, const size_t *idx, size_t n,
+                     struct smtp_client_result *res, struct route_plan *plan, char *err, size_t errlen,
+                     struct where *w, struct relay_cache *cache)
+{
+	const char *domain = strrchr(e->rcpts[idx[0]].target, '@') + 1, *ignored;
+	const struct sts_policy *sts = route_plan_sts(plan, &ignored);
+	size_t nhops = route_plan_nhops(plan), unauthenticated = 0;
+	unsigned want = tls_want(e);
+	struct smtp_client_result *saved = NULL;
+
+	for (size_t h = 0; h < nhops; h++) {
+		const struct route_hop *hop = route_plan_hop(plan, h);
+		if (hop->status != 0) {
+			/* This host cannot be used now (bogus DNSSEC, a failed TLSA lookup, dane-only
+			 * without DANE), or not for this message (REQUIRETLS): the next one, and the mail
+			 * waits if none is left. */
+			snprintf(err, errlen, "%s", hop->why);
+			log_info(e->qid, "skipped mx=%s: %s", hop->mx->name, err);
+			unauthenticated += hop->status == TLSPOLICY_EREQUIRETLS;
+			if (hop->status != TLSPOLICY_EREQUIRETLS)
+				note_session(st, domain, NULL, sts, hop->mx, "", NULL, 0, err);
+			continue;
+		}
+		struct relay_tlsrpt rpt;
+		int decided = try_host(st, e, idx, n, res, hop, w, cache, &rpt, err, errlen);
+		note_session(st, domain, &hop->tls, sts, hop->mx, w->host, &rpt, decided, err);
+		if (!decided)
+			continue;
+		if (!(want & TLSPOLICY_REQUIRETLS) || !requiretls_refused(res, n))
+			break;
+		/* RFC 8689 4.2.1: a host without REQUIRETLS is passed over for the next one; its
+		 * answer stands if no other host takes the message. */
+		log_info(e->qid, "skipped mx=%s: %s", hop->mx->name, res[0].text);
+		if (saved == NULL && (saved = malloc(n * sizeof(*saved))) != NULL)
+			memcpy(saved, res, n * sizeof(*saved));
+		memset(res, 0, n * sizeof(*res));
+	}
+	if (!decided_any(res, n) && saved != NULL)
+		memcpy(res, saved, n * sizeof(*res));
+	else if (!decided_any(res, n) && unauthenticated == nhops && nhops > 0)
+		/* Not one host of the domain can be authenticated: that does not change by waiting. */
+		refuse_all(res, n, 550, "5.7.30", err, "policy");
+	free(saved);
+}
+
+/* Direct delivery of the recipients idx[0..n) of one domain, by its plan (route/plan.h). */
 static void deliver_direct(const struct settings *st, const struct spool_entry *e, const size_t *idx, size_t n,
                            struct smtp_client_result *res, char *err, size_t errlen, struct where *w,
                            struct relay_cache *cache)
 {
-	struct mx_host *hosts = calloc(MX_MAX_HOSTS, sizeof(*hosts));
-	struct dane_rrset *dane = calloc(1, sizeof(*dane));
-	struct sts_policy *sts = calloc(1, sizeof(*sts));
-	const char *domain = strrchr(e->rcpts[idx[0]].target, '@') + 1;
-	struct dns *d = NULL;
-	size_t nhosts = 0, unauthenticated = 0;
-	int r = MX_TEMP;
-	unsigned want = (e->flags & SPOOL_F_REQUIRETLS) && e->sender[0] ? TLSPOLICY_REQUIRETLS :
-	                (e->flags & SPOOL_F_TLS_OPTIONAL) ? TLSPOLICY_TLS_OPTIONAL : 0;
-	struct smtp_client_result *saved = NULL;
+	const char *domain = strrchr(e->rcpts[idx[0]].target, '@') + 1, *why;
+	unsigned want = tls_want(e);
+	struct route_plan *plan;
+	int r;
 
 	snprintf(w->host, sizeof(w->host), "%s", domain);
-	if (hosts == NULL || dane == NULL || sts == NULL) {
-		snprintf(err, errlen, "out of memory");
-		goto out;
-	}
-	if ((d = tlspolicy_dns(st->tls, domain, want, err, errlen)) == NULL)
-		goto out;
-	r = mx_lookup_dns(d, domain, hosts, &nhosts, err, errlen);
+	if ((plan = route_plan_new(st->tls, domain, want, err, errlen)) == NULL)
+		return;
+	if ((r = route_plan_mx(plan, &why)) != MX_OK)
+		snprintf(err, errlen, "%s", why);
 	if (r == MX_NXDOMAIN || r == MX_NULL) {
-		for (size_t k = 0; k < n; k++) {
-			res[k].code = r == MX_NULL ? 556 : 550;
-			snprintf(res[k].esc, sizeof(res[k].esc), "%s", r == MX_NULL ? "5.1.10" : "5.1.2");
-			snprintf(res[k].text, sizeof(res[k].text), "%.500s", err);
-			snprintf(res[k].stage, sizeof(res[k].stage), "dns");
-		}
-		goto out;
+		refuse_all(res, n, r == MX_NULL ? 556 : 550, r == MX_NULL ? "5.1.10" : "5.1.2", err, "dns");
+		route_plan_free(plan);
+		return;
 	}
 	if (r == MX_OK) {
-		tlspolicy_sts(st->tls, d, domain, want, sts, err, errlen);
+		const struct sts_policy *sts = route_plan_sts(plan, &why);
+		snprintf(err, errlen, "%s", why);
 		if (err[0])
 			log_info(e->qid, "mta-sts: %s; delivering as without a policy (RFC 8461 5.1)", err);
 		else if (sts->found)
@@ -317,49 +373,22 @@ static void deliver_direct(const struct settings *st, const struct spool_entry *
 	if (want & TLSPOLICY_TLS_OPTIONAL)
 		log_info(e->qid, "tls-required=no: the recipient's DANE and MTA-STS do not hold this message back "
 		         "(RFC 8689 5)");
-	for (size_t h = 0; r == MX_OK && h < nhosts; h++) {
-		struct tls_policy tls;
-		int pr = tlspolicy_mx(st->tls, d, domain, &hosts[h], sts, want, &tls, dane, err, errlen);
-		if (pr < 0) {
-			/* This host cannot be used now (bogus DNSSEC, a failed TLSA lookup, dane-only
-			 * without DANE), or not for this message (REQUIRETLS): the next one, and the mail
-			 * waits if none is left. */
-			log_info(e->qid, "skipped mx=%s: %s", hosts[h].name, err);
-			unauthenticated += pr == TLSPOLICY_EREQUIRETLS;
-			if (pr != TLSPOLICY_EREQUIRETLS)
-				note_session(st, domain, NULL, sts, &hosts[h], "", NULL, 0, err);
-			continue;
-		}
-		struct relay_tlsrpt rpt;
-		int decided = try_host(st, e, idx, n, res, &hosts[h], &tls, w, cache, &rpt, err, errlen);
-		note_session(st, domain, &tls, sts, &hosts[h], w->host, &rpt, decided, err);
-		if (!decided)
-			continue;
-		if (!(want & TLSPOLICY_REQUIRETLS) || !requiretls_refused(res, n))
-			break;
-		/* RFC 8689 4.2.1: a host without REQUIRETLS is passed over for the next one; its
-		 * answer stands if no other host takes the message. */
-		log_info(e->qid, "skipped mx=%s: %s", hosts[h].name, res[0].text);
-		if (saved == NULL && (saved = malloc(n * sizeof(*saved))) != NULL)
-			memcpy(saved, res, n * sizeof(*saved));
-		memset(res, 0, n * sizeof(*res));
-	}
-	if (r == MX_OK && !decided_any(res, n) && saved != NULL)
-		memcpy(res, saved, n * sizeof(*res));
-	else if (r == MX_OK && !decided_any(res, n) && unauthenticated == nhosts && nhosts > 0)
-		/* Not one host of the domain can be authenticated: that does not change by waiting. */
-		for (size_t k = 0; k < n; k++) {
-			res[k].code = 550;
-			snprintf(res[k].esc, sizeof(res[k].esc), "5.7.30");
-			snprintf(res[k].text, sizeof(res[k].text), "%.500s", err);
-			snprintf(res[k].stage, sizeof(res[k].stage), "policy");
-		}
-out:
-	free(saved);
-	dns_free(d);
-	free(sts);
-	free(dane);
-	free(hosts);
+	if (r == MX_OK)
+		try_hops(st, e, idx, n, res, plan, err, errlen, w, cache);
+	route_plan_free(plan);
+}
+
+/* The recipients idx[0..n) through the smarthost, under its policy (its URL's). */
+static void deliver_smarthost(const struct settings *st, const struct spool_entry *e, const size_t *idx, size_t n,
+                              struct smtp_client_result *res, char *err, size_t errlen, struct where *w,
+                              struct relay_cache *cache)
+{
+	struct tls_policy tls;
+
+	tlspolicy_smarthost(st->tls, &tls);
+	relay_deliver(&st->relay, &tls, e, idx, n, res, err, errlen, w->tls, sizeof(w->tls), cache, NULL);
+	w->outcome = tlspolicy_outcome(&tls, w->tls[0] != '\0');
+	snprintf(w->host, sizeof(w->host), "%s:%s", st->relay.host, st->relay.port);
 }
 
 /* What one destination said about recipient i: 1 accepted (recorded now, or marked done
@@ -456,14 +485,9 @@ void runner_deliver_remote(struct runner *rn, struct spool *sp, const struct set
 			snprintf(dest, sizeof(dest), "%s", strrchr(e->rcpts[idx[start]].target, '@') + 1);
 		if (rn != NULL)
 			cache = dest_get(rn, dest, st->dest_limit);
-		if (st->relay.scheme != RELAY_NONE) {
-			struct tls_policy tls;
-			tlspolicy_smarthost(st->tls, &tls);
-			relay_deliver(&st->relay, &tls, e, idx + start, end - start, res + start, err, sizeof(err), w.tls,
-			              sizeof(w.tls), cache, NULL);
-			w.outcome = tlspolicy_outcome(&tls, w.tls[0] != '\0');
-			snprintf(w.host, sizeof(w.host), "%s:%s", st->relay.host, st->relay.port);
-		} else
+		if (st->relay.scheme != RELAY_NONE)
+			deliver_smarthost(st, e, idx + start, end - start, res + start, err, sizeof(err), &w, cache);
+		else
 			deliver_direct(st, e, idx + start, end - start, res + start, err, sizeof(err), &w, cache);
 		if (rn != NULL)
 			dest_put(rn, dest, cache);

@@ -326,9 +326,9 @@ static void fresh_conf(const struct relay_conf *rc, const struct tls_policy *pol
 
 void relay_tlspolicy_conf(const struct relay_conf *rc, struct tlspolicy_conf *out)
 {
-	*out = (struct tlspolicy_conf){ NULL, TLS_LEVEL_NONE, 0, NULL, NULL, NULL, rc->resolver,
-	                                rc->mx_port ? (unsigned)strtoul(rc->mx_port, NULL, 10) : 25,
-	                                rc->timeout * 1000L, NULL, NULL, 0 };
+	*out = (struct tlspolicy_conf){ .resolver = rc->resolver,
+	                                .mx_port = rc->mx_port ? (unsigned)strtoul(rc->mx_port, NULL, 10) : 25,
+	                                .timeout_ms = rc->timeout * 1000L };
 	if (rc->scheme == RELAY_NONE)
 		return;
 	out->smarthost = rc->host;
@@ -337,140 +337,191 @@ void relay_tlspolicy_conf(const struct relay_conf *rc, struct tlspolicy_conf *ou
 	out->smarthost_ca_file = rc->ca_file;
 }
 
+/* One call of relay_deliver(): its arguments, and what its steps share. */
+struct attempt {
+	const struct relay_conf *rc;
+	const struct tls_policy *policy;
+	const struct spool_entry *e;
+	size_t n;
+	struct smtp_client_envelope env;
+	struct smtp_client_result *results;
+	char *err, *tls;
+	size_t errlen, tlslen;
+	struct relay_cache *cache;      /* NULL: nothing kept */
+	struct relay_tlsrpt *rpt;       /* NULL: not wanted */
+	char key[600];                  /* the destination, as kept connections are matched */
+	long long now;
+};
+
+static void copy_results(const struct attempt *a, const struct smtp_client *c)
+{
+	for (size_t i = 0; i < a->n; i++)
+		a->results[i] = *smtp_client_rcpt_result(c, i);
+}
+
+/* The transaction on the cache's kept connection, after RSET. 1 when the connection carried it
+ * (*r: converse()'s answer; the connection kept again if the server accepted someone, else
+ * closed), 0 when there was none to use or it went stale before anything was decided (then it
+ * is closed and a fresh connection follows). */
+static int deliver_kept(struct attempt *a, int *r)
+{
+	struct relay_cache *cache = a->cache;
+	struct smtp_client_out out;
+	struct smtp_client *c;
+
+	if (cache == NULL)
+		return 0;
+	if (cache->open && (strcmp(cache->key, a->key) != 0 || a->now - cache->used > RELAY_CACHE_IDLE))
+		relay_cache_close(cache);
+	if (!cache->open)
+		return 0;
+	/* The cache may have been moved (pooled): point its conf at its own strings again. */
+	cache->conf.helo = cache->helo;
+	cache->conf.user = cache->user[0] ? cache->user : NULL;
+	cache->conf.password = cache->user[0] ? cache->password : NULL;
+	memset(&out, 0, sizeof(out));
+	if ((c = smtp_client_reuse(cache->last, &cache->conf, &a->env, &out)) != NULL) {
+		snprintf(a->tls, a->tlslen, "%s", cache->tls_desc);
+		if (a->rpt != NULL)
+			*a->rpt = cache->rpt;   /* the session's TLS is the one it was made with */
+		*r = converse(a->policy, cache->t, c, a->e, &out, 1, a->err, a->errlen, a->rpt);
+		int decided = 0;
+		for (size_t i = 0; i < a->n; i++)
+			decided |= smtp_client_rcpt_result(c, i)->code != 0;
+		if (*r == 0 || decided) {
+			copy_results(a, c);
+			if (*r == 0 && delivered_any(c, a->n)) {
+				smtp_client_free(cache->last);
+				cache->last = c;
+				cache->used = a->now;
+			} else {
+				relay_cache_close(cache);
+				smtp_client_free(c);
+			}
+			return 1;
+		}
+		/* The kept connection went stale before anything was decided: start afresh. */
+		smtp_client_free(c);
+		if (a->rpt != NULL)
+			memset(a->rpt, 0, sizeof(*a->rpt));
+	}
+	relay_cache_close(cache);
+	return 0;
+}
+
+/* A new connection on t: connected (*connected: t is to be closed), TLS first when the policy
+ * says implicit, and the client core in *c. 0, or -1 with err. */
+static int open_session(struct attempt *a, struct transport *t, struct smtp_client_conf *cconf,
+                        struct smtp_client **c, int *connected)
+{
+	fresh_conf(a->rc, a->policy, a->cache, cconf);
+	if (transport_connect_as(t, a->rc->name, a->rc->host, a->rc->port, a->rc->timeout) != 0) {
+		snprintf(a->err, a->errlen, "%s", t->err);
+		return -1;
+	}
+	*connected = 1;
+	if (a->rpt != NULL)
+		snprintf(a->rpt->local, sizeof(a->rpt->local), "%s", t->local);
+	if (a->policy->implicit) {
+		int tr = relay_start_tls(t, a->policy);
+		if (tr != 0) {
+			snprintf(a->err, a->errlen, "%s", t->err);
+			rpt_tls_failed(a->rpt, t, a->policy, tr);
+			return -1;
+		}
+		if (a->rpt != NULL)
+			a->rpt->tls = 1;
+		rpt_testing_verdict(a->rpt, t, a->policy);
+	}
+	if ((*c = smtp_client_new(cconf, &a->env)) == NULL) {
+		snprintf(a->err, a->errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* Keep the session on t with c for the next message to this destination. */
+static void keep(struct attempt *a, struct transport *t, struct smtp_client *c)
+{
+	struct relay_cache *cache = a->cache;
+
+	cache->open = 1;
+	cache->t = t;
+	cache->last = c;
+	snprintf(cache->key, sizeof(cache->key), "%s", a->key);
+	snprintf(cache->tls_desc, sizeof(cache->tls_desc), "%s", a->tls);
+	if (a->rpt != NULL)
+		cache->rpt = *a->rpt;
+	else
+		memset(&cache->rpt, 0, sizeof(cache->rpt));
+	cache->used = a->now;
+}
+
+/* The transaction on a new connection, kept afterwards when there is a cache and the server
+ * accepted someone. converse()'s answer, or -1. */
+static int deliver_fresh(struct attempt *a)
+{
+	struct smtp_client_conf local_conf = { 0 }, *cconf = a->cache ? &a->cache->conf : &local_conf;
+	struct transport local_t, *t = &local_t;
+	struct smtp_client_out out;
+	struct smtp_client *c = NULL;
+	int r = -1, connected = 0;
+
+	if (a->cache && (t = calloc(1, sizeof(*t))) == NULL) {   /* a kept one outlives the call */
+		snprintf(a->err, a->errlen, "out of memory");
+		return -1;
+	}
+	if (open_session(a, t, cconf, &c, &connected) == 0) {
+		memset(&out, 0, sizeof(out));
+		out.step = SC_WRITE;    /* nothing to write: read the greeting first */
+		r = converse(a->policy, t, c, a->e, &out, a->cache != NULL, a->err, a->errlen, a->rpt);
+		rpt_testing_plaintext(a->rpt, c, a->policy, t->peer, a->n);
+		if (t->dane_match[0])
+			snprintf(a->tls, a->tlslen, "%s, TLSA %s", t->tls_desc, t->dane_match);
+		else
+			snprintf(a->tls, a->tlslen, "%s", t->tls_desc);
+	}
+	if (c != NULL)
+		copy_results(a, c);
+	if (a->cache && r == 0 && delivered_any(c, a->n)) {
+		keep(a, t, c);
+		return 0;
+	}
+	if (a->cache && r == 0)
+		quit(t);                /* after a refusal, the next message gets a fresh connection */
+	if (connected)
+		transport_close(t);
+	if (t != &local_t)
+		free(t);
+	smtp_client_free(c);
+	return r;
+}
+
 int relay_deliver(const struct relay_conf *rc, const struct tls_policy *policy, const struct spool_entry *e,
                   const size_t *idx, size_t n,
                   struct smtp_client_result *results, char *err, size_t errlen, char *tls, size_t tlslen,
                   struct relay_cache *cache, struct relay_tlsrpt *rpt)
 {
+	struct attempt a = { .rc = rc, .policy = policy, .e = e, .n = n, .results = results, .err = err, .tls = tls,
+	                     .errlen = errlen, .tlslen = tlslen, .cache = cache, .rpt = rpt,
+	                     .now = (long long)time(NULL) };
 	const char **rcpts = calloc(n, sizeof(*rcpts));
-	struct smtp_client_conf local_conf = { 0 }, *cconf = cache ? &cache->conf : &local_conf;
-	struct smtp_client_envelope env;
-	struct smtp_client *c = NULL;
-	struct smtp_client_out out;
-	struct transport local_t, *t = &local_t;
-	char key[600];
-	long long now = (long long)time(NULL);
-	int r = -1, connected = 0;
+	int r;
 
 	err[0] = '\0';
 	tls[0] = '\0';
 	if (rpt != NULL)
 		memset(rpt, 0, sizeof(*rpt));
 	memset(results, 0, n * sizeof(*results));
-	memset(&out, 0, sizeof(out));
 	if (rcpts == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	env = envelope_of(e, idx, n, rcpts);
-	snprintf(key, sizeof(key), "%d%d%d|%s|%s|%s", (int)policy->level, policy->implicit, policy->sts_testing,
+	a.env = envelope_of(e, idx, n, rcpts);
+	snprintf(a.key, sizeof(a.key), "%d%d%d|%s|%s|%s", (int)policy->level, policy->implicit, policy->sts_testing,
 	         rc->host, rc->port, rc->user ? rc->user : "");
-
-	/* A kept connection to the same destination: RSET and go on. */
-	if (cache && cache->open && (strcmp(cache->key, key) != 0 || now - cache->used > RELAY_CACHE_IDLE))
-		relay_cache_close(cache);
-	if (cache && cache->open) {
-		t = cache->t;
-		/* The cache may have been moved (pooled): point its conf at its own strings again. */
-		cache->conf.helo = cache->helo;
-		cache->conf.user = cache->user[0] ? cache->user : NULL;
-		cache->conf.password = cache->user[0] ? cache->password : NULL;
-		c = smtp_client_reuse(cache->last, &cache->conf, &env, &out);
-		if (c != NULL) {
-			snprintf(tls, tlslen, "%s", cache->tls_desc);
-			if (rpt != NULL)
-				*rpt = cache->rpt;      /* the session's TLS is the one it was made with */
-			r = converse(policy, t, c, e, &out, 1, err, errlen, rpt);
-			int decided = 0;
-			for (size_t i = 0; i < n; i++)
-				decided |= smtp_client_rcpt_result(c, i)->code != 0;
-			if (r == 0 || decided)
-				goto out;
-			/* The kept connection went stale before anything was decided: start afresh. */
-			smtp_client_free(c);
-			c = NULL;
-			if (rpt != NULL)
-				memset(rpt, 0, sizeof(*rpt));
-		}
-		relay_cache_close(cache);
-		t = &local_t;
-	}
-
-	if (cache && (t = calloc(1, sizeof(*t))) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		goto out;
-	}
-	fresh_conf(rc, policy, cache, cconf);
-	if (transport_connect_as(t, rc->name, rc->host, rc->port, rc->timeout) != 0) {
-		snprintf(err, errlen, "%s", t->err);
-		goto out;
-	}
-	connected = 1;
-	if (rpt != NULL)
-		snprintf(rpt->local, sizeof(rpt->local), "%s", t->local);
-	if (policy->implicit) {
-		int tr = relay_start_tls(t, policy);
-		if (tr != 0) {
-			snprintf(err, errlen, "%s", t->err);
-			rpt_tls_failed(rpt, t, policy, tr);
-			goto out;
-		}
-		if (rpt != NULL)
-			rpt->tls = 1;
-		rpt_testing_verdict(rpt, t, policy);
-	}
-	c = smtp_client_new(cconf, &env);
-	if (c == NULL) {
-		snprintf(err, errlen, "out of memory");
-		goto out;
-	}
-	out.step = SC_WRITE;            /* nothing to write: read the greeting first */
-	out.len = 0;
-	r = converse(policy, t, c, e, &out, cache != NULL, err, errlen, rpt);
-	rpt_testing_plaintext(rpt, c, policy, t->peer, n);
-	if (t->dane_match[0])
-		snprintf(tls, tlslen, "%s, TLSA %s", t->tls_desc, t->dane_match);
-	else
-		snprintf(tls, tlslen, "%s", t->tls_desc);
-	if (cache && r == 0 && !delivered_any(c, n))
-		quit(t);                /* after a refusal, the next message gets a fresh connection */
-	else if (cache && r == 0) {
-		/* Keep the session for the next message to this destination. */
-		cache->open = 1;
-		cache->t = t;
-		cache->last = c;
-		snprintf(cache->key, sizeof(cache->key), "%s", key);
-		snprintf(cache->tls_desc, sizeof(cache->tls_desc), "%s", tls);
-		if (rpt != NULL)
-			cache->rpt = *rpt;
-		else
-			memset(&cache->rpt, 0, sizeof(cache->rpt));
-		cache->used = now;
-		for (size_t i = 0; i < n; i++)
-			results[i] = *smtp_client_rcpt_result(c, i);
-		free(rcpts);
-		return 0;
-	}
-out:
-	if (c != NULL)
-		for (size_t i = 0; i < n; i++)
-			results[i] = *smtp_client_rcpt_result(c, i);
-	if (cache && cache->open && t == cache->t) {
-		/* a reused connection: keep it if the transaction ended normally and delivered */
-		if (r == 0 && delivered_any(c, n)) {
-			smtp_client_free(cache->last);
-			cache->last = c;
-			cache->used = now;
-			c = NULL;
-		} else
-			relay_cache_close(cache);
-	} else if (t != &local_t) {
-		if (connected)
-			transport_close(t);
-		free(t);
-	} else if (connected)
-		transport_close(t);
-	smtp_client_free(c);
+	if (!deliver_kept(&a, &r))
+		r = deliver_fresh(&a);
 	free(rcpts);
 	return r;
 }

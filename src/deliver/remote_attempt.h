@@ -7,8 +7,8 @@
  * relay_deliver() fills one result per requested recipient: code 250 delivered, 5xx refused
  * for good, 4xx or 0 (undecided) try again later; err says what happened at the connection
  * level ("" when the server was reached and answered). It returns 0, -1, or RELAY_ETLS when
- * the TLS handshake itself failed (tlspolicy_fallback() says whether the same host may be tried
- * again). Blocking: call it from a worker thread.
+ * the TLS handshake itself failed (the host's plan, route/plan.h, says whether the same host
+ * may be tried again in plaintext). Blocking: call it from a worker thread.
  */
 #ifndef MAILPORT_REMOTE_ATTEMPT_H
 #define MAILPORT_REMOTE_ATTEMPT_H

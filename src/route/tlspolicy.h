@@ -2,6 +2,8 @@
  * tlspolicy.h - how the last hop must be encrypted. For each connection the runner makes (to
  * the smarthost, or to one MX host of a recipient domain) it says what TLS the connection must
  * have and which certificate it must show; remote_attempt.c then only carries the policy out.
+ * For MX hosts, delivery and `check --mx` ask plan.h, which makes the calls below in their
+ * order (tlspolicy_dns, tlspolicy_sts, tlspolicy_mx per host, tlspolicy_fallback).
  *
  * Sources, strongest first:
  *   - the smarthost's URL: smtps:// and smtp+starttls:// verified against its name (ca_file or
