@@ -114,6 +114,13 @@ int spool_mem_materialize(struct spool *sp, struct spool_mnode *n)
 	pthread_mutex_lock(&sp->mu);
 	if (n->state != M_DISK && (r = spool_restore_file(sp, n->qid, n->buf, n->len, n->st, n->stlen)) == 0)
 		n->state = M_DISK;
+	else if (n->state == M_DISK && n->unsynced) {
+		/* A checkpoint just renamed it into queue/: the line must not outlive the name. */
+		char path[PATH_MAX];
+		if ((r = spool_sub(sp, path, sizeof(path), "queue/%c/%s", spool_bucket(n->qid), n->qid)) == 0 &&
+		    (r = fs_fsync_parent(path)) == 0)
+			n->unsynced = 0;
+	}
 	pthread_mutex_unlock(&sp->mu);
 	return r;
 }
@@ -309,6 +316,9 @@ int spool_mem_spill(struct spool *sp, int (*commit)(void *arg), void *arg)
 		else
 			n->state = M_DISK;
 	}
+	/* (and the names a checkpoint's first part renamed, if its syncfs has not made them durable) */
+	for (n = sp->head; n != NULL && wrote == 0; n = n->next)
+		wrote += n->unsynced;
 	if (r == 0 && wrote > 0 && syncfs(sp->lockfd) < 0)
 		r = -1;
 	/* 5. the journal lets go of them, 6. so does the table. On failure the table keeps
@@ -356,6 +366,7 @@ static int prespill_move_locked(struct spool *sp, const struct prespill *p)
 	if (spill_rename(sp, n->qid, ".st.spill", ".st") < 0 || spill_rename(sp, n->qid, ".spill", "") < 0)
 		return -1;
 	n->state = M_DISK;
+	n->unsynced = 1;
 	return 1;
 }
 
@@ -405,9 +416,10 @@ int spool_mem_prespill(struct spool *sp, size_t *left)
 	}
 	if (r == 0 && np > 0 && syncfs(sp->lockfd) < 0)
 		r = -1;
-	/* 4. their names in queue/ and 5. on disk, with the table locked, as spool_mem_spill does:
-	 * from the rename on a state line goes beside the file, so the names must be durable
-	 * before one can. A few milliseconds of renames, not the data's writes. */
+	/* 4. their names in queue/, with the table locked (renames only: a few milliseconds), and
+	 * 5. on disk, without it: commits and done records go on meanwhile. From the rename on a
+	 * state line goes beside the file, so until the syncfs is done each is marked unsynced,
+	 * and a line syncs the name first (spool_mem_materialize); so does the checkpoint. */
 	pthread_mutex_lock(&sp->mu);
 	for (i = 0; i < np; i++) {
 		int m = r == 0 ? prespill_move_locked(sp, &ps[i]) : (prespill_unlink(sp, ps[i].n->qid), 0);
@@ -415,10 +427,16 @@ int spool_mem_prespill(struct spool *sp, size_t *left)
 			r = -1;
 		moved += m > 0;
 	}
-	if (moved > 0 && syncfs(sp->lockfd) < 0)
+	pthread_mutex_unlock(&sp->mu);
+	int synced = moved > 0 && syncfs(sp->lockfd) == 0;
+	if (moved > 0 && !synced)
 		r = -1;
-	for (i = 0; i < np; i++)
+	pthread_mutex_lock(&sp->mu);
+	for (i = 0; i < np; i++) {
+		if (synced)
+			ps[i].n->unsynced = 0;
 		spool_mem_unref_locked(ps[i].n);
+	}
 	*left = 0;
 	for (n = sp->head; n != NULL; n = n->next)
 		*left += n->state != M_DISK;

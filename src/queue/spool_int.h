@@ -45,6 +45,8 @@ struct spool_mnode {
 	size_t stlen;
 	unsigned gen;
 	enum mstate state;      /* BUSY: a runner entry has it; DISK: queue/ has it too */
+	int unsynced;           /* DISK, but its names in queue/ may not be durable yet (a
+	                           checkpoint's syncfs is under way): a state line syncs them first */
 	int in_table;
 	unsigned refs;          /* the table's and an entry's */
 	struct spool_mnode *hnext, *prev, *next;
