@@ -76,23 +76,43 @@ static void warn_line(char *warn, size_t warnlen, const char *text)
 		snprintf(warn + l, warnlen - l, "%s\n", text);
 }
 
-size_t records_for(const struct config *c, const char *domain, struct dns_rec *out, size_t max, char *warn,
-                   size_t warnlen)
+/* What records_for is building: the records so far and the warnings. */
+struct recs {
+	const struct config *c;
+	const char *domain;
+	char host[300];                 /* the host name, absolute (with its final dot) */
+	struct dns_rec *out;
+	size_t max, n;
+	char *warn;
+	size_t warnlen;
+};
+
+static struct dns_rec *rec_add(struct recs *rs, enum rec_kind kind, int publish, const char *name, const char *type)
 {
-	char host[300], name[600], text[700];
+	return add(rs->out, rs->max, &rs->n, kind, publish, name, type);
+}
+
+static void add_mx(struct recs *rs)
+{
+	const struct config *c = rs->c;
+	char name[600];
 	struct dns_rec *r;
-	size_t n = 0;
 
-	warn[0] = '\0';
-	snprintf(host, sizeof(host), "%s.", c->hostname);
-	snprintf(name, sizeof(name), "%s.", domain);
-	if ((r = add(out, max, &n, REC_MX, 1, name, "MX")) != NULL) {
-		snprintf(r->data, sizeof(r->data), "10 %s", host);
+	snprintf(name, sizeof(name), "%s.", rs->domain);
+	if ((r = rec_add(rs, REC_MX, 1, name, "MX")) != NULL) {
+		snprintf(r->data, sizeof(r->data), "10 %s", rs->host);
 		snprintf(r->value, sizeof(r->value), "%s", c->hostname);
-		snprintf(r->why, sizeof(r->why), "MX: mail for %s is delivered to %s", domain, c->hostname);
+		snprintf(r->why, sizeof(r->why), "MX: mail for %s is delivered to %s", rs->domain, c->hostname);
 	}
+}
 
+/* A and AAAA: the first public address of each family a listener is bound to, or a placeholder. */
+static void add_addrs(struct recs *rs)
+{
+	const struct config *c = rs->c;
+	struct dns_rec *r;
 	int have[2] = { 0, 0 };
+
 	for (int role = 0; role < ROLE_COUNT; role++)
 		for (size_t i = 0; i < c->nlisten[role]; i++) {
 			char a[64];
@@ -100,25 +120,42 @@ size_t records_for(const struct config *c, const char *domain, struct dns_rec *o
 			if (!public_addr(&c->listen[role][i], a, sizeof(a), &v6) || have[v6])
 				continue;
 			have[v6] = 1;
-			if ((r = add(out, max, &n, REC_ADDR, 1, host, v6 ? "AAAA" : "A")) == NULL)
+			if ((r = rec_add(rs, REC_ADDR, 1, rs->host, v6 ? "AAAA" : "A")) == NULL)
 				continue;
 			snprintf(r->data, sizeof(r->data), "%s", a);
 			snprintf(r->value, sizeof(r->value), "%s", a);
 			snprintf(r->why, sizeof(r->why), "%s: the address of %s that other servers and mail clients connect to",
 			         v6 ? "AAAA" : "A", c->hostname);
 		}
-	if (!have[0] && (r = add(out, max, &n, REC_ADDR, 0, host, "A")) != NULL) {
+	if (!have[0] && (r = rec_add(rs, REC_ADDR, 0, rs->host, "A")) != NULL) {
 		snprintf(r->data, sizeof(r->data), "192.0.2.1");
 		snprintf(r->why, sizeof(r->why), "A: the public IPv4 address of this server (it listens on a wildcard or "
 		         "loopback address, so it cannot know it): put it here");
 	}
+}
 
-	if ((r = add(out, max, &n, REC_SPF, 1, name, "TXT")) != NULL) {
+static void add_spf(struct recs *rs)
+{
+	const struct config *c = rs->c;
+	char name[600];
+	struct dns_rec *r;
+
+	snprintf(name, sizeof(name), "%s.", rs->domain);
+	if ((r = rec_add(rs, REC_SPF, 1, name, "TXT")) != NULL) {
 		snprintf(r->data, sizeof(r->data), "%s", c->smarthost ? "\"v=spf1 mx ?all\"" : "\"v=spf1 mx -all\"");
 		snprintf(r->why, sizeof(r->why), "SPF (RFC 7208): only the MX host sends mail from %s; everything else "
-		         "fails%s%s", domain, c->smarthost ? ". Mail leaves through the smarthost " : "",
+		         "fails%s%s", rs->domain, c->smarthost ? ". Mail leaves through the smarthost " : "",
 		         c->smarthost ? c->smarthost : "");
 	}
+}
+
+/* One TXT record per DKIM key of the domain, active or standby; an unreadable key is a warning. */
+static void add_dkim(struct recs *rs)
+{
+	const struct config *c = rs->c;
+	const char *domain = rs->domain;
+	char name[600];
+	struct dns_rec *r;
 
 	for (size_t i = 0; i < c->ndkim; i++) {
 		char p[1024], err[300], chunks[1400];
@@ -127,11 +164,11 @@ size_t records_for(const struct config *c, const char *domain, struct dns_rec *o
 		if (strcasecmp(k->domain, domain) != 0)
 			continue;
 		if (dkim_key_public(k->path, p, sizeof(p), &kt, err, sizeof(err)) != 0) {
-			warn_line(warn, warnlen, err);
+			warn_line(rs->warn, rs->warnlen, err);
 			continue;
 		}
 		snprintf(name, sizeof(name), "%s._domainkey.%s.", k->selector, domain);
-		if ((r = add(out, max, &n, REC_DKIM, 1, name, "TXT")) == NULL)
+		if ((r = rec_add(rs, REC_DKIM, 1, name, "TXT")) == NULL)
 			continue;
 		/* A TXT string is at most 255 octets (RFC 1035 3.3.14): a 2048-bit key takes two. */
 		size_t cn = 0;
@@ -145,25 +182,39 @@ size_t records_for(const struct config *c, const char *domain, struct dns_rec *o
 		         strcmp(kt, "ed25519") ? "" : ", 8463", k->selector, kt, k->active ? "which signs mail from " :
 		         "standby (published for a rotation, not signing) for ", domain);
 	}
+}
 
-	snprintf(name, sizeof(name), "_dmarc.%s.", domain);
-	if ((r = add(out, max, &n, REC_DMARC, 1, name, "TXT")) != NULL) {
-		snprintf(r->data, sizeof(r->data), "\"v=DMARC1; p=quarantine; rua=mailto:postmaster@%s\"", domain);
+static void add_dmarc(struct recs *rs)
+{
+	char name[600];
+	struct dns_rec *r;
+
+	snprintf(name, sizeof(name), "_dmarc.%s.", rs->domain);
+	if ((r = rec_add(rs, REC_DMARC, 1, name, "TXT")) != NULL) {
+		snprintf(r->data, sizeof(r->data), "\"v=DMARC1; p=quarantine; rua=mailto:postmaster@%s\"", rs->domain);
 		snprintf(r->why, sizeof(r->why), "DMARC (RFC 7489): mail that fails SPF and DKIM alignment goes to spam, "
 		         "and receivers send daily reports to postmaster; move to p=reject once they are clean");
 	}
+}
 
+/* SRV for submission on 465 and 587: this host where it listens, "not offered" where not. */
+static void add_submission_srv(struct recs *rs)
+{
 	static const struct { int role; const char *srv, *prio; unsigned port; } srvs[] = {
 		{ ROLE_SUBMISSIONS, "_submissions._tcp", "0 1 465", 465 },
 		{ ROLE_SUBMISSION, "_submission._tcp", "10 1 587", 587 },
 	};
+	const struct config *c = rs->c;
+	char name[600];
+	struct dns_rec *r;
+
 	for (size_t i = 0; i < 2; i++) {
 		int on = c->nlisten[srvs[i].role] > 0;
-		snprintf(name, sizeof(name), "%s.%s.", srvs[i].srv, domain);
-		if ((r = add(out, max, &n, REC_SRV, 1, name, "SRV")) == NULL)
+		snprintf(name, sizeof(name), "%s.%s.", srvs[i].srv, rs->domain);
+		if ((r = rec_add(rs, REC_SRV, 1, name, "SRV")) == NULL)
 			continue;
 		if (on)
-			snprintf(r->data, sizeof(r->data), "%s %s", srvs[i].prio, host);
+			snprintf(r->data, sizeof(r->data), "%s %s", srvs[i].prio, rs->host);
 		else
 			snprintf(r->data, sizeof(r->data), "0 0 0 .");
 		snprintf(r->value, sizeof(r->value), "%s", on ? c->hostname : ".");
@@ -172,23 +223,38 @@ size_t records_for(const struct config *c, const char *domain, struct dns_rec *o
 		         "service is not offered here" : srvs[i].role == ROLE_SUBMISSIONS ? "submit on 465 with TLS from the "
 		         "first byte, preferred" : "may submit on 587 with STARTTLS (second choice)");
 	}
+}
 
-	snprintf(name, sizeof(name), "_smtp._tls.%s.", domain);
-	if ((r = add(out, max, &n, REC_TLSRPT, 1, name, "TXT")) != NULL) {
+static void add_tlsrpt(struct recs *rs)
+{
+	const struct config *c = rs->c;
+	char name[600];
+	struct dns_rec *r;
+
+	snprintf(name, sizeof(name), "_smtp._tls.%s.", rs->domain);
+	if ((r = rec_add(rs, REC_TLSRPT, 1, name, "TXT")) != NULL) {
 		snprintf(r->data, sizeof(r->data), "\"v=TLSRPTv1; rua=mailto:%s%s\"", c->tlsrpt_contact ? "" : "postmaster@",
-		         c->tlsrpt_contact ? c->tlsrpt_contact : domain);
+		         c->tlsrpt_contact ? c->tlsrpt_contact : rs->domain);
 		snprintf(r->why, sizeof(r->why), "TLS-RPT (RFC 8460): servers that send here report daily how their TLS to "
 		         "this MX went");
 	}
+}
 
+static void add_mtasts(struct recs *rs)
+{
+	const struct config *c = rs->c;
+	const char *domain = rs->domain;
+	char name[600];
+	struct dns_rec *r;
 	time_t now = time(NULL);
 	struct tm tm;
 	char id[32];
+
 	gmtime_r(&now, &tm);
 	strftime(id, sizeof(id), "%Y%m%d%H%M%S", &tm);
 	snprintf(name, sizeof(name), "_mta-sts.%s.", domain);
 	int https = c->nlisten[ROLE_HTTPS] > 0;
-	if ((r = add(out, max, &n, REC_MTASTS, https, name, "TXT")) != NULL) {
+	if ((r = rec_add(rs, REC_MTASTS, https, name, "TXT")) != NULL) {
 		snprintf(r->data, sizeof(r->data), "\"v=STSv1; id=%s\"", id);
 		if (https)
 			snprintf(r->why, sizeof(r->why), "MTA-STS (RFC 8461): senders fetch https://mta-sts.%s/.well-known/"
@@ -198,20 +264,28 @@ size_t records_for(const struct config *c, const char *domain, struct dns_rec *o
 			snprintf(r->why, sizeof(r->why), "MTA-STS (RFC 8461): publish only once https://mta-sts.%s/.well-known/"
 			         "mta-sts.txt serves the policy (set [https] listen and mailport serves it)", domain);
 	}
+}
 
+/* TLSA 3 1 1 of the first certificate for each SMTP port listened on; unreadable, a warning. */
+static void add_tlsa(struct recs *rs)
+{
 	static const struct { int role; unsigned port; } tls_ports[] = {
 		{ ROLE_SMTP, 25 }, { ROLE_SUBMISSIONS, 465 }, { ROLE_SUBMISSION, 587 },
 	};
+	const struct config *c = rs->c;
+	char name[600], text[700];
+	struct dns_rec *r;
 	char hex[65];
+
 	if (c->ncerts > 0 && records_tlsa_311(c->certs[0].cert, hex, sizeof(hex)) != 0) {
 		snprintf(text, sizeof(text), "cannot read the certificate %s: no TLSA records", c->certs[0].cert);
-		warn_line(warn, warnlen, text);
+		warn_line(rs->warn, rs->warnlen, text);
 	} else if (c->ncerts > 0)
 		for (size_t i = 0; i < 3; i++) {
 			if (c->nlisten[tls_ports[i].role] == 0)
 				continue;
-			snprintf(name, sizeof(name), "_%u._tcp.%s", tls_ports[i].port, host);
-			if ((r = add(out, max, &n, REC_TLSA, 1, name, "TLSA")) == NULL)
+			snprintf(name, sizeof(name), "_%u._tcp.%s", tls_ports[i].port, rs->host);
+			if ((r = rec_add(rs, REC_TLSA, 1, name, "TLSA")) == NULL)
 				continue;
 			snprintf(r->data, sizeof(r->data), "3 1 1 %s", hex);
 			snprintf(r->value, sizeof(r->value), "%s", hex);
@@ -220,27 +294,43 @@ size_t records_for(const struct config *c, const char *domain, struct dns_rec *o
 			snprintf(r->why, sizeof(r->why), "TLSA (DANE, RFC 7672): the key of %s's certificate on port %u; only "
 			         "in a DNSSEC-signed zone, and changed before the key is", c->hostname, tls_ports[i].port);
 		}
+}
 
-	/* the names mail clients and MTA-STS senders ask this server's HTTPS listener by */
+/* the names mail clients and MTA-STS senders ask this server's HTTPS listener by */
+static void add_web_names(struct recs *rs)
+{
 	static const struct { const char *label, *what; } webs[] = {
 		{ "autoconfig", "Thunderbird-style clients ask it for their settings (autoconfig)" },
 		{ "autodiscover", "Outlook asks it for its settings (Autodiscover)" },
 		{ "mta-sts", "senders fetch the MTA-STS policy from it" },
 	};
+	const struct config *c = rs->c;
+	int https = c->nlisten[ROLE_HTTPS] > 0;
+	char name[600];
+	struct dns_rec *r;
+
 	for (size_t i = 0; i < sizeof(webs) / sizeof(webs[0]); i++) {
-		snprintf(name, sizeof(name), "%s.%s.", webs[i].label, domain);
-		if ((r = add(out, max, &n, REC_AUTOCONFIG, https, name, "CNAME")) == NULL)
+		snprintf(name, sizeof(name), "%s.%s.", webs[i].label, rs->domain);
+		if ((r = rec_add(rs, REC_AUTOCONFIG, https, name, "CNAME")) == NULL)
 			continue;
-		snprintf(r->data, sizeof(r->data), "%s", host);
+		snprintf(r->data, sizeof(r->data), "%s", rs->host);
 		snprintf(r->value, sizeof(r->value), "%s", c->hostname);
 		snprintf(r->why, sizeof(r->why), "%s; %s", webs[i].what, https ? "[https] serves it; its certificate must "
 		         "name this host too" : "publish once [https] listen is set");
 	}
-	char ih[256];
+}
+
+/* SRV for the IMAP server of [https] imap, when set. */
+static void add_imap_srv(struct recs *rs)
+{
+	const struct config *c = rs->c;
+	char name[600], ih[256];
 	unsigned ip;
+	struct dns_rec *r;
+
 	if (c->https_imap != NULL && publish_parse_hostport(c->https_imap, ih, sizeof(ih), &ip) == 0) {
-		snprintf(name, sizeof(name), "%s.%s.", ip == 993 ? "_imaps._tcp" : "_imap._tcp", domain);
-		if ((r = add(out, max, &n, REC_SRV, 1, name, "SRV")) != NULL) {
+		snprintf(name, sizeof(name), "%s.%s.", ip == 993 ? "_imaps._tcp" : "_imap._tcp", rs->domain);
+		if ((r = rec_add(rs, REC_SRV, 1, name, "SRV")) != NULL) {
 			snprintf(r->data, sizeof(r->data), "0 1 %u %s.", ip, ih);
 			snprintf(r->value, sizeof(r->value), "%s", ih);
 			r->port = ip;
@@ -248,5 +338,25 @@ size_t records_for(const struct config *c, const char *domain, struct dns_rec *o
 			         ih, ip);
 		}
 	}
-	return n;
+}
+
+size_t records_for(const struct config *c, const char *domain, struct dns_rec *out, size_t max, char *warn,
+                   size_t warnlen)
+{
+	struct recs rs = { .c = c, .domain = domain, .out = out, .max = max, .n = 0, .warn = warn, .warnlen = warnlen };
+
+	warn[0] = '\0';
+	snprintf(rs.host, sizeof(rs.host), "%s.", c->hostname);
+	add_mx(&rs);
+	add_addrs(&rs);
+	add_spf(&rs);
+	add_dkim(&rs);
+	add_dmarc(&rs);
+	add_submission_srv(&rs);
+	add_tlsrpt(&rs);
+	add_mtasts(&rs);
+	add_tlsa(&rs);
+	add_web_names(&rs);
+	add_imap_srv(&rs);
+	return rs.n;
 }

@@ -367,112 +367,142 @@ static const char *version_words(const char *v)
 	return strcmp(v, "TLSv1.3") == 0 ? "TLS 1.3" : strcmp(v, "TLSv1.2") == 0 ? "TLS 1.2" : v;
 }
 
+/* The ports check_recommend weighs: the best of port 25, the first secure implicit-TLS and
+ * STARTTLS submission ports, how many submission ports there are and how many answered. */
+struct pick {
+	const struct check_port *impl, *stls, *mx25;
+	size_t nsub, reachable;
+};
+
+static void pick_ports(const struct check_port *ports, size_t n, struct pick *pk)
+{
+	memset(pk, 0, sizeof(*pk));
+	for (size_t i = 0; i < n; i++) {
+		const struct check_port *p = &ports[i];
+		if (p->role == ROLE_SMTP) {
+			if (pk->mx25 == NULL || (check_port_secure(p) && !check_port_secure(pk->mx25)))
+				pk->mx25 = p;
+			continue;
+		}
+		pk->nsub++;
+		/* A service exists if it greeted, or at least took some TLS version. */
+		if (p->reach == REACH_CONNECTED && (p->greeting_code == 220 || p->version_ok[0] || p->version_ok[1] ||
+		                                    p->version_ok[2] || p->version_ok[3]))
+			pk->reachable++;
+		/* A port that refused only the login still works: the recommendation says so. */
+		if (!server_secure(p))
+			continue;
+		if (p->speaks == SPEAKS_TLS && pk->impl == NULL)
+			pk->impl = p;
+		if (p->speaks == SPEAKS_PLAIN && pk->stls == NULL)
+			pk->stls = p;
+	}
+}
+
+/* Only port 25 was asked about (mx25, or NULL): judge it as the server-to-server port it is. */
+static int recommend_mx25(const struct check_port *mx25, char *text, size_t len, const struct check_port **best)
+{
+	if (mx25 == NULL) {
+		snprintf(text, len, "Nothing was probed.");
+		return 2;
+	}
+	if (check_port_secure(mx25)) {
+		*best = mx25;
+		snprintf(text, len, "Port %u (server-to-server mail) on %s accepts STARTTLS with %s%s. Mail clients "
+		         "should not use this port: they submit on 465 (SSL/TLS) or 587 (STARTTLS).", mx25->port,
+		         mx25->host, version_words(mx25->tls.version), mx25->tls.chain_ok && mx25->tls.host_ok ?
+		         " and a valid certificate" : " (its certificate would not pass a strict check)");
+		return 0;
+	}
+	if (mx25->reach == REACH_CONNECTED && mx25->greeting_code == 220) {
+		snprintf(text, len, "Port %u on %s takes mail only without usable encryption: %s.", mx25->port,
+		         mx25->host, first_problem(mx25));
+		return 1;
+	}
+	snprintf(text, len, "Port %u on %s is not usable: %s.", mx25->port, mx25->host, first_problem(mx25));
+	return 2;
+}
+
+/* A secure submission port was found: it, the other, and what is wrong with the rest. */
+static size_t recommend_best(const struct check_port *ports, size_t n, const struct pick *pk, char *text,
+                             size_t len, size_t o, const struct check_port **best, int *login_failed)
+{
+	const struct check_port *b = pk->impl ? pk->impl : pk->stls;
+
+	*best = b;
+	o = add(text, len, o, "Use port %u with %s (%s%s, valid certificate%s).", b->port, mode_words(b),
+	        b->speaks == SPEAKS_TLS ? "implicit " : "", version_words(b->tls.version),
+	        b->login_tested && b->login_ok ? ", login works" : "");
+	if (pk->impl != NULL && pk->stls != NULL)
+		o = add(text, len, o, " Port %u with STARTTLS also works.", pk->stls->port);
+	*login_failed = b->login_tested && !b->login_ok;
+	if (*login_failed)
+		o = add(text, len, o, " The server works, but it refused your login (%d %s): check the user name "
+		        "and the password; a mail client would fail the same way.", b->login_code, b->login_text);
+	for (size_t i = 0; i < n; i++) {
+		const struct check_port *p = &ports[i];
+		if (p->role != ROLE_SMTP && p != pk->impl && p != pk->stls && p->verdict == VERDICT_BROKEN)
+			o = add(text, len, o, " Port %u is not usable: %s.", p->port, first_problem(p));
+	}
+	return add(text, len, o, " Never choose \"no encryption\".");
+}
+
+/* No submission port answered: DNS, the name, or the ports themselves. */
+static size_t recommend_unreachable(const struct check_port *ports, size_t n, size_t nsub, char *text, size_t len,
+                                    size_t o)
+{
+	size_t dns_failed = 0, dns = 0;
+	const struct check_port *d0 = NULL;
+
+	for (size_t i = 0; i < n; i++)
+		if (ports[i].role != ROLE_SMTP && ports[i].reach == REACH_DNS) {
+			dns++;
+			dns_failed += ports[i].dns_failed != 0;
+			if (d0 == NULL)
+				d0 = &ports[i];
+		}
+	if (d0 != NULL && dns == nsub && dns_failed > 0)
+		return add(text, len, o, "Nothing could be probed because DNS failed: %s. Check this machine's network "
+		           "connection and its DNS resolver (/etc/resolv.conf, or --resolver); the server may be fine.",
+		           d0->error);
+	if (d0 != NULL && dns == nsub)
+		return add(text, len, o, "%s has no address (%s): check the spelling of the server name.", d0->host,
+		           d0->error);
+	o = add(text, len, o, "No mail submission service answered:");
+	for (size_t i = 0; i < n; i++)
+		if (ports[i].role != ROLE_SMTP)
+			o = add(text, len, o, " port %u: %s.", ports[i].port, first_problem(&ports[i]));
+	return add(text, len, o, " Check the server name; your network may also block these ports.");
+}
+
 int check_recommend(const struct check_port *ports, size_t n, char *text, size_t len,
                     const struct check_port **best)
 {
-	const struct check_port *impl = NULL, *stls = NULL, *mx25 = NULL;
-	size_t o = 0, nsub = 0, reachable = 0;
+	struct pick pk;
+	size_t o = 0;
 	int login_failed = 0;
 
 	*best = NULL;
 	text[0] = '\0';
-	for (size_t i = 0; i < n; i++) {
-		const struct check_port *p = &ports[i];
-		if (p->role == ROLE_SMTP) {
-			if (mx25 == NULL || (check_port_secure(p) && !check_port_secure(mx25)))
-				mx25 = p;
-			continue;
-		}
-		nsub++;
-		/* A service exists if it greeted, or at least took some TLS version. */
-		if (p->reach == REACH_CONNECTED && (p->greeting_code == 220 || p->version_ok[0] || p->version_ok[1] ||
-		                                    p->version_ok[2] || p->version_ok[3]))
-			reachable++;
-		/* A port that refused only the login still works: the recommendation says so. */
-		if (!server_secure(p))
-			continue;
-		if (p->speaks == SPEAKS_TLS && impl == NULL)
-			impl = p;
-		if (p->speaks == SPEAKS_PLAIN && stls == NULL)
-			stls = p;
-	}
-	if (nsub == 0) {
-		/* Only port 25 was asked about: judge it as the server-to-server port it is. */
-		if (mx25 == NULL) {
-			snprintf(text, len, "Nothing was probed.");
-			return 2;
-		}
-		if (check_port_secure(mx25)) {
-			*best = mx25;
-			snprintf(text, len, "Port %u (server-to-server mail) on %s accepts STARTTLS with %s%s. Mail clients "
-			         "should not use this port: they submit on 465 (SSL/TLS) or 587 (STARTTLS).", mx25->port,
-			         mx25->host, version_words(mx25->tls.version), mx25->tls.chain_ok && mx25->tls.host_ok ?
-			         " and a valid certificate" : " (its certificate would not pass a strict check)");
-			return 0;
-		}
-		if (mx25->reach == REACH_CONNECTED && mx25->greeting_code == 220) {
-			snprintf(text, len, "Port %u on %s takes mail only without usable encryption: %s.", mx25->port,
-			         mx25->host, first_problem(mx25));
-			return 1;
-		}
-		snprintf(text, len, "Port %u on %s is not usable: %s.", mx25->port, mx25->host, first_problem(mx25));
-		return 2;
-	}
-	if (impl != NULL || stls != NULL) {
-		const struct check_port *b = impl ? impl : stls;
-		*best = b;
-		o = add(text, len, o, "Use port %u with %s (%s%s, valid certificate%s).", b->port, mode_words(b),
-		        b->speaks == SPEAKS_TLS ? "implicit " : "", version_words(b->tls.version),
-		        b->login_tested && b->login_ok ? ", login works" : "");
-		if (impl != NULL && stls != NULL)
-			o = add(text, len, o, " Port %u with STARTTLS also works.", stls->port);
-		login_failed = b->login_tested && !b->login_ok;
-		if (login_failed)
-			o = add(text, len, o, " The server works, but it refused your login (%d %s): check the user name "
-			        "and the password; a mail client would fail the same way.", b->login_code, b->login_text);
-		for (size_t i = 0; i < n; i++) {
-			const struct check_port *p = &ports[i];
-			if (p->role != ROLE_SMTP && p != impl && p != stls && p->verdict == VERDICT_BROKEN)
-				o = add(text, len, o, " Port %u is not usable: %s.", p->port, first_problem(p));
-		}
-		o = add(text, len, o, " Never choose \"no encryption\".");
-	} else if (reachable > 0) {
+	pick_ports(ports, n, &pk);
+	if (pk.nsub == 0)
+		return recommend_mx25(pk.mx25, text, len, best);
+	if (pk.impl != NULL || pk.stls != NULL)
+		o = recommend_best(ports, n, &pk, text, len, o, best, &login_failed);
+	else if (pk.reachable > 0) {
 		o = add(text, len, o, "No secure way to submit mail to this server was found:");
 		for (size_t i = 0; i < n; i++)
 			if (ports[i].role != ROLE_SMTP)
 				o = add(text, len, o, " port %u: %s.", ports[i].port, first_problem(&ports[i]));
 		o = add(text, len, o, " Do not send a password to it until this is fixed, and do not turn off certificate "
 		        "checks or choose \"no encryption\" to make it work.");
-	} else {
-		size_t dns_failed = 0, dns = 0;
-		const struct check_port *d0 = NULL;
-		for (size_t i = 0; i < n; i++)
-			if (ports[i].role != ROLE_SMTP && ports[i].reach == REACH_DNS) {
-				dns++;
-				dns_failed += ports[i].dns_failed != 0;
-				if (d0 == NULL)
-					d0 = &ports[i];
-			}
-		if (d0 != NULL && dns == nsub && dns_failed > 0)
-			o = add(text, len, o, "Nothing could be probed because DNS failed: %s. Check this machine's network "
-			        "connection and its DNS resolver (/etc/resolv.conf, or --resolver); the server may be fine.",
-			        d0->error);
-		else if (d0 != NULL && dns == nsub)
-			o = add(text, len, o, "%s has no address (%s): check the spelling of the server name.", d0->host,
-			        d0->error);
-		else {
-			o = add(text, len, o, "No mail submission service answered:");
-			for (size_t i = 0; i < n; i++)
-				if (ports[i].role != ROLE_SMTP)
-					o = add(text, len, o, " port %u: %s.", ports[i].port, first_problem(&ports[i]));
-			o = add(text, len, o, " Check the server name; your network may also block these ports.");
-		}
-	}
-	if (mx25 != NULL && mx25->reach == REACH_CONNECTED)
-		o = add(text, len, o, " Port %u is for mail between servers; mail clients should not use it.", mx25->port);
-	else if (mx25 != NULL && mx25->reach == REACH_TIMEOUT)
+	} else
+		o = recommend_unreachable(ports, n, pk.nsub, text, len, o);
+	if (pk.mx25 != NULL && pk.mx25->reach == REACH_CONNECTED)
+		o = add(text, len, o, " Port %u is for mail between servers; mail clients should not use it.", pk.mx25->port);
+	else if (pk.mx25 != NULL && pk.mx25->reach == REACH_TIMEOUT)
 		o = add(text, len, o, " Port %u timed out: many ISPs block outgoing port 25; that does not affect "
-		        "465 or 587.", mx25->port);
+		        "465 or 587.", pk.mx25->port);
 	(void)o;
-	return impl || stls ? (login_failed ? CHECK_EXIT_LOGIN : 0) : reachable ? 1 : 2;
+	return pk.impl || pk.stls ? (login_failed ? CHECK_EXIT_LOGIN : 0) : pk.reachable ? 1 : 2;
 }

@@ -371,16 +371,111 @@ static int file_label_ok(const char *l)
 	return *l != '.';
 }
 
+/* The CA's certificate and key, checked to belong together; 0 or EX_CONFIG (said). */
+static int load_ca(const struct config *c, X509 **ca, EVP_PKEY **cakey)
+{
+	if ((*ca = load_pem(c->client_ca, 0)) == NULL || (*cakey = load_pem(c->client_ca_key, 1)) == NULL)
+		return EX_CONFIG;
+	if (X509_check_private_key(*ca, *cakey) != 1) {
+		say("%s is not the key of %s", c->client_ca_key, c->client_ca);
+		return EX_CONFIG;
+	}
+	return 0;
+}
+
+/* A new key in *k and the client certificate for address that ca signs with cakey; NULL (said)
+ * when OpenSSL fails. serial: its serial number in hex. */
+static X509 *make_client_cert(X509 *ca, EVP_PKEY *cakey, const char *address, int days, char *serial,
+                              size_t seriallen, EVP_PKEY **k)
+{
+	X509 *cert = NULL;
+	char san[300];
+
+	snprintf(san, sizeof(san), "email:%s", address);
+	if ((*k = new_key()) == NULL || (cert = X509_new()) == NULL || X509_set_version(cert, 2) != 1 ||
+	    random_serial(cert, serial, seriallen) < 0 ||
+	    X509_NAME_add_entry_by_txt(X509_get_subject_name(cert), "CN", MBSTRING_UTF8, (const unsigned char *)address, -1,
+	                               -1, 0) != 1 ||
+	    X509_set_issuer_name(cert, X509_get_subject_name(ca)) != 1 ||
+	    X509_gmtime_adj(X509_getm_notBefore(cert), -300) == NULL ||
+	    X509_time_adj_ex(X509_getm_notAfter(cert), days, 0, NULL) == NULL || X509_set_pubkey(cert, *k) != 1 ||
+	    add_ext(cert, ca, NID_basic_constraints, "critical,CA:FALSE") < 0 ||
+	    add_ext(cert, ca, NID_key_usage, "critical,digitalSignature") < 0 ||
+	    add_ext(cert, ca, NID_ext_key_usage, "clientAuth") < 0 || add_ext(cert, ca, NID_subject_alt_name, san) < 0 ||
+	    add_ext(cert, ca, NID_authority_key_identifier, "keyid") < 0 || X509_sign(cert, cakey, EVP_sha256()) <= 0) {
+		ssl_say("cannot make the certificate");
+		X509_free(cert);
+		return NULL;
+	}
+	return cert;
+}
+
+/* BASE.key, BASE.crt and BASE.p12 (under pass, with the CA in its chain): 0, EX_SOFTWARE when
+ * the PKCS#12 cannot be made, EX_CANTCREAT when a file cannot be written (all said). */
+static int write_issued(const char *base, X509 *cert, EVP_PKEY *k, X509 *ca, const char *address, const char *label,
+                        const char *pass)
+{
+	STACK_OF(X509) *chain = NULL;
+	PKCS12 *p12 = NULL;
+	char name[300], path[4500];
+	int rc = EX_SOFTWARE;
+
+	snprintf(name, sizeof(name), "%s (%s)", address, label);
+	if ((chain = sk_X509_new_null()) == NULL || sk_X509_push(chain, ca) == 0 ||
+	    (p12 = PKCS12_create(pass, name, k, cert, chain, 0, 0, 0, 0, 0)) == NULL) {
+		ssl_say("cannot make the PKCS#12 file");
+		goto out;
+	}
+	rc = EX_CANTCREAT;
+	snprintf(path, sizeof(path), "%s.key", base);
+	if (write_pem(path, NULL, k, 0600, 1) < 0)
+		goto out;
+	snprintf(path, sizeof(path), "%s.crt", base);
+	if (write_pem(path, cert, NULL, 0644, 1) < 0)
+		goto out;
+	unsigned char *der = NULL;
+	int dl = i2d_PKCS12(p12, &der);
+	snprintf(path, sizeof(path), "%s.p12", base);
+	if (dl <= 0 || access(path, F_OK) == 0 || write_owned(path, der, (size_t)dl, 0600, (uid_t)-1, (gid_t)-1) < 0) {
+		if (dl > 0 && access(path, F_OK) == 0)
+			say("%s exists already: not overwriting it", path);
+		OPENSSL_free(der);
+		goto out;
+	}
+	OPENSSL_free(der);
+	rc = 0;
+out:
+	PKCS12_free(p12);
+	sk_X509_free(chain);
+	return rc;
+}
+
+/* One more entry at the end of ix; -1 when out of memory. */
+static int index_add(struct index *ix, const char *address, const char *serial, const char *label, long long now,
+                     int days)
+{
+	struct issued *ne = realloc(ix->e, (ix->n + 1) * sizeof(*ne));
+	if (ne == NULL)
+		return -1;
+	ix->e = ne;
+	struct issued *e = &ix->e[ix->n++];
+	memset(e, 0, sizeof(*e));
+	snprintf(e->address, sizeof(e->address), "%s", address);
+	snprintf(e->serial, sizeof(e->serial), "%s", serial);
+	snprintf(e->label, sizeof(e->label), "%s", label);
+	e->created = now;
+	e->not_after = now + (long long)days * 86400;
+	return 0;
+}
+
 static int cmd_issue(const struct usercert_ctx *x, const char *address, const char *label, int days,
                      const char *outdir)
 {
 	const struct config *c = x->cfg;
 	X509 *ca = NULL, *cert = NULL;
 	EVP_PKEY *cakey = NULL, *k = NULL;
-	PKCS12 *p12 = NULL;
-	STACK_OF(X509) *chain = NULL;
 	struct index ix = { NULL, 0 };
-	char serial[64], san[300], base[4400], path[4500], pass[PFX_PASS_LEN + 1];
+	char serial[64], base[4400], pass[PFX_PASS_LEN + 1];
 	int rc = EX_SOFTWARE;
 
 	if (label == NULL || !file_label_ok(label)) {
@@ -395,19 +490,13 @@ static int cmd_issue(const struct usercert_ctx *x, const char *address, const ch
 		say("set [auth] client_ca and client_ca_key in %s first (then mailport user cert ca)", c->path);
 		return EX_CONFIG;
 	}
-	if ((ca = load_pem(c->client_ca, 0)) == NULL || (cakey = load_pem(c->client_ca_key, 1)) == NULL) {
-		rc = EX_CONFIG;
+	if ((rc = load_ca(c, &ca, &cakey)) != 0)
 		goto out;
-	}
-	if (X509_check_private_key(ca, cakey) != 1) {
-		say("%s is not the key of %s", c->client_ca_key, c->client_ca);
-		rc = EX_CONFIG;
-		goto out;
-	}
 	if (index_load(x->index, &ix) < 0) {
 		rc = EX_CONFIG;
 		goto out;
 	}
+	rc = EX_SOFTWARE;
 	for (size_t i = 0; i < ix.n; i++)
 		if (strcasecmp(ix.e[i].address, address) == 0 && strcmp(ix.e[i].label, label) == 0 && ix.e[i].revoked == 0) {
 			say("%s has a certificate labelled %s already (serial %s): revoke it first, or choose another label",
@@ -415,60 +504,20 @@ static int cmd_issue(const struct usercert_ctx *x, const char *address, const ch
 			rc = EX_USAGE;
 			goto out;
 		}
-	snprintf(san, sizeof(san), "email:%s", address);
 	long long now = (long long)time(NULL);
-	if ((k = new_key()) == NULL || (cert = X509_new()) == NULL || X509_set_version(cert, 2) != 1 ||
-	    random_serial(cert, serial, sizeof(serial)) < 0 ||
-	    X509_NAME_add_entry_by_txt(X509_get_subject_name(cert), "CN", MBSTRING_UTF8, (const unsigned char *)address, -1,
-	                               -1, 0) != 1 ||
-	    X509_set_issuer_name(cert, X509_get_subject_name(ca)) != 1 ||
-	    X509_gmtime_adj(X509_getm_notBefore(cert), -300) == NULL ||
-	    X509_time_adj_ex(X509_getm_notAfter(cert), days, 0, NULL) == NULL || X509_set_pubkey(cert, k) != 1 ||
-	    add_ext(cert, ca, NID_basic_constraints, "critical,CA:FALSE") < 0 ||
-	    add_ext(cert, ca, NID_key_usage, "critical,digitalSignature") < 0 ||
-	    add_ext(cert, ca, NID_ext_key_usage, "clientAuth") < 0 || add_ext(cert, ca, NID_subject_alt_name, san) < 0 ||
-	    add_ext(cert, ca, NID_authority_key_identifier, "keyid") < 0 || X509_sign(cert, cakey, EVP_sha256()) <= 0) {
-		ssl_say("cannot make the certificate");
+	if ((cert = make_client_cert(ca, cakey, address, days, serial, sizeof(serial), &k)) == NULL)
 		goto out;
-	}
 	snprintf(base, sizeof(base), "%s/%s-%s", outdir, address, label);
 	pfx_password(pass);
-	char name[300];
-	snprintf(name, sizeof(name), "%s (%s)", address, label);
-	if ((chain = sk_X509_new_null()) == NULL || sk_X509_push(chain, ca) == 0 ||
-	    (p12 = PKCS12_create(pass, name, k, cert, chain, 0, 0, 0, 0, 0)) == NULL) {
-		ssl_say("cannot make the PKCS#12 file");
+	if ((rc = write_issued(base, cert, k, ca, address, label, pass)) != 0)
+		goto out;
+	rc = EX_SOFTWARE;
+	if (index_add(&ix, address, serial, label, now, days) < 0)
+		goto out;
+	if (index_save(x->index, &ix, x->uid, x->gid) < 0) {
+		rc = EX_CANTCREAT;
 		goto out;
 	}
-	snprintf(path, sizeof(path), "%s.key", base);
-	if (write_pem(path, NULL, k, 0600, 1) < 0)
-		goto cant;
-	snprintf(path, sizeof(path), "%s.crt", base);
-	if (write_pem(path, cert, NULL, 0644, 1) < 0)
-		goto cant;
-	unsigned char *der = NULL;
-	int dl = i2d_PKCS12(p12, &der);
-	snprintf(path, sizeof(path), "%s.p12", base);
-	if (dl <= 0 || access(path, F_OK) == 0 || write_owned(path, der, (size_t)dl, 0600, (uid_t)-1, (gid_t)-1) < 0) {
-		if (dl > 0 && access(path, F_OK) == 0)
-			say("%s exists already: not overwriting it", path);
-		OPENSSL_free(der);
-		goto cant;
-	}
-	OPENSSL_free(der);
-	struct issued *ne = realloc(ix.e, (ix.n + 1) * sizeof(*ne));
-	if (ne == NULL)
-		goto out;
-	ix.e = ne;
-	struct issued *e = &ix.e[ix.n++];
-	memset(e, 0, sizeof(*e));
-	snprintf(e->address, sizeof(e->address), "%s", address);
-	snprintf(e->serial, sizeof(e->serial), "%s", serial);
-	snprintf(e->label, sizeof(e->label), "%s", label);
-	e->created = now;
-	e->not_after = now + (long long)days * 86400;
-	if (index_save(x->index, &ix, x->uid, x->gid) < 0)
-		goto cant;
 	printf("certificate for %s (%s), serial %s, valid %d days:\n"
 	       "  %s.crt and %s.key   PEM, for msmtp (tls_cert_file, tls_key_file), curl and mailport send --cert\n"
 	       "  %s.p12   PKCS#12 for mail clients; its password, shown once: %s\n"
@@ -478,13 +527,8 @@ static int cmd_issue(const struct usercert_ctx *x, const char *address, const ch
 	       address, label, serial, days, base, base, base, pass, address, c->users, address, label);
 	explicit_bzero(pass, sizeof(pass));
 	rc = 0;
-	goto out;
-cant:
-	rc = EX_CANTCREAT;
 out:
 	free(ix.e);
-	PKCS12_free(p12);
-	sk_X509_free(chain);
 	X509_free(cert);
 	X509_free(ca);
 	EVP_PKEY_free(k);

@@ -99,6 +99,83 @@ static enum tls_mode detect_mode(const struct send_opts *o, struct transport *t,
 	return *have_greeting ? TLS_STARTTLS : TLS_IMPLICIT;
 }
 
+/* What one attempt's conversation needs besides the client: the options, the connection, the
+ * TLS it asks for, the message, and where its outcome goes. */
+struct conv {
+	const struct send_opts *o;
+	struct transport *t;
+	const struct transport_tls_opts *to;
+	const char *port, *helo;
+	const char *data;
+	size_t len;
+	struct attempt *a;
+};
+
+#define CONV_NO_GREETING (-2)
+
+/* The client's replies and the server's, until SC_DONE or SC_FAIL (returned), or -1 when the
+ * connection failed (explained in v->a), CONV_NO_GREETING when that was a timeout before any
+ * greeting. have_greeting: reply holds the greeting already. */
+static int converse(const struct conv *v, struct smtp_client *c, enum tls_mode mode, int have_greeting,
+                    struct smtp_reply *reply)
+{
+	const struct send_opts *o = v->o;
+	struct transport *t = v->t;
+	struct attempt *a = v->a;
+	struct smtp_client_out out;
+	unsigned char cb[32];
+	int r, greeted = 0;
+
+	for (;;) {
+		if (have_greeting)
+			have_greeting = 0;      /* already read by the detection */
+		else if ((r = transport_read_reply(t, reply)) != 0) {
+			send_explain_transport(a, t, r, mode == TLS_IMPLICIT, v->port);
+			return r == TRANSPORT_ETIMEOUT && !greeted && mode != TLS_IMPLICIT ? CONV_NO_GREETING : -1;
+		}
+		greeted = 1;
+		smtp_client_reply(c, reply, &out);
+		if (out.step == SC_STARTTLS) {
+			if ((r = transport_tls_ex(t, v->to)) != 0) {
+				send_explain_transport(a, t, r, 0, v->port);
+				if (r == TRANSPORT_ETLS)
+					send_explain_old_tls(a, o, t, v->port, 1, v->helo);
+				a->try_next = 0;
+				return -1;
+			}
+			if (o->verbose)
+				fprintf(stderr, "mailport send: TLS established: %s\n", t->tls_desc);
+			smtp_client_tls_binding(c, transport_channel_binding(t, cb) == 0 ? cb : NULL);
+			smtp_client_tls_started(c, &out);
+		}
+		if (out.step == SC_BODY) {
+			if ((r = write_body(t, v->data, v->len)) != 0) {
+				send_explain_transport(a, t, r, 1, v->port);
+				return -1;
+			}
+			if (o->verbose)
+				fprintf(stderr, "-> (message, %zu octets)\n", v->len);
+			continue;
+		}
+		verbose_line(o, "->", out.buf, out.len);
+		if (out.len > 0 && transport_write(t, out.buf, out.len) != 0 && out.step != SC_DONE && out.step != SC_FAIL) {
+			send_explain_transport(a, t, TRANSPORT_ENET, 1, v->port);
+			return -1;
+		}
+		explicit_bzero(out.buf, sizeof(out.buf));
+		if (out.step == SC_FAIL || out.step == SC_DONE)
+			return (int)out.step;
+	}
+}
+
+/* This host's name for EHLO, or localhost when it is not a valid domain. */
+static void helo_name(char *helo, size_t len)
+{
+	gethostname(helo, len);
+	if (!smtp_domain_valid(helo, strlen(helo), 0))
+		snprintf(helo, len, "localhost");
+}
+
 /* One session on one port. mode TLS_DETECT: a greeting within CHECK_GUESS_GREETING_MS means
  * plaintext (then STARTTLS is required), silence means TLS from the first byte. */
 static void attempt(const struct send_opts *o, const char *port, enum tls_mode mode, const char *password,
@@ -113,15 +190,13 @@ static void attempt(const struct send_opts *o, const char *port, enum tls_mode m
 	char nonce[32];
 	struct transport t;
 	struct smtp_client *c = NULL;
-	struct smtp_client_out out;
 	struct smtp_reply reply;
 	char helo[256] = "localhost";
-	int r, have_greeting = 0, greeted = 0;
+	int r, have_greeting = 0;
+	const struct conv v = { o, &t, &to, port, helo, data, len, a };
 
 	memset(a, 0, sizeof(*a));
-	gethostname(helo, sizeof(helo));
-	if (!smtp_domain_valid(helo, strlen(helo), 0))
-		snprintf(helo, sizeof(helo), "localhost");
+	helo_name(helo, sizeof(helo));
 	conf.helo = helo;
 	/* SCRAM-SHA-256 whenever the server offers it: the password then never crosses the network. */
 	if (getrandom(rnd, sizeof(rnd), 0) == (ssize_t)sizeof(rnd)) {
@@ -160,53 +235,14 @@ static void attempt(const struct send_opts *o, const char *port, enum tls_mode m
 	 * certificate we trust still cannot use what it sees */
 	if (mode == TLS_IMPLICIT)
 		smtp_client_tls_binding(c, transport_channel_binding(&t, cb) == 0 ? cb : NULL);
-	for (;;) {
-		if (have_greeting)
-			have_greeting = 0;      /* already read by the detection */
-		else if ((r = transport_read_reply(&t, &reply)) != 0) {
-			send_explain_transport(a, &t, r, mode == TLS_IMPLICIT, port);
-			if (r == TRANSPORT_ETIMEOUT && !greeted && mode != TLS_IMPLICIT)
-				snprintf(a->why, sizeof(a->why), "%s accepted the connection but sent no SMTP greeting in %d s: "
-				         "it looks like a port that expects TLS from the first byte (465-style, \"SSL/TLS\"): "
-				         "use --tls implicit for it", t.peer, t.timeout);
-			goto out;
-		}
-		greeted = 1;
-		smtp_client_reply(c, &reply, &out);
-		if (out.step == SC_STARTTLS) {
-			if ((r = transport_tls_ex(&t, &to)) != 0) {
-				send_explain_transport(a, &t, r, 0, port);
-				if (r == TRANSPORT_ETLS)
-					send_explain_old_tls(a, o, &t, port, 1, helo);
-				a->try_next = 0;
-				goto out;
-			}
-			if (o->verbose)
-				fprintf(stderr, "mailport send: TLS established: %s\n", t.tls_desc);
-			smtp_client_tls_binding(c, transport_channel_binding(&t, cb) == 0 ? cb : NULL);
-			smtp_client_tls_started(c, &out);
-		}
-		if (out.step == SC_BODY) {
-			if ((r = write_body(&t, data, len)) != 0) {
-				send_explain_transport(a, &t, r, 1, port);
-				goto out;
-			}
-			if (o->verbose)
-				fprintf(stderr, "-> (message, %zu octets)\n", len);
-			continue;
-		}
-		verbose_line(o, "->", out.buf, out.len);
-		if (out.len > 0 && transport_write(&t, out.buf, out.len) != 0 && out.step != SC_DONE && out.step != SC_FAIL) {
-			send_explain_transport(a, &t, TRANSPORT_ENET, 1, port);
-			goto out;
-		}
-		explicit_bzero(out.buf, sizeof(out.buf));
-		if (out.step == SC_FAIL || out.step == SC_DONE)
-			break;
-	}
-	if (out.step == SC_FAIL)
+	r = converse(&v, c, mode, have_greeting, &reply);
+	if (r == CONV_NO_GREETING)
+		snprintf(a->why, sizeof(a->why), "%s accepted the connection but sent no SMTP greeting in %d s: "
+		         "it looks like a port that expects TLS from the first byte (465-style, \"SSL/TLS\"): "
+		         "use --tls implicit for it", t.peer, t.timeout);
+	else if (r == SC_FAIL)
 		send_explain_failure(a, smtp_client_failure(c), &t);
-	else
+	else if (r == SC_DONE)
 		send_judge_transaction(a, o, c, env, &t, whence);
 out:
 	smtp_client_free(c);

@@ -131,6 +131,91 @@ static int copy_message(struct bmsg *m, const struct spool_entry *e)
 	return crlf_end ? 0 : bwrite(m, "\r\n", 2);
 }
 
+/* The header and the start of the text part, up to "What happened:". b: the bounce's queue id. */
+static int bounce_head(struct bmsg *bp, const struct settings *st, const struct spool_entry *e, const char *b,
+                       const char *date, int whole, int redact)
+{
+	if (put(bp, "Received: by %s (mailport) id %s;\r\n\t%s\r\n", st->hostname, b, date) < 0 ||
+	    put(bp, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\nTo: <%s>\r\n", st->hostname, e->sender) < 0 ||
+	    put(bp, "Subject: Undelivered Mail Returned to Sender\r\nDate: %s\r\n", date) < 0 ||
+	    put(bp, "Message-ID: <%s.bounce@%s>\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n", b,
+	        st->hostname) < 0 ||
+	    put(bp, "Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"%s/%s\"\r\n\r\n",
+	        b, st->hostname) < 0 ||
+	    put(bp, "This is a MIME-encapsulated message.\r\n\r\n--%s/%s\r\n", b, st->hostname) < 0 ||
+	    put(bp, "Content-Type: text/plain; charset=utf-8\r\n\r\nThis is the mail system at %s.\r\n\r\n"
+	        "Your message could not be delivered to one or more recipients. %s\r\n\r\n"
+	        "What happened:\r\n\r\n", st->hostname, whole ? "It is attached below." : redact ?
+	        "It was sent with REQUIRETLS, so only its Date and Message-ID are returned (RFC 8689): this "
+	        "notice is not sent under REQUIRETLS." :
+	        "Its header is attached below (the whole message is larger than the " BOUNCE_RETURN_TEXT
+	        " octets this server returns).") < 0)
+		return -1;
+	for (size_t i = 0; i < e->nrcpts; i++)
+		if (e->rcpts[i].fail_code && !e->rcpts[i].bounced &&
+		    put(bp, "<%s>: %d %s\r\n", e->rcpts[i].orig, e->rcpts[i].fail_code,
+		        e->rcpts[i].fail_text ? e->rcpts[i].fail_text : "") < 0)
+			return -1;
+	return 0;
+}
+
+/* The message/delivery-status part (RFC 3464): one block per failed recipient not yet bounced. */
+static int bounce_dsn(struct bmsg *bp, const struct settings *st, const struct spool_entry *e, const char *b,
+                      const char *arrival)
+{
+	if (put(bp, "\r\n--%s/%s\r\nContent-Type: message/delivery-status\r\n\r\n", b, st->hostname) < 0 ||
+	    put(bp, "Reporting-MTA: dns; %s\r\nX-Mailport-Queue-ID: %s\r\nArrival-Date: %s\r\n", st->hostname,
+	        e->qid, arrival) < 0)
+		return -1;
+	for (size_t i = 0; i < e->nrcpts; i++) {
+		const struct spool_rcpt *r = &e->rcpts[i];
+		char status[16] = "5.0.0";
+		if (!r->fail_code || r->bounced)
+			continue;
+		/* The text starts with the enhanced code when the server gave one. */
+		if (r->fail_text && strlen(r->fail_text) >= 5 && (r->fail_text[0] == '4' || r->fail_text[0] == '5') &&
+		    r->fail_text[1] == '.')
+			sscanf(r->fail_text, "%15s", status);
+		if (status[0] == '4')
+			status[0] = '5';        /* expired: a temporary code became final */
+		if (put(bp, "\r\nFinal-Recipient: rfc822; %s\r\nOriginal-Recipient: rfc822; %s\r\nAction: failed\r\n"
+		        "Status: %s\r\nDiagnostic-Code: smtp; %d %s\r\n", r->target, r->orig, status, r->fail_code,
+		        r->fail_text ? r->fail_text : "") < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Signed like submitted mail, as the nearest parent of the host name with a key: the signer, or
+ * NULL (said in the log when keys are configured: it may fail DMARC at the sender's). */
+static struct dkim_signer *bounce_signer(const struct settings *st, const struct spool_entry *e)
+{
+	struct dkim_signer *d = NULL;
+	const char *dd = dkim_keys_domain_of(st->dkim, st->hostname);
+	char derr[300];
+
+	derr[0] = '\0';
+	if (dd != NULL)
+		d = dkim_signer_new(st->dkim, dd, e->qid, derr, sizeof(derr));
+	/* With keys configured, an unsigned bounce is said (it may fail DMARC at the sender's). */
+	if (d == NULL && dkim_keys_active(st->dkim) > 0)
+		log_info(e->qid, "dkim: the bounce goes unsigned: %s", derr[0] ? derr : "no key for the host name or a "
+		         "parent domain of it");
+	return d;
+}
+
+/* The signature in front of the bounce; a failure leaves it unsigned, said in the log. */
+static void bounce_sign(struct bmsg *bm, const struct spool_entry *e)
+{
+	char derr[300] = "";
+	char *sig = dkim_sign_finish(bm->dkim, derr, sizeof(derr));
+
+	if (sig == NULL || spool_msg_prepend(bm->m, sig, strlen(sig)) < 0)
+		log_warnx(e->qid, "dkim: the bounce goes unsigned: %s", sig ? strerror(errno) : derr);
+	free(sig);
+	dkim_signer_free(bm->dkim);
+}
+
 int runner_make_bounce(struct spool *sp, const struct settings *st, const struct spool_entry *e, char *qid_out)
 {
 	struct spool_msg *m = spool_msg_begin(sp, (long long)time(NULL));
@@ -142,7 +227,6 @@ int runner_make_bounce(struct spool *sp, const struct settings *st, const struct
 	int whole = !redact && e->body_len <= BOUNCE_RETURN_MAX;
 
 	struct bmsg bm = { m, NULL }, *bp = &bm;
-	char derr[300];
 
 	if (m == NULL)
 		return -1;
@@ -167,68 +251,16 @@ int runner_make_bounce(struct spool *sp, const struct settings *st, const struct
 	}
 	if (spool_msg_sender(m, "") < 0 || spool_msg_rcpt(m, target, e->sender, local) < 0)
 		goto fail;
-	/* Signed like submitted mail, as the nearest parent of the host name with a key. */
-	const char *dd = dkim_keys_domain_of(st->dkim, st->hostname);
-	derr[0] = '\0';
-	if (dd != NULL)
-		bm.dkim = dkim_signer_new(st->dkim, dd, e->qid, derr, sizeof(derr));
-	/* With keys configured, an unsigned bounce is said (it may fail DMARC at the sender's). */
-	if (bm.dkim == NULL && dkim_keys_active(st->dkim) > 0)
-		log_info(e->qid, "dkim: the bounce goes unsigned: %s", derr[0] ? derr : "no key for the host name or a "
-		         "parent domain of it");
+	bm.dkim = bounce_signer(st, e);
 	const char *b = spool_msg_qid(m);
-	if (put(bp, "Received: by %s (mailport) id %s;\r\n\t%s\r\n", st->hostname, b, date) < 0 ||
-	    put(bp, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\nTo: <%s>\r\n", st->hostname, e->sender) < 0 ||
-	    put(bp, "Subject: Undelivered Mail Returned to Sender\r\nDate: %s\r\n", date) < 0 ||
-	    put(bp, "Message-ID: <%s.bounce@%s>\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n", b,
-	        st->hostname) < 0 ||
-	    put(bp, "Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"%s/%s\"\r\n\r\n",
-	        b, st->hostname) < 0 ||
-	    put(bp, "This is a MIME-encapsulated message.\r\n\r\n--%s/%s\r\n", b, st->hostname) < 0 ||
-	    put(bp, "Content-Type: text/plain; charset=utf-8\r\n\r\nThis is the mail system at %s.\r\n\r\n"
-	        "Your message could not be delivered to one or more recipients. %s\r\n\r\n"
-	        "What happened:\r\n\r\n", st->hostname, whole ? "It is attached below." : redact ?
-	        "It was sent with REQUIRETLS, so only its Date and Message-ID are returned (RFC 8689): this "
-	        "notice is not sent under REQUIRETLS." :
-	        "Its header is attached below (the whole message is larger than the " BOUNCE_RETURN_TEXT
-	        " octets this server returns).") < 0)
+	if (bounce_head(bp, st, e, b, date, whole, redact) < 0 || bounce_dsn(bp, st, e, b, arrival) < 0)
 		goto fail;
-	for (size_t i = 0; i < e->nrcpts; i++)
-		if (e->rcpts[i].fail_code && !e->rcpts[i].bounced &&
-		    put(bp, "<%s>: %d %s\r\n", e->rcpts[i].orig, e->rcpts[i].fail_code,
-		        e->rcpts[i].fail_text ? e->rcpts[i].fail_text : "") < 0)
-			goto fail;
-	if (put(bp, "\r\n--%s/%s\r\nContent-Type: message/delivery-status\r\n\r\n", b, st->hostname) < 0 ||
-	    put(bp, "Reporting-MTA: dns; %s\r\nX-Mailport-Queue-ID: %s\r\nArrival-Date: %s\r\n", st->hostname,
-	        e->qid, arrival) < 0)
-		goto fail;
-	for (size_t i = 0; i < e->nrcpts; i++) {
-		const struct spool_rcpt *r = &e->rcpts[i];
-		char status[16] = "5.0.0";
-		if (!r->fail_code || r->bounced)
-			continue;
-		/* The text starts with the enhanced code when the server gave one. */
-		if (r->fail_text && strlen(r->fail_text) >= 5 && (r->fail_text[0] == '4' || r->fail_text[0] == '5') &&
-		    r->fail_text[1] == '.')
-			sscanf(r->fail_text, "%15s", status);
-		if (status[0] == '4')
-			status[0] = '5';        /* expired: a temporary code became final */
-		if (put(bp, "\r\nFinal-Recipient: rfc822; %s\r\nOriginal-Recipient: rfc822; %s\r\nAction: failed\r\n"
-		        "Status: %s\r\nDiagnostic-Code: smtp; %d %s\r\n", r->target, r->orig, status, r->fail_code,
-		        r->fail_text ? r->fail_text : "") < 0)
-			goto fail;
-	}
 	if (put(bp, "\r\n--%s/%s\r\nContent-Type: %s\r\n\r\n", b, st->hostname,
 	        whole ? "message/rfc822" : "text/rfc822-headers") < 0 ||
 	    (whole ? copy_message(bp, e) : redact ? copy_redacted(bp, e) : copy_headers(bp, e)) < 0 || put(bp, "\r\n--%s/%s--\r\n", b, st->hostname) < 0)
 		goto fail;
-	if (bm.dkim != NULL) {
-		char *sig = dkim_sign_finish(bm.dkim, derr, sizeof(derr));
-		if (sig == NULL || spool_msg_prepend(m, sig, strlen(sig)) < 0)
-			log_warnx(e->qid, "dkim: the bounce goes unsigned: %s", sig ? strerror(errno) : derr);
-		free(sig);
-		dkim_signer_free(bm.dkim);
-	}
+	if (bm.dkim != NULL)
+		bounce_sign(&bm, e);
 	return spool_msg_commit(m) < 0 ? -1 : 0;
 fail:
 	dkim_signer_free(bm.dkim);

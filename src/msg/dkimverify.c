@@ -191,12 +191,9 @@ static void sig_read(struct sig *s, const char *field, size_t len)
 	free(text);
 }
 
-/* The tags of one signature into s (t's strings are freed after this returns). */
-static void sig_tags(struct sig *s, const struct tags *t)
+/* What the report names the signature by (d=, s=, a= and the start of b=), valid or not. */
+static void sig_names(struct sig *s, const char *d, const char *sel, const char *a, const char *b)
 {
-	const char *v = tag(t, "v"), *a = tag(t, "a"), *b = tag(t, "b"), *bh = tag(t, "bh"), *c = tag(t, "c"),
-	           *d = tag(t, "d"), *h = tag(t, "h"), *sel = tag(t, "s"), *l = tag(t, "l"), *x = tag(t, "x"),
-	           *i = tag(t, "i"), *q = tag(t, "q");
 	if (d != NULL) {
 		size_t k = 0;
 		for (; d[k] && k + 1 < sizeof(s->out.domain); k++)
@@ -212,6 +209,108 @@ static void sig_tags(struct sig *s, const struct tags *t)
 				s->out.b[k++] = *p;
 		s->out.b[k] = '\0';
 	}
+}
+
+/* a= into s->ed25519 and s->sha1; -1 (s broken) for an algorithm we do not know. */
+static int sig_algo(struct sig *s, const char *a)
+{
+	if (strcasecmp(a, "rsa-sha256") == 0)
+		;
+	else if (strcasecmp(a, "ed25519-sha256") == 0)
+		s->ed25519 = 1;
+	else if (strcasecmp(a, "rsa-sha1") == 0)
+		s->sha1 = 1;
+	else {
+		broken(s, DKIM_V_PERMERROR, "unknown signing algorithm");
+		return -1;
+	}
+	return 0;
+}
+
+/* c= (NULL: simple/simple) into s->relaxed_hdr and *bc, the body's; -1 (s broken) if unknown. */
+static int sig_canon(struct sig *s, const char *c, const char **bc)
+{
+	*bc = "simple";
+	if (c == NULL)
+		return 0;
+	const char *sl = strchr(c, '/');
+	size_t hl = sl ? (size_t)(sl - c) : strlen(c);
+	if (hl == 7 && strncasecmp(c, "relaxed", 7) == 0)
+		s->relaxed_hdr = 1;
+	else if (!(hl == 6 && strncasecmp(c, "simple", 6) == 0)) {
+		broken(s, DKIM_V_PERMERROR, "unknown header canonicalization");
+		return -1;
+	}
+	*bc = sl ? sl + 1 : "simple";
+	if (strcasecmp(*bc, "relaxed") != 0 && strcasecmp(*bc, "simple") != 0) {
+		broken(s, DKIM_V_PERMERROR, "unknown body canonicalization");
+		return -1;
+	}
+	return 0;
+}
+
+/* 3.5: h= must name From. */
+static int h_names_from(const char *h)
+{
+	int from = 0;
+
+	for (const char *p = h; *p;) {
+		size_t n = strcspn(p, ":");
+		const char *e = p + n;
+		while (p < e && wsp((unsigned char)*p))
+			p++;
+		while (e > p && wsp((unsigned char)e[-1]))
+			e--;
+		from |= e - p == 4 && strncasecmp(p, "from", 4) == 0;
+		p += strcspn(p, ":");
+		p += *p == ':';
+	}
+	return from;
+}
+
+/* 3.5: the identity's domain is d= or a subdomain of it. */
+static int i_within_d(const char *i, const char *d)
+{
+	const char *at = strrchr(i, '@');
+	size_t il = at ? strlen(at + 1) : 0, dl = strlen(d);
+
+	return !(at == NULL || il < dl || strcasecmp(at + 1 + il - dl, d) != 0 ||
+	         (il > dl && at[1 + il - dl - 1] != '.'));
+}
+
+/* l= into *limit (-1: none) and x= into s->expires; -1 (s broken) when either is malformed. */
+static int sig_numbers(struct sig *s, const char *l, const char *x, long long *limit)
+{
+	*limit = -1;
+	if (l != NULL) {
+		char *e;
+		*limit = strtoll(l, &e, 10);
+		if (*e || e == l || *limit < 0 || strlen(l) > 76) {
+			broken(s, DKIM_V_PERMERROR, "malformed l= tag");
+			return -1;
+		}
+	}
+	if (x != NULL) {
+		char *e;
+		s->expires = strtoll(x, &e, 10);
+		if (*e || e == x) {
+			broken(s, DKIM_V_PERMERROR, "malformed x= tag");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The tags of one signature into s (t's strings are freed after this returns). */
+static void sig_tags(struct sig *s, const struct tags *t)
+{
+	const char *v = tag(t, "v"), *a = tag(t, "a"), *b = tag(t, "b"), *bh = tag(t, "bh"), *c = tag(t, "c"),
+	           *d = tag(t, "d"), *h = tag(t, "h"), *sel = tag(t, "s"), *l = tag(t, "l"), *x = tag(t, "x"),
+	           *i = tag(t, "i"), *q = tag(t, "q");
+	const char *bc;
+	long long limit;
+
+	sig_names(s, d, sel, a, b);
 	if (v == NULL || strcmp(v, "1") != 0 || a == NULL || b == NULL || bh == NULL || d == NULL || h == NULL ||
 	    sel == NULL) {
 		broken(s, DKIM_V_PERMERROR, v && strcmp(v, "1") != 0 ? "unknown signature version" :
@@ -226,80 +325,22 @@ static void sig_tags(struct sig *s, const struct tags *t)
 		broken(s, DKIM_V_TEMPERROR, "out of memory");
 		return;
 	}
-	if (strcasecmp(a, "rsa-sha256") == 0)
-		;
-	else if (strcasecmp(a, "ed25519-sha256") == 0)
-		s->ed25519 = 1;
-	else if (strcasecmp(a, "rsa-sha1") == 0)
-		s->sha1 = 1;
-	else {
-		broken(s, DKIM_V_PERMERROR, "unknown signing algorithm");
+	if (sig_algo(s, a) < 0 || sig_canon(s, c, &bc) < 0)
 		return;
-	}
-	const char *bc = "simple";
-	if (c != NULL) {
-		const char *sl = strchr(c, '/');
-		size_t hl = sl ? (size_t)(sl - c) : strlen(c);
-		if (hl == 7 && strncasecmp(c, "relaxed", 7) == 0)
-			s->relaxed_hdr = 1;
-		else if (!(hl == 6 && strncasecmp(c, "simple", 6) == 0)) {
-			broken(s, DKIM_V_PERMERROR, "unknown header canonicalization");
-			return;
-		}
-		bc = sl ? sl + 1 : "simple";
-		if (strcasecmp(bc, "relaxed") != 0 && strcasecmp(bc, "simple") != 0) {
-			broken(s, DKIM_V_PERMERROR, "unknown body canonicalization");
-			return;
-		}
-	}
 	if (q != NULL && strncasecmp(q, "dns/txt", 7) != 0) {
 		broken(s, DKIM_V_PERMERROR, "unknown query method");
 		return;
 	}
-	/* 3.5: h= must name From. */
-	int from = 0;
-	for (const char *p = s->h; *p;) {
-		size_t n = strcspn(p, ":");
-		const char *e = p + n;
-		while (p < e && wsp((unsigned char)*p))
-			p++;
-		while (e > p && wsp((unsigned char)e[-1]))
-			e--;
-		from |= e - p == 4 && strncasecmp(p, "from", 4) == 0;
-		p += strcspn(p, ":");
-		p += *p == ':';
-	}
-	if (!from) {
+	if (!h_names_from(s->h)) {
 		broken(s, DKIM_V_PERMERROR, "From is not among the signed header fields");
 		return;
 	}
-	if (i != NULL) {
-		/* 3.5: the identity's domain is d= or a subdomain of it. */
-		const char *at = strrchr(i, '@');
-		size_t il = at ? strlen(at + 1) : 0, dl = strlen(d);
-		if (at == NULL || il < dl || strcasecmp(at + 1 + il - dl, d) != 0 ||
-		    (il > dl && at[1 + il - dl - 1] != '.')) {
-			broken(s, DKIM_V_PERMERROR, "i= is not within the domain d=");
-			return;
-		}
+	if (i != NULL && !i_within_d(i, d)) {
+		broken(s, DKIM_V_PERMERROR, "i= is not within the domain d=");
+		return;
 	}
-	long long limit = -1;
-	if (l != NULL) {
-		char *e;
-		limit = strtoll(l, &e, 10);
-		if (*e || e == l || limit < 0 || strlen(l) > 76) {
-			broken(s, DKIM_V_PERMERROR, "malformed l= tag");
-			return;
-		}
-	}
-	if (x != NULL) {
-		char *e;
-		s->expires = strtoll(x, &e, 10);
-		if (*e || e == x) {
-			broken(s, DKIM_V_PERMERROR, "malformed x= tag");
-			return;
-		}
-	}
+	if (sig_numbers(s, l, x, &limit) < 0)
+		return;
 	if (dkim_body_init(&s->body, s->sha1 ? EVP_sha1() : EVP_sha256(), strcasecmp(bc, "relaxed") == 0, limit) < 0)
 		broken(s, DKIM_V_TEMPERROR, "out of memory");
 }

@@ -262,17 +262,14 @@ static int dane_setup(struct transport *t, SSL *ssl, const struct dane_rrset *da
 	return 0;
 }
 
-int transport_tls_ex(struct transport *t, const struct transport_tls_opts *o)
+/* t->ctx for o: the versions, the client certificate, and the trust (DANE's TLSA records, or
+ * the CA store when verify_host is set). *is_ip: verify_host is an address, not a name. */
+static int tls_ctx_setup(struct transport *t, const struct transport_tls_opts *o, int *is_ip)
 {
 	const char *verify_host = o->verify_host;
 	SSL_CTX *ctx;
-	SSL *ssl;
-	int r, is_ip = 0;
 	unsigned char ip[16];
 
-	if (t->rlen > t->roff || smtp_reply_pending(&t->rp))
-		return set_err(t, TRANSPORT_EPROTO, "%s sent data after agreeing to start TLS; refusing to continue "
-		               "(possible injection attack)", t->peer);
 	ctx = SSL_CTX_new(TLS_client_method());
 	if (ctx == NULL)
 		return set_err(t, TRANSPORT_ETLS, "cannot create TLS context");
@@ -313,9 +310,59 @@ int transport_tls_ex(struct transport *t, const struct transport_tls_opts *o)
 		}
 		/* VERIFY_NONE still verifies the chain and keeps the verdict for SSL_get_verify_result. */
 		SSL_CTX_set_verify(ctx, o->inspect ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, NULL);
-		is_ip = inet_pton(AF_INET, verify_host, ip) == 1 || inet_pton(AF_INET6, verify_host, ip) == 1;
+		*is_ip = inet_pton(AF_INET, verify_host, ip) == 1 || inet_pton(AF_INET6, verify_host, ip) == 1;
 	}
-	ssl = SSL_new(ctx);
+	return TRANSPORT_OK;
+}
+
+/* Why SSL_connect returned r: the certificate, a timeout, a close, or the handshake itself.
+ * saved: errno right after SSL_connect. Sets t->tls_fail for the fallback decision. */
+static int handshake_failed(struct transport *t, const struct transport_tls_opts *o, int r, int saved)
+{
+	SSL *ssl = t->ssl;
+	long vr = SSL_get_verify_result(ssl);
+	int se = SSL_get_error(ssl, r), quiet = ERR_peek_error() == 0;
+	enum tls_failure kind = tls_failure_kind(ERR_peek_last_error());
+	char e[256];
+
+	if (o->dane != NULL && vr != X509_V_OK)
+		return set_err(t, TRANSPORT_EVERIFY, "certificate of %s matches none of its %zu TLSA record%s "
+		               "(DANE): %s", t->peer, o->dane->n, o->dane->n == 1 ? "" : "s",
+		               X509_verify_cert_error_string(vr));
+	if (o->verify_host != NULL && !o->inspect && vr != X509_V_OK)
+		return set_err(t, TRANSPORT_EVERIFY, "certificate of %s not accepted: %s", t->peer,
+		               X509_verify_cert_error_string(vr));
+	tls_last_error(e, sizeof(e));
+	/* A socket timeout (SO_RCVTIMEO) comes back as "want read" on a blocking socket. */
+	if (quiet && (se == SSL_ERROR_WANT_READ || se == SSL_ERROR_WANT_WRITE ||
+	              (se == SSL_ERROR_SYSCALL && (saved == EAGAIN || saved == EWOULDBLOCK)))) {
+		t->tls_fail = TLS_FAIL_TIMEOUT;
+		return set_err(t, TRANSPORT_ETIMEOUT, "TLS handshake with %s timed out after %d s", t->peer,
+		               t->timeout);
+	}
+	if (se == SSL_ERROR_SYSCALL && quiet) {
+		t->tls_fail = TLS_FAIL_CLOSED;
+		return set_err(t, TRANSPORT_ETLS, "TLS handshake with %s failed: the server closed the connection",
+		               t->peer);
+	}
+	/* The record layer saw something that is not TLS: typically "220 ..." (SMTP). */
+	t->tls_fail = kind == TLS_FAILURE_PLAINTEXT ? TLS_FAIL_PLAINTEXT :
+	              kind == TLS_FAILURE_VERSION ? TLS_FAIL_VERSION : TLS_FAIL_OTHER;
+	return set_err(t, TRANSPORT_ETLS, "TLS handshake with %s failed: %s", t->peer, e);
+}
+
+int transport_tls_ex(struct transport *t, const struct transport_tls_opts *o)
+{
+	const char *verify_host = o->verify_host;
+	SSL *ssl;
+	int r, is_ip = 0;
+
+	if (t->rlen > t->roff || smtp_reply_pending(&t->rp))
+		return set_err(t, TRANSPORT_EPROTO, "%s sent data after agreeing to start TLS; refusing to continue "
+		               "(possible injection attack)", t->peer);
+	if ((r = tls_ctx_setup(t, o, &is_ip)) != TRANSPORT_OK)
+		return r;
+	ssl = SSL_new(t->ctx);
 	if (ssl == NULL)
 		return set_err(t, TRANSPORT_ETLS, "cannot create TLS session");
 	t->ssl = ssl;
@@ -332,37 +379,8 @@ int transport_tls_ex(struct transport *t, const struct transport_tls_opts *o)
 	}
 	errno = 0;
 	r = SSL_connect(ssl);
-	if (r != 1) {
-		int saved = errno;
-		long vr = SSL_get_verify_result(ssl);
-		int se = SSL_get_error(ssl, r), quiet = ERR_peek_error() == 0;
-		enum tls_failure kind = tls_failure_kind(ERR_peek_last_error());
-		char e[256];
-		if (o->dane != NULL && vr != X509_V_OK)
-			return set_err(t, TRANSPORT_EVERIFY, "certificate of %s matches none of its %zu TLSA record%s "
-			               "(DANE): %s", t->peer, o->dane->n, o->dane->n == 1 ? "" : "s",
-			               X509_verify_cert_error_string(vr));
-		if (verify_host != NULL && !o->inspect && vr != X509_V_OK)
-			return set_err(t, TRANSPORT_EVERIFY, "certificate of %s not accepted: %s", t->peer,
-			               X509_verify_cert_error_string(vr));
-		tls_last_error(e, sizeof(e));
-		/* A socket timeout (SO_RCVTIMEO) comes back as "want read" on a blocking socket. */
-		if (quiet && (se == SSL_ERROR_WANT_READ || se == SSL_ERROR_WANT_WRITE ||
-		              (se == SSL_ERROR_SYSCALL && (saved == EAGAIN || saved == EWOULDBLOCK)))) {
-			t->tls_fail = TLS_FAIL_TIMEOUT;
-			return set_err(t, TRANSPORT_ETIMEOUT, "TLS handshake with %s timed out after %d s", t->peer,
-			               t->timeout);
-		}
-		if (se == SSL_ERROR_SYSCALL && quiet) {
-			t->tls_fail = TLS_FAIL_CLOSED;
-			return set_err(t, TRANSPORT_ETLS, "TLS handshake with %s failed: the server closed the connection",
-			               t->peer);
-		}
-		/* The record layer saw something that is not TLS: typically "220 ..." (SMTP). */
-		t->tls_fail = kind == TLS_FAILURE_PLAINTEXT ? TLS_FAIL_PLAINTEXT :
-		              kind == TLS_FAILURE_VERSION ? TLS_FAIL_VERSION : TLS_FAIL_OTHER;
-		return set_err(t, TRANSPORT_ETLS, "TLS handshake with %s failed: %s", t->peer, e);
-	}
+	if (r != 1)
+		return handshake_failed(t, o, r, errno);
 	tls_describe(ssl, t->tls_desc, sizeof(t->tls_desc));
 	if (o->dane != NULL) {
 		uint8_t usage, selector, mtype;

@@ -270,6 +270,86 @@ static size_t lmtp_pending(const struct smtp_client *c, size_t from)
 	return from;
 }
 
+/* C_EHLO: the capabilities, or HELO for an old server that can still take plain mail. */
+static void ehlo_reply(struct smtp_client *c, const struct smtp_reply *r, struct smtp_client_out *out)
+{
+	if (r->code >= 200 && r->code < 300) {
+		c->esmtp = 1;
+		smtp_caps_parse(r, &c->caps);
+		after_hello(c, out);
+		return;
+	}
+	/* An old server without EHLO can still take plain mail, never TLS or AUTH. */
+	if (!c->conf->lmtp && !c->tls && c->conf->tls != SC_TLS_REQUIRED && c->conf->user == NULL && !c->conf->external && r->code >= 500) {
+		c->state = C_HELO;
+		emit(out, SC_WRITE, "HELO %s\r\n", c->conf->helo);
+		return;
+	}
+	fail(c, out, r->code, r->esc, r->text, "ehlo");
+}
+
+/* C_AUTH_USER: AUTH LOGIN asks for the password next. */
+static void auth_user_reply(struct smtp_client *c, const struct smtp_reply *r, struct smtp_client_out *out)
+{
+	if (r->code == 334) {
+		char b64[SMTP_AUTH_LINE_MAX];
+		const char *pw = c->conf->password ? c->conf->password : "";
+		base64_encode((const unsigned char *)pw, strlen(pw), b64);
+		c->state = C_AUTH_PASS;
+		emit(out, SC_WRITE, "%s\r\n", b64);
+		explicit_bzero(b64, sizeof(b64));
+		return;
+	}
+	result_set(&c->auth, r->code, r->esc, r->text, "auth");
+	fail(c, out, r->code, r->esc, r->text, "auth");
+}
+
+/* C_RCPT: the recipient's answer, then the next RCPT, DATA, or QUIT when none was accepted. */
+static void rcpt_reply(struct smtp_client *c, const struct smtp_reply *r, struct smtp_client_out *out)
+{
+	int ok = r->code >= 200 && r->code < 300;
+
+	result_set(&c->res[c->rcpt], ok ? 250 : r->code, r->esc, r->text, "rcpt");
+	if (ok)
+		c->accepted++;
+	if (++c->rcpt < c->env->nrcpts) {
+		emit(out, SC_WRITE, "RCPT TO:<%s>\r\n", c->env->rcpts[c->rcpt]);
+		return;
+	}
+	if (c->accepted == 0 || c->conf->rcpt_only) {
+		quit(c, out);
+		return;
+	}
+	c->state = C_DATA;
+	emit(out, SC_WRITE, "DATA\r\n");
+}
+
+/* C_BODY: the reply to the end of data (LMTP: one of them per accepted recipient). */
+static void body_reply(struct smtp_client *c, const struct smtp_reply *r, struct smtp_client_out *out)
+{
+	int ok = r->code >= 200 && r->code < 300;
+
+	if (c->conf->lmtp) {
+		/* RFC 2033 4.2: one reply per recipient RCPT accepted, in that order */
+		size_t i = lmtp_pending(c, c->lmtp_next);
+		if (i < c->env->nrcpts)
+			result_set(&c->res[i], ok ? 250 : r->code, r->esc, r->text, "data");
+		c->lmtp_next = i + 1;
+		if (lmtp_pending(c, c->lmtp_next) < c->env->nrcpts) {
+			emit(out, SC_WRITE, "%s", "");     /* nothing to say: wait for the next reply */
+			return;
+		}
+		quit(c, out);
+		return;
+	}
+	/* The reply to the end of data decides every recipient that RCPT accepted. */
+	decide_rest(c, r, "data", 1);
+	for (size_t i = 0; i < c->env->nrcpts; i++)
+		if (strcmp(c->res[i].stage, "data") == 0 && ok)
+			c->res[i].code = 250;
+	quit(c, out);
+}
+
 void smtp_client_reply(struct smtp_client *c, const struct smtp_reply *r, struct smtp_client_out *out)
 {
 	int ok = r->code >= 200 && r->code < 300;
@@ -291,19 +371,7 @@ void smtp_client_reply(struct smtp_client *c, const struct smtp_reply *r, struct
 		send_ehlo(c, out);
 		return;
 	case C_EHLO:
-		if (ok) {
-			c->esmtp = 1;
-			smtp_caps_parse(r, &c->caps);
-			after_hello(c, out);
-			return;
-		}
-		/* An old server without EHLO can still take plain mail, never TLS or AUTH. */
-		if (!c->conf->lmtp && !c->tls && c->conf->tls != SC_TLS_REQUIRED && c->conf->user == NULL && !c->conf->external && r->code >= 500) {
-			c->state = C_HELO;
-			emit(out, SC_WRITE, "HELO %s\r\n", c->conf->helo);
-			return;
-		}
-		fail(c, out, r->code, r->esc, r->text, "ehlo");
+		ehlo_reply(c, r, out);
 		return;
 	case C_HELO:
 		if (!ok) {
@@ -340,17 +408,7 @@ void smtp_client_reply(struct smtp_client *c, const struct smtp_reply *r, struct
 		scram_reply(c, r, out);
 		return;
 	case C_AUTH_USER:
-		if (r->code == 334) {
-			char b64[SMTP_AUTH_LINE_MAX];
-			const char *pw = c->conf->password ? c->conf->password : "";
-			base64_encode((const unsigned char *)pw, strlen(pw), b64);
-			c->state = C_AUTH_PASS;
-			emit(out, SC_WRITE, "%s\r\n", b64);
-			explicit_bzero(b64, sizeof(b64));
-			return;
-		}
-		result_set(&c->auth, r->code, r->esc, r->text, "auth");
-		fail(c, out, r->code, r->esc, r->text, "auth");
+		auth_user_reply(c, r, out);
 		return;
 	case C_MAIL:
 		if (!ok) {
@@ -363,19 +421,7 @@ void smtp_client_reply(struct smtp_client *c, const struct smtp_reply *r, struct
 		emit(out, SC_WRITE, "RCPT TO:<%s>\r\n", c->env->rcpts[0]);
 		return;
 	case C_RCPT:
-		result_set(&c->res[c->rcpt], ok ? 250 : r->code, r->esc, r->text, "rcpt");
-		if (ok)
-			c->accepted++;
-		if (++c->rcpt < c->env->nrcpts) {
-			emit(out, SC_WRITE, "RCPT TO:<%s>\r\n", c->env->rcpts[c->rcpt]);
-			return;
-		}
-		if (c->accepted == 0 || c->conf->rcpt_only) {
-			quit(c, out);
-			return;
-		}
-		c->state = C_DATA;
-		emit(out, SC_WRITE, "DATA\r\n");
+		rcpt_reply(c, r, out);
 		return;
 	case C_DATA:
 		if (r->code != 354) {
@@ -387,25 +433,7 @@ void smtp_client_reply(struct smtp_client *c, const struct smtp_reply *r, struct
 		emit(out, SC_BODY, "%s", "");
 		return;
 	case C_BODY:
-		if (c->conf->lmtp) {
-			/* RFC 2033 4.2: one reply per recipient RCPT accepted, in that order */
-			size_t i = lmtp_pending(c, c->lmtp_next);
-			if (i < c->env->nrcpts)
-				result_set(&c->res[i], ok ? 250 : r->code, r->esc, r->text, "data");
-			c->lmtp_next = i + 1;
-			if (lmtp_pending(c, c->lmtp_next) < c->env->nrcpts) {
-				emit(out, SC_WRITE, "%s", "");     /* nothing to say: wait for the next reply */
-				return;
-			}
-			quit(c, out);
-			return;
-		}
-		/* The reply to the end of data decides every recipient that RCPT accepted. */
-		decide_rest(c, r, "data", 1);
-		for (size_t i = 0; i < c->env->nrcpts; i++)
-			if (strcmp(c->res[i].stage, "data") == 0 && ok)
-				c->res[i].code = 250;
-		quit(c, out);
+		body_reply(c, r, out);
 		return;
 	case C_QUIT:
 	case C_END:

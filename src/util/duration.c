@@ -1,5 +1,5 @@
 /*
- * duration.c - see duration.h. Not a parser: configuration durations are conf/config.c's.
+ * duration.c - see duration.h. Not a parser: configuration durations are conf/config_set.c's.
  */
 #include "duration.h"
 
