@@ -76,6 +76,56 @@ def free_port(family=socket.AF_INET, host="127.0.0.1"):
     raise AssertionError("no fresh port in 100 tries")
 
 
+def wait_for(cond, timeout=30, what="the condition"):
+    """Poll cond() until it gives a true value, and return that value; an AssertionError naming
+    what (a string, or a function giving one at the time of failure: a log's tail) when timeout
+    seconds pass first. A test waits for what it checks, never for a time: the bound only matters
+    when the test fails, so it is generous for a loaded machine."""
+    deadline = time.time() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.time() >= deadline:
+            raise AssertionError(f"not within {timeout}s: " + (what() if callable(what) else what))
+        time.sleep(0.05)
+
+
+def unread(sock):
+    """Octets sent on sock (a connected TCP socket of ours, IPv4, to a process on this machine)
+    that the peer process has not read yet: what waits in our send queue and in its receive
+    queue, as /proc/net/tcp shows them. 0: the server has taken everything the test sent."""
+    me, peer = sock.getsockname()[1], sock.getpeername()[1]
+    total = 0
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            x = line.split()
+            lport, rport = int(x[1].split(":")[1], 16), int(x[2].split(":")[1], 16)
+            tx, rx = (int(v, 16) for v in x[4].split(":"))
+            if (lport, rport) == (me, peer):
+                total += tx
+            elif (lport, rport) == (peer, me):
+                total += rx
+    return total
+
+
+def listening(port):
+    """True when a TCP socket listens on 127.0.0.1's (or any address's) port, without
+    connecting to it (openssl s_server would count a connection as a session)."""
+    with open("/proc/net/tcp") as f:
+        return any(line.split()[1].endswith(f":{port:04X}") and line.split()[3] == "0A" for line in f.readlines()[1:])
+
+
+def wait_listening(port, proc=None, timeout=30):
+    """Wait until a peer we started (proc, a Popen) listens on port: an AssertionError if it
+    exits first or takes longer than timeout seconds."""
+    def ready():
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"{proc.args[0]} exited with {proc.returncode} before listening on {port}")
+        return listening(port)
+    wait_for(ready, timeout, f"nothing listens on {port}")
+
+
 def dns_answers(port, probe, proc, timeout=10):
     """Wait until the DNS server on 127.0.0.1:port (process proc) answers probe = (name, type,
     expected text) as dig sees it: True, or False when it exited or the time ran out."""

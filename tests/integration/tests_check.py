@@ -15,7 +15,7 @@ import threading
 import time
 
 from fakesmtp import FakeSMTP
-from harness import BIN, Server, free_port, need
+from harness import BIN, Server, free_port, need, wait_for, wait_listening
 from pki import make_cert, path, pki
 from tests_mx import DNS
 
@@ -48,13 +48,6 @@ def password_file(d, pw):
     return p
 
 
-def listening(port):
-    """True when a TCP socket listens on port (without connecting to it: s_server would
-    count a connection as a session)."""
-    with open("/proc/net/tcp") as f:
-        return any(line.split()[1].endswith(f":{port:04X}") and line.split()[3] == "0A" for line in f.readlines()[1:])
-
-
 class SServer:
     """openssl s_server on a loopback port, its stdin/stdout driven like a minimal SMTP server
     (greeting per connection, EHLO, QUIT); each connection is handled in turn."""
@@ -70,9 +63,7 @@ class SServer:
         self.say("220 s-server.test ESMTP openssl")
         self.lines = []
         threading.Thread(target=self._read, daemon=True).start()
-        deadline = time.time() + 10
-        while time.time() < deadline and not listening(self.port):
-            time.sleep(0.05)
+        wait_listening(self.port, self.proc)
 
     def say(self, line):
         try:
@@ -346,7 +337,13 @@ def test_check_closed_silent_and_filtered_ports():
         except BlockingIOError:
             pass
         fill.append(c)
-    time.sleep(0.2)
+
+    def queue_full():       # the first connection sits in the accept queue (rx_queue of a listener)
+        port = f":{filtered.getsockname()[1]:04X}"
+        with open("/proc/net/tcp") as f:
+            return any(x.split()[1].endswith(port) and x.split()[3] == "0A" and int(x.split()[4].split(":")[1], 16) >= 1
+                       for x in f.readlines()[1:])
+    wait_for(queue_full, 30, "the filtered port's accept queue did not fill")
     try:
         t0 = time.time()
         rc, doc = check("--port", f"{closed}/submissions,{silent.getsockname()[1]}/submission,"

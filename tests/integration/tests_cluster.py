@@ -11,7 +11,7 @@ import subprocess
 import threading
 import time
 
-from harness import BIN, Server, crypt_hash
+from harness import BIN, Raw, Server, crypt_hash, wait_for
 from postgres import Postgres
 from tests_proxy import HAProxy
 
@@ -24,6 +24,22 @@ def node(pg, max_stale="5m"):
         f"max_stale = {max_stale}\n"
         "\n[smtp]\nproxy_protocol = yes\nproxy_from = 127.0.0.1\n"
         "\n[submissions]\nproxy_protocol = yes\nproxy_from = 127.0.0.1\n"))
+
+
+def rcpt_code(srv, to):
+    """RCPT TO:<to> on node srv alone, past the balancer (a PROXY v1 header of our own, as
+    haproxy would send), with no message: the reply code."""
+    r = Raw(srv.host, srv.port, timeout=30)
+    try:
+        r.send("PROXY TCP4 127.0.0.1 127.0.0.1 40000 25\r\n")
+        r.code()
+        r.send("HELO probe.example\r\nMAIL FROM:<s@elsewhere.example>\r\n")
+        r.code()
+        r.code()
+        r.send(f"RCPT TO:<{to}>\r\nQUIT\r\n")
+        return int(r.code()[:3])
+    finally:
+        r.close()
 
 
 def subjects(srv):
@@ -79,7 +95,8 @@ def test_two_nodes_behind_haproxy_lose_nothing_when_one_is_killed():
                 deadline = time.time() + 30
                 while not set(acked) <= set(subjects(a) + subjects(b)) and time.time() < deadline:
                     time.sleep(0.2)
-                time.sleep(1.5)                     # and nothing more comes (a retry would)
+                # and nothing more comes: a retry could only come from what is still queued
+                assert a.wait_queue(0, 30) == 0 and b.wait_queue(0, 30) == 0, a.log()[-2000:] + b.log()[-2000:]
                 got = subjects(a) + subjects(b)
                 missing = set(acked) - set(got)
                 twice = {x for x in got if got.count(x) > 1}
@@ -109,7 +126,8 @@ def test_queue_export_from_a_retired_node_and_import_on_another_exactly_once():
         while len(a.messages("bob")) < 1 and time.time() < deadline:
             time.sleep(0.1)
         assert len(a.messages("bob")) == 1
-        time.sleep(0.5)                                  # alice's first attempts failed: deferred
+        # alice's first attempts failed: deferred
+        wait_for(lambda: a.log().count("delivery deferred to=<alice@example.test>") >= 3, 30, a.log)
         r = subprocess.run([BIN, "queue", "--config", a.conf, "export"], capture_output=True, timeout=60)
         assert r.returncode == 75 and b"stop the server first" in r.stderr, r
         a.stop()
@@ -134,7 +152,7 @@ def test_queue_export_from_a_retired_node_and_import_on_another_exactly_once():
         imp = subprocess.run([BIN, "queue", "--config", b.conf, "import"], input=stream, capture_output=True,
                              timeout=60)
         assert imp.returncode == 0 and b"imported 0 messages; 3 imported before" in imp.stdout, imp
-        time.sleep(1)
+        assert b.wait_queue(0, 30) == 0, b.log()[-3000:]     # nothing queued that could come later
         assert len(b.messages("alice")) == 3
         assert "imported origin=mx.example.test/" in b.log()
         # a damaged copy (one octet of the second message's body), into node C: that message is
@@ -169,7 +187,10 @@ def test_two_nodes_with_the_database_stopped_answer_451_never_550_and_lose_nothi
     message is delivered exactly once."""
     with Postgres() as pg:
         pg.start()
-        with node(pg, "2s") as a, node(pg, "2s") as b:
+        # max_stale counts from each node's last word of the database (a keepalive every 2 s, so
+        # up to 2 s before the stop): 6 s leaves the sends "within max_stale" a few seconds on a
+        # loaded machine; its end is then waited for, not slept through
+        with node(pg, "6s") as a, node(pg, "6s") as b:
             pg.migrate(a)
             pg.sql(f"INSERT INTO mailport_mailboxes (address, hash) VALUES ('alice@example.test', '{crypt_hash(PW)}')")
             a.start()
@@ -192,7 +213,10 @@ def test_two_nodes_with_the_database_stopped_answer_451_never_550_and_lose_nothi
                 assert set(codes.values()) == {250}, codes
                 pg.stop()
                 codes.update({i: send(i) for i in range(4, 8)})  # within max_stale: the copies serve
-                time.sleep(2.5)
+                # then each node's copy goes stale: an unknown recipient is no longer known to be
+                # unknown (asked of each node directly, with no message)
+                for srv in (a, b):
+                    wait_for(lambda: rcpt_code(srv, "nobody@example.test") == 451, 30, srv.log)
                 later = {i: send(i) for i in range(8, 12)}
                 unknown = [send(100 + i, "nobody@example.test") for i in range(2)]
                 assert set(later.values()) == {451}, later
@@ -221,6 +245,10 @@ def test_two_nodes_with_the_database_stopped_answer_451_never_550_and_lose_nothi
                     if len(got) >= len(acked):
                         break
                     time.sleep(0.2)
+                # a second copy could only come from what is still queued: once nothing is, none can
+                assert a.wait_queue(0, 30) == 0 and b.wait_queue(0, 30) == 0, a.log()[-2000:] + b.log()[-2000:]
+                got = [re.search(rb"^Subject: (d\d+)", m, re.M).group(1).decode()
+                       for srv in (a, b) for m in srv.messages("alice")]
                 assert sorted(got) == acked, (sorted(got), acked)   # each once, none lost
             finally:
                 hp.close()

@@ -6,7 +6,7 @@ import socket
 import subprocess
 import time
 
-from harness import BIN, Server, Skip
+from harness import BIN, Server, Skip, wait_for
 
 
 def test_config_errors_exit_78():
@@ -62,9 +62,7 @@ def test_sighup_reload_users_and_bad_reload():
             assert c.rcpt("carol@example.test")[0] == 550
         srv.write_users([open(srv.users_file).read().strip(), "carol@example.test:$6$x$y"])
         srv.signal(signal.SIGHUP)
-        deadline = time.time() + 10
-        while "reloaded" not in srv.log() and time.time() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: "reloaded" in srv.log(), 30, srv.log)
         with smtplib.SMTP(srv.host, srv.port, timeout=10) as c:
             c.sendmail("s@remote.test", ["carol@example.test"], "Subject: after reload\r\n\r\nhi\r\n")
         srv.wait_messages("carol", 1)
@@ -72,9 +70,7 @@ def test_sighup_reload_users_and_bad_reload():
         with open(srv.conf, "a") as f:
             f.write("[server]\nnonsense = yes\n")
         srv.signal(signal.SIGHUP)
-        deadline = time.time() + 10
-        while "reload failed" not in srv.log() and time.time() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: "reload failed" in srv.log(), 30, srv.log)
         assert "reload failed, keeping the running configuration" in srv.log()
         with smtplib.SMTP(srv.host, srv.port, timeout=10) as c:
             c.sendmail("s@remote.test", ["carol@example.test"], "Subject: still\r\n\r\nhi\r\n")

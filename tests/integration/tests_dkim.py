@@ -11,7 +11,7 @@ import ssl
 import subprocess
 import time
 
-from harness import BIN, MAIL_USER, Server, Skip
+from harness import BIN, MAIL_USER, Server, Skip, wait_for
 
 VERIFY = r"""
 import dkim, re, sys
@@ -134,9 +134,7 @@ def test_dkim_signing_verified_by_python3_dkim():
         with smtplib.SMTP_SSL("127.0.0.1", s.port465, context=ctx, timeout=10) as c:
             c.login("alice@example.test", "secret")
             c.sendmail("alice@example.test", ["x@remote.example"], b"From: alice@example.test\r\n\r\nx\r\n")
-        deadline = time.time() + 20
-        while time.time() < deadline and "deferred to=<x@remote.example>" not in s.log():
-            time.sleep(0.1)
+        wait_for(lambda: "deferred to=<x@remote.example>" in s.log(), 30, s.log)
         qid = re.search(r"info (\w+) accepted [^\n]*to=<x@remote.example>", s.log()).group(1)
         r = subprocess.run([BIN, "queue", "--config", s.conf, "bounce", qid], capture_output=True, text=True,
                            timeout=30)
@@ -212,9 +210,7 @@ def test_dkim_keys_reload_on_sighup():
         with open(s.conf, "w") as f:
             f.write(text.replace(line1, f"{line1} standby\n{line2}"))
         s.proc.send_signal(signal.SIGHUP)
-        deadline = time.time() + 10
-        while time.time() < deadline and s.log().count("reloaded config=") < 1:
-            time.sleep(0.1)
+        wait_for(lambda: s.log().count("reloaded config=") >= 1, 30, s.log)
         send("after")
         msgs = {(b"before" in m): m.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n") for m in s.wait_messages("bob", 2)}
         assert b"s=old;" in msgs[True] and b"s=new;" not in msgs[True]
@@ -223,9 +219,7 @@ def test_dkim_keys_reload_on_sighup():
         # A key every user can read: the reload is refused and the running keys stay.
         os.chmod(line2.split()[4], 0o644)
         s.proc.send_signal(signal.SIGHUP)
-        deadline = time.time() + 10
-        while time.time() < deadline and "can be read by every user" not in s.log():
-            time.sleep(0.1)
+        wait_for(lambda: "can be read by every user" in s.log(), 30, s.log)
         assert "can be read by every user" in s.log(), s.log()[-2000:]
         send("still")
         m = [x for x in s.wait_messages("bob", 3) if b"still" in x][0]

@@ -11,7 +11,7 @@ import subprocess
 import threading
 import time
 
-from harness import BIN, Server, Skip
+from harness import BIN, Server, Skip, wait_for
 
 USERS = ("alice", "bob")
 
@@ -117,7 +117,8 @@ def kill9_cycles(srv, cycles, clients=2, per_client=3, seed=1, quiet=True):
     deadline = time.time() + 60
     while time.time() < deadline and not all(set(copies(srv, u)) >= acked for u in USERS):
         time.sleep(0.1)
-    time.sleep(1.5)                     # a late duplicate would show up by now
+    # a late duplicate could only come from what is still queued: once nothing is, none can
+    assert srv.wait_queue(0, 60) == 0, srv.log()[-3000:]
     lost = sorted({s for u in USERS for s in acked if copies(srv, u)[s] == 0})
     dup = sorted({s for u in USERS for s, n in copies(srv, u).items() if n > 1})
     if not quiet:
@@ -137,7 +138,7 @@ def test_kill9_right_after_two_recipients_delivers_nothing_twice():
                 removed(srv)
                 srv.kill()              # the message just completed and left the queue
             srv.start()
-            time.sleep(2)
+            assert srv.wait_queue(0, 60) == 0, srv.log()[-3000:]     # nothing left to deliver (again)
             for u in USERS:
                 got = copies(srv, u)
                 assert sorted(got) == sorted(f"t{i}" for i in range(15)), (u, got)
@@ -160,11 +161,24 @@ def test_kill9_under_load_loses_nothing_delivers_nothing_twice():
         assert srv.queue_files() == []
 
 
-def wait_log(srv, text, n=1, timeout=15):
-    deadline = time.time() + timeout
-    while srv.log(since_start=True).count(text) < n and time.time() < deadline:
-        time.sleep(0.05)
-    assert srv.log(since_start=True).count(text) >= n, srv.log()[-3000:]
+def wait_log(srv, text, n=1, timeout=30):
+    wait_for(lambda: srv.log(since_start=True).count(text) >= n, timeout, lambda: srv.log()[-3000:])
+
+
+def settled(srv):
+    """Nothing a kill could make the server do again: no message queued (its own answer, and no
+    file in queue/), and the journal's current generation holds no record (a checkpoint came
+    after the last delivery: the next start replays nothing). The journal (journal_int.h): a
+    generation header (MPJG, its number at 4) at 0, the first record's header at 512."""
+    if srv.queue_files():
+        return False
+    for _, _, files in os.walk(os.path.join(srv.dir, "spool", "queue")):
+        if files:
+            return False
+    with open(os.path.join(srv.dir, "spool", "journal"), "rb") as f:
+        head = f.read(520)
+    return (len(head) == 520 and head[:4] == b"MPJG" and
+            not (head[512:516] in (b"MPJ1", b"MPJD", b"MPJS") and head[516:520] == head[4:8]))
 
 
 def test_idle_server_checkpoints_what_it_delivered():
@@ -178,10 +192,11 @@ def test_idle_server_checkpoints_what_it_delivered():
         wait_log(srv, "delivery deferred", 5)
         os.unlink(srv.maildir("bob"))
         srv.wait_messages("bob", 5)     # the retry (retry_interval 1s) delivers them
-        time.sleep(2)                   # idle: a checkpoint is due within a second
+        # idle: a checkpoint is due within a second; the kill comes once it is done
+        wait_for(lambda: settled(srv), 30, lambda: srv.log()[-3000:])
         srv.kill()
-        srv.start()
-        time.sleep(2)
+        srv.start()                     # a replay would have said so before "started"
+        assert srv.wait_queue(0, 30) == 0, srv.log()[-3000:]     # nothing left to deliver again
         assert "journal restored" not in srv.log(since_start=True)
         assert copies(srv, "bob") == {f"d{i}": 1 for i in range(5)}
         assert srv.stop() == 0
@@ -201,7 +216,8 @@ def test_deleted_message_stays_deleted_after_kill9():
         srv.kill()                      # at once: "deleted" must already be true on disk
         os.unlink(srv.maildir("bob"))
         srv.start()
-        time.sleep(2)
+        # the start replayed the journal before it said "started": what it put back is in the
+        # queue, or, delivered, already in the Maildir; an empty queue then is final
         assert srv.queue_files() == []
         assert copies(srv, "bob") == {}
         assert srv.stop() == 0
@@ -215,15 +231,17 @@ def test_out_of_descriptors_backs_off_and_recovers():
         try:
             for _ in range(80):         # the kernel completes them; the server cannot take them all
                 socks.append(socket.create_connection((srv.host, srv.port), timeout=5))
-            time.sleep(3)
+            wait_log(srv, "accept failed")
+            time.sleep(3)               # a window of a dozen retries (every 250 ms): one line for all
             lines = srv.log(since_start=True).count("accept failed")
             assert 1 <= lines <= 2, f"{lines} 'accept failed' lines in 3 s"
             assert "raise the descriptor limit" in srv.log(since_start=True)
         finally:
             for s in socks:
                 s.close()
-        time.sleep(1)                   # the sessions end, their descriptors come back
-        with smtplib.SMTP(srv.host, srv.port, timeout=10) as c:
+        # the sessions end, their descriptors come back, and the next connection, queued in
+        # the kernel behind the closed ones, gets its greeting
+        with smtplib.SMTP(srv.host, srv.port, timeout=60) as c:
             assert c.ehlo()[0] == 250
         assert srv.stop() == 0
 
@@ -258,7 +276,8 @@ def test_full_spool_452_then_crash_and_start():
             deadline = time.time() + 60
             while time.time() < deadline and set(copies(srv, "bob")) < set(acked):
                 time.sleep(0.1)
-            time.sleep(1.5)
+            # a duplicate could only come from what is still queued: once nothing is, none can
+            assert srv.wait_queue(0, 60) == 0, srv.log()[-3000:]
             got = copies(srv, "bob")
             assert set(got) >= set(acked), sorted(set(acked) - set(got))
             assert set(got.values()) == {1}, {s: n for s, n in got.items() if n > 1}

@@ -5,7 +5,7 @@ import socket
 import subprocess
 import time
 
-from harness import BIN, Raw, Server
+from harness import BIN, Raw, Server, unread, wait_for
 
 SMUGGLE = {
     "LF.LF": "\n.\n",
@@ -47,7 +47,8 @@ def test_smuggling_never_two_messages():
             assert r.code() == "221 2.0.0", name
             r.close()
         msgs = srv.wait_messages("alice", accepted)
-        time.sleep(1)
+        # a smuggled message would be queued for bob: once nothing is, none can arrive later
+        assert srv.wait_queue(0, 30) == 0, srv.log()[-3000:]
         assert srv.messages("bob") == []
         assert len(srv.messages("alice")) == accepted == 3
         for m in msgs:      # the would-be second message is inert text inside the first
@@ -174,7 +175,9 @@ def test_max_connections():
         held[0].send("QUIT\r\n")
         held[0].code()
         held[0].closed()
-        time.sleep(0.2)
+        # the slot is free from the session's end, which its "disconnect" line starts (one
+        # event loop: the next connection is taken after it)
+        wait_for(lambda: " disconnect address=127.0.0.1 " in srv.log(since_start=True), 30, srv.log)
         again = Raw(srv.host, srv.port)     # a slot is free again
         assert again.code().startswith("220")
         assert srv.stop() == 0
@@ -197,9 +200,10 @@ def test_size_limits():
         assert r.code() == "552 5.3.4"
         r.send("QUIT\r\n")
         assert r.code() == "221 2.0.0"
-        time.sleep(0.5)
-        assert srv.messages("alice") == []
+        # refused, so never queued: an empty queue now is final (and a delivered one would be
+        # in the Maildir already)
         assert srv.queue_files() == []
+        assert srv.messages("alice") == []
         assert srv.stop() == 0
 
 
@@ -291,7 +295,8 @@ def test_half_close_with_large_pending_output():
         n = 3000
         r.send(b"NOOP\r\n" * n + b"QUIT\r\n")
         r.s.shutdown(socket.SHUT_WR)
-        time.sleep(0.5)                       # let the server see EOF with replies still queued
+        # the server reads all of it, then the EOF, with its replies still queued (we read none)
+        wait_for(lambda: unread(r.s) == 0, 30, lambda: f"{unread(r.s)} octets unread")
         assert r.code().startswith("220")
         for i in range(n):
             assert r.code() == "250 2.0.0", i
@@ -336,9 +341,13 @@ def test_tls_client_closing_right_after_handshake():
         for _ in range(5):
             subprocess.run([BIN, "check", "--port", f"{srv.port465}/submissions,{srv.port587}/submission",
                             "--timeout", "3", "127.0.0.1"], capture_output=True, timeout=60)
-        deadline = time.time() + 10
-        while time.time() < deadline and srv.log().count(" disconnect ") < srv.log().count(" connect "):
-            time.sleep(0.05)
+        # every session's lines are written when the server has read the client's close, which
+        # may come after the client is gone: wait for all 60 to be logged, and ended
+        def ended():
+            log = srv.log()
+            probes = log.count(" probe=yes reason=")
+            return log.count(" connect ") + probes >= 60 and log.count(" disconnect ") >= log.count(" connect ")
+        wait_for(ended, 30, srv.log)
         log = srv.log()
         # A version probe (TLS 1.0 or 1.1 offered alone) is one line, marked as a probe; every
         # other session has its connect and its disconnect ("closed by client" ones too).

@@ -16,7 +16,7 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 
-from harness import BIN, Server, Skip, crypt_hash, free_port, need
+from harness import BIN, Server, Skip, crypt_hash, free_port, need, wait_for
 from pki import path
 from tests_mx import DNS
 
@@ -203,7 +203,7 @@ def test_metrics_promtool_and_prometheus():
             value = None
             deadline = time.time() + 60
             while time.time() < deadline and value is None:
-                time.sleep(1)
+                time.sleep(0.25)
                 q = subprocess.run(["curl", "-sS", f"http://127.0.0.1:{pport}/api/v1/query?query="
                                     "mailport_messages_accepted_total%7Brole%3D%22submissions%22%7D"],
                                    capture_output=True, text=True, timeout=10)
@@ -268,7 +268,9 @@ def test_hostile_http_clients():
         # its first message; the mail ports are not starved, and once the flood ends HTTPS serves
         # again
         idle = [socket.create_connection(("127.0.0.1", srv.https), timeout=10) for _ in range(260)]
-        time.sleep(0.5)
+        # the server has taken 256 of them when it refuses one of ours past them
+        wait_for(lambda: "https connection refused: 256 HTTPS connections open already" in srv.log(), 30,
+                 lambda: srv.log()[-3000:])
         r = subprocess.run(["curl", "-sS", "--cacert", srv.ca, "--resolve", f"mta-sts.example.test:{srv.https}:127.0.0.1",
                             f"https://mta-sts.example.test:{srv.https}/.well-known/mta-sts.txt"],
                            capture_output=True, text=True, timeout=30)
@@ -279,7 +281,13 @@ def test_hostile_http_clients():
             assert c.noop()[0] == 250
         for x in idle:
             x.close()
-        time.sleep(1)
+
+        def serves():               # once the server has read the closes, its slots are free
+            try:
+                return curl(srv, "mta-sts.example.test", "/.well-known/mta-sts.txt")[0] == 200
+            except AssertionError:
+                return False
+        wait_for(serves, 30, lambda: srv.log()[-3000:])
         code, _, body = curl(srv, "mta-sts.example.test", "/.well-known/mta-sts.txt")
         assert code == 200 and body.startswith(b"version: STSv1"), (code, body)
         assert srv.stop() == 0

@@ -13,7 +13,7 @@ import ssl
 import tempfile
 import time
 
-from harness import Server, datagram_socket
+from harness import Server, datagram_socket, wait_for
 
 PW = "secret"
 
@@ -94,8 +94,10 @@ def test_json_lines_on_stderr():
             time.sleep(0.05)
         login_and_send(srv)
         srv.wait_messages("bob", 1)
-        time.sleep(0.5)
+        # read when the server has stopped: every line it wrote is whole (and "stopped" is last)
+        assert srv.stop() == 0
         objs = [json.loads(line) for line in srv.log().splitlines() if line.startswith("{")]
+        assert objs[-1]["event"] == "stopped", objs[-1]
         assert objs and all({"time", "pid", "level", "id", "event", "msg"} <= set(o) for o in objs), objs[:3]
         acc = next(o for o in objs if o["event"] == "accepted")
         assert acc["from"] == "<alice@example.test>" and acc["user"] == "alice@example.test", acc
@@ -103,7 +105,6 @@ def test_json_lines_on_stderr():
         auth = next(o for o in objs if o["event"] == "auth ok")
         assert auth["user"] == "alice@example.test" and auth["address"] == "127.0.0.1", auth
         assert PW not in srv.log()
-        assert srv.stop() == 0
 
 
 def test_log_config_errors():
@@ -155,7 +156,10 @@ def test_real_rsyslog_files_mail_facility():
                 login_and_send(srv)
                 srv.wait_messages("bob", 1)
                 assert srv.stop() == 0
-        time.sleep(1.5)                        # rsyslog writes asynchronously
+        # rsyslog writes asynchronously, in the order it got the lines: the last each server
+        # sent is "stopped"; once the second's is in mail.log, everything before it is filed
+        wait_for(lambda: sum("stopped" in x for x in open(f"{d}/mail.log").read().splitlines()) >= 2, 30,
+                 lambda: open(f"{d}/mail.log").read())
         log = open(f"{d}/mail.log").read()
         assert "mailport[" in log and "started hostname=" in log and "auth ok user=alice@example.test" in log, log
         js = [x.split("]: ", 1)[1] for x in log.splitlines() if "]: {" in x]

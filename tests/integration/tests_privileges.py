@@ -7,7 +7,7 @@ import smtplib
 import stat
 import subprocess
 
-from harness import BIN, MAIL_USER, Server, Skip
+from harness import BIN, MAIL_USER, Server, Skip, wait_for
 
 
 def need_root():
@@ -93,11 +93,8 @@ def test_root_creates_the_maildir_root_for_the_mail_user():
             with smtplib.SMTP(srv.host, srv.port, timeout=10) as c:
                 c.sendmail("s@remote.test", ["alice@example.test"], "Subject: vmail\r\n\r\nhi\r\n")
             new = os.path.join(top, "vmail", "example.test", "alice", "new")
-            for _ in range(200):
-                if os.path.isdir(new) and os.listdir(new):
-                    break
-                import time
-                time.sleep(0.05)
+            wait_for(lambda: os.path.isdir(new) and os.listdir(new), 30, lambda: srv.log()[-2000:])
+            assert srv.wait_queue(0, 30) == 0, srv.log()[-2000:]     # nothing more to come
             assert len(os.listdir(new)) == 1, srv.log()[-2000:]
             assert os.stat(os.path.join(top, "vmail")).st_uid == pw.pw_uid
             assert os.stat(top).st_uid == 0               # what existed keeps its owner

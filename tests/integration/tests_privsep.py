@@ -142,6 +142,6 @@ def test_agent_death_stops_the_server_and_loses_nothing():
         assert srv.messages("bob") == []
         srv.start()
         msgs = srv.wait_messages("bob", 1)
-        time.sleep(0.5)
+        assert srv.wait_queue(0, 30) == 0, srv.log()[-3000:]     # nothing left to deliver again
         assert len(srv.messages("bob")) == 1 and b"Subject: survives" in msgs[0]
         assert srv.stop() == 0

@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import Raw, Server, end_process, free_port, need
+from harness import Raw, Server, end_process, free_port, need, wait_for
 
 PW = "secret"
 
@@ -118,7 +118,9 @@ def test_clients_seen_through_haproxy_on_25_465_587():
             # 25 over IPv6: PROXY TCP6
             with smtplib.SMTP("::1", h25v6, timeout=30) as c:
                 c.sendmail("someone@elsewhere.example", ["bob@example.test"], "Subject: via v6\r\n\r\nx\r\n")
-            time.sleep(0.7)                 # two health checks at least
+            # two of haproxy's health checks at least (every 300 ms), logged when they end
+            wait_for(lambda: len(re.findall(r" connect address=127\.0\.0\.1 port=\d+ role=submission proxy=127\.0\.0\.1",
+                                            srv.log())) >= 2, 30, srv.log)
             msgs = srv.wait_messages("bob", 4)
             got = {re.search(rb"^Subject: (.*?)\r?$", m, re.M).group(1).decode(): m for m in msgs}
             assert b"Received: from client5.example ([127.0.0.5])" in got["via 25"], got["via 25"][:300]

@@ -6,10 +6,11 @@ import re
 import smtplib
 import ssl
 import subprocess
+import threading
 import time
 
 from fakesmtp import FakeSMTP
-from harness import Server, crypt_hash, free_port, give_to_mail_user, need, reseal_queue_file
+from harness import Server, crypt_hash, free_port, give_to_mail_user, need, reseal_queue_file, wait_for, wait_listening
 from pki import path
 
 
@@ -91,7 +92,7 @@ def test_relay_to_aiosmtpd_starttls_and_smtps():
                                  "-c", "aiosmtpd.handlers.Debugging", *tlsargs],
                                 stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
         try:
-            time.sleep(1)
+            wait_listening(port, proc)
             url = f"smtp+starttls://127.0.0.1:{port}" if mode == "starttls" else f"smtps://127.0.0.1:{port}"
             with Server(tls=True) as a:
                 relay_section(a, url, ca=path("ca.pem"))
@@ -116,9 +117,7 @@ def test_starttls_missing_defers_and_sends_nothing():
             relay_section(a, f"smtp+starttls://127.0.0.1:{fake.port}", user="relay@remote.test", ca=path("ca.pem"))
             a.start()
             submit(a, ["far@remote.test"])
-            deadline = time.time() + 10
-            while "deferred to=<far@remote.test>" not in a.log() and time.time() < deadline:
-                time.sleep(0.1)
+            wait_for(lambda: "deferred to=<far@remote.test>" in a.log(), 30, a.log)
             assert "STARTTLS is required but the server does not offer it" in a.log(), a.log()[-2000:]
             assert len(a.queue_files()) == 1
             cmds = fake.commands()
@@ -136,9 +135,7 @@ def test_wrong_certificate_defers_and_sends_nothing():
             relay_section(a, f"smtps://127.0.0.1:{b.port465}", user="relay@remote.test", ca=path("other.pem"))
             a.start()
             submit(a, ["far@remote.test"])
-            deadline = time.time() + 10
-            while "deferred to=<far@remote.test>" not in a.log() and time.time() < deadline:
-                time.sleep(0.1)
+            wait_for(lambda: "deferred to=<far@remote.test>" in a.log(), 30, a.log)
             assert "certificate of 127.0.0.1" in a.log() and "not accepted" in a.log(), a.log()[-2000:]
             assert len(a.queue_files()) == 1
             assert a.stop() == 0
@@ -156,10 +153,9 @@ def test_temporary_failure_then_exactly_one_copy():
             relay_section(a, f"smtp://127.0.0.1:{fake.port}")
             a.start()
             submit(a, ["far@remote.test"], body="retry me")
-            wait_queue_empty(a, 30)
+            wait_queue_empty(a, 30)         # nothing left that could be sent again
             assert "deferred to=<far@remote.test>" in a.log()
             assert "451 4.3.0 try again later" in a.log()
-            time.sleep(1.5)
             assert len(fake.messages) == 1, len(fake.messages)
             assert b"retry me" in fake.messages[0]
             assert a.stop() == 0
@@ -193,20 +189,23 @@ def test_permanent_failure_bounces_to_local_sender():
 
 
 def test_sigkill_during_delivery_then_one_copy():
-    fake = FakeSMTP(script=lambda n, cmd: "HANG" if (n == 0 and cmd == "END") else None)
+    hung = threading.Event()
+
+    def script(n, cmd):
+        if n == 0 and cmd == "END":
+            hung.set()                      # the whole message is here; its reply never comes
+            return "HANG"
+        return None
+    fake = FakeSMTP(script=script)
     try:
         with Server(tls=True) as a:
             relay_section(a, f"smtp://127.0.0.1:{fake.port}")
             a.start()
             submit(a, ["far@remote.test"], body="killed mid-delivery")
-            deadline = time.time() + 10
-            while not any(c == "DATA" for c in fake.commands()) and time.time() < deadline:
-                time.sleep(0.05)
-            time.sleep(0.3)
+            wait_for(hung.is_set, 30, lambda: a.log()[-3000:])
             a.kill()                                   # the server never answered the end of data
             a.start()
-            wait_queue_empty(a, 30)
-            time.sleep(1)
+            wait_queue_empty(a, 30)                    # nothing left that could be sent again
             assert len(fake.messages) == 1, len(fake.messages)
             assert a.stop() == 0
     finally:
@@ -230,7 +229,7 @@ def test_relay_to_postfix_smtp_sink():
                              f"127.0.0.1:{port}", "32"], env=dict(os.environ, LD_LIBRARY_PATH=os.path.join(root, "usr/lib/postfix")),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        time.sleep(0.5)
+        wait_listening(port, sink)
         with Server(tls=True) as a:
             relay_section(a, f"smtp://127.0.0.1:{port}")
             a.start()
@@ -329,9 +328,7 @@ def test_bounce_says_what_happened_and_returns_what_it_says():
         relay_section(a, f"smtp://127.0.0.1:{dead}")
         a.start()
         submit(a, ["far@remote.test"], body="never arrives")
-        deadline = time.time() + 15
-        while "deferred to=<far@remote.test>" not in a.log() and time.time() < deadline:
-            time.sleep(0.1)
+        wait_for(lambda: "deferred to=<far@remote.test>" in a.log(), 30, a.log)
         assert a.stop() == 0
         # Five days later: the queue file's arrival record (T) moved back, as the clock would.
         [qf] = [os.path.join(r, f) for r, _, fs in os.walk(os.path.join(a.dir, "spool", "queue")) for f in fs

@@ -11,7 +11,7 @@ import threading
 import time
 
 from fakesmtp import FakeSMTP
-from harness import BIN, Server, free_port
+from harness import BIN, Server, free_port, wait_for, wait_listening
 from pki import path
 
 MSG = "Subject: {s}\n\nhello\n.starts with a dot\n"
@@ -66,11 +66,15 @@ def test_send_to_aiosmtpd_implicit_tls():
                              path("server.key")], stdout=out, stderr=subprocess.STDOUT,
                             env=dict(os.environ, PYTHONUNBUFFERED="1"))
     try:
-        time.sleep(1)
+        wait_listening(port, proc)
         r = run_send(["send", "--host", "127.0.0.1", "--port", str(port), "--tls", "implicit", "--cafile",
                       path("ca.pem"), "-f", "me@example.test", "you@example.test"], MSG.format(s="to aiosmtpd"))
         assert r.returncode == 0, r.stderr
-        time.sleep(0.5)
+
+        def printed():              # aiosmtpd prints the message before its 250; read it whole
+            out.seek(0)
+            return "Subject: to aiosmtpd" in out.read()
+        wait_for(printed, 30, lambda: open(log).read())
         out.seek(0)
         assert "Subject: to aiosmtpd" in out.read()
     finally:
@@ -127,7 +131,7 @@ def test_send_refuses_downgrades_and_bad_certificates():
                               path("server.pem"), "-key", path("server.key"), "-tls1", "-cipher", "DEFAULT:@SECLEVEL=0"],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
-            time.sleep(0.5)
+            wait_listening(port, s)
             r = run_send(base + ["--port", str(port), "--tls", "implicit"], MSG.format(s="x"))
             assert r.returncode == 69, (r.returncode, r.stderr)
             assert "offers only TLS 1.0, which is obsolete and refused (RFC 8996)" in r.stderr, r.stderr
@@ -205,7 +209,8 @@ def test_sendmail_compatibility():
         assert b"Bcc" not in bob and b"alice+bcc" not in bob, bob[:600]
         assert b"=?utf-8?q?Al=C3=AFce?=" in bob                 # encoded words left intact
         assert b"\nline\n.\nafter a lone dot\n..two\n" in bob, bob
-        time.sleep(0.5)
+        srv.wait_messages("alice", 1)
+        assert srv.wait_queue(0, 30) == 0, srv.log()[-3000:]     # a second copy would be queued
         assert len(srv.wait_messages("alice", 1)) == 1      # al@, postmaster@, alice+bcc@ are alice: one copy
         # without -i a lone "." ends the message (sendmail semantics); -f sets the envelope sender
         r = subprocess.run([link, "--config", conf, "-f", "postmaster@example.test", "bob@example.test"],
@@ -441,9 +446,7 @@ def test_sendmail_mailq_version_options_and_bs():
                                 "-B", "8BITMIME", "-i", "far@remote.test"], input="Subject: q\n\nx\n",
                                capture_output=True, text=True, timeout=60)
             assert r.returncode == 0, r.stderr
-            deadline = time.time() + 15
-            while "deferred to=<far@remote.test>" not in srv.log() and time.time() < deadline:
-                time.sleep(0.1)
+            wait_for(lambda: "deferred to=<far@remote.test>" in srv.log(), 30, srv.log)
             # mailq and sendmail -bp: the local server's queue
             mailq = os.path.join(srv.dir, "mailq")
             os.symlink(os.path.abspath(BIN), mailq)

@@ -13,7 +13,7 @@ import ssl
 import subprocess
 import time
 
-from harness import BIN, Server, free_port
+from harness import BIN, Server, free_port, wait_for
 from redis import Redis
 from tests_proxy import HAProxy
 
@@ -37,13 +37,8 @@ def balancer(a, b):
     return hp, p25, p465
 
 
-def wait_log(srv, needle, timeout=15):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if needle in srv.log():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{needle!r} not in the log:\n{srv.log()}")
+def wait_log(srv, needle, timeout=30):
+    wait_for(lambda: needle in srv.log(), timeout, lambda: f"{needle!r} not in the log:\n{srv.log()}")
 
 
 def plain(port, ca, password, user="alice@example.test"):
@@ -138,9 +133,20 @@ def test_messages_per_user_and_connections_per_client_are_counted_over_both_node
                     if seen[-1].startswith("421"):
                         break
                 assert seen[-1].startswith("421 4.7.0") and "Too many new connections" in seen[-1], seen
-                # a session is logged by its "connect", or by its failed handshake (a probe on 465)
-                admitted = [srv.log().count(" connect address=127.0.0.1 ") +
-                            srv.log().count(" tls handshake failed address=127.0.0.1 ") for srv in (a, b)]
+                # The log comes after what the client saw: the refusing node writes its line once
+                # the 421 is sent, and a session's "connect" line is deferred to its first line (for
+                # the sessions above: their "disconnect", once the node has read the close). So the
+                # counts are read when the refusal is logged and every session seen has ended.
+                # A session is logged by its "connect", or by its failed handshake (a probe on 465).
+                def settled():
+                    logs = [a.log(), b.log()]
+                    admitted = [log.count(" connect address=127.0.0.1 ") +
+                                log.count(" tls handshake failed address=127.0.0.1 ") for log in logs]
+                    ended = all(log.count(" connect address=127.0.0.1 ") ==
+                                log.count(" disconnect address=127.0.0.1 ") for log in logs)
+                    refused = "reason=max_connection_rate_per_ip limit=8 counted=shared" in "".join(logs)
+                    return admitted if sum(admitted) >= 8 and ended and refused else None
+                admitted = wait_for(settled, 30, lambda: a.log() + b.log())
                 assert sum(admitted) == 8 and min(admitted) >= 3, admitted     # neither node saw 8
                 both = a.log() + b.log()
                 assert "reason=max_connection_rate_per_ip limit=8 counted=shared" in both, both

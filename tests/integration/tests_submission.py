@@ -10,7 +10,7 @@ import subprocess
 import threading
 import time
 
-from harness import give_to_mail_user, Raw, Server, need
+from harness import give_to_mail_user, Raw, Server, need, wait_for
 
 MSG = "From: alice@example.test\r\nTo: bob@example.test\r\nSubject: {subj}\r\n\r\n{body}\r\n"
 
@@ -425,9 +425,7 @@ def test_sni_and_certificate_reload():
         shutil.copy(new_cert, cert)
         shutil.copy(new_key, key)
         srv.signal(__import__("signal").SIGHUP)
-        deadline = time.time() + 10
-        while "reloaded" not in srv.log() and time.time() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: "reloaded" in srv.log(), 30, srv.log)
         r = s_client(["-connect", f"127.0.0.1:{srv.port465}", "-servername", "mx.example.test", "-CAfile", srv.ca,
                       "-showcerts"])
         new_serial = subprocess.run(["openssl", "x509", "-noout", "-serial", "-in", new_cert], capture_output=True,
@@ -441,9 +439,7 @@ def test_sni_and_certificate_reload():
         # a broken certificate on reload keeps the running one and says why
         open(cert, "w").write("not a certificate\n")
         srv.signal(__import__("signal").SIGHUP)
-        deadline = time.time() + 10
-        while "reload failed" not in srv.log() and time.time() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: "reload failed" in srv.log(), 30, srv.log)
         assert "reload failed, keeping the running configuration" in srv.log()
         assert f"{srv.conf}:" in srv.log() and "not a PEM certificate chain" in srv.log()
         with smtplib.SMTP_SSL("127.0.0.1", srv.port465, context=ctx(srv.ca), timeout=10) as c:
@@ -524,9 +520,7 @@ def test_verified_credentials_cache():
         assert srv.log().count("auth failed user=alice@example.test") == 4, srv.log()
         assert srv.log().count("cached=yes") == 2
         srv.signal(signal.SIGHUP)
-        deadline = time.time() + 10
-        while "reload" not in srv.log() and time.time() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: "reloaded config=" in srv.log(), 30, srv.log)
         assert login("secret")
         assert srv.log().count("cached=yes") == 2, "a reload must start with an empty cache"
         assert "secret" not in srv.log()
@@ -577,9 +571,7 @@ def test_stalled_handshakes_cannot_shut_the_tls_door():
             # The server has taken as many as it handshakes at once (64); the rest wait in the
             # kernel's queue. (A stalled session logs nothing: its "connect" line waits for its
             # first words, so the log cannot say this.)
-            deadline = time.time() + 20
-            while fds() < before + 64 and time.time() < deadline:
-                time.sleep(0.05)
+            wait_for(lambda: fds() >= before + 64, 30, lambda: f"descriptors: {before} before, {fds()} now")
             assert fds() >= before + 64, (before, fds())
             t0 = time.time()
             with smtplib.SMTP_SSL("127.0.0.1", srv.port465, context=ctx(srv.ca), timeout=15) as c:
@@ -679,9 +671,7 @@ def test_client_mistakes_are_named_in_the_log():
         except ConnectionResetError:
             pass
         plain.close()
-        deadline = time.time() + 10
-        while srv.log().count("speaks") < 3 and time.time() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: srv.log().count("speaks") >= 3, 30, srv.log)
         log = srv.log()
         for role in ("submission", "smtp"):
             assert (f'client speaks TLS first address=127.0.0.1 role={role}: set it to "STARTTLS" for this port, '

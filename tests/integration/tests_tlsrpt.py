@@ -18,19 +18,20 @@ import tempfile
 import time
 
 import stsweb
-from harness import BIN, Server, Skip, crypt_hash, end_process, free_port, need
+from harness import BIN, Server, Skip, crypt_hash, end_process, free_port, need, wait_for
 from pki import make_cert, path, pki
 from tests_dane import SOA, AuthDNS, check_mx, sign, spki_sha256, submit, wait_log
 
 SCHEMA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tlsrpt.schema.json")
 
 SINK = r"""
-import http.server, ssl, sys
+import http.server, os, ssl, sys
 class H(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        with open(sys.argv[2], "wb") as f:
+        with open(sys.argv[2] + ".tmp", "wb") as f:     # whole when the test sees it
             f.write(self.headers.get("Content-Type", "").encode() + b"\n" + body)
+        os.replace(sys.argv[2] + ".tmp", sys.argv[2])
         self.send_response(201)
         self.end_headers()
     def log_message(self, *a):
@@ -121,10 +122,7 @@ _smtp._tls.bad 300 IN TXT "v=TLSRPTv1; rua=https://127.0.0.1:{hport}/tlsrpt"
             assert pol["summary"] == {"total-successful-session-count": 2, "total-failure-session-count": 0}, pol
 
             # https: a POST of the gzip'd JSON.
-            for _ in range(100):
-                if os.path.exists(posted):
-                    break
-                time.sleep(0.1)
+            wait_for(lambda: os.path.exists(posted), 30, lambda: a.log()[-3000:])
             with open(posted, "rb") as f:
                 ctype, body = f.read().split(b"\n", 1)
             assert ctype == b"application/tlsrpt+gzip", ctype
@@ -294,10 +292,8 @@ def test_tlsrpt_mta_sts_testing_starttls_454_addresses_and_resolver():
             for x in ("testbad", "testok", "testunnamed"):
                 mx.wait_messages("u", 1, domain=f"{x}.rpt.test")
             want = ("u@test454.rpt.test", "u@testexpired.rpt.test", "u@testnotls.rpt.test")
-            for _ in range(200):
-                if os.path.exists(taken) and all(x in open(taken).read() for x in want):
-                    break
-                time.sleep(0.1)
+            wait_for(lambda: os.path.exists(taken) and all(x in open(taken).read() for x in want), 30,
+                     lambda: a.log()[-3000:])
             assert all(x in open(taken).read() for x in want), open(taken).read()
             wait_log(a, "delivered to=<u@testexpired.rpt.test> relay=mxexpired.rpt.test[127.0.0.3]:"
                         f"{mport} tls=opportunistic")
