@@ -248,6 +248,15 @@ static void heard(struct pgdir *p)
 	pthread_mutex_unlock(&p->mu);
 }
 
+/* Often enough that a copy the database still backs never lapses: three keepalives within
+ * max_stale (a short max_stale lapsed between two-second keepalives, and answered 451). */
+static int keepalive_ms(const struct pgdir *p)
+{
+	long long ms = (long long)p->max_stale * 1000 / 3;
+
+	return ms < 250 ? 250 : ms > KEEPALIVE_MS ? KEEPALIVE_MS : (int)ms;
+}
+
 /* Waits up to ms for the stop pipe: 1 when told to stop. */
 static int stopped(struct pgdir *p, int fd, int ms)
 {
@@ -291,7 +300,7 @@ static void *listener(void *arg)
 		for (;;) {
 			int sock = PQsocket(c);
 			struct pollfd f[2] = { { p->wake[0], POLLIN, 0 }, { sock, POLLIN, 0 } };
-			int n = poll(f, 2, KEEPALIVE_MS);
+			int n = poll(f, 2, keepalive_ms(p));
 			if (n > 0 && (f[0].revents & POLLIN)) {
 				PQfinish(c);
 				return NULL;

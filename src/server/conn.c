@@ -509,12 +509,13 @@ static void turn_away(struct conn *c, enum clientlimits_verdict v, int shared)
 {
 	const struct config *cfg = c->rc->cfg;
 
-	refuse(c->srv, c->role, c->fd, v == CLIENTLIMITS_TOO_MANY ? "Too many connections from your address, try again later"
-	                                                   : "Too many new connections from your address, slow down");
+	/* The line first: whoever sees the 421 finds it in the log. */
 	log_info(NULL, "reject address=%s port=%d reason=%s limit=%u%s%s%s", c->peer_ip, c->peer_port,
 	         v == CLIENTLIMITS_TOO_MANY ? "max_connections_per_ip" : "max_connection_rate_per_ip",
 	         v == CLIENTLIMITS_TOO_MANY ? cfg->max_conn_per_ip : cfg->conn_rate_per_ip, shared ? " counted=shared" : "",
 	         c->via[0] ? " proxy=" : "", c->via);
+	refuse(c->srv, c->role, c->fd, v == CLIENTLIMITS_TOO_MANY ? "Too many connections from your address, try again later"
+	                                                   : "Too many new connections from your address, slow down");
 	c->ended_in_one_line = 1;
 }
 
@@ -706,11 +707,11 @@ void conn_accept(struct listener *l, evutil_socket_t fd, struct sockaddr *sa)
 		port = ntohs(sin6->sin6_port);
 	}
 	if (srv->nconns >= rc->cfg->max_connections) {
+		log_info(NULL, "reject address=%s port=%d reason=max_connections limit=%u", ip, port,
+		         rc->cfg->max_connections);
 		if (!rc->proxy[l->role])
 			refuse(srv, l->role, fd, "Too many connections, try again later");
 		evutil_closesocket(fd);
-		log_info(NULL, "reject address=%s port=%d reason=max_connections limit=%u", ip, port,
-		         rc->cfg->max_connections);
 		return;
 	}
 	if (rc->proxy[l->role] && !netmatch_match(rc->cfg->proxy_from[l->role], ip)) {
