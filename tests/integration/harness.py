@@ -102,10 +102,15 @@ def unread(sock):
             x = line.split()
             lport, rport = int(x[1].split(":")[1], 16), int(x[2].split(":")[1], 16)
             tx, rx = (int(v, 16) for v in x[4].split(":"))
+            # After shutdown(SHUT_WR) our FIN takes a sequence number, but it is no octet the
+            # peer could read: it counts in our tx_queue until the peer's kernel acknowledges
+            # it (FIN_WAIT1, CLOSING, LAST_ACK), then in the peer's rx_queue until the peer
+            # process reads the end of file (CLOSE_WAIT, LAST_ACK, CLOSING), which a server
+            # holding replies for a client that does not read may rightly put off.
             if (lport, rport) == (me, peer):
-                total += tx
+                total += max(0, tx - 1) if x[3] in ("04", "0B", "09") else tx
             elif (lport, rport) == (peer, me):
-                total += rx
+                total += max(0, rx - 1) if x[3] in ("08", "09", "0B") else rx
     return total
 
 
