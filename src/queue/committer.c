@@ -139,11 +139,16 @@ static int sync_journal(struct committer *cm)
 	return journal_sync(cm->j);
 }
 
-/* Classic durability for one message: fsync, rename, fsync(dir). */
+/* Classic durability for one message: fsync, rename, fsync(dir). m is freed. */
+static void classic(struct spool_msg *m, struct commit_outcome *o)
+{
+	o->ok = spool_msg_commit(m) == 0;
+	o->nospace = !o->ok && no_space(errno);
+}
+
 static void commit_classic(struct commit_job *job)
 {
-	job->o.ok = spool_msg_commit(job->m) == 0;
-	job->o.nospace = !job->o.ok && no_space(errno);
+	classic(job->m, &job->o);
 	job->m = NULL;              /* freed by the commit, whatever the outcome */
 	job->journaled = 0;
 }
@@ -274,8 +279,7 @@ enum commit_when commit_submit(struct committer *cm, struct spool_msg *m, int al
 		free(job);
 	}
 	/* No committer, or no memory for the job: durable right here. */
-	now->ok = spool_msg_commit(m) == 0;
-	now->nospace = !now->ok && no_space(errno);
+	classic(m, now);
 	return COMMIT_NOW;
 }
 

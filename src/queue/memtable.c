@@ -283,6 +283,29 @@ static int spill_rename(struct spool *sp, const char *qid, const char *suffix, c
 	return rename(tmp, path);
 }
 
+/* A message's data and state lines into tmp/QID.spill and tmp/QID.st.spill, not synced (a
+ * syncfs follows for all of them). */
+static int spill_write(struct spool *sp, const struct spool_mnode *n, const char *st, size_t stlen)
+{
+	char name[SPOOL_QID_MAX + 16];
+
+	snprintf(name, sizeof(name), "%s.spill", n->qid);
+	if (spool_write_tmp(sp, name, n->buf, n->len, 0, NULL) < 0)
+		return -1;
+	snprintf(name, sizeof(name), "%s.st.spill", n->qid);
+	return spool_write_state(sp, name, st, stlen, 0, NULL);
+}
+
+/* Messages of the table not in queue/ yet. */
+static size_t live_locked(const struct spool *sp)
+{
+	size_t k = 0;
+
+	for (const struct spool_mnode *n = sp->head; n != NULL; n = n->next)
+		k += n->state != M_DISK;
+	return k;
+}
+
 int spool_mem_spill(struct spool *sp, int (*commit)(void *arg), void *arg)
 {
 	struct spool_mnode *n;
@@ -294,13 +317,7 @@ int spool_mem_spill(struct spool *sp, int (*commit)(void *arg), void *arg)
 	for (n = sp->head; n != NULL && r == 0; n = n->next)
 		if (n->state != M_DISK) {
 			wrote++;
-			char name[SPOOL_QID_MAX + 16];
-			snprintf(name, sizeof(name), "%s.spill", n->qid);
-			if (spool_write_tmp(sp, name, n->buf, n->len, 0, NULL) < 0)
-				r = -1;
-			snprintf(name, sizeof(name), "%s.st.spill", n->qid);
-			if (r == 0 && spool_write_state(sp, name, n->st, n->stlen, 0, NULL) < 0)
-				r = -1;
+			r = spill_write(sp, n, n->st, n->stlen);
 		}
 	if (r == 0 && wrote > 0 && syncfs(sp->lockfd) < 0)
 		r = -1;
@@ -334,7 +351,8 @@ int spool_mem_spill(struct spool *sp, int (*commit)(void *arg), void *arg)
 
 struct prespill {
 	struct spool_mnode *n;
-	size_t stlen;           /* the state lines written with it */
+	char *st;               /* a copy of its state lines, written with it */
+	size_t stlen;
 	int written;
 };
 
@@ -374,44 +392,34 @@ int spool_mem_prespill(struct spool *sp, size_t *left)
 {
 	struct prespill *ps = NULL;
 	struct spool_mnode *n;
-	size_t np = 0, i;
+	size_t np, i;
 	int r = 0, moved = 0;
 
-	/* 1. which messages, each held by a reference, with the length of its state lines, */
+	/* 1. which messages, each held by a reference, with a copy of its state lines (a
+	 * message's bytes never change once adopted; its state lines may grow), */
 	pthread_mutex_lock(&sp->mu);
-	for (n = sp->head; n != NULL; n = n->next)
-		np += n->state != M_DISK;
-	if (np > 0 && (ps = calloc(np, sizeof(*ps))) == NULL) {
+	if ((np = live_locked(sp)) == 0 || (ps = calloc(np, sizeof(*ps))) == NULL) {
 		pthread_mutex_unlock(&sp->mu);
-		return -1;
+		*left = np;         /* none, or all of them when there is no memory to move one */
+		return np == 0 ? 0 : -1;
 	}
 	np = 0;
 	for (n = sp->head; n != NULL; n = n->next)
 		if (n->state != M_DISK) {
 			n->refs++;
 			ps[np].n = n;
-			ps[np++].stlen = n->stlen;
+			ps[np].stlen = n->stlen;
+			if (n->stlen > 0 && (ps[np].st = malloc(n->stlen)) != NULL)
+				memcpy(ps[np].st, n->st, n->stlen);
+			np++;
 		}
-	/* 2. their data written into tmp/ without the lock (a message's bytes never change once
-	 * adopted; its state lines are copied, they may grow), 3. on disk, */
-	char **sts = np > 0 ? calloc(np, sizeof(*sts)) : NULL;
-	for (i = 0; i < np && sts != NULL; i++)
-		if (ps[i].stlen > 0 && (sts[i] = malloc(ps[i].stlen)) != NULL)
-			memcpy(sts[i], ps[i].n->st, ps[i].stlen);
 	pthread_mutex_unlock(&sp->mu);
+	/* 2. their data written into tmp/ without the lock, 3. on disk, */
 	for (i = 0; i < np && r == 0; i++) {
-		char name[SPOOL_QID_MAX + 16];
-		n = ps[i].n;
-		if (sts == NULL || (ps[i].stlen > 0 && sts[i] == NULL)) {
+		if (ps[i].stlen > 0 && ps[i].st == NULL)
 			r = -1;
-			break;
-		}
-		snprintf(name, sizeof(name), "%s.spill", n->qid);
-		if (spool_write_tmp(sp, name, n->buf, n->len, 0, NULL) < 0)
-			r = -1;
-		snprintf(name, sizeof(name), "%s.st.spill", n->qid);
-		if (r == 0 && spool_write_state(sp, name, sts[i], ps[i].stlen, 0, NULL) < 0)
-			r = -1;
+		else
+			r = spill_write(sp, ps[i].n, ps[i].st, ps[i].stlen);
 		ps[i].written = r == 0;
 	}
 	if (r == 0 && np > 0 && syncfs(sp->lockfd) < 0)
@@ -437,13 +445,10 @@ int spool_mem_prespill(struct spool *sp, size_t *left)
 			ps[i].n->unsynced = 0;
 		spool_mem_unref_locked(ps[i].n);
 	}
-	*left = 0;
-	for (n = sp->head; n != NULL; n = n->next)
-		*left += n->state != M_DISK;
+	*left = live_locked(sp);
 	pthread_mutex_unlock(&sp->mu);
-	for (i = 0; i < np && sts != NULL; i++)
-		free(sts[i]);
-	free(sts);
+	for (i = 0; i < np; i++)
+		free(ps[i].st);
 	free(ps);
 	return r;
 }

@@ -370,6 +370,15 @@ static void precommit_done(void *job, int ran)
 		commit_finish(cw);
 }
 
+/* The message's signer and sender checks, not run. */
+static void drop_checks(struct conn *c)
+{
+	dkim_signer_free(c->dkim);
+	c->dkim = NULL;
+	sendercheck_free(c->inbound);
+	c->inbound = NULL;
+}
+
 int hook_data_commit(void *ctx, const struct smtp_tx *tx, char *qid, size_t qidsz)
 {
 	struct conn *c = ctx;
@@ -380,12 +389,7 @@ int hook_data_commit(void *ctx, const struct smtp_tx *tx, char *qid, size_t qids
 
 	if (c->hold && release_held(c, tx) < 0) {    /* a message that is all header */
 		CLOG(log_warn, c, "cannot write queue file");
-		spool_msg_abort(m);
-		c->msg = NULL;
-		dkim_signer_free(c->dkim);
-		c->dkim = NULL;
-		sendercheck_free(c->inbound);
-		c->inbound = NULL;
+		hook_data_abort(c);
 		return -1;
 	}
 	/* RFC 8689 4.1: REQUIRETLS tags the message, and makes a TLS-Required field moot. */
@@ -440,10 +444,7 @@ int hook_data_commit(void *ctx, const struct smtp_tx *tx, char *qid, size_t qids
 		return data_commit_code(result);
 	}
 	free(cw);
-	dkim_signer_free(c->dkim);      /* no memory for the job: unsigned rather than lost */
-	c->dkim = NULL;
-	sendercheck_free(c->inbound);
-	c->inbound = NULL;
+	drop_checks(c);                 /* no memory for the job: unsigned rather than lost */
 	/* No memory for the job: durable right here, the classic way. */
 	struct commit_outcome now;
 	commit_submit(NULL, m, 1, NULL, NULL, &now);
@@ -456,10 +457,7 @@ void hook_data_abort(void *ctx)
 
 	spool_msg_abort(c->msg);
 	c->msg = NULL;
-	dkim_signer_free(c->dkim);
-	c->dkim = NULL;
-	sendercheck_free(c->inbound);
-	c->inbound = NULL;
+	drop_checks(c);
 	free(c->held);
 	c->held = NULL;
 	c->held_len = 0;
