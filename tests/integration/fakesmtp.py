@@ -7,11 +7,12 @@ import threading
 
 
 class FakeSMTP:
-    def __init__(self, starttls_cert=None, script=None, greet_delay=0, tls_max=None):
+    def __init__(self, starttls_cert=None, script=None, greet_delay=0, tls_max=None, accepted=None):
         """script(session_no, command_upper) -> reply line or None for the default;
         the special reply "HANG" stops answering (the connection stays open). tls_max: the
         newest TLS version STARTTLS negotiates (an ssl.TLSVersion; an old one is offered alone,
-        at OpenSSL security level 0, as an outdated server does)."""
+        at OpenSSL security level 0, as an outdated server does). accepted(body): called for
+        each message accepted, with the lock held, just before its 250 goes out."""
         self.tls_max = tls_max
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
@@ -20,6 +21,7 @@ class FakeSMTP:
         self.cert = starttls_cert
         self.greet_delay = greet_delay
         self.script = script or (lambda n, cmd: None)
+        self.accepted = accepted
         self.sessions = []          # list of lists of received command lines
         self.messages = []          # accepted message bodies (bytes)
         self.lock = threading.Lock()
@@ -105,6 +107,8 @@ class FakeSMTP:
                     if o2 is None or o2.startswith("250"):
                         with self.lock:
                             self.messages.append(body)
+                            if self.accepted is not None:
+                                self.accepted(body)
                     send(o2 or "250 2.0.0 accepted")
                 elif cmd == "QUIT":
                     send("221 bye")

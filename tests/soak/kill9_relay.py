@@ -30,7 +30,6 @@ import os
 import random
 import re
 import smtplib
-import socket
 import ssl
 import sys
 import threading
@@ -38,6 +37,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from fakesmtp import FakeSMTP  # noqa: E402
 from harness import BIN, Server, free_port  # noqa: E402
 
 CYCLE_LIMIT = 20.0          # seconds a cycle may take at most (clients stop, the kill comes)
@@ -46,90 +46,32 @@ JUMP = 20                   # files added to queue/ between two samples that mak
 HISTS = ("mailport_journal_checkpoint_seconds", "mailport_journal_commit_seconds")
 
 
-class SlowSmarthost:
+class SlowSmarthost(FakeSMTP):
     """A plain SMTP server on 127.0.0.1 that sleeps 20-50 ms before its 250 to the end of
     data. received: X-Seq -> list of monotonic times of the 250s sent for it."""
 
     def __init__(self, seed, delay=(0.020, 0.050)):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
         self.delay = delay
         self.rng = random.Random(seed * 7919 + 1)
-        self.lock = threading.Lock()
         self.received = collections.defaultdict(list)
-        self.sessions = 0
-        self.copies = 0
-        self.stopping = False
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__(script=self._slow, accepted=self._record)
 
-    def _serve(self):
-        while not self.stopping:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._session, args=(conn,), daemon=True).start()
+    def _slow(self, n, cmd):
+        if cmd == "END":
+            with self.lock:
+                d = self.rng.uniform(*self.delay)
+            time.sleep(d)
+        return None
 
-    def _session(self, conn):
-        with self.lock:
-            self.sessions += 1
-        conn.settimeout(120)
-        f = conn.makefile("rb")
-
-        def send(text):
-            conn.sendall(text.encode() + b"\r\n")
-
-        try:
-            send("220 smarthost.test ESMTP slow")
-            while True:
-                raw = f.readline()
-                if not raw:
-                    return
-                cmd = raw.split(b" ")[0].strip().upper()
-                if cmd in (b"EHLO", b"HELO"):
-                    send("250-smarthost.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE 10000000")
-                elif cmd == b"DATA":
-                    send("354 go ahead")
-                    seq = None
-                    while True:
-                        line = f.readline()
-                        if not line:
-                            return                  # the sender died in the middle: nothing
-                        if line == b".\r\n":
-                            break
-                        if seq is None and line.startswith(b"X-Seq: "):
-                            seq = line[7:].strip().decode()
-                    with self.lock:
-                        d = self.rng.uniform(*self.delay)
-                    time.sleep(d)
-                    # Accepted from here on (a real MTA's fsync before its 250): counted even
-                    # when the sender is gone by now and never reads the 250.
-                    with self.lock:
-                        self.received[seq].append(time.monotonic())
-                        self.copies += 1
-                    send("250 2.0.0 accepted")
-                elif cmd == b"QUIT":
-                    send("221 bye")
-                    return
-                elif cmd == b"RSET" or cmd == b"NOOP" or cmd == b"MAIL" or cmd == b"RCPT":
-                    send("250 ok")
-                else:
-                    send("502 5.5.1 not here")
-        except OSError:
-            return
-        finally:
-            conn.close()
+    def _record(self, body):
+        # Accepted from here on (a real MTA's fsync before its 250): counted even when the
+        # sender is gone by now and never reads the 250.
+        m = re.search(rb"^X-Seq: (\S+)", body, re.M)
+        self.received[m.group(1).decode() if m else None].append(time.monotonic())
 
     def snapshot(self):
         with self.lock:
             return {k: list(v) for k, v in self.received.items()}
-
-    def close(self):
-        self.stopping = True
-        self.sock.close()
 
 
 class QueueWatch(threading.Thread):
