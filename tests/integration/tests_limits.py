@@ -31,6 +31,8 @@ def test_per_client_concurrency_limit():
         fourth = connect_from(srv, "127.0.0.1")
         line = first_line(fourth)
         assert line.startswith("421 4.7.0 ") and "Too many connections from your address" in line, line
+        # the refusal's line is written before the 421: whoever got one finds it, at once
+        assert "reason=max_connections_per_ip limit=3" in srv.log(), srv.log()[-2000:]
         assert fourth.recv(100) == b""                  # and closed
         fourth.close()
         # Another client is not affected; on 465 the refusal is a close without a word.
@@ -67,6 +69,7 @@ def test_per_client_rate_limit():
         s = connect_from(srv, "127.0.0.1")
         line = first_line(s)
         assert line.startswith("421 4.7.0 ") and "slow down" in line, line
+        assert "reason=max_connection_rate_per_ip limit=5" in srv.log(), srv.log()[-2000:]     # before the 421
         s.close()
         s = connect_from(srv, "127.0.0.3")              # someone else may still come in
         assert first_line(s).startswith("220 ")
