@@ -76,7 +76,7 @@ class Mailport:
     name = "mailport"
 
     def __init__(self, maildir, relay=None, domains="example.test", relay_extra="", extra="", checks=False,
-                 more_users=()):
+                 more_users=(), workers=None, cpus=None):
         # checks: port 25's SPF/DKIM/DMARC (off in the rows against Postfix, which does none here)
         self.dir = tempfile.mkdtemp(prefix="mailport-bench-")
         give_to_mail_user(self.dir)     # as root, mailport becomes MAIL_USER after binding
@@ -96,6 +96,7 @@ local_domains = {domains}
 maildir = {md}
 timeout = 60s
 max_connections = 20000
+{f"workers = {workers}" if workers else ""}
 [auth]
 users = {self.dir}/users
 [tls]
@@ -115,7 +116,9 @@ listen = 127.0.0.1:{self.p465}
 listen = 127.0.0.1:{self.p587}
 {extra}""")
         self.log = open(os.path.join(self.dir, "log"), "wb")
-        self.proc = subprocess.Popen([MAILPORT, "serve", "--config", os.path.join(self.dir, "mailport.conf")],
+        # cpus: the server confined to those cores (taskset), e.g. "0" beside a load generator on 1
+        pin = ["taskset", "-c", cpus] if cpus else []
+        self.proc = subprocess.Popen(pin + [MAILPORT, "serve", "--config", os.path.join(self.dir, "mailport.conf")],
                                      stdout=self.log, stderr=self.log)
         for p in (self.p25, self.p465, self.p587):
             wait_listening(p)
@@ -201,6 +204,25 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu(pid):
+    """CPU seconds of a process's threads, summed by thread name (mailport names its threads:
+    loop1.., queue commit, checkpointer, runner, password hashin(g), sender checks; the main
+    thread, loop 0, is "mailport")."""
+    out = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                raw = f.read()
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1:raw.rindex(")")]
+        fields = raw.rsplit(")", 1)[1].split()
+        name = "loops" if name == "mailport" or name.startswith("loop") else name
+        out[name] = out.get(name, 0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 def fdatasync_alone(directory, n=1000):
     """What one message's durability costs at least on this file system: the p50 of appending
     1.1 KiB (a small message with its journal header) to a file and fdatasync(2), in ms."""
@@ -226,8 +248,8 @@ def settle():
     time.sleep(0.5)
 
 
-def run_bench(port, mode, conc, per_conn, size, total, flags, rcpt, max_secs=120):
-    args = [BENCH, "-s", f"127.0.0.1:{port}", "-m", mode, "-c", str(conc), "-k", str(per_conn), "-n", str(total),
+def run_bench(port, mode, conc, per_conn, size, total, flags, rcpt, max_secs=120, cpus=None):
+    args = (["taskset", "-c", cpus] if cpus else []) + [BENCH, "-s", f"127.0.0.1:{port}", "-m", mode, "-c", str(conc), "-k", str(per_conn), "-n", str(total),
             "-S", str(size), "-t", rcpt, "-d", str(max_secs)]
     if "resume" in flags:
         args.append("-r")
@@ -364,6 +386,45 @@ def interleaved(rounds, kinds, start, measure):
                 print(f"  {kind:9} {out[kind][-1]:9.0f} msg/s", flush=True)
             finally:
                 srv.close()
+    return out
+
+
+# Issue 36: one event loop against two, in the same run. On two cores the load generator
+# shares them with the server; "pinned" puts the generator on core 1 and, with one loop, the
+# server on core 0 (one loop's best case: a core of its own), with two loops the server on both.
+LOOP_SCENARIOS = [s for s in SCENARIOS if s[0] in ("plain C16 K10", "plain C16 K1", "STARTTLS C16 K1",
+                                                   "implicit TLS C16 K1", "STARTTLS C16 K10")]
+
+
+def loops_rows(rounds, scale=1.0, pinned=(False, True), only=()):
+    """{(scenario, pinned): {loops: {"msgs": [..], "cpu_us": [..]}}}, 1 and 2 loops interleaved."""
+    out = {}
+    for sc in LOOP_SCENARIOS:
+        name, mode, conc, per_conn, size, total, flags = sc
+        if only and not any(o in name for o in only):
+            continue
+        total = max(200, int(total * scale))
+        for pin in pinned:
+            row = out[(name, pin)] = {n: {"msgs": [], "cpu_us": []} for n in (1, 2)}
+            for rnd in range(rounds):
+                for loops in (1, 2):
+                    m = Mailport(False, workers=loops, cpus=("0" if loops == 1 else "0,1") if pin else None)
+                    try:
+                        settle()
+                        cpu0, th0 = cpu_seconds(m.proc.pid), thread_cpu(m.proc.pid)
+                        res = run_bench(m.port(mode), mode, conc, per_conn, size, total, m.flags(mode, flags), m.rcpt,
+                                        cpus="1" if pin else None)
+                        row[loops]["msgs"].append(res.get("msgs_per_s", 0))
+                        if res.get("msgs"):
+                            row[loops]["cpu_us"].append((cpu_seconds(m.proc.pid) - cpu0) * 1e6 / res["msgs"])
+                            th = thread_cpu(m.proc.pid)
+                            row[loops].setdefault("threads", []).append(
+                                {k: (v - th0.get(k, 0)) * 1e6 / res["msgs"] for k, v in th.items()})
+                        print(f"  {name:22} {'pinned' if pin else 'free':6} round {rnd + 1} loops={loops} "
+                              f"{res.get('msgs_per_s', 0):8.0f} msg/s  cpu {row[loops]['cpu_us'][-1] if row[loops]['cpu_us'] else 0:6.0f} us/msg",
+                              flush=True)
+                    finally:
+                        m.close()
     return out
 
 
@@ -698,6 +759,7 @@ def main():
     ap.add_argument("--shared-row", action="store_true", help="only the Redis shared-limits rows, printed")
     ap.add_argument("--idle-row", action="store_true", help="only the idle TLS sessions row, printed")
     ap.add_argument("--profile", action="store_true", help="only the CPU profiles (bench/results/), written")
+    ap.add_argument("--loops-row", action="store_true", help="only 1 vs 2 event loops, printed")
     args = ap.parse_args()
     rounds = 1 if args.quick else args.rounds
     scale = 0.2 if args.quick else 1.0
@@ -721,6 +783,9 @@ def main():
         return
     if args.profile:
         profiles(2 if args.quick else 5)
+        return
+    if args.loops_row:
+        print(loops_rows(rounds, scale, only=args.only))
         return
     r = sh(os.path.join(REPO, "scripts", "peer-postfix"), timeout=600)
     if r.returncode != 0:

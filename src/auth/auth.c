@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +108,7 @@ struct tentry {
 };
 
 struct throttle {
+	pthread_mutex_t mu;     /* every event loop (and `mailport auth`'s control socket) counts here */
 	struct hashtab *tab;
 	unsigned max_failures, window;
 	long long now;          /* for expired() as a purge predicate */
@@ -122,14 +124,17 @@ struct throttle *throttle_new(unsigned max_failures, unsigned window)
 		free(t);
 		return NULL;
 	}
+	pthread_mutex_init(&t->mu, NULL);
 	throttle_configure(t, max_failures, window);
 	return t;
 }
 
 void throttle_configure(struct throttle *t, unsigned max_failures, unsigned window)
 {
+	pthread_mutex_lock(&t->mu);
 	t->max_failures = max_failures;
 	t->window = window;
+	pthread_mutex_unlock(&t->mu);
 }
 
 void throttle_free(struct throttle *t)
@@ -137,6 +142,7 @@ void throttle_free(struct throttle *t)
 	if (t == NULL)
 		return;
 	hashtab_free(t->tab);
+	pthread_mutex_destroy(&t->mu);
 	free(t);
 }
 
@@ -178,12 +184,14 @@ static struct tentry *find(struct throttle *t, const char *key, long long now, i
 
 long long throttle_locked_until(struct throttle *t, const char *key, long long now)
 {
+	pthread_mutex_lock(&t->mu);
 	struct tentry *e = find(t, key, now, 0);
-
-	return e != NULL && e->locked_until > now ? e->locked_until : 0;
+	long long until = e != NULL && e->locked_until > now ? e->locked_until : 0;
+	pthread_mutex_unlock(&t->mu);
+	return until;
 }
 
-long long throttle_failure(struct throttle *t, const char *key, const char *user, long long now)
+static long long failure_locked(struct throttle *t, const char *key, const char *user, long long now)
 {
 	struct tentry *e = find(t, key, now, 1);
 	size_t i;
@@ -200,7 +208,15 @@ long long throttle_failure(struct throttle *t, const char *key, const char *user
 	return 0;
 }
 
-void throttle_lock(struct throttle *t, const char *key, const char *user, long long until, long long now)
+long long throttle_failure(struct throttle *t, const char *key, const char *user, long long now)
+{
+	pthread_mutex_lock(&t->mu);
+	long long until = failure_locked(t, key, user, now);
+	pthread_mutex_unlock(&t->mu);
+	return until;
+}
+
+static void lock_locked(struct throttle *t, const char *key, const char *user, long long until, long long now)
 {
 	struct tentry *e = find(t, key, now, 1);
 	size_t i;
@@ -216,6 +232,13 @@ void throttle_lock(struct throttle *t, const char *key, const char *user, long l
 		e->failures = t->max_failures;
 	if (e->locked_until < until)
 		e->locked_until = until;
+}
+
+void throttle_lock(struct throttle *t, const char *key, const char *user, long long until, long long now)
+{
+	pthread_mutex_lock(&t->mu);
+	lock_locked(t, key, user, until, now);
+	pthread_mutex_unlock(&t->mu);
 }
 
 struct each_ctx {
@@ -241,8 +264,10 @@ void throttle_each(struct throttle *t, long long now,
 {
 	struct each_ctx x = { t, fn, arg, NULL };
 
+	pthread_mutex_lock(&t->mu);
 	t->now = now;
 	hashtab_sweep(t->tab, visit, &x);
+	pthread_mutex_unlock(&t->mu);
 }
 
 static int forgive_user(const char *key, void *rec, void *arg)
@@ -257,11 +282,15 @@ static int forgive_user(const char *key, void *rec, void *arg)
 size_t throttle_forgive(struct throttle *t, const char *what)
 {
 	struct each_ctx x = { t, NULL, NULL, what };
+	size_t n = 0;
 
+	pthread_mutex_lock(&t->mu);
 	if (strchr(what, '@') != NULL)
-		return hashtab_sweep(t->tab, forgive_user, &x);
-	if (hashtab_get(t->tab, what) == NULL)
-		return 0;
-	hashtab_del(t->tab, what);
-	return 1;
+		n = hashtab_sweep(t->tab, forgive_user, &x);
+	else if (hashtab_get(t->tab, what) != NULL) {
+		hashtab_del(t->tab, what);
+		n = 1;
+	}
+	pthread_mutex_unlock(&t->mu);
+	return n;
 }

@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 #include <openssl/core_names.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,11 +17,16 @@ struct slot {
 	long long expires;
 };
 
+/* Every event loop asks the same cache: a slot is read and written under its stripe's lock,
+ * so that no loop waits on another's unrelated credentials. */
+#define STRIPES 16
+
 struct authcache {
 	EVP_MAC *mac;           /* fetched once: a fetch per AUTH would be a provider lookup each */
 	unsigned char secret[32];
 	unsigned ttl;
-	unsigned generation;    /* one more at each clear */
+	_Atomic unsigned generation;    /* one more at each clear */
+	pthread_mutex_t mu[STRIPES];
 	struct slot slots[AUTHCACHE_SLOTS];
 };
 
@@ -35,6 +41,8 @@ struct authcache *authcache_new(unsigned ttl)
 		return NULL;
 	}
 	c->ttl = ttl;
+	for (int i = 0; i < STRIPES; i++)
+		pthread_mutex_init(&c->mu[i], NULL);
 	return c;
 }
 
@@ -43,6 +51,8 @@ void authcache_free(struct authcache *c)
 	if (c == NULL)
 		return;
 	EVP_MAC_free(c->mac);
+	for (int i = 0; i < STRIPES; i++)
+		pthread_mutex_destroy(&c->mu[i]);
 	OPENSSL_cleanse(c, sizeof(*c));
 	free(c);
 }
@@ -67,10 +77,9 @@ void authcache_key(const struct authcache *c, const char *authzid, const char *u
 	EVP_MAC_CTX_free(ctx);
 }
 
-static const struct slot *slot_of(const struct authcache *c, const unsigned char key[AUTHCACHE_KEY])
+static unsigned slot_index(const unsigned char key[AUTHCACHE_KEY])
 {
-	unsigned idx = ((unsigned)key[0] | (unsigned)key[1] << 8) % AUTHCACHE_SLOTS;
-	return &c->slots[idx];
+	return ((unsigned)key[0] | (unsigned)key[1] << 8) % AUTHCACHE_SLOTS;
 }
 
 int authcache_key_made(const unsigned char key[AUTHCACHE_KEY])
@@ -80,33 +89,39 @@ int authcache_key_made(const unsigned char key[AUTHCACHE_KEY])
 	return CRYPTO_memcmp(key, zero, AUTHCACHE_KEY) != 0;
 }
 
-int authcache_hit(const struct authcache *c, const unsigned char key[AUTHCACHE_KEY], long long now)
+int authcache_hit(struct authcache *c, const unsigned char key[AUTHCACHE_KEY], long long now)
 {
-	const struct slot *s;
-
 	if (c == NULL || c->ttl == 0 || !authcache_key_made(key))
 		return 0;
-	s = slot_of(c, key);
-	return s->expires > now && CRYPTO_memcmp(s->key, key, AUTHCACHE_KEY) == 0;
+	unsigned i = slot_index(key);
+	pthread_mutex_lock(&c->mu[i % STRIPES]);
+	const struct slot *s = &c->slots[i];
+	int hit = s->expires > now && CRYPTO_memcmp(s->key, key, AUTHCACHE_KEY) == 0;
+	pthread_mutex_unlock(&c->mu[i % STRIPES]);
+	return hit;
 }
 
 void authcache_put(struct authcache *c, const unsigned char key[AUTHCACHE_KEY], long long now)
 {
-	struct slot *s;
-
 	if (c == NULL || c->ttl == 0)
 		return;
-	s = (struct slot *)slot_of(c, key);
-	memcpy(s->key, key, AUTHCACHE_KEY);
-	s->expires = now + c->ttl;
+	unsigned i = slot_index(key);
+	pthread_mutex_lock(&c->mu[i % STRIPES]);
+	memcpy(c->slots[i].key, key, AUTHCACHE_KEY);
+	c->slots[i].expires = now + c->ttl;
+	pthread_mutex_unlock(&c->mu[i % STRIPES]);
 }
 
 void authcache_clear(struct authcache *c)
 {
 	if (c == NULL)
 		return;
+	for (int i = 0; i < STRIPES; i++)
+		pthread_mutex_lock(&c->mu[i]);
 	memset(c->slots, 0, sizeof(c->slots));
 	c->generation++;
+	for (int i = STRIPES - 1; i >= 0; i--)
+		pthread_mutex_unlock(&c->mu[i]);
 }
 
 unsigned authcache_generation(const struct authcache *c)

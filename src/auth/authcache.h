@@ -25,7 +25,7 @@ void authcache_key(const struct authcache *c, const char *authzid, const char *u
 /* Whether key is one: authcache_key leaves it all zero when it could not make one, and such a
  * key stands for no credentials in particular (never a hit, never shared). */
 int authcache_key_made(const unsigned char key[AUTHCACHE_KEY]);
-int authcache_hit(const struct authcache *c, const unsigned char key[AUTHCACHE_KEY], long long now);
+int authcache_hit(struct authcache *c, const unsigned char key[AUTHCACHE_KEY], long long now);
 void authcache_put(struct authcache *c, const unsigned char key[AUTHCACHE_KEY], long long now);
 /* Forget every entry (credentials were revoked). */
 void authcache_clear(struct authcache *c);

@@ -58,6 +58,7 @@ struct config {
 	size_t max_message_size;
 	unsigned timeout;               /* seconds */
 	unsigned max_connections;
+	unsigned workers;               /* event loops; 0 = one per core */
 	unsigned max_conn_per_ip;       /* sessions at once per client (0 = no limit) */
 	unsigned conn_rate_per_ip;      /* new connections per minute per client (0 = no limit) */
 	struct netmatch *limits_exempt; /* clients those two do not apply to */

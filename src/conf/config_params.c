@@ -39,6 +39,9 @@ const struct param config_params[] = {
 	  "idle time allowed to a client (RFC 5321 4.5.3.2 suggests 5 minutes)" },
 	{ "server", "max_connections", P_UINT, OFF(max_connections), "1000", 1, 1000000, 0,
 	  "concurrent sessions; more get 421 at the greeting" },
+	{ "server", "workers", P_UINT, OFF(workers), "0", 0, 64, 0,
+	  "event loops serving connections, each a thread with its own listeners (SO_REUSEPORT) and sessions; "
+	  "0 = one per core" },
 	{ "server", "max_connections_per_ip", P_UINT, OFF(max_conn_per_ip), "50", 0, 1000000, 0,
 	  "sessions one client address (IPv6: its /64) may hold at once, as Postfix's anvil; 0 = no limit" },
 	{ "server", "max_connection_rate_per_ip", P_UINT, OFF(conn_rate_per_ip), "0", 0, 1000000, 0,

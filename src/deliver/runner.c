@@ -349,6 +349,7 @@ static void *worker_main(void *arg)
 	struct runner *r = ((struct worker_arg *)arg)->r;
 	unsigned id = ((struct worker_arg *)arg)->id;
 	free(arg);
+	pthread_setname_np(pthread_self(), "runner");
 	pthread_mutex_lock(&r->mu);
 	for (;;) {
 		struct timespec until;

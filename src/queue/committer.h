@@ -17,6 +17,7 @@
 #include <event2/event.h>
 
 #include "journal.h"
+#include "../util/workpool.h"
 
 struct committer;
 
@@ -25,24 +26,25 @@ struct commit_outcome {
 	int nospace;            /* failed for want of space: 452 4.3.1 rather than 451 4.3.0 */
 };
 
-/* On the event loop, once, with the outcome. */
+/* On the submitting event loop, once, with the outcome. */
 typedef void (*commit_done_fn)(void *arg, const struct commit_outcome *o);
 
 /* Starts the committing and checkpointing threads on j, and routes the spool's done records
  * and state lines to j. NULL (logged) when a thread cannot start. */
-struct committer *committer_start(struct event_base *base, struct spool *sp, struct journal *j);
+struct committer *committer_start(struct spool *sp, struct journal *j);
 /* Commits in flight finish (their done callbacks run), the threads stop; NULL ok. The
  * journal is left to journal_close(), which writes its last checkpoint. */
 void committer_stop(struct committer *cm);
 
 enum commit_when { COMMIT_LATER, COMMIT_NOW };
 /* Makes m durable (spool_msg_finish, then the journal; a message too large for it, or with
- * the journal full, the classic way: fsync, rename, fsync(dir)). COMMIT_LATER: done(arg, o)
- * comes on the loop. COMMIT_NOW: *now holds the outcome and done is not called: when alone
+ * the journal full, the classic way: fsync, rename, fsync(dir)). Every event loop submits
+ * with its own home, and its messages join the same group commits. COMMIT_LATER: done(arg, o)
+ * comes on home's loop. COMMIT_NOW: *now holds the outcome and done is not called: when alone
  * (the only session: no one else waits on the loop, and the hop to the committer's thread and
  * back is a good part of a lone client's wait) and the committer is idle it commits right
  * here; with cm NULL or no memory for the job, the classic way, here. */
-enum commit_when commit_submit(struct committer *cm, struct spool_msg *m, int alone, commit_done_fn done, void *arg,
-                               struct commit_outcome *now);
+enum commit_when commit_submit(struct committer *cm, struct workpool_home *home, struct spool_msg *m, int alone,
+                               commit_done_fn done, void *arg, struct commit_outcome *now);
 
 #endif

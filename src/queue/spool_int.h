@@ -55,7 +55,7 @@ struct spool_mnode {
 struct spool {
 	char dir[PATH_MAX];
 	int lockfd;
-	unsigned counter;
+	_Atomic unsigned counter;      /* queue ids: every event loop makes them (spool_msg_begin) */
 	pthread_mutex_t mu;         /* the memory table */
 	struct spool_mnode *hash[MEM_BUCKETS], *head;
 	size_t nmem;

@@ -4,6 +4,7 @@
  */
 #include "clientlimits.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "../util/hashtab.h"
@@ -15,6 +16,7 @@ struct client {
 };
 
 struct clientlimits {
+	pthread_mutex_t mu;         /* every event loop counts here; held for one lookup */
 	struct hashtab *tab;
 	unsigned max_conn, rate;
 	long long now;
@@ -30,14 +32,17 @@ struct clientlimits *clientlimits_new(unsigned max_conn, unsigned rate)
 		free(a);
 		return NULL;
 	}
+	pthread_mutex_init(&a->mu, NULL);
 	clientlimits_configure(a, max_conn, rate);
 	return a;
 }
 
 void clientlimits_configure(struct clientlimits *a, unsigned max_conn, unsigned rate)
 {
+	pthread_mutex_lock(&a->mu);
 	a->max_conn = max_conn;
 	a->rate = rate;
+	pthread_mutex_unlock(&a->mu);
 }
 
 void clientlimits_free(struct clientlimits *a)
@@ -45,6 +50,7 @@ void clientlimits_free(struct clientlimits *a)
 	if (a == NULL)
 		return;
 	hashtab_free(a->tab);
+	pthread_mutex_destroy(&a->mu);
 	free(a);
 }
 
@@ -57,7 +63,7 @@ static int idle(const void *rec, void *arg)
 	return c->sessions == 0 && a->now - c->window >= 60;
 }
 
-enum clientlimits_verdict clientlimits_connect(struct clientlimits *a, const char *key, long long now, int *counted)
+static enum clientlimits_verdict connect_locked(struct clientlimits *a, const char *key, long long now, int *counted)
 {
 	struct client *c;
 
@@ -81,12 +87,27 @@ enum clientlimits_verdict clientlimits_connect(struct clientlimits *a, const cha
 	return CLIENTLIMITS_OK;
 }
 
-void clientlimits_disconnect(struct clientlimits *a, const char *key)
+enum clientlimits_verdict clientlimits_connect(struct clientlimits *a, const char *key, long long now, int *counted)
 {
-	struct client *c = hashtab_get(a->tab, key);
-
-	if (c != NULL && c->sessions > 0)
-		c->sessions--;
+	pthread_mutex_lock(&a->mu);
+	enum clientlimits_verdict v = connect_locked(a, key, now, counted);
+	pthread_mutex_unlock(&a->mu);
+	return v;
 }
 
-unsigned clientlimits_size(const struct clientlimits *a) { return (unsigned)hashtab_count(a->tab); }
+void clientlimits_disconnect(struct clientlimits *a, const char *key)
+{
+	pthread_mutex_lock(&a->mu);
+	struct client *c = hashtab_get(a->tab, key);
+	if (c != NULL && c->sessions > 0)
+		c->sessions--;
+	pthread_mutex_unlock(&a->mu);
+}
+
+unsigned clientlimits_size(struct clientlimits *a)
+{
+	pthread_mutex_lock(&a->mu);
+	unsigned n = (unsigned)hashtab_count(a->tab);
+	pthread_mutex_unlock(&a->mu);
+	return n;
+}

@@ -2,7 +2,8 @@
  * clientlimits.h - per-client connection limits (named after Postfix's anvil(8), which does the same
  * job): how many sessions one client may hold at once, and how many new connections it may
  * open per minute. A client is a key from throttle_key(): an IPv4 address, or an IPv6 /64.
- * Pure bookkeeping, no I/O; time is passed in. Memory is bounded (CLIENTLIMITS_MAX_KEYS); when the
+ * Pure bookkeeping, no I/O; time is passed in; every event loop counts in the same one (a
+ * mutex held for one lookup). Memory is bounded (CLIENTLIMITS_MAX_KEYS); when the
  * table is full, idle entries are dropped and, failing that, a new client is let through
  * untracked (better than refusing everyone when under a wide attack).
  */
@@ -26,6 +27,6 @@ void clientlimits_free(struct clientlimits *a);
 enum clientlimits_verdict clientlimits_connect(struct clientlimits *a, const char *key, long long now, int *counted);
 void clientlimits_disconnect(struct clientlimits *a, const char *key);
 /* Clients tracked, for tests. */
-unsigned clientlimits_size(const struct clientlimits *a);
+unsigned clientlimits_size(struct clientlimits *a);
 
 #endif

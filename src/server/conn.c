@@ -71,6 +71,7 @@ void conn_free(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	srv->nconns--;
+	srv->primary->sessions--;
 	if (c->clientlimits_counted)
 		clientlimits_disconnect(srv->clientlimits, c->client_key);
 	if (c->handshaking)
@@ -706,7 +707,9 @@ void conn_accept(struct listener *l, evutil_socket_t fd, struct sockaddr *sa)
 		inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof(ip));
 		port = ntohs(sin6->sin6_port);
 	}
-	if (srv->nconns >= rc->cfg->max_connections) {
+	/* All loops' sessions: two loops may pass this at once, so the limit can be exceeded by
+	 * the number of loops less one, never more. */
+	if (srv->primary->sessions >= rc->cfg->max_connections) {
 		log_info(NULL, "reject address=%s port=%d reason=max_connections limit=%u", ip, port,
 		         rc->cfg->max_connections);
 		if (!rc->proxy[l->role])
@@ -729,11 +732,10 @@ void conn_accept(struct listener *l, evutil_socket_t fd, struct sockaddr *sa)
 	}
 	c->ops = &conn_ops;
 	c->srv = srv;
-	c->rc = rc;
-	rc->refs++;
+	c->rc = runconf_ref(rc);
 	c->role = l->role;
 	c->fd = fd;
-	snprintf(c->id, sizeof(c->id), "s%06lx", ++srv->next_id);
+	snprintf(c->id, sizeof(c->id), "s%06lx", ++srv->primary->next_id);
 	snprintf(c->peer_ip, sizeof(c->peer_ip), "%s", ip);
 	c->peer_port = port;
 	c->next = srv->conns;
@@ -741,6 +743,7 @@ void conn_accept(struct listener *l, evutil_socket_t fd, struct sockaddr *sa)
 		srv->conns->prev = c;
 	srv->conns = c;
 	srv->nconns++;
+	srv->primary->sessions++;
 	if (!rc->proxy[l->role]) {
 		conn_start(c);
 		return;

@@ -246,7 +246,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 		code = 405;
 	} else if (l->role == ROLE_METRICS) {
 		if (strcmp(path, "/metrics") == 0) {
-			struct metrics_gauges g = { srv->nconns, 0, 0, srv->shared == NULL ? -1 : shared_up(srv->shared) };
+			struct metrics_gauges g = { srv->sessions, 0, 0, srv->shared == NULL ? -1 : shared_up(srv->shared) };
 			struct queue_scan qs = { srv->spool, &g, (long long)time(NULL) };
 			static const char *const names[3] = { "smtp", "submissions", "submission" };
 			spool_scan(srv->spool, queue_stats, &qs);

@@ -13,6 +13,12 @@
 
 #include "../publish/publish.h"
 
+struct runconf *runconf_ref(struct runconf *rc)
+{
+	rc->refs++;
+	return rc;
+}
+
 void runconf_unref(struct runconf *rc)
 {
 	if (rc == NULL || --rc->refs > 0)

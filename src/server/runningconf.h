@@ -19,7 +19,7 @@
 #include "../util/errlist.h"
 
 struct runconf {
-	int refs;
+	_Atomic int refs;               /* sessions, password checks and event loops using it */
 	struct config *cfg;
 	struct directory *dir;                  /* mailboxes, aliases, credentials */
 	struct authcache *authcache;            /* credentials verified lately (this snapshot's directory) */
@@ -45,6 +45,8 @@ void runconf_apppw_paths(const struct config *c, char *store, size_t storelen, c
 void runconf_clientca_paths(const struct config *c, char *crl, size_t crllen, char *index, size_t indexlen);
 /* The file at path, loaded and checked (NULL: errs says why), with one reference. */
 struct runconf *runconf_load(const char *path, struct errlist *errs);
+/* Another user of rc (any thread); returns rc. */
+struct runconf *runconf_ref(struct runconf *rc);
 void runconf_unref(struct runconf *rc);
 /* The delivery runner's view of a snapshot (pointers into rc; the runner copies them). */
 void runconf_runner(const struct runconf *rc, struct runner_conf *out);

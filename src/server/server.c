@@ -13,6 +13,7 @@
 #include <pwd.h>
 #include <sys/stat.h>
 #include <curl/curl.h>
+#include <sched.h>
 #include <signal.h>
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -36,259 +37,16 @@
 #include "../deliver/target.h"
 #include "server_int.h"
 
-#define LISTEN_BACKLOG 1024
-
-static void on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
-{
-	(void)evl;
-	(void)salen;
-	conn_accept(arg, fd, sa);
-}
-
-/* Out of descriptors (or kernel memory), the pending connection stays in the queue and the
- * listener is readable again at once: retrying in a loop burns a core and writes a log line
- * each time. As nginx and Postfix do, every listener rests a moment (sessions that end free
- * descriptors meanwhile, and the waiting clients stay queued in the kernel), and the log says
- * so once per ACCEPT_LOG_S with a count. */
-#define ACCEPT_PAUSE_MS 250
-#define ACCEPT_LOG_S 10
-
-/* Each listener accepts unless a pause holds it: out of descriptors (all of them), or too many
- * TLS handshakes in progress (the implicit-TLS ones). The one place that applies the two. */
-static void apply_pauses(struct server *srv)
-{
-	for (size_t i = 0; i < srv->nlisteners; i++) {
-		struct listener *l = &srv->listeners[i];
-		if (l->l == NULL)
-			continue;
-		if (srv->accept_paused || (listener_kind(l->role)->tls == LISTENER_TLS_IMPLICIT && srv->tls_accept_paused))
-			evconnlistener_disable(l->l);
-		else
-			evconnlistener_enable(l->l);
-	}
-}
-
-static void on_accept_timer(evutil_socket_t fd, short what, void *arg)
-{
-	struct server *srv = arg;
-
-	(void)fd;
-	(void)what;
-	srv->accept_paused = 0;
-	if (!srv->stopping)
-		apply_pauses(srv);
-}
-
-static void on_accept_error(struct evconnlistener *evl, void *arg)
-{
-	struct listener *l = arg;
-	struct server *srv = l->srv;
-	int err = EVUTIL_SOCKET_ERROR();
-	struct timeval tv = { 0, ACCEPT_PAUSE_MS * 1000 };
-	struct timespec now;
-
-	(void)evl;
-	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM)
-		return;         /* ECONNABORTED and the like: that one client, nothing to do */
-	srv->accept_failures++;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (srv->accept_logged.tv_sec == 0 || now.tv_sec - srv->accept_logged.tv_sec >= ACCEPT_LOG_S) {
-		log_warnx(NULL, "accept failed on %s: %s; new connections wait in the kernel's queue, retried every "
-		          "%d ms (%lu time%s since the last such line)%s", l->text, strerror(err), ACCEPT_PAUSE_MS,
-		          srv->accept_failures, srv->accept_failures == 1 ? "" : "s",
-		          err == EMFILE || err == ENFILE ? ": raise the descriptor limit (ulimit -n, systemd LimitNOFILE=) "
-		          "or lower max_connections" : "");
-		srv->accept_logged = now;
-		srv->accept_failures = 0;
-	}
-	if (srv->accept_paused)
-		return;
-	if (srv->ev_accept == NULL && (srv->ev_accept = evtimer_new(srv->base, on_accept_timer, srv)) == NULL)
-		return;
-	srv->accept_paused = 1;
-	apply_pauses(srv);
-	evtimer_add(srv->ev_accept, &tv);
-}
-
-static int bind_listeners(struct server *srv, const struct config *cfg)
-{
-	for (int role = 0; role < ROLE_COUNT; role++) {
-		for (size_t i = 0; i < cfg->nlisten[role]; i++) {
-			const struct config_listen *cl = &cfg->listen[role][i];
-			struct listener *l = &srv->listeners[srv->nlisteners];
-			int fd, one = 1;
-
-			fd = socket(cl->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-			if (fd < 0)
-				goto fail;
-			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-			/* [::]:25 next to 0.0.0.0:25 must not collide: each socket one family. */
-			if (cl->ss.ss_family == AF_INET6)
-				setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-			if (bind(fd, (const struct sockaddr *)&cl->ss, cl->sslen) < 0 ||
-			    listen(fd, LISTEN_BACKLOG) < 0) {
-				log_warn(NULL, "cannot listen on %s", cl->text);
-				close(fd);
-				return -1;
-			}
-			l->srv = srv;
-			l->role = (enum listener_role)role;
-			l->http = NULL;
-			l->fd = -1;
-			snprintf(l->text, sizeof(l->text), "%s", cl->text);
-			if (listener_kind(l->role)->proto == LISTENER_PROTO_HTTP) {
-				l->l = NULL;
-				l->fd = fd;     /* http_start() gives it to evhttp */
-				srv->nlisteners++;
-				log_info(NULL, "listening address=%s role=%s tls=%s", cl->text, listener_kind(l->role)->name,
-				         listener_tls_words(listener_kind(l->role), srv->rc->tls != NULL));
-				continue;
-			}
-			l->l = evconnlistener_new(srv->base, on_accept, l,
-			                          LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
-			if (l->l == NULL) {
-				close(fd);
-				goto fail;
-			}
-			evconnlistener_set_error_cb(l->l, on_accept_error);
-			srv->nlisteners++;
-			log_info(NULL, "listening address=%s role=%s tls=%s", cl->text, listener_kind(l->role)->name,
-			         listener_tls_words(listener_kind(l->role), srv->rc->tls != NULL));
-		}
-	}
-	return 0;
-fail:
-	log_warn(NULL, "cannot create listener");
-	return -1;
-}
-
-static void free_listeners(struct server *srv)
-{
-	http_stop(srv);
-	for (size_t i = 0; i < srv->nlisteners; i++) {
-		if (srv->listeners[i].l != NULL)
-			evconnlistener_free(srv->listeners[i].l);
-		if (srv->listeners[i].fd >= 0)
-			close(srv->listeners[i].fd);
-	}
-	srv->nlisteners = 0;
-}
-
-/* ---- TLS handshake backpressure ---------------------------------------------------------- */
-
-/* A handshake holds tens of KiB of temporary memory until the client finishes it; thousands
- * at once (a connection storm) only fragment the heap and slow each other down. With this
- * many in progress, implicit-TLS accepts wait in the kernel's queue. Only fresh handshakes
- * count while paused: clients that stall theirs (slowloris) cannot keep the door shut, the
- * pause is re-examined every 100 ms and ignores handshakes older than a second. STARTTLS
- * upgrades are never refused, they only count. */
-#define MAX_HANDSHAKES 64
-#define HS_FRESH_MS 1000
-
-static void tls_listeners(struct server *srv, int on)
-{
-	struct timeval tv = { 0, 100 * 1000 };
-
-	srv->tls_accept_paused = !on;
-	apply_pauses(srv);
-	if (srv->ev_hs != NULL) {
-		if (on)
-			evtimer_del(srv->ev_hs);
-		else
-			evtimer_add(srv->ev_hs, &tv);
-	}
-}
-
-static unsigned fresh_handshakes(const struct server *srv)
-{
-	struct timespec now;
-	unsigned n = 0;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	for (const struct conn *c = srv->conns; c != NULL; c = c->next)
-		if (c->handshaking && (now.tv_sec - c->hs_start.tv_sec) * 1000 +
-		                      (now.tv_nsec - c->hs_start.tv_nsec) / 1000000 < HS_FRESH_MS)
-			n++;
-	return n;
-}
-
-static void on_hs_timer(evutil_socket_t fd, short what, void *arg)
-{
-	struct server *srv = arg;
-	struct timeval tv = { 0, 100 * 1000 };
-
-	(void)fd;
-	(void)what;
-	if (!srv->tls_accept_paused || srv->stopping)
-		return;
-	if (fresh_handshakes(srv) <= MAX_HANDSHAKES / 2)
-		tls_listeners(srv, 1);
-	else
-		evtimer_add(srv->ev_hs, &tv);
-}
-
-/* server.handshake: a TLS handshake begins (1) or ends, any way (0). */
-static void server_handshake(struct server *srv, int begin)
-{
-	if (begin) {
-		if (++srv->handshakes >= MAX_HANDSHAKES && !srv->tls_accept_paused && !srv->stopping &&
-		    fresh_handshakes(srv) >= MAX_HANDSHAKES)
-			tls_listeners(srv, 0);
-		return;
-	}
-	if (srv->handshakes > 0)
-		srv->handshakes--;
-	if (srv->tls_accept_paused && !srv->stopping && fresh_handshakes(srv) <= MAX_HANDSHAKES / 2)
-		tls_listeners(srv, 1);
-}
-
-/* ---- signals ------------------------------------------------------------------------------ */
-
-static void on_grace(evutil_socket_t fd, short what, void *arg)
-{
-	struct server *srv = arg;
-	struct conn *c, *next;
-
-	(void)fd;
-	(void)what;
-	log_info(NULL, "shutdown grace period over: closing %u sessions", srv->nconns);
-	for (c = srv->conns; c != NULL; c = next) {
-		next = c->next;     /* conn_after_io may free c */
-		/* A closing session still holding output has a peer that stopped reading (or a TLS
-		 * peer that sent close_notify, after which nothing more can be written): the grace
-		 * period was its chance. One without a session still waits for its PROXY header. */
-		if (c->sess == NULL || c->closing || c->handshaking || c->starttls_pending) {
-			conn_free(c);
-			continue;
-		}
-		if (c->commit_wait != NULL) {
-			/* Its 250 is moments away: a 421 now would make the client send it again. */
-			c->shutdown_after_commit = 1;
-			continue;
-		}
-		smtp_session_shutdown(c->sess);
-		conn_after_io(c);
-	}
-}
-
+/* Every loop stops accepting and gives its sessions the grace period; the primary's loop ends
+ * with its own sessions, and drain() waits for the others'. */
 static void server_stop(struct server *srv, const char *why)
 {
-	struct timeval tv;
-
 	if (srv->stopping)
 		return;
-	srv->stopping = 1;
-	log_info(NULL, "shutdown %s sessions=%u grace=%us", why, srv->nconns, srv->rc->cfg->shutdown_grace);
-	notify_send("STOPPING=1\nSTATUS=stopping (%s), %u sessions finishing", why, srv->nconns);
-	free_listeners(srv);
-	if (srv->nconns == 0) {
-		event_base_loopexit(srv->base, NULL);
-		return;
-	}
-	tv.tv_sec = srv->rc->cfg->shutdown_grace;
-	tv.tv_usec = 0;
-	srv->ev_grace = evtimer_new(srv->base, on_grace, srv);
-	evtimer_add(srv->ev_grace, &tv);
+	log_info(NULL, "shutdown %s sessions=%u grace=%us", why, srv->sessions, srv->rc->cfg->shutdown_grace);
+	notify_send("STOPPING=1\nSTATUS=stopping (%s), %u sessions finishing", why, srv->sessions);
+	loops_stop(srv);
+	loop_stop(srv);
 }
 
 static void on_stop(evutil_socket_t sig, short what, void *arg)
@@ -363,6 +121,8 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	}
 	if (!same_listeners(rc->cfg, srv->rc->cfg))
 		log_warnx(NULL, "reload: listen addresses changed; they take effect at the next restart");
+	if (rc->cfg->workers != srv->rc->cfg->workers)
+		log_warnx(NULL, "reload: workers changed; it takes effect at the next restart");
 	if (strcmp(rc->cfg->spool, srv->rc->cfg->spool) != 0)
 		log_warnx(NULL, "reload: spool changed; it takes effect at the next restart");
 	if ((rc->tls == NULL) != (srv->rc->tls == NULL))
@@ -377,6 +137,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 		log_warnx(NULL, "reload: cannot start the directory's listener; lookups use what was loaded");
 	runconf_unref(srv->rc);
 	srv->rc = rc;
+	loops_reload(srv);
 	throttle_configure(srv->throttle, rc->cfg->max_failures, rc->cfg->failure_window);
 	clientlimits_configure(srv->clientlimits, rc->cfg->max_conn_per_ip, rc->cfg->conn_rate_per_ip);
 	struct runner_conf rconf;
@@ -387,6 +148,18 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	         directory_count(rc->dir), rc->cfg->nlocal_domains, rc->cfg->ncerts);
 	notify_send("READY=1\nSTATUS=reloaded: %zu users, %zu domains", directory_count(rc->dir),
 	            rc->cfg->nlocal_domains);
+}
+
+/* [server] workers, 0 meaning one loop per core this process may run on. */
+static unsigned server_loops(const struct config *cfg)
+{
+	cpu_set_t set;
+	int n;
+
+	if (cfg->workers > 0)
+		return cfg->workers;
+	n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > SERVER_MAX_LOOPS ? SERVER_MAX_LOOPS : (unsigned)n;
 }
 
 static void raise_fd_limit(unsigned want)
@@ -408,16 +181,15 @@ static int start_workers(struct server *srv)
 {
 	struct runner_conf rconf;
 
-	if ((srv->committer = committer_start(srv->base, srv->spool, srv->journal)) == NULL)
+	if ((srv->committer = committer_start(srv->spool, srv->journal)) == NULL)
 		return -1;
 	runconf_runner(srv->rc, &rconf);
 	rconf.agent = srv->agent;
 	srv->runner = runner_start(srv->spool, &rconf);
 	srv->authpool = workpool_new(srv->base, 2, "password hashing");
+	srv->checkpool = workpool_new(srv->base, CHECK_THREADS, "sender checks");
 	if (RAND_bytes(srv->scram_secret, sizeof(srv->scram_secret)) != 1)
 		log_warnx(NULL, "no random bytes for SCRAM's made-up salts");
-	/* More threads than cores: they wait on DNS answers, not on the CPU. */
-	srv->checkpool = workpool_new(srv->base, CHECK_THREADS, "sender checks");
 	if (srv->runner == NULL) {
 		log_errx(NULL, "cannot start the delivery runner");
 		return -1;
@@ -430,7 +202,6 @@ static void add_signals(struct server *srv)
 	srv->ev_term = evsignal_new(srv->base, SIGTERM, on_stop, srv);
 	srv->ev_int = evsignal_new(srv->base, SIGINT, on_stop, srv);
 	srv->ev_hup = evsignal_new(srv->base, SIGHUP, on_hup, srv);
-	srv->ev_hs = evtimer_new(srv->base, on_hs_timer, srv);
 	srv->ev_chld = evsignal_new(srv->base, SIGCHLD, on_child, srv);
 	evsignal_add(srv->ev_chld, NULL);
 	evsignal_add(srv->ev_term, NULL);
@@ -441,6 +212,8 @@ static void add_signals(struct server *srv)
 /* After the loop: the parts stop in the order in which each stops needing the next. */
 static void drain(struct server *srv)
 {
+	/* The other loops end once their sessions have (within the grace period). */
+	loops_join(srv);
 	/* Sessions that outlived the loop (should be none) are closed without a word. */
 	while (srv->conns)
 		conn_free(srv->conns);
@@ -455,6 +228,7 @@ static void drain(struct server *srv)
 	srv->agent = NULL;
 	committer_stop(srv->committer);     /* commits in flight finish (delivered next start) */
 	srv->committer = NULL;
+	loops_free(srv);                    /* the loops' last answers from it, then their bases */
 	journal_close(srv->journal);        /* the last checkpoint: all of it into queue/ */
 	srv->journal = NULL;
 }
@@ -465,13 +239,16 @@ static void free_server(struct server *srv)
 	struct event **evs[] = { &srv->ev_term, &srv->ev_int, &srv->ev_hup, &srv->ev_chld, &srv->ev_grace,
 	                         &srv->ev_hs, &srv->ev_accept };
 
+	loops_stop(srv);
+	loops_join(srv);
 	runner_stop(srv->runner);
 	agent_stop(srv->agent);
 	workpool_free(srv->authpool);
 	workpool_free(srv->checkpool);
 	committer_stop(srv->committer);
+	loops_free(srv);
 	journal_close(srv->journal);
-	free_listeners(srv);
+	loop_unlisten(srv);
 	if (srv->control) {
 		char sock[PATH_MAX];
 		evconnlistener_free(srv->control);
@@ -481,6 +258,7 @@ static void free_server(struct server *srv)
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
 		if (*evs[i])
 			event_free(*evs[i]);
+	workpool_home_free(srv->home);      /* after the committer: its last answers run here */
 	shared_free(srv->shared);           /* after the sessions: its last answers find no one */
 	windowcount_free(srv->userrate);
 	if (srv->base)
@@ -505,8 +283,8 @@ int server_main(const char *config_path)
 	int rc = EX_OSERR;
 
 	memset(&srv, 0, sizeof(srv));
+	srv.primary = &srv;
 	srv.config_path = config_path;
-	srv.handshake = server_handshake;
 	srv.rc = runconf_load(config_path, &errs);
 	if (srv.rc == NULL || server_user(srv.rc->cfg, &pw, &errs) != 0) {
 		errlist_print(&errs, stderr);
@@ -552,9 +330,9 @@ int server_main(const char *config_path)
 	srv.throttle = throttle_new(srv.rc->cfg->max_failures, srv.rc->cfg->failure_window);
 	srv.clientlimits = clientlimits_new(srv.rc->cfg->max_conn_per_ip, srv.rc->cfg->conn_rate_per_ip);
 	srv.userrate = windowcount_new(THROTTLE_MAX_KEYS, "messages per user");
-	srv.base = event_base_new();
-	if (srv.throttle == NULL || srv.clientlimits == NULL || srv.userrate == NULL || srv.base == NULL || bind_listeners(&srv, srv.rc->cfg) < 0 ||
-	    http_start(&srv) < 0)
+	/* Every loop's base and listeners now, while the ports can still be bound. */
+	if (srv.throttle == NULL || srv.clientlimits == NULL || srv.userrate == NULL ||
+	    loops_create(&srv, server_loops(srv.rc->cfg)) < 0 || http_start(&srv) < 0)
 		goto out;
 	if (server_start_agent(&srv, pw) < 0)
 		goto out;
@@ -569,14 +347,16 @@ int server_main(const char *config_path)
 	if (srv.rc->cfg->shared != NULL) {
 		const struct config *c = srv.rc->cfg;
 		struct shared_conf sc = { c->shared, c->shared_user, c->shared_password, c->shared_prefix };
-		if ((srv.shared = shared_new(srv.base, &sc)) == NULL)
+		if ((srv.shared = shared_new(srv.base, &sc, NULL)) == NULL)
 			goto out;
 	}
+	if (loops_start(&srv) < 0)
+		goto out;
 	srv.control = control_open(&srv, srv.rc->cfg->spool);
 	add_signals(&srv);
-	log_info(NULL, "started hostname=%s spool=%s domains=%zu users=%zu certs=%zu", srv.rc->cfg->hostname,
+	log_info(NULL, "started hostname=%s spool=%s domains=%zu users=%zu certs=%zu loops=%u", srv.rc->cfg->hostname,
 	         srv.rc->cfg->spool, srv.rc->cfg->nlocal_domains, directory_count(srv.rc->dir),
-	         srv.rc->cfg->ncerts);
+	         srv.rc->cfg->ncerts, srv.nloops);
 	notify_send("READY=1\nMAINPID=%ld\nSTATUS=accepting mail: %zu listeners, %zu users", (long)getpid(),
 	            srv.nlisteners, directory_count(srv.rc->dir));
 	event_base_dispatch(srv.base);

@@ -33,7 +33,8 @@
 #include "../msg/dkimsign.h"
 
 #define HEADER_HOLD_MAX (100 * 1024)   /* header block held back for submission hygiene */
-#define CHECK_THREADS 8                 /* port 25's sender checks at once (server.c's checkpool) */
+#define CHECK_THREADS 8                 /* port 25's sender checks at once, per loop (its checkpool) */
+#define SERVER_MAX_LOOPS 64
 
 struct server;
 
@@ -105,7 +106,22 @@ struct conn {
 	int seen_input;                 /* the client has sent something (TLS-first detection) */
 };
 
+/* One per event loop ([server] workers; server.c's loops). A loop's connections, listeners,
+ * pools, Redis client and snapshot in use are its own; everything else points at the
+ * primary's objects (spool, committer, runner, limits), which are safe across threads. The
+ * primary (loop 0, on the main thread) also owns the signals, reloads, the control socket and
+ * HTTP. Nothing here is touched by another loop's thread except primary's atomics below. */
 struct server {
+	struct server *primary;         /* loop 0's (itself there) */
+	struct server *loops;           /* primary only: the other loops, nloops - 1 of them */
+	unsigned nloops, index;
+	pthread_t thread;
+	int running;                    /* its thread started and not yet joined */
+	int cmd[2];                     /* the primary's commands to this loop (a pipe; server.c) */
+	struct event *ev_cmd;
+	struct workpool_home *home;     /* where the committer answers this loop */
+	_Atomic unsigned sessions;      /* primary: every loop's sessions (max_connections, metrics) */
+	_Atomic unsigned long next_id;  /* primary: session ids, unique across loops */
 	struct event_base *base;
 	const char *config_path;
 	struct runconf *rc;
@@ -116,7 +132,9 @@ struct server {
 	struct shared *shared;          /* [limits] redis: counters all nodes share, or NULL */
 	struct windowcount *userrate;      /* messages per user, counted here ([limits] max_messages_per_user) */
 	struct workpool *authpool;     /* password hashing, DKIM signing */
-	struct auth_wait *auth_leaders;  /* password checks in the pool, one per credentials */
+	/* primary: password checks in a pool, one per credentials across all loops (smtp_login.c) */
+	pthread_mutex_t auth_mu;
+	struct auth_wait *auth_leaders;
 	struct workpool *checkpool;    /* port 25's sender checks: threads that mostly wait on DNS */
 	unsigned char scram_secret[32]; /* made-up SCRAM salts for unknown users (random at start) */
 	struct committer *committer;    /* group commit through the journal (queue/committer.h) */
@@ -135,15 +153,30 @@ struct server {
 	unsigned long accept_failures;  /* since the last log line about them */
 	struct timespec accept_logged;
 	struct evconnlistener *control;
-	struct conn *conns;
+	struct conn *conns;             /* this loop's */
 	unsigned nconns;
 	int https_conns;                /* open on the HTTPS listener (http.c) */
 	int stopping;
 	int exit_status;                /* nonzero: why the server stopped on its own */
-	unsigned long next_id;
 	struct agent *agent;            /* writes the Maildirs; NULL with maildir = discard: */
 	struct event *ev_chld;
 };
+
+/* loop.c: an event loop's listeners (HTTP roles on the primary only; SO_REUSEPORT with more
+ * than one loop), its stop, the TLS handshake count that pauses it; 0 or -1 (logged). */
+int loop_listen(struct server *srv, const struct config *cfg);
+void loop_unlisten(struct server *srv);
+void loop_stop(struct server *srv);
+void loop_handshake(struct server *srv, int begin);
+/* The loops, from the primary: n of them with their bases and listeners (before privileges
+ * are dropped), then started once the shared parts run; a new snapshot to each; stop; wait for
+ * their threads; free what they leave (after the committer has stopped). */
+int loops_create(struct server *p, unsigned n);
+int loops_start(struct server *p);
+void loops_reload(struct server *p);
+void loops_stop(struct server *p);
+void loops_join(struct server *p);
+void loops_free(struct server *p);
 
 /* conn.c */
 void conn_accept(struct listener *l, evutil_socket_t fd, struct sockaddr *sa);
@@ -186,6 +219,7 @@ struct auth_wait {
 	/* One hash for the same credentials at once (policy.c, auth_check): a check in the pool
 	 * leads, in srv->auth_leaders through next; others wait on it, in its followers list. */
 	struct auth_wait *next, *followers;
+	int leader_ran;                 /* a follower: whether its leader's check ran */
 };
 /* A message in the commit pool: the connection (NULL once it went away) waits for its 250. */
 struct commit_wait {

@@ -12,6 +12,7 @@
 #include <hiredis/hiredis.h>
 #include <ctype.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -37,7 +38,17 @@ struct shared_req {
 
 enum { REQ_SCRIPT, REQ_TTL, REQ_FORGIVE };
 
+/* What the clients of one node (one per event loop) say in the log together: the store is
+ * unavailable once when the first of them loses it, up or back once the last has it again. */
+struct voice {
+	_Atomic int refs;
+	_Atomic int down;           /* clients not up */
+	_Atomic int said_down, ever_up;
+};
+
 struct shared {
+	struct voice *voice;
+	int counted_down;           /* counted in voice->down */
 	struct event_base *base;
 	redisAsyncContext *ac;
 	enum sh_state state;
@@ -45,7 +56,6 @@ struct shared {
 	struct shared_req *head, *tail;     /* sent, waiting for their replies in order */
 	long long connect_started_ms, retry_at_ms;
 	unsigned backoff;
-	int ever_up, said_down;
 	char where[300];
 	char *user, *password, *prefix;
 };
@@ -119,10 +129,15 @@ static void went_down(struct shared *sh, const char *why)
 {
 	long long now = now_ms();
 
-	if (sh->state == SH_UP || !sh->said_down) {
+	int first = 0, no = 0;
+	if (!sh->counted_down) {
+		sh->counted_down = 1;
+		first = sh->voice->down++ == 0;
+	}
+	if (first || atomic_compare_exchange_strong(&sh->voice->said_down, &no, 1)) {
 		log_warnx(NULL, "shared counters unavailable address=%s reason=\"%s\": limits are counted on this node "
 		          "alone until it is back", sh->where, why);
-		sh->said_down = 1;
+		sh->voice->said_down = 1;
 	} else
 		log_debug(NULL, "shared counters still unavailable address=%s reason=\"%s\"", sh->where, why);
 	sh->state = SH_DOWN;
@@ -136,9 +151,14 @@ static void went_up(struct shared *sh)
 {
 	sh->state = SH_UP;
 	sh->backoff = BACKOFF_MIN_S;
-	log_info(NULL, "shared counters %s address=%s", sh->ever_up ? "back" : "up", sh->where);
-	sh->ever_up = 1;
-	sh->said_down = 0;
+	if (sh->counted_down) {
+		sh->counted_down = 0;
+		if (--sh->voice->down == 0) {
+			log_info(NULL, "shared counters %s address=%s", sh->voice->ever_up ? "back" : "up", sh->where);
+			sh->voice->ever_up = 1;
+			sh->voice->said_down = 0;
+		}
+	}
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -432,13 +452,23 @@ int shared_up(const struct shared *sh) { return sh != NULL && sh->state == SH_UP
 
 const char *shared_address(const struct shared *sh) { return sh != NULL ? sh->where : ""; }
 
-struct shared *shared_new(struct event_base *base, const struct shared_conf *conf)
+struct shared *shared_new(struct event_base *base, const struct shared_conf *conf, struct shared *sibling)
 {
 	struct shared *sh = calloc(1, sizeof(*sh));
 	const char *why;
 
 	if (sh == NULL)
 		return NULL;
+	if (sibling != NULL) {
+		sh->voice = sibling->voice;
+		sh->voice->refs++;
+	} else if ((sh->voice = calloc(1, sizeof(*sh->voice))) == NULL) {
+		free(sh);
+		return NULL;
+	} else
+		sh->voice->refs = 1;
+	sh->counted_down = 1;           /* up once connected */
+	sh->voice->down++;
 	sh->base = base;
 	sh->backoff = BACKOFF_MIN_S;
 	if (endpoint_parse(conf->address, sh->where, sizeof(sh->where), &why) < 0 ||
@@ -477,5 +507,9 @@ void shared_free(struct shared *sh)
 		explicit_bzero(sh->password, strlen(sh->password));
 	free(sh->password);
 	free(sh->prefix);
+	if (sh->counted_down)
+		sh->voice->down--;
+	if (--sh->voice->refs == 0)
+		free(sh->voice);
 	free(sh);
 }

@@ -41,8 +41,10 @@ struct shared_conf {
 	const char *prefix;     /* of every key ("mailport:"): several clusters may share a store */
 };
 
-/* Starts connecting at once (in the background). NULL when out of memory. */
-struct shared *shared_new(struct event_base *base, const struct shared_conf *conf);
+/* Starts connecting at once (in the background). NULL when out of memory. One per event loop:
+ * the loops' clients of one node are siblings (NULL for the first), which say a change of the
+ * store's state in the log once for the node. */
+struct shared *shared_new(struct event_base *base, const struct shared_conf *conf, struct shared *sibling);
 /* Every waiting question is answered "unavailable" first. NULL is a no-op. */
 void shared_free(struct shared *sh);
 int shared_up(const struct shared *sh);

@@ -316,7 +316,7 @@ static enum commit_when commit(struct commit_wait *cw, int alone)
 	struct spool_msg *m = cw->m;
 
 	cw->m = NULL;
-	if (commit_submit(cw->srv->committer, m, alone, commit_done, cw, &now) == COMMIT_LATER)
+	if (commit_submit(cw->srv->committer, cw->srv->home, m, alone, commit_done, cw, &now) == COMMIT_LATER)
 		return COMMIT_LATER;
 	cw->ok = now.ok;
 	cw->nospace = now.nospace;
@@ -447,7 +447,7 @@ int hook_data_commit(void *ctx, const struct smtp_tx *tx, char *qid, size_t qids
 	drop_checks(c);                 /* no memory for the job: unsigned rather than lost */
 	/* No memory for the job: durable right here, the classic way. */
 	struct commit_outcome now;
-	commit_submit(NULL, m, 1, NULL, NULL, &now);
+	commit_submit(NULL, NULL, m, 1, NULL, NULL, &now);
 	return data_commit_code(commit_announce(c->srv, (int)c->role, qid, line, now.ok, now.nospace, ""));
 }
 

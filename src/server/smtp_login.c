@@ -169,23 +169,41 @@ static void auth_failure_counted(void *arg, const struct shared_answer *a)
 
 static void auth_answer(struct auth_wait *aw, int ran, int follower);
 
+/* A follower on another loop than its leader's hears the answer on its own. */
+static void follower_done(void *job, int ran)
+{
+	struct auth_wait *f = job;
+
+	(void)ran;
+	auth_answer(f, f->leader_ran, 1);
+}
+
 static void auth_done(void *job, int ran)
 {
-	struct auth_wait *aw = job, **pp, *f, *next;
+	struct auth_wait *aw = job, **pp, *f, *next, *followers;
+	struct server *p = aw->srv->primary;
 
-	for (pp = &aw->srv->auth_leaders; *pp != NULL; pp = &(*pp)->next)
+	pthread_mutex_lock(&p->auth_mu);
+	for (pp = &p->auth_leaders; *pp != NULL; pp = &(*pp)->next)
 		if (*pp == aw) {
 			*pp = aw->next;
 			break;
 		}
+	followers = aw->followers;
+	aw->followers = NULL;
+	pthread_mutex_unlock(&p->auth_mu);
 	if (ran && aw->result == 0 && aw->generation == authcache_generation(aw->rc->authcache))
 		authcache_put(aw->rc->authcache, aw->cache_key, (long long)time(NULL));
 	/* The same credentials, so the same answer; each session logs and counts its own. */
-	for (f = aw->followers, aw->followers = NULL; f != NULL; f = next) {
+	for (f = followers; f != NULL; f = next) {
 		next = f->next;
 		f->result = aw->result;
+		f->leader_ran = ran;
 		memcpy(f->via, aw->via, sizeof(f->via));
-		auth_answer(f, ran, 1);
+		if (f->srv == aw->srv)
+			auth_answer(f, ran, 1);
+		else if (workpool_post(f->srv->home, f, follower_done) < 0)
+			log_warnx(NULL, "no memory to hand a login's answer to its event loop; the session waits for its timeout");
 	}
 	auth_answer(aw, ran, 0);
 }
@@ -271,18 +289,39 @@ static int auth_check(struct conn *c, struct auth_wait *aw)
 	 * client that opens many connections at once with one password (or all of them, when its
 	 * cache entry expires) waits for one hash, not one each. */
 	aw->generation = authcache_generation(c->rc->authcache);
-	for (struct auth_wait *l = c->srv->auth_leaders; l != NULL && authcache_key_made(aw->cache_key); l = l->next)
+	/* Leaders of every loop: a login storm spread over the loops still costs one hash. */
+	struct server *p = c->srv->primary;
+	pthread_mutex_lock(&p->auth_mu);
+	for (struct auth_wait *l = p->auth_leaders; l != NULL && authcache_key_made(aw->cache_key); l = l->next)
 		if (l->rc == aw->rc && l->generation == aw->generation &&
 		    CRYPTO_memcmp(l->cache_key, aw->cache_key, sizeof(aw->cache_key)) == 0) {
 			explicit_bzero(aw->password, sizeof(aw->password));
 			aw->next = l->followers;
 			l->followers = aw;
+			pthread_mutex_unlock(&p->auth_mu);
 			return SMTP_AUTH_PENDING;
 		}
-	if (workpool_submit(c->srv->authpool, aw, auth_run, auth_done) == 0) {
-		aw->next = c->srv->auth_leaders;
-		c->srv->auth_leaders = aw;
+	/* Listed before the pool may answer it: its done takes the same lock. */
+	aw->next = p->auth_leaders;
+	p->auth_leaders = aw;
+	pthread_mutex_unlock(&p->auth_mu);
+	if (workpool_submit(c->srv->authpool, aw, auth_run, auth_done) == 0)
 		return SMTP_AUTH_PENDING;
+	pthread_mutex_lock(&p->auth_mu);
+	struct auth_wait **pp = &p->auth_leaders;
+	while (*pp != NULL && *pp != aw)
+		pp = &(*pp)->next;
+	if (*pp == aw)
+		*pp = aw->next;
+	struct auth_wait *late = aw->followers, *next;
+	aw->followers = NULL;
+	pthread_mutex_unlock(&p->auth_mu);
+	/* No pool: those that joined meanwhile hear "not checked" on their loops (a 454, try again). */
+	for (; late != NULL; late = next) {
+		next = late->next;
+		late->leader_ran = 0;
+		if (workpool_post(late->srv->home, late, follower_done) < 0)
+			log_warnx(NULL, "no memory to hand a login's answer to its event loop; the session waits for its timeout");
 	}
 	struct dir_login l = { aw->authzid, aw->user, aw->password, c->peer_ip };
 	char via[96] = "";
@@ -335,8 +374,7 @@ int hook_auth(void *ctx, const char *authzid, const char *user, const char *pass
 	}
 	aw->c = c;
 	aw->srv = c->srv;
-	aw->rc = c->rc;
-	c->rc->refs++;
+	aw->rc = runconf_ref(c->rc);
 	aw->result = -1;
 	memcpy(aw->user, user, strlen(user) + 1);
 	memcpy(aw->authzid, authzid, strlen(authzid) + 1);

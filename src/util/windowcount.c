@@ -4,6 +4,7 @@
 #include "windowcount.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@ struct slot {
 };
 
 struct windowcount {
+	pthread_mutex_t mu;         /* every event loop counts here */
 	struct hashtab *tab;
 	long long now;
 };
@@ -31,6 +33,7 @@ struct windowcount *windowcount_new(unsigned max_keys, const char *what)
 		free(w);
 		return NULL;
 	}
+	pthread_mutex_init(&w->mu, NULL);
 	return w;
 }
 
@@ -39,6 +42,7 @@ void windowcount_free(struct windowcount *w)
 	if (w == NULL)
 		return;
 	hashtab_free(w->tab);
+	pthread_mutex_destroy(&w->mu);
 	free(w);
 }
 
@@ -77,19 +81,23 @@ int windowcount_take(struct windowcount *w, const char *key, unsigned limit, uns
 	*left = 0;
 	if (limit == 0 || window == 0)
 		return 1;
-	w->now = now;
 	table_key(k, key);
-	if ((s = hashtab_add(w->tab, k, idle, w)) == NULL)
+	pthread_mutex_lock(&w->mu);
+	w->now = now;
+	if ((s = hashtab_add(w->tab, k, idle, w)) == NULL) {
+		pthread_mutex_unlock(&w->mu);
 		return 1;
+	}
 	if (s->window != window || now - s->start >= (long long)window || now < s->start) {
 		s->start = now;
 		s->window = window;
 		s->count = 0;
 	}
-	if (s->count >= limit) {
+	int ok = s->count < limit;
+	if (ok)
+		s->count++;
+	else
 		*left = (unsigned)(s->start + window - now);
-		return 0;
-	}
-	s->count++;
-	return 1;
+	pthread_mutex_unlock(&w->mu);
+	return ok;
 }

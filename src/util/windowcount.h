@@ -3,7 +3,8 @@
  * a rate limit, what counts when no shared store does (server/sharedlimits.h), and alongside it.
  * Fixed windows are simple and bounded, and let at most twice the limit through across a
  * window's edge, like the connection limits (clientlimits.h). Memory is bounded by the key table
- * (util/hashtab.h): when full, a new key is not counted. Not thread-safe: one event loop.
+ * (util/hashtab.h): when full, a new key is not counted. Every event loop counts in
+ * the same one (a mutex held for one lookup).
  */
 #ifndef MAILPORT_WINDOWCOUNT_H
 #define MAILPORT_WINDOWCOUNT_H

@@ -5,6 +5,7 @@
 #include "workpool.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <sys/socket.h>
@@ -19,6 +20,15 @@ struct node {
 	void *job;
 	workpool_run_fn run;
 	workpool_done_fn done;
+	struct workpool_home *home;
+};
+
+struct workpool_home {
+	pthread_mutex_t mu;
+	struct node *done, *done_tail;
+	int wake[2];                    /* workers write, the home's event loop reads */
+	int wake_pending;               /* one wake-up byte in flight is enough */
+	struct event *ev;
 };
 
 struct workpool {
@@ -26,34 +36,47 @@ struct workpool {
 	unsigned nthreads;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct node *todo, *todo_tail, *done, *done_tail;
+	struct node *todo, *todo_tail;
 	int stop;
-	int wake[2];                    /* workers write, the event loop reads */
-	int wake_pending;               /* one wake-up byte in flight is enough */
-	struct event *ev;
+	struct workpool_home *home;     /* its base's, or NULL */
 	workpool_batch_fn batch;
 	workpool_idle_fn idle;
 	int kicked;                     /* batch mode: call idle again now */
 	void *batch_arg;
+	char name[16];                  /* its threads' (top -H, /proc/PID/task/TID/comm) */
 };
 
-/* Finished nodes go to the done list (in order); the event loop hears of it once. */
-static void finished_locked(struct workpool *p, struct node *first, struct node *last)
+/* Finished nodes go to their homes' done lists (in order); each loop hears of it once. A
+ * batch's nodes mostly share one home: a run of them is appended under one lock. */
+static void finished(struct node *first)
 {
-	if (p->done_tail)
-		p->done_tail->next = first;
-	else
-		p->done = first;
-	p->done_tail = last;
-	if (!p->wake_pending) {
-		p->wake_pending = 1;
-		(void)!write(p->wake[1], "x", 1);
+	while (first != NULL) {
+		struct workpool_home *h = first->home;
+		struct node *last = first;
+		while (last->next != NULL && last->next->home == h)
+			last = last->next;
+		struct node *rest = last->next;
+		last->next = NULL;
+		pthread_mutex_lock(&h->mu);
+		if (h->done_tail)
+			h->done_tail->next = first;
+		else
+			h->done = first;
+		h->done_tail = last;
+		if (!h->wake_pending) {
+			h->wake_pending = 1;
+			(void)!write(h->wake[1], "x", 1);
+		}
+		pthread_mutex_unlock(&h->mu);
+		first = rest;
 	}
 }
 
 static void *worker(void *arg)
 {
 	struct workpool *p = arg;
+
+	pthread_setname_np(pthread_self(), p->name);
 
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
@@ -67,10 +90,10 @@ static void *worker(void *arg)
 			p->todo_tail = NULL;
 		pthread_mutex_unlock(&p->mu);
 		n->run(n->job);
-		pthread_mutex_lock(&p->mu);
 		/* In completion order, first done first answered. */
 		n->next = NULL;
-		finished_locked(p, n, n);
+		finished(n);
+		pthread_mutex_lock(&p->mu);
 	}
 	pthread_mutex_unlock(&p->mu);
 	return NULL;
@@ -81,6 +104,8 @@ static void *batch_worker(void *arg)
 	struct workpool *p = arg;
 	void **jobs = NULL;
 	size_t cap = 0;
+
+	pthread_setname_np(pthread_self(), p->name);
 
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
@@ -108,7 +133,7 @@ static void *batch_worker(void *arg)
 			}
 			continue;
 		}
-		struct node *first = p->todo, *last = p->todo_tail;
+		struct node *first = p->todo;
 		size_t n = 0;
 		p->todo = p->todo_tail = NULL;
 		pthread_mutex_unlock(&p->mu);
@@ -129,34 +154,70 @@ static void *batch_worker(void *arg)
 		} else
 			for (struct node *x = first; x != NULL; x = x->next)
 				p->batch(&x->job, 1, p->batch_arg);
+		finished(first);
 		pthread_mutex_lock(&p->mu);
-		finished_locked(p, first, last);
 	}
 	pthread_mutex_unlock(&p->mu);
 	free(jobs);
 	return NULL;
 }
 
-static void on_wake(evutil_socket_t fd, short what, void *arg)
+static void answer(struct workpool_home *h)
 {
-	struct workpool *p = arg;
 	struct node *list;
-	char buf[64];
 
-	(void)what;
-	while (read(fd, buf, sizeof(buf)) > 0)
-		;
-	pthread_mutex_lock(&p->mu);
-	list = p->done;
-	p->done = p->done_tail = NULL;
-	p->wake_pending = 0;
-	pthread_mutex_unlock(&p->mu);
+	pthread_mutex_lock(&h->mu);
+	list = h->done;
+	h->done = h->done_tail = NULL;
+	h->wake_pending = 0;
+	pthread_mutex_unlock(&h->mu);
 	while (list != NULL) {
 		struct node *n = list;
 		list = n->next;
 		n->done(n->job, 1);
 		free(n);
 	}
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	char buf[64];
+
+	(void)what;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	answer(arg);
+}
+
+struct workpool_home *workpool_home_new(struct event_base *base)
+{
+	struct workpool_home *h = calloc(1, sizeof(*h));
+
+	if (h == NULL)
+		return NULL;
+	pthread_mutex_init(&h->mu, NULL);
+	h->wake[0] = h->wake[1] = -1;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, h->wake) < 0 ||
+	    (h->ev = event_new(base, h->wake[0], EV_READ | EV_PERSIST, on_wake, h)) == NULL || event_add(h->ev, NULL) < 0) {
+		workpool_home_free(h);
+		return NULL;
+	}
+	return h;
+}
+
+void workpool_home_free(struct workpool_home *h)
+{
+	if (h == NULL)
+		return;
+	if (h->ev)
+		event_free(h->ev);
+	answer(h);      /* every owner hears back exactly once, so it can release what it holds */
+	if (h->wake[0] >= 0)
+		close(h->wake[0]);
+	if (h->wake[1] >= 0)
+		close(h->wake[1]);
+	pthread_mutex_destroy(&h->mu);
+	free(h);
 }
 
 static struct workpool *start(struct event_base *base, unsigned threads, const char *what, workpool_batch_fn batch,
@@ -169,13 +230,10 @@ static struct workpool *start(struct event_base *base, unsigned threads, const c
 	p->batch = batch;       /* set before any thread looks at it */
 	p->idle = idle;
 	p->batch_arg = arg;
-	p->wake[0] = p->wake[1] = -1;
+	snprintf(p->name, sizeof(p->name), "%s", what);
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, p->wake) < 0)
-		goto fail;
-	p->ev = event_new(base, p->wake[0], EV_READ | EV_PERSIST, on_wake, p);
-	if (p->ev == NULL || event_add(p->ev, NULL) < 0)
+	if (base != NULL && (p->home = workpool_home_new(base)) == NULL)
 		goto fail;
 	if (threads > WORKPOOL_MAX_THREADS)
 		threads = WORKPOOL_MAX_THREADS;
@@ -204,13 +262,20 @@ struct workpool *workpool_new_batch(struct event_base *base, workpool_batch_fn b
 
 int workpool_submit(struct workpool *p, void *job, workpool_run_fn run, workpool_done_fn done)
 {
+	return workpool_submit_to(p, p != NULL ? p->home : NULL, job, run, done);
+}
+
+int workpool_submit_to(struct workpool *p, struct workpool_home *home, void *job, workpool_run_fn run,
+                       workpool_done_fn done)
+{
 	struct node *n;
 
-	if (p == NULL || (n = calloc(1, sizeof(*n))) == NULL)
+	if (p == NULL || home == NULL || (n = calloc(1, sizeof(*n))) == NULL)
 		return -1;
 	n->job = job;
 	n->run = run;
 	n->done = done;
+	n->home = home;
 	pthread_mutex_lock(&p->mu);
 	if (p->todo_tail)
 		p->todo_tail->next = n;
@@ -219,6 +284,19 @@ int workpool_submit(struct workpool *p, void *job, workpool_run_fn run, workpool
 	p->todo_tail = n;
 	pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mu);
+	return 0;
+}
+
+int workpool_post(struct workpool_home *home, void *job, workpool_done_fn done)
+{
+	struct node *n;
+
+	if (home == NULL || (n = calloc(1, sizeof(*n))) == NULL)
+		return -1;
+	n->job = job;
+	n->done = done;
+	n->home = home;
+	finished(n);
 	return 0;
 }
 
@@ -232,21 +310,15 @@ void workpool_free(struct workpool *p)
 	pthread_mutex_unlock(&p->mu);
 	for (unsigned i = 0; i < p->nthreads; i++)
 		pthread_join(p->threads[i], NULL);
-	/* Every owner hears back exactly once, so it can release what it holds. */
-	struct node *lists[2] = { p->done, p->todo };
-	for (int k = 0; k < 2; k++)
-		while (lists[k]) {
-			struct node *n = lists[k];
-			lists[k] = n->next;
-			n->done(n->job, k == 0);
-			free(n);
-		}
-	if (p->ev)
-		event_free(p->ev);
-	if (p->wake[0] >= 0)
-		close(p->wake[0]);
-	if (p->wake[1] >= 0)
-		close(p->wake[1]);
+	/* Every owner hears back exactly once, so it can release what it holds: what never ran
+	 * here, what ran and waits in the pool's own home when that goes. */
+	while (p->todo) {
+		struct node *n = p->todo;
+		p->todo = n->next;
+		n->done(n->job, 0);
+		free(n);
+	}
+	workpool_home_free(p->home);
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
 	free(p);

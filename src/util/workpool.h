@@ -12,6 +12,10 @@
 #include <event2/event.h>
 
 struct workpool;
+/* Where done callbacks run: one event loop. A pool has one of its own (its base's); a job may
+ * name another, so that one pool (the committer's) serves several loops, each hearing back on
+ * its own thread. */
+struct workpool_home;
 
 typedef void (*workpool_run_fn)(void *job);             /* on a worker thread */
 typedef void (*workpool_done_fn)(void *job, int ran);   /* on the event loop */
@@ -28,11 +32,25 @@ typedef long (*workpool_idle_fn)(void *arg);
 struct workpool *workpool_new_batch(struct event_base *base, workpool_batch_fn batch, workpool_idle_fn idle,
                                     void *arg, const char *what);
 /* 0, or -1 (out of memory, or p is NULL): then nothing was queued and done will not run.
- * In batch mode run is not used and may be NULL. */
+ * In batch mode run is not used and may be NULL. The pool's base must not be NULL. */
 int workpool_submit(struct workpool *p, void *job, workpool_run_fn run, workpool_done_fn done);
+/* The same, done on home's loop instead of the pool's (a pool made with base NULL has none). */
+int workpool_submit_to(struct workpool *p, struct workpool_home *home, void *job, workpool_run_fn run,
+                       workpool_done_fn done);
+
+/* done(job, 1) on home's loop, from any thread, with nothing to run: an answer handed from one
+ * loop to another. 0, or -1 without memory (then done will not run). */
+int workpool_post(struct workpool_home *home, void *job, workpool_done_fn done);
+
+/* A home on base: NULL without memory or descriptors. Freed after every pool that may still
+ * finish a job for it; its jobs finished but not yet answered are answered (ran = 1) then, on
+ * the freeing thread. NULL ok. */
+struct workpool_home *workpool_home_new(struct event_base *base);
+void workpool_home_free(struct workpool_home *h);
 /* Batch mode: call idle now (from any thread), as if a job had come and gone. */
 void workpool_kick(struct workpool *p);
-/* Stop the workers (jobs already running finish), run done for every job left, free; NULL ok. */
+/* Stop the workers (jobs already running finish), run done for every job left (on this thread;
+ * finished jobs whose home is another's wait there), free; NULL ok. */
 void workpool_free(struct workpool *p);
 
 #endif

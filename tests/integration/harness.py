@@ -218,6 +218,8 @@ class Server:
         }
         if os.geteuid() == 0:
             settings["user"] = MAIL_USER
+        if os.environ.get("MAILPORT_WORKERS"):   # make test runs the suite with 1 and with 2 loops
+            settings["workers"] = os.environ["MAILPORT_WORKERS"]
         for line in extra_server.splitlines():       # later keys override the defaults
             if "=" in line:
                 k, v = (x.strip() for x in line.split("=", 1))
