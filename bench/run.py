@@ -4,11 +4,13 @@ generator (bench/smtpbench.c), same messages, interleaved A B A B, ROUNDS times;
 ranges and the mailport/Postfix ratio, plus ceilings measured in the same run (Postfix's
 smtp-sink, which stores nothing; openssl s_server full TLS handshakes). Both servers make
 each message durable (fsync) before their 250 and hand it to a discard delivery; a second
-row set delivers into Maildir on both.
+row set delivers into Maildir on both. The servers of PEER_MODULES (bench/peer_*.py: Exim,
+chasquid) run in the same interleaved rounds, each in the modes it offers.
 
 Writes bench/RESULTS.md and bench/results.png (gnuplot). Loopback only; every run is bounded
 in count and time. Usage: bench/run.py [--quick] [--rounds N] [--only SUBSTRING ...]"""
 import argparse
+import importlib
 import os
 import platform
 import re
@@ -195,6 +197,27 @@ class PostfixBench:
 
     def close(self):
         self.pf.close()
+
+
+# More servers in the interleaved rounds: each a module bench/<name>.py with one class like
+# PostfixBench (port(mode) is None for a mode it does not offer) and a DURABILITY sentence.
+PEER_MODULES = ["peer_exim", "peer_chasquid"]
+
+
+def start_peers(maildir):
+    """The PEER_MODULES servers that start; each that cannot is skipped with its reason."""
+    sys.modules.setdefault("run", sys.modules[__name__])    # their `import run` is this module
+    out = []
+    for mod in PEER_MODULES:
+        try:
+            m = importlib.import_module(mod)
+            cls = next(v for v in vars(m).values() if isinstance(v, type) and v.__module__ == m.__name__
+                       and hasattr(v, "drain"))
+            out.append(cls(maildir))
+            print(f"  {out[-1].name}: {m.DURABILITY}", flush=True)
+        except Exception as e:
+            print(f"  ! {mod} skipped: {e}", flush=True)
+    return out
 
 
 def cpu_seconds(pid):
@@ -797,12 +820,13 @@ def main():
 
     rowsets = [("discard", False)] + ([] if args.no_maildir else [("Maildir", True)])
     for rowset, maildir in rowsets:
-        print(f"== {rowset}: starting mailport and Postfix", flush=True)
+        print(f"== {rowset}: starting mailport, Postfix and the peers", flush=True)
         try:
             servers = [Mailport(maildir), PostfixBench(maildir)]
         except Exception as e:          # report what was measured rather than nothing
             print(f"  ! cannot start the {rowset} row set: {e}", flush=True)
             continue
+        servers += start_peers(maildir)
         try:
             for sc in scenarios:
                 if rowset == "Maildir" and sc[0] not in ("plain C16 K10", "plain C16 K1", "100 KiB C16 K10"):
@@ -810,12 +834,15 @@ def main():
                 name, mode, conc, per_conn, size, total, flags = sc
                 total = max(200, int(total * scale))
                 key = (rowset, name)
-                results[key] = {"mailport": [], "Postfix": [], "p99": {"mailport": [], "Postfix": []},
-                                "p50": {"mailport": [], "Postfix": []}, "cpu_us": []}
+                names = [srv.name for srv in servers]
+                results[key] = {**{n: [] for n in names}, "p99": {n: [] for n in names},
+                                "p50": {n: [] for n in names}, "cpu_us": []}
                 for rnd in range(rounds):
                     for srv in servers:
-                        if "auth" in flags and srv.name == "Postfix":
-                            continue        # this private Postfix has no SASL (see RESULTS.md)
+                        if "auth" in flags and not getattr(srv, "auth", srv.name == "mailport"):
+                            continue        # no AUTH here: this private Postfix has no SASL (see RESULTS.md)
+                        if srv.port(mode) is None:
+                            continue        # a peer without this mode
                         srv.drain()
                         settle()
                         cpu0 = cpu_seconds(srv.proc.pid) if srv.name == "mailport" else 0
