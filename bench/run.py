@@ -49,6 +49,12 @@ TARGETS = {
 # Issue 23: share of the ceiling measured in the same run (smtp-sink, openssl s_server), in %.
 CEILING_TARGETS = {"plain C16 K10": 60, "plain C1 K10": 70, "STARTTLS C16 K1": 95, "implicit TLS C16 K1": 95}
 RESUMED_TARGET = 3      # the resumed row against the full-handshake row
+# More servers in the interleaved rounds, plaintext rows only for now (a row is skipped for a
+# server whose port(mode) is None). Each bench/<module>.py has PEER, a class like PostfixBench
+# (PEER(maildir); name, proc, rcpt, maildir, port(mode), flags(mode, flags), drain(), close()),
+# and DURABILITY, what it does with a message before its 250. One that cannot start is left
+# out, with the reason printed.
+PEER_MODULES = ["peer_haraka", "peer_opensmtpd"]
 
 
 def sh(*args, **kw):
@@ -192,6 +198,20 @@ class PostfixBench:
 
     def close(self):
         self.pf.close()
+
+
+def start_peers(maildir):
+    import importlib
+    here = os.path.dirname(os.path.abspath(__file__))
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    out = []
+    for mod in PEER_MODULES:
+        try:
+            out.append(importlib.import_module(mod).PEER(maildir))
+        except Exception as e:          # a peer that cannot start costs its rows, not the run
+            print(f"  ! {mod}: not measured: {str(e)[-300:]}", flush=True)
+    return out
 
 
 def cpu_seconds(pid):
@@ -738,6 +758,7 @@ def main():
         except Exception as e:          # report what was measured rather than nothing
             print(f"  ! cannot start the {rowset} row set: {e}", flush=True)
             continue
+        servers += start_peers(maildir)
         try:
             for sc in scenarios:
                 if rowset == "Maildir" and sc[0] not in ("plain C16 K10", "plain C16 K1", "100 KiB C16 K10"):
@@ -745,12 +766,15 @@ def main():
                 name, mode, conc, per_conn, size, total, flags = sc
                 total = max(200, int(total * scale))
                 key = (rowset, name)
-                results[key] = {"mailport": [], "Postfix": [], "p99": {"mailport": [], "Postfix": []},
-                                "p50": {"mailport": [], "Postfix": []}, "cpu_us": []}
+                names = [srv.name for srv in servers]
+                results[key] = {**{n: [] for n in names}, "p99": {n: [] for n in names},
+                                "p50": {n: [] for n in names}, "cpu_us": []}
                 for rnd in range(rounds):
                     for srv in servers:
                         if "auth" in flags and srv.name == "Postfix":
                             continue        # this private Postfix has no SASL (see RESULTS.md)
+                        if srv.port(mode) is None:
+                            continue        # a peer without this mode (plaintext only)
                         srv.drain()
                         settle()
                         cpu0 = cpu_seconds(srv.proc.pid) if srv.name == "mailport" else 0
