@@ -200,8 +200,10 @@ class PostfixBench:
 
 
 # More servers in the interleaved rounds: each a module bench/<name>.py with one class like
-# PostfixBench (port(mode) is None for a mode it does not offer) and a DURABILITY sentence.
-PEER_MODULES = ["peer_exim", "peer_chasquid"]
+# PostfixBench (PEER, or the one class with drain(); PEER(maildir); name, proc, rcpt, port(mode)
+# None for a mode it does not offer, flags, drain, close) and DURABILITY, what it does with a
+# message before its 250. One that cannot start is left out, with the reason printed.
+PEER_MODULES = ["peer_exim", "peer_chasquid", "peer_haraka", "peer_opensmtpd"]
 PEER_DURABILITY = {}        # name -> what it does before its 250, for RESULTS.md
 
 
@@ -212,8 +214,8 @@ def start_peers(maildir):
     for mod in PEER_MODULES:
         try:
             m = importlib.import_module(mod)
-            cls = next(v for v in vars(m).values() if isinstance(v, type) and v.__module__ == m.__name__
-                       and hasattr(v, "drain"))
+            cls = getattr(m, "PEER", None) or next(v for v in vars(m).values() if isinstance(v, type)
+                                                   and v.__module__ == m.__name__ and hasattr(v, "drain"))
             out.append(cls(maildir))
             PEER_DURABILITY[out[-1].name] = m.DURABILITY
             print(f"  {out[-1].name}: {m.DURABILITY}", flush=True)
