@@ -29,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run  # noqa: E402  (bench/run.py: Mailport, smtp_sink, cpu_seconds, settle)
 
 SMTPLOAD_SRC = os.path.join(os.path.dirname(run.REPO), "shared", "tools", "smtpload.c")
+SMTPLOAD = None     # main() builds it into a temporary directory, for this study only
 
 # factor, value, workload (size, K), server variant; the first row is the baseline
 ROWS = [

@@ -9,7 +9,9 @@
  * Lock-step (no PIPELINING), like smtpbench. Every reply is checked; a message counts only
  * after the 250 to its end of data. Output: one line of key=value pairs (msgs, failed, conns,
  * secs, msgs_per_s, conns_per_s, p50_ms, p99_ms, max_ms), latency being MAIL-sent to
- * 250-after-data, per message.
+ * 250-after-data, per message. smtpbench's -H (handshakes only) and -I (idle sessions) are not
+ * here: ten thousand idle sessions are ten thousand threads, a test of this program, not of
+ * the server. -C CAFILE verifies the server's certificate; without it, as in smtpbench, none.
  */
 #include <errno.h>
 #include <getopt.h>
