@@ -251,6 +251,11 @@ build/smtpbench: bench/smtpbench.c src/smtp/reply.c src/util/base64.c $(HEADERS)
 	@mkdir -p build
 	$(CC) $(CFLAGS) -Isrc -o $@ bench/smtpbench.c src/smtp/reply.c src/util/base64.c $(LDLIBS)
 
+# The second generator: one blocking thread per session, as real clients are (bench/generators.py).
+build/smtpthreads: bench/smtpthreads.c src/smtp/reply.c src/util/base64.c $(HEADERS) Makefile $(PKG)
+	@mkdir -p build
+	$(CC) $(CFLAGS) -Isrc -o $@ bench/smtpthreads.c src/smtp/reply.c src/util/base64.c $(LDLIBS)
+
 # kill -9 at random moments under load, for SOAK_CYCLES rounds (release build); not in test.
 SOAK_CYCLES ?= 100
 soak: deps build/mailport
@@ -261,6 +266,6 @@ soak: deps build/mailport
 soak-relay: deps build/mailport
 	@MAILPORT_BIN=build/mailport $(PYTHON) tests/soak/kill9_relay.py $(SOAK_CYCLES)
 
-bench: build/mailport build/smtpbench
+bench: build/mailport build/smtpbench build/smtpthreads
 	@scripts/install-deps --bench
 	$(PYTHON) bench/run.py $(BENCH_ARGS)

@@ -28,6 +28,7 @@ from harness import MAIL_USER, free_port, give_to_mail_user  # noqa: E402
 from pki import path as pki_path  # noqa: E402
 
 BENCH = os.path.join(REPO, "build", "smtpbench")
+THREADS = os.path.join(REPO, "build", "smtpthreads")     # a blocking thread per session, as real clients
 MAILPORT = os.path.join(REPO, "build", "mailport")
 PASSWORD = "bench quartz lantern 47 meadow"  # mailport passwd refuses weak ones
 
@@ -275,8 +276,9 @@ def settle():
     time.sleep(0.5)
 
 
-def run_bench(port, mode, conc, per_conn, size, total, flags, rcpt, max_secs=120, cpus=None):
-    args = (["taskset", "-c", cpus] if cpus else []) + [BENCH, "-s", f"127.0.0.1:{port}", "-m", mode, "-c", str(conc), "-k", str(per_conn), "-n", str(total),
+def run_bench(port, mode, conc, per_conn, size, total, flags, rcpt, max_secs=120, cpus=None, gen=BENCH):
+    args = (["taskset", "-c", cpus] if cpus else []) + [gen, "-s", f"127.0.0.1:{port}", "-m", mode, "-c", str(conc),
+                                                        "-k", str(per_conn), "-n", str(total),
             "-S", str(size), "-t", rcpt, "-d", str(max_secs)]
     if "resume" in flags:
         args.append("-r")
@@ -397,6 +399,43 @@ def dane_delivery(n, rounds):
         if sink:
             sink.close()
         shutil.rmtree(d, ignore_errors=True)
+    return out
+
+
+def generators_row(pf_root, rounds, n=6000):
+    """plain C16 K10 (1 KiB, discard) measured by both load generators, smtpbench (one event
+    loop) and smtpthreads (a blocking thread per session, as mail clients are), against one
+    mailport and smtp-sink, interleaved; the ratio to smtp-sink is taken per generator.
+    bench/generators.py studies the other factors (delivery, size, K, the log, pinning)."""
+    gens = {"smtpbench": BENCH, "smtpthreads": THREADS}
+    out = {g: {"mailport": [], "mailport Maildir": [], "smtp-sink": [], "cpu_us": []} for g in gens}
+    sink, sport, dump = smtp_sink(pf_root)
+    m, md = Mailport(False), Mailport(True)
+    try:
+        for _ in range(rounds):
+            for g, path in gens.items():
+                m.drain()
+                settle()
+                cpu0 = cpu_seconds(m.proc.pid)
+                r = run_bench(m.p25, "plain", 16, 10, 1024, n, "", m.rcpt, max_secs=60, gen=path)
+                out[g]["mailport"].append(r.get("msgs_per_s", 0))
+                if r.get("msgs"):
+                    out[g]["cpu_us"].append((cpu_seconds(m.proc.pid) - cpu0) * 1e6 / r["msgs"])
+                md.drain()
+                settle()
+                out[g]["mailport Maildir"].append(run_bench(md.p25, "plain", 16, 10, 1024, n, "", md.rcpt, max_secs=60,
+                                                            gen=path).get("msgs_per_s", 0))
+                settle()
+                out[g]["smtp-sink"].append(run_bench(sport, "plain", 16, 10, 1024, n, "", "sink@example.test",
+                                                     max_secs=60, gen=path).get("msgs_per_s", 0))
+    finally:
+        m.close()
+        md.close()
+        stop(sink)
+        shutil.rmtree(dump, ignore_errors=True)
+    for v in out.values():
+        v["ratio"] = (statistics.median(v["mailport"]) / statistics.median(v["smtp-sink"])
+                      if v["mailport"] and v["smtp-sink"] and statistics.median(v["smtp-sink"]) else 0)
     return out
 
 
@@ -925,6 +964,9 @@ def main():
     extra = {}
     print("== one event loop against two", flush=True)
     extra["loops"] = loops_rows(rounds, scale)
+    print("== load generators: smtpbench vs smtpthreads, plain C16 K10 against mailport and smtp-sink", flush=True)
+    extra["generators"] = generators_row(pf_root, rounds)
+    print("  " + "  ".join(f"{g} {v['ratio']:.0%} of smtp-sink" for g, v in extra["generators"].items()), flush=True)
     print("== outbound: queue to smtp-sink", flush=True)
     extra["relay"] = relay_throughput(pf_root, 500 if args.quick else 3000)
     print("== outbound: DANE-protected MX vs unprotected", flush=True)
@@ -1055,10 +1097,23 @@ def loops_table(loops):
 
 
 def generators_table(gen):
-    """Issue 36: both load generators against the same servers (bench/generators.py)."""
+    """Issue 36: both load generators against the same servers, interleaved."""
     if not gen:
         return ""
-    return "## Two load generators\n\n" + gen.get("markdown", "") + "\n"
+    out = ("## Two load generators, same run\n\nplain C16 K10, 1 KiB, interleaved: `smtpbench` (one libevent "
+           "thread for all sessions, as Postfix's smtp-source) and `smtpthreads` (a blocking thread per session, "
+           "as mail clients and application servers are: one connection each, waiting for every reply). "
+           "Neither pipelines. mailport with `discard:` delivery and with Maildir delivery; smtp-sink is the "
+           "ceiling, measured by the same generator in the same rounds.\n\n| generator | mailport (discard) | "
+           "mailport (Maildir) | smtp-sink | discard / smtp-sink | Maildir / smtp-sink | mailport CPU µs/msg |\n"
+           "|---|---|---|---|---|---|---|\n")
+    for g, v in gen.items():
+        sink = statistics.median(v["smtp-sink"]) if v["smtp-sink"] else 0
+        md = v.get("mailport Maildir") or []
+        out += (f"| {g} | {fmt_range(v['mailport'])} | {fmt_range(md) if md else '–'} | {fmt_range(v['smtp-sink'])} | "
+                f"{v['ratio']:.0%} | {statistics.median(md) / sink if md and sink else 0:.0%} | "
+                f"{statistics.median(v['cpu_us']) if v['cpu_us'] else 0:,.0f} |\n")
+    return out + "\n"
 
 
 def write_results(results, ceilings, rounds, facts, quick, extra):
