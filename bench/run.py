@@ -883,6 +883,7 @@ def main():
     ap.add_argument("--idle-row", action="store_true", help="only the idle TLS sessions row, printed")
     ap.add_argument("--profile", action="store_true", help="only the CPU profiles (bench/results/), written")
     ap.add_argument("--loops-row", action="store_true", help="only 1 vs 2 event loops, printed")
+    ap.add_argument("--rows-only", action="store_true", help="the side-by-side rows only, printed (RESULTS.md kept)")
     ap.add_argument("--render", action="store_true", help="write RESULTS.md again from the last run's figures")
     args = ap.parse_args()
     if args.render:
@@ -1001,6 +1002,9 @@ def main():
     import pickle
     with open(os.path.join(REPO, "build", "bench-raw.pickle"), "wb") as f:     # the rows, should a later part fail
         pickle.dump((results, ceilings, rounds, machine_facts(), args.quick, extra, PEER_DURABILITY), f)
+    if args.rows_only:
+        print(peers_table(results))
+        return
     print("== one event loop against two", flush=True)
     extra["loops"] = loops_rows(rounds, scale)
     print("== load generators: smtpbench vs smtpthreads, plain C16 K10 against mailport and smtp-sink", flush=True)
