@@ -15,13 +15,13 @@
 
 struct runconf *runconf_ref(struct runconf *rc)
 {
-	rc->refs++;
+	__atomic_add_fetch(&rc->refs, 1, __ATOMIC_RELAXED);
 	return rc;
 }
 
 void runconf_unref(struct runconf *rc)
 {
-	if (rc == NULL || --rc->refs > 0)
+	if (rc == NULL || __atomic_sub_fetch(&rc->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
 	config_free(rc->cfg);
 	directory_free(rc->dir);

@@ -19,7 +19,7 @@
 #include "../util/errlist.h"
 
 struct runconf {
-	_Atomic int refs;               /* sessions, password checks and event loops using it */
+	int refs;                       /* sessions, password checks and event loops using it (atomic) */
 	struct config *cfg;
 	struct directory *dir;                  /* mailboxes, aliases, credentials */
 	struct authcache *authcache;            /* credentials verified lately (this snapshot's directory) */
