@@ -21,7 +21,6 @@ chasquid 1.11 answers 451 once 200 messages wait in its queue (maxQueueSize, fix
 configurable since 1.16): under C64 the MDA processes fall behind and part of the run fails."""
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -144,32 +143,13 @@ mail_log_path: "{d}/mail.log"
         return out
 
     def close(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        B.end_process(self.proc)
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def smoke():
-    for maildir in (False, True):
-        srv = ChasquidBench(maildir)
-        try:
-            res = B.run_bench(srv.port("plain"), "plain", 16, 10, 1024, 2000, "", srv.rcpt)
-            srv.drain()
-            print(f"chasquid {'Maildir' if maildir else 'discard'}: " + " ".join(
-                f"{k}={v:g}" for k, v in res.items() if k in ("msgs_per_s", "msgs", "failed")), flush=True)
-            assert res.get("failed", 1) == 0 and res.get("msgs") == 2000, (res, srv.logs()[-2000:])
-            if maildir:
-                n = sum(len(files) for _, _, files in os.walk(os.path.join(srv.dir, "vmail")))
-                print(f"  {n} messages in the Maildir", flush=True)
-                assert n == 2000, srv.logs()[-2000:]
-        finally:
-            srv.close()
+    B.smoke_both(ChasquidBench, "chasquid", lambda srv: os.path.join(srv.dir, "vmail"))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ The binary looks up its compiled-in user Debian-exim at start: as root, this mod
 that system user (as the package's postinst would) when it is missing."""
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -168,33 +167,13 @@ begin retry
 
     def close(self):
         # The daemon's children (receivers, deliveries) finish on their own; end ours by its pid.
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        B.end_process(self.proc)
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def smoke():
-    for maildir in (False, True):
-        srv = EximBench(maildir)
-        try:
-            res = B.run_bench(srv.port("plain"), "plain", 16, 10, 1024, 2000, "", srv.rcpt)
-            srv.drain()
-            print(f"Exim {'Maildir' if maildir else 'discard'}: " + " ".join(f"{k}={v:g}" for k, v in res.items()
-                                                                             if k in ("msgs_per_s", "msgs", "failed")),
-                  flush=True)
-            assert res.get("failed", 1) == 0 and res.get("msgs") == 2000, (res, srv.logs()[-2000:])
-            if maildir:
-                n = sum(len(files) for _, _, files in os.walk(os.path.join(srv.dir, "vmail")))
-                print(f"  {n} messages in the Maildir", flush=True)
-                assert n == 2000, srv.logs()[-2000:]
-        finally:
-            srv.close()
+    B.smoke_both(EximBench, "Exim", lambda srv: os.path.join(srv.dir, "vmail"))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ unless asked for. Run it alone for a smoke run: bench/peer_opensmtpd.py [--maild
 import argparse
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -126,13 +125,7 @@ match from any for domain "os.example.test" action "bench"
         return [self.proc.pid]
 
     def close(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)       # its parent stops its other processes
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        B.end_process(self.proc)  # its parent stops its other processes
         self.log.close()
         # The namespace, and its mounts, went with its last process.
         shutil.rmtree(self.dir, ignore_errors=True)

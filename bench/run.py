@@ -250,6 +250,45 @@ class SinkBench:
         shutil.rmtree(self.dump, ignore_errors=True)
 
 
+def end_process(proc, timeout=30):
+    """A server we started: SIGTERM by its pid and wait; SIGKILL if it will not go."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def smoke_both(make, name, maildir_of):
+    """A peer's smoke run in both row sets: every message accepted, and in the Maildir one
+    every message in maildir_of(srv). Exits non-zero otherwise."""
+    for maildir in (False, True):
+        srv = make(maildir)
+        try:
+            res = smoke_run(srv, f"{name} {'Maildir' if maildir else 'discard'}")
+            srv.drain()
+            assert res is not None and res.get("msgs") == 2000, srv.logs()[-2000:]
+            if maildir:
+                n = sum(len(files) for _, _, files in os.walk(maildir_of(srv)))
+                print(f"  {n} messages in the Maildir", flush=True)
+                assert n == 2000, srv.logs()[-2000:]
+        finally:
+            srv.close()
+
+
+def smoke_run(srv, label):
+    """A peer module's smoke run: one short plaintext run against srv, its line printed; the
+    result, or None when a message failed."""
+    srv.drain()
+    settle()
+    res = run_bench(srv.port("plain"), "plain", 16, 10, 1024, 2000, "", srv.rcpt)
+    print(f"{label}: " + " ".join(f"{k}={res.get(k, 0):g}" for k in ("msgs_per_s", "msgs", "failed", "p50_ms", "p99_ms")),
+          flush=True)
+    return res if res.get("failed", 1) == 0 and res.get("msgs", 0) > 0 else None
+
+
 def cpu_seconds(pid):
     """User + system CPU of a process, all its threads, in seconds."""
     with open(f"/proc/{pid}/stat") as f:
