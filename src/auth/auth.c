@@ -8,7 +8,6 @@
 #include <crypt.h>
 #include <ctype.h>
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,19 +19,22 @@
 
 /* A hash with the default yescrypt cost, computed once, used for users that do not exist. */
 static char dummy_hash[CRYPT_OUTPUT_SIZE];
+static pthread_once_t dummy_once = PTHREAD_ONCE_INIT;   /* every loop's password threads ask */
+
+static void make_dummy_hash(void)
+{
+	char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+	struct crypt_data data;
+
+	memset(&data, 0, sizeof(data));
+	if (crypt_gensalt_rn("$y$", 0, NULL, 0, salt, sizeof(salt)) != NULL &&
+	    crypt_rn("mailport-no-such-user", salt, &data, sizeof(data)) != NULL)
+		snprintf(dummy_hash, sizeof(dummy_hash), "%s", data.output);
+}
 
 static const char *get_dummy_hash(void)
 {
-	if (dummy_hash[0] == '\0') {
-		char salt[CRYPT_GENSALT_OUTPUT_SIZE];
-		struct crypt_data data;
-		unsigned char rnd[16];
-		RAND_bytes(rnd, sizeof(rnd));
-		memset(&data, 0, sizeof(data));
-		if (crypt_gensalt_rn("$y$", 0, NULL, 0, salt, sizeof(salt)) != NULL &&
-		    crypt_rn("mailport-no-such-user", salt, &data, sizeof(data)) != NULL)
-			snprintf(dummy_hash, sizeof(dummy_hash), "%s", data.output);
-	}
+	pthread_once(&dummy_once, make_dummy_hash);
 	return dummy_hash;
 }
 

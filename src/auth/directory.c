@@ -44,7 +44,8 @@ struct directory {
 struct file_dir {
 	struct users *users;            /* immutable: a new snapshot comes with a reload */
 	char *apppw_path, *used_dir;
-	pthread_mutex_t mu;             /* ap and its file's identity: refresh (the loop) vs verify */
+	pthread_mutex_t mu;             /* ap: refresh (an event loop) vs verify (the pools) */
+	pthread_mutex_t refresh_mu;     /* st, and one refresh at a time: every event loop refreshes */
 	struct apppw *ap;
 	struct stat st;                 /* of the store when ap was read; st_ino 0: there was none */
 	char *dovecot;                  /* Dovecot's auth-client socket, or NULL (dovecot.h) */
@@ -119,23 +120,28 @@ static int file_refresh(void *be)
 		return 0;
 	if (stat(fd->apppw_path, &st) != 0)
 		memset(&st, 0, sizeof(st));
+	pthread_mutex_lock(&fd->refresh_mu);
 	/* ctime too: `mailport user` gives the new file to the server's user after the rename, and a
 	 * login between the two must not make an unreadable store look read for good. */
-	if (fs_same_version(&st, &fd->st))
+	if (fs_same_version(&st, &fd->st)) {
+		pthread_mutex_unlock(&fd->refresh_mu);
 		return 0;
+	}
 	struct apppw *ap = apppw_load(fd->apppw_path, &errs);
 	if (ap == NULL) {
 		log_warnx(NULL, "app passwords not reloaded (the ones loaded before stay): %s",
 		          errs.n > 0 ? errs.msgs[0] : "out of memory");
 		errlist_free(&errs);
 		fd->st = st;                    /* said once, not at every login */
+		pthread_mutex_unlock(&fd->refresh_mu);
 		return -1;
 	}
 	pthread_mutex_lock(&fd->mu);
 	struct apppw *old = fd->ap;
 	fd->ap = ap;
-	fd->st = st;
 	pthread_mutex_unlock(&fd->mu);
+	fd->st = st;
+	pthread_mutex_unlock(&fd->refresh_mu);
 	apppw_unref(old);
 	return 1;
 }
@@ -174,6 +180,7 @@ static void file_free(void *be)
 	free(fd->used_dir);
 	free(fd->dovecot);
 	pthread_mutex_destroy(&fd->mu);
+	pthread_mutex_destroy(&fd->refresh_mu);
 	free(fd);
 }
 
@@ -288,6 +295,7 @@ struct directory *directory_open(const struct directory_conf *dc, struct errlist
 		return NULL;
 	}
 	pthread_mutex_init(&fd->mu, NULL);
+	pthread_mutex_init(&fd->refresh_mu, NULL);
 	d->ops = &file_backend;
 	d->be = fd;
 	if ((fd->users = users_load(dc->users_file, errs)) == NULL) {

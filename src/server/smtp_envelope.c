@@ -98,11 +98,12 @@ int spool_has_room(const struct conn *c, size_t need)
 }
 
 /* 450 4.7.1, as Postfix's smtpd_client_message_rate_limit says it: the client tries again
- * later, a person sees when. One buffer for every connection: the session formats its reply
- * from a verdict before the event loop runs anything else, so no two are ever outstanding. */
+ * later, a person sees when. One buffer for every connection of a loop (one per thread): the
+ * session formats its reply from a verdict before its loop runs anything else, so no two are
+ * ever outstanding. */
 static const char *rate_words(const struct conn *c, long long left)
 {
-	static char words[200];
+	static _Thread_local char words[200];
 	const struct config_rate *lim = &c->rc->cfg->msgs_per_user;
 	char per[32], wait[32];
 

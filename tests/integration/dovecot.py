@@ -25,8 +25,9 @@ def shim():
     src = os.path.join(HERE, "dovecot_shim.c")
     if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(src):
         os.makedirs(os.path.dirname(out), exist_ok=True)
-        subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-o", out + ".tmp", src, "-ldl"], check=True, timeout=120)
-        os.replace(out + ".tmp", out)
+        tmp = f"{out}.{os.getpid()}.tmp"       # two passes of the suite may build it at once
+        subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-o", tmp, src, "-ldl"], check=True, timeout=120)
+        os.replace(tmp, out)
     return out
 
 
