@@ -146,13 +146,15 @@ PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo pyth
 
 # The suite twice at once: with one event loop and with two ([server] workers; issue 36). The
 # tests mostly wait on their peers, so the two passes share the cores well; the second pass
-# speaks as it goes, the first's log follows when both are done.
+# speaks as it goes, the first's log follows when both are done. Each pass has ports of its
+# own (harness.free_port), and the peer scripts unpack one at a time.
 integration: build/mailport build/asan/mailport
 	@mkdir -p build; \
-	MAILPORT_WORKERS=1 MAILPORT_BIN=build/asan/mailport $(PYTHON) tests/integration/run.py \
+	MAILPORT_WORKERS=1 MAILPORT_PORTS=20000-25999 MAILPORT_BIN=build/asan/mailport $(PYTHON) tests/integration/run.py \
 		> build/integration-workers1.log 2>&1 & one=$$!; \
 	echo "== integration, workers = 2"; \
-	fail=0; MAILPORT_WORKERS=2 MAILPORT_BIN=build/asan/mailport $(PYTHON) tests/integration/run.py || fail=1; \
+	fail=0; MAILPORT_WORKERS=2 MAILPORT_PORTS=26000-31999 MAILPORT_BIN=build/asan/mailport $(PYTHON) \
+		tests/integration/run.py || fail=1; \
 	wait $$one || fail=1; \
 	echo "== integration, workers = 1"; cat build/integration-workers1.log; \
 	exit $$fail

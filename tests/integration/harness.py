@@ -7,6 +7,7 @@ anything else. run.py prints one line per test and the closing 'N passed, N fail
 """
 import os
 import pwd
+import random
 import re
 import resource
 import shutil
@@ -62,14 +63,27 @@ def msmtp(port, settings, sender, to, message, timeout=60):
 _GIVEN = set()
 
 
+# make test runs two passes of the suite at once. Each takes its ports from a range of its own
+# (MAILPORT_PORTS=LOW-HIGH, below the kernel's ephemeral range): from the kernel's common pool,
+# one pass was once handed a port the other had chosen and not yet bound.
+_RANGE = tuple(int(x) for x in os.environ["MAILPORT_PORTS"].split("-")) if os.environ.get("MAILPORT_PORTS") else None
+
+
 def free_port(family=socket.AF_INET, host="127.0.0.1"):
     """A port nothing listens on, never one handed out before in this run: two calls in a row
     can otherwise get the same port back before either is bound (seen once: a server's 25 and
     465 listeners on one port)."""
-    for _ in range(100):
+    for _ in range(100 if _RANGE is None else 5000):
         with socket.socket(family, socket.SOCK_STREAM) as s:
-            s.bind((host, 0))
-            port = s.getsockname()[1]
+            if _RANGE is None:
+                s.bind((host, 0))
+                port = s.getsockname()[1]
+            else:
+                port = random.randint(*_RANGE)
+                try:
+                    s.bind((host, port))
+                except OSError:
+                    continue
         if port not in _GIVEN:
             _GIVEN.add(port)
             return port
