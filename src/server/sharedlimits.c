@@ -129,16 +129,16 @@ static void went_down(struct shared *sh, const char *why)
 {
 	long long now = now_ms();
 
-	int first = 0, no = 0;
 	if (!sh->counted_down) {
 		sh->counted_down = 1;
-		first = sh->voice->down++ == 0;
+		sh->voice->down++;
 	}
-	if (first || atomic_compare_exchange_strong(&sh->voice->said_down, &no, 1)) {
+	/* Once for the node until it is up again, whichever client sees it first: the loops'
+	 * clients lose a store that stops at the same moment. */
+	if (atomic_exchange(&sh->voice->said_down, 1) == 0)
 		log_warnx(NULL, "shared counters unavailable address=%s reason=\"%s\": limits are counted on this node "
 		          "alone until it is back", sh->where, why);
-		sh->voice->said_down = 1;
-	} else
+	else
 		log_debug(NULL, "shared counters still unavailable address=%s reason=\"%s\"", sh->where, why);
 	sh->state = SH_DOWN;
 	sh->retry_at_ms = now + (long long)sh->backoff * 1000;
