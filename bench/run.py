@@ -1165,7 +1165,7 @@ def loops_table(loops):
            "\"pinned\": the generator on core 1, the one-loop server on core 0 (its best case, a core of its "
            "own) and the two-loop server on both. \"2 processes\": two independent one-loop servers, each "
            "with its own spool and journal, half the sessions each, at once: the share-nothing design's best "
-           "case. \"cores busy\": (server CPU + load generator CPU) per message × the rate, of the 2 "
+           "case (driven by two smtpbench processes, one each: its generator side has two threads). \"cores busy\": (server CPU + load generator CPU) per message × the rate, of the 2 "
            "cores.\n\n| scenario | placement | 1 loop | 2 loops | 2 / 1 | 2 processes | server CPU µs/msg (1 / 2 / 2 "
            "processes) | generator CPU µs/msg | cores busy (1 / 2 loops) |\n|---|---|---|---|---|---|---|---|---|\n")
     for (name, pin), row in loops.items():
