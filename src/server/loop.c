@@ -366,31 +366,44 @@ int loops_create(struct server *p, unsigned n)
 	return 0;
 }
 
-/* After the primary's: what the loops' sessions need once they run. */
+/* What a loop's sessions need once they run: its pools and Redis client, and from the
+ * primary (first: its shared parts and the first Redis client, the others' sibling) the rest. */
 static int loop_ready(struct server *l)
 {
 	struct server *p = l->primary;
 
+	l->authpool = workpool_new(l->base, 2, "password hashing");
+	/* More threads than cores: they wait on DNS answers, not on the CPU. */
+	l->checkpool = workpool_new(l->base, CHECK_THREADS, "sender checks");
+	if (p->rc->cfg->shared != NULL) {
+		const struct config *c = p->rc->cfg;
+		struct shared_conf sc = { c->shared, c->shared_user, c->shared_password, c->shared_prefix };
+		if ((l->shared = shared_new(l->base, &sc, l == p ? NULL : p->shared)) == NULL)
+			return -1;
+	}
 	if (l != p) {
 		l->runner = p->runner;
 		l->committer = p->committer;
 		l->agent = p->agent;
 		memcpy(l->scram_secret, p->scram_secret, sizeof(l->scram_secret));
-		l->authpool = workpool_new(l->base, 2, "password hashing");
-		l->checkpool = workpool_new(l->base, CHECK_THREADS, "sender checks");
 		if (pipe2(l->cmd, O_CLOEXEC) < 0 || fcntl(l->cmd[0], F_SETFL, O_NONBLOCK) < 0 ||
 		    (l->ev_cmd = event_new(l->base, l->cmd[0], EV_READ | EV_PERSIST, on_cmd, l)) == NULL ||
 		    event_add(l->ev_cmd, NULL) < 0)
 			return -1;
-		if (p->rc->cfg->shared != NULL) {
-			const struct config *c = p->rc->cfg;
-			struct shared_conf sc = { c->shared, c->shared_user, c->shared_password, c->shared_prefix };
-			if ((l->shared = shared_new(l->base, &sc, p->shared)) == NULL)
-				return -1;
-		}
 	}
 	l->ev_hs = evtimer_new(l->base, on_hs_timer, l);
 	return (l->home = workpool_home_new(l->base)) == NULL || l->ev_hs == NULL ? -1 : 0;
+}
+
+void loop_end_sessions(struct server *l)
+{
+	/* Sessions that outlived the loop (should be none) are closed without a word. */
+	while (l->conns)
+		conn_free(l->conns);
+	workpool_free(l->authpool);         /* after the sessions: its answers find no one */
+	l->authpool = NULL;
+	workpool_free(l->checkpool);
+	l->checkpool = NULL;
 }
 
 /* A loop's thread: its sessions until it is told to stop and they are over; then what only
@@ -405,12 +418,7 @@ static void *loop_main(void *arg)
 	snprintf(name, sizeof(name), "loop%u", l->index);
 	pthread_setname_np(pthread_self(), name);
 	event_base_dispatch(l->base);
-	while (l->conns)
-		conn_free(l->conns);
-	workpool_free(l->authpool);         /* after the sessions: its answers find no one */
-	l->authpool = NULL;
-	workpool_free(l->checkpool);
-	l->checkpool = NULL;
+	loop_end_sessions(l);
 	shared_free(l->shared);
 	l->shared = NULL;
 	return NULL;
@@ -467,9 +475,7 @@ void loops_join(struct server *p)
 	}
 }
 
-/* What a loop's thread left: its events, home and base (after the committer has stopped: its
- * last answers are run here), its snapshot. The primary's own are free_server()'s. */
-static void loop_free(struct server *l)
+void loop_free(struct server *l)
 {
 	struct event **evs[] = { &l->ev_cmd, &l->ev_grace, &l->ev_hs, &l->ev_accept };
 

@@ -186,8 +186,6 @@ static int start_workers(struct server *srv)
 	runconf_runner(srv->rc, &rconf);
 	rconf.agent = srv->agent;
 	srv->runner = runner_start(srv->spool, &rconf);
-	srv->authpool = workpool_new(srv->base, 2, "password hashing");
-	srv->checkpool = workpool_new(srv->base, CHECK_THREADS, "sender checks");
 	if (RAND_bytes(srv->scram_secret, sizeof(srv->scram_secret)) != 1)
 		log_warnx(NULL, "no random bytes for SCRAM's made-up salts");
 	if (srv->runner == NULL) {
@@ -214,13 +212,7 @@ static void drain(struct server *srv)
 {
 	/* The other loops end once their sessions have (within the grace period). */
 	loops_join(srv);
-	/* Sessions that outlived the loop (should be none) are closed without a word. */
-	while (srv->conns)
-		conn_free(srv->conns);
-	workpool_free(srv->authpool);       /* after the sessions: its answers find no one */
-	srv->authpool = NULL;
-	workpool_free(srv->checkpool);
-	srv->checkpool = NULL;
+	loop_end_sessions(srv);
 	/* Deliveries in flight finish while the committer still syncs their done records. */
 	runner_stop(srv->runner);
 	srv->runner = NULL;
@@ -236,19 +228,16 @@ static void drain(struct server *srv)
 /* Whatever was started, on any path out; each part that drain() stopped is NULL by now. */
 static void free_server(struct server *srv)
 {
-	struct event **evs[] = { &srv->ev_term, &srv->ev_int, &srv->ev_hup, &srv->ev_chld, &srv->ev_grace,
-	                         &srv->ev_hs, &srv->ev_accept };
+	struct event **evs[] = { &srv->ev_term, &srv->ev_int, &srv->ev_hup, &srv->ev_chld };
 
 	loops_stop(srv);
 	loops_join(srv);
 	runner_stop(srv->runner);
 	agent_stop(srv->agent);
-	workpool_free(srv->authpool);
-	workpool_free(srv->checkpool);
+	loop_end_sessions(srv);             /* before the committer: a job's answer may commit */
 	committer_stop(srv->committer);
 	loops_free(srv);
 	journal_close(srv->journal);
-	loop_unlisten(srv);
 	if (srv->control) {
 		char sock[PATH_MAX];
 		evconnlistener_free(srv->control);
@@ -258,15 +247,11 @@ static void free_server(struct server *srv)
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
 		if (*evs[i])
 			event_free(*evs[i]);
-	workpool_home_free(srv->home);      /* after the committer: its last answers run here */
-	shared_free(srv->shared);           /* after the sessions: its last answers find no one */
+	loop_free(srv);                     /* its loop's part, as every loop's (loop.c) */
 	windowcount_free(srv->userrate);
-	if (srv->base)
-		event_base_free(srv->base);
 	throttle_free(srv->throttle);
 	clientlimits_free(srv->clientlimits);
 	spool_close(srv->spool);
-	runconf_unref(srv->rc);
 	libevent_global_shutdown();
 	curl_global_cleanup();
 	notify_close();
@@ -284,6 +269,7 @@ int server_main(const char *config_path)
 
 	memset(&srv, 0, sizeof(srv));
 	srv.primary = &srv;
+	srv.cmd[0] = srv.cmd[1] = -1;       /* the primary's commands are its signals */
 	srv.config_path = config_path;
 	srv.rc = runconf_load(config_path, &errs);
 	if (srv.rc == NULL || server_user(srv.rc->cfg, &pw, &errs) != 0) {
@@ -344,12 +330,6 @@ int server_main(const char *config_path)
 	}
 	if (server_confine(srv.rc) < 0 || directory_start(srv.rc->dir) < 0 || start_workers(&srv) < 0)
 		goto out;
-	if (srv.rc->cfg->shared != NULL) {
-		const struct config *c = srv.rc->cfg;
-		struct shared_conf sc = { c->shared, c->shared_user, c->shared_password, c->shared_prefix };
-		if ((srv.shared = shared_new(srv.base, &sc, NULL)) == NULL)
-			goto out;
-	}
 	if (loops_start(&srv) < 0)
 		goto out;
 	srv.control = control_open(&srv, srv.rc->cfg->spool);

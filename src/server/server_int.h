@@ -168,6 +168,12 @@ int loop_listen(struct server *srv, const struct config *cfg);
 void loop_unlisten(struct server *srv);
 void loop_stop(struct server *srv);
 void loop_handshake(struct server *srv, int begin);
+/* A loop's sessions closed without a word (should there be any left), then its pools, whose
+ * answers find no one: before the committer stops, as an answer may commit. */
+void loop_end_sessions(struct server *l);
+/* What a loop leaves once its sessions are over and the committer has stopped (its last
+ * answers run here): listeners, pools, Redis client, events, home, base, snapshot. */
+void loop_free(struct server *l);
 /* The loops, from the primary: n of them with their bases and listeners (before privileges
  * are dropped), then started once the shared parts run; a new snapshot to each; stop; wait for
  * their threads; free what they leave (after the committer has stopped). */
