@@ -24,7 +24,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH_DIR)
@@ -128,9 +127,7 @@ mail_log_path: "{d}/mail.log"
 
     def drain(self, timeout=120):
         # Queue files are data/queue/m:<id>, temporary ones .m:<id>...; gone once delivered.
-        deadline = time.time() + timeout
-        while time.time() < deadline and not B.dir_empty(os.path.join(self.dir, "data", "queue")):
-            time.sleep(0.1)
+        B.wait_empty([os.path.join(self.dir, "data", "queue")], timeout)
 
     def logs(self):
         out = ""

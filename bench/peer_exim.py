@@ -27,7 +27,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH_DIR)
@@ -154,9 +153,7 @@ begin retry
         return flags
 
     def drain(self, timeout=120):
-        deadline = time.time() + timeout
-        while time.time() < deadline and not B.dir_empty(os.path.join(self.dir, "spool", "input")):
-            time.sleep(0.1)
+        B.wait_empty([os.path.join(self.dir, "spool", "input")], timeout)
 
     def logs(self):
         try:

@@ -31,7 +31,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run as B  # noqa: E402
@@ -116,10 +115,7 @@ match from any for domain "os.example.test" action "bench"
 
     def drain(self, timeout=120):
         spool = os.path.join(self.dir, "var", "spool", "smtpd")
-        deadline = time.time() + timeout
-        while time.time() < deadline and not all(B.dir_empty(os.path.join(spool, q))
-                                                  for q in ("incoming", "queue", "temporary")):
-            time.sleep(0.1)
+        B.wait_empty([os.path.join(spool, q) for q in ("incoming", "queue", "temporary")], timeout)
 
     def pids(self):
         return [self.proc.pid]

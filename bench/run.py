@@ -69,6 +69,14 @@ def wait_listening(port, timeout=20):
     raise RuntimeError(f"nothing listens on {port}")
 
 
+def wait_empty(dirs, timeout=120):
+    """Until every one of dirs is empty (a server's queue drained), at most timeout seconds:
+    each run starts with the previous one's queue gone."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and not all(dir_empty(d) for d in dirs):
+        time.sleep(0.1)
+
+
 def dir_empty(path):
     for _, _, files in os.walk(path):
         if files:
@@ -137,10 +145,7 @@ listen = 127.0.0.1:{self.p587}
         return flags + ",auth" if mode == "implicit" and "auth" not in flags else flags
 
     def drain(self, timeout=120):
-        deadline = time.time() + timeout
-        while time.time() < deadline and not (dir_empty(os.path.join(self.dir, "spool", "queue")) and
-                                              dir_empty(os.path.join(self.dir, "spool", "tmp"))):
-            time.sleep(0.1)
+        wait_empty([os.path.join(self.dir, "spool", q) for q in ("queue", "tmp")], timeout)
 
     def pids(self):
         return [self.proc.pid]
@@ -191,11 +196,8 @@ class PostfixBench:
         return flags
 
     def drain(self, timeout=120):
-        spool = os.path.join(self.pf.dir, "spool")
-        deadline = time.time() + timeout
-        while time.time() < deadline and not all(dir_empty(os.path.join(spool, q))
-                                                  for q in ("incoming", "active", "deferred", "maildrop")):
-            time.sleep(0.1)
+        wait_empty([os.path.join(self.pf.dir, "spool", q) for q in ("incoming", "active", "deferred", "maildrop")],
+                   timeout)
 
     def close(self):
         self.pf.close()
