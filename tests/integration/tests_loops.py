@@ -85,7 +85,7 @@ def test_stop_ends_every_loops_sessions_and_loses_nothing():
             while b"354" not in got:
                 got += s.recv(4096)
         srv.signal(signal.SIGTERM)
-        time.sleep(0.3)
+        wait_for(lambda: "shutdown signal=TERM" in srv.log(), 30, srv.log)
         # The message whose end of data comes inside the grace period is taken.
         socks[0].sendall(b"Subject: inside the grace\r\n\r\nhi\r\n.\r\n")
         got = b""
@@ -106,7 +106,8 @@ def test_stop_ends_every_loops_sessions_and_loses_nothing():
         assert srv.proc.wait(30) == 0
         srv.start()                 # delivered now if it was not before the stop
         srv.wait_messages("alice", 1)
-        time.sleep(0.5)
+        # the queue empty, the count is final: once, not twice
+        assert srv.wait_queue(0) == 0, srv.queue_files()
         assert len(os.listdir(os.path.join(srv.dir, "mail/example.test/alice/new"))) == 1
         assert srv.stop() == 0
 
